@@ -1,0 +1,19 @@
+//! Database migrations for Keyward, run on SQLite and PostgreSQL alike. Append-only:
+//! never edit a migration that has landed; add a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_foundation;
+mod m20261123_000002_sessions;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_foundation::Migration),
+            Box::new(m20261123_000002_sessions::Migration),
+        ]
+    }
+}

@@ -1,0 +1,8 @@
+//! The hash-chained audit log: every event's hash covers its predecessor's, so an edit,
+//! a deletion or a reordering breaks the chain. Appends happen inside the action's transaction.
+
+mod chain;
+mod export;
+
+pub use chain::{append, canonical_hash, verify, Event, Outcome, VerifyReport, GENESIS_HASH};
+pub use export::{to_json, write_csv, write_jsonl, ExportFormat, CSV_HEADER};

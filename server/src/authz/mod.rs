@@ -1,0 +1,269 @@
+//! Authorization: Casbin RBAC with domains (teams), policies from `policies/`, deny by default.
+//! A principal's current bindings are synced into the enforcer before each decision.
+
+use crate::authn::Principal;
+use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
+use std::collections::BTreeSet;
+use tokio::sync::RwLock;
+
+const MODEL: &str = include_str!("../../../policies/model.conf");
+const POLICY: &str = include_str!("../../../policies/policy.csv");
+
+/// The domain used for org-wide actions and bindings.
+pub const ORG_WIDE: &str = "*";
+
+/// Roles a principal can hold in a team.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Manager,
+    SecurityAdmin,
+    Auditor,
+    Custodian,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Viewer,
+        Role::Operator,
+        Role::Manager,
+        Role::SecurityAdmin,
+        Role::Auditor,
+        Role::Custodian,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Manager => "manager",
+            Role::SecurityAdmin => "security_admin",
+            Role::Auditor => "auditor",
+            Role::Custodian => "custodian",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw.trim())
+    }
+}
+
+/// Everything a principal may ask to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    AccountRead,
+    AccountCreate,
+    AccountUpdate,
+    AccountArchive,
+    TotpSet,
+    TotpReveal,
+    TotpExport,
+    HotpSet,
+    HotpReveal,
+    HotpExport,
+    AuditRead,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::AccountRead => "account.read",
+            Action::AccountCreate => "account.create",
+            Action::AccountUpdate => "account.update",
+            Action::AccountArchive => "account.archive",
+            Action::TotpSet => "totp.set",
+            Action::TotpReveal => "totp.reveal",
+            Action::TotpExport => "totp.export",
+            Action::HotpSet => "hotp.set",
+            Action::HotpReveal => "hotp.reveal",
+            Action::HotpExport => "hotp.export",
+            Action::AuditRead => "audit.read",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("authorization policy error: {0}")]
+pub struct AuthzError(String);
+
+/// The Casbin enforcer behind a lock.
+pub struct Authorizer {
+    enforcer: RwLock<Enforcer>,
+}
+
+fn policy_lines() -> Vec<Vec<String>> {
+    POLICY
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let fields: Vec<String> = l.split(',').map(|f| f.trim().to_owned()).collect();
+            (fields.first().map(String::as_str) == Some("p")).then(|| fields[1..].to_vec())
+        })
+        .collect()
+}
+
+impl Authorizer {
+    /// Builds the enforcer from the embedded model and policy.
+    pub async fn new() -> Result<Self, AuthzError> {
+        let model = DefaultModel::from_str(MODEL)
+            .await
+            .map_err(|e| AuthzError(e.to_string()))?;
+        let mut enforcer = Enforcer::new(model, MemoryAdapter::default())
+            .await
+            .map_err(|e| AuthzError(e.to_string()))?;
+        enforcer
+            .add_policies(policy_lines())
+            .await
+            .map_err(|e| AuthzError(e.to_string()))?;
+        Ok(Self {
+            enforcer: RwLock::new(enforcer),
+        })
+    }
+
+    /// Whether `principal` may do `action` in `team` (or org-wide with [`ORG_WIDE`]).
+    pub async fn allows(&self, principal: &Principal, team: &str, action: Action) -> bool {
+        let subject = principal.subject();
+        let wanted: BTreeSet<Vec<String>> = principal
+            .bindings
+            .iter()
+            .map(|b| vec![subject.clone(), b.role.as_str().to_owned(), b.team.clone()])
+            .collect();
+        {
+            let enforcer = self.enforcer.read().await;
+            if Self::held(&enforcer, &subject) == wanted {
+                return Self::decide(&enforcer, &subject, team, action);
+            }
+        }
+        let mut enforcer = self.enforcer.write().await;
+        if Self::held(&enforcer, &subject) != wanted {
+            let _ = enforcer
+                .remove_filtered_grouping_policy(0, vec![subject.clone()])
+                .await;
+            if !wanted.is_empty()
+                && enforcer
+                    .add_grouping_policies(wanted.into_iter().collect())
+                    .await
+                    .is_err()
+            {
+                return false;
+            }
+        }
+        Self::decide(&enforcer, &subject, team, action)
+    }
+
+    fn held(enforcer: &Enforcer, subject: &str) -> BTreeSet<Vec<String>> {
+        enforcer
+            .get_filtered_grouping_policy(0, vec![subject.to_owned()])
+            .into_iter()
+            .collect()
+    }
+
+    fn decide(enforcer: &Enforcer, subject: &str, team: &str, action: Action) -> bool {
+        // An enforcement error is a denial.
+        enforcer
+            .enforce((subject, team, action.as_str()))
+            .unwrap_or(false)
+    }
+
+    /// Roles granting `action`, from the policy (for documentation and tests).
+    pub fn roles_for(action: Action) -> BTreeSet<Role> {
+        policy_lines()
+            .into_iter()
+            .filter(|p| p.get(1).map(String::as_str) == Some(action.as_str()))
+            .filter_map(|p| p.first().and_then(|r| Role::parse(r)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::{Binding, PrincipalKind};
+
+    fn principal(bindings: &[(&str, Role)]) -> Principal {
+        Principal {
+            kind: PrincipalKind::Token,
+            id: "t1".into(),
+            name: "test".into(),
+            email: None,
+            bindings: bindings
+                .iter()
+                .map(|(team, role)| Binding {
+                    team: (*team).into(),
+                    role: *role,
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_binding_holds_in_its_own_team_only_and_star_holds_everywhere() {
+        let Ok(authz) = Authorizer::new().await else {
+            unreachable!("policy loads")
+        };
+        let op = principal(&[("marketing", Role::Operator)]);
+        assert!(authz.allows(&op, "marketing", Action::TotpReveal).await);
+        assert!(!authz.allows(&op, "sales", Action::TotpReveal).await);
+        assert!(!authz.allows(&op, "marketing", Action::TotpSet).await);
+        let admin = principal(&[(ORG_WIDE, Role::SecurityAdmin)]);
+        assert!(authz.allows(&admin, "sales", Action::TotpExport).await);
+        assert!(authz.allows(&admin, ORG_WIDE, Action::AuditRead).await);
+        assert!(!authz.allows(&admin, "sales", Action::TotpReveal).await);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_allowed_without_bindings_and_changed_bindings_apply_at_once() {
+        let Ok(authz) = Authorizer::new().await else {
+            unreachable!("policy loads")
+        };
+        assert!(
+            !authz
+                .allows(&principal(&[]), "marketing", Action::AccountRead)
+                .await
+        );
+        assert!(
+            authz
+                .allows(
+                    &principal(&[("marketing", Role::Manager)]),
+                    "marketing",
+                    Action::TotpSet
+                )
+                .await
+        );
+        // Same subject, binding reduced: the old role is gone.
+        assert!(
+            !authz
+                .allows(
+                    &principal(&[("marketing", Role::Viewer)]),
+                    "marketing",
+                    Action::TotpSet
+                )
+                .await
+        );
+        assert!(
+            !authz
+                .allows(&principal(&[]), "marketing", Action::AccountRead)
+                .await
+        );
+    }
+
+    #[tokio::test]
+    async fn a_team_binding_does_not_grant_org_wide_actions() {
+        let Ok(authz) = Authorizer::new().await else {
+            unreachable!("policy loads")
+        };
+        let auditor = principal(&[("marketing", Role::Auditor)]);
+        assert!(!authz.allows(&auditor, ORG_WIDE, Action::AuditRead).await);
+        let custodian = principal(&[(ORG_WIDE, Role::Custodian)]);
+        assert!(
+            !authz
+                .allows(&custodian, "marketing", Action::AccountRead)
+                .await
+        );
+    }
+}

@@ -1,0 +1,477 @@
+//! The `keyward` command line: serve, migrate, keys, token, audit.
+
+use crate::audit::ExportFormat;
+use crate::authn::Binding;
+use crate::authz::{Role, ORG_WIDE};
+use crate::config::Settings;
+use crate::crypto::{KeyFile, KeySource, Keyring};
+use crate::domain::TeamSlug;
+use crate::services;
+use crate::startup::{self, Application};
+use crate::store::Store;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "keyward",
+    version,
+    about = "Team secret custody for shared social accounts",
+    long_about = "Keyward keeps the 2FA seeds, backup codes and passwords of an organisation's shared \
+social accounts encrypted, hands out one-time codes to the right people through SSO and API tokens, \
+and records every step in a tamper-evident audit trail.\n\n\
+Configuration comes from --config/KEYWARD_CONFIG (TOML) and KEYWARD_* variables, e.g. \
+KEYWARD_DATABASE_URL, KEYWARD_KEY_FILE, KEYWARD_LISTEN, KEYWARD_PUBLIC_URL."
+)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "KEYWARD_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API until SIGTERM/SIGINT (applies migrations first).
+    Serve {
+        /// Do not apply pending migrations on start.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage the keyring (key-encryption keys).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage service tokens for automation.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Verify or export the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// List members and manage the grants stored in Keyward (beside the IdP's groups).
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Members who have signed in, with their roles and where each comes from.
+    List,
+    /// Grant a role to a member, kept across sign-ins (IdP roles are recomputed at each one).
+    Grant {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+        /// Team slug, or * for every team.
+        #[arg(long)]
+        team: String,
+    },
+    /// Remove a role given with `member grant`.
+    Revoke {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        team: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new key file (mode 0600). Refuses to overwrite an existing file.
+    Init {
+        /// Where to write it (default: keys.key_file from the configuration).
+        #[arg(long, value_name = "PATH")]
+        key_file: Option<PathBuf>,
+    },
+    /// Add a new KEK, make it active and re-wrap every DEK under it (values are not re-encrypted).
+    /// Safe while the server runs; if interrupted, run again with --resume.
+    Rotate {
+        /// Only finish re-wrapping under the current active KEK; add no new key.
+        #[arg(long)]
+        resume: bool,
+        /// DEKs re-wrapped per transaction.
+        #[arg(long, default_value_t = 200)]
+        batch: u64,
+    },
+    /// Show the KEKs, the active one and how many DEKs each wraps.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once, alone on the last line of stdout.
+    Create {
+        /// A name saying what uses the token, e.g. chatops-bot.
+        #[arg(long)]
+        name: String,
+        /// viewer, operator, manager, security_admin, auditor or custodian.
+        #[arg(long)]
+        role: String,
+        /// Team slug, or * for every team.
+        #[arg(long)]
+        team: String,
+        /// Expire after this many days (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token at once.
+    Revoke {
+        /// The token id shown by `token list`.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain. Exit 0 when intact, 1 when broken.
+    Verify,
+    /// Write every event as JSON lines or CSV.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = || Settings::load(cli.config.as_deref());
+    match cli.command {
+        Command::Serve { no_migrate } => serve(settings()?, !no_migrate).await,
+        Command::Migrate => {
+            let settings = settings()?;
+            let store = connect(&settings).await?;
+            let pending = store.pending_migrations().await?;
+            store.migrate().await?;
+            println!("applied {pending} migration(s); the database is up to date");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::Init { key_file }) => {
+            let path = match key_file {
+                Some(path) => path,
+                None => settings()?
+                    .keys
+                    .key_file
+                    .context("keys init: give --key-file PATH")?,
+            };
+            KeyFile::generate().create(&path)?;
+            println!("wrote {} (mode 0600) with key kek-0001", path.display());
+            println!(
+                "keep a backup of it somewhere safe: without it, stored secrets cannot be opened"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::Rotate { resume, batch }) => {
+            rotate(&settings()?, resume, batch).await
+        }
+        Command::Keys(KeysCommand::Status) => key_status(&settings()?).await,
+        Command::Token(command) => token(&settings()?, command).await,
+        Command::Member(command) => member(&settings()?, command).await,
+        Command::Audit(AuditCommand::Verify) => audit_verify(&settings()?).await,
+        Command::Audit(AuditCommand::Export { format, output }) => {
+            audit_export(&settings()?, format, output).await
+        }
+    }
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    Store::connect(&settings.database.url, 2)
+        .await
+        .context("database.url: cannot connect")
+}
+
+/// Connects and refuses to work on a database whose schema is behind the binary.
+async fn connect_migrated(settings: &Settings) -> anyhow::Result<Store> {
+    let store = connect(settings).await?;
+    let pending = store.pending_migrations().await?;
+    anyhow::ensure!(
+        pending == 0,
+        "the database has {pending} pending migration(s); run `keyward migrate` first"
+    );
+    Ok(store)
+}
+
+async fn serve(settings: Settings, migrate: bool) -> anyhow::Result<ExitCode> {
+    crate::telemetry::init(&settings.log);
+    let app = Application::build(&settings, migrate).await?;
+    tracing::info!(listen = %settings.listen, public_url = %settings.public_url, "keyward is serving");
+    app.run_until_stopped().await?;
+    tracing::info!("keyward stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rotate(settings: &Settings, resume: bool, batch: u64) -> anyhow::Result<ExitCode> {
+    let KeySource::File(path) = startup::key_source(settings)? else {
+        anyhow::bail!("keys rotate works on a key file (keys.key_file); rotate an environment keyring by hand");
+    };
+    let store = connect_migrated(settings).await?;
+    if !resume {
+        let mut file = KeyFile::read(&path)?;
+        let new_id = file.add_key();
+        file.replace(&path)?;
+        services::keys::record_rotation(&store, &new_id).await?;
+        eprintln!("added {new_id} to {} and made it active", path.display());
+    }
+    let keyring = Keyring::load(KeySource::File(path))?;
+    eprintln!("re-wrapping data keys under {}…", keyring.active_id());
+    let report = services::keys::rewrap_all(&store, &keyring, batch, |done, total| {
+        eprintln!("  {done}/{total} data keys re-wrapped");
+    })
+    .await?;
+    if report.remaining > 0 {
+        eprintln!(
+            "{} data keys still use an older key; run `keyward keys rotate --resume`",
+            report.remaining
+        );
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "done: {} data keys re-wrapped; every secret now uses {}",
+        report.rewrapped,
+        keyring.active_id()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn key_status(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let keyring = Keyring::load(startup::key_source(settings)?)?;
+    let store = connect_migrated(settings).await?;
+    let counts = crate::store::secrets::count_by_kek(store.db()).await?;
+    let active = keyring.active_id();
+    println!("{:<12} {:>8}  state", "key", "DEKs");
+    for id in keyring.key_ids() {
+        let n = counts
+            .iter()
+            .find(|c| c.kek_id == id)
+            .map(|c| c.n)
+            .unwrap_or(0);
+        let state = if id == active {
+            "active"
+        } else if n == 0 {
+            "retired (unused)"
+        } else {
+            "in use"
+        };
+        println!("{id:<12} {n:>8}  {state}");
+    }
+    let mut healthy = true;
+    for missing in counts
+        .iter()
+        .filter(|c| !keyring.key_ids().contains(&c.kek_id))
+    {
+        println!(
+            "{:<12} {:>8}  MISSING from the keyring",
+            missing.kek_id, missing.n
+        );
+        healthy = false;
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn parse_role(role: &str) -> anyhow::Result<Role> {
+    Role::parse(role).with_context(|| {
+        let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("--role: {role:?} is not one of {}", roles.join(", "))
+    })
+}
+
+fn parse_team(team: &str) -> anyhow::Result<String> {
+    if team.trim() == ORG_WIDE {
+        Ok(ORG_WIDE.to_owned())
+    } else {
+        Ok(TeamSlug::parse(team).map_err(|e| anyhow::anyhow!("--team: {e}"))?.as_str().to_owned())
+    }
+}
+
+async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<ExitCode> {
+    let store = connect_migrated(settings).await?;
+    match command {
+        MemberCommand::List => {
+            let members = crate::store::members::list(store.db()).await?;
+            if members.is_empty() {
+                println!("no members yet: people appear here after their first sign-in");
+            }
+            for m in members {
+                let grants = crate::store::members::grants(store.db(), &m.id).await?;
+                let roles: Vec<String> = grants.iter().map(|g| format!("{}@{} ({})", g.role, g.team, g.source)).collect();
+                let roles = if roles.is_empty() { "no roles".to_owned() } else { roles.join(", ") };
+                println!("{}  {:<28} {:<8} {roles}", m.id, m.email.as_deref().unwrap_or("-"), m.status);
+            }
+        }
+        MemberCommand::Grant { email, role, team } => {
+            let (role, team) = (parse_role(&role)?, parse_team(&team)?);
+            let added = services::members::grant(&store, email.trim(), role, &team).await?;
+            let verb = if added { "granted" } else { "already had" };
+            println!("{email} {verb} {} in {team}", role.as_str());
+        }
+        MemberCommand::Revoke { email, role, team } => {
+            let (role, team) = (parse_role(&role)?, parse_team(&team)?);
+            anyhow::ensure!(
+                services::members::revoke(&store, email.trim(), role, &team).await?,
+                "{email} has no granted {} in {team}",
+                role.as_str()
+            );
+            println!("revoked {} in {team} from {email}", role.as_str());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<ExitCode> {
+    let store = connect_migrated(settings).await?;
+    match command {
+        TokenCommand::Create {
+            name,
+            role,
+            team,
+            expires_in_days,
+        } => {
+            let name = name.trim().to_owned();
+            anyhow::ensure!(
+                !name.is_empty() && name.len() <= 100,
+                "--name: 1-100 characters"
+            );
+            let role_parsed = parse_role(&role)?;
+            let team = parse_team(&team)?;
+            let expires_at =
+                expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+            let bindings = vec![Binding {
+                team: team.clone(),
+                role: role_parsed,
+            }];
+            let (row, token) =
+                services::tokens::create(&store, &name, bindings, expires_at).await?;
+            println!(
+                "created token {:?} (id {}) with role {} in team {team}",
+                row.name,
+                row.id,
+                role_parsed.as_str()
+            );
+            println!("it is shown once, now; store it in your secret manager:");
+            println!("{}", token.as_str());
+        }
+        TokenCommand::List => {
+            let rows = crate::store::tokens::list(store.db()).await?;
+            if rows.is_empty() {
+                println!("no tokens yet; create one with `keyward token create --name NAME --role ROLE --team TEAM`");
+            }
+            for row in rows {
+                let state = match (row.revoked_at, row.expires_at) {
+                    (Some(_), _) => "revoked".to_owned(),
+                    (None, Some(at)) if at <= chrono::Utc::now() => "expired".to_owned(),
+                    (None, Some(at)) => format!("expires {}", at.format("%Y-%m-%d")),
+                    (None, None) => "active".to_owned(),
+                };
+                println!("{}  {:<24} {}  {}", row.id, row.name, row.bindings, state);
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            anyhow::ensure!(
+                services::tokens::revoke(&store, &id).await?,
+                "no token with id {id}"
+            );
+            println!("revoked token {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = connect_migrated(settings).await?;
+    let report = crate::audit::verify(store.db(), |checked| {
+        if checked % 10_000 == 0 {
+            eprintln!("  {checked} events checked…");
+        }
+    })
+    .await?;
+    if report.ok {
+        println!(
+            "ok: {} events, chain intact, head {}",
+            report.checked, report.head
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "BROKEN at seq {}: {} ({} events verified before it)",
+            report.first_bad_seq.unwrap_or(0),
+            report.reason.as_deref().unwrap_or("unknown"),
+            report.checked
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+async fn audit_export(
+    settings: &Settings,
+    format: ExportFormat,
+    output: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let store = connect_migrated(settings).await?;
+    let mut out: Box<dyn Write> = match &output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    if format == ExportFormat::Csv {
+        writeln!(out, "{}", crate::audit::CSV_HEADER)?;
+    }
+    let mut after = 0;
+    let mut written = 0;
+    loop {
+        let rows = crate::store::audit::page(store.db(), after, 1000).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        match format {
+            ExportFormat::Jsonl => crate::audit::write_jsonl(&mut out, &rows)?,
+            ExportFormat::Csv => crate::audit::write_csv(&mut out, &rows)?,
+        }
+        written += rows.len();
+        if output.is_some() {
+            eprintln!("  {written} events written…");
+        }
+    }
+    out.flush()?;
+    if let Some(path) = output {
+        eprintln!("exported {written} events to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,348 @@
+//! Configuration: one typed struct, loaded once at start from a TOML file (`--config` or
+//! `KEYWARD_CONFIG`) and `KEYWARD_<SECTION>__<KEY>` variables, validated with the key's name.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on, e.g. `127.0.0.1:8080`.
+    pub listen: String,
+    /// External base URL, for redirects and cookies.
+    pub public_url: String,
+    pub database: DatabaseSettings,
+    pub keys: KeySettings,
+    pub log: LogSettings,
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    /// OpenID Connect sign-in (used by the web sign-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcSettings>,
+    /// IdP group -> team role bindings.
+    #[serde(default)]
+    pub role_bindings: Vec<RoleBindingSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH?mode=rwc` or `postgres://…`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// Key file written by `keyward keys init`.
+    pub key_file: Option<PathBuf>,
+    /// Name of an environment variable holding the key file's JSON instead.
+    pub key_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` (default) or `pretty`.
+    pub format: String,
+    /// A tracing filter such as `info` or `keyward=debug,info`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub shutdown_timeout: u64,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// A browser session ends after this many minutes without a request.
+    pub session_idle_minutes: i64,
+    /// A browser session ends this many hours after sign-in, whatever happens.
+    pub session_max_hours: i64,
+    /// Revealing a secret needs an IdP authentication at most this many minutes old.
+    pub reauth_minutes: i64,
+    /// Tolerated clock difference with the IdP when checking ID tokens, in seconds.
+    pub clock_skew_seconds: i64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("client_secret_file", &self.client_secret_file)
+            .field("groups_claim", &self.groups_claim)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_owned()
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "email", "profile"].map(String::from).to_vec()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBindingSettings {
+    pub group: String,
+    pub team: String,
+    pub role: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            database: DatabaseSettings {
+                url: "sqlite://keyward.db?mode=rwc".to_owned(),
+                max_connections: 10,
+            },
+            keys: KeySettings::default(),
+            log: LogSettings {
+                format: "json".to_owned(),
+                level: "info".to_owned(),
+            },
+            http: HttpSettings {
+                body_limit: 64 * 1024,
+                shutdown_timeout: 30,
+                workers: 0,
+            },
+            auth: AuthSettings {
+                session_idle_minutes: 30,
+                session_max_hours: 12,
+                reauth_minutes: 10,
+                clock_skew_seconds: 60,
+            },
+            oidc: None,
+            role_bindings: Vec::new(),
+        }
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        Self::from_figment(figment.merge(env_provider()))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|e| {
+            let key = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", e.path.join("."))
+            };
+            ConfigError(format!("{key}{}", e.kind))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.listen.parse::<SocketAddr>().map_err(|_| {
+            ConfigError(format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            ))
+        })?;
+        let public = url::Url::parse(&self.public_url)
+            .map_err(|_| ConfigError(format!("public_url: {:?} is not a URL", self.public_url)))?;
+        if !matches!(public.scheme(), "http" | "https") {
+            return Err(ConfigError("public_url: must be http or https".to_owned()));
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "database.url: must start with sqlite:// or postgres://".to_owned(),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError(
+                "database.max_connections: must be at least 1".to_owned(),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "json" | "pretty") {
+            return Err(ConfigError("log.format: must be json or pretty".to_owned()));
+        }
+        if self.http.body_limit < 1024 {
+            return Err(ConfigError(
+                "http.body_limit: must be at least 1024 bytes".to_owned(),
+            ));
+        }
+        for (i, binding) in self.role_bindings.iter().enumerate() {
+            if crate::authz::Role::parse(&binding.role).is_none() {
+                return Err(ConfigError(format!(
+                    "role_bindings[{i}].role: unknown role {:?}",
+                    binding.role
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether cookies must be `Secure`.
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// The scheme, host and port of `public_url`, as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> String {
+        url::Url::parse(&self.public_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+
+    /// The OIDC client secret, from the file when one is configured.
+    pub fn oidc_client_secret(&self) -> Result<Option<secrecy::SecretString>, ConfigError> {
+        let Some(oidc) = &self.oidc else {
+            return Ok(None);
+        };
+        match (&oidc.client_secret, &oidc.client_secret_file) {
+            (Some(secret), _) => Ok(Some(secrecy::SecretString::from(secret.clone()))),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|s| Some(secrecy::SecretString::from(s.trim().to_owned())))
+                .map_err(|e| {
+                    ConfigError(format!(
+                        "oidc.client_secret_file: cannot read {}: {}",
+                        path.display(),
+                        e.kind()
+                    ))
+                }),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// `KEYWARD_<SECTION>__<KEY>`, plus the short forms every deployment uses.
+fn env_provider() -> Env {
+    Env::prefixed("KEYWARD_")
+        .ignore(&["config"])
+        .map(|key| match key.as_str().to_ascii_lowercase().as_str() {
+            "database_url" => "database.url".into(),
+            "key_file" => "keys.key_file".into(),
+            _ => key.as_str().to_ascii_lowercase().into(),
+        })
+        .split("__")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::result_large_err)]
+    fn load_with(toml: &str, env: &[(&str, &str)]) -> Result<Settings, String> {
+        let mut result = Err(String::new());
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("k.toml", toml)?;
+            for (k, v) in env {
+                jail.set_env(k, v);
+            }
+            result = Settings::load(Some(Path::new("k.toml"))).map_err(|e| e.to_string());
+            Ok(())
+        });
+        result
+    }
+
+    #[test]
+    fn environment_short_forms_and_section_keys_override_the_file() {
+        let settings = load_with(
+            "listen = \"0.0.0.0:9000\"\n[database]\nmax_connections = 3\n",
+            &[
+                ("KEYWARD_DATABASE_URL", "postgres://localhost/kw"),
+                ("KEYWARD_KEY_FILE", "/etc/keyward/keys.json"),
+                ("KEYWARD_LOG__LEVEL", "debug"),
+                ("KEYWARD_LISTEN", "127.0.0.1:7000"),
+            ],
+        );
+        let Ok(settings) = settings else {
+            unreachable!("{settings:?}")
+        };
+        assert_eq!(settings.listen, "127.0.0.1:7000");
+        assert_eq!(settings.database.url, "postgres://localhost/kw");
+        assert_eq!(settings.database.max_connections, 3);
+        assert_eq!(
+            settings.keys.key_file.as_deref(),
+            Some(Path::new("/etc/keyward/keys.json"))
+        );
+        assert_eq!(settings.log.level, "debug");
+    }
+
+    #[test]
+    fn invalid_settings_name_the_key() {
+        let err = load_with("", &[("KEYWARD_DATABASE__MAX_CONNECTIONS", "many")])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("database.max_connections"), "{err}");
+        let err = load_with("listen = \"nowhere\"", &[])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("listen"), "{err}");
+        let err = load_with("[database]\nurl = \"mysql://x\"", &[])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("database.url"), "{err}");
+        let err = load_with(
+            "[[role_bindings]]\ngroup = \"g\"\nteam = \"t\"\nrole = \"king\"",
+            &[],
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(err.contains("role_bindings[0].role"), "{err}");
+        let err = load_with("[databse]\nurl = \"x\"", &[])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("databse"), "{err}");
+    }
+}

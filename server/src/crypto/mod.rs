@@ -1,0 +1,31 @@
+//! Keys and envelope encryption: the keyring of versioned KEKs, per-version DEKs sealed with
+//! AES-256-GCM and bound to their row by AAD. Nothing here logs or prints key material.
+
+mod envelope;
+mod keyfile;
+mod keyring;
+
+pub use envelope::{secret_aad, Sealed};
+pub use keyfile::{KeyFile, KEY_FILE_FORMAT};
+pub use keyring::{KeySource, Keyring};
+
+/// Crypto failures. Messages name files and key ids, never material.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("key file {0} does not exist; create one with `keyward keys init --key-file {0}`")]
+    KeyFileMissing(String),
+    #[error("key file {path} cannot be read: {reason}")]
+    KeyFileUnreadable { path: String, reason: String },
+    #[error("key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    KeyFileTooOpen { path: String, mode: u32 },
+    #[error("key file {0} exists already; refusing to overwrite it")]
+    KeyFileExists(String),
+    #[error("the keyring is invalid: {0}")]
+    KeyringInvalid(String),
+    #[error("key {0} is not in the keyring")]
+    UnknownKey(String),
+    #[error("decryption failed: wrong key, or the data was altered or moved")]
+    Decrypt,
+    #[error("encryption failed")]
+    Encrypt,
+}

@@ -1,0 +1,223 @@
+//! Accounts: create, list, get, patch, archive.
+
+use crate::domain::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
+use crate::http::{ApiError, Authenticated};
+use crate::services::accounts::{AccountInput, AccountPatch, AccountView};
+use crate::services::Core;
+use actix_web::{delete, get, patch as patch_route, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    /// Team slug, e.g. `marketing`.
+    pub team: String,
+    /// x, instagram, facebook, tiktok, youtube, linkedin, github, google or other.
+    pub platform: String,
+    pub handle: String,
+    pub login_url: Option<String>,
+    /// Stored in clear: never put a secret here.
+    pub notes: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAccount {
+    pub platform: Option<String>,
+    pub handle: Option<String>,
+    /// An empty string removes the URL.
+    pub login_url: Option<String>,
+    pub notes: Option<String>,
+    /// `active` or `frozen`.
+    pub status: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BackupCodesOut {
+    pub generation: i32,
+    pub issued_on: String,
+    pub total: i32,
+    pub remaining: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountOut {
+    pub id: String,
+    pub team: String,
+    pub platform: String,
+    pub handle: String,
+    pub login_url: Option<String>,
+    pub notes: String,
+    /// active, frozen or archived.
+    pub status: String,
+    pub has_totp: bool,
+    pub has_hotp: bool,
+    pub has_password: bool,
+    pub backup_codes: Option<BackupCodesOut>,
+    pub open_rotation_tasks: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountList {
+    pub accounts: Vec<AccountOut>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    pub team: Option<String>,
+    pub platform: Option<String>,
+    pub status: Option<String>,
+}
+
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl From<AccountView> for AccountOut {
+    fn from(view: AccountView) -> Self {
+        let (has_totp, has_hotp, has_password) =
+            (view.has("totp"), view.has("hotp"), view.has("password"));
+        let backup_codes = view.backup().map(|b| BackupCodesOut {
+            generation: b.generation,
+            issued_on: b.issued_on.to_string(),
+            total: b.total,
+            remaining: b.remaining,
+        });
+        let a = view.account;
+        AccountOut {
+            id: a.id,
+            team: view.team,
+            platform: a.platform,
+            handle: a.handle,
+            login_url: a.login_url,
+            notes: a.notes,
+            status: a.status,
+            has_totp,
+            has_hotp,
+            has_password,
+            backup_codes,
+            open_rotation_tasks: view.facts.open_rotation_tasks,
+            created_at: rfc3339(a.created_at),
+            updated_at: rfc3339(a.updated_at),
+        }
+    }
+}
+
+/// Registers a shared account in a team (manager).
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = CreateAccount,
+    responses((status = 201, body = AccountOut), (status = 400, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[post("/accounts")]
+pub async fn create(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    body: web::Json<CreateAccount>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let input = AccountInput {
+        team: TeamSlug::parse(&body.team)?,
+        platform: Platform::parse(&body.platform)?,
+        handle: Handle::parse(&body.handle)?,
+        login_url: body
+            .login_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .map(LoginUrl::parse)
+            .transpose()?,
+        notes: Notes::parse(body.notes.as_deref().unwrap_or(""))?,
+    };
+    let view = core.create_account(&auth.0, input).await?;
+    Ok(HttpResponse::Created().json(AccountOut::from(view)))
+}
+
+/// Accounts in the teams you may see, optionally filtered.
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(ListQuery),
+    responses((status = 200, body = AccountList), (status = 422, body = super::ErrorBody)))]
+#[get("/accounts")]
+pub async fn list(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let nonblank = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let team = nonblank(&query.team)
+        .map(|t| TeamSlug::parse(&t))
+        .transpose()?;
+    let platform = nonblank(&query.platform)
+        .map(|p| Platform::parse(&p))
+        .transpose()?;
+    let status = nonblank(&query.status)
+        .map(|s| AccountStatus::parse(&s))
+        .transpose()?;
+    let views = core.list_accounts(&auth.0, team, platform, status).await?;
+    Ok(HttpResponse::Ok().json(AccountList {
+        accounts: views.into_iter().map(AccountOut::from).collect(),
+    }))
+}
+
+/// One account.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts",
+    responses((status = 200, body = AccountOut), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+#[get("/accounts/{id}")]
+pub async fn get(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let view = core.get_account(&auth.0, &id).await?;
+    Ok(HttpResponse::Ok().json(AccountOut::from(view)))
+}
+
+/// Changes an account's details or freezes/unfreezes it (manager).
+#[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", request_body = PatchAccount,
+    responses((status = 200, body = AccountOut), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody), (status = 423, body = super::ErrorBody)))]
+#[patch_route("/accounts/{id}")]
+pub async fn patch(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: web::Json<PatchAccount>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let login_url = match body.login_url.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(url) => Some(Some(LoginUrl::parse(url)?)),
+    };
+    let patch = AccountPatch {
+        platform: body.platform.as_deref().map(Platform::parse).transpose()?,
+        handle: body.handle.as_deref().map(Handle::parse).transpose()?,
+        login_url,
+        notes: body.notes.as_deref().map(Notes::parse).transpose()?,
+        status: body
+            .status
+            .as_deref()
+            .map(AccountStatus::parse)
+            .transpose()?,
+    };
+    let view = core.update_account(&auth.0, &id, patch).await?;
+    Ok(HttpResponse::Ok().json(AccountOut::from(view)))
+}
+
+/// Archives an account (manager). Its secrets stay, unusable, for the audit trail.
+#[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts",
+    responses((status = 200, body = AccountOut), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 423, body = super::ErrorBody)))]
+#[delete("/accounts/{id}")]
+pub async fn archive(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let view = core.archive_account(&auth.0, &id).await?;
+    Ok(HttpResponse::Ok().json(AccountOut::from(view)))
+}

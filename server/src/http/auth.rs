@@ -1,0 +1,168 @@
+//! Authentication of requests: `Authorization: Bearer kw_…` service tokens, or the browser
+//! session cookie. A presented but unusable token is refused and audited.
+
+use super::error::ApiError;
+use super::request::RequestId;
+use crate::audit::Outcome;
+use crate::authn::session::SESSION_COOKIE;
+use crate::authn::tokens::{self, Unusable};
+use crate::services::{Caller, Core, RequestMeta};
+use crate::store::tokens as token_repo;
+use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use zeroize::Zeroizing;
+
+/// An authenticated caller (token or session); 401 otherwise.
+pub struct Authenticated(pub Caller);
+
+/// A signed-in browser, if any (pages redirect to sign-in when absent).
+pub struct MaybeSession(pub Option<Caller>);
+
+pub(crate) fn meta(req: &HttpRequest) -> RequestMeta {
+    RequestMeta {
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(300).collect()),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+    }
+}
+
+fn storage_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        "the database is unavailable; try again",
+    )
+}
+
+/// Resolves the session cookie to a caller.
+async fn from_session(
+    core: &Core,
+    cookie: &str,
+    meta: RequestMeta,
+) -> Result<Option<Caller>, ApiError> {
+    let resolved = core.session_principal(cookie).await.map_err(|e| {
+        tracing::error!(error = %e, "session lookup failed");
+        storage_unavailable()
+    })?;
+    Ok(resolved.map(|(principal, session)| Caller {
+        principal,
+        meta,
+        session: Some(session),
+    }))
+}
+
+async fn from_token(core: &Core, token: &str, meta: RequestMeta) -> Result<Caller, ApiError> {
+    let row = if tokens::looks_valid(token) {
+        token_repo::find_by_hash(core.store.db(), &tokens::hash(token))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "token lookup failed");
+                storage_unavailable()
+            })?
+    } else {
+        None
+    };
+    let refused = |actor: String, reason: &'static str| {
+        let mut event = crate::audit::Event::new(actor, "auth.denied")
+            .outcome(Outcome::Denied)
+            .details(serde_json::json!({ "reason": reason }));
+        event.ip = meta.ip.clone();
+        event.user_agent = meta.user_agent.clone();
+        event.request_id = meta.request_id.clone();
+        event
+    };
+    let Some(row) = row else {
+        core.record_standalone(refused("anonymous".into(), "unknown_token"))
+            .await;
+        return Err(ApiError::unauthenticated("the token is not valid"));
+    };
+    match tokens::principal(&row, chrono::Utc::now()) {
+        Ok(principal) => Ok(Caller {
+            principal,
+            meta,
+            session: None,
+        }),
+        Err(why) => {
+            let (reason, message) = match why {
+                Unusable::Revoked => ("revoked_token", "the token was revoked"),
+                Unusable::Expired => ("expired_token", "the token has expired"),
+                Unusable::Corrupt => ("corrupt_token", "the token is not valid"),
+            };
+            core.record_standalone(refused(format!("token:{}", row.id), reason))
+                .await;
+            Err(ApiError::unauthenticated(message))
+        }
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<Zeroizing<String>> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| Zeroizing::new(t.trim().to_owned()))
+}
+
+fn session_cookie(req: &HttpRequest) -> Option<Zeroizing<String>> {
+    req.cookie(SESSION_COOKIE)
+        .map(|c| Zeroizing::new(c.value().to_owned()))
+        .filter(|v| !v.is_empty())
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let core = req.app_data::<web::Data<Core>>().cloned();
+        let token = bearer(req);
+        let cookie = session_cookie(req);
+        let meta = meta(req);
+        Box::pin(async move {
+            let core =
+                core.ok_or_else(|| ApiError::unauthenticated("authentication is not configured"))?;
+            if let Some(token) = token {
+                return from_token(&core, &token, meta).await.map(Authenticated);
+            }
+            if let Some(cookie) = cookie {
+                return match from_session(&core, &cookie, meta).await? {
+                    Some(caller) => Ok(Authenticated(caller)),
+                    None => Err(ApiError::unauthenticated(
+                        "your session has ended; sign in again",
+                    )),
+                };
+            }
+            Err(ApiError::unauthenticated(
+                "sign in, or send Authorization: Bearer <token>",
+            ))
+        })
+    }
+}
+
+impl FromRequest for MaybeSession {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let core = req.app_data::<web::Data<Core>>().cloned();
+        let cookie = session_cookie(req);
+        let meta = meta(req);
+        Box::pin(async move {
+            match (core, cookie) {
+                (Some(core), Some(cookie)) => {
+                    Ok(MaybeSession(from_session(&core, &cookie, meta).await?))
+                }
+                _ => Ok(MaybeSession(None)),
+            }
+        })
+    }
+}

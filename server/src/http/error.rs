@@ -1,0 +1,203 @@
+//! The one place that maps errors to HTTP status codes and stable error codes.
+//! Bodies are `{"error":{"code","message"}}` and never carry a secret.
+
+use crate::domain::Invalid;
+use crate::services::ServiceError;
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+/// Codes of validation failures that mean "the request is missing something" (400) rather
+/// than "well-formed but invalid" (422).
+const BAD_REQUEST_CODES: &[&str] = &["justification_required", "secret_required", "missing_field"];
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn unauthenticated(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    /// A JSON body that could not be read. serde's "invalid type/value" messages quote the
+    /// offending value, which could be a secret typed into the wrong field: those are reworded.
+    pub fn from_json(err: JsonPayloadError) -> Self {
+        match err {
+            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                Self::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                )
+            }
+            JsonPayloadError::ContentType => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send JSON with Content-Type: application/json",
+            ),
+            JsonPayloadError::Deserialize(e) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_json", describe_serde(&e))
+            }
+            _ => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "the request body could not be read",
+            ),
+        }
+    }
+
+    pub fn bad_query(err: QueryPayloadError) -> Self {
+        let message = match err {
+            QueryPayloadError::Deserialize(e) => {
+                let text = e.to_string();
+                if text.starts_with("invalid") {
+                    "a query parameter has the wrong type".to_owned()
+                } else {
+                    text
+                }
+            }
+            _ => "the query string could not be read".to_owned(),
+        };
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+    }
+}
+
+fn describe_serde(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let position = format!("line {} column {}", err.line(), err.column());
+    if text.starts_with("invalid type")
+        || text.starts_with("invalid value")
+        || text.starts_with("invalid length")
+    {
+        let expected = text
+            .split(", expected ")
+            .nth(1)
+            .and_then(|rest| rest.split(" at line").next());
+        match expected {
+            Some(expected) => {
+                format!("a field has the wrong type or value (expected {expected}) at {position}")
+            }
+            None => format!("a field has the wrong type or value at {position}"),
+        }
+    } else {
+        text
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        let status = if BAD_REQUEST_CODES.contains(&invalid.code) {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        Self::new(status, invalid.code, invalid.message)
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Invalid(invalid) => invalid.into(),
+            ServiceError::NotFound(what) => {
+                let code = match what {
+                    "account" => "account_not_found",
+                    "totp secret" => "totp_not_set",
+                    "hotp secret" => "hotp_not_set",
+                    _ => "not_found",
+                };
+                Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))
+            }
+            ServiceError::Forbidden => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "your roles do not allow this action",
+            ),
+            ServiceError::Conflict { code, message } => {
+                Self::new(StatusCode::CONFLICT, code, message)
+            }
+            ServiceError::Locked { code, message } => Self::new(StatusCode::LOCKED, code, message),
+            ServiceError::SignIn { code, message } => {
+                Self::new(StatusCode::BAD_REQUEST, code, message)
+            }
+            ServiceError::ReauthRequired => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "reauthentication_required",
+                "sign in again to reveal secrets: GET /auth/login?prompt=login&return_to=…",
+            ),
+            ServiceError::IdpUnavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "idp_unavailable",
+                "the identity provider cannot be reached; try again shortly",
+            ),
+            ServiceError::KeyUnavailable(cause) => {
+                tracing::error!(error = %cause, "secret could not be opened");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "keyring_unavailable",
+                    "the key needed for this secret is not available; ask an operator to check the key file",
+                )
+            }
+            ServiceError::Storage(cause) => {
+                tracing::error!(error = %cause, "storage error");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the database is unavailable; try again",
+                )
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response
+            .json(serde_json::json!({ "error": { "code": self.code, "message": self.message } }))
+    }
+}

@@ -1,0 +1,103 @@
+//! Per-request context: the request id (echoed or made), a tracing span, one access-log line.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// The request's id, also written into its audit events.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+const HEADER: &str = "x-request-id";
+
+fn acceptable(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+}
+
+/// Middleware: assigns the id, runs the request in a span, logs status and latency.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let _entered = span.enter();
+    match result {
+        Ok(mut response) => {
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(HEADER), value);
+            }
+            let status = response.status().as_u16();
+            let micros = started.elapsed().as_micros() as u64;
+            if status >= 500 {
+                tracing::error!(status, micros, "request failed");
+            } else {
+                tracing::info!(status, micros, "request");
+            }
+            Ok(response)
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "request error");
+            Err(err)
+        }
+    }
+}
+
+/// Middleware: a state-changing request that carries the session cookie (and no bearer token)
+/// must come from this service's own origin (`Origin`, or lacking that, `Referer`).
+pub async fn origin_guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let uses_cookie = req.cookie(crate::authn::session::SESSION_COOKIE).is_some()
+        && !req.headers().contains_key(header::AUTHORIZATION);
+    if unsafe_method && uses_cookie {
+        let expected = req
+            .app_data::<web::Data<crate::services::Core>>()
+            .map(|c| c.settings.public_origin());
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                req.headers()
+                    .get(header::REFERER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|r| url::Url::parse(r).ok())
+                    .map(|u| u.origin().ascii_serialization())
+            });
+        if expected.is_none() || origin != expected {
+            let error = super::ApiError::new(
+                actix_web::http::StatusCode::FORBIDDEN,
+                "cross_origin_request",
+                "this request did not come from Keyward's own pages",
+            );
+            return Ok(req.error_response(error));
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
+}

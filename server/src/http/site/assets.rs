@@ -1,0 +1,20 @@
+//! Static assets, embedded in the binary.
+
+use actix_web::http::header;
+use actix_web::{get, web, HttpResponse};
+
+const APP_CSS: &str = include_str!("../../../../web/static/app.css");
+const APP_JS: &str = include_str!("../../../../web/static/app.js");
+
+#[get("/static/{name}")]
+pub async fn asset(name: web::Path<String>) -> HttpResponse {
+    let (body, content_type) = match name.as_str() {
+        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(body)
+}

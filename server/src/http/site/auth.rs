@@ -1,0 +1,169 @@
+//! Sign-in through the IdP: `/auth/login`, `/auth/callback`, `/auth/logout`.
+
+use super::{cookie, error_page, expired_session_cookie, see_other, Chrome};
+use crate::authn::session::{csrf_valid, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::http::auth::meta;
+use crate::http::MaybeSession;
+use crate::services::{Core, ServiceError};
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+    /// `login` forces a fresh authentication at the IdP (step-up).
+    prompt: Option<String>,
+}
+
+/// Sends the browser to the IdP, with state, nonce and PKCE bound to this browser.
+#[get("/auth/login")]
+pub async fn login(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    query: web::Query<LoginQuery>,
+) -> HttpResponse {
+    let fresh = query.prompt.as_deref() == Some("login");
+    match core.begin_login(query.return_to.as_deref(), fresh).await {
+        Ok(redirect) => {
+            let mut binding = cookie(
+                &core,
+                LOGIN_COOKIE,
+                redirect.browser_binding.to_string(),
+                "/auth",
+            );
+            binding.set_max_age(CookieDuration::minutes(10));
+            HttpResponse::Found()
+                .insert_header((actix_web::http::header::LOCATION, redirect.url))
+                .cookie(binding)
+                .finish()
+        }
+        Err(err) => failure(&req, &core, err),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The IdP's redirect back: finishes the login, sets a new session cookie.
+#[get("/auth/callback")]
+pub async fn callback(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    query: web::Query<CallbackQuery>,
+) -> HttpResponse {
+    let c = Chrome::new(&req, &core, None);
+    if let Some(error) = &query.error {
+        let why = query.error_description.as_deref().unwrap_or(error);
+        let shown: String = why
+            .chars()
+            .filter(|ch| !ch.is_control())
+            .take(200)
+            .collect();
+        return error_page(
+            c,
+            StatusCode::BAD_REQUEST,
+            format!("The identity provider refused the sign-in: {shown}"),
+        );
+    }
+    let binding = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
+    let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let result = core
+        .finish_login(
+            binding.as_deref(),
+            query.state.as_deref(),
+            query.code.as_deref(),
+            query.iss.as_deref(),
+            previous.as_deref(),
+            &meta(&req),
+        )
+        .await;
+    let mut clear_binding = cookie(&core, LOGIN_COOKIE, String::new(), "/auth");
+    clear_binding.make_removal();
+    match result {
+        Ok(signed_in) => {
+            let session = cookie(
+                &core,
+                SESSION_COOKIE,
+                signed_in.session_cookie.to_string(),
+                "/",
+            );
+            let mut res = see_other(&signed_in.return_to);
+            let _ = res.add_cookie(&session);
+            let _ = res.add_cookie(&clear_binding);
+            res
+        }
+        Err(err) => {
+            let mut res = failure(&req, &core, err);
+            let _ = res.add_cookie(&clear_binding);
+            res
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Ends the session (POST with the CSRF token; the Origin check runs first).
+#[post("/auth/logout")]
+pub async fn logout(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    form: Option<web::Form<LogoutForm>>,
+) -> HttpResponse {
+    let Some(caller) = session.0 else {
+        let mut res = see_other("/signin");
+        let _ = res.add_cookie(&expired_session_cookie(&core));
+        return res;
+    };
+    let presented = form.as_ref().map(|f| f.csrf.as_str()).unwrap_or("");
+    let valid = caller
+        .session
+        .as_ref()
+        .is_some_and(|s| csrf_valid(&core.keyring, &s.id_hash, presented));
+    if !valid {
+        let c = Chrome::new(&req, &core, Some(&caller));
+        return error_page(
+            c,
+            StatusCode::FORBIDDEN,
+            "The form was out of date. Reload the page and try again.",
+        );
+    }
+    if let Err(err) = core.sign_out(&caller).await {
+        return failure(&req, &core, err);
+    }
+    let mut res = see_other("/signin?signed_out=1");
+    let _ = res.add_cookie(&expired_session_cookie(&core));
+    res
+}
+
+fn failure(req: &HttpRequest, core: &Core, err: ServiceError) -> HttpResponse {
+    let c = Chrome::new(req, core, None);
+    match err {
+        ServiceError::SignIn { message, .. } => error_page(c, StatusCode::BAD_REQUEST, message),
+        ServiceError::IdpUnavailable => error_page(
+            c,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The identity provider cannot be reached right now. Try again in a minute.",
+        ),
+        other => {
+            tracing::error!(error = %other, "sign-in failed");
+            error_page(
+                c,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is unavailable right now. Try again in a minute.",
+            )
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The web dashboard: server-rendered pages (askama templates in `web/templates`), assets
+//! embedded from `web/static`, sign-in through the IdP. No inline script (strict CSP).
+
+mod assets;
+mod auth;
+pub mod i18n;
+mod pages;
+
+use crate::authn::session::{LANG_COOKIE, SESSION_COOKIE};
+use crate::services::{Caller, Core};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use i18n::Texts;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::FormConfig::default().limit(16 * 1024))
+        .service(auth::login)
+        .service(auth::callback)
+        .service(auth::logout)
+        .service(assets::asset)
+        .service(pages::home)
+        .service(pages::signin)
+        .service(pages::accounts)
+        .service(pages::account)
+        .service(pages::reveal_totp)
+        .service(pages::language);
+}
+
+/// What every page's frame needs: words, the signed-in person, the CSRF token.
+pub struct Chrome {
+    pub t: &'static Texts,
+    pub user: Option<String>,
+    pub csrf: String,
+    /// The current path, to come back to after a language switch.
+    pub here: String,
+}
+
+impl Chrome {
+    pub fn new(req: &HttpRequest, core: &Core, caller: Option<&Caller>) -> Self {
+        let t = i18n::pick(
+            req.cookie(LANG_COOKIE).as_ref().map(|c| c.value()),
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let csrf = caller
+            .and_then(|c| c.session.as_ref())
+            .map(|s| crate::authn::session::csrf_token(&core.keyring, &s.id_hash))
+            .unwrap_or_default();
+        Self {
+            t,
+            user: caller.map(|c| c.principal.name.clone()),
+            csrf,
+            here: req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| "/".into()),
+        }
+    }
+}
+
+/// Renders a template as an HTML response.
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(err) => {
+            tracing::error!(error = %err, "template failed");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain")
+                .body("page could not be rendered")
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub c: Chrome,
+    pub status: u16,
+    pub message: String,
+}
+
+pub fn error_page(c: Chrome, status: StatusCode, message: impl Into<String>) -> HttpResponse {
+    render(
+        status,
+        &ErrorPage {
+            c,
+            status: status.as_u16(),
+            message: message.into(),
+        },
+    )
+}
+
+/// A cookie with the flags every Keyward cookie gets.
+pub fn cookie<'a>(core: &Core, name: &'a str, value: String, path: &'a str) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path(path)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(core.settings.is_https())
+        .finish()
+}
+
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
+
+/// Where to send someone who must sign in first.
+pub fn to_signin(return_to: &str) -> HttpResponse {
+    let encoded: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
+    see_other(&format!("/signin?return_to={encoded}"))
+}
+
+/// A removal of the session cookie.
+pub fn expired_session_cookie(core: &Core) -> Cookie<'static> {
+    let mut c = cookie(core, SESSION_COOKIE, String::new(), "/");
+    c.make_removal();
+    c.into_owned()
+}

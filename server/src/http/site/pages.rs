@@ -1,0 +1,298 @@
+//! Dashboard pages: sign-in, accounts list, account with TOTP reveal, language switch.
+
+use super::{cookie, error_page, render, see_other, to_signin, Chrome};
+use crate::authn::session::{csrf_valid, LANG_COOKIE};
+use crate::authz::Action;
+use crate::domain::Justification;
+use crate::http::MaybeSession;
+use crate::services::accounts::AccountView;
+use crate::services::otp::TotpCode;
+use crate::services::{Caller, Core, ServiceError};
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+/// An account as a page shows it.
+pub struct AccountCard {
+    pub id: String,
+    pub platform: String,
+    pub handle: String,
+    pub team: String,
+    pub status: String,
+    pub status_label: &'static str,
+    pub login_url: Option<String>,
+    pub notes: String,
+    pub has_totp: bool,
+    pub has_hotp: bool,
+}
+
+impl AccountCard {
+    fn from_view(view: &AccountView, t: &super::i18n::Texts) -> Self {
+        let a = &view.account;
+        Self {
+            id: a.id.clone(),
+            platform: a.platform.clone(),
+            handle: a.handle.clone(),
+            team: view.team.clone(),
+            status: a.status.clone(),
+            status_label: match a.status.as_str() {
+                "frozen" => t.status_frozen,
+                "archived" => t.status_archived,
+                _ => t.status_active,
+            },
+            login_url: a.login_url.clone(),
+            notes: a.notes.clone(),
+            has_totp: view.has("totp"),
+            has_hotp: view.has("hotp"),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SigninPage {
+    c: Chrome,
+    return_to: String,
+    notice: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+struct AccountsPage {
+    c: Chrome,
+    accounts: Vec<AccountCard>,
+    roles: Vec<String>,
+}
+
+/// A code shown once on the account page.
+struct Revealed {
+    code: String,
+    grouped: String,
+    expires_in: u64,
+    period: u64,
+    next_code: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    c: Chrome,
+    a: AccountCard,
+    can_reveal: bool,
+    needs_reauth: bool,
+    revealed: Option<Revealed>,
+    error: Option<String>,
+}
+
+fn group(code: &str) -> String {
+    let mid = code.len() / 2;
+    format!("{} {}", &code[..mid], &code[mid..])
+}
+
+#[get("/")]
+pub async fn home(session: MaybeSession) -> HttpResponse {
+    match session.0 {
+        Some(_) => see_other("/accounts"),
+        None => see_other("/signin"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SigninQuery {
+    return_to: Option<String>,
+    signed_out: Option<String>,
+}
+
+#[get("/signin")]
+pub async fn signin(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    query: web::Query<SigninQuery>,
+) -> HttpResponse {
+    let return_to = crate::services::signin::safe_return_to(query.return_to.as_deref());
+    if session.0.is_some() {
+        return see_other(&return_to);
+    }
+    let c = Chrome::new(&req, &core, None);
+    let notice = if query.signed_out.is_some() {
+        Some(c.t.signed_out_notice)
+    } else if req.cookie(crate::authn::session::SESSION_COOKIE).is_some() {
+        Some(c.t.session_ended_notice)
+    } else {
+        None
+    };
+    render(
+        StatusCode::OK,
+        &SigninPage {
+            c,
+            return_to,
+            notice,
+        },
+    )
+}
+
+#[get("/accounts")]
+pub async fn accounts(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+) -> HttpResponse {
+    let Some(caller) = session.0 else {
+        return to_signin("/accounts");
+    };
+    let c = Chrome::new(&req, &core, Some(&caller));
+    match core.list_accounts(&caller, None, None, None).await {
+        Ok(views) => {
+            let accounts = views
+                .iter()
+                .filter(|v| v.account.status != "archived")
+                .map(|v| AccountCard::from_view(v, c.t))
+                .collect();
+            let roles = caller
+                .principal
+                .bindings
+                .iter()
+                .map(|b| format!("{} @ {}", b.role.as_str(), b.team))
+                .collect();
+            render(StatusCode::OK, &AccountsPage { c, accounts, roles })
+        }
+        Err(err) => service_failure(c, err),
+    }
+}
+
+async fn account_page(
+    req: &HttpRequest,
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    revealed: Option<TotpCode>,
+    error: Option<String>,
+) -> HttpResponse {
+    let c = Chrome::new(req, core, Some(caller));
+    let view = match core.get_account(caller, id).await {
+        Ok(view) => view,
+        Err(err) => return service_failure(c, err),
+    };
+    let can_reveal = core.may(caller, &view.team, Action::TotpReveal).await;
+    let needs_reauth = caller.session.as_ref().is_some_and(|s| !core.is_recent(s));
+    let revealed = revealed.map(|code| Revealed {
+        grouped: group(&code.code),
+        code: code.code.as_str().to_owned(),
+        expires_in: code.expires_in,
+        period: code.period,
+        next_code: code.next_code.as_ref().map(|n| group(n)),
+    });
+    let a = AccountCard::from_view(&view, c.t);
+    render(
+        StatusCode::OK,
+        &AccountPage {
+            c,
+            a,
+            can_reveal,
+            needs_reauth,
+            revealed,
+            error,
+        },
+    )
+}
+
+#[get("/accounts/{id}")]
+pub async fn account(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let Some(caller) = session.0 else {
+        return to_signin(&format!("/accounts/{id}"));
+    };
+    account_page(&req, &core, &caller, &id, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct RevealForm {
+    #[serde(default)]
+    justification: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[post("/accounts/{id}/totp/reveal")]
+pub async fn reveal_totp(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<RevealForm>,
+) -> HttpResponse {
+    let here = format!("/accounts/{id}");
+    let Some(caller) = session.0 else {
+        return to_signin(&here);
+    };
+    let csrf_ok = caller
+        .session
+        .as_ref()
+        .is_some_and(|s| csrf_valid(&core.keyring, &s.id_hash, &form.csrf));
+    if !csrf_ok {
+        let c = Chrome::new(&req, &core, Some(&caller));
+        return error_page(
+            c,
+            StatusCode::FORBIDDEN,
+            "The form was out of date. Reload the page and try again.",
+        );
+    }
+    let justification = match Justification::parse_optional(Some(&form.justification)) {
+        Ok(j) => j,
+        Err(invalid) => {
+            return account_page(&req, &core, &caller, &id, None, Some(invalid.message)).await
+        }
+    };
+    match core.reveal_totp(&caller, &id, justification).await {
+        Ok(code) => account_page(&req, &core, &caller, &id, Some(code), None).await,
+        Err(ServiceError::ReauthRequired) => {
+            let encoded: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+            see_other(&format!("/auth/login?prompt=login&return_to={encoded}"))
+        }
+        Err(ServiceError::Locked { message, .. }) => {
+            account_page(&req, &core, &caller, &id, None, Some(message)).await
+        }
+        Err(err) => service_failure(Chrome::new(&req, &core, Some(&caller)), err),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    return_to: Option<String>,
+}
+
+/// Switches the language and goes back.
+#[get("/lang/{lang}")]
+pub async fn language(
+    core: web::Data<Core>,
+    lang: web::Path<String>,
+    query: web::Query<LangQuery>,
+) -> HttpResponse {
+    let lang = if lang.as_str() == "ja" { "ja" } else { "en" };
+    let mut c = cookie(&core, LANG_COOKIE, lang.to_owned(), "/");
+    c.set_max_age(CookieDuration::days(365));
+    let mut res = see_other(&crate::services::signin::safe_return_to(
+        query.return_to.as_deref(),
+    ));
+    let _ = res.add_cookie(&c);
+    res
+}
+
+fn service_failure(c: Chrome, err: ServiceError) -> HttpResponse {
+    let t = c.t;
+    match err {
+        ServiceError::NotFound(_) => error_page(c, StatusCode::NOT_FOUND, t.not_found_body),
+        ServiceError::Forbidden => error_page(c, StatusCode::FORBIDDEN, t.forbidden_body),
+        other => {
+            let api = crate::http::ApiError::from(other);
+            error_page(c, api.status, api.message)
+        }
+    }
+}

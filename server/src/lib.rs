@@ -1,0 +1,15 @@
+//! Keyward: team secret custody for shared social accounts.
+//! Layers, one way: `http` → `authz` → `services` → `store` / `crypto`.
+
+pub mod audit;
+pub mod authn;
+pub mod authz;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod services;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,309 @@
+//! Shared accounts: create, list, read, update, archive.
+
+use super::{Caller, Core, ServiceError};
+use crate::authz::Action;
+use crate::domain::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
+use crate::store::accounts::{
+    self as repo, Account, AccountFacts, AccountFilter, BackupSummary, NewAccount,
+};
+use crate::store::entities::account;
+use crate::store::{is_unique_violation, now};
+use sea_orm::Set;
+use std::collections::{BTreeSet, HashMap};
+
+/// An account as callers see it.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub account: Account,
+    pub team: String,
+    pub facts: AccountFacts,
+}
+
+impl AccountView {
+    pub fn has(&self, kind: &str) -> bool {
+        self.facts.kinds.iter().any(|k| k == kind)
+    }
+
+    pub fn backup(&self) -> Option<&BackupSummary> {
+        self.facts.backup.as_ref()
+    }
+}
+
+/// Validated input for a new account.
+pub struct AccountInput {
+    pub team: TeamSlug,
+    pub platform: Platform,
+    pub handle: Handle,
+    pub login_url: Option<LoginUrl>,
+    pub notes: Notes,
+}
+
+/// Validated changes; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct AccountPatch {
+    pub platform: Option<Platform>,
+    pub handle: Option<Handle>,
+    pub login_url: Option<Option<LoginUrl>>,
+    pub notes: Option<Notes>,
+    pub status: Option<AccountStatus>,
+}
+
+fn target(account_id: &str) -> String {
+    format!("account:{account_id}")
+}
+
+fn duplicate(err: sea_orm::DbErr) -> ServiceError {
+    if is_unique_violation(&err) {
+        ServiceError::Conflict {
+            code: "account_exists",
+            message: "this team already has an account with that platform and handle".to_owned(),
+        }
+    } else {
+        ServiceError::Storage(err)
+    }
+}
+
+impl Core {
+    pub async fn create_account(
+        &self,
+        caller: &Caller,
+        input: AccountInput,
+    ) -> Result<AccountView, ServiceError> {
+        let team = input.team.as_str();
+        self.authorize(caller, team, Action::AccountCreate, None)
+            .await?;
+        let tx = self.store.begin_write().await?;
+        let team_row = repo::ensure_team(&*tx, team).await?;
+        let account = repo::insert(
+            &*tx,
+            NewAccount {
+                team_id: &team_row.id,
+                platform: input.platform.as_str(),
+                handle: input.handle.as_str(),
+                login_url: input.login_url.as_ref().map(LoginUrl::as_str),
+                notes: input.notes.as_str(),
+            },
+        )
+        .await
+        .map_err(duplicate)?;
+        let event = caller
+            .event("account.create")
+            .target(target(&account.id))
+            .team(team)
+            .details(serde_json::json!({ "platform": account.platform, "handle": account.handle }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(AccountView {
+            account,
+            team: team.to_owned(),
+            facts: AccountFacts::default(),
+        })
+    }
+
+    /// Loads an account and checks `action` on its team.
+    pub(crate) async fn account_for(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        action: Action,
+    ) -> Result<(Account, String), ServiceError> {
+        let account = repo::find(self.store.db(), account_id)
+            .await?
+            .ok_or(ServiceError::NotFound("account"))?;
+        let team = repo::team_slug(self.store.db(), &account.team_id)
+            .await?
+            .ok_or(ServiceError::NotFound("team"))?;
+        self.authorize(caller, &team, action, Some(&target(account_id)))
+            .await?;
+        Ok((account, team))
+    }
+
+    pub async fn get_account(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+    ) -> Result<AccountView, ServiceError> {
+        let (account, team) = self
+            .account_for(caller, account_id, Action::AccountRead)
+            .await?;
+        let mut facts = repo::facts(self.store.db(), std::slice::from_ref(&account.id)).await?;
+        let facts = facts.remove(&account.id).unwrap_or_default();
+        Ok(AccountView {
+            account,
+            team,
+            facts,
+        })
+    }
+
+    /// Accounts in the teams the caller may read, filtered.
+    pub async fn list_accounts(
+        &self,
+        caller: &Caller,
+        team: Option<TeamSlug>,
+        platform: Option<Platform>,
+        status: Option<AccountStatus>,
+    ) -> Result<Vec<AccountView>, ServiceError> {
+        let slugs = repo::team_slugs(self.store.db()).await?;
+        let team_id = match &team {
+            Some(slug) => match slugs.iter().find(|(_, s)| *s == slug.as_str()) {
+                Some((id, _)) => Some(id.clone()),
+                None => return Ok(Vec::new()),
+            },
+            None => None,
+        };
+        let filter = AccountFilter {
+            team_id,
+            platform: platform.map(|p| p.as_str().to_owned()),
+            status: status.map(|s| s.as_str().to_owned()),
+        };
+        let accounts = repo::list(self.store.db(), &filter).await?;
+        let teams: BTreeSet<&String> = accounts.iter().map(|a| &a.team_id).collect();
+        let mut readable: HashMap<String, String> = HashMap::new();
+        for team_id in teams {
+            if let Some(slug) = slugs.get(team_id) {
+                if self
+                    .authz
+                    .allows(&caller.principal, slug, Action::AccountRead)
+                    .await
+                {
+                    readable.insert(team_id.clone(), slug.clone());
+                }
+            }
+        }
+        let visible: Vec<Account> = accounts
+            .into_iter()
+            .filter(|a| readable.contains_key(&a.team_id))
+            .collect();
+        let ids: Vec<String> = visible.iter().map(|a| a.id.clone()).collect();
+        let mut facts = repo::facts(self.store.db(), &ids).await?;
+        Ok(visible
+            .into_iter()
+            .map(|account| {
+                let team = readable.get(&account.team_id).cloned().unwrap_or_default();
+                let facts = facts.remove(&account.id).unwrap_or_default();
+                AccountView {
+                    account,
+                    team,
+                    facts,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn update_account(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        patch: AccountPatch,
+    ) -> Result<AccountView, ServiceError> {
+        let (_, team) = self
+            .account_for(caller, account_id, Action::AccountUpdate)
+            .await?;
+        if patch.status == Some(AccountStatus::Archived) {
+            return Err(ServiceError::Invalid(crate::domain::Invalid::new(
+                "invalid_status",
+                "archive an account with DELETE; status can be set to active or frozen",
+            )));
+        }
+        let tx = self.store.begin_write().await?;
+        // Re-read inside the transaction so a concurrent archive is seen.
+        let current = repo::find(&*tx, account_id)
+            .await?
+            .ok_or(ServiceError::NotFound("account"))?;
+        if current.status == AccountStatus::Archived.as_str() {
+            return Err(archived());
+        }
+        let mut changed = Vec::new();
+        let mut model: account::ActiveModel = current.clone().into();
+        if let Some(platform) = patch.platform {
+            model.platform = Set(platform.as_str().to_owned());
+            changed.push("platform");
+        }
+        if let Some(handle) = patch.handle {
+            model.handle = Set(handle.as_str().to_owned());
+            changed.push("handle");
+        }
+        if let Some(login_url) = patch.login_url {
+            model.login_url = Set(login_url.map(|u| u.as_str().to_owned()));
+            changed.push("login_url");
+        }
+        if let Some(notes) = patch.notes {
+            model.notes = Set(notes.as_str().to_owned());
+            changed.push("notes");
+        }
+        if let Some(status) = patch.status {
+            model.status = Set(status.as_str().to_owned());
+            changed.push("status");
+        }
+        model.updated_at = Set(now());
+        let updated = repo::update(&*tx, model).await.map_err(duplicate)?;
+        let event = caller
+            .event("account.update")
+            .target(target(account_id))
+            .team(&team)
+            .details(serde_json::json!({ "changed": changed, "status": updated.status }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        self.view(updated, team).await
+    }
+
+    pub async fn archive_account(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+    ) -> Result<AccountView, ServiceError> {
+        let (_, team) = self
+            .account_for(caller, account_id, Action::AccountArchive)
+            .await?;
+        let tx = self.store.begin_write().await?;
+        let current = repo::find(&*tx, account_id)
+            .await?
+            .ok_or(ServiceError::NotFound("account"))?;
+        if current.status == AccountStatus::Archived.as_str() {
+            return Err(archived());
+        }
+        let mut model: account::ActiveModel = current.into();
+        model.status = Set(AccountStatus::Archived.as_str().to_owned());
+        model.updated_at = Set(now());
+        let updated = repo::update(&*tx, model).await?;
+        crate::audit::append(
+            &*tx,
+            caller
+                .event("account.archive")
+                .target(target(account_id))
+                .team(&team),
+        )
+        .await?;
+        tx.commit().await?;
+        self.view(updated, team).await
+    }
+
+    async fn view(&self, account: Account, team: String) -> Result<AccountView, ServiceError> {
+        let mut facts = repo::facts(self.store.db(), std::slice::from_ref(&account.id)).await?;
+        let facts = facts.remove(&account.id).unwrap_or_default();
+        Ok(AccountView {
+            account,
+            team,
+            facts,
+        })
+    }
+}
+
+pub(crate) fn archived() -> ServiceError {
+    ServiceError::Locked {
+        code: "account_archived",
+        message: "the account is archived".to_owned(),
+    }
+}
+
+/// Refuses use of a frozen or archived account.
+pub(crate) fn ensure_usable(account: &Account) -> Result<(), ServiceError> {
+    match account.status.as_str() {
+        "frozen" => Err(ServiceError::Locked {
+            code: "account_frozen",
+            message: "the account is frozen; a manager must unfreeze it first".to_owned(),
+        }),
+        "archived" => Err(archived()),
+        _ => Ok(()),
+    }
+}

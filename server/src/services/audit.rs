@@ -1,0 +1,34 @@
+//! Reading and verifying the audit trail (org-wide: auditor and security_admin).
+
+use super::{Caller, Core, ServiceError};
+use crate::audit::VerifyReport;
+use crate::authz::{Action, ORG_WIDE};
+use crate::store::audit::{self as repo, AuditFilter, AuditRow};
+
+/// The most events one page returns.
+pub const MAX_PAGE: u64 = 500;
+
+impl Core {
+    /// A page of events after `filter.after`; the second value is the cursor for the next page.
+    pub async fn list_audit(
+        &self,
+        caller: &Caller,
+        filter: AuditFilter,
+        limit: u64,
+    ) -> Result<(Vec<AuditRow>, Option<i64>), ServiceError> {
+        self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
+            .await?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let rows = repo::search(self.store.db(), &filter, limit).await?;
+        let next = (rows.len() as u64 == limit)
+            .then(|| rows.last().map(|r| r.seq))
+            .flatten();
+        Ok((rows, next))
+    }
+
+    pub async fn verify_audit(&self, caller: &Caller) -> Result<VerifyReport, ServiceError> {
+        self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
+            .await?;
+        Ok(crate::audit::verify(self.store.db(), |_| {}).await?)
+    }
+}

@@ -1,0 +1,133 @@
+//! The use cases. Each public function is one action: authorize, one transaction, its audit
+//! event inside that transaction. Services know nothing of HTTP.
+
+pub mod accounts;
+pub mod audit;
+pub mod keys;
+pub mod members;
+pub mod otp;
+pub mod signin;
+pub mod tokens;
+
+use crate::audit::{Event, Outcome};
+use crate::authn::oidc::Oidc;
+use crate::authn::Principal;
+use crate::authz::{Action, Authorizer};
+use crate::config::Settings;
+use crate::crypto::{CryptoError, Keyring};
+use crate::domain::Invalid;
+use crate::store::Store;
+use sea_orm::DbErr;
+use std::sync::Arc;
+
+/// Everything a use case needs: storage, keys, the authorizer, the IdP and the settings.
+pub struct Core {
+    pub store: Store,
+    pub keyring: Arc<Keyring>,
+    pub authz: Authorizer,
+    pub oidc: Option<Oidc>,
+    pub settings: Arc<Settings>,
+}
+
+/// Where a request came from, for the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// An authenticated principal making a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub meta: RequestMeta,
+    /// Set when the caller is a signed-in browser (not a service token).
+    pub session: Option<signin::SessionInfo>,
+}
+
+impl Caller {
+    /// An audit event by this caller, with its request metadata.
+    pub fn event(&self, action: &'static str) -> Event {
+        let mut event = Event::new(self.principal.subject(), action);
+        event.ip = self.meta.ip.clone();
+        event.user_agent = self.meta.user_agent.clone();
+        event.request_id = self.meta.request_id.clone();
+        event
+    }
+}
+
+/// Errors of the use cases. Messages never carry a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("not allowed")]
+    Forbidden,
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Locked { code: &'static str, message: String },
+    #[error("{message}")]
+    SignIn { code: &'static str, message: String },
+    #[error("a recent sign-in is required")]
+    ReauthRequired,
+    #[error("the identity provider is unavailable")]
+    IdpUnavailable,
+    #[error("the key needed for this secret is unavailable")]
+    KeyUnavailable(#[source] CryptoError),
+    #[error("storage error")]
+    Storage(#[from] DbErr),
+}
+
+impl From<CryptoError> for ServiceError {
+    fn from(err: CryptoError) -> Self {
+        ServiceError::KeyUnavailable(err)
+    }
+}
+
+impl Core {
+    /// Allows or refuses `action` in `team`; a refusal is audited as `auth.denied`.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        team: &str,
+        action: Action,
+        target: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        if self.authz.allows(&caller.principal, team, action).await {
+            return Ok(());
+        }
+        let mut event = caller
+            .event("auth.denied")
+            .team(team)
+            .outcome(Outcome::Denied)
+            .details(serde_json::json!({ "attempted": action.as_str() }));
+        event.target = target.map(str::to_owned);
+        self.record_standalone(event).await;
+        Err(ServiceError::Forbidden)
+    }
+
+    /// Whether the caller may do `action` in `team` (for showing or hiding controls; the
+    /// action itself is checked again, and audited, when it is attempted).
+    pub async fn may(&self, caller: &Caller, team: &str, action: Action) -> bool {
+        self.authz.allows(&caller.principal, team, action).await
+    }
+
+    /// Records an event that belongs to no other transaction (denials, failed sign-ins).
+    /// A failure here is logged; the refusal it records stands either way.
+    pub async fn record_standalone(&self, event: Event) {
+        let action = event.action;
+        let result = async {
+            let tx = self.store.begin_write().await?;
+            crate::audit::append(&*tx, event).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::error!(action, error = %err, "could not record audit event");
+        }
+    }
+}

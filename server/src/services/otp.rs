@@ -1,0 +1,235 @@
+//! TOTP and HOTP: store a seed (new version), reveal the current code, export the seed.
+
+use super::accounts::ensure_usable;
+use super::{Caller, Core, ServiceError};
+use crate::authz::Action;
+use crate::crypto::secret_aad;
+use crate::domain::{Base32Secret, Invalid, Justification, OtpKind, OtpParams, Otpauth};
+use crate::store::secrets::{self as repo, NewSecret, SecretRow};
+use crate::store::{accounts::Account, new_id};
+use zeroize::Zeroizing;
+
+/// A revealed TOTP code.
+pub struct TotpCode {
+    pub code: Zeroizing<String>,
+    pub digits: u32,
+    pub period: u64,
+    pub expires_in: u64,
+    /// The following period's code, given when `expires_in` ≤ [`NEXT_CODE_WINDOW`].
+    pub next_code: Option<Zeroizing<String>>,
+}
+
+/// A revealed HOTP code and the counter it was computed for.
+pub struct HotpCode {
+    pub code: Zeroizing<String>,
+    pub counter: u64,
+}
+
+/// Seconds before the end of a period in which the next code is also given.
+pub const NEXT_CODE_WINDOW: u64 = 5;
+
+fn actions(kind: OtpKind) -> (Action, Action, Action) {
+    match kind {
+        OtpKind::Totp => (Action::TotpSet, Action::TotpReveal, Action::TotpExport),
+        OtpKind::Hotp => (Action::HotpSet, Action::HotpReveal, Action::HotpExport),
+    }
+}
+
+fn audit_name(kind: OtpKind, what: &str) -> &'static str {
+    match (kind, what) {
+        (OtpKind::Totp, "set") => "totp.set",
+        (OtpKind::Totp, "reveal") => "totp.reveal",
+        (OtpKind::Totp, _) => "totp.export",
+        (OtpKind::Hotp, "set") => "hotp.set",
+        (OtpKind::Hotp, "reveal") => "hotp.reveal",
+        (OtpKind::Hotp, _) => "hotp.export",
+    }
+}
+
+fn not_set(kind: OtpKind) -> ServiceError {
+    match kind {
+        OtpKind::Totp => ServiceError::NotFound("totp secret"),
+        OtpKind::Hotp => ServiceError::NotFound("hotp secret"),
+    }
+}
+
+impl Core {
+    /// Stores a new version of the account's TOTP or HOTP seed; returns the version number.
+    pub async fn set_otp(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        otp: Otpauth,
+    ) -> Result<i32, ServiceError> {
+        let kind = otp.params.kind();
+        let (account, team) = self
+            .account_for(caller, account_id, actions(kind).0)
+            .await?;
+        if account.status == "archived" {
+            return Err(super::accounts::archived());
+        }
+        let params_json = serde_json::to_string(&otp.params)
+            .map_err(|_| Invalid::new("invalid_params", "cannot store parameters"))?;
+        let tx = self.store.begin_write().await?;
+        let version = repo::next_version(&*tx, account_id, kind.as_str()).await?;
+        let id = new_id();
+        let sealed = self.keyring.seal(
+            &id,
+            &secret_aad(account_id, &id, version, kind.as_str()),
+            otp.secret.expose_bytes(),
+        )?;
+        let counter = otp.params.initial_counter.map(|c| c as i64);
+        repo::insert_version(
+            &*tx,
+            NewSecret {
+                id: id.clone(),
+                account_id,
+                kind: kind.as_str(),
+                version,
+                params: params_json,
+                hotp_counter: counter,
+                sealed,
+                created_by: &caller.principal.subject(),
+            },
+        )
+        .await?;
+        let event = caller
+            .event(audit_name(kind, "set"))
+            .target(format!("account:{account_id}"))
+            .team(&team)
+            .details(serde_json::json!({
+                "secret_id": id,
+                "version": version,
+                "algorithm": otp.params.algorithm.as_str(),
+                "digits": otp.params.digits,
+                "period": otp.params.period,
+            }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    fn open_seed(
+        &self,
+        account: &Account,
+        row: &SecretRow,
+    ) -> Result<(Base32Secret, OtpParams), ServiceError> {
+        let aad = secret_aad(&account.id, &row.id, row.version, &row.kind);
+        let bytes = self.keyring.open(&row.id, &aad, &row.sealed())?;
+        let params: OtpParams = serde_json::from_str(&row.params).map_err(|_| {
+            ServiceError::Storage(sea_orm::DbErr::Custom(
+                "unreadable secret parameters".into(),
+            ))
+        })?;
+        Ok((Base32Secret::from_bytes(bytes), params))
+    }
+
+    /// The current TOTP code (and the next one near the end of the period).
+    pub async fn reveal_totp(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        justification: Option<Justification>,
+    ) -> Result<TotpCode, ServiceError> {
+        let (account, team) = self
+            .account_for(caller, account_id, Action::TotpReveal)
+            .await?;
+        ensure_usable(&account)?;
+        self.require_recent_auth(caller)?;
+        let tx = self.store.begin_write().await?;
+        let row = repo::current(&*tx, account_id, "totp")
+            .await?
+            .ok_or_else(|| not_set(OtpKind::Totp))?;
+        let (seed, params) = self.open_seed(&account, &row)?;
+        let period = params.period.unwrap_or(30);
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let step = now / period;
+        let expires_in = period - now % period;
+        let code = seed.code_at_counter(params.algorithm, params.digits, step);
+        let next_code = (expires_in <= NEXT_CODE_WINDOW)
+            .then(|| seed.code_at_counter(params.algorithm, params.digits, step + 1));
+        let event = caller
+            .event("totp.reveal")
+            .target(format!("account:{account_id}"))
+            .team(&team)
+            .justification(justification.as_ref().map(Justification::as_str))
+            .details(
+                serde_json::json!({ "secret_id": row.id, "version": row.version, "step": step }),
+            );
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(TotpCode {
+            code,
+            digits: params.digits,
+            period,
+            expires_in,
+            next_code,
+        })
+    }
+
+    /// The HOTP code for the stored counter, which advances by one atomically.
+    pub async fn reveal_hotp(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        justification: Option<Justification>,
+    ) -> Result<HotpCode, ServiceError> {
+        let (account, team) = self
+            .account_for(caller, account_id, Action::HotpReveal)
+            .await?;
+        ensure_usable(&account)?;
+        self.require_recent_auth(caller)?;
+        let tx = self.store.begin_write().await?;
+        let row = repo::current(&*tx, account_id, "hotp")
+            .await?
+            .ok_or_else(|| not_set(OtpKind::Hotp))?;
+        let counter = repo::take_hotp_counter(&*tx, &row.id)
+            .await?
+            .ok_or_else(|| not_set(OtpKind::Hotp))?;
+        let counter = u64::try_from(counter).unwrap_or(0);
+        let (seed, params) = self.open_seed(&account, &row)?;
+        let code = seed.code_at_counter(params.algorithm, params.digits, counter);
+        let event = caller
+            .event("hotp.reveal")
+            .target(format!("account:{account_id}"))
+            .team(&team)
+            .justification(justification.as_ref().map(Justification::as_str))
+            .details(serde_json::json!({ "secret_id": row.id, "version": row.version, "counter": counter }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(HotpCode { code, counter })
+    }
+
+    /// Exports the seed as an `otpauth://` URI (privileged, justification required).
+    pub async fn export_otp(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        kind: OtpKind,
+        justification: Justification,
+    ) -> Result<Zeroizing<String>, ServiceError> {
+        let (account, team) = self
+            .account_for(caller, account_id, actions(kind).2)
+            .await?;
+        self.require_recent_auth(caller)?;
+        let tx = self.store.begin_write().await?;
+        let row = repo::current(&*tx, account_id, kind.as_str())
+            .await?
+            .ok_or_else(|| not_set(kind))?;
+        let (secret, params) = self.open_seed(&account, &row)?;
+        let live_counter = row.hotp_counter.map(|c| c.max(0) as u64);
+        let uri = Otpauth { secret, params }.to_uri(
+            &format!("{}:{}", account.platform, account.handle),
+            live_counter,
+        );
+        let event = caller
+            .event(audit_name(kind, "export"))
+            .target(format!("account:{account_id}"))
+            .team(&team)
+            .justification(Some(justification.as_str()))
+            .details(serde_json::json!({ "secret_id": row.id, "version": row.version }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(uri)
+    }
+}

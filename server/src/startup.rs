@@ -1,0 +1,144 @@
+//! Builds the application from a configuration: the same code path for `serve` and tests.
+
+use crate::authn::oidc::Oidc;
+use crate::authz::Authorizer;
+use crate::config::Settings;
+use crate::crypto::{KeySource, Keyring};
+use crate::http;
+use crate::services::Core;
+use crate::store::Store;
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Where the keyring comes from, per the configuration.
+pub fn key_source(settings: &Settings) -> anyhow::Result<KeySource> {
+    match (&settings.keys.key_file, &settings.keys.key_env) {
+        (Some(path), _) => Ok(KeySource::File(path.clone())),
+        (None, Some(var)) => Ok(KeySource::Env(var.clone())),
+        (None, None) => anyhow::bail!(
+            "keys.key_file: no key file configured; set KEYWARD_KEY_FILE (create one with `keyward keys init --key-file PATH`)"
+        ),
+    }
+}
+
+/// Connects to the database (migrating if asked), loads the keyring and the policy.
+pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Core> {
+    let keyring = Keyring::load(key_source(settings)?).context("keys")?;
+    let store = Store::connect(&settings.database.url, settings.database.max_connections)
+        .await
+        .context("database.url: cannot connect")?;
+    if migrate {
+        store.migrate().await.context("applying migrations")?;
+    }
+    let authz = Authorizer::new().await?;
+    let oidc = match &settings.oidc {
+        Some(oidc) => Some(Oidc::new(
+            oidc.clone(),
+            settings.oidc_client_secret()?,
+            &settings.public_url,
+            settings.auth.clock_skew_seconds,
+        )?),
+        None => None,
+    };
+    Ok(Core {
+        store,
+        keyring: Arc::new(keyring),
+        authz,
+        oidc,
+        settings: Arc::new(settings.clone()),
+    })
+}
+
+/// The Content-Security-Policy of every response: nothing inline, nothing from elsewhere.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A bound, not yet running server.
+pub struct Application {
+    server: Server,
+    port: u16,
+    core: web::Data<Core>,
+}
+
+impl Application {
+    pub async fn build(settings: &Settings, migrate: bool) -> anyhow::Result<Self> {
+        let core = build_core(settings, migrate).await?;
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
+        Self::with_listener(settings, core, listener)
+    }
+
+    pub fn with_listener(
+        settings: &Settings,
+        core: Core,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let core = web::Data::new(core);
+        let app_core = core.clone();
+        let body_limit = settings.http.body_limit;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_core.clone())
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "same-origin"))
+                        .add(("Cache-Control", "no-store"))
+                        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
+                )
+                .wrap(from_fn(http::origin_guard))
+                .wrap(from_fn(http::request_context))
+                .configure(|cfg| http::configure(cfg, body_limit))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.http.shutdown_timeout);
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        let server = server.run();
+        spawn_housekeeping(core.clone());
+        Ok(Self { server, port, core })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn core(&self) -> web::Data<Core> {
+        self.core.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn into_server(self) -> Server {
+        self.server
+    }
+}
+
+/// Removes expired sessions and login flows every ten minutes.
+fn spawn_housekeeping(core: web::Data<Core>) {
+    tokio::spawn(async move {
+        let period = std::time::Duration::from_secs(600);
+        // The first purge waits a whole period: nothing has expired at start-up.
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            every.tick().await;
+            if let Err(err) = core.purge_sessions().await {
+                tracing::warn!(error = %err, "session purge failed");
+            }
+        }
+    });
+}

@@ -1,0 +1,217 @@
+//! Teams and accounts.
+
+use super::entities::{account, backup_code, backup_code_generation, rotation_task, secret, team};
+use super::{new_id, now};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use std::collections::HashMap;
+
+pub use account::Model as Account;
+
+/// Finds a team by slug, creating it on first use.
+pub async fn ensure_team(db: &impl ConnectionTrait, slug: &str) -> Result<team::Model, DbErr> {
+    if let Some(found) = team::Entity::find()
+        .filter(team::Column::Slug.eq(slug))
+        .one(db)
+        .await?
+    {
+        return Ok(found);
+    }
+    team::ActiveModel {
+        id: Set(new_id()),
+        slug: Set(slug.to_owned()),
+        name: Set(slug.to_owned()),
+        created_at: Set(now()),
+    }
+    .insert(db)
+    .await
+}
+
+/// Every team id with its slug.
+pub async fn team_slugs(db: &impl ConnectionTrait) -> Result<HashMap<String, String>, DbErr> {
+    Ok(team::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.slug))
+        .collect())
+}
+
+pub async fn team_slug(db: &impl ConnectionTrait, team_id: &str) -> Result<Option<String>, DbErr> {
+    Ok(team::Entity::find_by_id(team_id)
+        .one(db)
+        .await?
+        .map(|t| t.slug))
+}
+
+pub struct NewAccount<'a> {
+    pub team_id: &'a str,
+    pub platform: &'a str,
+    pub handle: &'a str,
+    pub login_url: Option<&'a str>,
+    pub notes: &'a str,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, new: NewAccount<'_>) -> Result<Account, DbErr> {
+    let at = now();
+    account::ActiveModel {
+        id: Set(new_id()),
+        team_id: Set(new.team_id.to_owned()),
+        platform: Set(new.platform.to_owned()),
+        handle: Set(new.handle.to_owned()),
+        login_url: Set(new.login_url.map(str::to_owned)),
+        notes: Set(new.notes.to_owned()),
+        status: Set("active".to_owned()),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Account>, DbErr> {
+    account::Entity::find_by_id(id).one(db).await
+}
+
+/// Filters for listing accounts; `None` means any.
+#[derive(Default)]
+pub struct AccountFilter {
+    pub team_id: Option<String>,
+    pub platform: Option<String>,
+    pub status: Option<String>,
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &AccountFilter,
+) -> Result<Vec<Account>, DbErr> {
+    let mut query = account::Entity::find();
+    if let Some(team_id) = &filter.team_id {
+        query = query.filter(account::Column::TeamId.eq(team_id.as_str()));
+    }
+    if let Some(platform) = &filter.platform {
+        query = query.filter(account::Column::Platform.eq(platform.as_str()));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(account::Column::Status.eq(status.as_str()));
+    }
+    query
+        .order_by_asc(account::Column::Platform)
+        .order_by_asc(account::Column::Handle)
+        .all(db)
+        .await
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    model: account::ActiveModel,
+) -> Result<Account, DbErr> {
+    model.update(db).await
+}
+
+/// Backup-code totals of an account's current generation.
+#[derive(Debug, Clone)]
+pub struct BackupSummary {
+    pub generation: i32,
+    pub issued_on: chrono::NaiveDate,
+    pub total: i32,
+    pub remaining: i32,
+}
+
+/// What the account list shows beside each account, fetched for many accounts at once.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFacts {
+    pub kinds: Vec<String>,
+    pub backup: Option<BackupSummary>,
+    pub open_rotation_tasks: i64,
+}
+
+#[derive(FromQueryResult)]
+struct KindRow {
+    account_id: String,
+    kind: String,
+}
+
+#[derive(FromQueryResult)]
+struct CountRow {
+    key: String,
+    n: i64,
+}
+
+pub async fn facts(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<HashMap<String, AccountFacts>, DbErr> {
+    let mut out: HashMap<String, AccountFacts> = ids
+        .iter()
+        .map(|id| (id.clone(), AccountFacts::default()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let kinds = secret::Entity::find()
+        .select_only()
+        .column(secret::Column::AccountId)
+        .column(secret::Column::Kind)
+        .filter(secret::Column::AccountId.is_in(ids.iter().cloned()))
+        .filter(secret::Column::SupersededAt.is_null())
+        .into_model::<KindRow>()
+        .all(db)
+        .await?;
+    for row in kinds {
+        if let Some(f) = out.get_mut(&row.account_id) {
+            f.kinds.push(row.kind);
+        }
+    }
+    let tasks = rotation_task::Entity::find()
+        .select_only()
+        .column_as(rotation_task::Column::AccountId, "key")
+        .column_as(Expr::col(rotation_task::Column::Id).count(), "n")
+        .filter(rotation_task::Column::AccountId.is_in(ids.iter().cloned()))
+        .filter(rotation_task::Column::State.eq("open"))
+        .group_by(rotation_task::Column::AccountId)
+        .into_model::<CountRow>()
+        .all(db)
+        .await?;
+    for row in tasks {
+        if let Some(f) = out.get_mut(&row.key) {
+            f.open_rotation_tasks = row.n;
+        }
+    }
+    let generations = backup_code_generation::Entity::find()
+        .filter(backup_code_generation::Column::AccountId.is_in(ids.iter().cloned()))
+        .filter(backup_code_generation::Column::SupersededAt.is_null())
+        .all(db)
+        .await?;
+    if !generations.is_empty() {
+        let remaining: HashMap<String, i64> = backup_code::Entity::find()
+            .select_only()
+            .column_as(backup_code::Column::GenerationId, "key")
+            .column_as(Expr::col(backup_code::Column::Id).count(), "n")
+            .filter(
+                backup_code::Column::GenerationId.is_in(generations.iter().map(|g| g.id.clone())),
+            )
+            .filter(backup_code::Column::State.eq("unused"))
+            .group_by(backup_code::Column::GenerationId)
+            .into_model::<CountRow>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| (r.key, r.n))
+            .collect();
+        for generation in generations {
+            if let Some(f) = out.get_mut(&generation.account_id) {
+                f.backup = Some(BackupSummary {
+                    generation: generation.generation,
+                    issued_on: generation.issued_on,
+                    total: generation.total,
+                    remaining: remaining.get(&generation.id).copied().unwrap_or(0) as i32,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

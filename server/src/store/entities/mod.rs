@@ -1,0 +1,14 @@
+//! sea-orm entities, one per table (see the migrations crate for the schema).
+
+pub mod account;
+pub mod audit_event;
+pub mod backup_code;
+pub mod backup_code_generation;
+pub mod login_flow;
+pub mod member;
+pub mod role_grant;
+pub mod rotation_task;
+pub mod secret;
+pub mod service_token;
+pub mod session;
+pub mod team;

@@ -1,0 +1,138 @@
+//! Members (people from the IdP) and their role grants.
+
+use super::entities::{member, role_grant};
+use super::{new_id, now};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+
+pub use member::Model as MemberRow;
+pub use role_grant::Model as GrantRow;
+
+/// Where a grant came from: the IdP's groups (recomputed at each login) or an admin.
+pub const SOURCE_IDP: &str = "idp";
+pub const SOURCE_ADMIN: &str = "admin";
+
+/// Creates or updates a member from the IdP's claims.
+pub async fn upsert(
+    db: &impl ConnectionTrait,
+    issuer: &str,
+    subject: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+) -> Result<MemberRow, DbErr> {
+    let found = member::Entity::find()
+        .filter(member::Column::Issuer.eq(issuer))
+        .filter(member::Column::Subject.eq(subject))
+        .one(db)
+        .await?;
+    let at = now();
+    match found {
+        Some(row) => {
+            let mut active: member::ActiveModel = row.into();
+            active.email = Set(email.map(str::to_owned));
+            active.name = Set(name.map(str::to_owned));
+            active.updated_at = Set(at);
+            active.update(db).await
+        }
+        None => {
+            member::ActiveModel {
+                id: Set(new_id()),
+                issuer: Set(issuer.to_owned()),
+                subject: Set(subject.to_owned()),
+                email: Set(email.map(str::to_owned)),
+                name: Set(name.map(str::to_owned)),
+                status: Set("active".to_owned()),
+                departed_at: Set(None),
+                created_at: Set(at),
+                updated_at: Set(at),
+            }
+            .insert(db)
+            .await
+        }
+    }
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<MemberRow>, DbErr> {
+    member::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn find_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Vec<MemberRow>, DbErr> {
+    member::Entity::find()
+        .filter(member::Column::Email.eq(email))
+        .all(db)
+        .await
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<MemberRow>, DbErr> {
+    member::Entity::find()
+        .order_by_asc(member::Column::Email)
+        .all(db)
+        .await
+}
+
+pub async fn grants(db: &impl ConnectionTrait, member_id: &str) -> Result<Vec<GrantRow>, DbErr> {
+    role_grant::Entity::find()
+        .filter(role_grant::Column::MemberId.eq(member_id))
+        .order_by_asc(role_grant::Column::Team)
+        .all(db)
+        .await
+}
+
+/// Replaces a member's grants from one source with `bindings` (team, role).
+pub async fn replace_grants(
+    db: &impl ConnectionTrait,
+    member_id: &str,
+    source: &str,
+    bindings: &[(String, String)],
+) -> Result<(), DbErr> {
+    role_grant::Entity::delete_many()
+        .filter(role_grant::Column::MemberId.eq(member_id))
+        .filter(role_grant::Column::Source.eq(source))
+        .exec(db)
+        .await?;
+    for (team, role) in bindings {
+        insert_grant(db, member_id, team, role, source).await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_grant(
+    db: &impl ConnectionTrait,
+    member_id: &str,
+    team: &str,
+    role: &str,
+    source: &str,
+) -> Result<GrantRow, DbErr> {
+    role_grant::ActiveModel {
+        id: Set(new_id()),
+        member_id: Set(member_id.to_owned()),
+        team: Set(team.to_owned()),
+        role: Set(role.to_owned()),
+        source: Set(source.to_owned()),
+        created_at: Set(now()),
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn delete_grant(
+    db: &impl ConnectionTrait,
+    member_id: &str,
+    team: &str,
+    role: &str,
+    source: &str,
+) -> Result<u64, DbErr> {
+    Ok(role_grant::Entity::delete_many()
+        .filter(role_grant::Column::MemberId.eq(member_id))
+        .filter(role_grant::Column::Team.eq(team))
+        .filter(role_grant::Column::Role.eq(role))
+        .filter(role_grant::Column::Source.eq(source))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

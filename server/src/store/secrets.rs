@@ -1,0 +1,186 @@
+//! Versioned secrets: insert a new version (superseding the old), read the current one,
+//! advance an HOTP counter atomically, and re-wrap DEKs for key rotation.
+
+use super::entities::secret;
+use super::now;
+use crate::crypto::Sealed;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+pub use secret::Model as SecretRow;
+
+/// The current (not superseded) version of a kind of secret for an account.
+pub async fn current(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    kind: &str,
+) -> Result<Option<SecretRow>, DbErr> {
+    secret::Entity::find()
+        .filter(secret::Column::AccountId.eq(account_id))
+        .filter(secret::Column::Kind.eq(kind))
+        .filter(secret::Column::SupersededAt.is_null())
+        .order_by_desc(secret::Column::Version)
+        .one(db)
+        .await
+}
+
+/// The number the next version of this kind will get.
+pub async fn next_version(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    kind: &str,
+) -> Result<i32, DbErr> {
+    let latest = secret::Entity::find()
+        .filter(secret::Column::AccountId.eq(account_id))
+        .filter(secret::Column::Kind.eq(kind))
+        .order_by_desc(secret::Column::Version)
+        .one(db)
+        .await?;
+    Ok(latest.map(|s| s.version + 1).unwrap_or(1))
+}
+
+/// What a new version is made of; `id` is chosen before sealing because the AAD names it.
+pub struct NewSecret<'a> {
+    pub id: String,
+    pub account_id: &'a str,
+    pub kind: &'a str,
+    pub version: i32,
+    pub params: String,
+    pub hotp_counter: Option<i64>,
+    pub sealed: Sealed,
+    pub created_by: &'a str,
+}
+
+/// Supersedes the current version of the kind and inserts the new one.
+pub async fn insert_version(
+    db: &impl ConnectionTrait,
+    new: NewSecret<'_>,
+) -> Result<SecretRow, DbErr> {
+    let at = now();
+    secret::Entity::update_many()
+        .col_expr(secret::Column::SupersededAt, Expr::value(at))
+        .filter(secret::Column::AccountId.eq(new.account_id))
+        .filter(secret::Column::Kind.eq(new.kind))
+        .filter(secret::Column::SupersededAt.is_null())
+        .exec(db)
+        .await?;
+    secret::ActiveModel {
+        id: Set(new.id),
+        account_id: Set(new.account_id.to_owned()),
+        kind: Set(new.kind.to_owned()),
+        version: Set(new.version),
+        params: Set(new.params),
+        hotp_counter: Set(new.hotp_counter),
+        ciphertext: Set(new.sealed.ciphertext),
+        wrapped_dek: Set(new.sealed.wrapped_dek),
+        kek_id: Set(new.sealed.kek_id),
+        created_by: Set(new.created_by.to_owned()),
+        created_at: Set(at),
+        superseded_at: Set(None),
+    }
+    .insert(db)
+    .await
+}
+
+/// Advances an HOTP counter by one and returns the value to use (the one before the
+/// increment). The UPDATE takes the row lock first, so concurrent callers serialise.
+pub async fn take_hotp_counter(
+    db: &impl ConnectionTrait,
+    secret_id: &str,
+) -> Result<Option<i64>, DbErr> {
+    let updated = secret::Entity::update_many()
+        .col_expr(
+            secret::Column::HotpCounter,
+            Expr::col(secret::Column::HotpCounter).add(1),
+        )
+        .filter(secret::Column::Id.eq(secret_id))
+        .filter(secret::Column::HotpCounter.is_not_null())
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Ok(None);
+    }
+    let row = secret::Entity::find_by_id(secret_id).one(db).await?;
+    Ok(row.and_then(|r| r.hotp_counter).map(|c| c - 1))
+}
+
+impl SecretRow {
+    pub fn sealed(&self) -> Sealed {
+        Sealed {
+            ciphertext: self.ciphertext.clone(),
+            wrapped_dek: self.wrapped_dek.clone(),
+            kek_id: self.kek_id.clone(),
+        }
+    }
+}
+
+#[derive(FromQueryResult)]
+pub struct KekCount {
+    pub kek_id: String,
+    pub n: i64,
+}
+
+/// How many DEKs each KEK wraps.
+pub async fn count_by_kek(db: &impl ConnectionTrait) -> Result<Vec<KekCount>, DbErr> {
+    secret::Entity::find()
+        .select_only()
+        .column(secret::Column::KekId)
+        .column_as(Expr::col(secret::Column::Id).count(), "n")
+        .group_by(secret::Column::KekId)
+        .order_by_asc(secret::Column::KekId)
+        .into_model::<KekCount>()
+        .all(db)
+        .await
+}
+
+/// How many DEKs are wrapped by some KEK other than `active`.
+pub async fn count_not_wrapped_by(db: &impl ConnectionTrait, active: &str) -> Result<u64, DbErr> {
+    secret::Entity::find()
+        .filter(secret::Column::KekId.ne(active))
+        .count(db)
+        .await
+}
+
+/// A batch of secrets whose DEK is not wrapped by `active` yet.
+pub async fn batch_not_wrapped_by(
+    db: &impl ConnectionTrait,
+    active: &str,
+    limit: u64,
+) -> Result<Vec<SecretRow>, DbErr> {
+    secret::Entity::find()
+        .filter(secret::Column::KekId.ne(active))
+        .order_by_asc(secret::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Stores a re-wrapped DEK, only if the row still has the DEK that was re-wrapped.
+pub async fn set_wrapped_dek(
+    db: &impl ConnectionTrait,
+    id: &str,
+    old_kek: &str,
+    wrapped: Vec<u8>,
+    kek_id: &str,
+) -> Result<bool, DbErr> {
+    let result = secret::Entity::update_many()
+        .col_expr(secret::Column::WrappedDek, Expr::value(wrapped))
+        .col_expr(secret::Column::KekId, Expr::value(kek_id))
+        .filter(secret::Column::Id.eq(id))
+        .filter(secret::Column::KekId.eq(old_kek))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Distinct KEK ids referenced by stored secrets.
+pub async fn kek_ids_in_use(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    Ok(count_by_kek(db)
+        .await?
+        .into_iter()
+        .map(|k| k.kek_id)
+        .collect())
+}

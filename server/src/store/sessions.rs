@@ -1,0 +1,103 @@
+//! Browser sessions and in-flight logins.
+
+use super::entities::{login_flow, session};
+use super::now;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
+
+pub use login_flow::Model as LoginFlowRow;
+pub use session::Model as SessionRow;
+
+pub struct NewSession<'a> {
+    pub id_hash: &'a str,
+    pub member_id: &'a str,
+    pub auth_time: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, new: NewSession<'_>) -> Result<SessionRow, DbErr> {
+    let at = now();
+    session::ActiveModel {
+        id_hash: Set(new.id_hash.to_owned()),
+        member_id: Set(new.member_id.to_owned()),
+        created_at: Set(at),
+        last_seen_at: Set(at),
+        auth_time: Set(new.auth_time),
+        expires_at: Set(new.expires_at),
+        ip: Set(new.ip.map(str::to_owned)),
+        user_agent: Set(new.user_agent.map(|u| u.chars().take(300).collect())),
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn find(db: &impl ConnectionTrait, id_hash: &str) -> Result<Option<SessionRow>, DbErr> {
+    session::Entity::find_by_id(id_hash).one(db).await
+}
+
+pub async fn touch(db: &impl ConnectionTrait, id_hash: &str) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::LastSeenAt, Expr::value(now()))
+        .filter(session::Column::IdHash.eq(id_hash))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn delete(db: &impl ConnectionTrait, id_hash: &str) -> Result<bool, DbErr> {
+    Ok(session::Entity::delete_by_id(id_hash)
+        .exec(db)
+        .await?
+        .rows_affected
+        > 0)
+}
+
+/// Ends every session of a member (offboarding, sign-out everywhere).
+pub async fn delete_for_member(db: &impl ConnectionTrait, member_id: &str) -> Result<u64, DbErr> {
+    Ok(session::Entity::delete_many()
+        .filter(session::Column::MemberId.eq(member_id))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+pub async fn insert_flow(db: &impl ConnectionTrait, row: LoginFlowRow) -> Result<(), DbErr> {
+    login_flow::ActiveModel::from(row)
+        .insert(db)
+        .await
+        .map(|_| ())
+}
+
+/// Takes a login flow: returns it and deletes it, so it can be finished only once.
+pub async fn take_flow(
+    db: &impl ConnectionTrait,
+    id_hash: &str,
+) -> Result<Option<LoginFlowRow>, DbErr> {
+    let Some(row) = login_flow::Entity::find_by_id(id_hash).one(db).await? else {
+        return Ok(None);
+    };
+    let deleted = login_flow::Entity::delete_by_id(id_hash)
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok((deleted == 1).then_some(row))
+}
+
+/// Removes expired login flows and sessions.
+pub async fn purge_expired(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let at = now();
+    let flows = login_flow::Entity::delete_many()
+        .filter(login_flow::Column::ExpiresAt.lt(at))
+        .exec(db)
+        .await?;
+    let sessions = session::Entity::delete_many()
+        .filter(session::Column::ExpiresAt.lt(at))
+        .exec(db)
+        .await?;
+    Ok(flows.rows_affected + sessions.rows_affected)
+}

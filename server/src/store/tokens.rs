@@ -1,0 +1,59 @@
+//! Service tokens, stored by hash.
+
+use super::entities::service_token;
+use super::now;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+
+pub use service_token::Model as TokenRow;
+
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    id: &str,
+    name: &str,
+    token_hash: &str,
+    bindings_json: &str,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<TokenRow, DbErr> {
+    service_token::ActiveModel {
+        id: Set(id.to_owned()),
+        name: Set(name.to_owned()),
+        token_hash: Set(token_hash.to_owned()),
+        bindings: Set(bindings_json.to_owned()),
+        created_at: Set(now()),
+        expires_at: Set(expires_at),
+        revoked_at: Set(None),
+        last_used_at: Set(None),
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn find_by_hash(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<TokenRow>, DbErr> {
+    service_token::Entity::find()
+        .filter(service_token::Column::TokenHash.eq(token_hash))
+        .one(db)
+        .await
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<TokenRow>, DbErr> {
+    service_token::Entity::find()
+        .order_by_asc(service_token::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<TokenRow>, DbErr> {
+    service_token::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn revoke(db: &impl ConnectionTrait, row: TokenRow) -> Result<TokenRow, DbErr> {
+    let mut active: service_token::ActiveModel = row.into();
+    active.revoked_at = Set(Some(now()));
+    active.update(db).await
+}

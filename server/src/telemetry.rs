@@ -1,0 +1,24 @@
+//! Logging: JSON lines (or pretty text) on stdout through `tracing`. Fields name ids, never values.
+
+use crate::config::LogSettings;
+use tracing_subscriber::EnvFilter;
+
+pub fn init(settings: &LogSettings) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let result = if settings.format == "pretty" {
+        builder.try_init()
+    } else {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .try_init()
+    };
+    // Already initialised (tests run several servers in one process): keep the first.
+    let _ = result;
+}
