@@ -1,0 +1,53 @@
+// Progressive enhancement for the dashboard: a countdown for revealed codes and copy buttons.
+// Loaded as an external file (the Content-Security-Policy forbids inline script).
+'use strict';
+
+function startCountdowns() {
+  document.querySelectorAll('[data-expires-in]').forEach((el) => {
+    let left = Number(el.dataset.expiresIn);
+    const box = el.closest('.code-box');
+    const bar = box && box.querySelector('progress');
+    const code = box && box.querySelector('.code');
+    const tick = () => {
+      left -= 1;
+      if (left <= 0) {
+        clearInterval(timer);
+        el.textContent = '0';
+        if (code) code.classList.add('expired');
+        if (box) {
+          box.querySelectorAll('.copy').forEach((b) => { b.disabled = true; });
+          const note = document.createElement('p');
+          note.className = 'notice';
+          note.textContent = el.dataset.expiredText || '';
+          box.appendChild(note);
+        }
+        return;
+      }
+      el.textContent = String(left);
+      if (bar) bar.value = left;
+    };
+    const timer = setInterval(tick, 1000);
+  });
+}
+
+function startCopyButtons() {
+  document.querySelectorAll('button[data-copy]').forEach((button) => {
+    button.addEventListener('click', async () => {
+      const original = button.textContent;
+      try {
+        await navigator.clipboard.writeText(button.dataset.copy);
+        button.textContent = button.dataset.copiedText || original;
+      } catch (err) {
+        // Clipboard refused (e.g. no permission): select the code so it can be copied by hand.
+        const code = button.parentElement.querySelector('.code');
+        if (code) window.getSelection().selectAllChildren(code);
+      }
+      setTimeout(() => { button.textContent = original; }, 2000);
+    });
+  });
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  startCountdowns();
+  startCopyButtons();
+});
