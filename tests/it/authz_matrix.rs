@@ -1,0 +1,269 @@
+//! One table: every role against every endpoint, allowed or refused, and every refusal audited.
+
+use crate::support::{expect_json, spawn_app, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+/// (role, team of its binding)
+const SUBJECTS: [(&str, &str); 7] = [
+    ("viewer", "marketing"),
+    ("operator", "marketing"),
+    ("manager", "marketing"),
+    ("security_admin", "*"),
+    ("auditor", "*"),
+    ("custodian", "*"),
+    ("operator", "sales"), // the right role in the wrong team
+];
+
+struct Endpoint {
+    name: &'static str,
+    method: Method,
+    /// `{id}` is the shared account; `{fresh}` an account made for this call alone.
+    path: &'static str,
+    body: Option<fn() -> Value>,
+    /// Which of SUBJECTS may call it, in SUBJECTS order.
+    allowed: [bool; 7],
+}
+
+fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint {
+            name: "get account",
+            method: Method::GET,
+            path: "/api/v1/accounts/{id}",
+            body: None,
+            allowed: [true, true, true, true, true, false, false],
+        },
+        Endpoint {
+            name: "create account",
+            method: Method::POST,
+            path: "/api/v1/accounts",
+            body: Some(
+                || json!({"team": "marketing", "platform": "tiktok", "handle": format!("@n{}", uuid::Uuid::now_v7().simple())}),
+            ),
+            allowed: [false, false, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "patch account",
+            method: Method::PATCH,
+            path: "/api/v1/accounts/{id}",
+            body: Some(|| json!({"notes": "n"})),
+            allowed: [false, false, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "archive account",
+            method: Method::DELETE,
+            path: "/api/v1/accounts/{fresh}",
+            body: None,
+            allowed: [false, false, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "set totp",
+            method: Method::PUT,
+            path: "/api/v1/accounts/{id}/totp",
+            body: Some(|| json!({"secret": SEED})),
+            allowed: [false, false, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "reveal totp",
+            method: Method::POST,
+            path: "/api/v1/accounts/{id}/totp/code",
+            body: Some(|| json!({})),
+            allowed: [false, true, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "export totp",
+            method: Method::POST,
+            path: "/api/v1/accounts/{id}/totp/export",
+            body: Some(|| json!({"justification": "matrix test"})),
+            allowed: [false, false, false, true, false, false, false],
+        },
+        Endpoint {
+            name: "set hotp",
+            method: Method::PUT,
+            path: "/api/v1/accounts/{id}/hotp",
+            body: Some(|| json!({"secret": SEED})),
+            allowed: [false, false, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "reveal hotp",
+            method: Method::POST,
+            path: "/api/v1/accounts/{id}/hotp/code",
+            body: Some(|| json!({})),
+            allowed: [false, true, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "export hotp",
+            method: Method::POST,
+            path: "/api/v1/accounts/{id}/hotp/export",
+            body: Some(|| json!({"justification": "matrix test"})),
+            allowed: [false, false, false, true, false, false, false],
+        },
+        Endpoint {
+            name: "read audit",
+            method: Method::GET,
+            path: "/api/v1/audit",
+            body: None,
+            allowed: [false, false, false, true, true, false, false],
+        },
+        Endpoint {
+            name: "verify audit",
+            method: Method::GET,
+            path: "/api/v1/audit/verify",
+            body: None,
+            allowed: [false, false, false, true, true, false, false],
+        },
+    ]
+}
+
+async fn setup(app: &TestApp) -> (String, String) {
+    let owner = app.token("manager", "marketing").await;
+    let id = app.account(&owner, "marketing", "@matrix").await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &owner,
+            json!({"secret": SEED}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{id}/hotp"),
+            &owner,
+            json!({"secret": SEED}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    (owner, id)
+}
+
+#[tokio::test]
+async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
+    let app = spawn_app().await;
+    let (owner, id) = setup(&app).await;
+    let denied_before = app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|r| r.action == "auth.denied")
+        .count();
+    let mut failures = Vec::new();
+    let mut denials = 0;
+    for (i, (role, team)) in SUBJECTS.iter().enumerate() {
+        let token = app.token(role, team).await;
+        for endpoint in endpoints() {
+            let fresh = if endpoint.path.contains("{fresh}") {
+                app.account(
+                    &owner,
+                    "marketing",
+                    &format!("@fresh{}", uuid::Uuid::now_v7().simple()),
+                )
+                .await
+            } else {
+                String::new()
+            };
+            let path = endpoint
+                .path
+                .replace("{id}", &id)
+                .replace("{fresh}", &fresh);
+            let res = app
+                .request(
+                    endpoint.method.clone(),
+                    &path,
+                    Some(&token),
+                    endpoint.body.map(|b| b()),
+                )
+                .await;
+            let status = res.status().as_u16();
+            let allowed = endpoint.allowed[i];
+            let ok = if allowed {
+                (200..300).contains(&status)
+            } else {
+                status == 403
+            };
+            if !allowed {
+                denials += 1;
+            }
+            if !ok {
+                failures.push(format!(
+                    "{role}@{team} {}: got {status}, expected {}",
+                    endpoint.name,
+                    if allowed { "2xx" } else { "403" }
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+    let denied_after = app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|r| r.action == "auth.denied")
+        .count();
+    assert_eq!(
+        denied_after - denied_before,
+        denials,
+        "every refusal is audited"
+    );
+}
+
+#[tokio::test]
+async fn every_role_may_ask_who_it_is_and_lists_only_what_it_may_read() {
+    let app = spawn_app().await;
+    setup(&app).await;
+    let can_read = [true, true, true, true, true, false, false];
+    for (i, (role, team)) in SUBJECTS.iter().enumerate() {
+        let token = app.token(role, team).await;
+        let me = expect_json(app.get("/api/v1/me", &token).await, 200).await;
+        assert_eq!(me["kind"], "token");
+        assert_eq!(me["roles"], json!([{"team": team, "role": role}]));
+        let listed = expect_json(app.get("/api/v1/accounts", &token).await, 200).await;
+        let n = listed["accounts"].as_array().unwrap().len();
+        assert_eq!(
+            n,
+            usize::from(can_read[i]),
+            "{role}@{team} sees {n} accounts"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_valid_token_nothing_is_served_and_the_attempt_is_audited() {
+    let app = spawn_app().await;
+    let (_, id) = setup(&app).await;
+    for token in [None, Some("kw_notarealtoken"), Some("garbage")] {
+        let res = app
+            .request(
+                Method::POST,
+                &format!("/api/v1/accounts/{id}/totp/code"),
+                token,
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            res.headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer")
+        );
+    }
+    let refused = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "auth.denied" && r.actor == "anonymous")
+        .count();
+    assert_eq!(refused, 2, "the two presented tokens are audited");
+}

@@ -1,0 +1,196 @@
+//! The dashboard's HTML over HTTP: security headers, language, empty states, reveal.
+//! (The same flows run in real Chromium in tests/browser.)
+
+use crate::support::expect_json;
+use crate::support::idp::{spawn_sso_app, Browser};
+use crate::support::otp::{base32, totp_window};
+use serde_json::json;
+
+const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+#[tokio::test]
+async fn pages_carry_a_strict_csp_and_no_inline_script() {
+    let app = spawn_sso_app("").await;
+    let res = Browser::new().get(&format!("{}/signin", app.base)).await;
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'")
+            && !csp.contains("unsafe-inline")
+            && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<script src=\"/static/app.js\" defer></script>"));
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "the only script is the external file"
+    );
+    assert!(!html.contains(" style=\""), "no inline style attributes");
+}
+
+#[tokio::test]
+async fn the_language_follows_accept_language_and_the_switch() {
+    let app = spawn_sso_app("").await;
+    let browser = Browser::new();
+    let ja = browser
+        .client
+        .get(format!("{}/signin", app.base))
+        .header("accept-language", "ja-JP,ja;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    let html = ja.text().await.unwrap();
+    assert!(html.contains("lang=\"ja\"") && html.contains("Keyward にログイン"));
+    let switched = browser
+        .get(&format!("{}/lang/en?return_to=/signin", app.base))
+        .await;
+    assert_eq!(switched.status(), 303);
+    let en = browser
+        .client
+        .get(format!("{}/signin", app.base))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        en.text().await.unwrap().contains("Sign in to Keyward"),
+        "the switch wins over the header"
+    );
+    let offsite = browser
+        .get(&format!("{}/lang/ja?return_to=//evil.example", app.base))
+        .await;
+    assert_eq!(
+        offsite.headers()["location"],
+        "/accounts",
+        "no open redirect"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_sees_their_team_and_reveals_a_code_from_the_account_page() {
+    let app = spawn_sso_app("").await;
+    let manager = app.token("manager", "*").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    app.account(&manager, "sales", "@sales-only").await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"secret": SEED}),
+        )
+        .await,
+        201,
+    )
+    .await;
+
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "alice").await;
+    let list = browser
+        .get(&format!("{}/accounts", app.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("@brand") && !list.contains("@sales-only"),
+        "{list}"
+    );
+    let page = browser
+        .get(&format!("{}/accounts/{id}", app.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let res = browser
+        .client
+        .post(format!("{}/accounts/{id}/totp/reveal", app.base))
+        .header("origin", &app.base)
+        .form(&[("justification", "launch post"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let code = html
+        .split("data-code=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(totp_window(&base32(SEED), now, 30, 6).contains(&code));
+    let reveal = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .find(|r| r.action == "totp.reveal")
+        .unwrap();
+    assert_eq!(reveal.justification.as_deref(), Some("launch post"));
+    assert!(reveal.actor.starts_with("member:"));
+
+    // A forged form (wrong CSRF token) reveals nothing.
+    let forged = browser
+        .client
+        .post(format!("{}/accounts/{id}/totp/reveal", app.base))
+        .header("origin", &app.base)
+        .form(&[("justification", "x"), ("csrf", "00")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(
+        app.audit_rows()
+            .await
+            .iter()
+            .filter(|r| r.action == "totp.reveal")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_sees_the_account_but_no_reveal_button() {
+    let app = spawn_sso_app("").await;
+    let manager = app.token("manager", "marketing").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"secret": SEED}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "victor").await;
+    let page = browser
+        .get(&format!("{}/accounts/{id}", app.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-testid=\"totp-not-allowed\"")
+            && !page.contains("data-testid=\"reveal\""),
+        "{page}"
+    );
+}

@@ -1,0 +1,388 @@
+//! Plants known secrets through the real binary, then scans its logs and the database for
+//! them in every encoding. Also checks graceful shutdown on SIGTERM.
+
+use crate::support::otp::base32;
+use crate::support::{backend, cli_for, test_settings};
+use reqwest::Client;
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::time::Duration;
+
+const TOTP_SEED: &str = "KRUGKIDROVUWG2ZAMJZG653OEBTG66BANJ2W24DT";
+const HOTP_SEED: &str = "ONSWG4TFOQQGQ33UOAQHGZLFMQQGM33SEBRG65BA";
+
+fn token_from(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+async fn call(
+    client: &Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (u16, Value) {
+    let res = client
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Every row of every table as text (PostgreSQL: JSON with bytea as hex; SQLite: JSON
+/// objects with blobs as hex), so values are searchable whatever the backend.
+async fn database_dump(url: &str) -> Vec<u8> {
+    let db = Database::connect(url).await.unwrap();
+    let mut dump = Vec::new();
+    for table in [
+        "team",
+        "member",
+        "role_grant",
+        "service_token",
+        "account",
+        "secret",
+        "backup_code_generation",
+        "backup_code",
+        "rotation_task",
+        "audit_event",
+    ] {
+        let sql = match backend() {
+            "postgres" => format!("SELECT row_to_json(t)::text AS row FROM \"{table}\" t"),
+            _ => {
+                let columns = db
+                    .query_all(Statement::from_string(db.get_database_backend(), format!("SELECT name FROM pragma_table_info('{table}')")))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.try_get::<String>("", "name").unwrap())
+                    .map(|c| format!("'{c}', CASE WHEN typeof(\"{c}\") = 'blob' THEN hex(\"{c}\") ELSE \"{c}\" END"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("SELECT json_object({columns}) AS row FROM \"{table}\"")
+            }
+        };
+        let rows = db
+            .query_all(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap();
+        for row in rows {
+            dump.extend_from_slice(row.try_get::<String>("", "row").unwrap().as_bytes());
+            dump.push(b'\n');
+        }
+    }
+    dump
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(dir.path()).await;
+    let migrate = cli_for(&settings).arg("migrate").output().unwrap();
+    assert!(migrate.status.success());
+    let manager = token_from(
+        cli_for(&settings)
+            .args([
+                "token",
+                "create",
+                "--name",
+                "m",
+                "--role",
+                "manager",
+                "--team",
+                "marketing",
+            ])
+            .output()
+            .unwrap(),
+    );
+    let admin = token_from(
+        cli_for(&settings)
+            .args([
+                "token",
+                "create",
+                "--name",
+                "a",
+                "--role",
+                "security_admin",
+                "--team",
+                "*",
+            ])
+            .output()
+            .unwrap(),
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = cli_for(&settings)
+        .arg("serve")
+        .env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEYWARD_LOG__LEVEL", "debug")
+        .env("KEYWARD_HTTP__SHUTDOWN_TIMEOUT", "2")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        up,
+        "server starts: {}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+
+    use reqwest::Method;
+    let (s, account) = call(
+        &client,
+        &base,
+        Method::POST,
+        "/api/v1/accounts",
+        &manager,
+        json!({"team": "marketing", "platform": "x", "handle": "@leaky"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let id = account["id"].as_str().unwrap();
+    let totp_uri = format!("otpauth://totp/Leaky?secret={TOTP_SEED}&digits=8");
+    let hotp_uri = format!("otpauth://hotp/Leaky?secret={HOTP_SEED}&counter=7");
+    assert_eq!(
+        call(
+            &client,
+            &base,
+            Method::PUT,
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"otpauth_uri": totp_uri})
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        call(
+            &client,
+            &base,
+            Method::PUT,
+            &format!("/api/v1/accounts/{id}/hotp"),
+            &manager,
+            json!({"otpauth_uri": hotp_uri})
+        )
+        .await
+        .0,
+        201
+    );
+
+    let mut revealed = Vec::new();
+    for _ in 0..3 {
+        let (s, totp) = call(
+            &client,
+            &base,
+            Method::POST,
+            &format!("/api/v1/accounts/{id}/totp/code"),
+            &manager,
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 200);
+        revealed.push(totp["code"].as_str().unwrap().to_owned());
+        let (s, hotp) = call(
+            &client,
+            &base,
+            Method::POST,
+            &format!("/api/v1/accounts/{id}/hotp/code"),
+            &manager,
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 200);
+        revealed.push(hotp["code"].as_str().unwrap().to_owned());
+    }
+    let mut exported = Vec::new();
+    for kind in ["totp", "hotp"] {
+        let (s, body) = call(
+            &client,
+            &base,
+            Method::POST,
+            &format!("/api/v1/accounts/{id}/{kind}/export"),
+            &admin,
+            json!({"justification": "leak test"}),
+        )
+        .await;
+        assert_eq!(s, 200);
+        exported.push(body["otpauth_uri"].as_str().unwrap().to_owned());
+    }
+    // Secrets in the wrong places of bad requests.
+    let bad_uri = format!("otpauth://totp/x?secret={TOTP_SEED}&digits=7");
+    assert_eq!(
+        call(
+            &client,
+            &base,
+            Method::PUT,
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"otpauth_uri": bad_uri})
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(
+        call(
+            &client,
+            &base,
+            Method::PUT,
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"digits": TOTP_SEED})
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        call(
+            &client,
+            &base,
+            Method::GET,
+            &format!("/api/v1/accounts?platform={TOTP_SEED}"),
+            &manager,
+            json!({})
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(
+        call(
+            &client,
+            &base,
+            Method::GET,
+            "/api/v1/me",
+            HOTP_SEED,
+            json!({})
+        )
+        .await
+        .0,
+        401
+    );
+
+    // Graceful stop on SIGTERM.
+    let pid = server.id() as i32;
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "serve exits cleanly on SIGTERM: {status:?}"
+    );
+
+    let logs = std::fs::read(&log_path).unwrap();
+    let log_text = String::from_utf8_lossy(&logs);
+    assert!(
+        log_text.lines().count() >= 10
+            && log_text.contains("\"request_id\"")
+            && log_text.contains(id),
+        "logs were captured:\n{log_text}"
+    );
+
+    let rows = database_dump(&settings.database.url).await;
+    let rows_text = String::from_utf8_lossy(&rows);
+    assert!(
+        rows_text.contains("@leaky") && rows_text.contains("totp.reveal"),
+        "the dump holds real rows:\n{rows_text}"
+    );
+    let mut stores = vec![("database rows", rows)];
+    if backend() == "sqlite" {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = format!("{}{suffix}", dir.path().join("keyward.db").display());
+            if let Ok(bytes) = std::fs::read(&path) {
+                stores.push(("sqlite file", bytes));
+            }
+        }
+    }
+    stores.push(("logs", logs));
+
+    let key_file: Value = serde_json::from_str(
+        &std::fs::read_to_string(settings.keys.key_file.as_ref().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let mut planted: Vec<(String, Vec<u8>)> = Vec::new();
+    for seed in [TOTP_SEED, HOTP_SEED] {
+        planted.push((format!("seed {seed}"), seed.as_bytes().to_vec()));
+        planted.push(("seed lowercase".into(), seed.to_lowercase().into_bytes()));
+        planted.push(("seed raw bytes".into(), base32(seed)));
+        planted.push((
+            "seed hex".into(),
+            data_encoding::HEXLOWER.encode(&base32(seed)).into_bytes(),
+        ));
+        planted.push((
+            "seed HEX".into(),
+            data_encoding::HEXUPPER.encode(&base32(seed)).into_bytes(),
+        ));
+    }
+    for code in &revealed {
+        planted.push((format!("code {code}"), format!("\"{code}\"").into_bytes()));
+    }
+    for uri in &exported {
+        planted.push(("exported uri".into(), uri.as_bytes().to_vec()));
+    }
+    for token in [&manager, &admin] {
+        planted.push(("service token".into(), token.as_bytes().to_vec()));
+    }
+    planted.push((
+        "root key".into(),
+        key_file["root"].as_str().unwrap().as_bytes().to_vec(),
+    ));
+    planted.push((
+        "kek".into(),
+        key_file["keys"][0]["material"]
+            .as_str()
+            .unwrap()
+            .as_bytes()
+            .to_vec(),
+    ));
+
+    let mut leaks = Vec::new();
+    for (place, bytes) in &stores {
+        for (what, needle) in &planted {
+            if find(bytes, needle) {
+                leaks.push(format!("{what} found in {place}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
+}

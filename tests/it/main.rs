@@ -1,0 +1,17 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Integration tests: the real server over HTTP, the real CLI binary, a real database
+//! (SQLite by default; PostgreSQL with KW_TEST_DB=postgres).
+
+mod support;
+
+mod accounts;
+mod audit;
+mod authz_matrix;
+mod cli;
+mod concurrency;
+mod dashboard;
+mod errors;
+mod leaks;
+mod operations;
+mod otp;
+mod sso;

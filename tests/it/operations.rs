@@ -1,0 +1,87 @@
+use crate::support::{expect_json, spawn_app};
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+#[tokio::test]
+async fn health_and_readiness_answer_without_a_token() {
+    let app = spawn_app().await;
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(health, 200).await, json!({"status": "ok"}));
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(ready, 200).await["status"], "ready");
+}
+
+#[tokio::test]
+async fn readiness_fails_when_a_stored_secret_needs_a_key_the_keyring_lacks() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"secret": "JBSWY3DPEHPK3PXP"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    app.core
+        .store
+        .db()
+        .execute_unprepared("UPDATE secret SET kek_id = 'kek-0099'")
+        .await
+        .unwrap();
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_json(ready, 503).await;
+    assert!(
+        body["problems"][0].as_str().unwrap().contains("kek-0099"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_contract() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/api/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    let doc = expect_json(res, 200).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/api/v1/me",
+        "/api/v1/accounts",
+        "/api/v1/accounts/{id}",
+        "/api/v1/accounts/{id}/totp",
+        "/api/v1/accounts/{id}/totp/code",
+        "/api/v1/accounts/{id}/totp/export",
+        "/api/v1/accounts/{id}/hotp",
+        "/api/v1/accounts/{id}/hotp/code",
+        "/api/v1/audit",
+        "/api/v1/audit/verify",
+    ] {
+        assert!(paths.contains_key(path), "{path} documented");
+    }
+    assert!(doc["components"]["schemas"]["TotpCodeOut"]["properties"]["next_code"].is_object());
+}

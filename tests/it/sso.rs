@@ -1,0 +1,546 @@
+//! Sign-in through a real OpenID Provider, sessions, step-up, and every way a login can be
+//! forged or replayed.
+
+use crate::support::idp::{spawn_sso_app, Browser, SsoApp};
+use crate::support::otp::{base32, totp_window};
+use crate::support::{expect_error, expect_json};
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+async fn sql(app: &SsoApp, statement: &str) {
+    app.core
+        .store
+        .db()
+        .execute_unprepared(statement)
+        .await
+        .expect("statement runs");
+}
+
+async fn denied_reasons(app: &SsoApp) -> Vec<String> {
+    app.audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "auth.denied")
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.details).unwrap()["reason"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// An account with a TOTP seed in team marketing, made with a manager token.
+async fn seeded_account(app: &SsoApp) -> String {
+    let manager = app.token("manager", "marketing").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"secret": SEED}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    id
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn a_member_signs_in_with_pkce_and_gets_the_roles_of_their_idp_groups() {
+    let app = spawn_sso_app("").await;
+    let browser = Browser::new();
+    let login = browser
+        .get(&format!("{}/auth/login?return_to=/accounts", app.base))
+        .await;
+    assert_eq!(login.status(), 302);
+    let to_idp = login.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to_idp.starts_with(&app.idp.issuer));
+    for part in [
+        "code_challenge_method=S256",
+        "code_challenge=",
+        "state=",
+        "nonce=",
+        "response_type=code",
+    ] {
+        assert!(to_idp.contains(part), "{part} in {to_idp}");
+    }
+
+    let done = browser.sign_in(&app.base, "alice").await;
+    if done.status() != 303 {
+        let reasons = denied_reasons(&app).await;
+        panic!(
+            "sign-in refused: {reasons:?} {}",
+            done.text().await.unwrap_or_default()
+        );
+    }
+    assert_eq!(done.headers()["location"], "/accounts");
+    let cookie = done
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("kw_session="))
+        .expect("session cookie set");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "no Secure flag over plain http: {cookie}"
+    );
+
+    let me = expect_json(browser.get(&format!("{}/api/v1/me", app.base)).await, 200).await;
+    assert_eq!(me["kind"], "member");
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["name"], "Alice Operator");
+    assert_eq!(
+        me["roles"],
+        json!([{"team": "marketing", "role": "operator"}])
+    );
+    let login_event = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .find(|r| r.action == "auth.login")
+        .expect("login audited");
+    assert_eq!(
+        login_event.actor,
+        format!("member:{}", me["id"].as_str().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn a_signed_in_operator_reveals_a_code_and_a_fresh_login_rotates_the_session() {
+    let app = spawn_sso_app("").await;
+    let id = seeded_account(&app).await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "alice").await;
+    let first_cookie = app
+        .core
+        .store
+        .db()
+        .query_one(sea_orm::Statement::from_string(
+            app.core.store.backend(),
+            "SELECT id_hash FROM session",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "id_hash")
+        .unwrap();
+
+    let url = format!("{}/api/v1/accounts/{id}/totp/code", app.base);
+    let before = unix_now();
+    let code = expect_json(
+        browser
+            .post_json(
+                &url,
+                Some(&app.base),
+                json!({"justification": "weekly post"}),
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert!(totp_window(&base32(SEED), before, 30, 6)
+        .contains(&code["code"].as_str().unwrap().to_owned()));
+
+    // Signing in again in the same browser replaces the session (new id, old one gone).
+    browser.sign_in(&app.base, "alice").await;
+    let rows = app
+        .core
+        .store
+        .db()
+        .query_all(sea_orm::Statement::from_string(
+            app.core.store.backend(),
+            "SELECT id_hash FROM session",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_ne!(
+        rows[0].try_get::<String>("", "id_hash").unwrap(),
+        first_cookie
+    );
+}
+
+#[tokio::test]
+async fn cookie_requests_from_another_origin_are_refused() {
+    let app = spawn_sso_app("").await;
+    let id = seeded_account(&app).await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "alice").await;
+    let url = format!("{}/api/v1/accounts/{id}/totp/code", app.base);
+    expect_error(
+        browser
+            .post_json(&url, Some("http://evil.example"), json!({}))
+            .await,
+        403,
+        "cross_origin_request",
+    )
+    .await;
+    expect_error(
+        browser.post_json(&url, None, json!({})).await,
+        403,
+        "cross_origin_request",
+    )
+    .await;
+    let with_referer = browser
+        .client
+        .post(&url)
+        .header("referer", format!("{}/accounts/{id}", app.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        with_referer.status(),
+        200,
+        "a same-origin Referer is accepted when Origin is absent"
+    );
+}
+
+#[tokio::test]
+async fn an_old_login_must_step_up_before_revealing_and_comes_back_to_the_same_page() {
+    let app = spawn_sso_app("").await;
+    let id = seeded_account(&app).await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "alice").await;
+    sql(
+        &app,
+        "UPDATE session SET auth_time = '2020-01-01 00:00:00+00:00'",
+    )
+    .await;
+
+    let url = format!("{}/api/v1/accounts/{id}/totp/code", app.base);
+    expect_error(
+        browser.post_json(&url, Some(&app.base), json!({})).await,
+        401,
+        "reauthentication_required",
+    )
+    .await;
+
+    // The dashboard sends the browser back to the IdP with prompt=login and max_age=0.
+    let page = browser
+        .get(&format!("{}/accounts/{id}", app.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let res = browser
+        .client
+        .post(format!("{}/accounts/{id}/totp/reveal", app.base))
+        .header("origin", &app.base)
+        .form(&[("justification", "campaign"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let login_path = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        login_path.starts_with("/auth/login?prompt=login&return_to=%2Faccounts%2F"),
+        "{login_path}"
+    );
+    let idp_redirect = browser.get(&format!("{}{login_path}", app.base)).await;
+    let to_idp = idp_redirect.headers()["location"].to_str().unwrap();
+    assert!(
+        to_idp.contains("prompt=login") && to_idp.contains("max_age=0"),
+        "{to_idp}"
+    );
+
+    // Signing in again at the IdP (it asks, despite its own session) completes the step-up.
+    let callback = browser.authorize(&app.base, "alice", &login_path).await;
+    let back = browser.get(&callback).await;
+    assert_eq!(
+        back.headers()["location"].to_str().unwrap(),
+        format!("/accounts/{id}")
+    );
+    expect_json(
+        browser.post_json(&url, Some(&app.base), json!({})).await,
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn forged_missing_or_replayed_callbacks_and_foreign_browsers_are_refused_and_audited() {
+    let app = spawn_sso_app("").await;
+
+    // Forged state.
+    let browser = Browser::new();
+    let callback = browser.authorize(&app.base, "alice", "/auth/login").await;
+    let forged = regex_replace_param(&callback, "state", "forged-state");
+    assert_eq!(browser.get(&forged).await.status(), 400);
+
+    // Missing state.
+    let browser = Browser::new();
+    let callback = browser.authorize(&app.base, "alice", "/auth/login").await;
+    assert_eq!(
+        browser
+            .get(&remove_param(&callback, "state"))
+            .await
+            .status(),
+        400
+    );
+
+    // Finished in a browser that did not start the login.
+    let starter = Browser::new();
+    let callback = starter.authorize(&app.base, "alice", "/auth/login").await;
+    let other = Browser::new();
+    assert_eq!(other.get(&callback).await.status(), 400);
+
+    // Replayed: the first use signs in, the second is refused.
+    let browser = Browser::new();
+    let callback = browser.authorize(&app.base, "alice", "/auth/login").await;
+    assert_eq!(browser.get(&callback).await.status(), 303);
+    assert_eq!(browser.get(&callback).await.status(), 400);
+
+    // A different `iss` in the authorization response (mix-up attack).
+    let browser = Browser::new();
+    let callback = browser.authorize(&app.base, "alice", "/auth/login").await;
+    assert_eq!(
+        browser
+            .get(&regex_replace_param(
+                &callback,
+                "iss",
+                "http://evil.example"
+            ))
+            .await
+            .status(),
+        400
+    );
+
+    let reasons = denied_reasons(&app).await;
+    for reason in [
+        "state_mismatch",
+        "missing_state_or_code",
+        "no_login_in_this_browser",
+        "issuer_mismatch",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{reason} audited: {reasons:?}"
+        );
+    }
+    assert_eq!(
+        app.audit_rows()
+            .await
+            .iter()
+            .filter(|r| r.action == "auth.login")
+            .count(),
+        1,
+        "only the first replay signed in"
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_for_another_audience_is_refused() {
+    let app = spawn_sso_app("aud").await;
+    let browser = Browser::new();
+    let res = browser.sign_in(&app.base, "alice").await;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get_all("set-cookie").iter().all(|c| !c
+        .to_str()
+        .unwrap()
+        .starts_with("kw_session=")
+        || c.to_str().unwrap().starts_with("kw_session=;")));
+    expect_error(
+        browser.get(&format!("{}/api/v1/me", app.base)).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert!(denied_reasons(&app)
+        .await
+        .contains(&"id_token_invalid".to_owned()));
+}
+
+#[tokio::test]
+async fn an_id_token_from_another_issuer_is_refused() {
+    let app = spawn_sso_app("iss").await;
+    let browser = Browser::new();
+    assert_eq!(browser.sign_in(&app.base, "alice").await.status(), 400);
+    expect_error(
+        browser.get(&format!("{}/api/v1/me", app.base)).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert!(denied_reasons(&app)
+        .await
+        .contains(&"id_token_invalid".to_owned()));
+}
+
+#[tokio::test]
+async fn expired_and_idle_sessions_end_and_logout_ends_the_session_at_once() {
+    let app = spawn_sso_app("").await;
+    let me = format!("{}/api/v1/me", app.base);
+
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "victor").await;
+    expect_json(browser.get(&me).await, 200).await;
+    sql(
+        &app,
+        "UPDATE session SET expires_at = '2020-01-01 00:00:00+00:00'",
+    )
+    .await;
+    expect_error(browser.get(&me).await, 401, "unauthenticated").await;
+    let page = browser.get(&format!("{}/accounts", app.base)).await;
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/signin?return_to=%2Faccounts");
+
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "victor").await;
+    sql(
+        &app,
+        "UPDATE session SET last_seen_at = '2020-01-01 00:00:00+00:00'",
+    )
+    .await;
+    expect_error(browser.get(&me).await, 401, "unauthenticated").await;
+
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "victor").await;
+    let page = browser
+        .get(&format!("{}/accounts", app.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let no_token = browser
+        .client
+        .post(format!("{}/auth/logout", app.base))
+        .header("origin", &app.base)
+        .form(&[("csrf", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 403);
+    expect_json(browser.get(&me).await, 200).await;
+    let out = browser
+        .client
+        .post(format!("{}/auth/logout", app.base))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(out.headers()["location"], "/signin?signed_out=1");
+    expect_error(browser.get(&me).await, 401, "unauthenticated").await;
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|r| r.action == "auth.logout"));
+}
+
+#[tokio::test]
+async fn roles_are_recomputed_at_every_login_so_lost_groups_mean_lost_access() {
+    let app = spawn_sso_app("").await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "nora").await;
+    let me = expect_json(browser.get(&format!("{}/api/v1/me", app.base)).await, 200).await;
+    assert_eq!(me["roles"], json!([]));
+    // Pretend an earlier login had granted nora a role through a group she has since lost.
+    let member = me["id"].as_str().unwrap();
+    sql(&app, &format!("INSERT INTO role_grant (id, member_id, team, role, source, created_at) VALUES ('g1', '{member}', 'marketing', 'manager', 'idp', '2026-01-01 00:00:00+00:00')")).await;
+    let stale = expect_json(browser.get(&format!("{}/api/v1/me", app.base)).await, 200).await;
+    assert_eq!(
+        stale["roles"],
+        json!([{"team": "marketing", "role": "manager"}])
+    );
+    browser.sign_in(&app.base, "nora").await;
+    let me = expect_json(browser.get(&format!("{}/api/v1/me", app.base)).await, 200).await;
+    assert_eq!(
+        me["roles"],
+        json!([]),
+        "the next login removes what the IdP no longer grants"
+    );
+    let page = browser
+        .get(&format!("{}/accounts", app.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-testid=\"empty-no-team\""), "{page}");
+}
+
+fn regex_replace_param(url: &str, name: &str, value: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| {
+            if k == name {
+                (k.into_owned(), value.to_owned())
+            } else {
+                (k.into_owned(), v.into_owned())
+            }
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+fn remove_param(url: &str, name: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+#[tokio::test]
+async fn a_grant_stored_in_keyward_survives_sign_ins_until_revoked() {
+    let app = spawn_sso_app("").await;
+    let browser = Browser::new();
+    let me_url = format!("{}/api/v1/me", app.base);
+    let unknown = app.cli().args(["member", "grant", "--email", "nora@example.com", "--role", "viewer", "--team", "sales"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2), "members appear after their first sign-in");
+
+    browser.sign_in(&app.base, "nora").await;
+    let out = app.cli().args(["member", "grant", "--email", "nora@example.com", "--role", "viewer", "--team", "sales"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    browser.sign_in(&app.base, "nora").await;
+    let me = expect_json(browser.get(&me_url).await, 200).await;
+    assert_eq!(me["roles"], json!([{"team": "sales", "role": "viewer"}]));
+    let list = String::from_utf8_lossy(&app.cli().args(["member", "list"]).output().unwrap().stdout).into_owned();
+    assert!(list.contains("nora@example.com") && list.contains("viewer@sales (admin)"), "{list}");
+
+    let out = app.cli().args(["member", "revoke", "--email", "nora@example.com", "--role", "viewer", "--team", "sales"]).output().unwrap();
+    assert!(out.status.success());
+    let me = expect_json(browser.get(&me_url).await, 200).await;
+    assert_eq!(me["roles"], json!([]), "revocation applies to the live session at once");
+    let actions: Vec<String> = app.audit_rows().await.into_iter().map(|r| r.action).collect();
+    assert!(actions.contains(&"member.grant".to_owned()) && actions.contains(&"member.revoke_grant".to_owned()));
+}

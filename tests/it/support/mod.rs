@@ -1,0 +1,233 @@
+//! Test kit: `spawn_app()` starts the real server on a random port with a fresh database
+//! (SQLite file, or a new PostgreSQL database when `KW_TEST_DB=postgres`) and a fresh key file.
+
+#![allow(dead_code)]
+
+pub mod idp;
+pub mod otp;
+
+use keyward::authn::Binding;
+use keyward::authz::Role;
+use keyward::config::Settings;
+use keyward::services::Core;
+use keyward::startup::{build_core, Application};
+use reqwest::{Client, Method, Response};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use tempfile::TempDir;
+
+/// Which database the tests run on.
+pub fn backend() -> &'static str {
+    match std::env::var("KW_TEST_DB").as_deref() {
+        Ok("postgres") => "postgres",
+        _ => "sqlite",
+    }
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("KW_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh, empty database URL for one test.
+pub async fn fresh_database(dir: &std::path::Path) -> String {
+    if backend() == "postgres" {
+        let name = format!("kwt_{}", uuid::Uuid::now_v7().simple());
+        let admin = Database::connect(pg_admin_url())
+            .await
+            .expect("PostgreSQL at KW_TEST_PG_URL is reachable");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let base = pg_admin_url();
+        let (root, _) = base
+            .rsplit_once('/')
+            .expect("admin URL has a database part");
+        format!("{root}/{name}")
+    } else {
+        format!("sqlite://{}?mode=rwc", dir.join("keyward.db").display())
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub dir: TempDir,
+    pub settings: Settings,
+    pub core: actix_web::web::Data<Core>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop workers promptly; the runtime may already be going away.
+        let handle = self.handle.clone();
+        drop(handle.stop(false));
+    }
+}
+
+/// Settings for a fresh database and key file under `dir`.
+pub async fn test_settings(dir: &std::path::Path) -> Settings {
+    let key_file = dir.join("keys.json");
+    if !key_file.exists() {
+        keyward::crypto::KeyFile::generate()
+            .create(&key_file)
+            .expect("key file");
+    }
+    let mut settings = Settings::default();
+    settings.database.url = fresh_database(dir).await;
+    settings.database.max_connections = 8;
+    settings.keys.key_file = Some(key_file);
+    settings.listen = "127.0.0.1:0".to_owned();
+    settings.http.workers = 2;
+    settings.http.shutdown_timeout = 1;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = test_settings(dir.path()).await;
+    spawn_with(dir, settings).await
+}
+
+pub async fn spawn_with(dir: TempDir, settings: Settings) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    spawn_on(dir, settings, listener).await
+}
+
+pub async fn spawn_on(dir: TempDir, settings: Settings, listener: TcpListener) -> TestApp {
+    let core = build_core(&settings, true).await.expect("core builds");
+    let app = Application::with_listener(&settings, core, listener).expect("app builds");
+    let port = app.port();
+    let core = app.core();
+    let handle = app.handle();
+    tokio::spawn(app.into_server());
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: Client::builder().build().expect("client"),
+        dir,
+        settings,
+        core,
+        handle,
+    }
+}
+
+impl TestApp {
+    /// A service token with one role binding, created the way the CLI does.
+    pub async fn token(&self, role: &str, team: &str) -> String {
+        let role = Role::parse(role).expect("known role");
+        let bindings = vec![Binding {
+            team: team.to_owned(),
+            role,
+        }];
+        let (_, token) =
+            keyward::services::tokens::create(&self.core.store, "test", bindings, None)
+                .await
+                .expect("token");
+        token.as_str().to_owned()
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request is sent")
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::PUT, path, Some(token), Some(body))
+            .await
+    }
+
+    /// Creates an account as `token` and returns its id.
+    pub async fn account(&self, token: &str, team: &str, handle: &str) -> String {
+        let res = self
+            .post(
+                "/api/v1/accounts",
+                token,
+                json!({"team": team, "platform": "x", "handle": handle}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "account is created");
+        let body: Value = res.json().await.expect("json");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// The `keyward` binary, configured for this app's database and key file.
+    pub fn cli(&self) -> Command {
+        cli_for(&self.settings)
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.settings.keys.key_file.clone().expect("key file")
+    }
+
+    /// Audit events, oldest first, read straight from the database.
+    pub async fn audit_rows(&self) -> Vec<keyward::store::audit::AuditRow> {
+        keyward::store::audit::page(self.core.store.db(), 0, 100_000)
+            .await
+            .expect("audit rows")
+    }
+}
+
+/// The `keyward` binary with a clean environment pointing at `settings`.
+pub fn cli_for(settings: &Settings) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KEYWARD_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("KEYWARD_DATABASE_URL", &settings.database.url);
+    if let Some(key_file) = &settings.keys.key_file {
+        cmd.env("KEYWARD_KEY_FILE", key_file);
+    }
+    cmd
+}
+
+/// Reads a JSON body, asserting the status first.
+pub async fn expect_json(res: Response, status: u16) -> Value {
+    let got = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Asserts an error response: status and stable code.
+pub async fn expect_error(res: Response, status: u16, code: &str) -> Value {
+    let body = expect_json(res, status).await;
+    assert_eq!(body["error"]["code"], code, "error code; body: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "error message present"
+    );
+    body
+}
