@@ -1,0 +1,170 @@
+// A real OpenID Provider (panva/oidc-provider) with demo users and groups, for `make dev`
+// and the tests. Not for production: accounts are fixed and storage is in memory.
+//
+// Run:    node provider.mjs            (env: PORT, ISSUER, REDIRECT_URIS, CLIENT_SECRET, TAMPER)
+// Import: const idp = await startProvider({ port: 0, redirectUris: [...] }); idp.issuer; await idp.close();
+//
+// TAMPER=aud|iss makes the token endpoint return an ID token signed with the provider's own
+// key but for another audience or issuer, to prove the relying party refuses it.
+
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import Provider from 'oidc-provider';
+import * as jose from 'jose';
+
+/** Demo users: every password is "demo". */
+export const USERS = {
+  alice: { name: 'Alice Operator', email: 'alice@example.com', groups: ['sns-marketing'] },
+  mia: { name: 'Mia Manager', email: 'mia@example.com', groups: ['sns-marketing-leads'] },
+  victor: { name: 'Victor Viewer', email: 'victor@example.com', groups: ['sns-viewers'] },
+  sam: { name: 'Sam Security', email: 'sam@example.com', groups: ['security'] },
+  olga: { name: 'Olga Auditor', email: 'olga@example.com', groups: ['auditors'] },
+  nora: { name: 'Nora Newcomer', email: 'nora@example.com', groups: [] },
+};
+
+const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function loginPage(uid, error) {
+  const options = Object.entries(USERS)
+    .map(([id, u]) => `<li><code>${id}</code> — ${escape(u.name)} (${u.groups.join(', ') || 'no groups'})</li>`)
+    .join('');
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo IdP sign-in</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}
+input,button{font-size:1rem;padding:.5rem;margin:.25rem 0;width:100%;box-sizing:border-box}
+.error{color:#b00020}</style></head><body>
+<h1>Demo identity provider</h1>
+<p>Sign in as one of the demo users. The password is <code>demo</code>.</p>
+${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
+<form method="post" action="/interaction/${escape(uid)}/login" autocomplete="off">
+<label for="login">User</label><input id="login" name="login" required autofocus>
+<label for="password">Password</label><input id="password" name="password" type="password" required>
+<button type="submit">Sign in</button></form>
+<h2>Demo users</h2><ul>${options}</ul></body></html>`;
+}
+
+async function readForm(req) {
+  let body = '';
+  for await (const chunk of req) {
+    body += chunk;
+    if (body.length > 10_000) break;
+  }
+  return new URLSearchParams(body);
+}
+
+export async function startProvider({
+  port = 0,
+  host = '127.0.0.1',
+  issuer,
+  redirectUris = [],
+  clientId = 'keyward',
+  clientSecret = 'keyward-dev-secret',
+  tamper = '',
+} = {}) {
+  const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
+  const jwk = { ...(await jose.exportJWK(privateKey)), kid: 'demo-key', alg: 'RS256', use: 'sig' };
+
+  const server = http.createServer();
+  await new Promise((resolve) => server.listen(port, host, resolve));
+  const actualPort = server.address().port;
+  const iss = issuer || `http://${host}:${actualPort}`;
+
+  const provider = new Provider(iss, {
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: clientSecret,
+        redirect_uris: redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
+    async findAccount(ctx, id) {
+      const user = USERS[id];
+      if (!user) return undefined;
+      return {
+        accountId: id,
+        async claims() {
+          return { sub: id, name: user.name, email: user.email, email_verified: true, groups: user.groups };
+        },
+      };
+    },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
+    scopes: ['openid', 'email', 'profile', 'offline_access'],
+    jwks: { keys: [jwk] },
+    cookies: { keys: ['demo-cookie-key-not-secret'] },
+    features: { devInteractions: { enabled: false } },
+    pkce: { required: () => true },
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    // A first-party client: consent is implied, so only the login prompt is shown.
+    async loadExistingGrant(ctx) {
+      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+      grant.addOIDCScope('openid email profile');
+      await grant.save();
+      return grant;
+    },
+  });
+  provider.proxy = false;
+
+  if (tamper) {
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.path.endsWith('/token') && ctx.body && ctx.body.id_token) {
+        const claims = jose.decodeJwt(ctx.body.id_token);
+        if (tamper === 'aud') claims.aud = 'someone-else';
+        if (tamper === 'iss') claims.iss = 'http://evil.example';
+        ctx.body = {
+          ...ctx.body,
+          id_token: await new jose.SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: jwk.kid }).sign(privateKey),
+        };
+      }
+    });
+  }
+
+  const callback = provider.callback();
+  server.on('request', async (req, res) => {
+    const match = req.url.match(/^\/interaction\/([^/?]+)(\/login)?/);
+    if (!match) return callback(req, res);
+    try {
+      const details = await provider.interactionDetails(req, res);
+      if (req.method === 'POST' && match[2]) {
+        const form = await readForm(req);
+        const login = (form.get('login') || '').trim().toLowerCase();
+        if (!USERS[login] || form.get('password') !== 'demo') {
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+          return res.end(loginPage(details.uid, 'Unknown user or wrong password.'));
+        }
+        return provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
+      }
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      return res.end(loginPage(details.uid));
+    } catch (err) {
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      return res.end(`interaction error: ${err.message}`);
+    }
+  });
+
+  return {
+    issuer: iss,
+    port: actualPort,
+    provider,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // A reader that went away must not crash the provider.
+  process.stdout.on('error', () => {});
+  const idp = await startProvider({
+    port: Number(process.env.PORT || 0),
+    issuer: process.env.ISSUER || undefined,
+    redirectUris: (process.env.REDIRECT_URIS || '').split(',').filter(Boolean),
+    clientSecret: process.env.CLIENT_SECRET || 'keyward-dev-secret',
+    tamper: process.env.TAMPER || '',
+  });
+  // The first line of stdout is the issuer: the test harness reads it.
+  console.log(idp.issuer);
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => idp.close().then(() => process.exit(0)));
+}
