@@ -1,0 +1,84 @@
+# Keyward: the two commands a newcomer needs are `make dev` and `make test`.
+
+CARGO      ?= cargo
+DEV_DIR    ?= .dev
+DEV_LISTEN ?= 127.0.0.1:8080
+BIN        := target/debug/keyward
+PG_ADMIN   ?= postgres://postgres@127.0.0.1:5432/postgres
+
+export KW_TEST_PG_URL ?= $(PG_ADMIN)
+
+.PHONY: help build dev test test-deps test-sqlite test-postgres test-browser check-postgres lint fmt clean-test-dbs
+
+# Root installs with apt-get directly; others through sudo.
+APT_INSTALL = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq && apt-get install -y -qq "$$@"' --
+NPM_CI = npm ci --no-audit --no-fund --loglevel=error
+
+help:
+	@echo "make dev    start Keyward on SQLite with a key file, demo tokens and a local IdP"
+	@echo "make test   run every test: unit, integration on SQLite and PostgreSQL, browser"
+	@echo "make lint   rustfmt and clippy"
+
+build:
+	$(CARGO) build --locked
+
+## dev: build, then serve on SQLite with a key file, demo tokens and a local IdP with demo users.
+dev: build
+	@DEV_DIR=$(DEV_DIR) DEV_LISTEN=$(DEV_LISTEN) ./deploy/dev.sh
+
+## test: installs what the tests need, builds once, then runs every test: unit and integration
+## on SQLite, integration on PostgreSQL, and the dashboard in headless Chromium.
+test: check-postgres test-deps
+	$(CARGO) build --locked --workspace --tests --bins
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+	$(MAKE) --no-print-directory test-browser
+
+## test-deps: the OpenID Provider and playwright-core from their lockfiles; Debian's Chromium and
+## a Japanese font (for readable screenshots) when missing.
+test-deps:
+	@command -v node >/dev/null || { echo "Node.js (with npm) is needed for the OIDC and browser tests."; exit 1; }
+	cd tests/oidc && $(NPM_CI)
+	cd tests/browser && $(NPM_CI)
+	@test -x /usr/bin/chromium || $(APT_INSTALL) chromium
+	@fc-list 2>/dev/null | grep -qi -e ipagothic -e "noto sans cjk" || $(APT_INSTALL) fonts-ipafont-gothic || echo "note: no Japanese font; screenshots of Japanese pages will show boxes"
+
+# Runs the workspace's unit tests and the integration suite on SQLite.
+test-sqlite:
+	@echo "== unit tests and integration tests on SQLite"
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --locked --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --locked --workspace --no-fail-fast; \
+	fi
+
+test-postgres: clean-test-dbs
+	@echo "== integration tests on PostgreSQL ($(KW_TEST_PG_URL))"
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		KW_TEST_DB=postgres $(CARGO) nextest run --locked -p keyward --test it --no-fail-fast; \
+	else \
+		KW_TEST_DB=postgres $(CARGO) test --locked -p keyward --test it --no-fail-fast; \
+	fi
+	@$(MAKE) --no-print-directory clean-test-dbs
+
+# The dashboard in real headless Chromium; screenshots land in tests/browser/screenshots/.
+test-browser:
+	@echo "== browser tests (Chromium: /usr/bin/chromium)"
+	cd tests/browser && KEYWARD_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1
+
+check-postgres:
+	@pg_isready -q -d "$(KW_TEST_PG_URL)" 2>/dev/null || { \
+		echo "PostgreSQL is not reachable at $(KW_TEST_PG_URL)."; \
+		echo "Start it (e.g. pg_ctlcluster <version> main start) or set KW_TEST_PG_URL."; exit 1; }
+
+# Each integration test makes its own database named kwt_*; drop them.
+clean-test-dbs:
+	@psql "$(KW_TEST_PG_URL)" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'kwt\_%'" 2>/dev/null \
+		| while read -r db; do psql "$(KW_TEST_PG_URL)" -qc "DROP DATABASE IF EXISTS \"$$db\"" >/dev/null 2>&1 || true; done
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

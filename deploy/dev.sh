@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# `make dev`: Keyward on SQLite with a key file, plus a local OpenID Provider with demo users.
+# Everything lives in .dev/ (mode 0700); delete it to start from scratch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEV_DIR=${DEV_DIR:-.dev}
+LISTEN=${DEV_LISTEN:-127.0.0.1:8080}
+IDP_PORT=${DEV_IDP_PORT:-8081}
+BIN=target/debug/keyward
+BASE="http://$LISTEN"
+ISSUER="http://127.0.0.1:$IDP_PORT"
+
+mkdir -p "$DEV_DIR" && chmod 700 "$DEV_DIR"
+[ -d tests/oidc/node_modules ] || npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+
+cat > "$DEV_DIR/keyward.toml" <<TOML
+# Written by deploy/dev.sh for local development.
+listen = "$LISTEN"
+public_url = "$BASE"
+
+[database]
+url = "sqlite://$PWD/$DEV_DIR/keyward.db?mode=rwc"
+
+[keys]
+key_file = "$PWD/$DEV_DIR/keys.json"
+
+[log]
+format = "pretty"
+level = "info"
+
+[oidc]
+issuer = "$ISSUER"
+client_id = "keyward"
+client_secret = "keyward-dev-secret"
+
+[[role_bindings]]
+group = "sns-marketing"
+team = "marketing"
+role = "operator"
+
+[[role_bindings]]
+group = "sns-marketing-leads"
+team = "marketing"
+role = "manager"
+
+[[role_bindings]]
+group = "sns-viewers"
+team = "marketing"
+role = "viewer"
+
+[[role_bindings]]
+group = "security"
+team = "*"
+role = "security_admin"
+
+[[role_bindings]]
+group = "auditors"
+team = "*"
+role = "auditor"
+TOML
+export KEYWARD_CONFIG="$PWD/$DEV_DIR/keyward.toml"
+for var in $(env | grep -o '^KEYWARD_[A-Z_]*' | grep -v '^KEYWARD_CONFIG$'); do unset "$var"; done
+
+[ -f "$DEV_DIR/keys.json" ] || "$BIN" keys init --key-file "$DEV_DIR/keys.json"
+"$BIN" migrate
+token() { # name role team
+  local file="$DEV_DIR/$1.token"
+  [ -f "$file" ] || (umask 077; "$BIN" token create --name "dev-$1" --role "$2" --team "$3" | tail -n 1 > "$file")
+}
+token manager manager '*'
+token operator operator marketing
+token security-admin security_admin '*'
+
+REDIRECT_URIS="$BASE/auth/callback" PORT="$IDP_PORT" ISSUER="$ISSUER" node tests/oidc/provider.mjs \
+  > "$DEV_DIR/idp.log" 2>&1 &
+IDP_PID=$!
+trap 'kill $IDP_PID 2>/dev/null || true' EXIT INT TERM
+
+cat <<MSG
+
+  Keyward is starting.  Open  $BASE  in your browser.
+
+  Sign in with a demo user of the local identity provider ($ISSUER), password "demo":
+    alice   operator, team marketing       (reveals codes)
+    mia     manager, team marketing        (edits accounts and seeds)
+    victor  viewer, team marketing
+    sam     security admin, every team     (exports seeds, reads the audit trail)
+    olga    auditor, every team
+    nora    no groups (sees the "no team yet" page)
+
+  API tokens (in $DEV_DIR/):
+    manager, every team:       $(cat "$DEV_DIR/manager.token")
+    operator, team marketing:  $(cat "$DEV_DIR/operator.token")
+    security_admin, org-wide:  $(cat "$DEV_DIR/security-admin.token")
+  Try:  curl -s -H "Authorization: Bearer \$(cat $DEV_DIR/manager.token)" $BASE/api/v1/me
+
+  Ctrl-C stops both.
+
+MSG
+"$BIN" serve
