@@ -64,7 +64,7 @@ test-postgres: clean-test-dbs
 # The dashboard in real headless Chromium; screenshots land in tests/browser/screenshots/.
 test-browser:
 	@echo "== browser tests (Chromium: /usr/bin/chromium)"
-	cd tests/browser && KEYWARD_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1
+	cd tests/browser && KW_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1
 
 check-postgres:
 	@pg_isready -q -d "$(KW_TEST_PG_URL)" 2>/dev/null || { \

@@ -13,7 +13,7 @@ import { startProvider } from '../oidc/provider.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../..');
-export const keywardBin = process.env.KEYWARD_BIN || path.join(repoRoot, 'target/debug/keyward');
+export const keywardBin = process.env.KW_BIN || path.join(repoRoot, 'target/debug/keyward');
 export const screenshotDir = path.join(here, 'screenshots');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -61,7 +61,7 @@ role = "viewer"
 `,
   );
   const env = { ...process.env, KEYWARD_CONFIG: config };
-  for (const key of Object.keys(env)) if (key.startsWith('KEYWARD_') && key !== 'KEYWARD_CONFIG' && key !== 'KEYWARD_BIN') delete env[key];
+  for (const key of Object.keys(env)) if (key.startsWith('KEYWARD_') && key !== 'KEYWARD_CONFIG') delete env[key];
   execFileSync(keywardBin, ['keys', 'init', '--key-file', path.join(dir, 'keys.json')], { env });
   execFileSync(keywardBin, ['migrate'], { env });
   const server = spawn(keywardBin, ['serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
