@@ -269,15 +269,11 @@ async fn rotate(settings: &Settings, resume: bool, batch: u64) -> anyhow::Result
 async fn key_status(settings: &Settings) -> anyhow::Result<ExitCode> {
     let keyring = Keyring::load(startup::key_source(settings)?)?;
     let store = connect_migrated(settings).await?;
-    let counts = crate::store::secrets::count_by_kek(store.db()).await?;
+    let counts = crate::store::deks::count_by_kek(store.db()).await?;
     let active = keyring.active_id();
     println!("{:<12} {:>8}  state", "key", "DEKs");
     for id in keyring.key_ids() {
-        let n = counts
-            .iter()
-            .find(|c| c.kek_id == id)
-            .map(|c| c.n)
-            .unwrap_or(0);
+        let n = counts.get(&id).copied().unwrap_or(0);
         let state = if id == active {
             "active"
         } else if n == 0 {
@@ -288,14 +284,11 @@ async fn key_status(settings: &Settings) -> anyhow::Result<ExitCode> {
         println!("{id:<12} {n:>8}  {state}");
     }
     let mut healthy = true;
-    for missing in counts
+    for (kek_id, n) in counts
         .iter()
-        .filter(|c| !keyring.key_ids().contains(&c.kek_id))
+        .filter(|(kek_id, _)| !keyring.key_ids().contains(kek_id))
     {
-        println!(
-            "{:<12} {:>8}  MISSING from the keyring",
-            missing.kek_id, missing.n
-        );
+        println!("{kek_id:<12} {n:>8}  MISSING from the keyring");
         healthy = false;
     }
     Ok(if healthy {
@@ -316,7 +309,10 @@ fn parse_team(team: &str) -> anyhow::Result<String> {
     if team.trim() == ORG_WIDE {
         Ok(ORG_WIDE.to_owned())
     } else {
-        Ok(TeamSlug::parse(team).map_err(|e| anyhow::anyhow!("--team: {e}"))?.as_str().to_owned())
+        Ok(TeamSlug::parse(team)
+            .map_err(|e| anyhow::anyhow!("--team: {e}"))?
+            .as_str()
+            .to_owned())
     }
 }
 
@@ -330,9 +326,21 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<E
             }
             for m in members {
                 let grants = crate::store::members::grants(store.db(), &m.id).await?;
-                let roles: Vec<String> = grants.iter().map(|g| format!("{}@{} ({})", g.role, g.team, g.source)).collect();
-                let roles = if roles.is_empty() { "no roles".to_owned() } else { roles.join(", ") };
-                println!("{}  {:<28} {:<8} {roles}", m.id, m.email.as_deref().unwrap_or("-"), m.status);
+                let roles: Vec<String> = grants
+                    .iter()
+                    .map(|g| format!("{}@{} ({})", g.role, g.team, g.source))
+                    .collect();
+                let roles = if roles.is_empty() {
+                    "no roles".to_owned()
+                } else {
+                    roles.join(", ")
+                };
+                println!(
+                    "{}  {:<28} {:<8} {roles}",
+                    m.id,
+                    m.email.as_deref().unwrap_or("-"),
+                    m.status
+                );
             }
         }
         MemberCommand::Grant { email, role, team } => {

@@ -19,6 +19,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub http: HttpSettings,
     pub auth: AuthSettings,
+    pub limits: LimitSettings,
     /// OpenID Connect sign-in (used by the web sign-in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcSettings>,
@@ -75,6 +76,23 @@ pub struct AuthSettings {
     pub reauth_minutes: i64,
     /// Tolerated clock difference with the IdP when checking ID tokens, in seconds.
     pub clock_skew_seconds: i64,
+}
+
+/// Reveal rate limits and backup-code guard rails.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Reveals (codes, check-outs, passwords, exports) one member may make per minute; 0 = no limit.
+    pub reveals_per_minute: u32,
+    /// The same per hour; 0 = no limit.
+    pub reveals_per_hour: u32,
+    /// When an account's unused backup codes fall to this many, it shows a warning and a
+    /// `low-codes` rotation task opens.
+    pub low_backup_codes: u32,
+    /// Rejected backup codes within the window after which platforms usually lock sign-in:
+    /// one short of it the account warns; at it, check-outs wait until the window has passed.
+    pub failed_attempt_budget: u32,
+    pub failed_attempt_window_minutes: u32,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -146,6 +164,13 @@ impl Default for Settings {
                 session_max_hours: 12,
                 reauth_minutes: 10,
                 clock_skew_seconds: 60,
+            },
+            limits: LimitSettings {
+                reveals_per_minute: 20,
+                reveals_per_hour: 200,
+                low_backup_codes: 3,
+                failed_attempt_budget: 5,
+                failed_attempt_window_minutes: 15,
             },
             oidc: None,
             role_bindings: Vec::new(),
@@ -219,6 +244,17 @@ impl Settings {
         if self.http.body_limit < 1024 {
             return Err(ConfigError(
                 "http.body_limit: must be at least 1024 bytes".to_owned(),
+            ));
+        }
+        if self.limits.failed_attempt_budget < 2 {
+            return Err(ConfigError(
+                "limits.failed_attempt_budget: must be at least 2 (one warning before the lock-out)"
+                    .to_owned(),
+            ));
+        }
+        if self.limits.failed_attempt_window_minutes == 0 {
+            return Err(ConfigError(
+                "limits.failed_attempt_window_minutes: must be at least 1".to_owned(),
             ));
         }
         for (i, binding) in self.role_bindings.iter().enumerate() {

@@ -136,8 +136,8 @@ fn spawn_housekeeping(core: web::Data<Core>) {
         let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             every.tick().await;
-            if let Err(err) = core.purge_sessions().await {
-                tracing::warn!(error = %err, "session purge failed");
+            if let Err(err) = core.purge_expired().await {
+                tracing::warn!(error = %err, "housekeeping purge failed");
             }
         }
     });

@@ -5,6 +5,13 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+const CODES: [&str; 5] = [
+    "0000-0001",
+    "0000-0002",
+    "0000-0003",
+    "0000-0004",
+    "0000-0005",
+];
 
 /// (role, team of its binding)
 const SUBJECTS: [(&str, &str); 7] = [
@@ -20,7 +27,8 @@ const SUBJECTS: [(&str, &str); 7] = [
 struct Endpoint {
     name: &'static str,
     method: Method,
-    /// `{id}` is the shared account; `{fresh}` an account made for this call alone.
+    /// `{id}` is the shared account; `{fresh}` an account made for this call alone;
+    /// `{checked_out}` the position of a backup code checked out for this call alone.
     path: &'static str,
     body: Option<fn() -> Value>,
     /// Which of SUBJECTS may call it, in SUBJECTS order.
@@ -102,6 +110,55 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: [false, false, false, true, false, false, false],
         },
         Endpoint {
+            name: "set password",
+            method: Method::PUT,
+            path: "/api/v1/accounts/{id}/password",
+            body: Some(|| json!({"password": "matrix-pass"})),
+            allowed: [false, false, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "reveal password",
+            method: Method::POST,
+            path: "/api/v1/accounts/{id}/password/reveal",
+            body: Some(|| json!({"justification": "matrix test"})),
+            allowed: [false, false, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "backup-code states",
+            method: Method::GET,
+            path: "/api/v1/accounts/{id}/backup-codes",
+            body: None,
+            allowed: [false, true, true, true, true, false, false],
+        },
+        Endpoint {
+            name: "check out a backup code",
+            method: Method::POST,
+            path: "/api/v1/accounts/{id}/backup-codes/checkout",
+            body: Some(|| json!({"justification": "matrix test"})),
+            allowed: [false, true, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "report a backup code",
+            method: Method::POST,
+            path: "/api/v1/accounts/{id}/backup-codes/{checked_out}/result",
+            body: Some(|| json!({"outcome": "worked"})),
+            allowed: [false, true, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "verify a backup code",
+            method: Method::POST,
+            path: "/api/v1/accounts/{id}/backup-codes/verify",
+            body: Some(|| json!({"code": "0000-0001"})),
+            allowed: [false, true, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "import backup codes",
+            method: Method::POST,
+            path: "/api/v1/accounts/{fresh}/backup-codes",
+            body: Some(|| json!({"codes": CODES, "issued_on": "2025-12-16"})),
+            allowed: [false, false, true, false, false, false, false],
+        },
+        Endpoint {
             name: "read audit",
             method: Method::GET,
             path: "/api/v1/audit",
@@ -141,6 +198,27 @@ async fn setup(app: &TestApp) -> (String, String) {
         201,
     )
     .await;
+    let codes: Vec<String> = (1..=20).map(|i| format!("1000-{i:04}")).collect();
+    expect_json(
+        app.post(
+            &format!("/api/v1/accounts/{id}/backup-codes"),
+            &owner,
+            json!({"codes": codes, "issued_on": "2025-12-16"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{id}/password"),
+            &owner,
+            json!({"password": "matrix-pass"}),
+        )
+        .await,
+        201,
+    )
+    .await;
     (owner, id)
 }
 
@@ -169,10 +247,23 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
             } else {
                 String::new()
             };
+            let checked_out = if endpoint.path.contains("{checked_out}") {
+                let res = app
+                    .post(
+                        &format!("/api/v1/accounts/{id}/backup-codes/checkout"),
+                        &owner,
+                        json!({"justification": "matrix setup"}),
+                    )
+                    .await;
+                expect_json(res, 200).await["position"].to_string()
+            } else {
+                String::new()
+            };
             let path = endpoint
                 .path
                 .replace("{id}", &id)
-                .replace("{fresh}", &fresh);
+                .replace("{fresh}", &fresh)
+                .replace("{checked_out}", &checked_out);
             let res = app
                 .request(
                     endpoint.method.clone(),

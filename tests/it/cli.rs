@@ -152,6 +152,18 @@ async fn key_rotation_rewraps_every_dek_while_the_server_keeps_serving() {
         .await;
         accounts.push(id);
     }
+    // A backup-code generation has a DEK of its own.
+    let codes = format!("/api/v1/accounts/{}/backup-codes", accounts[0]);
+    expect_json(
+        app.post(
+            &codes,
+            &manager,
+            json!({"codes": ["1111-2222", "3333-4444"], "issued_on": "2025-12-16"}),
+        )
+        .await,
+        201,
+    )
+    .await;
     let out = app
         .cli()
         .args(["keys", "rotate", "--batch", "2"])
@@ -159,7 +171,7 @@ async fn key_rotation_rewraps_every_dek_while_the_server_keeps_serving() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("3/3 data keys re-wrapped"),
+        stderr(&out).contains("4/4 data keys re-wrapped"),
         "progress is shown: {}",
         stderr(&out)
     );
@@ -182,6 +194,17 @@ async fn key_rotation_rewraps_every_dek_while_the_server_keeps_serving() {
         )
         .await;
     }
+    let code = expect_json(
+        app.post(
+            &format!("{codes}/checkout"),
+            &manager,
+            json!({"justification": "after rotation"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(code["code"], "1111-2222");
     // ...and seals new ones under the new key.
     let fresh = app.account(&manager, "marketing", "@four").await;
     expect_json(
@@ -199,7 +222,7 @@ async fn key_rotation_rewraps_every_dek_while_the_server_keeps_serving() {
     assert!(
         status
             .lines()
-            .any(|l| l.starts_with("kek-0002") && l.contains(" 4 ") && l.contains("active")),
+            .any(|l| l.starts_with("kek-0002") && l.contains(" 5 ") && l.contains("active")),
         "{status}"
     );
     assert!(
@@ -214,7 +237,10 @@ async fn key_rotation_rewraps_every_dek_while_the_server_keeps_serving() {
         .into_iter()
         .filter(|r| r.action == "keys.rewrap")
         .count();
-    assert_eq!(rewraps, 2, "one audit event per committed batch");
+    assert_eq!(
+        rewraps, 3,
+        "one audit event per committed batch (2 of secrets, 1 of generations)"
+    );
 
     // Nothing left: a resume is a no-op that succeeds.
     let resume = app

@@ -80,3 +80,87 @@ async fn concurrent_writers_keep_one_linear_audit_chain() {
     assert!(report.ok, "{report:?}");
     assert_eq!(report.checked, rows.len() as i64);
 }
+
+#[tokio::test]
+async fn forty_concurrent_check_outs_of_ten_codes_hand_out_each_code_once_in_order() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let id = app.account(&manager, "marketing", "@rush").await;
+    let codes: Vec<String> = (0..10)
+        .map(|i| format!("{i:04}-{:04}", 7919 * (i + 1)))
+        .collect();
+    expect_json(
+        app.post(
+            &format!("/api/v1/accounts/{id}/backup-codes"),
+            &manager,
+            json!({"codes": codes, "issued_on": "2025-12-16"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // Forty operators at once, each with their own token.
+    let mut tokens = Vec::new();
+    for _ in 0..40 {
+        tokens.push(app.token("operator", "marketing").await);
+    }
+    let path = format!("/api/v1/accounts/{id}/backup-codes/checkout");
+    let results = join_all(
+        tokens
+            .iter()
+            .map(|t| app.post(&path, t, json!({"justification": "locked out of the app"}))),
+    )
+    .await;
+    let mut handed = BTreeSet::new();
+    let mut positions = BTreeSet::new();
+    let mut refused = 0;
+    for res in results {
+        match res.status().as_u16() {
+            200 => {
+                let body: serde_json::Value = res.json().await.unwrap();
+                let position = body["position"].as_u64().unwrap();
+                assert_eq!(
+                    body["code"].as_str(),
+                    Some(codes[position as usize - 1].as_str())
+                );
+                assert!(
+                    handed.insert(body["code"].as_str().unwrap().to_owned()),
+                    "a code was handed out twice"
+                );
+                positions.insert(position);
+            }
+            409 => {
+                let body: serde_json::Value = res.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "no_backup_codes_left");
+                refused += 1;
+            }
+            other => panic!(
+                "unexpected status {other}: {}",
+                res.text().await.unwrap_or_default()
+            ),
+        }
+    }
+    assert_eq!((handed.len(), refused), (10, 30));
+    assert_eq!(positions, (1..=10).collect::<BTreeSet<u64>>());
+    // In order: the audit chain (commit order) shows positions 1, 2, … 10.
+    let rows = app.audit_rows().await;
+    let in_commit_order: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.action == "backup.checkout" && r.outcome == "success")
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.details).unwrap()["position"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(in_commit_order, (1..=10).collect::<Vec<u64>>());
+    let failed = rows
+        .iter()
+        .filter(|r| r.action == "backup.checkout" && r.outcome == "failure")
+        .count();
+    assert_eq!(failed, 30, "every refused check-out is audited");
+    let report = keyward::audit::verify(app.core.store.db(), |_| {})
+        .await
+        .unwrap();
+    assert!(report.ok, "{report:?}");
+}

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 const TOTP_SEED: &str = "KRUGKIDROVUWG2ZAMJZG653OEBTG66BANJ2W24DT";
 const HOTP_SEED: &str = "ONSWG4TFOQQGQ33UOAQHGZLFMQQGM33SEBRG65BA";
+const BACKUP_CODES: [&str; 3] = ["qzv7-kw3m-p9tx", "HJ4R-N8YB-C2LE", "wt6d-fa5u-g3xk"];
+const PASSWORD: &str = "Tr0ub4dor&3-leaky-horse";
 
 fn token_from(out: std::process::Output) -> String {
     assert!(
@@ -60,6 +62,9 @@ async fn database_dump(url: &str) -> Vec<u8> {
         "backup_code_generation",
         "backup_code",
         "rotation_task",
+        "rate_counter",
+        "session",
+        "login_flow",
         "audit_event",
     ] {
         let sql = match backend() {
@@ -242,6 +247,89 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
         assert_eq!(s, 200);
         exported.push(body["otpauth_uri"].as_str().unwrap().to_owned());
     }
+    // Backup codes: imported, checked out, typed for verification; a password set and shown.
+    let backup = format!("/api/v1/accounts/{id}/backup-codes");
+    let (s, _) = call(
+        &client,
+        &base,
+        Method::POST,
+        &backup,
+        &manager,
+        json!({"codes": BACKUP_CODES, "issued_on": "2025-12-16"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, out) = call(
+        &client,
+        &base,
+        Method::POST,
+        &format!("{backup}/checkout"),
+        &manager,
+        json!({"justification": "leak test"}),
+    )
+    .await;
+    assert_eq!((s, out["code"].as_str()), (200, Some(BACKUP_CODES[0])));
+    let (s, _) = call(
+        &client,
+        &base,
+        Method::POST,
+        &format!("{backup}/verify"),
+        &manager,
+        json!({"code": BACKUP_CODES[1]}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = call(
+        &client,
+        &base,
+        Method::POST,
+        &backup,
+        &manager,
+        json!({"codes": [BACKUP_CODES[2], BACKUP_CODES[2]], "issued_on": "2025-12-16"}),
+    )
+    .await;
+    assert_eq!(s, 422);
+    let (s, _) = call(
+        &client,
+        &base,
+        Method::POST,
+        &backup,
+        &manager,
+        json!({"codes": BACKUP_CODES[2], "issued_on": "2025-12-16"}),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = call(
+        &client,
+        &base,
+        Method::PUT,
+        &format!("/api/v1/accounts/{id}/password"),
+        &manager,
+        json!({"password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, shown) = call(
+        &client,
+        &base,
+        Method::POST,
+        &format!("/api/v1/accounts/{id}/password/reveal"),
+        &manager,
+        json!({"justification": "leak test"}),
+    )
+    .await;
+    assert_eq!((s, shown["password"].as_str()), (200, Some(PASSWORD)));
+    let (s, _) = call(
+        &client,
+        &base,
+        Method::PUT,
+        &format!("/api/v1/accounts/{id}/password"),
+        &manager,
+        json!({"password": 42, "note": PASSWORD}),
+    )
+    .await;
+    assert_eq!(s, 400);
+
     // Secrets in the wrong places of bad requests.
     let bad_uri = format!("otpauth://totp/x?secret={TOTP_SEED}&digits=7");
     assert_eq!(
@@ -360,6 +448,35 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
     for uri in &exported {
         planted.push(("exported uri".into(), uri.as_bytes().to_vec()));
     }
+    for code in BACKUP_CODES {
+        let canonical: String = code.chars().filter(|c| *c != '-').collect();
+        planted.push((format!("backup code {code}"), code.as_bytes().to_vec()));
+        planted.push((
+            "backup code, upper case".into(),
+            code.to_uppercase().into_bytes(),
+        ));
+        planted.push((
+            "backup code, canonical".into(),
+            canonical.to_uppercase().into_bytes(),
+        ));
+        planted.push((
+            "backup code, lower case".into(),
+            canonical.to_lowercase().into_bytes(),
+        ));
+    }
+    planted.push(("password".into(), PASSWORD.as_bytes().to_vec()));
+    planted.push((
+        "password hex".into(),
+        data_encoding::HEXLOWER
+            .encode(PASSWORD.as_bytes())
+            .into_bytes(),
+    ));
+    planted.push((
+        "password HEX".into(),
+        data_encoding::HEXUPPER
+            .encode(PASSWORD.as_bytes())
+            .into_bytes(),
+    ));
     for token in [&manager, &admin] {
         planted.push(("service token".into(), token.as_bytes().to_vec()));
     }

@@ -525,22 +525,86 @@ async fn a_grant_stored_in_keyward_survives_sign_ins_until_revoked() {
     let app = spawn_sso_app("").await;
     let browser = Browser::new();
     let me_url = format!("{}/api/v1/me", app.base);
-    let unknown = app.cli().args(["member", "grant", "--email", "nora@example.com", "--role", "viewer", "--team", "sales"]).output().unwrap();
-    assert_eq!(unknown.status.code(), Some(2), "members appear after their first sign-in");
+    let unknown = app
+        .cli()
+        .args([
+            "member",
+            "grant",
+            "--email",
+            "nora@example.com",
+            "--role",
+            "viewer",
+            "--team",
+            "sales",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        unknown.status.code(),
+        Some(2),
+        "members appear after their first sign-in"
+    );
 
     browser.sign_in(&app.base, "nora").await;
-    let out = app.cli().args(["member", "grant", "--email", "nora@example.com", "--role", "viewer", "--team", "sales"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = app
+        .cli()
+        .args([
+            "member",
+            "grant",
+            "--email",
+            "nora@example.com",
+            "--role",
+            "viewer",
+            "--team",
+            "sales",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     browser.sign_in(&app.base, "nora").await;
     let me = expect_json(browser.get(&me_url).await, 200).await;
     assert_eq!(me["roles"], json!([{"team": "sales", "role": "viewer"}]));
-    let list = String::from_utf8_lossy(&app.cli().args(["member", "list"]).output().unwrap().stdout).into_owned();
-    assert!(list.contains("nora@example.com") && list.contains("viewer@sales (admin)"), "{list}");
+    let list =
+        String::from_utf8_lossy(&app.cli().args(["member", "list"]).output().unwrap().stdout)
+            .into_owned();
+    assert!(
+        list.contains("nora@example.com") && list.contains("viewer@sales (admin)"),
+        "{list}"
+    );
 
-    let out = app.cli().args(["member", "revoke", "--email", "nora@example.com", "--role", "viewer", "--team", "sales"]).output().unwrap();
+    let out = app
+        .cli()
+        .args([
+            "member",
+            "revoke",
+            "--email",
+            "nora@example.com",
+            "--role",
+            "viewer",
+            "--team",
+            "sales",
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let me = expect_json(browser.get(&me_url).await, 200).await;
-    assert_eq!(me["roles"], json!([]), "revocation applies to the live session at once");
-    let actions: Vec<String> = app.audit_rows().await.into_iter().map(|r| r.action).collect();
-    assert!(actions.contains(&"member.grant".to_owned()) && actions.contains(&"member.revoke_grant".to_owned()));
+    assert_eq!(
+        me["roles"],
+        json!([]),
+        "revocation applies to the live session at once"
+    );
+    let actions: Vec<String> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert!(
+        actions.contains(&"member.grant".to_owned())
+            && actions.contains(&"member.revoke_grant".to_owned())
+    );
 }

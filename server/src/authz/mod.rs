@@ -65,6 +65,13 @@ pub enum Action {
     HotpSet,
     HotpReveal,
     HotpExport,
+    PasswordSet,
+    PasswordReveal,
+    BackupRead,
+    BackupImport,
+    BackupCheckout,
+    BackupResult,
+    BackupVerify,
     AuditRead,
 }
 
@@ -81,6 +88,13 @@ impl Action {
             Action::HotpSet => "hotp.set",
             Action::HotpReveal => "hotp.reveal",
             Action::HotpExport => "hotp.export",
+            Action::PasswordSet => "password.set",
+            Action::PasswordReveal => "password.reveal",
+            Action::BackupRead => "backup.read",
+            Action::BackupImport => "backup.import",
+            Action::BackupCheckout => "backup.checkout",
+            Action::BackupResult => "backup.result",
+            Action::BackupVerify => "backup.verify",
             Action::AuditRead => "audit.read",
         }
     }

@@ -17,6 +17,18 @@ pub struct Sealed {
     pub kek_id: String,
 }
 
+/// Several values sealed under one DEK (a backup-code generation: one DEK, one row per code).
+pub struct SealedSet {
+    pub ciphertexts: Vec<Vec<u8>>,
+    pub wrapped_dek: Vec<u8>,
+    pub kek_id: String,
+}
+
+/// The AAD that binds a backup code to its generation and position.
+pub fn backup_code_aad(account_id: &str, generation_id: &str, position: i32) -> String {
+    format!("keyward/v1/backup/{account_id}/{generation_id}/{position}")
+}
+
 /// The AAD that binds a secret value to its row.
 pub fn secret_aad(account_id: &str, secret_id: &str, version: i32, kind: &str) -> String {
     format!("keyward/v1/secret/{account_id}/{secret_id}/{version}/{kind}")
@@ -72,6 +84,42 @@ impl Keyring {
             wrapped_dek,
             kek_id,
         })
+    }
+
+    /// Seals each `(aad, plaintext)` under one fresh DEK owned by `owner_id`.
+    pub fn seal_set<'a>(
+        &self,
+        owner_id: &str,
+        items: impl IntoIterator<Item = (String, &'a [u8])>,
+    ) -> Result<SealedSet, CryptoError> {
+        let mut dek = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(dek.as_mut());
+        let ciphertexts = items
+            .into_iter()
+            .map(|(aad, plaintext)| seal_with(&dek, aad.as_bytes(), plaintext))
+            .collect::<Result<Vec<_>, _>>()?;
+        let kek_id = self.active_id();
+        let wrapped_dek = self.with_kek(&kek_id, |kek| {
+            seal_with(kek, dek_aad(&kek_id, owner_id).as_bytes(), dek.as_ref())
+        })?;
+        Ok(SealedSet {
+            ciphertexts,
+            wrapped_dek,
+            kek_id,
+        })
+    }
+
+    /// Opens one member of a sealed set.
+    pub fn open_member(
+        &self,
+        owner_id: &str,
+        wrapped_dek: &[u8],
+        kek_id: &str,
+        aad: &str,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let dek = self.unwrap_dek(owner_id, wrapped_dek, kek_id)?;
+        open_with(&dek, aad.as_bytes(), ciphertext)
     }
 
     /// Opens a sealed value; fails if the key, the AAD or any byte is wrong.
@@ -186,6 +234,43 @@ mod tests {
         }
         assert!(matches!(
             ring.open("sec1", &aad, &tampered),
+            Err(CryptoError::Decrypt)
+        ));
+    }
+
+    #[test]
+    fn a_sealed_set_shares_one_dek_but_each_member_is_bound_to_its_position() {
+        let dir = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
+        let (ring, _) = keyring_in(dir.path(), "k.json");
+        let items = [
+            (backup_code_aad("a", "g", 1), b"1111 1111".as_slice()),
+            (backup_code_aad("a", "g", 2), b"2222 2222".as_slice()),
+        ];
+        let Ok(set) = ring.seal_set("g", items.clone()) else {
+            unreachable!()
+        };
+        let open = |aad: &str, ct: &[u8]| {
+            ring.open_member("g", &set.wrapped_dek, &set.kek_id, aad, ct)
+                .map(|p| p.to_vec())
+        };
+        assert_eq!(
+            open(&items[1].0, &set.ciphertexts[1]).ok(),
+            Some(b"2222 2222".to_vec())
+        );
+        // Code 1's ciphertext moved to position 2: refused.
+        assert!(matches!(
+            open(&items[1].0, &set.ciphertexts[0]),
+            Err(CryptoError::Decrypt)
+        ));
+        // The DEK claimed by another generation: refused.
+        assert!(matches!(
+            ring.open_member(
+                "h",
+                &set.wrapped_dek,
+                &set.kek_id,
+                &items[0].0,
+                &set.ciphertexts[0]
+            ),
             Err(CryptoError::Decrypt)
         ));
     }

@@ -4,8 +4,9 @@
 mod envelope;
 mod keyfile;
 mod keyring;
+mod lookup;
 
-pub use envelope::{secret_aad, Sealed};
+pub use envelope::{backup_code_aad, secret_aad, Sealed, SealedSet};
 pub use keyfile::{KeyFile, KEY_FILE_FORMAT};
 pub use keyring::{KeySource, Keyring};
 

@@ -2,12 +2,14 @@
 //! Normalisation (spaces, case, padding) happens here, once.
 
 mod account;
+pub mod backup;
 mod otp;
 mod text;
 
 pub use account::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
+pub use backup::{CodeList, Hint, TypedCode};
 pub use otp::{Base32Secret, HashAlgorithm, OtpKind, OtpParams, Otpauth};
-pub use text::Justification;
+pub use text::{Justification, Password};
 
 /// Why a value was refused; `code` is the stable API error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,7 @@
-//! Free-text values with limits: justifications for privileged actions.
+//! Free-text values with limits: justifications for privileged actions, account passwords.
 
 use super::Invalid;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Why someone reveals or exports a secret; kept in the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +55,55 @@ impl Justification {
     }
 }
 
+/// An account's password. Held as a secret; never printed, logged or compared in clear.
+pub struct Password(SecretString);
+
+impl Password {
+    pub const MAX_CHARS: usize = 1024;
+
+    /// Any printable text up to [`Self::MAX_CHARS`] characters, kept exactly as given (no
+    /// trimming: leading or trailing spaces may be part of a password).
+    pub fn parse(raw: SecretString) -> Result<Self, Invalid> {
+        let text = raw.expose_secret();
+        if text.is_empty() {
+            return Err(Invalid::new("password_required", "the password is empty"));
+        }
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err(Invalid::new(
+                "password_too_long",
+                format!("passwords are limited to {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(Invalid::new(
+                "invalid_password",
+                "the password contains control characters (line breaks, tabs…)",
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn expose_bytes(&self) -> &[u8] {
+        self.0.expose_secret().as_bytes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_is_kept_as_given_and_errors_never_quote_it() {
+        let kept =
+            Password::parse(SecretString::from(" pa ss ")).map(|p| p.expose_bytes().to_vec());
+        assert_eq!(kept.ok(), Some(b" pa ss ".to_vec()));
+        let err = Password::parse(SecretString::from("hunter2\n")).err();
+        assert!(err.is_some_and(|e| e.code == "invalid_password" && !e.message.contains("hunter2")));
+        let empty = Password::parse(SecretString::from(""))
+            .err()
+            .map(|e| e.code);
+        assert_eq!(empty, Some("password_required"));
+    }
 
     #[test]
     fn a_justification_is_trimmed_and_needs_three_characters() {

@@ -138,6 +138,9 @@ impl From<ServiceError> for ApiError {
                     "account" => "account_not_found",
                     "totp secret" => "totp_not_set",
                     "hotp secret" => "hotp_not_set",
+                    "password" => "password_not_set",
+                    "backup codes" => "backup_codes_not_set",
+                    "backup code" => "backup_code_not_found",
                     _ => "not_found",
                 };
                 Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))
@@ -151,6 +154,14 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::CONFLICT, code, message)
             }
             ServiceError::Locked { code, message } => Self::new(StatusCode::LOCKED, code, message),
+            ServiceError::RateLimited {
+                code,
+                message,
+                retry_after,
+            } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            },
             ServiceError::SignIn { code, message } => {
                 Self::new(StatusCode::BAD_REQUEST, code, message)
             }

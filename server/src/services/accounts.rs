@@ -2,6 +2,7 @@
 
 use super::{Caller, Core, ServiceError};
 use crate::authz::Action;
+use crate::config::LimitSettings;
 use crate::domain::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 use crate::store::accounts::{
     self as repo, Account, AccountFacts, AccountFilter, BackupSummary, NewAccount,
@@ -17,6 +18,8 @@ pub struct AccountView {
     pub account: Account,
     pub team: String,
     pub facts: AccountFacts,
+    /// What needs attention (see `services::backup::warning`).
+    pub warnings: Vec<&'static str>,
 }
 
 impl AccountView {
@@ -27,6 +30,22 @@ impl AccountView {
     pub fn backup(&self) -> Option<&BackupSummary> {
         self.facts.backup.as_ref()
     }
+}
+
+/// Few backup codes left, or rejected codes near the platform's lock-out.
+fn warnings(facts: &AccountFacts, limits: &LimitSettings) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if facts
+        .backup
+        .as_ref()
+        .is_some_and(|b| i64::from(b.remaining) <= i64::from(limits.low_backup_codes))
+    {
+        out.push(super::backup::warning::LOW_CODES);
+    }
+    if facts.rejected_recently + 1 >= i64::from(limits.failed_attempt_budget) {
+        out.push(super::backup::warning::FAILED_ATTEMPTS);
+    }
+    out
 }
 
 /// Validated input for a new account.
@@ -64,6 +83,21 @@ fn duplicate(err: sea_orm::DbErr) -> ServiceError {
 }
 
 impl Core {
+    fn view_of(&self, account: Account, team: String, facts: AccountFacts) -> AccountView {
+        AccountView {
+            warnings: warnings(&facts, &self.settings.limits),
+            account,
+            team,
+            facts,
+        }
+    }
+
+    async fn facts(&self, ids: &[String]) -> Result<HashMap<String, AccountFacts>, ServiceError> {
+        let window = i64::from(self.settings.limits.failed_attempt_window_minutes);
+        let since = chrono::Utc::now() - chrono::Duration::minutes(window);
+        Ok(repo::facts(self.store.db(), ids, since).await?)
+    }
+
     pub async fn create_account(
         &self,
         caller: &Caller,
@@ -93,11 +127,7 @@ impl Core {
             .details(serde_json::json!({ "platform": account.platform, "handle": account.handle }));
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
-        Ok(AccountView {
-            account,
-            team: team.to_owned(),
-            facts: AccountFacts::default(),
-        })
+        Ok(self.view_of(account, team.to_owned(), AccountFacts::default()))
     }
 
     /// Loads an account and checks `action` on its team.
@@ -126,13 +156,9 @@ impl Core {
         let (account, team) = self
             .account_for(caller, account_id, Action::AccountRead)
             .await?;
-        let mut facts = repo::facts(self.store.db(), std::slice::from_ref(&account.id)).await?;
+        let mut facts = self.facts(std::slice::from_ref(&account.id)).await?;
         let facts = facts.remove(&account.id).unwrap_or_default();
-        Ok(AccountView {
-            account,
-            team,
-            facts,
-        })
+        Ok(self.view_of(account, team, facts))
     }
 
     /// Accounts in the teams the caller may read, filtered.
@@ -175,17 +201,13 @@ impl Core {
             .filter(|a| readable.contains_key(&a.team_id))
             .collect();
         let ids: Vec<String> = visible.iter().map(|a| a.id.clone()).collect();
-        let mut facts = repo::facts(self.store.db(), &ids).await?;
+        let mut facts = self.facts(&ids).await?;
         Ok(visible
             .into_iter()
             .map(|account| {
                 let team = readable.get(&account.team_id).cloned().unwrap_or_default();
                 let facts = facts.remove(&account.id).unwrap_or_default();
-                AccountView {
-                    account,
-                    team,
-                    facts,
-                }
+                self.view_of(account, team, facts)
             })
             .collect())
     }
@@ -279,13 +301,9 @@ impl Core {
     }
 
     async fn view(&self, account: Account, team: String) -> Result<AccountView, ServiceError> {
-        let mut facts = repo::facts(self.store.db(), std::slice::from_ref(&account.id)).await?;
+        let mut facts = self.facts(std::slice::from_ref(&account.id)).await?;
         let facts = facts.remove(&account.id).unwrap_or_default();
-        Ok(AccountView {
-            account,
-            team,
-            facts,
-        })
+        Ok(self.view_of(account, team, facts))
     }
 }
 

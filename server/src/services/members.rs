@@ -31,7 +31,10 @@ pub async fn grant(store: &Store, email: &str, role: Role, team: &str) -> Result
     let member = one_member(store, email).await?;
     let tx = store.begin_write().await?;
     let held = repo::grants(&*tx, &member.id).await?;
-    if held.iter().any(|g| g.source == SOURCE_ADMIN && g.team == team && g.role == role.as_str()) {
+    if held
+        .iter()
+        .any(|g| g.source == SOURCE_ADMIN && g.team == team && g.role == role.as_str())
+    {
         return Ok(false);
     }
     repo::insert_grant(&*tx, &member.id, team, role.as_str(), SOURCE_ADMIN).await?;
@@ -45,7 +48,12 @@ pub async fn grant(store: &Store, email: &str, role: Role, team: &str) -> Result
 }
 
 /// Removes a grant given with [`grant`]. Returns false if there was none.
-pub async fn revoke(store: &Store, email: &str, role: Role, team: &str) -> Result<bool, GrantError> {
+pub async fn revoke(
+    store: &Store,
+    email: &str,
+    role: Role,
+    team: &str,
+) -> Result<bool, GrantError> {
     let member = one_member(store, email).await?;
     let tx = store.begin_write().await?;
     let removed = repo::delete_grant(&*tx, &member.id, team, role.as_str(), SOURCE_ADMIN).await?;

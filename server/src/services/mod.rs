@@ -3,9 +3,12 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod backup;
 pub mod keys;
+pub mod limits;
 pub mod members;
 pub mod otp;
+pub mod passwords;
 pub mod signin;
 pub mod tokens;
 
@@ -70,6 +73,12 @@ pub enum ServiceError {
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
     Locked { code: &'static str, message: String },
+    #[error("{message}")]
+    RateLimited {
+        code: &'static str,
+        message: String,
+        retry_after: u64,
+    },
     #[error("{message}")]
     SignIn { code: &'static str, message: String },
     #[error("a recent sign-in is required")]

@@ -6,8 +6,17 @@ use crate::authz::Action;
 use crate::crypto::secret_aad;
 use crate::domain::{Base32Secret, Invalid, Justification, OtpKind, OtpParams, Otpauth};
 use crate::store::secrets::{self as repo, NewSecret, SecretRow};
-use crate::store::{accounts::Account, new_id};
+use crate::store::{accounts::Account, new_id, WriteTx};
 use zeroize::Zeroizing;
+
+/// A secret value to store as a new version.
+pub(super) struct SecretValue<'a> {
+    pub kind: &'a str,
+    /// Parameters kept in clear (JSON), e.g. TOTP algorithm and period.
+    pub params: String,
+    pub hotp_counter: Option<i64>,
+    pub bytes: &'a [u8],
+}
 
 /// A revealed TOTP code.
 pub struct TotpCode {
@@ -71,28 +80,19 @@ impl Core {
         let params_json = serde_json::to_string(&otp.params)
             .map_err(|_| Invalid::new("invalid_params", "cannot store parameters"))?;
         let tx = self.store.begin_write().await?;
-        let version = repo::next_version(&*tx, account_id, kind.as_str()).await?;
-        let id = new_id();
-        let sealed = self.keyring.seal(
-            &id,
-            &secret_aad(account_id, &id, version, kind.as_str()),
-            otp.secret.expose_bytes(),
-        )?;
-        let counter = otp.params.initial_counter.map(|c| c as i64);
-        repo::insert_version(
-            &*tx,
-            NewSecret {
-                id: id.clone(),
+        let (id, version) = self
+            .write_secret_version(
+                &tx,
+                caller,
                 account_id,
-                kind: kind.as_str(),
-                version,
-                params: params_json,
-                hotp_counter: counter,
-                sealed,
-                created_by: &caller.principal.subject(),
-            },
-        )
-        .await?;
+                SecretValue {
+                    kind: kind.as_str(),
+                    params: params_json,
+                    hotp_counter: otp.params.initial_counter.map(|c| c as i64),
+                    bytes: otp.secret.expose_bytes(),
+                },
+            )
+            .await?;
         let event = caller
             .event(audit_name(kind, "set"))
             .target(format!("account:{account_id}"))
@@ -107,6 +107,39 @@ impl Core {
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
         Ok(version)
+    }
+
+    /// Seals and stores a new version of one kind of secret in `tx`, superseding the current
+    /// one; returns its id and version. The caller appends the audit event.
+    pub(super) async fn write_secret_version(
+        &self,
+        tx: &WriteTx,
+        caller: &Caller,
+        account_id: &str,
+        value: SecretValue<'_>,
+    ) -> Result<(String, i32), ServiceError> {
+        let version = repo::next_version(&**tx, account_id, value.kind).await?;
+        let id = new_id();
+        let sealed = self.keyring.seal(
+            &id,
+            &secret_aad(account_id, &id, version, value.kind),
+            value.bytes,
+        )?;
+        repo::insert_version(
+            &**tx,
+            NewSecret {
+                id: id.clone(),
+                account_id,
+                kind: value.kind,
+                version,
+                params: value.params,
+                hotp_counter: value.hotp_counter,
+                sealed,
+                created_by: &caller.principal.subject(),
+            },
+        )
+        .await?;
+        Ok((id, version))
     }
 
     fn open_seed(
@@ -137,6 +170,15 @@ impl Core {
         ensure_usable(&account)?;
         self.require_recent_auth(caller)?;
         let tx = self.store.begin_write().await?;
+        let tx = self
+            .charge_reveal(
+                tx,
+                caller,
+                &team,
+                "totp.reveal",
+                &format!("account:{account_id}"),
+            )
+            .await?;
         let row = repo::current(&*tx, account_id, "totp")
             .await?
             .ok_or_else(|| not_set(OtpKind::Totp))?;
@@ -180,6 +222,15 @@ impl Core {
         ensure_usable(&account)?;
         self.require_recent_auth(caller)?;
         let tx = self.store.begin_write().await?;
+        let tx = self
+            .charge_reveal(
+                tx,
+                caller,
+                &team,
+                "hotp.reveal",
+                &format!("account:{account_id}"),
+            )
+            .await?;
         let row = repo::current(&*tx, account_id, "hotp")
             .await?
             .ok_or_else(|| not_set(OtpKind::Hotp))?;
@@ -213,6 +264,15 @@ impl Core {
             .await?;
         self.require_recent_auth(caller)?;
         let tx = self.store.begin_write().await?;
+        let tx = self
+            .charge_reveal(
+                tx,
+                caller,
+                &team,
+                audit_name(kind, "export"),
+                &format!("account:{account_id}"),
+            )
+            .await?;
         let row = repo::current(&*tx, account_id, kind.as_str())
             .await?
             .ok_or_else(|| not_set(kind))?;

@@ -127,6 +127,8 @@ pub struct AccountFacts {
     pub kinds: Vec<String>,
     pub backup: Option<BackupSummary>,
     pub open_rotation_tasks: i64,
+    /// Backup codes reported rejected within the failed-attempt window.
+    pub rejected_recently: i64,
 }
 
 #[derive(FromQueryResult)]
@@ -144,6 +146,7 @@ struct CountRow {
 pub async fn facts(
     db: &impl ConnectionTrait,
     ids: &[String],
+    rejected_since: chrono::DateTime<chrono::Utc>,
 ) -> Result<HashMap<String, AccountFacts>, DbErr> {
     let mut out: HashMap<String, AccountFacts> = ids
         .iter()
@@ -181,11 +184,39 @@ pub async fn facts(
             f.open_rotation_tasks = row.n;
         }
     }
-    let generations = backup_code_generation::Entity::find()
+    let all_generations = backup_code_generation::Entity::find()
         .filter(backup_code_generation::Column::AccountId.is_in(ids.iter().cloned()))
-        .filter(backup_code_generation::Column::SupersededAt.is_null())
         .all(db)
         .await?;
+    if !all_generations.is_empty() {
+        let rejected = backup_code::Entity::find()
+            .select_only()
+            .column_as(backup_code::Column::GenerationId, "key")
+            .column_as(Expr::col(backup_code::Column::Id).count(), "n")
+            .filter(
+                backup_code::Column::GenerationId
+                    .is_in(all_generations.iter().map(|g| g.id.clone())),
+            )
+            .filter(backup_code::Column::State.eq("rejected"))
+            .filter(backup_code::Column::StateAt.gte(rejected_since))
+            .group_by(backup_code::Column::GenerationId)
+            .into_model::<CountRow>()
+            .all(db)
+            .await?;
+        for row in rejected {
+            let account = all_generations
+                .iter()
+                .find(|g| g.id == row.key)
+                .map(|g| &g.account_id);
+            if let Some(f) = account.and_then(|a| out.get_mut(a)) {
+                f.rejected_recently += row.n;
+            }
+        }
+    }
+    let generations: Vec<_> = all_generations
+        .into_iter()
+        .filter(|g| g.superseded_at.is_none())
+        .collect();
     if !generations.is_empty() {
         let remaining: HashMap<String, i64> = backup_code::Entity::find()
             .select_only()

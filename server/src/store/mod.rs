@@ -3,7 +3,10 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod backup;
+pub mod deks;
 pub mod entities;
+pub mod limits;
 pub mod members;
 pub mod secrets;
 pub mod sessions;

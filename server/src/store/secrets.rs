@@ -1,13 +1,13 @@
 //! Versioned secrets: insert a new version (superseding the old), read the current one,
-//! advance an HOTP counter atomically, and re-wrap DEKs for key rotation.
+//! advance an HOTP counter atomically.
 
 use super::entities::secret;
 use super::now;
 use crate::crypto::Sealed;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 
 pub use secret::Model as SecretRow;
@@ -115,72 +115,4 @@ impl SecretRow {
             kek_id: self.kek_id.clone(),
         }
     }
-}
-
-#[derive(FromQueryResult)]
-pub struct KekCount {
-    pub kek_id: String,
-    pub n: i64,
-}
-
-/// How many DEKs each KEK wraps.
-pub async fn count_by_kek(db: &impl ConnectionTrait) -> Result<Vec<KekCount>, DbErr> {
-    secret::Entity::find()
-        .select_only()
-        .column(secret::Column::KekId)
-        .column_as(Expr::col(secret::Column::Id).count(), "n")
-        .group_by(secret::Column::KekId)
-        .order_by_asc(secret::Column::KekId)
-        .into_model::<KekCount>()
-        .all(db)
-        .await
-}
-
-/// How many DEKs are wrapped by some KEK other than `active`.
-pub async fn count_not_wrapped_by(db: &impl ConnectionTrait, active: &str) -> Result<u64, DbErr> {
-    secret::Entity::find()
-        .filter(secret::Column::KekId.ne(active))
-        .count(db)
-        .await
-}
-
-/// A batch of secrets whose DEK is not wrapped by `active` yet.
-pub async fn batch_not_wrapped_by(
-    db: &impl ConnectionTrait,
-    active: &str,
-    limit: u64,
-) -> Result<Vec<SecretRow>, DbErr> {
-    secret::Entity::find()
-        .filter(secret::Column::KekId.ne(active))
-        .order_by_asc(secret::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
-}
-
-/// Stores a re-wrapped DEK, only if the row still has the DEK that was re-wrapped.
-pub async fn set_wrapped_dek(
-    db: &impl ConnectionTrait,
-    id: &str,
-    old_kek: &str,
-    wrapped: Vec<u8>,
-    kek_id: &str,
-) -> Result<bool, DbErr> {
-    let result = secret::Entity::update_many()
-        .col_expr(secret::Column::WrappedDek, Expr::value(wrapped))
-        .col_expr(secret::Column::KekId, Expr::value(kek_id))
-        .filter(secret::Column::Id.eq(id))
-        .filter(secret::Column::KekId.eq(old_kek))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
-/// Distinct KEK ids referenced by stored secrets.
-pub async fn kek_ids_in_use(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
-    Ok(count_by_kek(db)
-        .await?
-        .into_iter()
-        .map(|k| k.kek_id)
-        .collect())
 }

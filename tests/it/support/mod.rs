@@ -86,6 +86,9 @@ pub async fn test_settings(dir: &std::path::Path) -> Settings {
     settings.listen = "127.0.0.1:0".to_owned();
     settings.http.workers = 2;
     settings.http.shutdown_timeout = 1;
+    // Tests reveal in bursts; the limits stay on (high) so their code path runs everywhere.
+    settings.limits.reveals_per_minute = 10_000;
+    settings.limits.reveals_per_hour = 100_000;
     settings
 }
 

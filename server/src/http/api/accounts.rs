@@ -56,6 +56,8 @@ pub struct AccountOut {
     pub has_password: bool,
     pub backup_codes: Option<BackupCodesOut>,
     pub open_rotation_tasks: i64,
+    /// What needs attention: `low_backup_codes`, `failed_attempts`.
+    pub warnings: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -100,6 +102,7 @@ impl From<AccountView> for AccountOut {
             has_password,
             backup_codes,
             open_rotation_tasks: view.facts.open_rotation_tasks,
+            warnings: view.warnings.iter().map(|w| (*w).to_owned()).collect(),
             created_at: rfc3339(a.created_at),
             updated_at: rfc3339(a.updated_at),
         }

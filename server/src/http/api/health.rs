@@ -27,14 +27,15 @@ pub async fn readyz(core: web::Data<Core>) -> HttpResponse {
             )),
             Err(_) => problems.push("database: cannot read the migration table".to_owned()),
         }
-        match crate::store::secrets::kek_ids_in_use(core.store.db()).await {
-            Ok(in_use) => {
+        match crate::store::deks::count_by_kek(core.store.db()).await {
+            Ok(counts) => {
+                let in_use: Vec<&String> = counts.keys().collect();
                 let mut held = core.keyring.key_ids();
-                if in_use.iter().any(|id| !held.contains(id)) {
+                if in_use.iter().any(|id| !held.contains(*id)) {
                     let _ = core.keyring.reload();
                     held = core.keyring.key_ids();
                 }
-                for id in in_use.iter().filter(|id| !held.contains(id)) {
+                for id in in_use.iter().filter(|id| !held.contains(**id)) {
                     problems.push(format!(
                         "keyring: key {id} wraps stored secrets but is not in the keyring"
                     ));

@@ -2,9 +2,11 @@
 
 mod accounts;
 mod audit;
+mod backup;
 mod health;
 mod me;
 mod otp;
+mod passwords;
 
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -28,6 +30,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(otp::put_hotp)
                 .service(otp::hotp_code)
                 .service(otp::hotp_export)
+                .service(passwords::put_password)
+                .service(passwords::reveal_password)
+                .service(backup::import)
+                .service(backup::status)
+                .service(backup::checkout)
+                .service(backup::verify)
+                .service(backup::result)
                 .service(audit::list)
                 .service(audit::verify),
         );
@@ -53,6 +62,8 @@ impl Modify for BearerAuth {
         health::healthz, health::readyz, me::me,
         accounts::create, accounts::list, accounts::get, accounts::patch, accounts::archive,
         otp::put_totp, otp::totp_code, otp::totp_export, otp::put_hotp, otp::hotp_code, otp::hotp_export,
+        passwords::put_password, passwords::reveal_password,
+        backup::import, backup::status, backup::checkout, backup::result, backup::verify,
         audit::list, audit::verify,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

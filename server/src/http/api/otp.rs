@@ -95,13 +95,13 @@ fn parse_otp(body: SetOtp, kind: OtpKind) -> Result<Otpauth, Invalid> {
     Ok(Otpauth { secret, params })
 }
 
-fn justification(
+pub(super) fn justification(
     body: Option<web::Json<JustificationBody>>,
 ) -> Result<Option<Justification>, Invalid> {
     Justification::parse_optional(body.as_ref().and_then(|b| b.justification.as_deref()))
 }
 
-fn required_justification(
+pub(super) fn required_justification(
     body: Option<web::Json<JustificationBody>>,
 ) -> Result<Justification, Invalid> {
     justification(body)?

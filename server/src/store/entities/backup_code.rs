@@ -12,6 +12,8 @@ pub struct Model {
     pub state: String,
     pub state_by: Option<String>,
     pub state_at: Option<DateTimeUtc>,
+    pub checked_out_by: Option<String>,
+    pub checked_out_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

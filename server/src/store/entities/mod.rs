@@ -6,6 +6,7 @@ pub mod backup_code;
 pub mod backup_code_generation;
 pub mod login_flow;
 pub mod member;
+pub mod rate_counter;
 pub mod role_grant;
 pub mod rotation_task;
 pub mod secret;

@@ -1,0 +1,290 @@
+//! Backup codes: import a generation, list its states, check one out, report the outcome,
+//! verify a typed code.
+
+use super::otp::{required_justification, JustificationBody};
+use crate::domain::{CodeList, Invalid, TypedCode};
+use crate::http::{ApiError, Authenticated};
+use crate::services::backup::{CodeOutcome, FailedAttempts};
+use crate::services::Core;
+use actix_web::{get, post, web, HttpResponse};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A generation as the platform issued it: `codes` in order, or a pasted `block`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportCodes {
+    /// The codes in the platform's order; spaces, hyphens and case are normalised.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub codes: Option<Vec<SecretString>>,
+    /// Alternatively, the block as copied from the platform's page (numbered columns are
+    /// read in list order).
+    #[schema(value_type = Option<String>)]
+    pub block: Option<SecretString>,
+    /// The date the platform issued the codes (YYYY-MM-DD).
+    pub issued_on: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportedOut {
+    pub generation: i32,
+    pub total: usize,
+    pub issued_on: String,
+    /// The generation this one replaced, if any.
+    pub superseded: Option<i32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CodeStateOut {
+    pub position: i32,
+    /// unused, checked_out, used or rejected.
+    pub state: String,
+    pub by: Option<String>,
+    pub at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FailedAttemptsOut {
+    /// Codes reported rejected within the window.
+    pub count: u32,
+    /// At this many, check-outs wait (the platforms' usual lock-out).
+    pub budget: u32,
+    pub window_minutes: u32,
+}
+
+impl From<FailedAttempts> for FailedAttemptsOut {
+    fn from(f: FailedAttempts) -> Self {
+        Self {
+            count: f.count,
+            budget: f.budget,
+            window_minutes: f.window_minutes,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GenerationOut {
+    pub generation: i32,
+    pub issued_on: String,
+    pub total: i32,
+    pub remaining: u64,
+    pub codes: Vec<CodeStateOut>,
+    pub failed_attempts: FailedAttemptsOut,
+    /// `low_backup_codes`, `failed_attempts`.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckedOutOut {
+    /// As the platform shows it.
+    pub code: String,
+    pub position: i32,
+    pub generation: i32,
+    pub remaining: u64,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResultIn {
+    /// worked or rejected.
+    pub outcome: String,
+    /// The generation the code came from; the current one when absent.
+    pub generation: Option<i32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResultOut {
+    pub position: i32,
+    pub generation: i32,
+    /// used or rejected.
+    pub state: String,
+    pub remaining: u64,
+    pub failed_attempts: FailedAttemptsOut,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyIn {
+    #[schema(value_type = String)]
+    pub code: SecretString,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyOut {
+    /// unused, checked_out, used, rejected, superseded or unknown.
+    pub status: String,
+    pub generation: Option<i32>,
+    pub position: Option<i32>,
+    /// False when the code matched only after swapping look-alike characters (O/0, I/1/l…).
+    pub exact: bool,
+    /// whitespace, hyphen, lowercase, ambiguous_characters.
+    pub hints: Vec<String>,
+}
+
+fn strings(list: &[&'static str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn parse_codes(body: &ImportCodes) -> Result<CodeList, Invalid> {
+    match (&body.codes, &body.block) {
+        (Some(codes), None) => {
+            let texts: Vec<&str> = codes.iter().map(|c| c.expose_secret()).collect();
+            CodeList::parse(&texts)
+        }
+        (None, Some(block)) => CodeList::parse_block(block.expose_secret()),
+        _ => Err(Invalid::new(
+            "missing_field",
+            "send either codes (a list) or block (the text copied from the platform)",
+        )),
+    }
+}
+
+fn parse_date(raw: &str) -> Result<chrono::NaiveDate, Invalid> {
+    chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
+        Invalid::new(
+            "invalid_issued_on",
+            "issued_on must be a date like 2025-12-16",
+        )
+    })
+}
+
+/// Imports a generation of backup codes in order; the previous generation is superseded (manager).
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", request_body = ImportCodes,
+    responses((status = 201, body = ImportedOut), (status = 400, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[post("/accounts/{id}/backup-codes")]
+pub async fn import(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: web::Json<ImportCodes>,
+) -> Result<HttpResponse, ApiError> {
+    let codes = parse_codes(&body)?;
+    let issued_on = parse_date(&body.issued_on)?;
+    let imported = core
+        .import_backup_codes(&auth.0, &id, codes, issued_on)
+        .await?;
+    Ok(HttpResponse::Created().json(ImportedOut {
+        generation: imported.generation,
+        total: imported.total,
+        issued_on: imported.issued_on.to_string(),
+        superseded: imported.superseded,
+    }))
+}
+
+/// The current generation: each position's state, never a value (operator, manager, auditor…).
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes",
+    responses((status = 200, body = GenerationOut), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+#[get("/accounts/{id}/backup-codes")]
+pub async fn status(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let status = core.backup_status(&auth.0, &id).await?;
+    Ok(HttpResponse::Ok().json(GenerationOut {
+        generation: status.generation.generation,
+        issued_on: status.generation.issued_on.to_string(),
+        total: status.generation.total,
+        remaining: status.remaining,
+        codes: status
+            .codes
+            .iter()
+            .map(|c| CodeStateOut {
+                position: c.position,
+                state: c.state.clone(),
+                by: c.state_by.clone(),
+                at: c.state_at.map(rfc3339),
+            })
+            .collect(),
+        failed_attempts: status.failed.into(),
+        warnings: strings(&status.warnings),
+    }))
+}
+
+/// Hands out the lowest unused code of the current generation, once (operator; justification
+/// required; rate-limited).
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/checkout", tag = "backup-codes", request_body = JustificationBody,
+    responses((status = 200, body = CheckedOutOut), (status = 400, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody),
+        (status = 409, body = super::ErrorBody), (status = 423, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
+#[post("/accounts/{id}/backup-codes/checkout")]
+pub async fn checkout(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: Option<web::Json<JustificationBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let justification = required_justification(body)?;
+    let out = core
+        .check_out_backup_code(&auth.0, &id, justification)
+        .await?;
+    Ok(HttpResponse::Ok().json(CheckedOutOut {
+        code: out.code.as_str().to_owned(),
+        position: out.position,
+        generation: out.generation,
+        remaining: out.remaining,
+        warnings: strings(&out.warnings),
+    }))
+}
+
+/// Reports whether a checked-out code worked or was rejected by the platform (operator).
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/{position}/result", tag = "backup-codes", request_body = ResultIn,
+    responses((status = 200, body = ResultOut), (status = 400, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+#[post("/accounts/{id}/backup-codes/{position}/result")]
+pub async fn result(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    path: web::Path<(String, String)>,
+    body: web::Json<ResultIn>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, position) = path.into_inner();
+    let position: i32 = position
+        .parse()
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| Invalid::new("invalid_position", "position is a number from 1"))?;
+    let outcome = CodeOutcome::parse(&body.outcome)
+        .ok_or_else(|| Invalid::new("invalid_outcome", "outcome is worked or rejected"))?;
+    let out = core
+        .report_backup_code(&auth.0, &id, position, body.generation, outcome)
+        .await?;
+    Ok(HttpResponse::Ok().json(ResultOut {
+        position: out.position,
+        generation: out.generation,
+        state: out.state.to_owned(),
+        remaining: out.remaining,
+        failed_attempts: out.failed.into(),
+        warnings: strings(&out.warnings),
+    }))
+}
+
+/// Says what a typed code is, with hints, without revealing any other code (operator).
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/verify", tag = "backup-codes", request_body = VerifyIn,
+    responses((status = 200, body = VerifyOut), (status = 400, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[post("/accounts/{id}/backup-codes/verify")]
+pub async fn verify(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: web::Json<VerifyIn>,
+) -> Result<HttpResponse, ApiError> {
+    let typed = TypedCode::parse(body.code.expose_secret())?;
+    let v = core.verify_backup_code(&auth.0, &id, typed).await?;
+    Ok(HttpResponse::Ok().json(VerifyOut {
+        status: v.status.to_owned(),
+        generation: v.generation,
+        position: v.position,
+        exact: v.exact,
+        hints: v.hints.iter().map(|h| h.as_str().to_owned()).collect(),
+    }))
+}

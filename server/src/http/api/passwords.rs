@@ -1,0 +1,60 @@
+//! Account passwords: store a new version (manager), reveal with a justification (manager).
+
+use super::otp::{required_justification, JustificationBody, VersionOut};
+use crate::domain::Password;
+use crate::http::{ApiError, Authenticated};
+use crate::services::Core;
+use actix_web::{post, put, web, HttpResponse};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    /// Kept exactly as given (no trimming), up to 1024 characters.
+    #[schema(value_type = String)]
+    pub password: SecretString,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasswordOut {
+    pub password: String,
+    pub version: i32,
+}
+
+/// Stores a new password version (manager).
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/password", tag = "passwords", request_body = SetPassword,
+    responses((status = 201, body = VersionOut), (status = 400, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[put("/accounts/{id}/password")]
+pub async fn put_password(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: web::Json<SetPassword>,
+) -> Result<HttpResponse, ApiError> {
+    let password = Password::parse(body.into_inner().password)?;
+    let version = core.set_password(&auth.0, &id, password).await?;
+    Ok(HttpResponse::Created().json(VersionOut { version }))
+}
+
+/// Reveals the current password (manager, justification required, rate-limited).
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/password/reveal", tag = "passwords", request_body = JustificationBody,
+    responses((status = 200, body = PasswordOut), (status = 400, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody),
+        (status = 423, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
+#[post("/accounts/{id}/password/reveal")]
+pub async fn reveal_password(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: Option<web::Json<JustificationBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let justification = required_justification(body)?;
+    let revealed = core.reveal_password(&auth.0, &id, justification).await?;
+    Ok(HttpResponse::Ok().json(PasswordOut {
+        password: revealed.password.as_str().to_owned(),
+        version: revealed.version,
+    }))
+}

@@ -1,0 +1,572 @@
+//! Backup codes: import an ordered generation (superseding the last), hand out the lowest
+//! unused code exactly once, take the outcome, verify a typed code, and keep the guard rails
+//! (low-codes rotation task, failed-attempt budget).
+
+use super::accounts::{archived, ensure_usable};
+use super::{Caller, Core, ServiceError};
+use crate::audit::Outcome;
+use crate::authz::Action;
+use crate::crypto::backup_code_aad;
+use crate::domain::{CodeList, Hint, Justification, TypedCode};
+use crate::store::backup::{self as repo, state, CodeRow, GenerationRow, NewGeneration};
+use crate::store::{new_id, WriteTx};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use zeroize::Zeroizing;
+
+/// Days a `low-codes` rotation task is given before it is overdue.
+const LOW_CODES_DUE_DAYS: i64 = 7;
+
+/// Warnings an account or a generation can carry.
+pub mod warning {
+    /// Unused codes are at or below the configured threshold.
+    pub const LOW_CODES: &str = "low_backup_codes";
+    /// One more rejected code may make the platform lock sign-in.
+    pub const FAILED_ATTEMPTS: &str = "failed_attempts";
+}
+
+/// What the caller reports about a code they used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOutcome {
+    Worked,
+    Rejected,
+}
+
+impl CodeOutcome {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "worked" => Some(Self::Worked),
+            "rejected" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+
+    fn state(self) -> &'static str {
+        match self {
+            Self::Worked => state::USED,
+            Self::Rejected => state::REJECTED,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Worked => "worked",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// Rejected codes within the failed-attempt window.
+#[derive(Debug, Clone, Copy)]
+pub struct FailedAttempts {
+    pub count: u32,
+    pub budget: u32,
+    pub window_minutes: u32,
+    /// When the oldest rejection in the window leaves it.
+    pub oldest_expires: Option<DateTime<Utc>>,
+}
+
+impl FailedAttempts {
+    /// One short of the budget: the next rejection may lock the account on the platform.
+    pub fn near_limit(&self) -> bool {
+        self.count + 1 >= self.budget
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.count >= self.budget
+    }
+}
+
+pub struct Imported {
+    pub generation: i32,
+    pub total: usize,
+    pub issued_on: NaiveDate,
+    pub superseded: Option<i32>,
+}
+
+/// A generation's codes, states only.
+pub struct BackupStatus {
+    pub generation: GenerationRow,
+    pub codes: Vec<CodeRow>,
+    pub remaining: u64,
+    pub failed: FailedAttempts,
+    pub warnings: Vec<&'static str>,
+}
+
+pub struct CheckedOut {
+    /// As the platform shows it.
+    pub code: Zeroizing<String>,
+    pub position: i32,
+    pub generation: i32,
+    pub remaining: u64,
+    pub warnings: Vec<&'static str>,
+}
+
+pub struct Reported {
+    pub position: i32,
+    pub generation: i32,
+    pub state: &'static str,
+    pub remaining: u64,
+    pub failed: FailedAttempts,
+    pub warnings: Vec<&'static str>,
+}
+
+pub struct Verification {
+    /// unused | checked_out | used | rejected | superseded | unknown
+    pub status: &'static str,
+    pub generation: Option<i32>,
+    pub position: Option<i32>,
+    /// False when the code was found only by swapping look-alike characters.
+    pub exact: bool,
+    pub hints: Vec<Hint>,
+}
+
+fn no_codes_left() -> ServiceError {
+    ServiceError::Conflict {
+        code: "no_backup_codes_left",
+        message:
+            "every code of the current generation is used or checked out; import a new generation"
+                .to_owned(),
+    }
+}
+
+fn target(account_id: &str) -> String {
+    format!("account:{account_id}")
+}
+
+impl Core {
+    fn low_threshold(&self) -> u64 {
+        u64::from(self.settings.limits.low_backup_codes)
+    }
+
+    async fn failed_attempts(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        account_id: &str,
+    ) -> Result<FailedAttempts, ServiceError> {
+        let limits = &self.settings.limits;
+        let window = Duration::minutes(i64::from(limits.failed_attempt_window_minutes));
+        let times = repo::rejected_since(db, account_id, Utc::now() - window).await?;
+        Ok(FailedAttempts {
+            count: times.len() as u32,
+            budget: limits.failed_attempt_budget,
+            window_minutes: limits.failed_attempt_window_minutes,
+            oldest_expires: times.first().map(|t| *t + window),
+        })
+    }
+
+    fn warnings(&self, remaining: u64, failed: &FailedAttempts) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if remaining <= self.low_threshold() {
+            out.push(warning::LOW_CODES);
+        }
+        if failed.near_limit() {
+            out.push(warning::FAILED_ATTEMPTS);
+        }
+        out
+    }
+
+    /// Imports a new generation in the order given; the previous one is superseded at once and
+    /// an open `low-codes` task is completed by it.
+    pub async fn import_backup_codes(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        codes: CodeList,
+        issued_on: NaiveDate,
+    ) -> Result<Imported, ServiceError> {
+        let (account, team) = self
+            .account_for(caller, account_id, Action::BackupImport)
+            .await?;
+        if account.status == "archived" {
+            return Err(archived());
+        }
+        let today = Utc::now().date_naive();
+        if issued_on > today + Duration::days(1) {
+            return Err(crate::domain::Invalid::new(
+                "invalid_issued_on",
+                "issued_on is in the future; give the date the platform issued the codes",
+            )
+            .into());
+        }
+        let subject = caller.principal.subject();
+        let tx = self.store.begin_write().await?;
+        let number = repo::next_number(&*tx, account_id).await?;
+        let generation_id = new_id();
+        let items: Vec<(String, &[u8])> = codes
+            .codes()
+            .iter()
+            .enumerate()
+            .map(|(i, code)| {
+                (
+                    backup_code_aad(account_id, &generation_id, i as i32 + 1),
+                    code.display.as_bytes(),
+                )
+            })
+            .collect();
+        let sealed = self.keyring.seal_set(&generation_id, items)?;
+        let lookups = codes
+            .codes()
+            .iter()
+            .map(|code| {
+                (
+                    new_id(),
+                    self.keyring.backup_lookup(account_id, &code.normalised),
+                )
+            })
+            .collect();
+        let superseded = repo::insert_generation(
+            &*tx,
+            NewGeneration {
+                id: generation_id.clone(),
+                account_id,
+                generation: number,
+                issued_on,
+                created_by: &subject,
+                codes: lookups,
+                sealed,
+            },
+        )
+        .await?;
+        let closed = repo::complete_low_codes_tasks(&*tx, account_id, &subject, number).await?;
+        let event = caller
+            .event("backup.import")
+            .target(target(account_id))
+            .team(&team)
+            .details(serde_json::json!({
+                "generation_id": generation_id,
+                "generation": number,
+                "total": codes.len(),
+                "issued_on": issued_on.to_string(),
+                "superseded_generation": superseded,
+                "completed_rotation_tasks": closed,
+            }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(Imported {
+            generation: number,
+            total: codes.len(),
+            issued_on,
+            superseded,
+        })
+    }
+
+    /// The current generation with each position's state (never a value).
+    pub async fn backup_status(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+    ) -> Result<BackupStatus, ServiceError> {
+        self.account_for(caller, account_id, Action::BackupRead)
+            .await?;
+        let db = self.store.db();
+        let generation = repo::current(db, account_id)
+            .await?
+            .ok_or(ServiceError::NotFound("backup codes"))?;
+        let codes = repo::codes(db, &generation.id).await?;
+        let remaining = codes.iter().filter(|c| c.state == state::UNUSED).count() as u64;
+        let failed = self.failed_attempts(db, account_id).await?;
+        let warnings = self.warnings(remaining, &failed);
+        Ok(BackupStatus {
+            generation,
+            codes,
+            remaining,
+            failed,
+            warnings,
+        })
+    }
+
+    /// Hands the lowest unused code of the current generation to the caller, exactly once.
+    pub async fn check_out_backup_code(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        justification: Justification,
+    ) -> Result<CheckedOut, ServiceError> {
+        let (account, team) = self
+            .account_for(caller, account_id, Action::BackupCheckout)
+            .await?;
+        ensure_usable(&account)?;
+        self.require_recent_auth(caller)?;
+        let tx = self.store.begin_write().await?;
+        let failed = self.failed_attempts(&*tx, account_id).await?;
+        if failed.exhausted() {
+            drop(tx);
+            return Err(self
+                .refuse_over_budget(caller, account_id, &team, failed)
+                .await);
+        }
+        let tx = self
+            .charge_reveal(tx, caller, &team, "backup.checkout", &target(account_id))
+            .await?;
+        let Some((generation, code)) = self.take_lowest_unused(&tx, caller, account_id).await?
+        else {
+            drop(tx);
+            let event = caller
+                .event("backup.checkout")
+                .target(target(account_id))
+                .team(&team)
+                .justification(Some(justification.as_str()))
+                .outcome(Outcome::Failure)
+                .details(serde_json::json!({ "reason": "no_backup_codes_left" }));
+            self.record_standalone(event).await;
+            return Err(no_codes_left());
+        };
+        let shown = self.open_code(account_id, &generation, &code)?;
+        let remaining = repo::remaining(&*tx, &generation.id).await?;
+        let task_opened = remaining <= self.low_threshold()
+            && repo::open_low_codes_task(
+                &*tx,
+                account_id,
+                &generation.id,
+                Utc::now() + Duration::days(LOW_CODES_DUE_DAYS),
+            )
+            .await?;
+        let event = caller
+            .event("backup.checkout")
+            .target(target(account_id))
+            .team(&team)
+            .justification(Some(justification.as_str()))
+            .details(serde_json::json!({
+                "generation": generation.generation,
+                "position": code.position,
+                "remaining": remaining,
+                "low_codes_task_opened": task_opened,
+            }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(CheckedOut {
+            code: shown,
+            position: code.position,
+            generation: generation.generation,
+            remaining,
+            warnings: self.warnings(remaining, &failed),
+        })
+    }
+
+    /// Marks the lowest unused code of the current generation checked out by the caller.
+    /// The generation's row lock (taken first) queues concurrent check-outs of the account and
+    /// keeps an import from superseding the generation under this transaction.
+    async fn take_lowest_unused(
+        &self,
+        tx: &WriteTx,
+        caller: &Caller,
+        account_id: &str,
+    ) -> Result<Option<(GenerationRow, CodeRow)>, ServiceError> {
+        // Another import may supersede the generation between the read and the lock: retry.
+        for _ in 0..3 {
+            let generation = repo::current(&**tx, account_id)
+                .await?
+                .ok_or(ServiceError::NotFound("backup codes"))?;
+            if !repo::lock_if_current(&**tx, &generation.id).await? {
+                continue;
+            }
+            let Some(code) = repo::lowest_unused(&**tx, &generation.id).await? else {
+                return Ok(None);
+            };
+            if !repo::check_out(&**tx, &code.id, &caller.principal.subject()).await? {
+                // Unreachable while the lock is held; refuse rather than hand out twice.
+                return Ok(None);
+            }
+            return Ok(Some((generation, code)));
+        }
+        Err(ServiceError::Conflict {
+            code: "backup_codes_changing",
+            message: "a new generation is being imported; try again".to_owned(),
+        })
+    }
+
+    async fn refuse_over_budget(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        team: &str,
+        failed: FailedAttempts,
+    ) -> ServiceError {
+        let retry_after = failed
+            .oldest_expires
+            .map(|t| (t - Utc::now()).num_seconds().max(1) as u64)
+            .unwrap_or(60);
+        let event = caller
+            .event("backup.checkout")
+            .target(target(account_id))
+            .team(team)
+            .outcome(Outcome::Denied)
+            .details(serde_json::json!({
+                "reason": "failed_attempt_budget",
+                "rejected_in_window": failed.count,
+                "window_minutes": failed.window_minutes,
+            }));
+        self.record_standalone(event).await;
+        ServiceError::RateLimited {
+            code: "failed_attempt_budget",
+            message: format!(
+                "{} codes were rejected in the last {} minutes; the platform has probably locked \
+                 sign-in. Wait {retry_after} s before trying another code",
+                failed.count, failed.window_minutes
+            ),
+            retry_after,
+        }
+    }
+
+    fn open_code(
+        &self,
+        account_id: &str,
+        generation: &GenerationRow,
+        code: &CodeRow,
+    ) -> Result<Zeroizing<String>, ServiceError> {
+        let aad = backup_code_aad(account_id, &generation.id, code.position);
+        let bytes = self.keyring.open_member(
+            &generation.id,
+            &generation.wrapped_dek,
+            &generation.kek_id,
+            &aad,
+            &code.ciphertext,
+        )?;
+        std::str::from_utf8(&bytes)
+            .map(|text| Zeroizing::new(text.to_owned()))
+            .map_err(|_| ServiceError::Storage(sea_orm::DbErr::Custom("unreadable code".into())))
+    }
+
+    /// Records whether a checked-out code worked or was rejected by the platform.
+    pub async fn report_backup_code(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        position: i32,
+        generation_number: Option<i32>,
+        outcome: CodeOutcome,
+    ) -> Result<Reported, ServiceError> {
+        let (_, team) = self
+            .account_for(caller, account_id, Action::BackupResult)
+            .await?;
+        let tx = self.store.begin_write().await?;
+        let generation = match generation_number {
+            Some(n) => repo::by_number(&*tx, account_id, n).await?,
+            None => repo::current(&*tx, account_id).await?,
+        }
+        .ok_or(ServiceError::NotFound("backup codes"))?;
+        let code = repo::code_at(&*tx, &generation.id, position)
+            .await?
+            .ok_or(ServiceError::NotFound("backup code"))?;
+        let subject = caller.principal.subject();
+        if !repo::report(&*tx, &code.id, outcome.state(), &subject).await? {
+            return Err(ServiceError::Conflict {
+                code: "backup_code_not_checked_out",
+                message: format!(
+                    "code {position} of generation {} is {}; only a checked-out code takes an outcome",
+                    generation.generation,
+                    code.state.replace('_', " ")
+                ),
+            });
+        }
+        let remaining = repo::remaining(&*tx, &generation.id).await?;
+        let failed = self.failed_attempts(&*tx, account_id).await?;
+        let event = caller
+            .event("backup.result")
+            .target(target(account_id))
+            .team(&team)
+            .details(serde_json::json!({
+                "generation": generation.generation,
+                "position": position,
+                "outcome": outcome.as_str(),
+                "rejected_in_window": failed.count,
+            }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(Reported {
+            position,
+            generation: generation.generation,
+            state: outcome.state(),
+            remaining,
+            warnings: self.warnings(remaining, &failed),
+            failed,
+        })
+    }
+
+    /// Says what a typed code is (unused, used, superseded…) without revealing any other code.
+    pub async fn verify_backup_code(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        typed: TypedCode,
+    ) -> Result<Verification, ServiceError> {
+        let (_, team) = self
+            .account_for(caller, account_id, Action::BackupVerify)
+            .await?;
+        let tx = self.store.begin_write().await?;
+        let generations = repo::all_generations(&*tx, account_id).await?;
+        let exact = self.keyring.backup_lookup(account_id, &typed.normalised);
+        let mut found = repo::find_by_lookup(&*tx, &generations, vec![exact]).await?;
+        let mut via_look_alike = false;
+        if found.is_empty() {
+            let variants = typed
+                .look_alike_variants()
+                .iter()
+                .map(|v| self.keyring.backup_lookup(account_id, v))
+                .collect();
+            found = repo::find_by_lookup(&*tx, &generations, variants).await?;
+            via_look_alike = true;
+        }
+        // Newest generation first; a look-alike must point at one code only to count.
+        found.sort_by_key(|c| {
+            std::cmp::Reverse(
+                generations
+                    .iter()
+                    .find(|g| g.id == c.generation_id)
+                    .map(|g| g.generation),
+            )
+        });
+        let matched = match (via_look_alike, found.len()) {
+            (_, 0) => None,
+            (true, n) if n > 1 => None,
+            _ => found.first(),
+        };
+        let verification = match matched.and_then(|code| {
+            generations
+                .iter()
+                .find(|g| g.id == code.generation_id)
+                .map(|g| (g, code))
+        }) {
+            Some((generation, code)) => {
+                let shown = self.open_code(account_id, generation, code)?;
+                let status = if generation.superseded_at.is_some() {
+                    "superseded"
+                } else {
+                    match code.state.as_str() {
+                        state::UNUSED => "unused",
+                        state::CHECKED_OUT => "checked_out",
+                        state::USED => "used",
+                        _ => "rejected",
+                    }
+                };
+                Verification {
+                    status,
+                    generation: Some(generation.generation),
+                    position: Some(code.position),
+                    exact: !via_look_alike,
+                    hints: typed.hints(Some(&shown), via_look_alike),
+                }
+            }
+            None => Verification {
+                status: "unknown",
+                generation: None,
+                position: None,
+                exact: false,
+                hints: typed.hints(None, false),
+            },
+        };
+        let event = caller
+            .event("backup.verify")
+            .target(target(account_id))
+            .team(&team)
+            .details(serde_json::json!({
+                "status": verification.status,
+                "generation": verification.generation,
+                "position": verification.position,
+                "exact": verification.exact,
+            }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(verification)
+    }
+}

@@ -1,0 +1,86 @@
+//! Per-member reveal rate limits, counted in the database (they hold across replicas) inside
+//! the reveal's own transaction: a reveal that fails does not count, and one that is refused
+//! rolls back and is audited.
+
+use super::{Caller, Core, ServiceError};
+use crate::audit::Outcome;
+use crate::store::{limits as repo, WriteTx};
+
+/// A fixed window: its name in the counter key, its length, and the configured maximum.
+struct Window {
+    name: &'static str,
+    seconds: i64,
+    max: u32,
+}
+
+impl Core {
+    /// Counts one reveal by `caller` in `tx`. Over a limit, the transaction is rolled back, the
+    /// refusal is audited and the error carries the seconds until the window ends.
+    pub(crate) async fn charge_reveal(
+        &self,
+        tx: WriteTx,
+        caller: &Caller,
+        team: &str,
+        attempted: &'static str,
+        target: &str,
+    ) -> Result<WriteTx, ServiceError> {
+        let limits = &self.settings.limits;
+        let windows = [
+            Window {
+                name: "m",
+                seconds: 60,
+                max: limits.reveals_per_minute,
+            },
+            Window {
+                name: "h",
+                seconds: 3600,
+                max: limits.reveals_per_hour,
+            },
+        ];
+        let now = chrono::Utc::now().timestamp();
+        let subject = caller.principal.subject();
+        for window in windows.iter().filter(|w| w.max > 0) {
+            let start = now - now.rem_euclid(window.seconds);
+            let key = format!("reveal:{}:{subject}", window.name);
+            let hits = repo::hit(&*tx, &key, start).await?;
+            if hits > i64::from(window.max) {
+                drop(tx);
+                let retry_after = (start + window.seconds - now).max(1) as u64;
+                let event = caller
+                    .event("reveal.rate_limited")
+                    .team(team)
+                    .target(target)
+                    .outcome(Outcome::Denied)
+                    .details(serde_json::json!({
+                        "attempted": attempted,
+                        "limit": window.max,
+                        "per_seconds": window.seconds,
+                    }));
+                self.record_standalone(event).await;
+                return Err(ServiceError::RateLimited {
+                    code: "rate_limited",
+                    message: format!(
+                        "you reached the limit of {} reveals per {}; try again in {retry_after} s",
+                        window.max,
+                        if window.seconds == 60 {
+                            "minute"
+                        } else {
+                            "hour"
+                        }
+                    ),
+                    retry_after,
+                });
+            }
+        }
+        Ok(tx)
+    }
+
+    /// Housekeeping: drops expired sessions, login flows and rate windows.
+    pub async fn purge_expired(&self) -> Result<u64, ServiceError> {
+        let sessions = self.purge_sessions().await?;
+        let tx = self.store.begin_write().await?;
+        let windows = repo::purge(&*tx, chrono::Utc::now().timestamp() - 2 * 3600).await?;
+        tx.commit().await?;
+        Ok(sessions + windows)
+    }
+}

@@ -1,0 +1,99 @@
+//! Account passwords: a secret kind of its own, versioned like seeds; revealing one is a
+//! manager's privilege and always needs a justification.
+
+use super::accounts::ensure_usable;
+use super::otp::SecretValue;
+use super::{Caller, Core, ServiceError};
+use crate::authz::Action;
+use crate::crypto::secret_aad;
+use crate::domain::{Justification, Password};
+use crate::store::secrets as repo;
+use zeroize::Zeroizing;
+
+const KIND: &str = "password";
+
+/// A revealed password and the version it came from.
+pub struct RevealedPassword {
+    pub password: Zeroizing<String>,
+    pub version: i32,
+}
+
+impl Core {
+    /// Stores a new version of the account's password; returns the version number.
+    pub async fn set_password(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        password: Password,
+    ) -> Result<i32, ServiceError> {
+        let (account, team) = self
+            .account_for(caller, account_id, Action::PasswordSet)
+            .await?;
+        if account.status == "archived" {
+            return Err(super::accounts::archived());
+        }
+        let tx = self.store.begin_write().await?;
+        let (id, version) = self
+            .write_secret_version(
+                &tx,
+                caller,
+                account_id,
+                SecretValue {
+                    kind: KIND,
+                    params: "{}".to_owned(),
+                    hotp_counter: None,
+                    bytes: password.expose_bytes(),
+                },
+            )
+            .await?;
+        let event = caller
+            .event("password.set")
+            .target(format!("account:{account_id}"))
+            .team(&team)
+            .details(serde_json::json!({ "secret_id": id, "version": version }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// The current password (manager, justification required, recent sign-in).
+    pub async fn reveal_password(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        justification: Justification,
+    ) -> Result<RevealedPassword, ServiceError> {
+        let (account, team) = self
+            .account_for(caller, account_id, Action::PasswordReveal)
+            .await?;
+        ensure_usable(&account)?;
+        self.require_recent_auth(caller)?;
+        let target = format!("account:{account_id}");
+        let tx = self.store.begin_write().await?;
+        let tx = self
+            .charge_reveal(tx, caller, &team, "password.reveal", &target)
+            .await?;
+        let row = repo::current(&*tx, account_id, KIND)
+            .await?
+            .ok_or(ServiceError::NotFound("password"))?;
+        let aad = secret_aad(account_id, &row.id, row.version, KIND);
+        let bytes = self.keyring.open(&row.id, &aad, &row.sealed())?;
+        let password = std::str::from_utf8(&bytes)
+            .map(|text| Zeroizing::new(text.to_owned()))
+            .map_err(|_| {
+                ServiceError::Storage(sea_orm::DbErr::Custom("unreadable password".into()))
+            })?;
+        let event = caller
+            .event("password.reveal")
+            .target(target)
+            .team(&team)
+            .justification(Some(justification.as_str()))
+            .details(serde_json::json!({ "secret_id": row.id, "version": row.version }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(RevealedPassword {
+            password,
+            version: row.version,
+        })
+    }
+}

@@ -1,0 +1,343 @@
+//! Backup-code generations and their codes: import (superseding the previous generation),
+//! the atomic check-out of the lowest unused position, outcome reports, lookups for verify,
+//! and the `low-codes` rotation tasks.
+
+use super::entities::{backup_code, backup_code_generation as generation, rotation_task};
+use super::{new_id, now};
+use crate::crypto::SealedSet;
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+pub use backup_code::Model as CodeRow;
+pub use generation::Model as GenerationRow;
+
+/// Code states as stored.
+pub mod state {
+    pub const UNUSED: &str = "unused";
+    pub const CHECKED_OUT: &str = "checked_out";
+    pub const USED: &str = "used";
+    pub const REJECTED: &str = "rejected";
+}
+
+/// The reason of the rotation task opened when codes run low.
+pub const LOW_CODES: &str = "low-codes";
+
+/// The account's current (not superseded) generation.
+pub async fn current(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+) -> Result<Option<GenerationRow>, DbErr> {
+    generation::Entity::find()
+        .filter(generation::Column::AccountId.eq(account_id))
+        .filter(generation::Column::SupersededAt.is_null())
+        .order_by_desc(generation::Column::Generation)
+        .one(db)
+        .await
+}
+
+/// A generation of the account by number.
+pub async fn by_number(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    number: i32,
+) -> Result<Option<GenerationRow>, DbErr> {
+    generation::Entity::find()
+        .filter(generation::Column::AccountId.eq(account_id))
+        .filter(generation::Column::Generation.eq(number))
+        .one(db)
+        .await
+}
+
+/// Every generation of the account, newest first.
+pub async fn all_generations(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+) -> Result<Vec<GenerationRow>, DbErr> {
+    generation::Entity::find()
+        .filter(generation::Column::AccountId.eq(account_id))
+        .order_by_desc(generation::Column::Generation)
+        .all(db)
+        .await
+}
+
+/// What a new generation is made of; ids are chosen before sealing because the AADs name them.
+pub struct NewGeneration<'a> {
+    pub id: String,
+    pub account_id: &'a str,
+    pub generation: i32,
+    pub issued_on: NaiveDate,
+    pub created_by: &'a str,
+    /// (code id, lookup HMAC) in position order, matching `sealed.ciphertexts`.
+    pub codes: Vec<(String, String)>,
+    pub sealed: SealedSet,
+}
+
+/// The number the next generation of the account will get.
+pub async fn next_number(db: &impl ConnectionTrait, account_id: &str) -> Result<i32, DbErr> {
+    let latest = generation::Entity::find()
+        .filter(generation::Column::AccountId.eq(account_id))
+        .order_by_desc(generation::Column::Generation)
+        .one(db)
+        .await?;
+    Ok(latest.map(|g| g.generation + 1).unwrap_or(1))
+}
+
+/// Supersedes the current generation and inserts the new one with its codes, all unused.
+/// Returns the superseded generation's number, if there was one.
+pub async fn insert_generation(
+    db: &impl ConnectionTrait,
+    new: NewGeneration<'_>,
+) -> Result<Option<i32>, DbErr> {
+    let at = now();
+    let previous = current(db, new.account_id).await?;
+    generation::Entity::update_many()
+        .col_expr(generation::Column::SupersededAt, Expr::value(at))
+        .filter(generation::Column::AccountId.eq(new.account_id))
+        .filter(generation::Column::SupersededAt.is_null())
+        .exec(db)
+        .await?;
+    generation::ActiveModel {
+        id: Set(new.id.clone()),
+        account_id: Set(new.account_id.to_owned()),
+        generation: Set(new.generation),
+        issued_on: Set(new.issued_on),
+        total: Set(new.codes.len() as i32),
+        wrapped_dek: Set(new.sealed.wrapped_dek),
+        kek_id: Set(new.sealed.kek_id),
+        created_by: Set(new.created_by.to_owned()),
+        created_at: Set(at),
+        superseded_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    let rows = new
+        .codes
+        .into_iter()
+        .zip(new.sealed.ciphertexts)
+        .enumerate()
+        .map(|(i, ((id, lookup), ciphertext))| backup_code::ActiveModel {
+            id: Set(id),
+            generation_id: Set(new.id.clone()),
+            position: Set(i as i32 + 1),
+            ciphertext: Set(ciphertext),
+            lookup_hmac: Set(lookup),
+            state: Set(state::UNUSED.to_owned()),
+            state_by: Set(None),
+            state_at: Set(None),
+            checked_out_by: Set(None),
+            checked_out_at: Set(None),
+        });
+    backup_code::Entity::insert_many(rows).exec(db).await?;
+    Ok(previous.map(|g| g.generation))
+}
+
+/// Takes the generation's row lock if it is still current, so concurrent check-outs of one
+/// account queue here and an import cannot supersede it until this transaction ends.
+/// (On SQLite the write transaction already holds the database lock.)
+pub async fn lock_if_current(
+    db: &impl ConnectionTrait,
+    generation_id: &str,
+) -> Result<bool, DbErr> {
+    let result = generation::Entity::update_many()
+        .col_expr(
+            generation::Column::Total,
+            Expr::col(generation::Column::Total).into(),
+        )
+        .filter(generation::Column::Id.eq(generation_id))
+        .filter(generation::Column::SupersededAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// The unused code with the lowest position.
+pub async fn lowest_unused(
+    db: &impl ConnectionTrait,
+    generation_id: &str,
+) -> Result<Option<CodeRow>, DbErr> {
+    backup_code::Entity::find()
+        .filter(backup_code::Column::GenerationId.eq(generation_id))
+        .filter(backup_code::Column::State.eq(state::UNUSED))
+        .order_by_asc(backup_code::Column::Position)
+        .one(db)
+        .await
+}
+
+/// Marks a code checked out by `by`, only if it is still unused.
+pub async fn check_out(db: &impl ConnectionTrait, code_id: &str, by: &str) -> Result<bool, DbErr> {
+    let at = now();
+    let result = backup_code::Entity::update_many()
+        .col_expr(backup_code::Column::State, Expr::value(state::CHECKED_OUT))
+        .col_expr(backup_code::Column::StateBy, Expr::value(by))
+        .col_expr(backup_code::Column::StateAt, Expr::value(at))
+        .col_expr(backup_code::Column::CheckedOutBy, Expr::value(by))
+        .col_expr(backup_code::Column::CheckedOutAt, Expr::value(at))
+        .filter(backup_code::Column::Id.eq(code_id))
+        .filter(backup_code::Column::State.eq(state::UNUSED))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Records the outcome of a checked-out code, only if it is still checked out.
+pub async fn report(
+    db: &impl ConnectionTrait,
+    code_id: &str,
+    outcome: &str,
+    by: &str,
+) -> Result<bool, DbErr> {
+    let result = backup_code::Entity::update_many()
+        .col_expr(backup_code::Column::State, Expr::value(outcome))
+        .col_expr(backup_code::Column::StateBy, Expr::value(by))
+        .col_expr(backup_code::Column::StateAt, Expr::value(now()))
+        .filter(backup_code::Column::Id.eq(code_id))
+        .filter(backup_code::Column::State.eq(state::CHECKED_OUT))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn code_at(
+    db: &impl ConnectionTrait,
+    generation_id: &str,
+    position: i32,
+) -> Result<Option<CodeRow>, DbErr> {
+    backup_code::Entity::find()
+        .filter(backup_code::Column::GenerationId.eq(generation_id))
+        .filter(backup_code::Column::Position.eq(position))
+        .one(db)
+        .await
+}
+
+/// A generation's codes in position order (states only are used by callers that list them).
+pub async fn codes(db: &impl ConnectionTrait, generation_id: &str) -> Result<Vec<CodeRow>, DbErr> {
+    backup_code::Entity::find()
+        .filter(backup_code::Column::GenerationId.eq(generation_id))
+        .order_by_asc(backup_code::Column::Position)
+        .all(db)
+        .await
+}
+
+/// Unused codes left in a generation.
+pub async fn remaining(db: &impl ConnectionTrait, generation_id: &str) -> Result<u64, DbErr> {
+    backup_code::Entity::find()
+        .filter(backup_code::Column::GenerationId.eq(generation_id))
+        .filter(backup_code::Column::State.eq(state::UNUSED))
+        .count(db)
+        .await
+}
+
+/// Every code of every generation of the account whose lookup HMAC is one of `lookups`.
+pub async fn find_by_lookup(
+    db: &impl ConnectionTrait,
+    generations: &[GenerationRow],
+    lookups: Vec<String>,
+) -> Result<Vec<CodeRow>, DbErr> {
+    if generations.is_empty() || lookups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    // Bounded IN lists: SQLite and PostgreSQL both cap bind parameters.
+    for chunk in lookups.chunks(500) {
+        let rows = backup_code::Entity::find()
+            .filter(
+                backup_code::Column::GenerationId.is_in(generations.iter().map(|g| g.id.clone())),
+            )
+            .filter(backup_code::Column::LookupHmac.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Codes of the account reported rejected since `since`, oldest first (their report times).
+pub async fn rejected_since(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, DbErr> {
+    let generation_ids: Vec<String> = all_generations(db, account_id)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    if generation_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = backup_code::Entity::find()
+        .select_only()
+        .column(backup_code::Column::StateAt)
+        .filter(backup_code::Column::GenerationId.is_in(generation_ids))
+        .filter(backup_code::Column::State.eq(state::REJECTED))
+        .filter(backup_code::Column::StateAt.gte(since))
+        .order_by_asc(backup_code::Column::StateAt)
+        .into_tuple::<Option<DateTime<Utc>>>()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().flatten().collect())
+}
+
+/// Opens a `low-codes` task for the generation unless one is open for the account already.
+/// Returns whether one was opened.
+pub async fn open_low_codes_task(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    generation_id: &str,
+    due_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let open = rotation_task::Entity::find()
+        .filter(rotation_task::Column::AccountId.eq(account_id))
+        .filter(rotation_task::Column::Reason.eq(LOW_CODES))
+        .filter(rotation_task::Column::State.eq("open"))
+        .count(db)
+        .await?;
+    if open > 0 {
+        return Ok(false);
+    }
+    rotation_task::ActiveModel {
+        id: Set(new_id()),
+        account_id: Set(account_id.to_owned()),
+        secret_kind: Set("backup_codes".to_owned()),
+        secret_id: Set(None),
+        generation_id: Set(Some(generation_id.to_owned())),
+        reason: Set(LOW_CODES.to_owned()),
+        due_at: Set(Some(due_at)),
+        assignee: Set(None),
+        state: Set("open".to_owned()),
+        created_at: Set(now()),
+        completed_by: Set(None),
+        completed_at: Set(None),
+        resulting_version: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(true)
+}
+
+/// Completes the account's open `low-codes` tasks with the new generation's number.
+pub async fn complete_low_codes_tasks(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    by: &str,
+    generation: i32,
+) -> Result<u64, DbErr> {
+    let result = rotation_task::Entity::update_many()
+        .col_expr(rotation_task::Column::State, Expr::value("done"))
+        .col_expr(rotation_task::Column::CompletedBy, Expr::value(by))
+        .col_expr(rotation_task::Column::CompletedAt, Expr::value(now()))
+        .col_expr(
+            rotation_task::Column::ResultingVersion,
+            Expr::value(generation),
+        )
+        .filter(rotation_task::Column::AccountId.eq(account_id))
+        .filter(rotation_task::Column::Reason.eq(LOW_CODES))
+        .filter(rotation_task::Column::State.eq("open"))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
