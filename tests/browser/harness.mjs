@@ -55,6 +55,10 @@ group = "sns-marketing"
 team = "marketing"
 role = "operator"
 [[role_bindings]]
+group = "sns-marketing-leads"
+team = "marketing"
+role = "manager"
+[[role_bindings]]
 group = "sns-viewers"
 team = "marketing"
 role = "viewer"

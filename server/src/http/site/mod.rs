@@ -3,6 +3,7 @@
 
 mod assets;
 mod auth;
+mod backup;
 pub mod i18n;
 mod pages;
 
@@ -25,6 +26,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(pages::accounts)
         .service(pages::account)
         .service(pages::reveal_totp)
+        .service(backup::checkout)
+        .service(backup::report)
+        .service(backup::verify)
+        .service(backup::import)
         .service(pages::language);
 }
 

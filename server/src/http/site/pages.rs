@@ -75,6 +75,14 @@ struct Revealed {
     next_code: Option<String>,
 }
 
+/// What a form post adds to the account page: a code shown once, a result, an error.
+#[derive(Default)]
+pub struct Extras {
+    pub totp: Option<TotpCode>,
+    pub totp_error: Option<String>,
+    pub backup: super::backup::BackupExtras,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
@@ -84,6 +92,7 @@ struct AccountPage {
     needs_reauth: bool,
     revealed: Option<Revealed>,
     error: Option<String>,
+    b: Option<super::backup::BackupPanel>,
 }
 
 fn group(code: &str) -> String {
@@ -163,13 +172,12 @@ pub async fn accounts(
     }
 }
 
-async fn account_page(
+pub async fn account_page(
     req: &HttpRequest,
     core: &Core,
     caller: &Caller,
     id: &str,
-    revealed: Option<TotpCode>,
-    error: Option<String>,
+    extras: Extras,
 ) -> HttpResponse {
     let c = Chrome::new(req, core, Some(caller));
     let view = match core.get_account(caller, id).await {
@@ -178,7 +186,8 @@ async fn account_page(
     };
     let can_reveal = core.may(caller, &view.team, Action::TotpReveal).await;
     let needs_reauth = caller.session.as_ref().is_some_and(|s| !core.is_recent(s));
-    let revealed = revealed.map(|code| Revealed {
+    let b = super::backup::panel(core, caller, &view, c.t, extras.backup).await;
+    let revealed = extras.totp.map(|code| Revealed {
         grouped: group(&code.code),
         code: code.code.as_str().to_owned(),
         expires_in: code.expires_in,
@@ -194,7 +203,8 @@ async fn account_page(
             can_reveal,
             needs_reauth,
             revealed,
-            error,
+            error: extras.totp_error,
+            b,
         },
     )
 }
@@ -209,7 +219,7 @@ pub async fn account(
     let Some(caller) = session.0 else {
         return to_signin(&format!("/accounts/{id}"));
     };
-    account_page(&req, &core, &caller, &id, None, None).await
+    account_page(&req, &core, &caller, &id, Extras::default()).await
 }
 
 #[derive(Deserialize)]
@@ -229,37 +239,89 @@ pub async fn reveal_totp(
     form: web::Form<RevealForm>,
 ) -> HttpResponse {
     let here = format!("/accounts/{id}");
+    let caller = match form_caller(&req, &core, session, &form.csrf, &here) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let justification = match Justification::parse_optional(Some(&form.justification)) {
+        Ok(j) => j,
+        Err(invalid) => {
+            let extras = Extras {
+                totp_error: Some(invalid.message),
+                ..Extras::default()
+            };
+            return account_page(&req, &core, &caller, &id, extras).await;
+        }
+    };
+    match core.reveal_totp(&caller, &id, justification).await {
+        Ok(code) => {
+            let extras = Extras {
+                totp: Some(code),
+                ..Extras::default()
+            };
+            account_page(&req, &core, &caller, &id, extras).await
+        }
+        Err(err) => match recoverable(&req, &core, &caller, err, &here) {
+            Ok(message) => {
+                let extras = Extras {
+                    totp_error: Some(message),
+                    ..Extras::default()
+                };
+                account_page(&req, &core, &caller, &id, extras).await
+            }
+            Err(response) => response,
+        },
+    }
+}
+
+/// The signed-in caller of a form post, or the response that refuses it (not signed in, or
+/// a missing or stale CSRF token).
+pub fn form_caller(
+    req: &HttpRequest,
+    core: &Core,
+    session: MaybeSession,
+    csrf: &str,
+    here: &str,
+) -> Result<Caller, HttpResponse> {
     let Some(caller) = session.0 else {
-        return to_signin(&here);
+        return Err(to_signin(here));
     };
     let csrf_ok = caller
         .session
         .as_ref()
-        .is_some_and(|s| csrf_valid(&core.keyring, &s.id_hash, &form.csrf));
+        .is_some_and(|s| csrf_valid(&core.keyring, &s.id_hash, csrf));
     if !csrf_ok {
-        let c = Chrome::new(&req, &core, Some(&caller));
-        return error_page(
+        let c = Chrome::new(req, core, Some(&caller));
+        return Err(error_page(
             c,
             StatusCode::FORBIDDEN,
             "The form was out of date. Reload the page and try again.",
-        );
+        ));
     }
-    let justification = match Justification::parse_optional(Some(&form.justification)) {
-        Ok(j) => j,
-        Err(invalid) => {
-            return account_page(&req, &core, &caller, &id, None, Some(invalid.message)).await
-        }
-    };
-    match core.reveal_totp(&caller, &id, justification).await {
-        Ok(code) => account_page(&req, &core, &caller, &id, Some(code), None).await,
-        Err(ServiceError::ReauthRequired) => {
+    Ok(caller)
+}
+
+/// A failed action shown on the page it came from (its message), or a response of its own:
+/// a step-up sign-in that comes back to `here`, or an error page.
+pub fn recoverable(
+    req: &HttpRequest,
+    core: &Core,
+    caller: &Caller,
+    err: ServiceError,
+    here: &str,
+) -> Result<String, HttpResponse> {
+    match err {
+        ServiceError::ReauthRequired => {
             let encoded: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-            see_other(&format!("/auth/login?prompt=login&return_to={encoded}"))
+            Err(see_other(&format!(
+                "/auth/login?prompt=login&return_to={encoded}"
+            )))
         }
-        Err(ServiceError::Locked { message, .. }) => {
-            account_page(&req, &core, &caller, &id, None, Some(message)).await
-        }
-        Err(err) => service_failure(Chrome::new(&req, &core, Some(&caller)), err),
+        ServiceError::Locked { message, .. }
+        | ServiceError::Conflict { message, .. }
+        | ServiceError::RateLimited { message, .. } => Ok(message),
+        ServiceError::Invalid(invalid) => Ok(invalid.message),
+        other => Err(service_failure(Chrome::new(req, core, Some(caller)), other)),
     }
 }
 

@@ -1,0 +1,383 @@
+//! The account page's backup-code section: the current generation's positions, check-out
+//! with the code shown once, outcome buttons, verify with hints, and the import form.
+
+use super::i18n::Texts;
+use super::pages::{account_page, form_caller, recoverable, Extras};
+use crate::authz::Action;
+use crate::domain::{CodeList, Hint, Justification, TypedCode};
+use crate::http::MaybeSession;
+use crate::services::accounts::AccountView;
+use crate::services::backup::{warning, CodeOutcome, Verification};
+use crate::services::{Caller, Core, ServiceError};
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+/// A code just checked out, shown once.
+pub struct ShownCode {
+    pub code: String,
+    pub position: i32,
+    pub generation: i32,
+}
+
+/// What a backup-code form post adds to the page.
+#[derive(Default)]
+pub struct BackupExtras {
+    pub checked_out: Option<ShownCode>,
+    pub verified: Option<Verification>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+/// One position of the generation as a chip.
+pub struct Chip {
+    pub position: i32,
+    pub state: String,
+    pub label: &'static str,
+}
+
+pub struct VerifiedView {
+    pub status: &'static str,
+    pub text: &'static str,
+    pub generation: Option<i32>,
+    pub position: Option<i32>,
+    pub hints: Vec<(&'static str, &'static str)>,
+}
+
+/// Everything the section shows.
+pub struct BackupPanel {
+    pub can_use: bool,
+    pub can_import: bool,
+    pub generation: Option<i32>,
+    pub issued_on: String,
+    pub total: i32,
+    pub remaining: u64,
+    pub chips: Vec<Chip>,
+    pub pending: Vec<i32>,
+    pub low: bool,
+    pub failing: bool,
+    pub checked_out: Option<ShownCode>,
+    pub verified: Option<VerifiedView>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub today: String,
+}
+
+fn state_label(t: &Texts, state: &str) -> &'static str {
+    match state {
+        "unused" => t.b.state_unused,
+        "checked_out" => t.b.state_checked_out,
+        "used" => t.b.state_used,
+        _ => t.b.state_rejected,
+    }
+}
+
+fn verified_view(t: &Texts, v: Verification) -> VerifiedView {
+    let text = match v.status {
+        "unused" => t.b.status_unused,
+        "checked_out" => t.b.status_checked_out,
+        "used" => t.b.status_used,
+        "rejected" => t.b.status_rejected,
+        "superseded" => t.b.status_superseded,
+        _ => t.b.status_unknown,
+    };
+    let hints = v
+        .hints
+        .iter()
+        .map(|h| {
+            let text = match h {
+                Hint::Whitespace => t.b.hint_whitespace,
+                Hint::Hyphen => t.b.hint_hyphen,
+                Hint::Lowercase => t.b.hint_lowercase,
+                Hint::AmbiguousCharacters => t.b.hint_ambiguous,
+            };
+            (h.as_str(), text)
+        })
+        .collect();
+    VerifiedView {
+        status: v.status,
+        text,
+        generation: v.generation,
+        position: v.position,
+        hints,
+    }
+}
+
+/// The section for `view`, or nothing when the caller may not read backup codes at all.
+pub async fn panel(
+    core: &Core,
+    caller: &Caller,
+    view: &AccountView,
+    t: &'static Texts,
+    extras: BackupExtras,
+) -> Option<BackupPanel> {
+    let can_read = core.may(caller, &view.team, Action::BackupRead).await;
+    let can_use = core.may(caller, &view.team, Action::BackupCheckout).await;
+    let can_import = core.may(caller, &view.team, Action::BackupImport).await;
+    if !(can_read || can_use || can_import) {
+        return None;
+    }
+    let mut panel = BackupPanel {
+        can_use,
+        can_import,
+        generation: None,
+        issued_on: String::new(),
+        total: 0,
+        remaining: 0,
+        chips: Vec::new(),
+        pending: Vec::new(),
+        low: view.warnings.contains(&warning::LOW_CODES),
+        failing: view.warnings.contains(&warning::FAILED_ATTEMPTS),
+        checked_out: extras.checked_out,
+        verified: extras.verified.map(|v| verified_view(t, v)),
+        notice: extras.notice,
+        error: extras.error,
+        today: chrono::Utc::now().date_naive().to_string(),
+    };
+    if can_read {
+        if let Ok(status) = core.backup_status(caller, &view.account.id).await {
+            panel.generation = Some(status.generation.generation);
+            panel.issued_on = status.generation.issued_on.to_string();
+            panel.total = status.generation.total;
+            panel.remaining = status.remaining;
+            panel.low = status.warnings.contains(&warning::LOW_CODES);
+            panel.failing = status.warnings.contains(&warning::FAILED_ATTEMPTS);
+            panel.pending = status
+                .codes
+                .iter()
+                .filter(|c| c.state == "checked_out")
+                .map(|c| c.position)
+                .collect();
+            panel.chips = status
+                .codes
+                .into_iter()
+                .map(|c| Chip {
+                    position: c.position,
+                    label: state_label(t, &c.state),
+                    state: c.state,
+                })
+                .collect();
+        }
+    } else if let Some(summary) = view.backup() {
+        panel.generation = Some(summary.generation);
+        panel.issued_on = summary.issued_on.to_string();
+        panel.total = summary.total;
+        panel.remaining = u64::try_from(summary.remaining).unwrap_or(0);
+    }
+    Some(panel)
+}
+
+async fn page_with(
+    req: &HttpRequest,
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    backup: BackupExtras,
+) -> HttpResponse {
+    let extras = Extras {
+        backup,
+        ..Extras::default()
+    };
+    account_page(req, core, caller, id, extras).await
+}
+
+/// Shows a failed action's message in the section, or its own response (step-up, error page).
+async fn failed(
+    req: &HttpRequest,
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    err: ServiceError,
+) -> HttpResponse {
+    match recoverable(req, core, caller, err, &format!("/accounts/{id}")) {
+        Ok(message) => {
+            let extras = BackupExtras {
+                error: Some(message),
+                ..BackupExtras::default()
+            };
+            page_with(req, core, caller, id, extras).await
+        }
+        Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CheckoutForm {
+    #[serde(default)]
+    justification: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[post("/accounts/{id}/backup/checkout")]
+pub async fn checkout(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<CheckoutForm>,
+) -> HttpResponse {
+    let caller = match form_caller(&req, &core, session, &form.csrf, &format!("/accounts/{id}")) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let result = match Justification::parse(&form.justification) {
+        Ok(justification) => {
+            core.check_out_backup_code(&caller, &id, justification)
+                .await
+        }
+        Err(invalid) => Err(invalid.into()),
+    };
+    match result {
+        Ok(out) => {
+            let extras = BackupExtras {
+                checked_out: Some(ShownCode {
+                    code: out.code.as_str().to_owned(),
+                    position: out.position,
+                    generation: out.generation,
+                }),
+                ..BackupExtras::default()
+            };
+            page_with(&req, &core, &caller, &id, extras).await
+        }
+        Err(err) => failed(&req, &core, &caller, &id, err).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResultForm {
+    #[serde(default)]
+    outcome: String,
+    generation: Option<i32>,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[post("/accounts/{id}/backup/{position}/result")]
+pub async fn report(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    path: web::Path<(String, i32)>,
+    form: web::Form<ResultForm>,
+) -> HttpResponse {
+    let (id, position) = path.into_inner();
+    let caller = match form_caller(&req, &core, session, &form.csrf, &format!("/accounts/{id}")) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let Some(outcome) = CodeOutcome::parse(&form.outcome) else {
+        let err = crate::domain::Invalid::new("invalid_outcome", "outcome is worked or rejected");
+        return failed(&req, &core, &caller, &id, err.into()).await;
+    };
+    let t = super::Chrome::new(&req, &core, Some(&caller)).t;
+    match core
+        .report_backup_code(&caller, &id, position, form.generation, outcome)
+        .await
+    {
+        Ok(_) => {
+            let notice = match outcome {
+                CodeOutcome::Worked => t.b.reported_worked,
+                CodeOutcome::Rejected => t.b.reported_rejected,
+            };
+            let extras = BackupExtras {
+                notice: Some(notice.to_owned()),
+                ..BackupExtras::default()
+            };
+            page_with(&req, &core, &caller, &id, extras).await
+        }
+        Err(err) => failed(&req, &core, &caller, &id, err).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    code: Zeroizing<String>,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[post("/accounts/{id}/backup/verify")]
+pub async fn verify(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<VerifyForm>,
+) -> HttpResponse {
+    let caller = match form_caller(&req, &core, session, &form.csrf, &format!("/accounts/{id}")) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let result = match TypedCode::parse(&form.code) {
+        Ok(typed) => core.verify_backup_code(&caller, &id, typed).await,
+        Err(invalid) => Err(invalid.into()),
+    };
+    match result {
+        Ok(verification) => {
+            let extras = BackupExtras {
+                verified: Some(verification),
+                ..BackupExtras::default()
+            };
+            page_with(&req, &core, &caller, &id, extras).await
+        }
+        Err(err) => failed(&req, &core, &caller, &id, err).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ImportForm {
+    #[serde(default)]
+    block: Zeroizing<String>,
+    #[serde(default)]
+    issued_on: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[post("/accounts/{id}/backup/import")]
+pub async fn import(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<ImportForm>,
+) -> HttpResponse {
+    let caller = match form_caller(&req, &core, session, &form.csrf, &format!("/accounts/{id}")) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let parsed = CodeList::parse_block(&form.block).and_then(|codes| {
+        chrono::NaiveDate::parse_from_str(form.issued_on.trim(), "%Y-%m-%d")
+            .map(|date| (codes, date))
+            .map_err(|_| {
+                crate::domain::Invalid::new(
+                    "invalid_issued_on",
+                    "give the issue date as YYYY-MM-DD",
+                )
+            })
+    });
+    let result = match parsed {
+        Ok((codes, issued_on)) => {
+            core.import_backup_codes(&caller, &id, codes, issued_on)
+                .await
+        }
+        Err(invalid) => Err(invalid.into()),
+    };
+    match result {
+        Ok(imported) => {
+            let t = super::Chrome::new(&req, &core, Some(&caller)).t;
+            let notice =
+                t.b.imported_notice
+                    .replace("{generation}", &imported.generation.to_string())
+                    .replace("{total}", &imported.total.to_string());
+            let extras = BackupExtras {
+                notice: Some(notice),
+                ..BackupExtras::default()
+            };
+            page_with(&req, &core, &caller, &id, extras).await
+        }
+        Err(err) => failed(&req, &core, &caller, &id, err).await,
+    }
+}

@@ -1,0 +1,116 @@
+// Backup codes in real headless Chromium: a manager pastes a generation as the platform shows
+// it, checks out codes (shown once), reports outcomes, verifies typed codes with hints, and
+// sees the low-codes warning. Screenshots go to tests/browser/screenshots/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, signIn, shot } from './harness.mjs';
+
+// As Google shows them: two numbered columns, a space inside each code.
+const BLOCK = `1. 8364 2091     4. 5520 7318
+2. 1947 6625     5. 3089 4456
+3. 7203 9184     6. 6631 0572`;
+const IN_ORDER = ['8364 2091', '1947 6625', '7203 9184', '5520 7318', '3089 4456', '6631 0572'];
+
+let stack;
+let accountId;
+let page;
+
+before(async () => {
+  stack = await startStack();
+  const manager = stack.token('manager', 'marketing');
+  const created = await stack.api('POST', '/api/v1/accounts', manager, {
+    team: 'marketing', platform: 'youtube', handle: '@keyward_channel',
+  });
+  assert.equal(created.status, 201);
+  accountId = created.body.id;
+  const context = await stack.browser.newContext({ locale: 'en-US' });
+  page = await context.newPage();
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Refused to/.test(msg.text())) throw new Error(`CSP violation: ${msg.text()}`);
+  });
+  await signIn(page, stack.base, 'mia');
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+const chipStates = async () =>
+  page.getByTestId('positions').locator('li').evaluateAll((items) => items.map((li) => li.dataset.state));
+
+test('an empty account invites an import, and a pasted block is imported in list order', async () => {
+  await page.goto(`${stack.base}/accounts/${accountId}`);
+  assert.ok(await page.getByTestId('backup-none').isVisible());
+  await shot(page, '10-backup-empty');
+  await page.getByTestId('import-block').fill(BLOCK);
+  await page.getByTestId('import-issued-on').fill('2025-12-16');
+  await page.getByTestId('import').click();
+  assert.equal(await page.getByTestId('backup-notice').textContent(), 'Generation 1 imported: 6 codes.');
+  assert.match(await page.getByTestId('generation-summary').textContent(), /Generation 1 · issued 2025-12-16 · left 6 \/ 6/);
+  assert.deepEqual(await chipStates(), Array(6).fill('unused'));
+  assert.equal(await page.locator('body').textContent().then((t) => t.includes('8364')), false, 'no code is on the page');
+  await shot(page, '11-backup-imported');
+});
+
+test('check-out shows the next code once; outcomes mark it used or rejected', async () => {
+  await page.getByTestId('backup-justification').fill('locked out after phone reset');
+  await page.getByTestId('checkout').click();
+  assert.equal(await page.getByTestId('backup-code').textContent(), IN_ORDER[0]);
+  assert.equal(await page.getByTestId('position-1').getAttribute('data-state'), 'checked_out');
+  await shot(page, '12-backup-checked-out');
+  await page.getByTestId('outcome-worked').click();
+  assert.equal(await page.getByTestId('backup-notice').textContent(), 'Marked as used.');
+  assert.equal(await page.getByTestId('backup-code').count(), 0, 'the code is not shown again');
+
+  await page.getByTestId('backup-justification').fill('second device sign-in');
+  await page.getByTestId('checkout').click();
+  assert.equal(await page.getByTestId('backup-code').textContent(), IN_ORDER[1]);
+  await page.getByTestId('outcome-rejected').click();
+  assert.deepEqual((await chipStates()).slice(0, 3), ['used', 'rejected', 'unused']);
+  assert.equal(await page.getByTestId('remaining').textContent(), '4');
+});
+
+test('verify says what a typed code is, with hints, without showing other codes', async () => {
+  await page.getByTestId('verify-code').fill(' 8364-2091 ');
+  await page.getByTestId('verify').click();
+  const used = page.getByTestId('verify-result');
+  assert.equal(await used.getAttribute('data-status'), 'used');
+  assert.match(await used.textContent(), /Already used.*Generation 1 · Position 1/s);
+  const hints = await used.locator('[data-hint]').evaluateAll((items) => items.map((li) => li.dataset.hint));
+  assert.deepEqual(hints, ['whitespace', 'hyphen']);
+
+  // 7203 9184 typed with a capital B for the 8: found, flagged as look-alike.
+  await page.getByTestId('verify-code').fill('7203 91B4');
+  await page.getByTestId('verify').click();
+  const alike = page.getByTestId('verify-result');
+  assert.equal(await alike.getAttribute('data-status'), 'unused');
+  assert.match(await alike.textContent(), /Position 3/);
+  assert.deepEqual(await alike.locator('[data-hint]').evaluateAll((i) => i.map((li) => li.dataset.hint)), ['ambiguous_characters']);
+  await shot(page, '13-backup-verified');
+
+  await page.getByTestId('verify-code').fill('0000 0000');
+  await page.getByTestId('verify').click();
+  assert.equal(await page.getByTestId('verify-result').getAttribute('data-status'), 'unknown');
+});
+
+test('running low shows the warning, and a pending check-out can be reported later', async () => {
+  await page.getByTestId('backup-justification').fill('posting from the studio');
+  await page.getByTestId('checkout').click();
+  assert.equal(await page.getByTestId('backup-code').textContent(), IN_ORDER[2]);
+  assert.ok(await page.getByTestId('low-codes-warning').isVisible());
+  await page.goto(`${stack.base}/accounts/${accountId}`);
+  assert.ok(await page.getByTestId('low-codes-warning').isVisible());
+  const pending = page.getByTestId('pending');
+  assert.match(await pending.textContent(), /Position 3/);
+  await shot(page, '14-backup-low-codes');
+  await pending.getByRole('button', { name: 'It worked' }).click();
+  assert.equal(await page.getByTestId('position-3').getAttribute('data-state'), 'used');
+  assert.equal(await page.getByTestId('pending').count(), 0);
+
+  // The API agrees with what the page showed.
+  const manager = stack.token('manager', 'marketing');
+  const status = await stack.api('GET', `/api/v1/accounts/${accountId}/backup-codes`, manager);
+  assert.deepEqual(status.body.codes.map((c) => c.state), ['used', 'rejected', 'used', 'unused', 'unused', 'unused']);
+  assert.deepEqual(status.body.warnings, ['low_backup_codes']);
+});
