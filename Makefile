@@ -8,7 +8,7 @@ PG_ADMIN   ?= postgres://postgres@127.0.0.1:5432/postgres
 
 export KW_TEST_PG_URL ?= $(PG_ADMIN)
 
-.PHONY: help build dev test test-deps test-sqlite test-postgres test-browser check-postgres lint fmt clean-test-dbs
+.PHONY: help build dev test test-deps test-sqlite test-postgres test-browser check-postgres lint fmt clean-test-dbs bench
 
 # Root installs with apt-get directly; others through sudo.
 APT_INSTALL = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq && apt-get install -y -qq "$$@"' --
@@ -18,6 +18,7 @@ help:
 	@echo "make dev    start Keyward on SQLite with a key file, demo tokens and a local IdP"
 	@echo "make test   run every test: unit, integration on SQLite and PostgreSQL, browser"
 	@echo "make lint   rustfmt and clippy"
+	@echo "make bench  release build, then the load harness on SQLite and PostgreSQL (bench/README.md)"
 
 build:
 	$(CARGO) build --locked
@@ -75,6 +76,11 @@ check-postgres:
 clean-test-dbs:
 	@psql "$(KW_TEST_PG_URL)" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'kwt\_%'" 2>/dev/null \
 		| while read -r db; do psql "$(KW_TEST_PG_URL)" -qc "DROP DATABASE IF EXISTS \"$$db\"" >/dev/null 2>&1 || true; done
+
+## bench: TOTP reveal and backup-code check-out against the /healthz baseline (bench/README.md).
+bench: check-postgres
+	$(CARGO) build --release --locked -p keyward -p keyward-bench
+	target/release/keyward-bench --keyward target/release/keyward $(BENCH_ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -77,13 +77,31 @@ REDIRECT_URIS="$BASE/auth/callback" PORT="$IDP_PORT" ISSUER="$ISSUER" node tests
 IDP_PID=$!
 trap 'kill $IDP_PID 2>/dev/null || true' EXIT INT TERM
 
+# Once the server answers, a first run seeds a demo account with a TOTP seed and backup codes,
+# so there is something to reveal right away.
+seed_demo() {
+  local auth="Authorization: Bearer $(cat "$DEV_DIR/manager.token")" json='Content-Type: application/json'
+  for _ in $(seq 1 100); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.2; done
+  [ -f "$DEV_DIR/seeded" ] && return 0
+  local id
+  id=$(curl -sf -H "$auth" -H "$json" -d '{"team":"marketing","platform":"instagram","handle":"@keyward_demo","login_url":"https://www.instagram.com/accounts/login/","notes":"Demo account made by make dev"}' \
+    "$BASE/api/v1/accounts" | sed 's/.*"id":"\([^"]*\)".*/\1/') || return 0
+  curl -sf -X PUT -H "$auth" -H "$json" -d '{"otpauth_uri":"otpauth://totp/Instagram:keyward_demo?secret=JBSWY3DPEHPK3PXP&issuer=Instagram"}' \
+    "$BASE/api/v1/accounts/$id/totp" >/dev/null
+  curl -sf -H "$auth" -H "$json" -d '{"block":"1. 8364 2091    6. 4417 9930\n2. 1947 6625    7. 2285 0163\n3. 7203 9184    8. 9051 3378\n4. 5520 7318    9. 6148 2297\n5. 3089 4456   10. 6631 0572","issued_on":"2025-12-16"}' \
+    "$BASE/api/v1/accounts/$id/backup-codes" >/dev/null
+  touch "$DEV_DIR/seeded"
+  echo "  Demo account @keyward_demo ready: $BASE/accounts/$id"
+}
+command -v curl >/dev/null && seed_demo &
+
 cat <<MSG
 
   Keyward is starting.  Open  $BASE  in your browser.
 
   Sign in with a demo user of the local identity provider ($ISSUER), password "demo":
-    alice   operator, team marketing       (reveals codes)
-    mia     manager, team marketing        (edits accounts and seeds)
+    alice   operator, team marketing       (reveals codes, checks out backup codes)
+    mia     manager, team marketing        (edits accounts, seeds, backup codes, passwords)
     victor  viewer, team marketing
     sam     security admin, every team     (exports seeds, reads the audit trail)
     olga    auditor, every team

@@ -356,6 +356,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_in_deploy_is_valid() {
+        let example = include_str!("../../deploy/keyward.example.toml");
+        let settings = load_with(example, &[("KEYWARD_KEY_FILE", "/tmp/k.json")]);
+        let Ok(settings) = settings else {
+            unreachable!("{settings:?}")
+        };
+        assert_eq!(settings.limits.failed_attempt_budget, 5);
+        assert_eq!(settings.auth.reauth_minutes, 10);
+    }
+
+    #[test]
     fn invalid_settings_name_the_key() {
         let err = load_with("", &[("KEYWARD_DATABASE__MAX_CONNECTIONS", "many")])
             .err()

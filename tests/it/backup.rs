@@ -339,86 +339,75 @@ async fn bad_imports_and_reports_are_refused_clearly_and_store_nothing() {
     assert!(
         body.to_string().contains("1 and 3") && !body.to_string().to_uppercase().contains("ABCD")
     );
-    let bad = app
-        .post(
-            &path,
-            &manager,
-            json!({"codes": ["abcd_efgh"], "issued_on": "2025-12-16"}),
-        )
-        .await;
-    expect_error(bad, 422, "invalid_backup_code").await;
-    let date = app
-        .post(
-            &path,
-            &manager,
+    let date = "2025-12-16";
+    // (path suffix, body, status, error code); the first ones come before any import.
+    let before_import = [
+        (
+            "",
+            json!({"codes": ["abcd_efgh"], "issued_on": date}),
+            422,
+            "invalid_backup_code",
+        ),
+        (
+            "",
             json!({"codes": ["abcdefgh"], "issued_on": "16/12/2025"}),
-        )
-        .await;
-    expect_error(date, 422, "invalid_issued_on").await;
-    let future = app
-        .post(
-            &path,
-            &manager,
+            422,
+            "invalid_issued_on",
+        ),
+        (
+            "",
             json!({"codes": ["abcdefgh"], "issued_on": "2099-01-01"}),
-        )
-        .await;
-    expect_error(future, 422, "invalid_issued_on").await;
-    let neither = app
-        .post(&path, &manager, json!({"issued_on": "2025-12-16"}))
-        .await;
-    expect_error(neither, 400, "missing_field").await;
-    let wrong_type = app
-        .post(
-            &path,
-            &manager,
-            json!({"codes": "abcdefgh", "issued_on": "2025-12-16"}),
-        )
-        .await;
-    expect_error(wrong_type, 400, "invalid_json").await;
+            422,
+            "invalid_issued_on",
+        ),
+        ("", json!({"issued_on": date}), 400, "missing_field"),
+        (
+            "",
+            json!({"codes": "abcdefgh", "issued_on": date}),
+            400,
+            "invalid_json",
+        ),
+        (
+            "/checkout",
+            json!({"justification": "need one"}),
+            404,
+            "backup_codes_not_set",
+        ),
+    ];
+    let after_import = [
+        ("/checkout", json!({}), 400, "justification_required"),
+        (
+            "/1/result",
+            json!({"outcome": "maybe"}),
+            422,
+            "invalid_outcome",
+        ),
+        (
+            "/zero/result",
+            json!({"outcome": "worked"}),
+            422,
+            "invalid_position",
+        ),
+        (
+            "/11/result",
+            json!({"outcome": "worked"}),
+            404,
+            "backup_code_not_found",
+        ),
+        ("/verify", json!({"code": " - "}), 422, "code_required"),
+    ];
+    for (suffix, body, status, code) in before_import {
+        let res = app.post(&format!("{path}{suffix}"), &manager, body).await;
+        expect_error(res, status, code).await;
+    }
     // Nothing was stored.
     expect_error(app.get(&path, &manager).await, 404, "backup_codes_not_set").await;
-    let none = app
-        .post(
-            &format!("{path}/checkout"),
-            &manager,
-            json!({"justification": "need one"}),
-        )
-        .await;
-    expect_error(none, 404, "backup_codes_not_set").await;
 
-    import(&app, &manager, &id, &CODES[..2], "2025-12-16").await;
-    let no_reason = app
-        .post(&format!("{path}/checkout"), &manager, json!({}))
-        .await;
-    expect_error(no_reason, 400, "justification_required").await;
-    let outcome = app
-        .post(
-            &format!("{path}/1/result"),
-            &manager,
-            json!({"outcome": "maybe"}),
-        )
-        .await;
-    expect_error(outcome, 422, "invalid_outcome").await;
-    let position = app
-        .post(
-            &format!("{path}/zero/result"),
-            &manager,
-            json!({"outcome": "worked"}),
-        )
-        .await;
-    expect_error(position, 422, "invalid_position").await;
-    let missing = app
-        .post(
-            &format!("{path}/11/result"),
-            &manager,
-            json!({"outcome": "worked"}),
-        )
-        .await;
-    expect_error(missing, 404, "backup_code_not_found").await;
-    let empty = app
-        .post(&format!("{path}/verify"), &manager, json!({"code": " - "}))
-        .await;
-    expect_error(empty, 422, "code_required").await;
+    import(&app, &manager, &id, &CODES[..2], date).await;
+    for (suffix, body, status, code) in after_import {
+        let res = app.post(&format!("{path}{suffix}"), &manager, body).await;
+        expect_error(res, status, code).await;
+    }
     check_out(&app, &manager, &id).await;
     check_out(&app, &manager, &id).await;
     let gone = app

@@ -249,86 +249,75 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
     }
     // Backup codes: imported, checked out, typed for verification; a password set and shown.
     let backup = format!("/api/v1/accounts/{id}/backup-codes");
-    let (s, _) = call(
-        &client,
-        &base,
-        Method::POST,
-        &backup,
-        &manager,
-        json!({"codes": BACKUP_CODES, "issued_on": "2025-12-16"}),
-    )
-    .await;
-    assert_eq!(s, 201);
-    let (s, out) = call(
-        &client,
-        &base,
-        Method::POST,
-        &format!("{backup}/checkout"),
-        &manager,
-        json!({"justification": "leak test"}),
-    )
-    .await;
-    assert_eq!((s, out["code"].as_str()), (200, Some(BACKUP_CODES[0])));
-    let (s, _) = call(
-        &client,
-        &base,
-        Method::POST,
-        &format!("{backup}/verify"),
-        &manager,
-        json!({"code": BACKUP_CODES[1]}),
-    )
-    .await;
-    assert_eq!(s, 200);
-    let (s, _) = call(
-        &client,
-        &base,
-        Method::POST,
-        &backup,
-        &manager,
-        json!({"codes": [BACKUP_CODES[2], BACKUP_CODES[2]], "issued_on": "2025-12-16"}),
-    )
-    .await;
-    assert_eq!(s, 422);
-    let (s, _) = call(
-        &client,
-        &base,
-        Method::POST,
-        &backup,
-        &manager,
-        json!({"codes": BACKUP_CODES[2], "issued_on": "2025-12-16"}),
-    )
-    .await;
-    assert_eq!(s, 400);
-    let (s, _) = call(
-        &client,
-        &base,
-        Method::PUT,
-        &format!("/api/v1/accounts/{id}/password"),
-        &manager,
-        json!({"password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(s, 201);
-    let (s, shown) = call(
-        &client,
-        &base,
-        Method::POST,
-        &format!("/api/v1/accounts/{id}/password/reveal"),
-        &manager,
-        json!({"justification": "leak test"}),
-    )
-    .await;
-    assert_eq!((s, shown["password"].as_str()), (200, Some(PASSWORD)));
-    let (s, _) = call(
-        &client,
-        &base,
-        Method::PUT,
-        &format!("/api/v1/accounts/{id}/password"),
-        &manager,
-        json!({"password": 42, "note": PASSWORD}),
-    )
-    .await;
-    assert_eq!(s, 400);
+    let password = format!("/api/v1/accounts/{id}/password");
+    let why = json!({"justification": "leak test"});
+    // (method, path, body, expected status, expected value under "code"/"password")
+    let steps = [
+        (
+            Method::POST,
+            backup.clone(),
+            json!({"codes": BACKUP_CODES, "issued_on": "2025-12-16"}),
+            201,
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{backup}/checkout"),
+            why.clone(),
+            200,
+            Some(BACKUP_CODES[0]),
+        ),
+        (
+            Method::POST,
+            format!("{backup}/verify"),
+            json!({"code": BACKUP_CODES[1]}),
+            200,
+            None,
+        ),
+        (
+            Method::POST,
+            backup.clone(),
+            json!({"codes": [BACKUP_CODES[2], BACKUP_CODES[2]], "issued_on": "2025-12-16"}),
+            422,
+            None,
+        ),
+        (
+            Method::POST,
+            backup.clone(),
+            json!({"codes": BACKUP_CODES[2], "issued_on": "2025-12-16"}),
+            400,
+            None,
+        ),
+        (
+            Method::PUT,
+            password.clone(),
+            json!({"password": PASSWORD}),
+            201,
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{password}/reveal"),
+            why.clone(),
+            200,
+            Some(PASSWORD),
+        ),
+        (
+            Method::PUT,
+            password.clone(),
+            json!({"password": 42, "note": PASSWORD}),
+            400,
+            None,
+        ),
+    ];
+    for (method, path, body, status, value) in steps {
+        let (got, out) = call(&client, &base, method, &path, &manager, body).await;
+        assert_eq!(got, status, "{path}: {out}");
+        if let Some(value) = value {
+            let shown = out.get("code").or_else(|| out.get("password"));
+            assert_eq!(shown.and_then(Value::as_str), Some(value));
+        }
+    }
 
     // Secrets in the wrong places of bad requests.
     let bad_uri = format!("otpauth://totp/x?secret={TOTP_SEED}&digits=7");

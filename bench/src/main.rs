@@ -1,0 +1,462 @@
+//! Load harness for Keyward (see bench/README.md). Starts the real `keyward serve` on a fresh
+//! SQLite file and a fresh PostgreSQL database, then measures, in one run per backend and on
+//! the same server: `GET /healthz` (the baseline), the TOTP reveal and the backup-code
+//! check-out (each with its audit write and rate-limit count in one transaction), at
+//! concurrency 1, 16 and 64. Prints throughput, p50 and p99, and each as a ratio to the baseline.
+//!
+//! Usage: keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]
+
+use anyhow::{bail, Context, Result};
+use reqwest::Client;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
+const CODES_PER_GENERATION: usize = 50;
+const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+struct Options {
+    keyward: String,
+    backends: Vec<String>,
+    scale: f64,
+    pg_admin: String,
+}
+
+fn options() -> Result<Options> {
+    let mut opts = Options {
+        keyward: "target/release/keyward".into(),
+        backends: vec!["sqlite".into(), "postgres".into()],
+        scale: 1.0,
+        pg_admin: std::env::var("KW_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--keyward" => opts.keyward = value()?,
+            "--backends" => opts.backends = value()?.split(',').map(str::to_owned).collect(),
+            "--scale" => opts.scale = value()?.parse().context("--scale takes a number")?,
+            "-h" | "--help" => {
+                println!(
+                    "keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]\n\n\
+                          Measures /healthz, TOTP reveal and backup-code check-out at concurrency\n\
+                          1, 16 and 64 on each backend. --scale multiplies the request counts."
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other} (see --help)"),
+        }
+    }
+    Ok(opts)
+}
+
+/// Requests measured per concurrency level (after a warm-up of a tenth as many).
+fn requests_at(concurrency: usize, scale: f64) -> usize {
+    let base = match concurrency {
+        1 => 400,
+        16 => 2_000,
+        _ => 4_000,
+    };
+    ((base as f64) * scale).max(50.0) as usize
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    env: Vec<(String, String)>,
+    keyward: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(&self.keyward)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .with_context(|| format!("running {}", self.keyward))?;
+        if !out.status.success() {
+            bail!(
+                "keyward {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn token(&self, name: &str) -> Result<String> {
+        let out = self.cli(&[
+            "token",
+            "create",
+            "--name",
+            name,
+            "--role",
+            "manager",
+            "--team",
+            "marketing",
+        ])?;
+        out.lines()
+            .last()
+            .map(|l| l.trim().to_owned())
+            .context("token printed")
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn database_url(backend: &str, dir: &std::path::Path, pg_admin: &str) -> Result<String> {
+    if backend == "sqlite" {
+        return Ok(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join("bench.db").display()
+        ));
+    }
+    let name = format!(
+        "kwbench_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
+    let status = Command::new("psql")
+        .args([pg_admin, "-qc", &format!("CREATE DATABASE \"{name}\"")])
+        .status()
+        .context("psql (PostgreSQL client) is needed for the PostgreSQL run")?;
+    if !status.success() {
+        bail!("could not create database {name} at {pg_admin}");
+    }
+    let (root, _) = pg_admin
+        .rsplit_once('/')
+        .context("admin URL has a database part")?;
+    Ok(format!("{root}/{name}"))
+}
+
+async fn start(opts: &Options, backend: &str) -> Result<(Server, Vec<String>)> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let key_file = dir.path().join("keys.json");
+    let env: Vec<(String, String)> = vec![
+        (
+            "KEYWARD_DATABASE_URL".into(),
+            database_url(backend, dir.path(), &opts.pg_admin)?,
+        ),
+        ("KEYWARD_KEY_FILE".into(), key_file.display().to_string()),
+        ("KEYWARD_LISTEN".into(), format!("127.0.0.1:{port}")),
+        ("KEYWARD_LOG__LEVEL".into(), "warn".into()),
+        ("KEYWARD_DATABASE__MAX_CONNECTIONS".into(), "16".into()),
+        // Limits stay on (their counter is part of every reveal) but never bite.
+        (
+            "KEYWARD_LIMITS__REVEALS_PER_MINUTE".into(),
+            "1000000000".into(),
+        ),
+        (
+            "KEYWARD_LIMITS__REVEALS_PER_HOUR".into(),
+            "1000000000".into(),
+        ),
+    ];
+    let spawn = |args: &[&str]| -> Result<Child> {
+        let mut cmd = Command::new(&opts.keyward);
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("KEYWARD_")) {
+            cmd.env_remove(key);
+        }
+        Ok(cmd
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .spawn()?)
+    };
+    let status = spawn(&[
+        "keys",
+        "init",
+        "--key-file",
+        &key_file.display().to_string(),
+    ])?
+    .wait()?;
+    if !status.success() {
+        bail!("keys init failed");
+    }
+    if !spawn(&["migrate"])?.wait()?.success() {
+        bail!("migrate failed");
+    }
+    let child = spawn(&["serve", "--no-migrate"])?;
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        env,
+        keyward: opts.keyward.clone(),
+        _dir: dir,
+    };
+    let client = Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if let Ok(res) = client.get(format!("{}/readyz", server.base)).send().await {
+            if res.status().is_success() {
+                ready = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !ready {
+        bail!("keyward did not become ready");
+    }
+    eprintln!("  creating {} tokens…", CONCURRENCY[2]);
+    let tokens = (0..CONCURRENCY[2])
+        .map(|i| server.token(&format!("bench-{i}")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((server, tokens))
+}
+
+async fn call(
+    client: &Client,
+    base: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> Result<Value> {
+    let req = match method {
+        "PUT" => client.put(format!("{base}{path}")),
+        _ => client.post(format!("{base}{path}")),
+    };
+    let res = req.bearer_auth(token).json(&body).send().await?;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{method} {path}: {status} {body}");
+    }
+    Ok(body)
+}
+
+/// One TOTP account, and enough accounts with a full generation for every check-out.
+async fn seed(server: &Server, token: &str, checkouts: usize) -> Result<(String, Vec<String>)> {
+    let client = Client::new();
+    let base = &server.base;
+    let account = |handle: String| {
+        let client = client.clone();
+        async move {
+            let body = call(
+                &client,
+                base,
+                token,
+                "POST",
+                "/api/v1/accounts",
+                json!({"team": "marketing", "platform": "x", "handle": handle}),
+            )
+            .await?;
+            body["id"].as_str().map(str::to_owned).context("account id")
+        }
+    };
+    let totp = account("@bench_totp".into()).await?;
+    call(
+        &client,
+        base,
+        token,
+        "PUT",
+        &format!("/api/v1/accounts/{totp}/totp"),
+        json!({"secret": SEED}),
+    )
+    .await?;
+    let needed = checkouts.div_ceil(CODES_PER_GENERATION);
+    eprintln!("  importing {needed} generations of {CODES_PER_GENERATION} backup codes…");
+    let mut with_codes = Vec::with_capacity(needed);
+    for i in 0..needed {
+        let id = account(format!("@bench_codes_{i}")).await?;
+        let codes: Vec<String> = (0..CODES_PER_GENERATION)
+            .map(|c| format!("{i:05}-{c:05}"))
+            .collect();
+        call(
+            &client,
+            base,
+            token,
+            "POST",
+            &format!("/api/v1/accounts/{id}/backup-codes"),
+            json!({"codes": codes, "issued_on": "2025-12-16"}),
+        )
+        .await?;
+        with_codes.push(id);
+    }
+    Ok((totp, with_codes))
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    Healthz,
+    Totp,
+    Checkout,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Healthz => "GET /healthz",
+            Target::Totp => "TOTP reveal",
+            Target::Checkout => "backup check-out",
+        }
+    }
+}
+
+struct Measure {
+    throughput: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// What the workers share: the server, one token per worker, the accounts to hit.
+struct Load {
+    client: Client,
+    base: String,
+    tokens: Vec<String>,
+    totp: String,
+    code_accounts: Arc<Vec<String>>,
+    next_code: Arc<AtomicUsize>,
+}
+
+/// Runs `n` requests with `concurrency` workers (each its own token) and measures them.
+async fn run(load: &Load, target: Target, concurrency: usize, n: usize) -> Result<Measure> {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for token in load.tokens.iter().take(concurrency) {
+        let (client, base, token) = (load.client.clone(), load.base.clone(), token.clone());
+        let (issued, totp) = (issued.clone(), load.totp.clone());
+        let (code_accounts, next_code) = (load.code_accounts.clone(), load.next_code.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while issued.fetch_add(1, Ordering::Relaxed) < n {
+                let request = match target {
+                    Target::Healthz => client.get(format!("{base}/healthz")),
+                    Target::Totp => client
+                        .post(format!("{base}/api/v1/accounts/{totp}/totp/code"))
+                        .bearer_auth(&token)
+                        .json(&json!({})),
+                    Target::Checkout => {
+                        // Spread over the accounts: consecutive check-outs hit different ones.
+                        let k = next_code.fetch_add(1, Ordering::Relaxed);
+                        let account = &code_accounts[k % code_accounts.len()];
+                        client
+                            .post(format!(
+                                "{base}/api/v1/accounts/{account}/backup-codes/checkout"
+                            ))
+                            .bearer_auth(&token)
+                            .json(&json!({"justification": "benchmark"}))
+                    }
+                };
+                let t0 = Instant::now();
+                let res = request.send().await?;
+                let status = res.status();
+                let _ = res.bytes().await?;
+                latencies.push(t0.elapsed());
+                if !status.is_success() {
+                    bail!("{}: HTTP {status}", target.name());
+                }
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for worker in workers {
+        all.extend(worker.await??);
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    let pick = |q: f64| {
+        all[((all.len() as f64 * q).ceil() as usize)
+            .saturating_sub(1)
+            .min(all.len() - 1)]
+    };
+    Ok(Measure {
+        throughput: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: pick(0.50),
+        p99: pick(0.99),
+    })
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
+    eprintln!("== {backend}: starting keyward");
+    let (server, tokens) = start(opts, backend).await?;
+    let total_checkouts: usize = CONCURRENCY
+        .iter()
+        .map(|c| requests_at(*c, opts.scale) + requests_at(*c, opts.scale) / 10)
+        .sum();
+    let (totp, code_accounts) = seed(&server, &tokens[0], total_checkouts).await?;
+    let load = Load {
+        client: Client::builder()
+            .pool_max_idle_per_host(CONCURRENCY[2])
+            .build()?,
+        base: server.base.clone(),
+        tokens,
+        totp,
+        code_accounts: Arc::new(code_accounts),
+        next_code: Arc::new(AtomicUsize::new(0)),
+    };
+    println!("\n### {backend}\n");
+    println!("| concurrency | endpoint | req/s | p50 ms | p99 ms | req/s ÷ baseline | p50 × baseline | p99 × baseline |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    for concurrency in CONCURRENCY {
+        let n = requests_at(concurrency, opts.scale);
+        let mut baseline: Option<Measure> = None;
+        for target in [Target::Healthz, Target::Totp, Target::Checkout] {
+            eprintln!(
+                "  {} at concurrency {concurrency}: {n} requests…",
+                target.name()
+            );
+            // Warm-up: connections, caches, the database's pages.
+            run(&load, target, concurrency, n / 10).await?;
+            let m = run(&load, target, concurrency, n).await?;
+            let (tp, p50, p99) = match &baseline {
+                Some(b) => (
+                    format!("{:.3}", m.throughput / b.throughput),
+                    format!("{:.1}", m.p50.as_secs_f64() / b.p50.as_secs_f64()),
+                    format!("{:.1}", m.p99.as_secs_f64() / b.p99.as_secs_f64()),
+                ),
+                None => ("1".into(), "1".into(), "1".into()),
+            };
+            println!(
+                "| {concurrency} | {} | {:.0} | {} | {} | {tp} | {p50} | {p99} |",
+                target.name(),
+                m.throughput,
+                ms(m.p50),
+                ms(m.p99)
+            );
+            if baseline.is_none() {
+                baseline = Some(m);
+            }
+        }
+    }
+    drop(server);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let opts = options()?;
+    if !std::path::Path::new(&opts.keyward).exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p keyward` (or `make bench`)",
+            opts.keyward
+        );
+    }
+    for backend in opts.backends.clone() {
+        bench_backend(&opts, &backend).await?;
+    }
+    Ok(())
+}
