@@ -12,6 +12,7 @@ BASE="http://$LISTEN"
 ISSUER="http://127.0.0.1:$IDP_PORT"
 
 mkdir -p "$DEV_DIR" && chmod 700 "$DEV_DIR"
+DEV_DIR=$(cd "$DEV_DIR" && pwd)
 [ -d tests/oidc/node_modules ] || npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
 
 cat > "$DEV_DIR/keyward.toml" <<TOML
@@ -20,10 +21,10 @@ listen = "$LISTEN"
 public_url = "$BASE"
 
 [database]
-url = "sqlite://$PWD/$DEV_DIR/keyward.db?mode=rwc"
+url = "sqlite://$DEV_DIR/keyward.db?mode=rwc"
 
 [keys]
-key_file = "$PWD/$DEV_DIR/keys.json"
+key_file = "$DEV_DIR/keys.json"
 
 [log]
 format = "pretty"
@@ -59,7 +60,7 @@ group = "auditors"
 team = "*"
 role = "auditor"
 TOML
-export KEYWARD_CONFIG="$PWD/$DEV_DIR/keyward.toml"
+export KEYWARD_CONFIG="$DEV_DIR/keyward.toml"
 for var in $(env | grep -o '^KEYWARD_[A-Z_]*' | grep -v '^KEYWARD_CONFIG$'); do unset "$var"; done
 
 [ -f "$DEV_DIR/keys.json" ] || "$BIN" keys init --key-file "$DEV_DIR/keys.json"
