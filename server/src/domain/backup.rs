@@ -148,7 +148,7 @@ fn list_number(cell: &str) -> (Option<u32>, &str) {
 pub fn split_block(block: &str) -> Vec<Zeroizing<String>> {
     let mut cells: Vec<(Option<u32>, Zeroizing<String>)> = Vec::new();
     for line in block.lines() {
-        let line = line.replace('\t', "  ").replace('\u{3000}', "  ");
+        let line = line.replace(['\t', '\u{3000}'], "  ");
         for cell in line.split("  ").map(str::trim).filter(|c| !c.is_empty()) {
             let (number, code) = list_number(cell);
             if !code.is_empty() {

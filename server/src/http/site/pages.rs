@@ -276,6 +276,8 @@ pub async fn reveal_totp(
 
 /// The signed-in caller of a form post, or the response that refuses it (not signed in, or
 /// a missing or stale CSRF token).
+// The Err side is the response itself, handed straight back to actix.
+#[allow(clippy::result_large_err)]
 pub fn form_caller(
     req: &HttpRequest,
     core: &Core,
@@ -303,6 +305,8 @@ pub fn form_caller(
 
 /// A failed action shown on the page it came from (its message), or a response of its own:
 /// a step-up sign-in that comes back to `here`, or an error page.
+// The Err side is the response itself, handed straight back to actix.
+#[allow(clippy::result_large_err)]
 pub fn recoverable(
     req: &HttpRequest,
     core: &Core,
