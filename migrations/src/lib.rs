@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_foundation;
 mod m20261123_000002_sessions;
 mod m20261123_000003_backup_limits;
+mod m20261123_000004_audit_checkpoints;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_foundation::Migration),
             Box::new(m20261123_000002_sessions::Migration),
             Box::new(m20261123_000003_backup_limits::Migration),
+            Box::new(m20261123_000004_audit_checkpoints::Migration),
         ]
     }
 }

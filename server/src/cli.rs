@@ -133,8 +133,11 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain. Exit 0 when intact, 1 when broken.
+    /// Recompute the hash chain and check the signed checkpoints (needs the key file for
+    /// those). Exit 0 when intact, 1 when broken, edited, truncated or rewritten.
     Verify,
+    /// Sign a checkpoint of the chain head now (the server also does this on its own).
+    Checkpoint,
     /// Write every event as JSON lines or CSV.
     Export {
         #[arg(long, value_enum, default_value = "jsonl")]
@@ -201,6 +204,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(command) => token(&settings()?, command).await,
         Command::Member(command) => member(&settings()?, command).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&settings()?).await,
+        Command::Audit(AuditCommand::Checkpoint) => audit_checkpoint(&settings()?).await,
         Command::Audit(AuditCommand::Export { format, output }) => {
             audit_export(&settings()?, format, output).await
         }
@@ -421,18 +425,43 @@ async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
+async fn audit_checkpoint(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let keyring = Keyring::load(startup::key_source(settings)?)?;
+    let store = connect_migrated(settings).await?;
+    let due = crate::audit::checkpoint::Due::NOW;
+    match crate::audit::checkpoint::write(&store, &keyring, due).await? {
+        Some(c) => println!(
+            "checkpoint at seq {}: head {}, signed by {}",
+            c.seq, c.head_hash, c.key_id
+        ),
+        None => println!("nothing new since the last checkpoint"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = connect_migrated(settings).await?;
-    let report = crate::audit::verify(store.db(), |checked| {
+    let chain = crate::audit::verify(store.db(), |checked| {
         if checked % 10_000 == 0 {
             eprintln!("  {checked} events checked…");
         }
     })
     .await?;
+    let keyring = startup::key_source(settings).and_then(|source| Ok(Keyring::load(source)?));
+    let report = match keyring {
+        Ok(keyring) => {
+            let key_id = keyring.checkpoint_key_id();
+            crate::audit::checkpoint::verify(store.db(), &key_id, chain).await?
+        }
+        Err(err) => {
+            eprintln!("warning: signed checkpoints not checked (no keyring: {err:#}); truncation would not show");
+            chain
+        }
+    };
     if report.ok {
         println!(
-            "ok: {} events, chain intact, head {}",
-            report.checked, report.head
+            "ok: {} events, chain intact, head {}, {} signed checkpoints match",
+            report.checked, report.head, report.checkpoints
         );
         Ok(ExitCode::SUCCESS)
     } else {

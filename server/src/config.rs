@@ -20,6 +20,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub auth: AuthSettings,
     pub limits: LimitSettings,
+    pub audit: AuditSettings,
     /// OpenID Connect sign-in (used by the web sign-in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcSettings>,
@@ -76,6 +77,16 @@ pub struct AuthSettings {
     pub reauth_minutes: i64,
     /// Tolerated clock difference with the IdP when checking ID tokens, in seconds.
     pub clock_skew_seconds: i64,
+}
+
+/// Signed checkpoints of the audit chain head.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// A checkpoint after this many new events…
+    pub checkpoint_every_events: u32,
+    /// …or after this many minutes when any event came since the last one.
+    pub checkpoint_every_minutes: u32,
 }
 
 /// Reveal rate limits and backup-code guard rails.
@@ -171,6 +182,10 @@ impl Default for Settings {
                 low_backup_codes: 3,
                 failed_attempt_budget: 5,
                 failed_attempt_window_minutes: 15,
+            },
+            audit: AuditSettings {
+                checkpoint_every_events: 1000,
+                checkpoint_every_minutes: 10,
             },
             oidc: None,
             role_bindings: Vec::new(),

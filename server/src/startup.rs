@@ -128,8 +128,20 @@ impl Application {
     }
 }
 
-/// Removes expired sessions and login flows every ten minutes.
+/// Removes expired sessions and login flows every ten minutes; looks every 30 seconds whether
+/// an audit checkpoint is due.
 fn spawn_housekeeping(core: web::Data<Core>) {
+    let checkpoints = core.clone();
+    tokio::spawn(async move {
+        let period = std::time::Duration::from_secs(30);
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            every.tick().await;
+            if let Err(err) = checkpoints.checkpoint_audit().await {
+                tracing::warn!(error = %err, "audit checkpoint failed");
+            }
+        }
+    });
     tokio::spawn(async move {
         let period = std::time::Duration::from_secs(600);
         // The first purge waits a whole period: nothing has expired at start-up.

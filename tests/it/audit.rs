@@ -218,3 +218,112 @@ async fn the_cli_exports_every_event_as_json_lines_and_csv() {
     assert_eq!(rows.next(), Some(keyward::audit::CSV_HEADER));
     assert_eq!(rows.count(), n);
 }
+
+fn cli_checkpoint(app: &TestApp) -> String {
+    let out = app
+        .cli()
+        .args(["audit", "checkpoint"])
+        .output()
+        .expect("cli runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn deleting_the_newest_events_is_caught_by_the_signed_checkpoint() {
+    let (app, _) = busy_app().await;
+    assert!(cli_checkpoint(&app).starts_with("checkpoint at seq 6"));
+    assert_eq!(
+        cli_checkpoint(&app).trim(),
+        "nothing new since the last checkpoint"
+    );
+    let (code, out) = cli_verify(&app);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 signed checkpoints match"), "{out}");
+
+    let auditor = app.token("auditor", "*").await;
+    sql(&app, "DELETE FROM audit_event WHERE seq >= 5").await;
+    // The chain that is left is consistent in itself…
+    let chain = keyward::audit::verify(app.core.store.db(), |_| {})
+        .await
+        .unwrap();
+    assert!(chain.ok && chain.checked == 4, "{chain:?}");
+    // …but the checkpoint says there was more.
+    let (code, out) = cli_verify(&app);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("seq 5") && out.contains("truncated"), "{out}");
+    let report = expect_json(app.get("/api/v1/audit/verify", &auditor).await, 200).await;
+    assert_eq!(
+        (report["ok"].as_bool(), report["first_bad_seq"].as_i64()),
+        (Some(false), Some(5))
+    );
+}
+
+#[tokio::test]
+async fn a_chain_rewritten_from_scratch_is_caught_and_a_forged_checkpoint_refused() {
+    let (app, _) = busy_app().await;
+    cli_checkpoint(&app);
+    // A forger who knows the algorithm (but not the key) edits event 3 and re-chains the rest.
+    let mut prev = app.audit_rows().await[1].hash.clone();
+    for mut row in app.audit_rows().await.into_iter().skip(2) {
+        if row.seq == 3 {
+            row.justification = Some("nothing happened".into());
+        }
+        row.prev_hash = prev.clone();
+        row.hash = keyward::audit::canonical_hash(&row);
+        sql(&app, &format!(
+            "UPDATE audit_event SET justification = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {}",
+            row.justification.as_deref().unwrap_or_default(), row.prev_hash, row.hash, row.seq
+        ))
+        .await;
+        prev = row.hash;
+    }
+    let chain = keyward::audit::verify(app.core.store.db(), |_| {})
+        .await
+        .unwrap();
+    assert!(
+        chain.ok,
+        "the rewritten chain is consistent in itself: {chain:?}"
+    );
+    let (code, out) = cli_verify(&app);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rewritten") && out.contains("seq 6"), "{out}");
+
+    // Re-pointing the checkpoint at the forged head breaks its signature.
+    sql(
+        &app,
+        &format!("UPDATE audit_checkpoint SET head_hash = '{prev}'"),
+    )
+    .await;
+    let (code, out) = cli_verify(&app);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not signed by this keyring's key"), "{out}");
+}
+
+#[tokio::test]
+async fn the_server_signs_a_checkpoint_when_one_is_due_and_logs_nothing_secret_in_it() {
+    let (app, _) = busy_app().await;
+    // Defaults: every 1000 events or 10 minutes; the first checkpoint is due at once.
+    app.core.checkpoint_audit().await.unwrap();
+    app.core.checkpoint_audit().await.unwrap();
+    let checkpoints = keyward::store::audit::checkpoints(app.core.store.db())
+        .await
+        .unwrap();
+    assert_eq!(checkpoints.len(), 1, "nothing new, no second checkpoint");
+    assert_eq!(checkpoints[0].seq, 6);
+    assert_eq!(checkpoints[0].head_hash, app.audit_rows().await[5].hash);
+    assert_eq!(checkpoints[0].key_id, app.core.keyring.checkpoint_key_id());
+    // Not yet due: one new event, well under 1000 and 10 minutes.
+    let manager = app.token("manager", "marketing").await;
+    app.account(&manager, "marketing", "@another").await;
+    app.core.checkpoint_audit().await.unwrap();
+    let count = keyward::store::audit::checkpoints(app.core.store.db())
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(count, 1);
+}

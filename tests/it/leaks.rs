@@ -66,6 +66,7 @@ async fn database_dump(url: &str) -> Vec<u8> {
         "session",
         "login_flow",
         "audit_event",
+        "audit_checkpoint",
     ] {
         let sql = match backend() {
             "postgres" => format!("SELECT row_to_json(t)::text AS row FROM \"{table}\" t"),

@@ -166,6 +166,8 @@ pub struct VerifyReport {
     pub first_bad_seq: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Signed checkpoints checked (see `audit::checkpoint`).
+    pub checkpoints: i64,
 }
 
 /// Recomputes the whole chain in pages; `progress` is told how many events were checked.
@@ -188,6 +190,7 @@ pub async fn verify(
                 head: prev.clone(),
                 first_bad_seq: Some(expected_seq.min(row.seq)),
                 reason: Some(reason.to_owned()),
+                checkpoints: 0,
             };
             if row.seq != expected_seq {
                 return Ok(broken("sequence gap: an event was removed or reordered"));
@@ -209,5 +212,6 @@ pub async fn verify(
         head: prev,
         first_bad_seq: None,
         reason: None,
+        checkpoints: 0,
     })
 }

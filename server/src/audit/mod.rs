@@ -2,6 +2,7 @@
 //! a deletion or a reordering breaks the chain. Appends happen inside the action's transaction.
 
 mod chain;
+pub mod checkpoint;
 mod export;
 
 pub use chain::{append, canonical_hash, verify, Event, Outcome, VerifyReport, GENESIS_HASH};

@@ -1,11 +1,13 @@
 //! Keys and envelope encryption: the keyring of versioned KEKs, per-version DEKs sealed with
 //! AES-256-GCM and bound to their row by AAD. Nothing here logs or prints key material.
 
+mod checkpoint;
 mod envelope;
 mod keyfile;
 mod keyring;
 mod lookup;
 
+pub use checkpoint::{checkpoint_message, checkpoint_signature_valid};
 pub use envelope::{backup_code_aad, secret_aad, Sealed, SealedSet};
 pub use keyfile::{KeyFile, KEY_FILE_FORMAT};
 pub use keyring::{KeySource, Keyring};

@@ -29,6 +29,20 @@ impl Core {
     pub async fn verify_audit(&self, caller: &Caller) -> Result<VerifyReport, ServiceError> {
         self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
             .await?;
-        Ok(crate::audit::verify(self.store.db(), |_| {}).await?)
+        let db = self.store.db();
+        let chain = crate::audit::verify(db, |_| {}).await?;
+        let key_id = self.keyring.checkpoint_key_id();
+        Ok(crate::audit::checkpoint::verify(db, &key_id, chain).await?)
+    }
+
+    /// Signs a checkpoint of the chain head if one is due (see `[audit]` in the settings).
+    pub async fn checkpoint_audit(&self) -> Result<(), ServiceError> {
+        let audit = &self.settings.audit;
+        let due = crate::audit::checkpoint::Due {
+            events: i64::from(audit.checkpoint_every_events.max(1)),
+            age: chrono::Duration::minutes(i64::from(audit.checkpoint_every_minutes)),
+        };
+        crate::audit::checkpoint::write(&self.store, &self.keyring, due).await?;
+        Ok(())
     }
 }

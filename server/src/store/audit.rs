@@ -85,3 +85,34 @@ pub async fn search(
         .all(db)
         .await
 }
+
+pub use super::entities::audit_checkpoint::Model as CheckpointRow;
+
+/// The newest checkpoint.
+pub async fn latest_checkpoint(db: &impl ConnectionTrait) -> Result<Option<CheckpointRow>, DbErr> {
+    super::entities::audit_checkpoint::Entity::find()
+        .order_by_desc(super::entities::audit_checkpoint::Column::Seq)
+        .one(db)
+        .await
+}
+
+/// Every checkpoint, oldest first.
+pub async fn checkpoints(db: &impl ConnectionTrait) -> Result<Vec<CheckpointRow>, DbErr> {
+    super::entities::audit_checkpoint::Entity::find()
+        .order_by_asc(super::entities::audit_checkpoint::Column::Seq)
+        .all(db)
+        .await
+}
+
+pub async fn insert_checkpoint(db: &impl ConnectionTrait, row: CheckpointRow) -> Result<(), DbErr> {
+    use sea_orm::IntoActiveModel;
+    super::entities::audit_checkpoint::Entity::insert(row.into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The event with sequence number `seq`.
+pub async fn event(db: &impl ConnectionTrait, seq: i64) -> Result<Option<AuditRow>, DbErr> {
+    audit_event::Entity::find_by_id(seq).one(db).await
+}

@@ -1,6 +1,7 @@
 //! sea-orm entities, one per table (see the migrations crate for the schema).
 
 pub mod account;
+pub mod audit_checkpoint;
 pub mod audit_event;
 pub mod backup_code;
 pub mod backup_code_generation;
