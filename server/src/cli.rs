@@ -145,7 +145,25 @@ enum AuditCommand {
         /// Write to this file instead of stdout.
         #[arg(long, value_name = "PATH")]
         output: Option<PathBuf>,
+        /// Only events at or after this time (RFC 3339, or a date meaning its start in UTC).
+        #[arg(long, value_parser = time_bound)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only events before this time (RFC 3339, or a date).
+        #[arg(long, value_parser = time_bound)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only events about this account (its id).
+        #[arg(long)]
+        account: Option<String>,
+        /// Only events by this actor, e.g. `member:…` or `token:…`.
+        #[arg(long)]
+        actor: Option<String>,
     },
+}
+
+fn time_bound(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::audit::parse_time_bound(raw).ok_or_else(|| {
+        format!("{raw:?} is not a time like 2026-11-23T10:00:00Z or a date like 2026-11-23")
+    })
 }
 
 /// Runs the command line; the process exit code.
@@ -205,8 +223,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Member(command) => member(&settings()?, command).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&settings()?).await,
         Command::Audit(AuditCommand::Checkpoint) => audit_checkpoint(&settings()?).await,
-        Command::Audit(AuditCommand::Export { format, output }) => {
-            audit_export(&settings()?, format, output).await
+        Command::Audit(AuditCommand::Export {
+            format,
+            output,
+            since,
+            until,
+            account,
+            actor,
+        }) => {
+            let filter = crate::store::audit::AuditFilter {
+                after: 0,
+                actor,
+                target: account.map(|a| format!("account:{a}")),
+                action: None,
+                since,
+                until,
+            };
+            audit_export(&settings()?, format, output, filter).await
         }
     }
 }
@@ -479,6 +512,7 @@ async fn audit_export(
     settings: &Settings,
     format: ExportFormat,
     output: Option<PathBuf>,
+    mut filter: crate::store::audit::AuditFilter,
 ) -> anyhow::Result<ExitCode> {
     let store = connect_migrated(settings).await?;
     let mut out: Box<dyn Write> = match &output {
@@ -491,16 +525,12 @@ async fn audit_export(
     if format == ExportFormat::Csv {
         writeln!(out, "{}", crate::audit::CSV_HEADER)?;
     }
-    let mut after = 0;
     let mut written = 0;
     loop {
-        let rows = crate::store::audit::page(store.db(), after, 1000).await?;
+        let rows = crate::store::audit::search(store.db(), &filter, 1000).await?;
         let Some(last) = rows.last() else { break };
-        after = last.seq;
-        match format {
-            ExportFormat::Jsonl => crate::audit::write_jsonl(&mut out, &rows)?,
-            ExportFormat::Csv => crate::audit::write_csv(&mut out, &rows)?,
-        }
+        filter.after = last.seq;
+        crate::audit::write_rows(&mut out, format, &rows)?;
         written += rows.len();
         if output.is_some() {
             eprintln!("  {written} events written…");

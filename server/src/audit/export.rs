@@ -13,6 +13,33 @@ pub enum ExportFormat {
 pub const CSV_HEADER: &str =
     "seq,at,actor,action,target,team,outcome,justification,ip,user_agent,request_id,details,prev_hash,hash";
 
+/// A time bound given as RFC 3339 (`2026-11-23T10:00:00Z`) or a date (`2026-11-23`,
+/// meaning its start in UTC).
+pub fn parse_time_bound(raw: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let raw = raw.trim();
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+}
+
+/// Rows in the chosen format (CSV without its header).
+pub fn write_rows(
+    out: &mut impl Write,
+    format: ExportFormat,
+    rows: &[AuditRow],
+) -> std::io::Result<()> {
+    match format {
+        ExportFormat::Jsonl => write_jsonl(out, rows),
+        ExportFormat::Csv => write_csv(out, rows),
+    }
+}
+
 /// One event as exported and as served by the API.
 pub fn to_json(row: &AuditRow) -> serde_json::Value {
     serde_json::json!({
@@ -84,6 +111,17 @@ pub fn write_csv(out: &mut impl Write, rows: &[AuditRow]) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_bounds_take_rfc3339_or_a_date() {
+        let at = |s: &str| parse_time_bound(s).map(|t| t.to_rfc3339());
+        assert_eq!(at("2026-11-23"), Some("2026-11-23T00:00:00+00:00".into()));
+        assert_eq!(
+            at("2026-11-23T10:00:00+09:00"),
+            Some("2026-11-23T01:00:00+00:00".into())
+        );
+        assert_eq!(at("yesterday"), None);
+    }
 
     #[test]
     fn csv_cells_are_quoted_and_formulas_defused() {

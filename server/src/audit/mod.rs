@@ -6,4 +6,6 @@ pub mod checkpoint;
 mod export;
 
 pub use chain::{append, canonical_hash, verify, Event, Outcome, VerifyReport, GENESIS_HASH};
-pub use export::{to_json, write_csv, write_jsonl, ExportFormat, CSV_HEADER};
+pub use export::{
+    parse_time_bound, to_json, write_csv, write_jsonl, write_rows, ExportFormat, CSV_HEADER,
+};

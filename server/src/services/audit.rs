@@ -35,6 +35,29 @@ impl Core {
         Ok(crate::audit::checkpoint::verify(db, &key_id, chain).await?)
     }
 
+    /// Authorizes an export and records it (with its filter) before any event is sent.
+    pub async fn start_audit_export(
+        &self,
+        caller: &Caller,
+        filter: &AuditFilter,
+        format: crate::audit::ExportFormat,
+    ) -> Result<(), ServiceError> {
+        self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
+            .await?;
+        let tx = self.store.begin_write().await?;
+        let event = caller.event("audit.export").details(serde_json::json!({
+            "format": format!("{format:?}").to_lowercase(),
+            "actor": filter.actor,
+            "target": filter.target,
+            "action": filter.action,
+            "since": filter.since.map(|t| t.to_rfc3339()),
+            "until": filter.until.map(|t| t.to_rfc3339()),
+        }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Signs a checkpoint of the chain head if one is due (see `[audit]` in the settings).
     pub async fn checkpoint_audit(&self) -> Result<(), ServiceError> {
         let audit = &self.settings.audit;

@@ -62,6 +62,10 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     pub target: Option<String>,
     pub action: Option<String>,
+    /// Events at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Events before this time.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub async fn search(
@@ -78,6 +82,12 @@ pub async fn search(
     }
     if let Some(action) = &filter.action {
         query = query.filter(audit_event::Column::Action.eq(action.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_event::Column::At.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_event::Column::At.lt(until));
     }
     query
         .order_by_asc(audit_event::Column::Seq)

@@ -1,10 +1,12 @@
 //! The audit trail over HTTP (auditor, security_admin).
 
-use crate::audit::VerifyReport;
+use crate::audit::{ExportFormat, VerifyReport};
+use crate::domain::Invalid;
 use crate::http::{ApiError, Authenticated};
 use crate::services::Core;
 use crate::store::audit::AuditFilter;
 use actix_web::{get, web, HttpResponse};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -40,6 +42,8 @@ pub async fn list(
             .filter(|a| !a.is_empty())
             .map(|a| format!("account:{a}")),
         action: query.action.filter(|a| !a.is_empty()),
+        since: None,
+        until: None,
     };
     let (rows, next) = core
         .list_audit(&auth.0, filter, query.limit.unwrap_or(100))
@@ -55,4 +59,109 @@ pub async fn list(
 pub async fn verify(core: web::Data<Core>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
     let report = core.verify_audit(&auth.0).await?;
     Ok(HttpResponse::Ok().json(report))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ExportQuery {
+    /// jsonl (default) or csv.
+    pub format: Option<String>,
+    /// Events at or after this time (RFC 3339, or a date meaning its start in UTC).
+    pub since: Option<String>,
+    /// Events before this time.
+    pub until: Option<String>,
+    /// An account id.
+    pub account: Option<String>,
+    /// e.g. `member:0190…`.
+    pub actor: Option<String>,
+    /// e.g. `backup.checkout`.
+    pub action: Option<String>,
+}
+
+fn bound(raw: Option<&str>, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Invalid> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(raw) => crate::audit::parse_time_bound(raw)
+            .map(Some)
+            .ok_or_else(|| {
+                Invalid::new(
+                    "invalid_time",
+                    format!(
+                        "{name} must be a time like 2026-11-23T10:00:00Z or a date like 2026-11-23"
+                    ),
+                )
+            }),
+    }
+}
+
+/// Every matching event, oldest first, streamed as JSON lines or CSV (stable columns,
+/// RFC 3339 times). Auditor and security_admin; the export itself is audited.
+#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
+    responses((status = 200, description = "JSON lines (application/x-ndjson) or CSV (text/csv)"),
+        (status = 403, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[get("/audit/export")]
+pub async fn export(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let format = match query.format.as_deref().unwrap_or("jsonl") {
+        "jsonl" => ExportFormat::Jsonl,
+        "csv" => ExportFormat::Csv,
+        _ => return Err(Invalid::new("invalid_format", "format is jsonl or csv").into()),
+    };
+    let filter = AuditFilter {
+        after: 0,
+        actor: query.actor.clone().filter(|a| !a.is_empty()),
+        target: query
+            .account
+            .as_deref()
+            .filter(|a| !a.is_empty())
+            .map(|a| format!("account:{a}")),
+        action: query.action.clone().filter(|a| !a.is_empty()),
+        since: bound(query.since.as_deref(), "since")?,
+        until: bound(query.until.as_deref(), "until")?,
+    };
+    core.start_audit_export(&auth.0, &filter, format).await?;
+    let head = match format {
+        ExportFormat::Csv => format!("{}\n", crate::audit::CSV_HEADER).into_bytes(),
+        ExportFormat::Jsonl => Vec::new(),
+    };
+    // Pages of 500 events, each written as it is read: memory stays flat on large trails.
+    let pages = futures_util::stream::unfold(Some(filter), move |state| {
+        let core = core.clone();
+        async move {
+            let mut filter = state?;
+            match crate::store::audit::search(core.store.db(), &filter, 500).await {
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    filter.after = rows.last().map(|r| r.seq).unwrap_or(filter.after);
+                    let mut chunk = Vec::new();
+                    let written = crate::audit::write_rows(&mut chunk, format, &rows);
+                    let item = written
+                        .map(|()| web::Bytes::from(chunk))
+                        .map_err(actix_web::error::ErrorInternalServerError);
+                    Some((item, Some(filter)))
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "audit export stopped");
+                    Some((
+                        Err(actix_web::error::ErrorServiceUnavailable("storage error")),
+                        None,
+                    ))
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok(web::Bytes::from(head)) }).chain(pages);
+    let (content_type, name) = match format {
+        ExportFormat::Jsonl => ("application/x-ndjson", "keyward-audit.jsonl"),
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "keyward-audit.csv"),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .streaming(body))
 }
