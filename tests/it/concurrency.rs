@@ -164,3 +164,69 @@ async fn forty_concurrent_check_outs_of_ten_codes_hand_out_each_code_once_in_ord
         .unwrap();
     assert!(report.ok, "{report:?}");
 }
+
+#[tokio::test]
+async fn sixty_four_writers_across_two_server_processes_keep_one_linear_chain() {
+    let app = spawn_app().await; // migrates the database and holds the key file
+    let manager = app.token("manager", "marketing").await;
+    let id = app.account(&manager, "marketing", "@shared").await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"secret": "JBSWY3DPEHPK3PXP"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let first = crate::support::spawn_process(&app.settings).await;
+    let second = crate::support::spawn_process(&app.settings).await;
+    let client = reqwest::Client::new();
+    let path = format!("/api/v1/accounts/{id}/totp/code");
+    // 64 concurrent writers, half on each process, each revealing twice.
+    let writers = (0..64).map(|w| {
+        let base = if w % 2 == 0 {
+            first.base.clone()
+        } else {
+            second.base.clone()
+        };
+        let (client, path, token) = (client.clone(), path.clone(), manager.clone());
+        async move {
+            for _ in 0..2 {
+                let res = client
+                    .post(format!("{base}{path}"))
+                    .bearer_auth(&token)
+                    .json(&json!({"justification": "two replicas"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    res.status(),
+                    200,
+                    "{}",
+                    res.text().await.unwrap_or_default()
+                );
+            }
+        }
+    });
+    join_all(writers).await;
+    let rows = app.audit_rows().await;
+    assert_eq!(
+        rows.iter().filter(|r| r.action == "totp.reveal").count(),
+        128
+    );
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=rows.len() as i64).collect::<Vec<_>>(),
+        "no gap, no duplicate"
+    );
+    let report = keyward::audit::verify(app.core.store.db(), |_| {})
+        .await
+        .unwrap();
+    assert!(
+        report.ok && report.checked == rows.len() as i64,
+        "{report:?}"
+    );
+}

@@ -234,3 +234,48 @@ pub async fn expect_error(res: Response, status: u16, code: &str) -> Value {
     );
     body
 }
+
+/// A `keyward serve` process on `settings` (its database and key file), on a free port.
+/// Killed on drop.
+pub struct ServerProcess {
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn spawn_process(settings: &Settings) -> ServerProcess {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = cli_for(settings)
+        .args(["serve", "--no-migrate"])
+        .env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEYWARD_LOG__LEVEL", "warn")
+        .env("KEYWARD_LIMITS__REVEALS_PER_MINUTE", "0")
+        .env("KEYWARD_LIMITS__REVEALS_PER_HOUR", "0")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("keyward serve starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return ServerProcess { base, child };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("keyward serve did not become ready at {base}");
+}
