@@ -249,6 +249,8 @@ impl Drop for ServerProcess {
     }
 }
 
+// The child is reaped by `ServerProcess`'s Drop, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 pub async fn spawn_process(settings: &Settings) -> ServerProcess {
     let port = TcpListener::bind("127.0.0.1:0")
         .expect("bind")
