@@ -236,6 +236,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 actor,
                 target: account.map(|a| format!("account:{a}")),
                 action: None,
+                outcome: None,
                 since,
                 until,
             };

@@ -114,3 +114,20 @@ test('running low shows the warning, and a pending check-out can be reported lat
   assert.deepEqual(status.body.codes.map((c) => c.state), ['used', 'rejected', 'used', 'unused', 'unused', 'unused']);
   assert.deepEqual(status.body.warnings, ['low_backup_codes']);
 });
+
+test('an auditor follows the account to its history and sees every step, chained', async () => {
+  const context = await stack.browser.newContext({ locale: 'en-US' });
+  const auditor = await context.newPage();
+  await signIn(auditor, stack.base, 'olga');
+  await auditor.goto(`${stack.base}/accounts/${accountId}`);
+  await auditor.getByTestId('account-history').click();
+  assert.equal(await auditor.getByTestId('chain-status').getAttribute('data-ok'), 'true');
+  const actions = await auditor.getByTestId('event').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+  for (const action of ['backup.import', 'backup.checkout', 'backup.result', 'backup.verify']) {
+    assert.ok(actions.includes(action), `${action} in ${actions}`);
+  }
+  assert.equal(await auditor.locator('.pill.bad').count(), 0);
+  assert.equal((await auditor.locator('body').textContent()).includes('8364'), false, 'no code in the trail');
+  await shot(auditor, '15-audit-history');
+  await context.close();
+});

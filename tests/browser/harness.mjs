@@ -59,6 +59,10 @@ group = "sns-marketing-leads"
 team = "marketing"
 role = "manager"
 [[role_bindings]]
+group = "auditors"
+team = "*"
+role = "auditor"
+[[role_bindings]]
 group = "sns-viewers"
 team = "marketing"
 role = "viewer"

@@ -194,3 +194,117 @@ async fn a_viewer_sees_the_account_but_no_reveal_button() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn auditors_browse_filter_and_see_the_chain_status_of_the_trail() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_sso_app("").await;
+    let manager = app.token("manager", "*").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    app.account(&manager, "marketing", "@other").await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"secret": SEED}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    for _ in 0..2 {
+        let res = app
+            .post(
+                &format!("/api/v1/accounts/{id}/totp/code"),
+                &manager,
+                json!({"justification": "weekly post"}),
+            )
+            .await;
+        expect_json(res, 200).await;
+    }
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "olga").await;
+    let account_page = browser
+        .get(&format!("{}/accounts/{id}", app.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        account_page.contains(&format!("/audit?account={id}")),
+        "a link to the account's history"
+    );
+
+    let all = browser
+        .get(&format!("{}/audit", app.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(all.contains(r#"data-ok="true""#), "{all}");
+    assert!(
+        all.contains("account.create") && all.contains("weekly post") && all.contains("auth.login")
+    );
+    // The account's history: its own events only, each linked to the one before.
+    let history = browser
+        .get(&format!(
+            "{}/audit?account={id}&action=totp.reveal",
+            app.base
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        history.matches(r#"data-testid="event""#).count(),
+        2,
+        "{history}"
+    );
+    assert!(!history.contains("BROKEN"));
+    let denied = browser
+        .get(&format!("{}/audit?outcome=denied", app.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(denied.contains(r#"data-testid="audit-empty""#), "{denied}");
+
+    // An edited event shows as broken, in the list and in the chain status.
+    let seq = app
+        .audit_rows()
+        .await
+        .iter()
+        .find(|r| r.action == "totp.reveal")
+        .unwrap()
+        .seq;
+    app.core
+        .store
+        .db()
+        .execute_unprepared(&format!(
+            "UPDATE audit_event SET justification = 'nothing' WHERE seq = {seq}"
+        ))
+        .await
+        .unwrap();
+    let broken = browser
+        .get(&format!("{}/audit?account={id}", app.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        broken.contains(r#"data-ok="false""#) && broken.contains(&format!("broken at event {seq}")),
+        "{broken}"
+    );
+    assert!(
+        broken.contains(&format!(
+            r#"data-testid="link-{seq}"><span class="pill bad">BROKEN"#
+        )),
+        "{broken}"
+    );
+
+    // Operators do not read the trail.
+    let operator = Browser::new();
+    operator.sign_in(&app.base, "alice").await;
+    let res = operator.get(&format!("{}/audit", app.base)).await;
+    assert_eq!(res.status(), 403);
+}

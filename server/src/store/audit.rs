@@ -62,6 +62,7 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     pub target: Option<String>,
     pub action: Option<String>,
+    pub outcome: Option<String>,
     /// Events at or after this time.
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Events before this time.
@@ -82,6 +83,9 @@ pub async fn search(
     }
     if let Some(action) = &filter.action {
         query = query.filter(audit_event::Column::Action.eq(action.as_str()));
+    }
+    if let Some(outcome) = &filter.outcome {
+        query = query.filter(audit_event::Column::Outcome.eq(outcome.as_str()));
     }
     if let Some(since) = filter.since {
         query = query.filter(audit_event::Column::At.gte(since));

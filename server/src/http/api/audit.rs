@@ -42,6 +42,7 @@ pub async fn list(
             .filter(|a| !a.is_empty())
             .map(|a| format!("account:{a}")),
         action: query.action.filter(|a| !a.is_empty()),
+        outcome: None,
         since: None,
         until: None,
     };
@@ -118,6 +119,7 @@ pub async fn export(
             .filter(|a| !a.is_empty())
             .map(|a| format!("account:{a}")),
         action: query.action.clone().filter(|a| !a.is_empty()),
+        outcome: None,
         since: bound(query.since.as_deref(), "since")?,
         until: bound(query.until.as_deref(), "until")?,
     };

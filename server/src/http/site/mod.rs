@@ -2,6 +2,7 @@
 //! embedded from `web/static`, sign-in through the IdP. No inline script (strict CSP).
 
 mod assets;
+mod audit;
 mod auth;
 mod backup;
 pub mod i18n;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(backup::report)
         .service(backup::verify)
         .service(backup::import)
+        .service(audit::audit)
         .service(pages::language);
 }
 

@@ -2,7 +2,7 @@
 
 use super::{cookie, error_page, render, see_other, to_signin, Chrome};
 use crate::authn::session::{csrf_valid, LANG_COOKIE};
-use crate::authz::Action;
+use crate::authz::{Action, ORG_WIDE};
 use crate::domain::Justification;
 use crate::http::MaybeSession;
 use crate::services::accounts::AccountView;
@@ -64,6 +64,7 @@ struct AccountsPage {
     c: Chrome,
     accounts: Vec<AccountCard>,
     roles: Vec<String>,
+    can_audit: bool,
 }
 
 /// A code shown once on the account page.
@@ -93,6 +94,7 @@ struct AccountPage {
     revealed: Option<Revealed>,
     error: Option<String>,
     b: Option<super::backup::BackupPanel>,
+    can_audit: bool,
 }
 
 fn group(code: &str) -> String {
@@ -166,7 +168,16 @@ pub async fn accounts(
                 .iter()
                 .map(|b| format!("{} @ {}", b.role.as_str(), b.team))
                 .collect();
-            render(StatusCode::OK, &AccountsPage { c, accounts, roles })
+            let can_audit = core.may(&caller, ORG_WIDE, Action::AuditRead).await;
+            render(
+                StatusCode::OK,
+                &AccountsPage {
+                    c,
+                    accounts,
+                    roles,
+                    can_audit,
+                },
+            )
         }
         Err(err) => service_failure(c, err),
     }
@@ -187,6 +198,7 @@ pub async fn account_page(
     let can_reveal = core.may(caller, &view.team, Action::TotpReveal).await;
     let needs_reauth = caller.session.as_ref().is_some_and(|s| !core.is_recent(s));
     let b = super::backup::panel(core, caller, &view, c.t, extras.backup).await;
+    let can_audit = core.may(caller, ORG_WIDE, Action::AuditRead).await;
     let revealed = extras.totp.map(|code| Revealed {
         grouped: group(&code.code),
         code: code.code.as_str().to_owned(),
@@ -205,6 +217,7 @@ pub async fn account_page(
             revealed,
             error: extras.totp_error,
             b,
+            can_audit,
         },
     )
 }
@@ -351,7 +364,7 @@ pub async fn language(
     res
 }
 
-fn service_failure(c: Chrome, err: ServiceError) -> HttpResponse {
+pub fn service_failure(c: Chrome, err: ServiceError) -> HttpResponse {
     let t = c.t;
     match err {
         ServiceError::NotFound(_) => error_page(c, StatusCode::NOT_FOUND, t.not_found_body),

@@ -1,0 +1,179 @@
+//! The audit viewer (auditors and security admins): filters, paging, each event's hash and
+//! whether it links to the one before, and the whole chain's verification.
+
+use super::pages::service_failure;
+use super::{render, to_signin, Chrome};
+use crate::audit::canonical_hash;
+use crate::http::MaybeSession;
+use crate::store::audit::AuditFilter;
+use actix_web::http::StatusCode;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+const PAGE: u64 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    after: Option<i64>,
+}
+
+pub struct EventRow {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// The account id when the target is an account.
+    pub account: Option<String>,
+    pub outcome: String,
+    pub justification: String,
+    pub hash: String,
+    pub short_hash: String,
+    /// The stored hash matches the content and the previous event's hash (when on this page).
+    pub linked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    c: Chrome,
+    q: AuditQuery,
+    events: Vec<EventRow>,
+    chain_note: String,
+    chain_ok: bool,
+    next: Option<String>,
+    error: Option<String>,
+}
+
+fn nonempty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+#[get("/audit")]
+pub async fn audit(
+    req: HttpRequest,
+    core: web::Data<crate::services::Core>,
+    session: MaybeSession,
+    query: web::Query<AuditQuery>,
+) -> HttpResponse {
+    let Some(caller) = session.0 else {
+        let here = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/audit");
+        return to_signin(here);
+    };
+    let c = Chrome::new(&req, &core, Some(&caller));
+    let q = query.into_inner();
+    let mut error = None;
+    let mut bound = |raw: &str| {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        let parsed = crate::audit::parse_time_bound(raw);
+        if parsed.is_none() {
+            error = Some(format!(
+                "{raw:?}: use a date like 2026-11-23 or a time like 2026-11-23T10:00:00Z"
+            ));
+        }
+        parsed
+    };
+    let filter = AuditFilter {
+        after: q.after.unwrap_or(0).max(0),
+        actor: nonempty(&q.actor),
+        target: nonempty(&q.account).map(|a| format!("account:{a}")),
+        action: nonempty(&q.action),
+        outcome: nonempty(&q.outcome),
+        since: bound(&q.since),
+        until: bound(&q.until),
+    };
+    let (rows, next) = match core.list_audit(&caller, filter, PAGE).await {
+        Ok(page) => page,
+        Err(err) => return service_failure(c, err),
+    };
+    let report = match core.verify_audit(&caller).await {
+        Ok(report) => report,
+        Err(err) => return service_failure(c, err),
+    };
+    let mut previous: Option<(i64, String)> = None;
+    let events = rows
+        .into_iter()
+        .map(|row| {
+            let follows = previous
+                .as_ref()
+                .is_none_or(|(seq, hash)| *seq + 1 != row.seq || *hash == row.prev_hash);
+            let linked = follows && canonical_hash(&row) == row.hash;
+            previous = Some((row.seq, row.hash.clone()));
+            let target = row.target.clone().unwrap_or_default();
+            EventRow {
+                seq: row.seq,
+                at: row.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                account: target.strip_prefix("account:").map(str::to_owned),
+                target,
+                actor: row.actor,
+                action: row.action,
+                outcome: row.outcome,
+                justification: row.justification.unwrap_or_default(),
+                short_hash: row.hash.chars().take(12).collect(),
+                hash: row.hash,
+                linked,
+            }
+        })
+        .collect();
+    let chain_note = if report.ok {
+        c.t.a
+            .chain_ok
+            .replace("{checked}", &report.checked.to_string())
+            .replace("{checkpoints}", &report.checkpoints.to_string())
+    } else {
+        c.t.a
+            .chain_broken
+            .replace("{seq}", &report.first_bad_seq.unwrap_or(0).to_string())
+            .replace("{reason}", report.reason.as_deref().unwrap_or(""))
+    };
+    let next = next.map(|after| {
+        let mut url = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [
+            ("account", &q.account),
+            ("actor", &q.actor),
+            ("action", &q.action),
+            ("outcome", &q.outcome),
+            ("since", &q.since),
+            ("until", &q.until),
+        ] {
+            if !value.trim().is_empty() {
+                url.append_pair(key, value.trim());
+            }
+        }
+        url.append_pair("after", &after.to_string());
+        format!("/audit?{}", url.finish())
+    });
+    render(
+        StatusCode::OK,
+        &AuditPage {
+            c,
+            q,
+            events,
+            chain_note,
+            chain_ok: report.ok,
+            next,
+            error,
+        },
+    )
+}
