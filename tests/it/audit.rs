@@ -6,16 +6,7 @@ async fn busy_app() -> (TestApp, String) {
     let app = spawn_app().await;
     let manager = app.token("manager", "marketing").await;
     let id = app.account(&manager, "marketing", "@brand").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &manager,
-            json!({"secret": "JBSWY3DPEHPK3PXP"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &id, "JBSWY3DPEHPK3PXP").await;
     for _ in 0..3 {
         expect_json(
             app.post(

@@ -178,16 +178,7 @@ fn endpoints() -> Vec<Endpoint> {
 async fn setup(app: &TestApp) -> (String, String) {
     let owner = app.token("manager", "marketing").await;
     let id = app.account(&owner, "marketing", "@matrix").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &owner,
-            json!({"secret": SEED}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&owner, &id, SEED).await;
     expect_json(
         app.put(
             &format!("/api/v1/accounts/{id}/hotp"),

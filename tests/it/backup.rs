@@ -655,17 +655,7 @@ async fn reveals_are_limited_per_member_across_replicas_with_retry_after() {
     }
     let (manager, id) = manager_and_account(&first).await;
     let other = first.token("operator", "marketing").await;
-    expect_json(
-        first
-            .put(
-                &format!("/api/v1/accounts/{id}/totp"),
-                &manager,
-                json!({"secret": "JBSWY3DPEHPK3PXP"}),
-            )
-            .await,
-        201,
-    )
-    .await;
+    first.set_totp(&manager, &id, "JBSWY3DPEHPK3PXP").await;
     let code = format!("/api/v1/accounts/{id}/totp/code");
     expect_json(first.post(&code, &manager, json!({})).await, 200).await;
     expect_json(second.post(&code, &manager, json!({})).await, 200).await;

@@ -140,16 +140,7 @@ async fn key_rotation_rewraps_every_dek_while_the_server_keeps_serving() {
     let mut accounts = Vec::new();
     for handle in ["@one", "@two", "@three"] {
         let id = app.account(&manager, "marketing", handle).await;
-        expect_json(
-            app.put(
-                &format!("/api/v1/accounts/{id}/totp"),
-                &manager,
-                json!({"secret": SEED}),
-            )
-            .await,
-            201,
-        )
-        .await;
+        app.set_totp(&manager, &id, SEED).await;
         accounts.push(id);
     }
     // A backup-code generation has a DEK of its own.
@@ -207,16 +198,7 @@ async fn key_rotation_rewraps_every_dek_while_the_server_keeps_serving() {
     assert_eq!(code["code"], "1111-2222");
     // ...and seals new ones under the new key.
     let fresh = app.account(&manager, "marketing", "@four").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{fresh}/totp"),
-            &manager,
-            json!({"secret": SEED}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &fresh, SEED).await;
     let status = app.cli().args(["keys", "status"]).output().unwrap();
     let status = stdout(&status);
     assert!(
@@ -260,16 +242,7 @@ async fn a_wrong_key_fails_closed_with_a_clear_error_and_never_a_wrong_code() {
     let app = spawn_app().await;
     let manager = app.token("manager", "marketing").await;
     let id = app.account(&manager, "marketing", "@brand").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &manager,
-            json!({"secret": SEED}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &id, SEED).await;
 
     // A second server on the same database with somebody else's key file (same key id).
     let dir = tempfile::tempdir().unwrap();

@@ -42,16 +42,7 @@ async fn concurrent_writers_keep_one_linear_audit_chain() {
     let app = spawn_app().await;
     let manager = app.token("manager", "marketing").await;
     let id = app.account(&manager, "marketing", "@brand").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &manager,
-            json!({"secret": "JBSWY3DPEHPK3PXP"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &id, "JBSWY3DPEHPK3PXP").await;
     let reveal = format!("/api/v1/accounts/{id}/totp/code");
     let reveals = (0..30).map(|_| app.post(&reveal, &manager, json!({})));
     let creates = (0..10).map(|i| {
@@ -170,16 +161,7 @@ async fn sixty_four_writers_across_two_server_processes_keep_one_linear_chain() 
     let app = spawn_app().await; // migrates the database and holds the key file
     let manager = app.token("manager", "marketing").await;
     let id = app.account(&manager, "marketing", "@shared").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &manager,
-            json!({"secret": "JBSWY3DPEHPK3PXP"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &id, "JBSWY3DPEHPK3PXP").await;
     let first = crate::support::spawn_process(&app.settings).await;
     let second = crate::support::spawn_process(&app.settings).await;
     let client = reqwest::Client::new();

@@ -2,7 +2,7 @@
 //! (The same flows run in real Chromium in tests/browser.)
 
 use crate::support::expect_json;
-use crate::support::idp::{spawn_sso_app, Browser};
+use crate::support::idp::{csrf_of, spawn_sso_app, Browser};
 use crate::support::otp::{base32, totp_window};
 use serde_json::json;
 
@@ -76,43 +76,17 @@ async fn an_operator_sees_their_team_and_reveals_a_code_from_the_account_page() 
     let manager = app.token("manager", "*").await;
     let id = app.account(&manager, "marketing", "@brand").await;
     app.account(&manager, "sales", "@sales-only").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &manager,
-            json!({"secret": SEED}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &id, SEED).await;
 
     let browser = Browser::new();
     browser.sign_in(&app.base, "alice").await;
-    let list = browser
-        .get(&format!("{}/accounts", app.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let list = browser.page(&format!("{}/accounts", app.base)).await;
     assert!(
         list.contains("@brand") && !list.contains("@sales-only"),
         "{list}"
     );
-    let page = browser
-        .get(&format!("{}/accounts/{id}", app.base))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let page = browser.page(&format!("{}/accounts/{id}", app.base)).await;
+    let csrf = csrf_of(&page);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -170,24 +144,10 @@ async fn a_viewer_sees_the_account_but_no_reveal_button() {
     let app = spawn_sso_app("").await;
     let manager = app.token("manager", "marketing").await;
     let id = app.account(&manager, "marketing", "@brand").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &manager,
-            json!({"secret": SEED}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &id, SEED).await;
     let browser = Browser::new();
     browser.sign_in(&app.base, "victor").await;
-    let page = browser
-        .get(&format!("{}/accounts/{id}", app.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.page(&format!("{}/accounts/{id}", app.base)).await;
     assert!(
         page.contains("data-testid=\"totp-not-allowed\"")
             && !page.contains("data-testid=\"reveal\""),
@@ -202,16 +162,7 @@ async fn auditors_browse_filter_and_see_the_chain_status_of_the_trail() {
     let manager = app.token("manager", "*").await;
     let id = app.account(&manager, "marketing", "@brand").await;
     app.account(&manager, "marketing", "@other").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &manager,
-            json!({"secret": SEED}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &id, SEED).await;
     for _ in 0..2 {
         let res = app
             .post(
@@ -224,37 +175,24 @@ async fn auditors_browse_filter_and_see_the_chain_status_of_the_trail() {
     }
     let browser = Browser::new();
     browser.sign_in(&app.base, "olga").await;
-    let account_page = browser
-        .get(&format!("{}/accounts/{id}", app.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let account_page = browser.page(&format!("{}/accounts/{id}", app.base)).await;
     assert!(
         account_page.contains(&format!("/audit?account={id}")),
         "a link to the account's history"
     );
 
-    let all = browser
-        .get(&format!("{}/audit", app.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let all = browser.page(&format!("{}/audit", app.base)).await;
     assert!(all.contains(r#"data-ok="true""#), "{all}");
     assert!(
         all.contains("account.create") && all.contains("weekly post") && all.contains("auth.login")
     );
     // The account's history: its own events only, each linked to the one before.
     let history = browser
-        .get(&format!(
+        .page(&format!(
             "{}/audit?account={id}&action=totp.reveal",
             app.base
         ))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         history.matches(r#"data-testid="event""#).count(),
         2,
@@ -262,11 +200,8 @@ async fn auditors_browse_filter_and_see_the_chain_status_of_the_trail() {
     );
     assert!(!history.contains("BROKEN"));
     let denied = browser
-        .get(&format!("{}/audit?outcome=denied", app.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .page(&format!("{}/audit?outcome=denied", app.base))
+        .await;
     assert!(denied.contains(r#"data-testid="audit-empty""#), "{denied}");
 
     // An edited event shows as broken, in the list and in the chain status.
@@ -286,11 +221,8 @@ async fn auditors_browse_filter_and_see_the_chain_status_of_the_trail() {
         .await
         .unwrap();
     let broken = browser
-        .get(&format!("{}/audit?account={id}", app.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .page(&format!("{}/audit?account={id}", app.base))
+        .await;
     assert!(
         broken.contains(r#"data-ok="false""#) && broken.contains(&format!("broken at event {seq}")),
         "{broken}"

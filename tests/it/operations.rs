@@ -26,16 +26,7 @@ async fn readiness_fails_when_a_stored_secret_needs_a_key_the_keyring_lacks() {
     let app = spawn_app().await;
     let manager = app.token("manager", "marketing").await;
     let id = app.account(&manager, "marketing", "@brand").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &manager,
-            json!({"secret": "JBSWY3DPEHPK3PXP"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &id, "JBSWY3DPEHPK3PXP").await;
     app.core
         .store
         .db()

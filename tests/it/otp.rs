@@ -346,16 +346,7 @@ async fn a_frozen_account_reveals_nothing_until_unfrozen() {
     let app = spawn_app().await;
     let manager = app.token("manager", "marketing").await;
     let id = app.account(&manager, "marketing", "@brand").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &manager,
-            json!({"secret": SEED}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &id, SEED).await;
     let account_path = format!("/api/v1/accounts/{id}");
     let patch = |status: &'static str| {
         app.request(

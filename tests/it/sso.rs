@@ -1,7 +1,7 @@
 //! Sign-in through a real OpenID Provider, sessions, step-up, and every way a login can be
 //! forged or replayed.
 
-use crate::support::idp::{spawn_sso_app, Browser, SsoApp};
+use crate::support::idp::{csrf_of, spawn_sso_app, Browser, SsoApp};
 use crate::support::otp::{base32, totp_window};
 use crate::support::{expect_error, expect_json};
 use sea_orm::ConnectionTrait;
@@ -36,16 +36,7 @@ async fn denied_reasons(app: &SsoApp) -> Vec<String> {
 async fn seeded_account(app: &SsoApp) -> String {
     let manager = app.token("manager", "marketing").await;
     let id = app.account(&manager, "marketing", "@brand").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/totp"),
-            &manager,
-            json!({"secret": SEED}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_totp(&manager, &id, SEED).await;
     id
 }
 
@@ -233,20 +224,8 @@ async fn an_old_login_must_step_up_before_revealing_and_comes_back_to_the_same_p
     .await;
 
     // The dashboard sends the browser back to the IdP with prompt=login and max_age=0.
-    let page = browser
-        .get(&format!("{}/accounts/{id}", app.base))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let page = browser.page(&format!("{}/accounts/{id}", app.base)).await;
+    let csrf = csrf_of(&page);
     let res = browser
         .client
         .post(format!("{}/accounts/{id}/totp/reveal", app.base))
@@ -420,20 +399,8 @@ async fn expired_and_idle_sessions_end_and_logout_ends_the_session_at_once() {
 
     let browser = Browser::new();
     browser.sign_in(&app.base, "victor").await;
-    let page = browser
-        .get(&format!("{}/accounts", app.base))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let page = browser.page(&format!("{}/accounts", app.base)).await;
+    let csrf = csrf_of(&page);
     let no_token = browser
         .client
         .post(format!("{}/auth/logout", app.base))
@@ -484,12 +451,7 @@ async fn roles_are_recomputed_at_every_login_so_lost_groups_mean_lost_access() {
         json!([]),
         "the next login removes what the IdP no longer grants"
     );
-    let page = browser
-        .get(&format!("{}/accounts", app.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.page(&format!("{}/accounts", app.base)).await;
     assert!(page.contains("data-testid=\"empty-no-team\""), "{page}");
 }
 

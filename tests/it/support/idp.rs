@@ -140,6 +140,11 @@ impl Browser {
         self.client.get(url).send().await.expect("GET")
     }
 
+    /// The body of the page at `url`.
+    pub async fn page(&self, url: &str) -> String {
+        self.get(url).await.text().await.expect("page body")
+    }
+
     /// Starts a login at `app` and signs in at the IdP as `user`; returns the callback URL the
     /// IdP sends the browser to (not yet visited), so tests can replay or tamper with it.
     pub async fn authorize(&self, app: &str, user: &str, login_path: &str) -> String {
@@ -200,4 +205,13 @@ impl Browser {
         }
         req.send().await.expect("POST")
     }
+}
+
+/// The CSRF token a page's forms carry.
+pub fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page has a form with a CSRF token")
+        .to_owned()
 }

@@ -281,3 +281,17 @@ pub async fn spawn_process(settings: &Settings) -> ServerProcess {
     }
     panic!("keyward serve did not become ready at {base}");
 }
+
+impl TestApp {
+    /// Stores a TOTP seed (Base32) on an account as `token`, asserting 201.
+    pub async fn set_totp(&self, token: &str, account_id: &str, seed: &str) {
+        let res = self
+            .put(
+                &format!("/api/v1/accounts/{account_id}/totp"),
+                token,
+                json!({"secret": seed}),
+            )
+            .await;
+        expect_json(res, 201).await;
+    }
+}
