@@ -35,13 +35,16 @@ test: check-postgres test-deps
 	$(MAKE) --no-print-directory test-postgres
 	$(MAKE) --no-print-directory test-browser
 
-## test-deps: the OpenID Provider and playwright-core from their lockfiles; Debian's Chromium and
-## a Japanese font (for readable screenshots) when missing.
+## test-deps: the OpenID Provider and playwright-core from their lockfiles; Debian's Chromium,
+## rsyslog and openssl (the SIEM forwarding tests' receiver and test CA) and a Japanese font
+## (for readable screenshots) when missing.
 test-deps:
 	@command -v node >/dev/null || { echo "Node.js (with npm) is needed for the OIDC and browser tests."; exit 1; }
 	cd tests/oidc && $(NPM_CI)
 	cd tests/browser && $(NPM_CI)
 	@test -x /usr/bin/chromium || $(APT_INSTALL) chromium
+	@test -x /usr/sbin/rsyslogd || $(APT_INSTALL) rsyslog
+	@command -v openssl >/dev/null || $(APT_INSTALL) openssl
 	@fc-list 2>/dev/null | grep -qi -e ipagothic -e "noto sans cjk" || $(APT_INSTALL) fonts-ipafont-gothic || echo "note: no Japanese font; screenshots of Japanese pages will show boxes"
 
 # Runs the workspace's unit tests and the integration suite on SQLite.

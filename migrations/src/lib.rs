@@ -7,6 +7,7 @@ mod m20261123_000001_foundation;
 mod m20261123_000002_sessions;
 mod m20261123_000003_backup_limits;
 mod m20261123_000004_audit_checkpoints;
+mod m20261123_000005_audit_forwarding_retention;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_sessions::Migration),
             Box::new(m20261123_000003_backup_limits::Migration),
             Box::new(m20261123_000004_audit_checkpoints::Migration),
+            Box::new(m20261123_000005_audit_forwarding_retention::Migration),
         ]
     }
 }

@@ -158,6 +158,26 @@ enum AuditCommand {
         #[arg(long)]
         actor: Option<String>,
     },
+    /// Show each SIEM destination (`[[audit.forward]]`): how far it has got and its last error.
+    Forwarders,
+    /// Archive events older than `audit.retention_days` to a verified file in
+    /// `audit.archive_dir`, then remove them from the database, keeping a signed anchor so the
+    /// rest of the chain still verifies. Events a forwarder has not delivered, and the newest
+    /// event, always stay. The server does this hourly on its own when retention is set.
+    Archive {
+        /// Archive events before this time instead (RFC 3339, or a date).
+        #[arg(long, value_parser = time_bound)]
+        before: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only show which events would be archived.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Recompute the chain inside archive files written by retention, and match each against
+    /// its signed anchor in the database when one is there. Exit 0 when intact, 1 otherwise.
+    VerifyArchive {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn time_bound(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -223,6 +243,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Member(command) => member(&settings()?, command).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&settings()?).await,
         Command::Audit(AuditCommand::Checkpoint) => audit_checkpoint(&settings()?).await,
+        Command::Audit(AuditCommand::Forwarders) => audit_forwarders(&settings()?).await,
+        Command::Audit(AuditCommand::Archive { before, dry_run }) => {
+            audit_archive(&settings()?, before, dry_run).await
+        }
+        Command::Audit(AuditCommand::VerifyArchive { files }) => {
+            audit_verify_archive(&settings()?, &files).await
+        }
         Command::Audit(AuditCommand::Export {
             format,
             output,
@@ -473,6 +500,142 @@ async fn audit_checkpoint(settings: &Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn audit_forwarders(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = connect_migrated(settings).await?;
+    let forwarders = services::audit::forwarder_status(&store, settings).await?;
+    if forwarders.is_empty() {
+        println!("no SIEM destinations configured (add [[audit.forward]] to the configuration)");
+    }
+    for f in forwarders {
+        let delivered = f
+            .delivered_seq
+            .map_or("nothing yet".to_owned(), |s| format!("up to seq {s}"));
+        println!(
+            "{:<16} {:<8} {:<32} {:<12} delivered {delivered}, {} behind",
+            f.name, f.kind, f.destination, f.state, f.lag
+        );
+        if let Some(err) = f.last_error {
+            println!("{:<16} last error ({} in a row): {err}", "", f.failures);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_archive(
+    settings: &Settings,
+    before: Option<chrono::DateTime<chrono::Utc>>,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let cutoff = match before {
+        Some(at) => at,
+        None => {
+            let days = settings.audit.retention_days;
+            anyhow::ensure!(
+                days > 0,
+                "audit.retention_days is 0 (keep everything); set it, or give --before TIME"
+            );
+            chrono::Utc::now() - chrono::Duration::days(i64::from(days))
+        }
+    };
+    let core = startup::build_core(settings, false).await?;
+    anyhow::ensure!(
+        core.store.pending_migrations().await? == 0,
+        "the database has pending migrations; run `keyward migrate` first"
+    );
+    let forwarders: Vec<String> = settings
+        .audit
+        .forward
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let plan = crate::audit::retention::plan(&core.store, cutoff, &forwarders).await?;
+    let Some((first, last)) = plan else {
+        println!("nothing to archive before {}", cutoff.to_rfc3339());
+        return Ok(ExitCode::SUCCESS);
+    };
+    if dry_run {
+        println!(
+            "would archive events {first} to {last} ({} events) before {}",
+            last - first + 1,
+            cutoff.to_rfc3339()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    anyhow::ensure!(
+        settings.audit.archive_dir.is_some(),
+        "audit.archive_dir: set where archive files go"
+    );
+    eprintln!("verifying the chain, then archiving events {first} to {last}…");
+    match core
+        .archive_audit(services::tokens::CLI_ACTOR, cutoff)
+        .await?
+    {
+        Some(a) => println!(
+            "archived events {} to {} ({} events) to {}\nsha256 {}",
+            a.first_seq,
+            a.last_seq,
+            a.events,
+            a.path.display(),
+            a.sha256
+        ),
+        None => println!("nothing archived: another process archived these events first"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_verify_archive(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let anchors = match connect(settings).await {
+        Ok(store) => crate::store::audit::anchors(store.db())
+            .await
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let mut ok = true;
+    for file in files {
+        match crate::audit::retention::verify_archive(file) {
+            Err(reason) => {
+                ok = false;
+                println!("BROKEN {}: {reason}", file.display());
+            }
+            Ok(summary) => {
+                let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+                let anchor = anchors.iter().find(|a| Some(&a.archive) == name.as_ref());
+                let mut this_ok = true;
+                let matched = match anchor {
+                    None => "no anchor in the database to compare with".to_owned(),
+                    Some(a)
+                        if a.seq == summary.last_seq
+                            && a.first_seq == summary.first_seq
+                            && a.hash == summary.last_hash
+                            && a.archive_sha256 == summary.sha256 =>
+                    {
+                        "matches its signed anchor".to_owned()
+                    }
+                    Some(_) => {
+                        this_ok = false;
+                        "DOES NOT MATCH its signed anchor".to_owned()
+                    }
+                };
+                ok &= this_ok;
+                println!(
+                    "{} {}: events {} to {}, chain intact, last hash {}, sha256 {}; {matched}",
+                    if this_ok { "ok" } else { "BROKEN" },
+                    file.display(),
+                    summary.first_seq,
+                    summary.last_seq,
+                    summary.last_hash,
+                    summary.sha256
+                );
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = connect_migrated(settings).await?;
     let chain = crate::audit::verify(store.db(), |checked| {
@@ -493,8 +656,16 @@ async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
         }
     };
     if report.ok {
+        let archived = report
+            .archived_through
+            .map(|seq| {
+                format!(
+                    " (events up to {seq} archived; the chain resumes from their signed anchor)"
+                )
+            })
+            .unwrap_or_default();
         println!(
-            "ok: {} events, chain intact, head {}, {} signed checkpoints match",
+            "ok: {} events, chain intact, head {}, {} signed checkpoints match{archived}",
             report.checked, report.head, report.checkpoints
         );
         Ok(ExitCode::SUCCESS)

@@ -87,6 +87,104 @@ pub struct AuditSettings {
     pub checkpoint_every_events: u32,
     /// …or after this many minutes when any event came since the last one.
     pub checkpoint_every_minutes: u32,
+    /// Days events stay in the database; older ones are archived to a verified file in
+    /// `archive_dir` and then removed. 0 keeps everything.
+    pub retention_days: u32,
+    /// Where retention writes its archive files (needed when `retention_days` > 0).
+    pub archive_dir: Option<PathBuf>,
+    /// SIEM destinations, each fed at least once and in order from its own stored cursor.
+    #[serde(default)]
+    pub forward: Vec<ForwardSettings>,
+}
+
+/// One SIEM destination: `[[audit.forward]]`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardSettings {
+    /// Names the stored cursor; renaming a destination starts it afresh.
+    pub name: String,
+    /// `tcp://host:port` or `udp://host:port` for syslog (RFC 5424), `https://…` for a webhook.
+    pub url: String,
+    /// The webhook's HMAC-SHA256 key, from a file…
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// …or from this environment variable.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// A PEM CA certificate to trust for the webhook besides the public roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Where a new destination starts: `beginning` (the whole trail) or `now`.
+    #[serde(default = "ForwardSettings::default_start")]
+    pub start: String,
+    /// The most events per delivery.
+    #[serde(default = "ForwardSettings::default_batch_size")]
+    pub batch_size: u32,
+    /// Syslog facility: `auth`, `authpriv`, `daemon` or `local0`…`local7`.
+    #[serde(default = "ForwardSettings::default_facility")]
+    pub facility: String,
+    /// Connect/send/response timeout of one delivery.
+    #[serde(default = "ForwardSettings::default_timeout")]
+    pub timeout_seconds: u32,
+    /// Failed deliveries are retried after 1 s, 2 s, 4 s… up to this.
+    #[serde(default = "ForwardSettings::default_max_backoff")]
+    pub max_backoff_seconds: u32,
+}
+
+impl ForwardSettings {
+    fn default_start() -> String {
+        "beginning".to_owned()
+    }
+    fn default_batch_size() -> u32 {
+        100
+    }
+    fn default_facility() -> String {
+        "local0".to_owned()
+    }
+    fn default_timeout() -> u32 {
+        10
+    }
+    fn default_max_backoff() -> u32 {
+        60
+    }
+
+    /// The syslog facility code, when the name is known.
+    pub fn facility_code(&self) -> Option<u8> {
+        match self.facility.as_str() {
+            "auth" => Some(4),
+            "daemon" => Some(3),
+            "authpriv" => Some(10),
+            "audit" => Some(13),
+            other => other
+                .strip_prefix("local")
+                .and_then(|n| n.parse::<u8>().ok())
+                .filter(|n| *n <= 7)
+                .map(|n| 16 + n),
+        }
+    }
+}
+
+impl std::fmt::Debug for ForwardSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry credentials in its user-info part; show only scheme, host, port.
+        f.debug_struct("ForwardSettings")
+            .field("name", &self.name)
+            .field("destination", &redacted_url(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A URL without user-info, path or query: what logs and status pages may show.
+pub fn redacted_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "(invalid url)".to_owned(),
+    }
 }
 
 /// Reveal rate limits and backup-code guard rails.
@@ -186,6 +284,9 @@ impl Default for Settings {
             audit: AuditSettings {
                 checkpoint_every_events: 1000,
                 checkpoint_every_minutes: 10,
+                retention_days: 0,
+                archive_dir: None,
+                forward: Vec::new(),
             },
             oidc: None,
             role_bindings: Vec::new(),
@@ -271,6 +372,50 @@ impl Settings {
             return Err(ConfigError(
                 "limits.failed_attempt_window_minutes: must be at least 1".to_owned(),
             ));
+        }
+        if self.audit.retention_days > 0 && self.audit.archive_dir.is_none() {
+            return Err(ConfigError(
+                "audit.archive_dir: needed when audit.retention_days is set (events are archived there before removal)"
+                    .to_owned(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, fwd) in self.audit.forward.iter().enumerate() {
+            let bad = |msg: &str| Err(ConfigError(format!("audit.forward[{i}].{msg}")));
+            if fwd.name.is_empty() || fwd.name.len() > 64 || !names.insert(fwd.name.as_str()) {
+                return bad("name: give each destination a unique name of 1 to 64 characters");
+            }
+            let Ok(url) = url::Url::parse(&fwd.url) else {
+                return bad(
+                    "url: not a URL like tcp://siem:514, udp://siem:514 or https://siem/hook",
+                );
+            };
+            match url.scheme() {
+                "tcp" | "udp" if url.host_str().is_some() && url.port().is_some() => {}
+                "tcp" | "udp" => {
+                    return bad("url: syslog needs a host and a port, e.g. tcp://siem:514")
+                }
+                "https" => {
+                    if fwd.secret_file.is_none() && fwd.secret_env.is_none() {
+                        return bad(
+                            "secret_file: a webhook needs an HMAC key (secret_file or secret_env)",
+                        );
+                    }
+                }
+                _ => return bad("url: the scheme must be tcp or udp (syslog) or https (webhook)"),
+            }
+            if !matches!(fwd.start.as_str(), "beginning" | "now") {
+                return bad("start: must be beginning or now");
+            }
+            if fwd.batch_size == 0 || fwd.batch_size > 10_000 {
+                return bad("batch_size: must be between 1 and 10000");
+            }
+            if fwd.facility_code().is_none() {
+                return bad("facility: must be auth, authpriv, daemon, audit or local0 to local7");
+            }
+            if fwd.timeout_seconds == 0 || fwd.max_backoff_seconds == 0 {
+                return bad("timeout_seconds and max_backoff_seconds: must be at least 1");
+            }
         }
         for (i, binding) in self.role_bindings.iter().enumerate() {
             if crate::authz::Role::parse(&binding.role).is_none() {
@@ -406,5 +551,79 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.contains("databse"), "{err}");
+    }
+
+    #[test]
+    fn the_commented_siem_and_retention_examples_are_valid_once_uncommented() {
+        let example = include_str!("../../deploy/keyward.example.toml");
+        let uncommented: String = example
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.starts_with("[[audit.forward]]") || rest.contains(" = ") => {
+                    rest.to_owned()
+                }
+                Some(rest) if rest.starts_with("archive_dir") => rest.to_owned(),
+                _ => l.to_owned(),
+            })
+            .filter(|l| {
+                !l.starts_with("# [")
+                    && !l.starts_with("# group")
+                    && !l.starts_with("# team")
+                    && !l.starts_with("# role")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let audit_part = &uncommented[uncommented.find("[audit]").unwrap_or(0)
+            ..uncommented.find("# Sign-in").unwrap_or(uncommented.len())];
+        let settings = load_with(
+            audit_part,
+            &[
+                ("KEYWARD_KEY_FILE", "/tmp/k.json"),
+                ("KEYWARD_AUDIT__RETENTION_DAYS", "400"),
+            ],
+        );
+        let Ok(settings) = settings else {
+            unreachable!("{settings:?}")
+        };
+        let names: Vec<&str> = settings
+            .audit
+            .forward
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(names, ["siem-syslog", "siem-webhook"]);
+        assert_eq!(settings.audit.forward[0].facility_code(), Some(4));
+        assert_eq!(settings.audit.retention_days, 400);
+    }
+
+    #[test]
+    fn siem_destinations_and_retention_are_checked() {
+        let check = |toml: &str| load_with(toml, &[]).err().unwrap_or_default();
+        let err = check("[[audit.forward]]\nname = \"s\"\nurl = \"https://siem/hook\"");
+        assert!(err.contains("audit.forward[0].secret_file"), "{err}");
+        let err = check(
+            "[[audit.forward]]\nname = \"s\"\nurl = \"http://siem/hook\"\nsecret_env = \"K\"",
+        );
+        assert!(
+            err.contains("audit.forward[0].url") && err.contains("https"),
+            "{err}"
+        );
+        let err = check("[[audit.forward]]\nname = \"s\"\nurl = \"tcp://siem\"");
+        assert!(err.contains("needs a host and a port"), "{err}");
+        let err =
+            check("[[audit.forward]]\nname = \"s\"\nurl = \"udp://siem:514\"\nfacility = \"kern\"");
+        assert!(err.contains("audit.forward[0].facility"), "{err}");
+        let err = check("[[audit.forward]]\nname = \"s\"\nurl = \"udp://a:1\"\n[[audit.forward]]\nname = \"s\"\nurl = \"udp://b:1\"");
+        assert!(
+            err.contains("audit.forward[1].name") && err.contains("unique"),
+            "{err}"
+        );
+        let err = check("[audit]\nretention_days = 30");
+        assert!(err.contains("audit.archive_dir"), "{err}");
+        let ok = load_with(
+            "[[audit.forward]]\nname = \"s\"\nurl = \"udp://siem:514\"",
+            &[],
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

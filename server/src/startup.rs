@@ -102,6 +102,7 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
         let server = server.run();
+        spawn_forwarders(&core)?;
         spawn_housekeeping(core.clone());
         Ok(Self { server, port, core })
     }
@@ -128,9 +129,44 @@ impl Application {
     }
 }
 
+/// Starts one task per `[[audit.forward]]` destination. A destination that cannot be set up
+/// (a missing key file, an unreadable CA) stops start-up rather than silently not forwarding.
+fn spawn_forwarders(core: &web::Data<Core>) -> anyhow::Result<()> {
+    let hostname = url::Url::parse(&core.settings.public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "keyward".to_owned());
+    // Names this process in the cursor leases, so replicas take turns.
+    let owner = format!("{}-{}", std::process::id(), crate::store::new_id());
+    let mut forwarders = Vec::new();
+    for settings in &core.settings.audit.forward {
+        forwarders.push(crate::audit::forward::Forwarder::new(settings, &hostname)?);
+    }
+    for forwarder in forwarders {
+        tokio::spawn(forwarder.run(core.store.clone(), owner.clone()));
+    }
+    Ok(())
+}
+
 /// Removes expired sessions and login flows every ten minutes; looks every 30 seconds whether
-/// an audit checkpoint is due.
+/// an audit checkpoint is due, and every hour (when retention is on) for events to archive.
 fn spawn_housekeeping(core: web::Data<Core>) {
+    let days = i64::from(core.settings.audit.retention_days);
+    if days > 0 {
+        let retention = core.clone();
+        tokio::spawn(async move {
+            let period = std::time::Duration::from_secs(3600);
+            let first = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+            let mut every = tokio::time::interval_at(first, period);
+            loop {
+                every.tick().await;
+                let cutoff = chrono::Utc::now() - chrono::Duration::days(days);
+                if let Err(err) = retention.archive_audit("system", cutoff).await {
+                    tracing::error!(error = %err, "audit retention failed; nothing was removed");
+                }
+            }
+        });
+    }
     let checkpoints = core.clone();
     tokio::spawn(async move {
         let period = std::time::Duration::from_secs(30);

@@ -172,6 +172,13 @@ fn endpoints() -> Vec<Endpoint> {
             body: None,
             allowed: [false, false, false, true, true, false, false],
         },
+        Endpoint {
+            name: "SIEM forwarders",
+            method: Method::GET,
+            path: "/api/v1/audit/forwarders",
+            body: None,
+            allowed: [false, false, false, true, true, false, false],
+        },
     ]
 }
 

@@ -13,6 +13,9 @@ const TOTP_SEED: &str = "KRUGKIDROVUWG2ZAMJZG653OEBTG66BANJ2W24DT";
 const HOTP_SEED: &str = "ONSWG4TFOQQGQ33UOAQHGZLFMQQGM33SEBRG65BA";
 const BACKUP_CODES: [&str; 3] = ["qzv7-kw3m-p9tx", "HJ4R-N8YB-C2LE", "wt6d-fa5u-g3xk"];
 const PASSWORD: &str = "Tr0ub4dor&3-leaky-horse";
+const WEBHOOK_KEY: &str = "whk-planted-4f1c9e2a7b3d8e60";
+const WEBHOOK_URL_TOKEN: &str = "urltok-planted-93b7";
+const WEBHOOK_URL_USER: &str = "urluser-planted-51d2";
 
 fn token_from(out: std::process::Output) -> String {
     assert!(
@@ -67,6 +70,8 @@ async fn database_dump(url: &str) -> Vec<u8> {
         "login_flow",
         "audit_event",
         "audit_checkpoint",
+        "audit_forward_cursor",
+        "audit_anchor",
     ] {
         let sql = match backend() {
             "postgres" => format!("SELECT row_to_json(t)::text AS row FROM \"{table}\" t"),
@@ -143,7 +148,25 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
         .port();
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
+    // A SIEM webhook that is down, with a credential in its URL and an HMAC key: the failing
+    // forwarder logs and stores its errors, and neither may show them.
+    let config = dir.path().join("keyward.toml");
+    let siem_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &config,
+        format!(
+            "[[audit.forward]]\nname = \"siem\"\nurl = \"https://{WEBHOOK_URL_USER}@127.0.0.1:{siem_port}/hook?token={WEBHOOK_URL_TOKEN}\"\nsecret_env = \"KW_LEAK_WEBHOOK_KEY\"\ntimeout_seconds = 1\nmax_backoff_seconds = 1\n"
+        ),
+    )
+    .unwrap();
     let mut server = cli_for(&settings)
+        .arg("--config")
+        .arg(&config)
+        .env("KW_LEAK_WEBHOOK_KEY", WEBHOOK_KEY)
         .arg("serve")
         .env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"))
         .env("KEYWARD_LOG__LEVEL", "debug")
@@ -393,8 +416,9 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
     assert!(
         log_text.lines().count() >= 10
             && log_text.contains("\"request_id\"")
-            && log_text.contains(id),
-        "logs were captured:\n{log_text}"
+            && log_text.contains(id)
+            && log_text.contains("audit forwarding failed"),
+        "logs were captured, the failing forwarder's too:\n{log_text}"
     );
 
     let rows = database_dump(&settings.database.url).await;
@@ -455,6 +479,15 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
         ));
     }
     planted.push(("password".into(), PASSWORD.as_bytes().to_vec()));
+    planted.push(("webhook HMAC key".into(), WEBHOOK_KEY.as_bytes().to_vec()));
+    planted.push((
+        "webhook URL token".into(),
+        WEBHOOK_URL_TOKEN.as_bytes().to_vec(),
+    ));
+    planted.push((
+        "webhook URL user".into(),
+        WEBHOOK_URL_USER.as_bytes().to_vec(),
+    ));
     planted.push((
         "password hex".into(),
         data_encoding::HEXLOWER

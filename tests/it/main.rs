@@ -15,4 +15,6 @@ mod errors;
 mod leaks;
 mod operations;
 mod otp;
+mod retention;
+mod siem;
 mod sso;

@@ -159,6 +159,7 @@ pub async fn append(db: &impl ConnectionTrait, event: Event) -> Result<i64, DbEr
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     pub ok: bool,
+    /// Events recomputed (those still in the database).
     pub checked: i64,
     /// Hash of the newest event (the genesis hash for an empty log).
     pub head: String,
@@ -168,16 +169,33 @@ pub struct VerifyReport {
     pub reason: Option<String>,
     /// Signed checkpoints checked (see `audit::checkpoint`).
     pub checkpoints: i64,
+    /// Events up to this sequence number were archived by retention; the chain in the
+    /// database starts from that signed anchor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived_through: Option<i64>,
 }
 
-/// Recomputes the whole chain in pages; `progress` is told how many events were checked.
+impl VerifyReport {
+    /// The newest sequence number covered: archived events plus those checked.
+    pub fn last_seq(&self) -> i64 {
+        self.archived_through.unwrap_or(0) + self.checked
+    }
+}
+
+/// Recomputes the chain in pages, from the genesis or from the newest retention anchor;
+/// `progress` is told how many events were checked.
 pub async fn verify(
     db: &impl ConnectionTrait,
     mut progress: impl FnMut(i64),
 ) -> Result<VerifyReport, DbErr> {
     const PAGE: u64 = 1000;
-    let mut expected_seq = 1;
-    let mut prev = GENESIS_HASH.to_owned();
+    let anchor = repo::latest_anchor(db).await?;
+    let archived_through = anchor.as_ref().map(|a| a.seq);
+    let (mut expected_seq, mut prev) = match &anchor {
+        Some(a) => (a.seq + 1, a.hash.clone()),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let mut checked = 0;
     let mut after = 0;
     loop {
         let rows = repo::page(db, after, PAGE).await?;
@@ -186,11 +204,12 @@ pub async fn verify(
         for row in &rows {
             let broken = |reason: &str| VerifyReport {
                 ok: false,
-                checked: expected_seq - 1,
+                checked,
                 head: prev.clone(),
                 first_bad_seq: Some(expected_seq.min(row.seq)),
                 reason: Some(reason.to_owned()),
                 checkpoints: 0,
+                archived_through,
             };
             if row.seq != expected_seq {
                 return Ok(broken("sequence gap: an event was removed or reordered"));
@@ -203,15 +222,17 @@ pub async fn verify(
             }
             prev = row.hash.clone();
             expected_seq += 1;
+            checked += 1;
         }
-        progress(expected_seq - 1);
+        progress(checked);
     }
     Ok(VerifyReport {
         ok: true,
-        checked: expected_seq - 1,
+        checked,
         head: prev,
         first_bad_seq: None,
         reason: None,
         checkpoints: 0,
+        archived_through,
     })
 }

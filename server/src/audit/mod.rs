@@ -4,6 +4,8 @@
 mod chain;
 pub mod checkpoint;
 mod export;
+pub mod forward;
+pub mod retention;
 
 pub use chain::{append, canonical_hash, verify, Event, Outcome, VerifyReport, GENESIS_HASH};
 pub use export::{

@@ -43,3 +43,15 @@ pub fn checkpoint_signature_valid(key_id_hex: &str, message: &str, signature_hex
         })
         .unwrap_or(false)
 }
+
+/// What a retention anchor's signature covers (a different prefix from checkpoints, so one
+/// signature can never stand in for the other).
+pub fn anchor_message(
+    seq: i64,
+    hash: &str,
+    first_seq: i64,
+    archive_sha256: &str,
+    at: &str,
+) -> String {
+    format!("keyward/v1/audit-anchor\n{seq}\n{hash}\n{first_seq}\n{archive_sha256}\n{at}")
+}

@@ -7,7 +7,7 @@ mod keyfile;
 mod keyring;
 mod lookup;
 
-pub use checkpoint::{checkpoint_message, checkpoint_signature_valid};
+pub use checkpoint::{anchor_message, checkpoint_message, checkpoint_signature_valid};
 pub use envelope::{backup_code_aad, secret_aad, Sealed, SealedSet};
 pub use keyfile::{KeyFile, KEY_FILE_FORMAT};
 pub use keyring::{KeySource, Keyring};

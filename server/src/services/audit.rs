@@ -69,3 +69,104 @@ impl Core {
         Ok(())
     }
 }
+
+/// Where one SIEM destination stands.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ForwarderStatus {
+    pub name: String,
+    /// `syslog` or `webhook`.
+    pub kind: String,
+    /// Scheme, host and port only.
+    pub destination: String,
+    /// The last sequence number delivered (null before the first round).
+    pub delivered_seq: Option<i64>,
+    /// The newest event's sequence number.
+    pub head_seq: i64,
+    /// Events not yet delivered.
+    pub lag: i64,
+    /// Failed deliveries since the last success.
+    pub failures: i32,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `delivering`, `retrying`, `up to date` or `not started`.
+    pub state: String,
+}
+
+/// The configured destinations with their cursors (no authorization: for the CLI, which
+/// runs with the operator's access to the configuration and database).
+pub async fn forwarder_status(
+    store: &crate::store::Store,
+    settings: &crate::config::Settings,
+) -> Result<Vec<ForwarderStatus>, sea_orm::DbErr> {
+    let head_seq = repo::head(store.db()).await?.map_or(0, |(seq, _)| seq);
+    let cursors = repo::cursors(store.db()).await?;
+    Ok(settings
+        .audit
+        .forward
+        .iter()
+        .map(|f| {
+            let cursor = cursors.iter().find(|c| c.name == f.name);
+            let delivered = cursor.map(|c| c.seq);
+            let lag = head_seq - delivered.unwrap_or(0);
+            let failures = cursor.map_or(0, |c| c.failures);
+            let state = match (cursor, failures, lag) {
+                (None, _, _) => "not started",
+                (Some(_), f, _) if f > 0 => "retrying",
+                (Some(_), _, 0) => "up to date",
+                _ => "delivering",
+            };
+            ForwarderStatus {
+                name: f.name.clone(),
+                kind: if f.url.starts_with("https:") {
+                    "webhook"
+                } else {
+                    "syslog"
+                }
+                .to_owned(),
+                destination: crate::config::redacted_url(&f.url),
+                delivered_seq: delivered,
+                head_seq,
+                lag,
+                failures,
+                last_error: cursor.and_then(|c| c.last_error.clone()),
+                last_attempt_at: cursor.and_then(|c| c.last_attempt_at),
+                delivered_at: cursor.and_then(|c| c.delivered_at),
+                state: state.to_owned(),
+            }
+        })
+        .collect())
+}
+
+impl Core {
+    /// The SIEM destinations and how far each has got (auditor, security_admin).
+    pub async fn audit_forwarders(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<ForwarderStatus>, ServiceError> {
+        self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
+            .await?;
+        Ok(forwarder_status(&self.store, &self.settings).await?)
+    }
+
+    /// Archives and removes events older than `cutoff` (see `audit::retention`).
+    pub async fn archive_audit(
+        &self,
+        actor: &str,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<crate::audit::retention::Archived>, crate::audit::retention::RetentionError>
+    {
+        let Some(dir) = &self.settings.audit.archive_dir else {
+            return Ok(None);
+        };
+        let forwarders: Vec<String> = self
+            .settings
+            .audit
+            .forward
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        crate::audit::retention::run(&self.store, &self.keyring, dir, cutoff, &forwarders, actor)
+            .await
+    }
+}

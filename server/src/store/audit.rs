@@ -130,3 +130,168 @@ pub async fn insert_checkpoint(db: &impl ConnectionTrait, row: CheckpointRow) ->
 pub async fn event(db: &impl ConnectionTrait, seq: i64) -> Result<Option<AuditRow>, DbErr> {
     audit_event::Entity::find_by_id(seq).one(db).await
 }
+
+// ---- forwarding cursors -------------------------------------------------------------------
+
+use super::entities::audit_forward_cursor as cursor;
+pub use cursor::Model as CursorRow;
+
+/// Creates a destination's cursor at `seq` unless it exists.
+pub async fn ensure_cursor(db: &impl ConnectionTrait, name: &str, seq: i64) -> Result<(), DbErr> {
+    if cursor::Entity::find_by_id(name).one(db).await?.is_some() {
+        return Ok(());
+    }
+    let row = cursor::ActiveModel {
+        name: sea_orm::Set(name.to_owned()),
+        seq: sea_orm::Set(seq),
+        lease_owner: sea_orm::Set(None),
+        lease_until: sea_orm::Set(None),
+        failures: sea_orm::Set(0),
+        last_error: sea_orm::Set(None),
+        last_attempt_at: sea_orm::Set(None),
+        delivered_at: sea_orm::Set(None),
+    };
+    match cursor::Entity::insert(row).exec_without_returning(db).await {
+        // Another replica created it first: fine.
+        Err(err) if super::is_unique_violation(&err) => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// Takes or renews the lease on a destination's cursor; `false` when another replica holds it.
+pub async fn take_lease(
+    db: &impl ConnectionTrait,
+    name: &str,
+    owner: &str,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::{Condition, Expr};
+    let now = super::now();
+    let free = Condition::any()
+        .add(cursor::Column::LeaseOwner.eq(owner))
+        .add(cursor::Column::LeaseUntil.is_null())
+        .add(cursor::Column::LeaseUntil.lt(now));
+    let res = cursor::Entity::update_many()
+        .col_expr(cursor::Column::LeaseOwner, Expr::value(owner))
+        .col_expr(cursor::Column::LeaseUntil, Expr::value(until))
+        .filter(cursor::Column::Name.eq(name))
+        .filter(free)
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+pub async fn cursor(db: &impl ConnectionTrait, name: &str) -> Result<Option<CursorRow>, DbErr> {
+    cursor::Entity::find_by_id(name).one(db).await
+}
+
+pub async fn cursors(db: &impl ConnectionTrait) -> Result<Vec<CursorRow>, DbErr> {
+    cursor::Entity::find()
+        .order_by_asc(cursor::Column::Name)
+        .all(db)
+        .await
+}
+
+/// Moves the cursor from `from` to `to` if this replica still holds the lease and nobody
+/// moved it meanwhile; `false` otherwise.
+pub async fn advance_cursor(
+    db: &impl ConnectionTrait,
+    name: &str,
+    owner: &str,
+    from: i64,
+    to: i64,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    let now = super::now();
+    let res = cursor::Entity::update_many()
+        .col_expr(cursor::Column::Seq, Expr::value(to))
+        .col_expr(cursor::Column::Failures, Expr::value(0))
+        .col_expr(
+            cursor::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(cursor::Column::LastAttemptAt, Expr::value(now))
+        .col_expr(cursor::Column::DeliveredAt, Expr::value(now))
+        .filter(cursor::Column::Name.eq(name))
+        .filter(cursor::Column::LeaseOwner.eq(owner))
+        .filter(cursor::Column::Seq.eq(from))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Records a failed delivery (the error text must not carry secrets).
+pub async fn cursor_failed(
+    db: &impl ConnectionTrait,
+    name: &str,
+    owner: &str,
+    error: &str,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
+    cursor::Entity::update_many()
+        .col_expr(
+            cursor::Column::Failures,
+            Expr::col(cursor::Column::Failures).add(1),
+        )
+        .col_expr(
+            cursor::Column::LastError,
+            Expr::value(error.chars().take(500).collect::<String>()),
+        )
+        .col_expr(cursor::Column::LastAttemptAt, Expr::value(super::now()))
+        .filter(cursor::Column::Name.eq(name))
+        .filter(cursor::Column::LeaseOwner.eq(owner))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+// ---- retention anchors --------------------------------------------------------------------
+
+use super::entities::audit_anchor as anchor;
+pub use anchor::Model as AnchorRow;
+
+/// The newest anchor: where the chain in the database starts.
+pub async fn latest_anchor(db: &impl ConnectionTrait) -> Result<Option<AnchorRow>, DbErr> {
+    anchor::Entity::find()
+        .order_by_desc(anchor::Column::Seq)
+        .one(db)
+        .await
+}
+
+/// Every anchor, oldest first.
+pub async fn anchors(db: &impl ConnectionTrait) -> Result<Vec<AnchorRow>, DbErr> {
+    anchor::Entity::find()
+        .order_by_asc(anchor::Column::Seq)
+        .all(db)
+        .await
+}
+
+pub async fn insert_anchor(db: &impl ConnectionTrait, row: AnchorRow) -> Result<(), DbErr> {
+    use sea_orm::IntoActiveModel;
+    anchor::Entity::insert(row.into_active_model())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The newest event strictly before `cutoff`, as its sequence number.
+pub async fn last_seq_before(
+    db: &impl ConnectionTrait,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<i64>, DbErr> {
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::At.lt(cutoff))
+        .order_by_desc(audit_event::Column::Seq)
+        .one(db)
+        .await?
+        .map(|e| e.seq))
+}
+
+/// Removes the events up to and including `seq`; returns how many.
+pub async fn delete_through(db: &impl ConnectionTrait, seq: i64) -> Result<u64, DbErr> {
+    Ok(audit_event::Entity::delete_many()
+        .filter(audit_event::Column::Seq.lte(seq))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -5,6 +5,7 @@
 
 pub mod idp;
 pub mod otp;
+pub mod siem;
 
 use keyward::authn::Binding;
 use keyward::authz::Role;

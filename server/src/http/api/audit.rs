@@ -62,6 +62,18 @@ pub async fn verify(core: web::Data<Core>, auth: Authenticated) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(report))
 }
 
+/// The SIEM destinations (`[[audit.forward]]`) and how far each has got.
+#[utoipa::path(get, path = "/api/v1/audit/forwarders", tag = "audit",
+    responses((status = 200, description = "`{\"forwarders\":[ForwarderStatus…]}`"), (status = 403, body = super::ErrorBody)))]
+#[get("/audit/forwarders")]
+pub async fn forwarders(
+    core: web::Data<Core>,
+    auth: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let forwarders = core.audit_forwarders(&auth.0).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "forwarders": forwarders })))
+}
+
 #[derive(Deserialize, IntoParams)]
 pub struct ExportQuery {
     /// jsonl (default) or csv.

@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(backup::result)
                 .service(audit::list)
                 .service(audit::verify)
+                .service(audit::forwarders)
                 .service(audit::export),
         );
 }
@@ -65,7 +66,7 @@ impl Modify for BearerAuth {
         otp::put_totp, otp::totp_code, otp::totp_export, otp::put_hotp, otp::hotp_code, otp::hotp_export,
         passwords::put_password, passwords::reveal_password,
         backup::import, backup::status, backup::checkout, backup::result, backup::verify,
-        audit::list, audit::verify, audit::export,
+        audit::list, audit::verify, audit::forwarders, audit::export,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),

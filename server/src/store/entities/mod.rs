@@ -1,8 +1,10 @@
 //! sea-orm entities, one per table (see the migrations crate for the schema).
 
 pub mod account;
+pub mod audit_anchor;
 pub mod audit_checkpoint;
 pub mod audit_event;
+pub mod audit_forward_cursor;
 pub mod backup_code;
 pub mod backup_code_generation;
 pub mod login_flow;
