@@ -3,8 +3,11 @@
 //! the same server: `GET /healthz` (the baseline), the TOTP reveal and the backup-code
 //! check-out (each with its audit write and rate-limit count in one transaction), at
 //! concurrency 1, 16 and 64. Prints throughput, p50 and p99, and each as a ratio to the baseline.
+//! Then the reveal's transaction with and without its audit write (`audit_cost.rs`).
 //!
 //! Usage: keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]
+
+mod audit_cost;
 
 use anyhow::{bail, Context, Result};
 use reqwest::Client;
@@ -44,7 +47,8 @@ fn options() -> Result<Options> {
                 println!(
                     "keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]\n\n\
                           Measures /healthz, TOTP reveal and backup-code check-out at concurrency\n\
-                          1, 16 and 64 on each backend. --scale multiplies the request counts."
+                          1, 16 and 64 on each backend, then the reveal's transaction with and\n\
+                          without its audit write. --scale multiplies the request counts."
                 );
                 std::process::exit(0);
             }
@@ -408,6 +412,7 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
         code_accounts: Arc::new(code_accounts),
         next_code: Arc::new(AtomicUsize::new(0)),
     };
+    let mut reveal_p50 = Vec::new();
     println!("\n### {backend}\n");
     println!("| concurrency | endpoint | req/s | p50 ms | p99 ms | req/s ÷ baseline | p50 × baseline | p99 × baseline |");
     println!("|---:|---|---:|---:|---:|---:|---:|---:|");
@@ -437,12 +442,78 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
                 ms(m.p50),
                 ms(m.p99)
             );
+            if matches!(target, Target::Totp) {
+                reveal_p50.push((concurrency, m.p50));
+            }
             if baseline.is_none() {
                 baseline = Some(m);
             }
         }
     }
+    audit_cost_table(opts, &server, &load.totp, &reveal_p50).await?;
     drop(server);
+    Ok(())
+}
+
+/// The reveal's transaction with and without its audit write (see `audit_cost.rs`), next
+/// to the HTTP reveal's p50 from the same run.
+async fn audit_cost_table(
+    opts: &Options,
+    server: &Server,
+    totp: &str,
+    reveal_p50: &[(usize, Duration)],
+) -> Result<()> {
+    let setting = |key: &str| {
+        server
+            .env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .with_context(|| format!("{key} is set"))
+    };
+    let (url, key_file) = (
+        setting("KEYWARD_DATABASE_URL")?,
+        setting("KEYWARD_KEY_FILE")?,
+    );
+    println!("\nThe reveal's transaction with and without its audit write (in-process, same database, alternating rounds):\n");
+    println!("| concurrency | variant | tx/s | mean ms | p50 ms | p99 ms |");
+    println!("|---:|---|---:|---:|---:|---:|");
+    let mut notes = Vec::new();
+    for concurrency in [1, 16] {
+        let n = ((2000.0 * opts.scale) as usize).max(100);
+        eprintln!("  reveal transaction ± audit write at concurrency {concurrency}: {n} each…");
+        let (without, with) = audit_cost::measure(&url, &key_file, totp, concurrency, n).await?;
+        for (name, v) in [
+            ("without audit write", &without),
+            ("with audit write", &with),
+        ] {
+            println!(
+                "| {concurrency} | {name} | {:.0} | {} | {} | {} |",
+                v.throughput,
+                ms(v.mean),
+                ms(v.p50),
+                ms(v.p99)
+            );
+        }
+        let added = with.mean.as_secs_f64() - without.mean.as_secs_f64();
+        let http = reveal_p50
+            .iter()
+            .find(|(c, _)| *c == concurrency)
+            .map(|(_, p)| p.as_secs_f64());
+        notes.push(format!(
+            "- concurrency {concurrency}: the audit write adds {:.3} ms per reveal on average ({:+.0} % over the transaction without it){}; throughput {:.0} → {:.0} tx/s.",
+            added * 1000.0,
+            added / without.mean.as_secs_f64() * 100.0,
+            http.map(|h| format!(", {:.0} % of the HTTP reveal's p50 of {:.2} ms", added / h * 100.0, h * 1000.0))
+                .unwrap_or_default(),
+            without.throughput,
+            with.throughput
+        ));
+    }
+    println!();
+    for note in notes {
+        println!("{note}");
+    }
     Ok(())
 }
 
