@@ -184,6 +184,10 @@ async fn auditors_browse_filter_and_see_the_chain_status_of_the_trail() {
     let all = browser.page(&format!("{}/audit", app.base)).await;
     assert!(all.contains(r#"data-ok="true""#), "{all}");
     assert!(
+        all.contains("No SIEM destination is configured") && !all.contains("were archived"),
+        "{all}"
+    );
+    assert!(
         all.contains("account.create") && all.contains("weekly post") && all.contains("auth.login")
     );
     // The account's history: its own events only, each linked to the one before.

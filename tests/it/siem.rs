@@ -2,6 +2,7 @@
 //! webhook receiver that checks HMAC signatures. Outages are staged by stopping a receiver
 //! while users keep working, then starting it again on the same port.
 
+use crate::support::idp::{spawn_sso_app_with, Browser};
 use crate::support::siem::{
     eventually, free_port, in_order_without_repeats, test_ca, Rsyslog, Webhook,
 };
@@ -350,4 +351,44 @@ async fn a_destination_that_cannot_be_set_up_stops_start_up_with_a_clear_error()
         err.contains("audit.forward \"siem-hook\": secret_file") && err.contains("missing.key"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn the_audit_page_shows_each_destination_and_what_retention_archived() {
+    let siem_dir = tempfile::tempdir().unwrap();
+    let rsyslog = Rsyslog::start(siem_dir.path()).await;
+    let port = rsyslog.port;
+    let app = spawn_sso_app_with("", |settings, dir| {
+        settings.audit.archive_dir = Some(dir.join("archive"));
+        settings.audit.forward = vec![destination("siem", &format!("tcp://127.0.0.1:{port}"))];
+    })
+    .await;
+    let manager = app.token("manager", "*").await;
+    let auditor = app.token("auditor", "*").await;
+    let head = work(&app, &manager, "page", 3).await;
+    eventually("the SIEM has everything", || async {
+        status(&app, &auditor).await["delivered_seq"] == head
+    })
+    .await;
+    let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let archived = app.core.archive_audit("system", cutoff).await.unwrap();
+    assert_eq!(archived.map(|a| a.last_seq), Some(head - 1));
+
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "olga").await;
+    let page = browser.page(&format!("{}/audit", app.base)).await;
+    assert!(page.contains(r#"data-ok="true""#), "{page}");
+    assert!(
+        page.contains(&format!(
+            "Events up to #{} were archived by retention",
+            head - 1
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"data-testid="forwarder" data-state="#)
+            && page.contains(&format!("syslog → tcp://127.0.0.1:{port}")),
+        "{page}"
+    );
+    assert!(!page.contains("No SIEM destination is configured"));
 }

@@ -2,7 +2,7 @@
 //! signed in through it, and a cookie-keeping HTTP client that walks the redirects a browser would.
 
 use super::{spawn_on, test_settings, TestApp};
-use keyward::config::{OidcSettings, RoleBindingSettings};
+use keyward::config::{OidcSettings, RoleBindingSettings, Settings};
 use reqwest::{redirect, Client, Response};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -87,6 +87,14 @@ impl std::ops::Deref for SsoApp {
 }
 
 pub async fn spawn_sso_app(tamper: &str) -> SsoApp {
+    spawn_sso_app_with(tamper, |_, _| {}).await
+}
+
+/// `spawn_sso_app` with settings adjusted by `adjust` (given the test's directory).
+pub async fn spawn_sso_app_with(
+    tamper: &str,
+    adjust: impl FnOnce(&mut Settings, &std::path::Path),
+) -> SsoApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!(
@@ -105,6 +113,7 @@ pub async fn spawn_sso_app(tamper: &str) -> SsoApp {
         scopes: vec!["openid".into(), "email".into(), "profile".into()],
     });
     settings.role_bindings = demo_bindings();
+    adjust(&mut settings, dir.path());
     let app = spawn_on(dir, settings, listener).await;
     SsoApp { app, idp }
 }

@@ -46,6 +46,16 @@ pub struct EventRow {
     pub linked: bool,
 }
 
+/// One SIEM destination as the page shows it.
+pub struct ForwarderRow {
+    pub name: String,
+    pub kind: String,
+    pub destination: String,
+    pub state: String,
+    pub behind: String,
+    pub last_error: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "audit.html")]
 struct AuditPage {
@@ -54,6 +64,8 @@ struct AuditPage {
     events: Vec<EventRow>,
     chain_note: String,
     chain_ok: bool,
+    archived_note: Option<String>,
+    forwarders: Vec<ForwarderRow>,
     next: Option<String>,
     error: Option<String>,
 }
@@ -111,6 +123,23 @@ pub async fn audit(
         Ok(report) => report,
         Err(err) => return service_failure(c, err),
     };
+    let forwarders = match core.audit_forwarders(&caller).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|f| ForwarderRow {
+                behind: c.t.a.behind.replace("{lag}", &f.lag.to_string()),
+                name: f.name,
+                kind: f.kind,
+                destination: f.destination,
+                state: f.state,
+                last_error: f.last_error,
+            })
+            .collect(),
+        Err(err) => return service_failure(c, err),
+    };
+    let archived_note = report
+        .archived_through
+        .map(|seq| c.t.a.archived.replace("{seq}", &seq.to_string()));
     let mut previous: Option<(i64, String)> = None;
     let events = rows
         .into_iter()
@@ -172,6 +201,8 @@ pub async fn audit(
             events,
             chain_note,
             chain_ok: report.ok,
+            archived_note,
+            forwarders,
             next,
             error,
         },

@@ -89,6 +89,12 @@ pub struct AuditTexts {
     pub chain_broken: &'static str,
     pub empty: &'static str,
     pub next_page: &'static str,
+    /// `{seq}`: the last archived event.
+    pub archived: &'static str,
+    pub forwarding: &'static str,
+    pub forwarding_none: &'static str,
+    /// `{lag}`: events not yet delivered.
+    pub behind: &'static str,
 }
 
 /// The backup-code section's words.
@@ -265,6 +271,10 @@ pub static EN: Texts = Texts {
         chain_broken: "The chain is broken at event {seq}: {reason}",
         empty: "No events match these filters.",
         next_page: "Next page",
+        archived: "Events up to #{seq} were archived by retention; the chain here continues from their signed anchor (`keyward audit verify-archive` checks the files).",
+        forwarding: "SIEM forwarding",
+        forwarding_none: "No SIEM destination is configured ([[audit.forward]] in the configuration).",
+        behind: "{lag} events behind",
     },
 };
 
@@ -395,6 +405,10 @@ pub static JA: Texts = Texts {
         chain_broken: "イベント {seq} でチェーンが壊れています：{reason}",
         empty: "条件に一致するイベントはありません。",
         next_page: "次のページ",
+        archived: "#{seq} までのイベントは保存期間によりアーカイブされました。ここからのチェーンは署名付きアンカーから続きます（ファイルは `keyward audit verify-archive` で検証できます）。",
+        forwarding: "SIEM への転送",
+        forwarding_none: "SIEM の転送先は設定されていません（設定ファイルの [[audit.forward]]）。",
+        behind: "未送信 {lag} 件",
     },
 };
 
