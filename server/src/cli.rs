@@ -534,7 +534,7 @@ async fn audit_archive(
                 days > 0,
                 "audit.retention_days is 0 (keep everything); set it, or give --before TIME"
             );
-            chrono::Utc::now() - chrono::Duration::days(i64::from(days))
+            crate::audit::retention::cutoff(days)
         }
     };
     let core = startup::build_core(settings, false).await?;
@@ -565,67 +565,77 @@ async fn audit_archive(
         settings.audit.archive_dir.is_some(),
         "audit.archive_dir: set where archive files go"
     );
-    eprintln!("verifying the chain, then archiving events {first} to {last}…");
-    match core
-        .archive_audit(services::tokens::CLI_ACTOR, cutoff)
-        .await?
-    {
-        Some(a) => println!(
-            "archived events {} to {} ({} events) to {}\nsha256 {}",
-            a.first_seq,
-            a.last_seq,
-            a.events,
-            a.path.display(),
-            a.sha256
-        ),
-        None => println!("nothing archived: another process archived these events first"),
+    eprintln!(
+        "verifying the chain, then archiving (at most {} events per file)…",
+        crate::audit::retention::MAX_EVENTS_PER_FILE
+    );
+    let archived = core
+        .archive_audit(services::tokens::CLI_ACTOR, cutoff, |a| {
+            println!(
+                "archived events {} to {} ({} events) to {}\nsha256 {}",
+                a.first_seq,
+                a.last_seq,
+                a.events,
+                a.path.display(),
+                a.sha256
+            )
+        })
+        .await?;
+    if archived.is_empty() {
+        println!("nothing archived: another process archived these events first");
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Each archive's own chain, and its match with a signed anchor in the database: the file's
+/// SHA-256 and last hash must be what the anchor (signed with the keyring's key) says.
 async fn audit_verify_archive(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let anchors = match connect(settings).await {
-        Ok(store) => crate::store::audit::anchors(store.db())
-            .await
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
+    let keyring = Keyring::load(startup::key_source(settings)?)
+        .context("verify-archive checks the anchors' signatures and needs the key file")?;
+    let key_id = keyring.checkpoint_key_id();
+    let store = connect_migrated(settings).await?;
+    let anchors = crate::store::audit::anchors(store.db()).await?;
     let mut ok = true;
     for file in files {
-        match crate::audit::retention::verify_archive(file) {
+        let verdict = crate::audit::retention::verify_archive(file).and_then(|summary| {
+            let anchor = anchors
+                .iter()
+                .find(|a| a.first_seq == summary.first_seq && a.seq == summary.last_seq)
+                .ok_or_else(|| {
+                    format!(
+                        "no retention anchor in the database covers events {} to {}",
+                        summary.first_seq, summary.last_seq
+                    )
+                })?;
+            let signed = anchor.key_id == key_id
+                && crate::crypto::checkpoint_signature_valid(
+                    &anchor.key_id,
+                    &crate::audit::retention::anchor_row_message(anchor),
+                    &anchor.signature,
+                );
+            if !signed {
+                return Err("its anchor is not signed by this keyring's key".to_owned());
+            }
+            if anchor.hash != summary.last_hash || anchor.archive_sha256 != summary.sha256 {
+                return Err(format!(
+                    "does not match its signed anchor (sha256 {}, anchor says {})",
+                    summary.sha256, anchor.archive_sha256
+                ));
+            }
+            Ok(summary)
+        });
+        match verdict {
+            Ok(summary) => println!(
+                "ok {}: events {} to {}, chain intact, last hash {}, sha256 {}; matches its signed anchor",
+                file.display(),
+                summary.first_seq,
+                summary.last_seq,
+                summary.last_hash,
+                summary.sha256
+            ),
             Err(reason) => {
                 ok = false;
                 println!("BROKEN {}: {reason}", file.display());
-            }
-            Ok(summary) => {
-                let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-                let anchor = anchors.iter().find(|a| Some(&a.archive) == name.as_ref());
-                let mut this_ok = true;
-                let matched = match anchor {
-                    None => "no anchor in the database to compare with".to_owned(),
-                    Some(a)
-                        if a.seq == summary.last_seq
-                            && a.first_seq == summary.first_seq
-                            && a.hash == summary.last_hash
-                            && a.archive_sha256 == summary.sha256 =>
-                    {
-                        "matches its signed anchor".to_owned()
-                    }
-                    Some(_) => {
-                        this_ok = false;
-                        "DOES NOT MATCH its signed anchor".to_owned()
-                    }
-                };
-                ok &= this_ok;
-                println!(
-                    "{} {}: events {} to {}, chain intact, last hash {}, sha256 {}; {matched}",
-                    if this_ok { "ok" } else { "BROKEN" },
-                    file.display(),
-                    summary.first_seq,
-                    summary.last_seq,
-                    summary.last_hash,
-                    summary.sha256
-                );
             }
         }
     }
@@ -638,23 +648,20 @@ async fn audit_verify_archive(settings: &Settings, files: &[PathBuf]) -> anyhow:
 
 async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = connect_migrated(settings).await?;
-    let chain = crate::audit::verify(store.db(), |checked| {
+    let keyring = startup::key_source(settings).and_then(|source| Ok(Keyring::load(source)?));
+    let key_id = match keyring {
+        Ok(keyring) => Some(keyring.checkpoint_key_id()),
+        Err(err) => {
+            eprintln!("warning: signed checkpoints and anchors not checked (no keyring: {err:#}); truncation would not show");
+            None
+        }
+    };
+    let report = crate::audit::checkpoint::verify_all(store.db(), key_id.as_deref(), |checked| {
         if checked % 10_000 == 0 {
             eprintln!("  {checked} events checked…");
         }
     })
     .await?;
-    let keyring = startup::key_source(settings).and_then(|source| Ok(Keyring::load(source)?));
-    let report = match keyring {
-        Ok(keyring) => {
-            let key_id = keyring.checkpoint_key_id();
-            crate::audit::checkpoint::verify(store.db(), &key_id, chain).await?
-        }
-        Err(err) => {
-            eprintln!("warning: signed checkpoints not checked (no keyring: {err:#}); truncation would not show");
-            chain
-        }
-    };
     if report.ok {
         let archived = report
             .archived_through

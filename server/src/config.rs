@@ -373,6 +373,11 @@ impl Settings {
                 "limits.failed_attempt_window_minutes: must be at least 1".to_owned(),
             ));
         }
+        if self.audit.retention_days > 36_500 {
+            return Err(ConfigError(
+                "audit.retention_days: at most 36500 (100 years); 0 keeps everything".to_owned(),
+            ));
+        }
         if self.audit.retention_days > 0 && self.audit.archive_dir.is_none() {
             return Err(ConfigError(
                 "audit.archive_dir: needed when audit.retention_days is set (events are archived there before removal)"
@@ -382,8 +387,16 @@ impl Settings {
         let mut names = std::collections::HashSet::new();
         for (i, fwd) in self.audit.forward.iter().enumerate() {
             let bad = |msg: &str| Err(ConfigError(format!("audit.forward[{i}].{msg}")));
-            if fwd.name.is_empty() || fwd.name.len() > 64 || !names.insert(fwd.name.as_str()) {
-                return bad("name: give each destination a unique name of 1 to 64 characters");
+            let name_ok = !fwd.name.is_empty()
+                && fwd.name.len() <= 64
+                && fwd
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !name_ok || !names.insert(fwd.name.as_str()) {
+                return bad(
+                    "name: give each destination a unique name of 1 to 64 letters, digits, '.', '_' or '-'",
+                );
             }
             let Ok(url) = url::Url::parse(&fwd.url) else {
                 return bad(
@@ -618,6 +631,10 @@ mod tests {
             err.contains("audit.forward[1].name") && err.contains("unique"),
             "{err}"
         );
+        let err = check("[[audit.forward]]\nname = \"a b\"\nurl = \"udp://siem:514\"");
+        assert!(err.contains("audit.forward[0].name"), "{err}");
+        let err = check("[audit]\nretention_days = 99999999\narchive_dir = \"/a\"");
+        assert!(err.contains("audit.retention_days: at most"), "{err}");
         let err = check("[audit]\nretention_days = 30");
         assert!(err.contains("audit.archive_dir"), "{err}");
         let ok = load_with(

@@ -151,7 +151,7 @@ fn spawn_forwarders(core: &web::Data<Core>) -> anyhow::Result<()> {
 /// Removes expired sessions and login flows every ten minutes; looks every 30 seconds whether
 /// an audit checkpoint is due, and every hour (when retention is on) for events to archive.
 fn spawn_housekeeping(core: web::Data<Core>) {
-    let days = i64::from(core.settings.audit.retention_days);
+    let days = core.settings.audit.retention_days;
     if days > 0 {
         let retention = core.clone();
         tokio::spawn(async move {
@@ -160,8 +160,8 @@ fn spawn_housekeeping(core: web::Data<Core>) {
             let mut every = tokio::time::interval_at(first, period);
             loop {
                 every.tick().await;
-                let cutoff = chrono::Utc::now() - chrono::Duration::days(days);
-                if let Err(err) = retention.archive_audit("system", cutoff).await {
+                let cutoff = crate::audit::retention::cutoff(days);
+                if let Err(err) = retention.archive_audit("system", cutoff, |_| {}).await {
                     tracing::error!(error = %err, "audit retention failed; nothing was removed");
                 }
             }

@@ -1,7 +1,7 @@
 //! Retention: old events go to a verified archive file, leave the database, and the chain
 //! that stays still verifies from a signed anchor; removal without that anchor is caught.
 
-use crate::support::siem::free_port;
+use crate::support::siem::{destination, free_port};
 use crate::support::{expect_json, spawn_with, test_settings, TestApp};
 use keyward::store::audit::AnchorRow;
 use sea_orm::ConnectionTrait;
@@ -227,34 +227,115 @@ async fn events_a_forwarder_has_not_delivered_are_never_removed() {
     let mut settings = test_settings(dir.path()).await;
     settings.audit.archive_dir = Some(dir.path().join("archive"));
     // A SIEM that is down: nothing gets delivered.
-    settings.audit.forward = vec![keyward::config::ForwardSettings {
-        name: "siem".to_owned(),
-        url: format!("tcp://127.0.0.1:{}", free_port()),
-        secret_file: None,
-        secret_env: None,
-        ca_file: None,
-        start: "beginning".to_owned(),
-        batch_size: 100,
-        facility: "auth".to_owned(),
-        timeout_seconds: 2,
-        max_backoff_seconds: 1,
-    }];
+    let mut siem = destination("siem", &format!("tcp://127.0.0.1:{}", free_port()));
+    siem.batch_size = 100;
+    settings.audit.forward = vec![siem];
     let app = spawn_with(dir, settings).await;
     let manager = app.token("manager", "marketing").await;
     work(&app, &manager, "held", 4).await;
     let before = app.audit_rows().await;
     let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
-    let archived = app.core.archive_audit("system", cutoff).await.unwrap();
+    let archived = app
+        .core
+        .archive_audit("system", cutoff, |_| {})
+        .await
+        .unwrap();
     assert!(
-        archived.is_none(),
+        archived.is_empty(),
         "nothing is archived before the SIEM has it"
     );
     assert_eq!(app.audit_rows().await, before);
+    // Once the SIEM has the first three events, those (and only those) may go.
+    app.core
+        .store
+        .db()
+        .execute_unprepared("UPDATE audit_forward_cursor SET seq = 3 WHERE name = 'siem'")
+        .await
+        .unwrap();
+    let archived = app
+        .core
+        .archive_audit("system", cutoff, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        archived
+            .iter()
+            .map(|a| (a.first_seq, a.last_seq))
+            .collect::<Vec<_>>(),
+        [(1, 3)]
+    );
+    assert_eq!(app.audit_rows().await[0].seq, 4);
+}
+
+#[tokio::test]
+async fn two_retention_runs_at_once_archive_each_event_once() {
+    let app = archiving_app().await;
+    let manager = app.token("manager", "marketing").await;
+    work(&app, &manager, "race", 8).await;
+    let head = app.audit_rows().await.last().unwrap().seq;
+    let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let (a, b) = tokio::join!(
+        app.core.archive_audit("system", cutoff, |_| {}),
+        app.core.archive_audit("system", cutoff, |_| {})
+    );
+    let mut ranges: Vec<(i64, i64)> = a
+        .unwrap()
+        .iter()
+        .chain(b.unwrap().iter())
+        .map(|x| (x.first_seq, x.last_seq))
+        .collect();
+    ranges.sort();
+    assert_eq!(
+        ranges,
+        [(1, head - 1)],
+        "one run archived, the other found nothing left"
+    );
+    let dir = app.settings.audit.archive_dir.clone().unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let name = format!("keyward-audit-{:010}-{:010}.jsonl", 1, head - 1);
+    assert_eq!(
+        files,
+        [name.clone(), format!("{name}.sha256")],
+        "no stray or partial files"
+    );
+    assert_eq!(cli(&app, &["audit", "verify"]).0, 0);
+    let (code, out) = cli(
+        &app,
+        &["audit", "verify-archive", dir.join(&name).to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test]
+async fn an_archive_without_its_signed_anchor_does_not_verify() {
+    let app = archiving_app().await;
+    let manager = app.token("manager", "marketing").await;
+    work(&app, &manager, "anchor", 4).await;
+    let (code, out) = cli(
+        &app,
+        &["audit", "archive", "--before", &now_plus_a_second()],
+    );
+    assert_eq!(code, 0, "{out}");
+    let rows = app.audit_rows().await;
+    let file = archive_file(&app, 1, rows[0].seq - 1);
+    // The same file under another name still matches its anchor (found by its range).
+    let copy = file.with_file_name("copy.jsonl");
+    std::fs::copy(&file, &copy).unwrap();
+    let (code, out) = cli(&app, &["audit", "verify-archive", copy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    // A self-consistent file for a range no anchor covers proves nothing.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let shorter: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    let part = file.with_file_name("part.jsonl");
+    std::fs::write(&part, shorter).unwrap();
+    let (code, out) = cli(&app, &["audit", "verify-archive", part.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
     assert!(
-        !app.settings.audit.archive_dir.clone().unwrap().exists()
-            || std::fs::read_dir(app.settings.audit.archive_dir.clone().unwrap())
-                .unwrap()
-                .next()
-                .is_none()
+        out.contains("no retention anchor in the database covers events 1 to 2"),
+        "{out}"
     );
 }

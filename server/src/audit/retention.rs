@@ -52,13 +52,28 @@ pub struct ArchiveSummary {
     pub sha256: String,
 }
 
+/// The most events one run archives (one file, one transaction); a larger backlog takes
+/// several runs, so no transaction grows without bound.
+pub const MAX_EVENTS_PER_FILE: i64 = 50_000;
+
 /// The range of events a run would archive: from the first stored event to the newest one
-/// before `cutoff`, but never the chain head and never beyond what the named forwarders
-/// have delivered.
+/// before `cutoff`, but never the chain head, never beyond what the named forwarders have
+/// delivered and never more than `MAX_EVENTS_PER_FILE`.
 pub async fn plan(
     store: &Store,
     cutoff: chrono::DateTime<chrono::Utc>,
     forwarders: &[String],
+) -> Result<Option<(i64, i64)>, sea_orm::DbErr> {
+    plan_through(store, cutoff, forwarders, i64::MAX).await
+}
+
+/// `plan`, never past `max_seq` (a run of several files stops at the head it started from,
+/// rather than archiving its own `audit.retention` events).
+pub async fn plan_through(
+    store: &Store,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    forwarders: &[String],
+    max_seq: i64,
 ) -> Result<Option<(i64, i64)>, sea_orm::DbErr> {
     let db = store.db();
     let Some(first) = repo::page(db, 0, 1).await?.first().map(|r| r.seq) else {
@@ -70,7 +85,10 @@ pub async fn plan(
     ) else {
         return Ok(None);
     };
-    last = last.min(head - 1);
+    last = last
+        .min(head - 1)
+        .min(max_seq)
+        .min(first + MAX_EVENTS_PER_FILE - 1);
     for name in forwarders {
         // A forwarder that has not started yet holds everything back.
         let delivered = repo::cursor(db, name).await?.map_or(0, |c| c.seq);
@@ -79,21 +97,56 @@ pub async fn plan(
     Ok((last >= first).then_some((first, last)))
 }
 
-/// Archives and removes the events `plan` picks; `None` when there is nothing to do.
-/// `actor` is recorded on the `audit.retention` event.
+/// The lease that lets one retention run at a time, across replicas and the CLI. It borrows
+/// a row of the forwarding cursors' table under a name no destination can have.
+const RETENTION_LEASE: &str = "#retention";
+
+/// Archives and removes the events `plan_through` picks; `None` when there is nothing to do
+/// or another run is at work.
 pub async fn run(
     store: &Store,
     keyring: &Keyring,
     dir: &Path,
     cutoff: chrono::DateTime<chrono::Utc>,
     forwarders: &[String],
+    max_seq: i64,
     actor: &str,
 ) -> Result<Option<Archived>, RetentionError> {
-    let Some((first, last)) = plan(store, cutoff, forwarders).await? else {
+    let owner = uuid::Uuid::now_v7().to_string();
+    let tx = store.begin_write().await?;
+    repo::ensure_cursor(&*tx, RETENTION_LEASE, 0).await?;
+    let leased = repo::take_lease(
+        &*tx,
+        RETENTION_LEASE,
+        &owner,
+        now() + chrono::Duration::minutes(30),
+    )
+    .await?;
+    tx.commit().await?;
+    if !leased {
+        return Ok(None);
+    }
+    let result = run_leased(store, keyring, dir, cutoff, forwarders, max_seq, actor).await;
+    let tx = store.begin_write().await?;
+    repo::release_lease(&*tx, RETENTION_LEASE, &owner).await?;
+    tx.commit().await?;
+    result
+}
+
+async fn run_leased(
+    store: &Store,
+    keyring: &Keyring,
+    dir: &Path,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    forwarders: &[String],
+    max_seq: i64,
+    actor: &str,
+) -> Result<Option<Archived>, RetentionError> {
+    let Some((first, last)) = plan_through(store, cutoff, forwarders, max_seq).await? else {
         return Ok(None);
     };
-    let chain = super::verify(store.db(), |_| {}).await?;
-    let report = super::checkpoint::verify(store.db(), &keyring.checkpoint_key_id(), chain).await?;
+    let key_id = keyring.checkpoint_key_id();
+    let report = super::checkpoint::verify_all(store.db(), Some(&key_id), |_| {}).await?;
     if !report.ok {
         return Err(RetentionError::Broken(report.first_bad_seq.unwrap_or(0)));
     }
@@ -102,8 +155,44 @@ pub async fn run(
         .as_ref()
         .map_or(GENESIS_HASH.to_owned(), |a| a.hash.clone());
 
-    let path = write_archive(store, dir, first, last).await?;
-    let summary = verify_archive(&path).map_err(RetentionError::Archive)?;
+    let file = write_archive(store, dir, first, last).await?;
+    let outcome = commit_run(
+        store,
+        keyring,
+        &file,
+        anchor.map(|a| a.seq),
+        expected_prev,
+        (first, last),
+        cutoff,
+        actor,
+    )
+    .await;
+    match outcome {
+        Ok(Some(archived)) => Ok(Some(archived)),
+        other => {
+            // Nothing was removed, and only this run (holding the lease) could have anchored
+            // the file: one it created must not suggest otherwise.
+            file.discard();
+            other
+        }
+    }
+}
+
+/// Checks the archive file against the database and, in one transaction, stores the signed
+/// anchor, removes the archived events and records the run.
+#[allow(clippy::too_many_arguments)]
+async fn commit_run(
+    store: &Store,
+    keyring: &Keyring,
+    file: &ArchiveFile,
+    anchor_seq: Option<i64>,
+    expected_prev: String,
+    (first, last): (i64, i64),
+    cutoff: chrono::DateTime<chrono::Utc>,
+    actor: &str,
+) -> Result<Option<Archived>, RetentionError> {
+    let path = &file.path;
+    let summary = verify_archive(path).map_err(RetentionError::Archive)?;
     let last_row = repo::event(store.db(), last)
         .await?
         .ok_or_else(|| RetentionError::Archive(format!("event {last} vanished")))?;
@@ -119,9 +208,12 @@ pub async fn run(
     }
 
     let tx = store.begin_write().await?;
+    // Removing first and taking the chain lock last keeps the lock (which every audited
+    // action waits for on PostgreSQL) for the few statements that need it.
+    let removed = repo::delete_through(&*tx, last).await?;
     repo::lock_head(&*tx).await?;
-    // Another replica may have archived meanwhile: then this run has nothing left to do.
-    if repo::latest_anchor(&*tx).await?.map(|a| a.seq) != anchor.map(|a| a.seq) {
+    // Another run may have archived meanwhile: then this one has nothing left to do.
+    if repo::latest_anchor(&*tx).await?.map(|a| a.seq) != anchor_seq {
         return Ok(None);
     }
     let archive = path
@@ -140,7 +232,6 @@ pub async fn run(
     };
     row.signature = keyring.sign_checkpoint(&anchor_row_message(&row));
     repo::insert_anchor(&*tx, row).await?;
-    let removed = repo::delete_through(&*tx, last).await?;
     let event = Event::new(actor, "audit.retention").details(serde_json::json!({
         "first_seq": first,
         "last_seq": last,
@@ -151,6 +242,7 @@ pub async fn run(
     }));
     super::append(&*tx, event).await?;
     tx.commit().await?;
+    file.write_checksum(&summary.sha256);
     tracing::info!(
         audit_archived_first = first,
         audit_archived_last = last,
@@ -162,9 +254,17 @@ pub async fn run(
         first_seq: first,
         last_seq: last,
         events: summary.events,
-        path,
+        path: path.clone(),
         sha256: summary.sha256,
     }))
+}
+
+/// The cutoff for a retention of `days` days: now minus that many days (bounded by the
+/// configuration's 36500-day maximum, and saturating rather than overflowing).
+pub fn cutoff(days: u32) -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    now.checked_sub_signed(chrono::Duration::days(i64::from(days.min(36_500))))
+        .unwrap_or(now)
 }
 
 /// What an anchor's signature covers.
@@ -182,21 +282,83 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> RetentionError + '_ {
     move |e| RetentionError::Archive(format!("{}: {e}", path.display()))
 }
 
-/// Writes events `first..=last` to `keyward-audit-<first>-<last>.jsonl` in `dir` (through a
-/// temporary file, synced, then renamed) with a `sha256sum`-style `.sha256` file beside it.
+/// An archive file in place; `created` when this run put it there (and may take it back).
+struct ArchiveFile {
+    path: PathBuf,
+    created: bool,
+}
+
+impl ArchiveFile {
+    fn checksum_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".sha256");
+        PathBuf::from(name)
+    }
+
+    /// A `sha256sum -c` line beside the file, unless one is there already.
+    fn write_checksum(&self, sha256: &str) {
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.checksum_path())
+            .and_then(|mut f| writeln!(f, "{sha256}  {name}"));
+        if let Err(err) = written {
+            if err.kind() != std::io::ErrorKind::AlreadyExists {
+                tracing::warn!(error = %err, "could not write the archive's .sha256 file");
+            }
+        }
+    }
+
+    /// Removes the file if this run created it.
+    fn discard(&self) {
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes events `first..=last` to `keyward-audit-<first>-<last>.jsonl` in `dir`: to a
+/// temporary file first, synced, then linked into place. An existing file of that name is
+/// never overwritten (another run may have written it; the check that follows decides
+/// whether it holds exactly these events).
 async fn write_archive(
     store: &Store,
     dir: &Path,
     first: i64,
     last: i64,
-) -> Result<PathBuf, RetentionError> {
+) -> Result<ArchiveFile, RetentionError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let name = format!("keyward-audit-{first:010}-{last:010}.jsonl");
     let path = dir.join(&name);
     let partial = dir.join(format!(".{name}.{}.partial", uuid::Uuid::now_v7()));
-    let file = std::fs::File::create(&partial).map_err(io_err(&partial))?;
+    let written = write_events(store, &partial, first, last).await;
+    let linked = written.and_then(|()| match std::fs::hard_link(&partial, &path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io_err(&path)(e)),
+    });
+    let _ = std::fs::remove_file(&partial);
+    let created = linked?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        // Make the new name durable too; not every platform can sync a directory.
+        let _ = d.sync_all();
+    }
+    Ok(ArchiveFile { path, created })
+}
+
+async fn write_events(
+    store: &Store,
+    path: &Path,
+    first: i64,
+    last: i64,
+) -> Result<(), RetentionError> {
+    let file = std::fs::File::create(path).map_err(io_err(path))?;
     let mut out = std::io::BufWriter::new(file);
-    let mut hasher = Sha256::new();
     let mut after = first - 1;
     while after < last {
         let rows = repo::page(store.db(), after, 1000).await?;
@@ -207,24 +369,14 @@ async fn write_archive(
         for row in rows {
             let mut line = to_json(row).to_string().into_bytes();
             line.push(b'\n');
-            hasher.update(&line);
-            out.write_all(&line).map_err(io_err(&partial))?;
+            out.write_all(&line).map_err(io_err(path))?;
         }
         after = end;
     }
     let file = out
         .into_inner()
-        .map_err(|e| RetentionError::Archive(format!("{}: {e}", partial.display())))?;
-    file.sync_all().map_err(io_err(&partial))?;
-    std::fs::rename(&partial, &path).map_err(io_err(&path))?;
-    let digest = hex::encode(hasher.finalize());
-    let sum = dir.join(format!("{name}.sha256"));
-    std::fs::write(&sum, format!("{digest}  {name}\n")).map_err(io_err(&sum))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        // Make the rename durable too; not every platform can sync a directory.
-        let _ = d.sync_all();
-    }
-    Ok(path)
+        .map_err(|e| RetentionError::Archive(format!("{}: {e}", path.display())))?;
+    file.sync_all().map_err(io_err(path))
 }
 
 /// Reads an archive file back and recomputes its chain: consecutive sequence numbers, each

@@ -29,10 +29,8 @@ impl Core {
     pub async fn verify_audit(&self, caller: &Caller) -> Result<VerifyReport, ServiceError> {
         self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
             .await?;
-        let db = self.store.db();
-        let chain = crate::audit::verify(db, |_| {}).await?;
         let key_id = self.keyring.checkpoint_key_id();
-        Ok(crate::audit::checkpoint::verify(db, &key_id, chain).await?)
+        Ok(crate::audit::checkpoint::verify_all(self.store.db(), Some(&key_id), |_| {}).await?)
     }
 
     /// Authorizes an export and records it (with its filter) before any event is sent.
@@ -149,15 +147,17 @@ impl Core {
         Ok(forwarder_status(&self.store, &self.settings).await?)
     }
 
-    /// Archives and removes events older than `cutoff` (see `audit::retention`).
+    /// Archives and removes events older than `cutoff` (see `audit::retention`), one archive
+    /// file per run of at most `retention::MAX_EVENTS_PER_FILE` events; `progress` hears of each.
     pub async fn archive_audit(
         &self,
         actor: &str,
         cutoff: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<crate::audit::retention::Archived>, crate::audit::retention::RetentionError>
+        mut progress: impl FnMut(&crate::audit::retention::Archived),
+    ) -> Result<Vec<crate::audit::retention::Archived>, crate::audit::retention::RetentionError>
     {
         let Some(dir) = &self.settings.audit.archive_dir else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let forwarders: Vec<String> = self
             .settings
@@ -166,7 +166,23 @@ impl Core {
             .iter()
             .map(|f| f.name.clone())
             .collect();
-        crate::audit::retention::run(&self.store, &self.keyring, dir, cutoff, &forwarders, actor)
-            .await
+        // Up to the head as it is now: later events (this call's own included) wait.
+        let head = repo::head(self.store.db()).await?.map_or(0, |(seq, _)| seq);
+        let mut archived = Vec::new();
+        while let Some(file) = crate::audit::retention::run(
+            &self.store,
+            &self.keyring,
+            dir,
+            cutoff,
+            &forwarders,
+            head - 1,
+            actor,
+        )
+        .await?
+        {
+            progress(&file);
+            archived.push(file);
+        }
+        Ok(archived)
     }
 }

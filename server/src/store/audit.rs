@@ -136,11 +136,10 @@ pub async fn event(db: &impl ConnectionTrait, seq: i64) -> Result<Option<AuditRo
 use super::entities::audit_forward_cursor as cursor;
 pub use cursor::Model as CursorRow;
 
-/// Creates a destination's cursor at `seq` unless it exists.
+/// Creates a destination's cursor at `seq` unless it exists (another replica may create it
+/// at the same moment: `ON CONFLICT DO NOTHING`, which keeps a PostgreSQL transaction usable).
 pub async fn ensure_cursor(db: &impl ConnectionTrait, name: &str, seq: i64) -> Result<(), DbErr> {
-    if cursor::Entity::find_by_id(name).one(db).await?.is_some() {
-        return Ok(());
-    }
+    use sea_orm::sea_query::OnConflict;
     let row = cursor::ActiveModel {
         name: sea_orm::Set(name.to_owned()),
         seq: sea_orm::Set(seq),
@@ -151,10 +150,17 @@ pub async fn ensure_cursor(db: &impl ConnectionTrait, name: &str, seq: i64) -> R
         last_attempt_at: sea_orm::Set(None),
         delivered_at: sea_orm::Set(None),
     };
-    match cursor::Entity::insert(row).exec_without_returning(db).await {
-        // Another replica created it first: fine.
-        Err(err) if super::is_unique_violation(&err) => Ok(()),
-        other => other.map(|_| ()),
+    let insert = cursor::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(cursor::Column::Name)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await;
+    match insert {
+        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
+        Err(err) => Err(err),
     }
 }
 
@@ -179,6 +185,29 @@ pub async fn take_lease(
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Gives up a lease this replica holds.
+pub async fn release_lease(
+    db: &impl ConnectionTrait,
+    name: &str,
+    owner: &str,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
+    cursor::Entity::update_many()
+        .col_expr(
+            cursor::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            cursor::Column::LeaseUntil,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .filter(cursor::Column::Name.eq(name))
+        .filter(cursor::Column::LeaseOwner.eq(owner))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn cursor(db: &impl ConnectionTrait, name: &str) -> Result<Option<CursorRow>, DbErr> {

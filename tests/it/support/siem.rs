@@ -3,12 +3,29 @@
 //! Node that checks each delivery's HMAC signature. Both can be stopped and restarted on the
 //! same port to stage an outage.
 
+use keyward::config::ForwardSettings;
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// A destination with test-friendly settings: small batches, short timeouts and backoff.
+pub fn destination(name: &str, url: &str) -> ForwardSettings {
+    ForwardSettings {
+        name: name.to_owned(),
+        url: url.to_owned(),
+        secret_file: None,
+        secret_env: None,
+        ca_file: None,
+        start: "beginning".to_owned(),
+        batch_size: 4,
+        facility: "local0".to_owned(),
+        timeout_seconds: 3,
+        max_backoff_seconds: 1,
+    }
+}
 
 /// A port nobody listens on right now (TCP and UDP).
 pub fn free_port() -> u16 {
