@@ -101,162 +101,145 @@ pub async fn plan_through(
 /// a row of the forwarding cursors' table under a name no destination can have.
 const RETENTION_LEASE: &str = "#retention";
 
-/// Archives and removes the events `plan_through` picks; `None` when there is nothing to do
-/// or another run is at work.
-pub async fn run(
-    store: &Store,
-    keyring: &Keyring,
-    dir: &Path,
-    cutoff: chrono::DateTime<chrono::Utc>,
-    forwarders: &[String],
-    max_seq: i64,
-    actor: &str,
-) -> Result<Option<Archived>, RetentionError> {
-    let owner = uuid::Uuid::now_v7().to_string();
-    let tx = store.begin_write().await?;
-    repo::ensure_cursor(&*tx, RETENTION_LEASE, 0).await?;
-    let leased = repo::take_lease(
-        &*tx,
-        RETENTION_LEASE,
-        &owner,
-        now() + chrono::Duration::minutes(30),
-    )
-    .await?;
-    tx.commit().await?;
-    if !leased {
-        return Ok(None);
-    }
-    let result = run_leased(store, keyring, dir, cutoff, forwarders, max_seq, actor).await;
-    let tx = store.begin_write().await?;
-    repo::release_lease(&*tx, RETENTION_LEASE, &owner).await?;
-    tx.commit().await?;
-    result
+/// One retention run: what to archive, where, and who asked.
+pub struct Job<'a> {
+    pub store: &'a Store,
+    pub keyring: &'a Keyring,
+    /// Where archive files go.
+    pub dir: &'a Path,
+    /// Events before this time may go…
+    pub cutoff: chrono::DateTime<chrono::Utc>,
+    /// …once these forwarders have delivered them…
+    pub forwarders: &'a [String],
+    /// …and never past this sequence number.
+    pub max_seq: i64,
+    /// Recorded on the `audit.retention` event.
+    pub actor: &'a str,
 }
 
-async fn run_leased(
-    store: &Store,
-    keyring: &Keyring,
-    dir: &Path,
-    cutoff: chrono::DateTime<chrono::Utc>,
-    forwarders: &[String],
-    max_seq: i64,
-    actor: &str,
-) -> Result<Option<Archived>, RetentionError> {
-    let Some((first, last)) = plan_through(store, cutoff, forwarders, max_seq).await? else {
-        return Ok(None);
-    };
-    let key_id = keyring.checkpoint_key_id();
-    let report = super::checkpoint::verify_all(store.db(), Some(&key_id), |_| {}).await?;
-    if !report.ok {
-        return Err(RetentionError::Broken(report.first_bad_seq.unwrap_or(0)));
+impl Job<'_> {
+    /// Archives and removes the events `plan_through` picks; `None` when there is nothing to
+    /// do or another run is at work.
+    pub async fn run(&self) -> Result<Option<Archived>, RetentionError> {
+        let store = self.store;
+        let owner = uuid::Uuid::now_v7().to_string();
+        let tx = store.begin_write().await?;
+        repo::ensure_cursor(&*tx, RETENTION_LEASE, 0).await?;
+        let until = now() + chrono::Duration::minutes(30);
+        let leased = repo::take_lease(&*tx, RETENTION_LEASE, &owner, until).await?;
+        tx.commit().await?;
+        if !leased {
+            return Ok(None);
+        }
+        let result = self.run_leased().await;
+        let tx = store.begin_write().await?;
+        repo::release_lease(&*tx, RETENTION_LEASE, &owner).await?;
+        tx.commit().await?;
+        result
     }
-    let anchor = repo::latest_anchor(store.db()).await?;
-    let expected_prev = anchor
-        .as_ref()
-        .map_or(GENESIS_HASH.to_owned(), |a| a.hash.clone());
 
-    let file = write_archive(store, dir, first, last).await?;
-    let outcome = commit_run(
-        store,
-        keyring,
-        &file,
-        anchor.map(|a| a.seq),
-        expected_prev,
-        (first, last),
-        cutoff,
-        actor,
-    )
-    .await;
-    match outcome {
-        Ok(Some(archived)) => Ok(Some(archived)),
-        other => {
-            // Nothing was removed, and only this run (holding the lease) could have anchored
-            // the file: one it created must not suggest otherwise.
-            file.discard();
-            other
+    async fn run_leased(&self) -> Result<Option<Archived>, RetentionError> {
+        let store = self.store;
+        let plan = plan_through(store, self.cutoff, self.forwarders, self.max_seq).await?;
+        let Some(range) = plan else {
+            return Ok(None);
+        };
+        let key_id = self.keyring.checkpoint_key_id();
+        let report = super::checkpoint::verify_all(store.db(), Some(&key_id), |_| {}).await?;
+        if !report.ok {
+            return Err(RetentionError::Broken(report.first_bad_seq.unwrap_or(0)));
+        }
+        let anchor = repo::latest_anchor(store.db()).await?;
+        let file = write_archive(store, self.dir, range.0, range.1).await?;
+        match self.commit(&file, anchor.as_ref(), range).await {
+            Ok(Some(archived)) => Ok(Some(archived)),
+            other => {
+                // Nothing was removed, and only this run (holding the lease) could have
+                // anchored the file: one it created must not suggest otherwise.
+                file.discard();
+                other
+            }
         }
     }
-}
 
-/// Checks the archive file against the database and, in one transaction, stores the signed
-/// anchor, removes the archived events and records the run.
-#[allow(clippy::too_many_arguments)]
-async fn commit_run(
-    store: &Store,
-    keyring: &Keyring,
-    file: &ArchiveFile,
-    anchor_seq: Option<i64>,
-    expected_prev: String,
-    (first, last): (i64, i64),
-    cutoff: chrono::DateTime<chrono::Utc>,
-    actor: &str,
-) -> Result<Option<Archived>, RetentionError> {
-    let path = &file.path;
-    let summary = verify_archive(path).map_err(RetentionError::Archive)?;
-    let last_row = repo::event(store.db(), last)
-        .await?
-        .ok_or_else(|| RetentionError::Archive(format!("event {last} vanished")))?;
-    if summary.first_seq != first
-        || summary.last_seq != last
-        || summary.first_prev_hash != expected_prev
-        || summary.last_hash != last_row.hash
-    {
-        return Err(RetentionError::Archive(format!(
-            "{} does not match the database's chain; nothing was removed",
-            path.display()
-        )));
-    }
+    /// Checks the archive file against the database and, in one transaction, stores the
+    /// signed anchor, removes the archived events and records the run.
+    async fn commit(
+        &self,
+        file: &ArchiveFile,
+        anchor: Option<&AnchorRow>,
+        (first, last): (i64, i64),
+    ) -> Result<Option<Archived>, RetentionError> {
+        let (store, keyring, cutoff, actor) = (self.store, self.keyring, self.cutoff, self.actor);
+        let expected_prev = anchor.map_or(GENESIS_HASH.to_owned(), |a| a.hash.clone());
+        let anchor_seq = anchor.map(|a| a.seq);
+        let path = &file.path;
+        let summary = verify_archive(path).map_err(RetentionError::Archive)?;
+        let last_row = repo::event(store.db(), last)
+            .await?
+            .ok_or_else(|| RetentionError::Archive(format!("event {last} vanished")))?;
+        if summary.first_seq != first
+            || summary.last_seq != last
+            || summary.first_prev_hash != expected_prev
+            || summary.last_hash != last_row.hash
+        {
+            return Err(RetentionError::Archive(format!(
+                "{} does not match the database's chain; nothing was removed",
+                path.display()
+            )));
+        }
 
-    let tx = store.begin_write().await?;
-    // Removing first and taking the chain lock last keeps the lock (which every audited
-    // action waits for on PostgreSQL) for the few statements that need it.
-    let removed = repo::delete_through(&*tx, last).await?;
-    repo::lock_head(&*tx).await?;
-    // Another run may have archived meanwhile: then this one has nothing left to do.
-    if repo::latest_anchor(&*tx).await?.map(|a| a.seq) != anchor_seq {
-        return Ok(None);
+        let tx = store.begin_write().await?;
+        // Removing first and taking the chain lock last keeps the lock (which every audited
+        // action waits for on PostgreSQL) for the few statements that need it.
+        let removed = repo::delete_through(&*tx, last).await?;
+        repo::lock_head(&*tx).await?;
+        // Another run may have archived meanwhile: then this one has nothing left to do.
+        if repo::latest_anchor(&*tx).await?.map(|a| a.seq) != anchor_seq {
+            return Ok(None);
+        }
+        let archive = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut row = AnchorRow {
+            seq: last,
+            hash: last_row.hash.clone(),
+            first_seq: first,
+            archive: archive.clone(),
+            archive_sha256: summary.sha256.clone(),
+            at: now(),
+            key_id: keyring.checkpoint_key_id(),
+            signature: String::new(),
+        };
+        row.signature = keyring.sign_checkpoint(&anchor_row_message(&row));
+        repo::insert_anchor(&*tx, row).await?;
+        let event = Event::new(actor, "audit.retention").details(serde_json::json!({
+            "first_seq": first,
+            "last_seq": last,
+            "events": removed,
+            "archive": archive,
+            "archive_sha256": summary.sha256,
+            "cutoff": cutoff.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }));
+        super::append(&*tx, event).await?;
+        tx.commit().await?;
+        file.write_checksum(&summary.sha256);
+        tracing::info!(
+            audit_archived_first = first,
+            audit_archived_last = last,
+            audit_archive = %path.display(),
+            audit_archive_sha256 = %summary.sha256,
+            "old audit events archived and removed"
+        );
+        Ok(Some(Archived {
+            first_seq: first,
+            last_seq: last,
+            events: summary.events,
+            path: path.clone(),
+            sha256: summary.sha256,
+        }))
     }
-    let archive = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut row = AnchorRow {
-        seq: last,
-        hash: last_row.hash.clone(),
-        first_seq: first,
-        archive: archive.clone(),
-        archive_sha256: summary.sha256.clone(),
-        at: now(),
-        key_id: keyring.checkpoint_key_id(),
-        signature: String::new(),
-    };
-    row.signature = keyring.sign_checkpoint(&anchor_row_message(&row));
-    repo::insert_anchor(&*tx, row).await?;
-    let event = Event::new(actor, "audit.retention").details(serde_json::json!({
-        "first_seq": first,
-        "last_seq": last,
-        "events": removed,
-        "archive": archive,
-        "archive_sha256": summary.sha256,
-        "cutoff": cutoff.to_rfc3339_opts(SecondsFormat::Secs, true),
-    }));
-    super::append(&*tx, event).await?;
-    tx.commit().await?;
-    file.write_checksum(&summary.sha256);
-    tracing::info!(
-        audit_archived_first = first,
-        audit_archived_last = last,
-        audit_archive = %path.display(),
-        audit_archive_sha256 = %summary.sha256,
-        "old audit events archived and removed"
-    );
-    Ok(Some(Archived {
-        first_seq: first,
-        last_seq: last,
-        events: summary.events,
-        path: path.clone(),
-        sha256: summary.sha256,
-    }))
 }
 
 /// The cutoff for a retention of `days` days: now minus that many days (bounded by the

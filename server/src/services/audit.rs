@@ -169,17 +169,16 @@ impl Core {
         // Up to the head as it is now: later events (this call's own included) wait.
         let head = repo::head(self.store.db()).await?.map_or(0, |(seq, _)| seq);
         let mut archived = Vec::new();
-        while let Some(file) = crate::audit::retention::run(
-            &self.store,
-            &self.keyring,
+        let job = crate::audit::retention::Job {
+            store: &self.store,
+            keyring: &self.keyring,
             dir,
             cutoff,
-            &forwarders,
-            head - 1,
+            forwarders: &forwarders,
+            max_seq: head - 1,
             actor,
-        )
-        .await?
-        {
+        };
+        while let Some(file) = job.run().await? {
             progress(&file);
             archived.push(file);
         }
