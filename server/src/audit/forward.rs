@@ -264,6 +264,13 @@ impl Forwarder {
 
     /// One round: take the lease, send the next batch, move the cursor.
     pub async fn step(&self, store: &Store, owner: &str) -> Result<Step, ForwardError> {
+        // Idle rounds only read: no write (and no SQLite commit) while there is nothing new.
+        if let Some(cursor) = repo::cursor(store.db(), &self.name).await? {
+            let head = repo::head(store.db()).await?.map_or(0, |(seq, _)| seq);
+            if cursor.seq >= head {
+                return Ok(Step::Idle);
+            }
+        }
         let tx = store.begin_write().await?;
         let start = if self.from_now {
             repo::head(&*tx).await?.map_or(0, |(seq, _)| seq)
