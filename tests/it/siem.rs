@@ -6,7 +6,9 @@ use crate::support::idp::{spawn_sso_app_with, Browser};
 use crate::support::siem::{
     destination, eventually, free_port, in_order_without_repeats, test_ca, Rsyslog, Webhook,
 };
-use crate::support::{expect_json, spawn_with, test_settings, TestApp};
+use crate::support::{
+    cli_for, expect_json, spawn_process_with, spawn_with, test_settings, TestApp,
+};
 use keyward::store::audit::AuditRow;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -377,4 +379,117 @@ async fn the_audit_page_shows_each_destination_and_what_retention_archived() {
         "{page}"
     );
     assert!(!page.contains("No SIEM destination is configured"));
+}
+
+#[tokio::test]
+async fn a_replica_that_dies_mid_outage_hands_over_after_its_lease_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = test_ca(dir.path());
+    let key = dir.path().join("webhook.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef").unwrap();
+    let mut receiver = Webhook::start(0, &ca, &key, 0).await;
+    let port = receiver.port;
+    let mut settings = test_settings(dir.path()).await;
+    let mut hook = destination("siem-hook", &format!("https://127.0.0.1:{port}/keyward"));
+    hook.secret_file = Some(key.clone());
+    hook.ca_file = Some(ca.ca.clone());
+    hook.timeout_seconds = 2; // a lease of 10 s
+    settings.audit.forward = vec![hook];
+    // Replica A is a real `keyward serve` process, configured from a file.
+    let config = dir.path().join("keyward.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[audit.forward]]\nname = \"siem-hook\"\nurl = \"https://127.0.0.1:{port}/keyward\"\n\
+             secret_file = {:?}\nca_file = {:?}\nbatch_size = 4\ntimeout_seconds = 2\nmax_backoff_seconds = 1\n",
+            key.display().to_string(),
+            ca.ca.display().to_string()
+        ),
+    )
+    .unwrap();
+    assert!(cli_for(&settings)
+        .arg("migrate")
+        .status()
+        .unwrap()
+        .success());
+    let out = cli_for(&settings)
+        .args([
+            "token",
+            "create",
+            "--name",
+            "m",
+            "--role",
+            "manager",
+            "--team",
+            "marketing",
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let a = spawn_process_with(
+        &settings,
+        &[("KEYWARD_CONFIG", config.display().to_string())],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let create = |handle: String| {
+        let (client, base, token) = (client.clone(), a.base.clone(), token.clone());
+        async move {
+            let res = client
+                .post(format!("{base}/api/v1/accounts"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"team": "marketing", "platform": "x", "handle": handle}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+        }
+    };
+    for i in 0..3 {
+        create(format!("@a{i}")).await;
+    }
+    eventually("replica A delivers", || async {
+        receiver
+            .lines()
+            .iter()
+            .filter(|l| l.get("delivery").is_some())
+            .count()
+            > 0
+    })
+    .await;
+    let mut accepted = Vec::new();
+
+    // The SIEM goes down; A keeps retrying (and renewing its lease), then dies.
+    receiver.stop();
+    accepted.extend(receiver.lines());
+    for i in 3..6 {
+        create(format!("@a{i}")).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    drop(a);
+
+    // Replica B takes over once A's lease has run out, from the stored cursor.
+    let receiver = Webhook::start(port, &ca, &key, 0).await;
+    let b = spawn_with(tempfile::tempdir().unwrap(), settings).await;
+    let auditor = b.token("auditor", "*").await;
+    let head = b.audit_rows().await.last().unwrap().seq;
+    eventually("replica B delivers the backlog", || async {
+        status(&b, &auditor).await["delivered_seq"] == head
+    })
+    .await;
+    accepted.extend(receiver.lines());
+    let seqs = webhook_seqs(&accepted, &rows_by_seq(&b).await);
+    assert_eq!(
+        in_order_without_repeats(&seqs),
+        (1..=head).collect::<Vec<_>>()
+    );
+    assert!(
+        receiver.lines().iter().any(|l| l.get("delivery").is_some()),
+        "B sent the backlog"
+    );
 }

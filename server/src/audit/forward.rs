@@ -142,10 +142,11 @@ impl Forwarder {
         }
     }
 
-    /// How long a replica's lease on the cursor lasts: well beyond one delivery, so a slow
-    /// delivery is never overtaken by another replica sending the same batch.
+    /// How long a replica's lease on the cursor lasts: four deliveries' time (a delivery is
+    /// cut off at `timeout`), at least 10 s, so a slow delivery is never overtaken by another
+    /// replica sending the same batch, and a replica that dies hands over within that time.
     fn lease(&self) -> chrono::Duration {
-        let secs = (self.timeout.as_secs() * 4).max(30);
+        let secs = (self.timeout.as_secs() * 4).max(10);
         chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
     }
 

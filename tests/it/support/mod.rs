@@ -253,6 +253,12 @@ impl Drop for ServerProcess {
 // The child is reaped by `ServerProcess`'s Drop, which clippy cannot see.
 #[allow(clippy::zombie_processes)]
 pub async fn spawn_process(settings: &Settings) -> ServerProcess {
+    spawn_process_with(settings, &[]).await
+}
+
+/// `spawn_process` with extra environment variables (e.g. `KEYWARD_CONFIG`).
+#[allow(clippy::zombie_processes)]
+pub async fn spawn_process_with(settings: &Settings, env: &[(&str, String)]) -> ServerProcess {
     let port = TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -264,6 +270,7 @@ pub async fn spawn_process(settings: &Settings) -> ServerProcess {
         .env("KEYWARD_LOG__LEVEL", "warn")
         .env("KEYWARD_LIMITS__REVEALS_PER_MINUTE", "0")
         .env("KEYWARD_LIMITS__REVEALS_PER_HOUR", "0")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("keyward serve starts");
