@@ -50,7 +50,7 @@ enum Command {
     /// Manage service tokens for automation.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Verify or export the audit trail.
+    /// Verify, export, forward (status) and archive the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// List members and manage the grants stored in Keyward (beside the IdP's groups).
@@ -133,8 +133,9 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain and check the signed checkpoints (needs the key file for
-    /// those). Exit 0 when intact, 1 when broken, edited, truncated or rewritten.
+    /// Recompute the hash chain (from the newest retention anchor) and check the signed
+    /// checkpoints and anchors (needs the key file for those). Exit 0 when intact, 1 when
+    /// broken, edited, truncated or rewritten.
     Verify,
     /// Sign a checkpoint of the chain head now (the server also does this on its own).
     Checkpoint,
@@ -172,8 +173,9 @@ enum AuditCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Recompute the chain inside archive files written by retention, and match each against
-    /// its signed anchor in the database when one is there. Exit 0 when intact, 1 otherwise.
+    /// Recompute the chain inside archive files written by retention, and match each with
+    /// the signed anchor for its range in the database (needs the key file). Exit 0 when
+    /// every file is intact and anchored, 1 otherwise.
     VerifyArchive {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
