@@ -9,12 +9,8 @@ async fn busy_app() -> (TestApp, String) {
     app.set_totp(&manager, &id, "JBSWY3DPEHPK3PXP").await;
     for _ in 0..3 {
         expect_json(
-            app.post(
-                &format!("/api/v1/accounts/{id}/totp/code"),
-                &manager,
-                json!({"justification": "daily post"}),
-            )
-            .await,
+            app.totp_code(&manager, &id, json!({"justification": "daily post"}))
+                .await,
             200,
         )
         .await;

@@ -174,16 +174,7 @@ async fn key_rotation_rewraps_every_dek_while_the_server_keeps_serving() {
 
     // The running server never restarted, yet opens the re-wrapped secrets...
     for id in &accounts {
-        expect_json(
-            app.post(
-                &format!("/api/v1/accounts/{id}/totp/code"),
-                &manager,
-                json!({}),
-            )
-            .await,
-            200,
-        )
-        .await;
+        expect_json(app.totp_code(&manager, id, json!({})).await, 200).await;
     }
     let code = expect_json(
         app.post(
@@ -254,13 +245,7 @@ async fn a_wrong_key_fails_closed_with_a_clear_error_and_never_a_wrong_code() {
     settings.keys.key_file = Some(other_keys);
     let impostor = spawn_with(dir, settings).await;
     let err = expect_error(
-        impostor
-            .post(
-                &format!("/api/v1/accounts/{id}/totp/code"),
-                &manager,
-                json!({}),
-            )
-            .await,
+        impostor.totp_code(&manager, &id, json!({})).await,
         503,
         "keyring_unavailable",
     )

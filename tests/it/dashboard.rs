@@ -165,11 +165,7 @@ async fn auditors_browse_filter_and_see_the_chain_status_of_the_trail() {
     app.set_totp(&manager, &id, SEED).await;
     for _ in 0..2 {
         let res = app
-            .post(
-                &format!("/api/v1/accounts/{id}/totp/code"),
-                &manager,
-                json!({"justification": "weekly post"}),
-            )
+            .totp_code(&manager, &id, json!({"justification": "weekly post"}))
             .await;
         expect_json(res, 200).await;
     }

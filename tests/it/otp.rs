@@ -34,9 +34,9 @@ async fn a_stored_totp_seed_reveals_the_code_an_authenticator_would_show() {
 
     let before = unix_now();
     let revealed = expect_json(
-        app.post(
-            &format!("/api/v1/accounts/{id}/totp/code"),
+        app.totp_code(
             &operator,
+            &id,
             json!({"justification": "posting the launch"}),
         )
         .await,
@@ -99,16 +99,7 @@ async fn totp_fields_accept_spaced_lowercase_unpadded_base32_and_other_parameter
     .await;
     assert_eq!(v1["version"], 1);
     let now = unix_now();
-    let revealed = expect_json(
-        app.post(
-            &format!("/api/v1/accounts/{id}/totp/code"),
-            &manager,
-            json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let revealed = expect_json(app.totp_code(&manager, &id, json!({})).await, 200).await;
     assert_eq!(revealed["period"], 60);
     let code = revealed["code"].as_str().unwrap().to_owned();
     assert!(totp_window(&base32(SEED), now, 60, 8).contains(&code));
@@ -127,16 +118,7 @@ async fn totp_fields_accept_spaced_lowercase_unpadded_base32_and_other_parameter
     .await;
     assert_eq!(v2["version"], 2);
     let now = unix_now();
-    let revealed = expect_json(
-        app.post(
-            &format!("/api/v1/accounts/{id}/totp/code"),
-            &manager,
-            json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let revealed = expect_json(app.totp_code(&manager, &id, json!({})).await, 200).await;
     assert!(totp_window(&base32(other_seed), now, 30, 6)
         .contains(&revealed["code"].as_str().unwrap().to_owned()));
 }
@@ -184,12 +166,7 @@ async fn bad_otp_input_gets_a_precise_422_and_stores_nothing() {
     .await;
     assert_eq!(account["has_totp"], false);
     expect_error(
-        app.post(
-            &format!("/api/v1/accounts/{id}/totp/code"),
-            &manager,
-            json!({}),
-        )
-        .await,
+        app.totp_code(&manager, &id, json!({})).await,
         404,
         "totp_not_set",
     )
@@ -306,26 +283,8 @@ async fn exporting_a_seed_needs_a_justification_and_round_trips() {
         201,
     )
     .await;
-    let a = expect_json(
-        app.post(
-            &format!("/api/v1/accounts/{id}/totp/code"),
-            &manager,
-            json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
-    let b = expect_json(
-        app.post(
-            &format!("/api/v1/accounts/{second}/totp/code"),
-            &manager,
-            json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let a = expect_json(app.totp_code(&manager, &id, json!({})).await, 200).await;
+    let b = expect_json(app.totp_code(&manager, &second, json!({})).await, 200).await;
     if a["expires_in"].as_u64() > Some(1) {
         assert_eq!(a["code"], b["code"]);
     }
@@ -358,25 +317,11 @@ async fn a_frozen_account_reveals_nothing_until_unfrozen() {
     };
     expect_json(patch("frozen").await, 200).await;
     expect_error(
-        app.post(
-            &format!("/api/v1/accounts/{id}/totp/code"),
-            &manager,
-            json!({}),
-        )
-        .await,
+        app.totp_code(&manager, &id, json!({})).await,
         423,
         "account_frozen",
     )
     .await;
     expect_json(patch("active").await, 200).await;
-    expect_json(
-        app.post(
-            &format!("/api/v1/accounts/{id}/totp/code"),
-            &manager,
-            json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    expect_json(app.totp_code(&manager, &id, json!({})).await, 200).await;
 }

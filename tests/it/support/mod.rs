@@ -291,6 +291,16 @@ pub async fn spawn_process_with(settings: &Settings, env: &[(&str, String)]) -> 
 }
 
 impl TestApp {
+    /// Asks for the current TOTP code of an account as `token`.
+    pub async fn totp_code(&self, token: &str, account_id: &str, body: Value) -> Response {
+        self.post(
+            &format!("/api/v1/accounts/{account_id}/totp/code"),
+            token,
+            body,
+        )
+        .await
+    }
+
     /// Stores a TOTP seed (Base32) on an account as `token`, asserting 201.
     pub async fn set_totp(&self, token: &str, account_id: &str, seed: &str) {
         let res = self
