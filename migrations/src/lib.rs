@@ -8,6 +8,7 @@ mod m20261123_000002_sessions;
 mod m20261123_000003_backup_limits;
 mod m20261123_000004_audit_checkpoints;
 mod m20261123_000005_audit_forwarding_retention;
+mod m20261124_000006_key_checks;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_backup_limits::Migration),
             Box::new(m20261123_000004_audit_checkpoints::Migration),
             Box::new(m20261123_000005_audit_forwarding_retention::Migration),
+            Box::new(m20261124_000006_key_checks::Migration),
         ]
     }
 }

@@ -337,28 +337,53 @@ async fn key_status(settings: &Settings) -> anyhow::Result<ExitCode> {
     let keyring = Keyring::load(startup::key_source(settings)?)?;
     let store = connect_migrated(settings).await?;
     let counts = crate::store::deks::count_by_kek(store.db()).await?;
+    let recorded = crate::store::deks::key_checks(store.db()).await?;
+    let problems = services::keys::health(&store, &keyring).await?;
+    let problem = |id: &str| problems.iter().find(|(p, _)| p == id).map(|(_, k)| *k);
     let active = keyring.active_id();
-    println!("{:<12} {:>8}  state", "key", "DEKs");
-    for id in keyring.key_ids() {
+    println!("{:<12} {:>8}  {:<18} check value", "key", "DEKs", "state");
+    let mut ids = keyring.key_ids();
+    ids.push(crate::crypto::ROOT_KEY_ID.to_owned());
+    for id in ids {
         let n = counts.get(&id).copied().unwrap_or(0);
-        let state = if id == active {
+        let state = if id == crate::crypto::ROOT_KEY_ID {
+            "derived keys"
+        } else if id == active {
             "active"
         } else if n == 0 {
             "retired (unused)"
         } else {
             "in use"
         };
-        println!("{id:<12} {n:>8}  {state}");
+        let check = match (problem(&id), recorded.contains_key(&id)) {
+            (Some(services::keys::KeyProblem::Mismatch), _) => {
+                "MISMATCH: not the key this database was written with"
+            }
+            (_, true) => "matches the database",
+            (_, false) => "not recorded yet (recorded at the next start or write)",
+        };
+        let shown = if id == crate::crypto::ROOT_KEY_ID {
+            "root"
+        } else {
+            id.as_str()
+        };
+        println!(
+            "{shown:<12} {:>8}  {state:<18} {check}",
+            if shown == "root" {
+                "-".to_owned()
+            } else {
+                n.to_string()
+            }
+        );
     }
-    let mut healthy = true;
-    for (kek_id, n) in counts
-        .iter()
-        .filter(|(kek_id, _)| !keyring.key_ids().contains(kek_id))
-    {
-        println!("{kek_id:<12} {n:>8}  MISSING from the keyring");
-        healthy = false;
+    let held = keyring.key_ids();
+    let missing: Vec<(&String, &i64)> =
+        counts.iter().filter(|(id, _)| !held.contains(id)).collect();
+    for (id, n) in &missing {
+        println!("{id:<12} {n:>8}  MISSING from the keyring: these secrets cannot be opened");
     }
-    Ok(if healthy {
+    let problems = problems.len() + missing.len();
+    Ok(if problems == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

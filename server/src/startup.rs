@@ -25,6 +25,13 @@ pub fn key_source(settings: &Settings) -> anyhow::Result<KeySource> {
     }
 }
 
+fn describe_source(source: &KeySource) -> String {
+    match source {
+        KeySource::File(path) => format!("key file {}", path.display()),
+        KeySource::Env(var) => format!("keyring in ${var}"),
+    }
+}
+
 /// Connects to the database (migrating if asked), loads the keyring and the policy.
 pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Core> {
     let keyring = Keyring::load(key_source(settings)?).context("keys")?;
@@ -33,6 +40,12 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         .context("database.url: cannot connect")?;
     if migrate {
         store.migrate().await.context("applying migrations")?;
+    }
+    if store.pending_migrations().await? == 0 {
+        // A key file whose keys are not the ones the data was written with stops the start.
+        crate::services::keys::prove(&store, &keyring)
+            .await
+            .with_context(|| format!("keys: {}", describe_source(keyring.source())))?;
     }
     let authz = Authorizer::new().await?;
     let oidc = match &settings.oidc {
@@ -161,7 +174,10 @@ fn spawn_housekeeping(core: web::Data<Core>) {
             loop {
                 every.tick().await;
                 let cutoff = crate::audit::retention::cutoff(days);
-                if let Err(err) = retention.archive_audit("system", cutoff, |_| {}).await {
+                if let Err(err) = retention
+                    .archive_audit(crate::services::tokens::SYSTEM_ACTOR, cutoff, |_| {})
+                    .await
+                {
                     tracing::error!(error = %err, "audit retention failed; nothing was removed");
                 }
             }

@@ -223,7 +223,8 @@ fn cli_checkpoint(app: &TestApp) -> String {
 #[tokio::test]
 async fn deleting_the_newest_events_is_caught_by_the_signed_checkpoint() {
     let (app, _) = busy_app().await;
-    assert!(cli_checkpoint(&app).starts_with("checkpoint at seq 6"));
+    // Seq 1 records the key check values at the first start; 7 is the last reveal.
+    assert!(cli_checkpoint(&app).starts_with("checkpoint at seq 7"));
     assert_eq!(
         cli_checkpoint(&app).trim(),
         "nothing new since the last checkpoint"
@@ -233,20 +234,20 @@ async fn deleting_the_newest_events_is_caught_by_the_signed_checkpoint() {
     assert!(out.contains("1 signed checkpoints match"), "{out}");
 
     let auditor = app.token("auditor", "*").await;
-    sql(&app, "DELETE FROM audit_event WHERE seq >= 5").await;
+    sql(&app, "DELETE FROM audit_event WHERE seq >= 6").await;
     // The chain that is left is consistent in itself…
     let chain = keyward::audit::verify(app.core.store.db(), |_| {})
         .await
         .unwrap();
-    assert!(chain.ok && chain.checked == 4, "{chain:?}");
+    assert!(chain.ok && chain.checked == 5, "{chain:?}");
     // …but the checkpoint says there was more.
     let (code, out) = cli_verify(&app);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("seq 5") && out.contains("truncated"), "{out}");
+    assert!(out.contains("seq 6") && out.contains("truncated"), "{out}");
     let report = expect_json(app.get("/api/v1/audit/verify", &auditor).await, 200).await;
     assert_eq!(
         (report["ok"].as_bool(), report["first_bad_seq"].as_i64()),
-        (Some(false), Some(5))
+        (Some(false), Some(6))
     );
 }
 
@@ -254,10 +255,11 @@ async fn deleting_the_newest_events_is_caught_by_the_signed_checkpoint() {
 async fn a_chain_rewritten_from_scratch_is_caught_and_a_forged_checkpoint_refused() {
     let (app, _) = busy_app().await;
     cli_checkpoint(&app);
-    // A forger who knows the algorithm (but not the key) edits event 3 and re-chains the rest.
-    let mut prev = app.audit_rows().await[1].hash.clone();
-    for mut row in app.audit_rows().await.into_iter().skip(2) {
-        if row.seq == 3 {
+    // A forger who knows the algorithm (but not the key) edits event 4 (totp.set) and re-chains
+    // the rest.
+    let mut prev = app.audit_rows().await[2].hash.clone();
+    for mut row in app.audit_rows().await.into_iter().skip(3) {
+        if row.seq == 4 {
             row.justification = Some("nothing happened".into());
         }
         row.prev_hash = prev.clone();
@@ -278,7 +280,7 @@ async fn a_chain_rewritten_from_scratch_is_caught_and_a_forged_checkpoint_refuse
     );
     let (code, out) = cli_verify(&app);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("rewritten") && out.contains("seq 6"), "{out}");
+    assert!(out.contains("rewritten") && out.contains("seq 7"), "{out}");
 
     // Re-pointing the checkpoint at the forged head breaks its signature.
     sql(
@@ -301,8 +303,8 @@ async fn the_server_signs_a_checkpoint_when_one_is_due_and_logs_nothing_secret_i
         .await
         .unwrap();
     assert_eq!(checkpoints.len(), 1, "nothing new, no second checkpoint");
-    assert_eq!(checkpoints[0].seq, 6);
-    assert_eq!(checkpoints[0].head_hash, app.audit_rows().await[5].hash);
+    assert_eq!(checkpoints[0].seq, 7);
+    assert_eq!(checkpoints[0].head_hash, app.audit_rows().await[6].hash);
     assert_eq!(checkpoints[0].key_id, app.core.keyring.checkpoint_key_id());
     // Not yet due: one new event, well under 1000 and 10 minutes.
     let manager = app.token("manager", "marketing").await;
@@ -321,7 +323,8 @@ async fn the_api_streams_a_filtered_export_identical_to_the_cli_and_audits_it() 
     let manager = app.token("manager", "marketing").await;
     app.account(&manager, "marketing", "@other").await;
     let auditor = app.token("auditor", "*").await;
-    let since = app.audit_rows().await[2].at.to_rfc3339();
+    // Seq 4 is totp.set (after the key check record, the token and the account).
+    let since = app.audit_rows().await[3].at.to_rfc3339();
     let encoded: String = url::form_urlencoded::byte_serialize(since.as_bytes()).collect();
 
     // JSON lines about one account, from a time on.
@@ -342,7 +345,7 @@ async fn the_api_streams_a_filtered_export_identical_to_the_cli_and_audits_it() 
         .audit_rows()
         .await
         .iter()
-        .filter(|r| r.target.as_deref() == Some(&format!("account:{id}")) && r.seq >= 3)
+        .filter(|r| r.target.as_deref() == Some(&format!("account:{id}")) && r.seq >= 4)
         .map(|r| r.seq)
         .collect();
     let got: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
@@ -371,7 +374,7 @@ async fn the_api_streams_a_filtered_export_identical_to_the_cli_and_audits_it() 
     assert_eq!(String::from_utf8_lossy(&out.stdout), body);
 
     // CSV by actor: header first, stable columns; an empty window is just the header.
-    let actor = app.audit_rows().await[1].actor.clone();
+    let actor = app.audit_rows().await[2].actor.clone();
     let csv = app
         .get(
             &format!("/api/v1/audit/export?format=csv&actor={actor}"),

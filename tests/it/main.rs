@@ -12,6 +12,7 @@ mod cli;
 mod concurrency;
 mod dashboard;
 mod errors;
+mod keys;
 mod leaks;
 mod operations;
 mod otp;

@@ -1,5 +1,4 @@
 use crate::support::{expect_json, spawn_app};
-use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 #[tokio::test]
@@ -19,31 +18,6 @@ async fn health_and_readiness_answer_without_a_token() {
         .await
         .unwrap();
     assert_eq!(expect_json(ready, 200).await["status"], "ready");
-}
-
-#[tokio::test]
-async fn readiness_fails_when_a_stored_secret_needs_a_key_the_keyring_lacks() {
-    let app = spawn_app().await;
-    let manager = app.token("manager", "marketing").await;
-    let id = app.account(&manager, "marketing", "@brand").await;
-    app.set_totp(&manager, &id, "JBSWY3DPEHPK3PXP").await;
-    app.core
-        .store
-        .db()
-        .execute_unprepared("UPDATE secret SET kek_id = 'kek-0099'")
-        .await
-        .unwrap();
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
-    let body = expect_json(ready, 503).await;
-    assert!(
-        body["problems"][0].as_str().unwrap().contains("kek-0099"),
-        "{body}"
-    );
 }
 
 #[tokio::test]

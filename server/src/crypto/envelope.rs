@@ -72,10 +72,11 @@ fn open_with(key: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>
 impl Keyring {
     /// Seals `plaintext` for `owner_id` (the secret row) under a fresh DEK.
     pub fn seal(&self, owner_id: &str, aad: &str, plaintext: &[u8]) -> Result<Sealed, CryptoError> {
+        let kek_id = self.active_id();
+        self.require_proven(&kek_id)?;
         let mut dek = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(dek.as_mut());
         let ciphertext = seal_with(&dek, aad.as_bytes(), plaintext)?;
-        let kek_id = self.active_id();
         let wrapped_dek = self.with_kek(&kek_id, |kek| {
             seal_with(kek, dek_aad(&kek_id, owner_id).as_bytes(), dek.as_ref())
         })?;
@@ -92,13 +93,14 @@ impl Keyring {
         owner_id: &str,
         items: impl IntoIterator<Item = (String, &'a [u8])>,
     ) -> Result<SealedSet, CryptoError> {
+        let kek_id = self.active_id();
+        self.require_proven(&kek_id)?;
         let mut dek = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(dek.as_mut());
         let ciphertexts = items
             .into_iter()
             .map(|(aad, plaintext)| seal_with(&dek, aad.as_bytes(), plaintext))
             .collect::<Result<Vec<_>, _>>()?;
-        let kek_id = self.active_id();
         let wrapped_dek = self.with_kek(&kek_id, |kek| {
             seal_with(kek, dek_aad(&kek_id, owner_id).as_bytes(), dek.as_ref())
         })?;
@@ -133,6 +135,11 @@ impl Keyring {
         open_with(&dek, aad.as_bytes(), &sealed.ciphertext)
     }
 
+    /// Whether the KEK `kek_id` held here unwraps this stored DEK (proves the key's material).
+    pub fn opens_dek(&self, owner_id: &str, wrapped: &[u8], kek_id: &str) -> bool {
+        self.unwrap_dek(owner_id, wrapped, kek_id).is_ok()
+    }
+
     fn unwrap_dek(
         &self,
         owner_id: &str,
@@ -151,6 +158,7 @@ impl Keyring {
         aad: &str,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
+        self.require_proven(super::ROOT_KEY_ID)?;
         seal_with(&self.derive(purpose), aad.as_bytes(), plaintext)
     }
 
@@ -170,8 +178,9 @@ impl Keyring {
         wrapped: &[u8],
         kek_id: &str,
     ) -> Result<(Vec<u8>, String), CryptoError> {
-        let dek = self.unwrap_dek(owner_id, wrapped, kek_id)?;
         let active = self.active_id();
+        self.require_proven(&active)?;
+        let dek = self.unwrap_dek(owner_id, wrapped, kek_id)?;
         let rewrapped = self.with_kek(&active, |kek| {
             seal_with(kek, dek_aad(&active, owner_id).as_bytes(), &dek)
         })?;
@@ -192,6 +201,8 @@ mod tests {
         let Ok(ring) = ring else {
             unreachable!("keyring loads")
         };
+        // As if the database had recorded this keyring's check values.
+        ring.accept_checks(ring.key_checks());
         (ring, path)
     }
 
@@ -311,6 +322,7 @@ mod tests {
         let Ok(cli_ring) = Keyring::load(KeySource::File(path.clone())) else {
             unreachable!()
         };
+        cli_ring.accept_checks(cli_ring.key_checks());
         let Ok((wrapped, kek_id)) = cli_ring.rewrap("s", &sealed.wrapped_dek, &sealed.kek_id)
         else {
             unreachable!()

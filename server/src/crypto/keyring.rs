@@ -4,7 +4,7 @@
 use super::keyfile::KeyFile;
 use super::CryptoError;
 use base64::Engine as _;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::RwLock;
 use zeroize::Zeroizing;
@@ -30,6 +30,8 @@ pub(super) struct Loaded {
 pub struct Keyring {
     source: KeySource,
     loaded: RwLock<Loaded>,
+    /// Check values the database holds for key ids (see `check`): what writing requires.
+    expected: RwLock<BTreeMap<String, String>>,
 }
 
 fn decode_key(b64: &str, what: &str) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
@@ -55,7 +57,7 @@ fn modified(source: &KeySource) -> Option<std::time::SystemTime> {
     }
 }
 
-fn load(source: &KeySource) -> Result<Loaded, CryptoError> {
+pub(super) fn load(source: &KeySource) -> Result<Loaded, CryptoError> {
     let modified = modified(source);
     let file = match source {
         KeySource::File(path) => KeyFile::read(path)?,
@@ -95,6 +97,7 @@ impl Keyring {
         Ok(Self {
             source,
             loaded: RwLock::new(loaded),
+            expected: RwLock::new(BTreeMap::new()),
         })
     }
 
@@ -122,16 +125,34 @@ impl Keyring {
         ids
     }
 
-    /// Re-reads the source, e.g. after `keys rotate` added a KEK.
+    /// Re-reads the source, e.g. after `keys rotate` added a KEK. A file in which a key the
+    /// database knows has changed material is refused, and the keys already held are kept.
     pub fn reload(&self) -> Result<(), CryptoError> {
         let fresh = load(&self.source)?;
+        if let Some(id) = super::check::mismatched(&fresh, &self.expected()).pop() {
+            return Err(CryptoError::KeyMismatch(id));
+        }
         if let Ok(mut guard) = self.loaded.write() {
             *guard = fresh;
         }
         Ok(())
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Loaded) -> T) -> T {
+    pub(super) fn expected(&self) -> BTreeMap<String, String> {
+        match self.expected.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(super) fn set_expected(&self, recorded: BTreeMap<String, String>) {
+        match self.expected.write() {
+            Ok(mut guard) => *guard = recorded,
+            Err(poisoned) => *poisoned.into_inner() = recorded,
+        }
+    }
+
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Loaded) -> T) -> T {
         // A poisoned lock only means a panic elsewhere mid-read; the data is still whole.
         match self.loaded.read() {
             Ok(guard) => f(&guard),

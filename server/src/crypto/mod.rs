@@ -1,12 +1,14 @@
 //! Keys and envelope encryption: the keyring of versioned KEKs, per-version DEKs sealed with
 //! AES-256-GCM and bound to their row by AAD. Nothing here logs or prints key material.
 
+mod check;
 mod checkpoint;
 mod envelope;
 mod keyfile;
 mod keyring;
 mod lookup;
 
+pub use check::ROOT_KEY_ID;
 pub use checkpoint::{anchor_message, checkpoint_message, checkpoint_signature_valid};
 pub use envelope::{backup_code_aad, secret_aad, Sealed, SealedSet};
 pub use keyfile::{KeyFile, KEY_FILE_FORMAT};
@@ -27,6 +29,12 @@ pub enum CryptoError {
     KeyringInvalid(String),
     #[error("key {0} is not in the keyring")]
     UnknownKey(String),
+    #[error("key {0} in the key file is not the key this database was written with (its key check value differs); restore the right key file")]
+    KeyMismatch(String),
+    #[error(
+        "key {0} is not yet recorded in the database; nothing is written under it until it is"
+    )]
+    KeyUnproven(String),
     #[error("decryption failed: wrong key, or the data was altered or moved")]
     Decrypt,
     #[error("encryption failed")]

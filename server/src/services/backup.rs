@@ -189,6 +189,7 @@ impl Core {
             .into());
         }
         let subject = caller.principal.subject();
+        let keys = self.sealing_keyring().await?;
         let tx = self.store.begin_write().await?;
         let number = repo::next_number(&*tx, account_id).await?;
         let generation_id = new_id();
@@ -203,16 +204,11 @@ impl Core {
                 )
             })
             .collect();
-        let sealed = self.keyring.seal_set(&generation_id, items)?;
+        let sealed = keys.seal_set(&generation_id, items)?;
         let lookups = codes
             .codes()
             .iter()
-            .map(|code| {
-                (
-                    new_id(),
-                    self.keyring.backup_lookup(account_id, &code.normalised),
-                )
-            })
+            .map(|code| (new_id(), keys.backup_lookup(account_id, &code.normalised)))
             .collect();
         let superseded = repo::insert_generation(
             &*tx,

@@ -1,10 +1,13 @@
-//! Key rotation: re-wrap every DEK under the active KEK, in batches that each commit,
-//! so an interrupted run resumes where it stopped. Values are never re-encrypted.
+//! The keyring against the database: key check values (a key file with the right ids but other
+//! material is refused before anything is written), and key rotation, which re-wraps every DEK
+//! under the active KEK in batches that each commit (an interrupted run resumes where it
+//! stopped). Values are never re-encrypted.
 
 use crate::audit::Event;
-use crate::crypto::{CryptoError, Keyring};
+use crate::crypto::{CryptoError, Keyring, ROOT_KEY_ID};
 use crate::store::deks::{self as repo, DekTable};
 use crate::store::Store;
+use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
@@ -21,6 +24,81 @@ pub struct RewrapReport {
     pub remaining: u64,
 }
 
+/// Proves every key held against the database and hands the keyring the recorded check
+/// values, so it writes only under keys the database vouches for. A key seen for the first
+/// time is proven against data already written under it (a DEK it must unwrap; for the root
+/// key, the signed audit checkpoints), then recorded, with an audit event, in one
+/// transaction. Fails naming the first key whose material differs.
+pub async fn prove(store: &Store, keyring: &Keyring) -> Result<(), RotateError> {
+    let held = keyring.key_checks();
+    let recorded = repo::key_checks(store.db()).await?;
+    let mut new = Vec::new();
+    for (id, value) in &held {
+        match recorded.get(id) {
+            Some(known) if known == value => {}
+            Some(_) => return Err(CryptoError::KeyMismatch(id.clone()).into()),
+            None => {
+                if !matches_written_data(store, keyring, id).await? {
+                    return Err(CryptoError::KeyMismatch(id.clone()).into());
+                }
+                new.push(id.clone());
+            }
+        }
+    }
+    let recorded = if new.is_empty() {
+        recorded
+    } else {
+        record(store, &held, &new).await?
+    };
+    if let Some(id) = held
+        .iter()
+        .find(|(id, value)| recorded.get(*id) != Some(*value))
+        .map(|(id, _)| id.clone())
+    {
+        // Another process recorded other material for this id first.
+        return Err(CryptoError::KeyMismatch(id).into());
+    }
+    keyring.accept_checks(recorded);
+    Ok(())
+}
+
+/// Whether the key `id` opens what was written under it before its check value existed.
+async fn matches_written_data(
+    store: &Store,
+    keyring: &Keyring,
+    id: &str,
+) -> Result<bool, RotateError> {
+    if id == ROOT_KEY_ID {
+        let signed_by = crate::store::audit::latest_checkpoint(store.db())
+            .await?
+            .map(|c| c.key_id);
+        return Ok(signed_by.is_none_or(|key| key == keyring.checkpoint_key_id()));
+    }
+    Ok(match repo::one_wrapped_by(store.db(), id).await? {
+        Some(dek) => keyring.opens_dek(&dek.owner_id, &dek.wrapped_dek, &dek.kek_id),
+        None => true,
+    })
+}
+
+async fn record(
+    store: &Store,
+    held: &BTreeMap<String, String>,
+    new: &[String],
+) -> Result<BTreeMap<String, String>, RotateError> {
+    let tx = store.begin_write().await?;
+    for id in new {
+        if let Some(value) = held.get(id) {
+            repo::record_key_check(&*tx, id, value).await?;
+        }
+    }
+    let event = Event::new(super::tokens::SYSTEM_ACTOR, "keys.check_recorded")
+        .details(serde_json::json!({ "key_ids": new }));
+    crate::audit::append(&*tx, event).await?;
+    let recorded = repo::key_checks(&*tx).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
+
 /// Re-wraps DEKs not yet under the active KEK; `progress(done, total)` after each batch.
 pub async fn rewrap_all(
     store: &Store,
@@ -28,6 +106,7 @@ pub async fn rewrap_all(
     batch: u64,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RewrapReport, RotateError> {
+    prove(store, keyring).await?;
     let active = keyring.active_id();
     let total = not_wrapped_by(store, &active).await?;
     let mut done = 0;
@@ -79,4 +158,46 @@ pub async fn record_rotation(store: &Store, new_kek: &str) -> Result<(), sea_orm
         .details(serde_json::json!({ "active_kek_id": new_kek }));
     crate::audit::append(&*tx, event).await?;
     tx.commit().await
+}
+
+/// What is wrong with one key, as readiness and `keys status` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyProblem {
+    /// The key file's material for this id is not what the database recorded.
+    Mismatch,
+    /// Stored DEKs are wrapped by this id, but the key file does not hold it.
+    Missing,
+}
+
+/// Each key with a problem, by id: a few indexed lookups, no table scans.
+pub async fn health(
+    store: &Store,
+    keyring: &Keyring,
+) -> Result<Vec<(String, KeyProblem)>, sea_orm::DbErr> {
+    let recorded = repo::key_checks(store.db()).await?;
+    let mut held = keyring.key_checks();
+    if recorded.keys().any(|id| !held.contains_key(id)) {
+        // Perhaps a rotation added it since; a refused reload keeps what is held.
+        let _ = keyring.reload();
+        held = keyring.key_checks();
+    }
+    let mut problems = Vec::new();
+    for (id, value) in &held {
+        if recorded.get(id).is_some_and(|known| known != value) {
+            problems.push((id.clone(), KeyProblem::Mismatch));
+        }
+    }
+    // The file on disk may have been swapped since start: the next start would refuse it.
+    // (A key source that cannot be read at all is not a mismatch: the keys held still serve.)
+    for id in keyring.source_mismatches().unwrap_or_default() {
+        if !problems.iter().any(|(p, _)| *p == id) {
+            problems.push((id, KeyProblem::Mismatch));
+        }
+    }
+    for id in recorded.keys().filter(|id| !held.contains_key(*id)) {
+        if repo::one_wrapped_by(store.db(), id).await?.is_some() {
+            problems.push((id.clone(), KeyProblem::Missing));
+        }
+    }
+    Ok(problems)
 }

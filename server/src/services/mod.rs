@@ -97,7 +97,28 @@ impl From<CryptoError> for ServiceError {
     }
 }
 
+impl From<keys::RotateError> for ServiceError {
+    fn from(err: keys::RotateError) -> Self {
+        match err {
+            keys::RotateError::Crypto(err) => ServiceError::KeyUnavailable(err),
+            keys::RotateError::Storage(err) => ServiceError::Storage(err),
+        }
+    }
+}
+
 impl Core {
+    /// The keyring for sealing, once every key it holds is proven against the database's key
+    /// check values (a key file rotated since start is proven here): no write goes under a
+    /// key the database does not vouch for.
+    pub(crate) async fn sealing_keyring(&self) -> Result<&Keyring, ServiceError> {
+        // Picks up a key file rotated since the last write.
+        let _ = self.keyring.active_id();
+        if !self.keyring.unproven().is_empty() {
+            keys::prove(&self.store, &self.keyring).await?;
+        }
+        Ok(&self.keyring)
+    }
+
     /// Allows or refuses `action` in `team`; a refusal is audited as `auth.denied`.
     pub async fn authorize(
         &self,

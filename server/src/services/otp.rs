@@ -79,6 +79,7 @@ impl Core {
         }
         let params_json = serde_json::to_string(&otp.params)
             .map_err(|_| Invalid::new("invalid_params", "cannot store parameters"))?;
+        self.sealing_keyring().await?;
         let tx = self.store.begin_write().await?;
         let (id, version) = self
             .write_secret_version(
@@ -120,6 +121,7 @@ impl Core {
     ) -> Result<(String, i32), ServiceError> {
         let version = repo::next_version(&**tx, account_id, value.kind).await?;
         let id = new_id();
+        // Callers prove the keyring (`sealing_keyring`) before they open the transaction.
         let sealed = self.keyring.seal(
             &id,
             &secret_aad(account_id, &id, version, value.kind),

@@ -32,6 +32,7 @@ impl Core {
         if account.status == "archived" {
             return Err(super::accounts::archived());
         }
+        self.sealing_keyring().await?;
         let tx = self.store.begin_write().await?;
         let (id, version) = self
             .write_secret_version(

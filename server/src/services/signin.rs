@@ -98,9 +98,10 @@ impl Core {
                 ServiceError::Storage(sea_orm::DbErr::Custom("cannot encode login flow".into()))
             })?,
         );
-        let sealed = self
-            .keyring
-            .seal_derived(FLOW_PURPOSE, &id_hash, &secrets)?;
+        let sealed =
+            self.sealing_keyring()
+                .await?
+                .seal_derived(FLOW_PURPOSE, &id_hash, &secrets)?;
         let at = now();
         let tx = self.store.begin_write().await?;
         repo::insert_flow(

@@ -8,6 +8,8 @@ use zeroize::Zeroizing;
 
 /// Who runs CLI administration, in the audit trail.
 pub const CLI_ACTOR: &str = "cli";
+/// The server itself (background jobs, start-up checks), in the audit trail.
+pub const SYSTEM_ACTOR: &str = "system";
 
 /// Creates a token; the returned value is shown once and never stored.
 pub async fn create(

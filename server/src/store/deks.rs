@@ -180,3 +180,84 @@ pub async fn count_by_kek(db: &impl ConnectionTrait) -> Result<BTreeMap<String, 
     }
     Ok(counts)
 }
+
+/// One DEK wrapped by `kek_id`, from any table, to prove a key against stored data.
+pub async fn one_wrapped_by(
+    db: &impl ConnectionTrait,
+    kek_id: &str,
+) -> Result<Option<WrappedDek>, DbErr> {
+    for table in DekTable::ALL {
+        let found = match table {
+            DekTable::Secret => batch_by::<secret::Entity>(db, secret_cols(), kek_id).await?,
+            DekTable::BackupGeneration => {
+                batch_by::<backup_code_generation::Entity>(db, generation_cols(), kek_id).await?
+            }
+        };
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+async fn batch_by<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    c: Cols<E::Column>,
+    kek_id: &str,
+) -> Result<Option<WrappedDek>, DbErr> {
+    let row: Option<(String, Vec<u8>, String)> = E::find()
+        .select_only()
+        .column(c.id)
+        .column(c.wrapped)
+        .column(c.kek)
+        .filter(c.kek.eq(kek_id))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.map(|(owner_id, wrapped_dek, kek_id)| WrappedDek {
+        owner_id,
+        wrapped_dek,
+        kek_id,
+    }))
+}
+
+// ---- key check values ---------------------------------------------------------------------
+
+use super::entities::key_check;
+
+/// The recorded check value of every key id.
+pub async fn key_checks(db: &impl ConnectionTrait) -> Result<BTreeMap<String, String>, DbErr> {
+    Ok(key_check::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.key_id, row.check_value))
+        .collect())
+}
+
+/// Records a key's check value unless one is recorded already (another process may record
+/// the same key at the same moment; the caller reads back what won).
+pub async fn record_key_check(
+    db: &impl ConnectionTrait,
+    key_id: &str,
+    check_value: &str,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let row = key_check::ActiveModel {
+        key_id: sea_orm::Set(key_id.to_owned()),
+        check_value: sea_orm::Set(check_value.to_owned()),
+        recorded_at: sea_orm::Set(super::now()),
+    };
+    let insert = key_check::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(key_check::Column::KeyId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await;
+    match insert {
+        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
+        Err(err) => Err(err),
+    }
+}

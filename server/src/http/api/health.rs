@@ -1,5 +1,6 @@
 //! Liveness and readiness.
 
+use crate::services::keys::KeyProblem;
 use crate::services::Core;
 use actix_web::{get, web, HttpResponse};
 
@@ -11,7 +12,9 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers, migrations are applied and every key in use is held.
+/// Readiness: the database answers, migrations are applied, and every key is the one the
+/// database was written with and every key in use is held. Anonymous callers learn what kind
+/// of problem there is, never key ids: those go to the log and `keyward keys status`.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(),
     responses((status = 200, description = "ready"), (status = 503, description = "not ready, with the reasons")))]
 #[get("/readyz")]
@@ -21,27 +24,30 @@ pub async fn readyz(core: web::Data<Core>) -> HttpResponse {
         problems.push("database: unreachable".to_owned());
     } else {
         match core.store.pending_migrations().await {
-            Ok(0) => {}
+            Ok(0) => match crate::services::keys::health(&core.store, &core.keyring).await {
+                Ok(found) => {
+                    for (id, problem) in &found {
+                        tracing::error!(key_id = %id, ?problem, "keyring is not ready");
+                    }
+                    if found.iter().any(|(_, p)| *p == KeyProblem::Mismatch) {
+                        problems.push(
+                            "keyring: a key in the key file is not the one this database was written with; see the server log or `keyward keys status`"
+                                .to_owned(),
+                        );
+                    }
+                    if found.iter().any(|(_, p)| *p == KeyProblem::Missing) {
+                        problems.push(
+                            "keyring: a key that wraps stored secrets is missing from the key file; see `keyward keys status`"
+                                .to_owned(),
+                        );
+                    }
+                }
+                Err(_) => problems.push("database: cannot read the key check values".to_owned()),
+            },
             Ok(n) => problems.push(format!(
                 "database: {n} migrations not applied; run `keyward migrate`"
             )),
             Err(_) => problems.push("database: cannot read the migration table".to_owned()),
-        }
-        match crate::store::deks::count_by_kek(core.store.db()).await {
-            Ok(counts) => {
-                let in_use: Vec<&String> = counts.keys().collect();
-                let mut held = core.keyring.key_ids();
-                if in_use.iter().any(|id| !held.contains(*id)) {
-                    let _ = core.keyring.reload();
-                    held = core.keyring.key_ids();
-                }
-                for id in in_use.iter().filter(|id| !held.contains(**id)) {
-                    problems.push(format!(
-                        "keyring: key {id} wraps stored secrets but is not in the keyring"
-                    ));
-                }
-            }
-            Err(_) => problems.push("database: cannot read secrets".to_owned()),
         }
     }
     if problems.is_empty() {

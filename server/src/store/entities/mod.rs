@@ -7,6 +7,7 @@ pub mod audit_event;
 pub mod audit_forward_cursor;
 pub mod backup_code;
 pub mod backup_code_generation;
+pub mod key_check;
 pub mod login_flow;
 pub mod member;
 pub mod rate_counter;
