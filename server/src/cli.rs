@@ -516,6 +516,7 @@ async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<Exi
 async fn audit_checkpoint(settings: &Settings) -> anyhow::Result<ExitCode> {
     let keyring = Keyring::load(startup::key_source(settings)?)?;
     let store = connect_migrated(settings).await?;
+    services::keys::prove(&store, &keyring).await?;
     let due = crate::audit::checkpoint::Due::NOW;
     match crate::audit::checkpoint::write(&store, &keyring, due).await? {
         Some(c) => println!(
@@ -523,6 +524,22 @@ async fn audit_checkpoint(settings: &Settings) -> anyhow::Result<ExitCode> {
             c.seq, c.head_hash, c.key_id
         ),
         None => println!("nothing new since the last checkpoint"),
+    }
+    if let Some(path) = settings.witness_path() {
+        use crate::audit::witness::{advance, Advance};
+        match advance(store.db(), &keyring, &path, None).await? {
+            Advance::Written(w) => println!("witness {} now holds seq {}", path.display(), w.seq),
+            Advance::Unchanged(w) => {
+                println!("witness {} already holds seq {}", path.display(), w.seq)
+            }
+            Advance::Refused(why) => {
+                println!(
+                    "witness {} NOT moved: {why}; run `keyward audit verify`",
+                    path.display()
+                );
+                return Ok(ExitCode::from(1));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -679,11 +696,38 @@ async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
     let key_id = match keyring {
         Ok(keyring) => Some(keyring.checkpoint_key_id()),
         Err(err) => {
-            eprintln!("warning: signed checkpoints and anchors not checked (no keyring: {err:#}); truncation would not show");
+            eprintln!("warning: signed checkpoints, anchors and the witness not checked (no keyring: {err:#}); truncation would not show");
             None
         }
     };
-    let report = crate::audit::checkpoint::verify_all(store.db(), key_id.as_deref(), |checked| {
+    let witness_path = settings.witness_path();
+    let witness = match &witness_path {
+        Some(path) => match crate::audit::witness::Witness::read(path) {
+            Ok(Some(witness)) => Some(witness),
+            Ok(None) => {
+                eprintln!(
+                    "warning: no witness file at {}: removing the newest events together with their checkpoints would not show (the server writes it within audit.witness_seconds of each new event)",
+                    path.display()
+                );
+                None
+            }
+            Err(err) => {
+                println!("BROKEN: {err}");
+                return Ok(ExitCode::from(1));
+            }
+        },
+        None => {
+            eprintln!("warning: no witness file configured (audit.witness_file): removing the newest events together with their checkpoints would not show");
+            None
+        }
+    };
+    let trust = key_id
+        .as_deref()
+        .map(|key_id| crate::audit::checkpoint::Trust {
+            key_id,
+            witness: witness.as_ref(),
+        });
+    let report = crate::audit::checkpoint::verify_all(store.db(), trust, |checked| {
         if checked % 10_000 == 0 {
             eprintln!("  {checked} events checked…");
         }
@@ -698,8 +742,17 @@ async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
                 )
             })
             .unwrap_or_default();
+        let witnessed = match (&witness, &witness_path) {
+            (Some(w), Some(path)) if trust.is_some() => format!(
+                "; the witness {} (seq {}, signed {}) matches",
+                path.display(),
+                w.seq,
+                w.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            _ => String::new(),
+        };
         println!(
-            "ok: {} events, chain intact, head {}, {} signed checkpoints match{archived}",
+            "ok: {} events, chain intact, head {}, {} signed checkpoints match{witnessed}{archived}",
             report.checked, report.head, report.checkpoints
         );
         Ok(ExitCode::SUCCESS)

@@ -95,6 +95,14 @@ pub struct AuditSettings {
     /// SIEM destinations, each fed at least once and in order from its own stored cursor.
     #[serde(default)]
     pub forward: Vec<ForwardSettings>,
+    /// The witness file: the signed chain head, outside the database, so `audit verify`
+    /// catches removed newest events. Default: `<key file>.witness.json` beside the key file.
+    #[serde(default)]
+    pub witness_file: Option<PathBuf>,
+    /// The server re-signs the witness this many seconds after the chain grew (at most).
+    pub witness_seconds: u32,
+    /// The server recomputes the whole chain this often, in minutes (0 = never on its own).
+    pub verify_every_minutes: u32,
 }
 
 /// One SIEM destination: `[[audit.forward]]`.
@@ -287,6 +295,9 @@ impl Default for Settings {
                 retention_days: 0,
                 archive_dir: None,
                 forward: Vec::new(),
+                witness_file: None,
+                witness_seconds: 2,
+                verify_every_minutes: 60,
             },
             oidc: None,
             role_bindings: Vec::new(),
@@ -384,6 +395,12 @@ impl Settings {
                     .to_owned(),
             ));
         }
+        if self.audit.witness_seconds == 0 || self.audit.witness_seconds > 3600 {
+            return Err(ConfigError(
+                "audit.witness_seconds: between 1 and 3600 (it bounds how many of the newest events could be removed unseen)"
+                    .to_owned(),
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         for (i, fwd) in self.audit.forward.iter().enumerate() {
             let bad = |msg: &str| Err(ConfigError(format!("audit.forward[{i}].{msg}")));
@@ -439,6 +456,17 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// Where the audit witness lives: `audit.witness_file`, or beside the key file
+    /// (`keys.json` → `keys.witness.json`); none for a keyring from the environment.
+    pub fn witness_path(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.audit.witness_file {
+            return Some(path.clone());
+        }
+        let key_file = self.keys.key_file.as_ref()?;
+        let stem = key_file.file_stem()?.to_string_lossy().into_owned();
+        Some(key_file.with_file_name(format!("{stem}.witness.json")))
     }
 
     /// Whether cookies must be `Secure`.

@@ -63,6 +63,7 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         authz,
         oidc,
         settings: Arc::new(settings.clone()),
+        audit_state: Default::default(),
     })
 }
 
@@ -161,8 +162,10 @@ fn spawn_forwarders(core: &web::Data<Core>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes expired sessions and login flows every ten minutes; looks every 30 seconds whether
-/// an audit checkpoint is due, and every hour (when retention is on) for events to archive.
+/// Removes expired sessions and login flows every ten minutes; moves the audit witness to the
+/// chain head every `audit.witness_seconds` (signing a database checkpoint when one is due),
+/// recomputes the whole chain every `audit.verify_every_minutes`, and every hour (when
+/// retention is on) looks for events to archive.
 fn spawn_housekeeping(core: web::Data<Core>) {
     let days = core.settings.audit.retention_days;
     if days > 0 {
@@ -183,17 +186,52 @@ fn spawn_housekeeping(core: web::Data<Core>) {
             }
         });
     }
-    let checkpoints = core.clone();
+    let witness = core.clone();
     tokio::spawn(async move {
-        let period = std::time::Duration::from_secs(30);
-        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // The first round runs at once: events appended while no server ran get witnessed.
+        let period =
+            std::time::Duration::from_secs(u64::from(witness.settings.audit.witness_seconds));
+        let mut every = tokio::time::interval(period);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Whether a database checkpoint is due is looked at every 30 seconds.
+        let checkpoints = std::time::Duration::from_secs(30);
+        let mut next_checkpoint = tokio::time::Instant::now() + checkpoints;
         loop {
             every.tick().await;
-            if let Err(err) = checkpoints.checkpoint_audit().await {
-                tracing::warn!(error = %err, "audit checkpoint failed");
+            if let Err(err) = witness.witness_audit().await {
+                tracing::warn!(error = %err, "audit witness failed");
+            }
+            if tokio::time::Instant::now() >= next_checkpoint {
+                next_checkpoint += checkpoints;
+                if let Err(err) = witness.checkpoint_audit().await {
+                    tracing::warn!(error = %err, "audit checkpoint failed");
+                }
             }
         }
     });
+    let minutes = core.settings.audit.verify_every_minutes;
+    if minutes > 0 {
+        let verifier = core.clone();
+        tokio::spawn(async move {
+            let period = std::time::Duration::from_secs(60 * u64::from(minutes));
+            let first = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            let mut every = tokio::time::interval_at(first, period);
+            loop {
+                every.tick().await;
+                match verifier.verify_audit_fully().await {
+                    Ok(report) if report.ok => {
+                        tracing::info!(head_seq = report.head_seq, "audit chain verified")
+                    }
+                    Ok(report) => tracing::error!(
+                        first_bad_seq = report.first_bad_seq,
+                        reason = report.reason.as_deref().unwrap_or(""),
+                        "AUDIT CHAIN BROKEN; run `keyward audit verify`"
+                    ),
+                    Err(err) => tracing::warn!(error = %err, "audit verification failed"),
+                }
+            }
+        });
+    }
     tokio::spawn(async move {
         let period = std::time::Duration::from_secs(600);
         // The first purge waits a whole period: nothing has expired at start-up.

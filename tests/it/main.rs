@@ -19,3 +19,4 @@ mod otp;
 mod retention;
 mod siem;
 mod sso;
+mod tamper;

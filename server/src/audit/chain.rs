@@ -159,10 +159,13 @@ pub async fn append(db: &impl ConnectionTrait, event: Event) -> Result<i64, DbEr
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     pub ok: bool,
-    /// Events recomputed (those still in the database).
+    /// Events recomputed in this run (those still in the database; for an incremental run,
+    /// those after the last verified head).
     pub checked: i64,
-    /// Hash of the newest event (the genesis hash for an empty log).
+    /// Hash of the newest event checked (the genesis hash for an empty log).
     pub head: String,
+    /// Sequence number of the newest event checked (0 for an empty log).
+    pub head_seq: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_bad_seq: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,30 +176,58 @@ pub struct VerifyReport {
     /// database starts from that signed anchor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archived_through: Option<i64>,
+    /// The head the witness file (outside the database) holds, when it was checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness_seq: Option<i64>,
 }
 
 impl VerifyReport {
-    /// The newest sequence number covered: archived events plus those checked.
+    /// The newest sequence number covered: archived or checked.
     pub fn last_seq(&self) -> i64 {
-        self.archived_through.unwrap_or(0) + self.checked
+        self.head_seq.max(self.archived_through.unwrap_or(0))
     }
+}
+
+/// A verified point of the chain: the event `seq` with hash `hash` (seq 0 is the genesis).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainPoint {
+    pub seq: i64,
+    pub hash: String,
 }
 
 /// Recomputes the chain in pages, from the genesis or from the newest retention anchor;
 /// `progress` is told how many events were checked.
 pub async fn verify(
     db: &impl ConnectionTrait,
+    progress: impl FnMut(i64),
+) -> Result<VerifyReport, DbErr> {
+    let anchor = repo::latest_anchor(db).await?;
+    let archived_through = anchor.as_ref().map(|a| a.seq);
+    let start = match &anchor {
+        Some(a) => ChainPoint {
+            seq: a.seq,
+            hash: a.hash.clone(),
+        },
+        None => ChainPoint {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        },
+    };
+    verify_after(db, start, archived_through, progress).await
+}
+
+/// Recomputes the chain after `start`, a point already verified (or the anchor, or the
+/// genesis): each event must follow the one before it and match its own hash.
+pub async fn verify_after(
+    db: &impl ConnectionTrait,
+    start: ChainPoint,
+    archived_through: Option<i64>,
     mut progress: impl FnMut(i64),
 ) -> Result<VerifyReport, DbErr> {
     const PAGE: u64 = 1000;
-    let anchor = repo::latest_anchor(db).await?;
-    let archived_through = anchor.as_ref().map(|a| a.seq);
-    let (mut expected_seq, mut prev) = match &anchor {
-        Some(a) => (a.seq + 1, a.hash.clone()),
-        None => (1, GENESIS_HASH.to_owned()),
-    };
+    let (mut expected_seq, mut prev) = (start.seq + 1, start.hash);
     let mut checked = 0;
-    let mut after = 0;
+    let mut after = start.seq;
     loop {
         let rows = repo::page(db, after, PAGE).await?;
         let Some(last) = rows.last() else { break };
@@ -206,10 +237,12 @@ pub async fn verify(
                 ok: false,
                 checked,
                 head: prev.clone(),
+                head_seq: expected_seq - 1,
                 first_bad_seq: Some(expected_seq.min(row.seq)),
                 reason: Some(reason.to_owned()),
                 checkpoints: 0,
                 archived_through,
+                witness_seq: None,
             };
             if row.seq != expected_seq {
                 return Ok(broken("sequence gap: an event was removed or reordered"));
@@ -230,9 +263,11 @@ pub async fn verify(
         ok: true,
         checked,
         head: prev,
+        head_seq: expected_seq - 1,
         first_bad_seq: None,
         reason: None,
         checkpoints: 0,
         archived_through,
+        witness_seq: None,
     })
 }

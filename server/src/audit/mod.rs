@@ -6,8 +6,12 @@ pub mod checkpoint;
 mod export;
 pub mod forward;
 pub mod retention;
+pub mod witness;
 
-pub use chain::{append, canonical_hash, verify, Event, Outcome, VerifyReport, GENESIS_HASH};
+pub use chain::{
+    append, canonical_hash, verify, verify_after, ChainPoint, Event, Outcome, VerifyReport,
+    GENESIS_HASH,
+};
 pub use export::{
     parse_time_bound, to_json, write_csv, write_jsonl, write_rows, ExportFormat, CSV_HEADER,
 };

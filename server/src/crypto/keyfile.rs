@@ -107,10 +107,7 @@ impl KeyFile {
     /// Writes a new file with mode 0600; refuses to overwrite an existing one.
     pub fn create(&self, path: &Path) -> Result<(), CryptoError> {
         let shown = path.display().to_string();
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        set_private_mode(&mut options);
-        let mut file = options.open(path).map_err(|e| match e.kind() {
+        let mut file = crate::files::create_private(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => CryptoError::KeyFileExists(shown.clone()),
             _ => CryptoError::KeyFileUnreadable {
                 path: shown.clone(),
@@ -120,15 +117,19 @@ impl KeyFile {
         self.write_to(&mut file, &shown)
     }
 
-    /// Replaces an existing file atomically (temporary file + rename), keeping mode 0600.
+    /// Replaces an existing file atomically (temporary file, fsync, rename, fsync of the
+    /// directory), keeping mode 0600.
     pub fn replace(&self, path: &Path) -> Result<(), CryptoError> {
-        let shown = path.display().to_string();
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        self.create(&tmp)?;
-        std::fs::rename(&tmp, path).map_err(|e| CryptoError::KeyFileUnreadable {
-            path: shown,
-            reason: e.kind().to_string(),
+        let text = Zeroizing::new(
+            serde_json::to_string_pretty(self)
+                .map_err(|_| CryptoError::KeyringInvalid("cannot serialise".into()))?
+                + "\n",
+        );
+        crate::files::replace_private(path, text.as_bytes()).map_err(|e| {
+            CryptoError::KeyFileUnreadable {
+                path: path.display().to_string(),
+                reason: e.kind().to_string(),
+            }
         })
     }
 
@@ -146,15 +147,6 @@ impl KeyFile {
             })
     }
 }
-
-#[cfg(unix)]
-fn set_private_mode(options: &mut std::fs::OpenOptions) {
-    use std::os::unix::fs::OpenOptionsExt;
-    options.mode(0o600);
-}
-
-#[cfg(not(unix))]
-fn set_private_mode(_options: &mut std::fs::OpenOptions) {}
 
 #[cfg(unix)]
 fn check_mode(meta: &std::fs::Metadata, shown: &str) -> Result<(), CryptoError> {

@@ -1,12 +1,50 @@
-//! Reading and verifying the audit trail (org-wide: auditor and security_admin).
+//! Reading and verifying the audit trail (org-wide: auditor and security_admin), and keeping
+//! its witness: the signed head outside the database.
 
 use super::{Caller, Core, ServiceError};
-use crate::audit::VerifyReport;
+use crate::audit::checkpoint::{self, Trust};
+use crate::audit::witness::{self, Advance, AdvanceError, Witness};
+use crate::audit::{ChainPoint, VerifyReport};
 use crate::authz::{Action, ORG_WIDE};
 use crate::store::audit::{self as repo, AuditFilter, AuditRow};
 
 /// The most events one page returns.
 pub const MAX_PAGE: u64 = 500;
+
+/// How far the chain is known to be intact, in memory.
+#[derive(Default)]
+pub struct AuditState {
+    /// The newest event verified, and the newest checkpoint checked, by the last good run.
+    mark: Option<(ChainPoint, i64)>,
+    /// The newest head written to the witness file.
+    witnessed: Option<Witness>,
+    /// When the whole chain was last recomputed, and what that found.
+    last_full: Option<(chrono::DateTime<chrono::Utc>, VerifyReport)>,
+}
+
+impl AuditState {
+    fn remember(&mut self, report: &VerifyReport, checkpoints_through: i64) {
+        if report.ok {
+            let point = ChainPoint {
+                seq: report.head_seq,
+                hash: report.head.clone(),
+            };
+            self.mark = Some((point, checkpoints_through));
+        }
+    }
+}
+
+/// The chain as the audit page shows it.
+pub struct ChainStatus {
+    /// This check: the events new since the last one (or all of them).
+    pub report: VerifyReport,
+    /// The last time the whole chain was recomputed, and its result.
+    pub last_full: Option<(chrono::DateTime<chrono::Utc>, VerifyReport)>,
+}
+
+async fn latest_checkpoint_seq(db: &impl sea_orm::ConnectionTrait) -> Result<i64, sea_orm::DbErr> {
+    Ok(repo::latest_checkpoint(db).await?.map_or(0, |c| c.seq))
+}
 
 impl Core {
     /// A page of events after `filter.after`; the second value is the cursor for the next page.
@@ -26,11 +64,118 @@ impl Core {
         Ok((rows, next))
     }
 
+    /// Recomputes the whole chain and checks anchors, checkpoints and the witness (auditor,
+    /// security_admin). The cheap view for pages is [`Core::audit_chain_status`].
     pub async fn verify_audit(&self, caller: &Caller) -> Result<VerifyReport, ServiceError> {
         self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
             .await?;
+        self.verify_audit_fully().await
+    }
+
+    /// The whole chain, recomputed (the API's verify, the background job).
+    pub async fn verify_audit_fully(&self) -> Result<VerifyReport, ServiceError> {
+        let mut state = self.audit_state.lock().await;
         let key_id = self.keyring.checkpoint_key_id();
-        Ok(crate::audit::checkpoint::verify_all(self.store.db(), Some(&key_id), |_| {}).await?)
+        let witness = match self.read_witness() {
+            Ok(witness) => witness,
+            Err(report) => return Ok(*report),
+        };
+        let trust = Trust {
+            key_id: &key_id,
+            witness: witness.as_ref(),
+        };
+        let checkpoints_through = latest_checkpoint_seq(self.store.db()).await?;
+        let report = checkpoint::verify_all(self.store.db(), Some(trust), |_| {}).await?;
+        state.remember(&report, checkpoints_through);
+        state.last_full = Some((chrono::Utc::now(), report.clone()));
+        Ok(report)
+    }
+
+    /// The chain's state for the audit page: only what is new since the last verified head is
+    /// recomputed (the whole chain when that head is gone), with the checkpoints after it in
+    /// one query and the witness; plus when the whole chain was last recomputed.
+    pub async fn audit_chain_status(&self, caller: &Caller) -> Result<ChainStatus, ServiceError> {
+        self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
+            .await?;
+        let mut state = self.audit_state.lock().await;
+        let db = self.store.db();
+        let key_id = self.keyring.checkpoint_key_id();
+        let witness = match self.read_witness() {
+            Ok(witness) => witness,
+            Err(report) => {
+                return Ok(ChainStatus {
+                    report: *report,
+                    last_full: state.last_full.clone(),
+                })
+            }
+        };
+        let trust = Trust {
+            key_id: &key_id,
+            witness: witness.as_ref(),
+        };
+        let checkpoints_through = latest_checkpoint_seq(db).await?;
+        let archived = repo::latest_anchor(db).await?.map(|a| a.seq);
+        let resume = match &state.mark {
+            Some((point, after)) if point.seq > archived.unwrap_or(0) => repo::event(db, point.seq)
+                .await?
+                .filter(|e| e.hash == point.hash)
+                .map(|_| (point.clone(), *after)),
+            _ => None,
+        };
+        let report = match resume {
+            Some((point, after)) => {
+                let chain = crate::audit::verify_after(db, point, archived, |_| {}).await?;
+                checkpoint::verify(db, trust, after, chain).await?
+            }
+            None => checkpoint::verify_all(db, Some(trust), |_| {}).await?,
+        };
+        state.remember(&report, checkpoints_through);
+        Ok(ChainStatus {
+            report,
+            last_full: state.last_full.clone(),
+        })
+    }
+
+    /// The witness file's signed head; a file that is there but unreadable or not a witness is
+    /// itself a failed verification.
+    fn read_witness(&self) -> Result<Option<Witness>, Box<VerifyReport>> {
+        let Some(path) = self.settings.witness_path() else {
+            return Ok(None);
+        };
+        Witness::read(&path).map_err(|err| {
+            Box::new(VerifyReport {
+                ok: false,
+                checked: 0,
+                head: String::new(),
+                head_seq: 0,
+                first_bad_seq: Some(0),
+                reason: Some(err.to_string()),
+                checkpoints: 0,
+                archived_through: None,
+                witness_seq: None,
+            })
+        })
+    }
+
+    /// Moves the witness file to the chain head (when it moved; never backwards, never onto
+    /// another chain). The server does this every `audit.witness_seconds`.
+    pub async fn witness_audit(&self) -> Result<(), ServiceError> {
+        if let Some(path) = self.settings.witness_path() {
+            let mut state = self.audit_state.lock().await;
+            let known = state.witnessed.clone();
+            match witness::advance(self.store.db(), &self.keyring, &path, known).await {
+                Ok(Advance::Written(w) | Advance::Unchanged(w)) => state.witnessed = Some(w),
+                Ok(Advance::Refused(why)) => {
+                    tracing::error!(witness = %path.display(), reason = %why,
+                        "audit witness not moved: the log no longer contains the head the witness signed; run `keyward audit verify`");
+                }
+                Err(AdvanceError::Db(err)) => return Err(err.into()),
+                Err(err) => {
+                    tracing::error!(error = %err, "audit witness could not be written");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Authorizes an export and records it (with its filter) before any event is sent.

@@ -30,6 +30,8 @@ pub struct Core {
     pub authz: Authorizer,
     pub oidc: Option<Oidc>,
     pub settings: Arc<Settings>,
+    /// How far the audit chain is verified and witnessed (see `services::audit`).
+    pub audit_state: tokio::sync::Mutex<audit::AuditState>,
 }
 
 /// Where a request came from, for the audit trail.

@@ -126,6 +126,46 @@ pub async fn insert_checkpoint(db: &impl ConnectionTrait, row: CheckpointRow) ->
     Ok(())
 }
 
+/// A checkpoint with the hash of the event it names, if that event is still stored.
+#[derive(Debug, Clone, sea_orm::FromQueryResult)]
+pub struct CheckpointCheck {
+    pub seq: i64,
+    pub head_hash: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub key_id: String,
+    pub signature: String,
+    pub event_hash: Option<String>,
+}
+
+/// Checkpoints after `after`, oldest first, each with its event's hash: one query.
+pub async fn checkpoints_with_events(
+    db: &impl ConnectionTrait,
+    after: i64,
+) -> Result<Vec<CheckpointCheck>, DbErr> {
+    use super::entities::audit_checkpoint as checkpoint;
+    use sea_orm::{EntityTrait as _, JoinType};
+    let to_event = checkpoint::Entity::belongs_to(audit_event::Entity)
+        .from(checkpoint::Column::Seq)
+        .to(audit_event::Column::Seq)
+        .into();
+    checkpoint::Entity::find()
+        .select_only()
+        .columns([
+            checkpoint::Column::Seq,
+            checkpoint::Column::HeadHash,
+            checkpoint::Column::At,
+            checkpoint::Column::KeyId,
+            checkpoint::Column::Signature,
+        ])
+        .column_as(audit_event::Column::Hash, "event_hash")
+        .join(JoinType::LeftJoin, to_event)
+        .filter(checkpoint::Column::Seq.gt(after))
+        .order_by_asc(checkpoint::Column::Seq)
+        .into_model::<CheckpointCheck>()
+        .all(db)
+        .await
+}
+
 /// The event with sequence number `seq`.
 pub async fn event(db: &impl ConnectionTrait, seq: i64) -> Result<Option<AuditRow>, DbErr> {
     audit_event::Entity::find_by_id(seq).one(db).await

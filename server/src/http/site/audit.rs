@@ -64,6 +64,7 @@ struct AuditPage {
     events: Vec<EventRow>,
     chain_note: String,
     chain_ok: bool,
+    full_note: String,
     archived_note: Option<String>,
     forwarders: Vec<ForwarderRow>,
     next: Option<String>,
@@ -119,9 +120,29 @@ pub async fn audit(
         Ok(page) => page,
         Err(err) => return service_failure(c, err),
     };
-    let report = match core.verify_audit(&caller).await {
-        Ok(report) => report,
+    let status = match core.audit_chain_status(&caller).await {
+        Ok(status) => status,
         Err(err) => return service_failure(c, err),
+    };
+    let report = status.report;
+    let full_ok = status.last_full.as_ref().is_none_or(|(_, full)| full.ok);
+    let full_note = match &status.last_full {
+        Some((at, full)) if full.ok => {
+            c.t.a
+                .full_ok
+                .replace("{at}", &at.format("%Y-%m-%d %H:%M").to_string())
+                .replace("{checked}", &full.checked.to_string())
+        }
+        Some((at, full)) => {
+            c.t.a
+                .full_broken
+                .replace("{at}", &at.format("%Y-%m-%d %H:%M").to_string())
+                .replace("{seq}", &full.first_bad_seq.unwrap_or(0).to_string())
+        }
+        None => c.t.a.full_pending.replace(
+            "{minutes}",
+            &core.settings.audit.verify_every_minutes.to_string(),
+        ),
     };
     let forwarders = match core.audit_forwarders(&caller).await {
         Ok(list) => list
@@ -141,7 +162,7 @@ pub async fn audit(
         .archived_through
         .map(|seq| c.t.a.archived.replace("{seq}", &seq.to_string()));
     let mut previous: Option<(i64, String)> = None;
-    let events = rows
+    let events: Vec<EventRow> = rows
         .into_iter()
         .map(|row| {
             let follows = previous
@@ -165,9 +186,18 @@ pub async fn audit(
             }
         })
         .collect();
-    let chain_note = if report.ok {
+    // The rows on this page are checked one by one as well: an edited older event shows here
+    // at once, before the next recomputation of the whole chain.
+    let broken_row = events.iter().find(|e| !e.linked).map(|e| e.seq);
+    let chain_note = if let (true, Some(seq)) = (report.ok, broken_row) {
+        c.t.a
+            .chain_broken
+            .replace("{seq}", &seq.to_string())
+            .replace("{reason}", c.t.a.row_broken)
+    } else if report.ok {
         c.t.a
             .chain_ok
+            .replace("{seq}", &report.head_seq.to_string())
             .replace("{checked}", &report.checked.to_string())
             .replace("{checkpoints}", &report.checkpoints.to_string())
     } else {
@@ -200,7 +230,8 @@ pub async fn audit(
             q,
             events,
             chain_note,
-            chain_ok: report.ok,
+            chain_ok: report.ok && broken_row.is_none() && full_ok,
+            full_note,
             archived_note,
             forwarders,
             next,

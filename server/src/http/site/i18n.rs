@@ -85,8 +85,17 @@ pub struct AuditTexts {
     pub col_chain: &'static str,
     pub link_ok: &'static str,
     pub link_bad: &'static str,
+    /// `{seq}`, `{checked}`, `{checkpoints}`.
     pub chain_ok: &'static str,
     pub chain_broken: &'static str,
+    /// `{at}`, `{checked}`: the last recomputation of the whole chain, which verified.
+    pub full_ok: &'static str,
+    /// `{at}`, `{seq}`: the last recomputation of the whole chain, which failed.
+    pub full_broken: &'static str,
+    /// `{minutes}`.
+    pub full_pending: &'static str,
+    /// Why a row on the page is broken.
+    pub row_broken: &'static str,
     pub empty: &'static str,
     pub next_page: &'static str,
     /// `{seq}`: the last archived event.
@@ -267,7 +276,11 @@ pub static EN: Texts = Texts {
         col_chain: "Chain",
         link_ok: "ok",
         link_bad: "BROKEN",
-        chain_ok: "The whole chain verifies: {checked} events, {checkpoints} signed checkpoints.",
+        chain_ok: "The chain verifies through event #{seq}: {checked} new events recomputed now, {checkpoints} new signed checkpoints and the witness match.",
+        full_ok: "The whole chain was last recomputed at {at} UTC: intact ({checked} events).",
+        full_broken: "The whole chain was last recomputed at {at} UTC: BROKEN at event {seq}.",
+        full_pending: "The whole chain is recomputed every {minutes} minutes; `keyward audit verify` does it now.",
+        row_broken: "its hash does not match its content or the event before it",
         chain_broken: "The chain is broken at event {seq}: {reason}",
         empty: "No events match these filters.",
         next_page: "Next page",
@@ -401,7 +414,11 @@ pub static JA: Texts = Texts {
         col_chain: "連結",
         link_ok: "正常",
         link_bad: "破損",
-        chain_ok: "チェーン全体を検証しました：{checked} 件のイベント、{checkpoints} 件の署名付きチェックポイント。",
+        chain_ok: "イベント #{seq} までチェーンを検証しました：新しいイベント {checked} 件を再計算し、新しい署名付きチェックポイント {checkpoints} 件とウィットネスが一致しました。",
+        full_ok: "チェーン全体の最終再計算：{at} UTC、改ざんなし（{checked} 件）。",
+        full_broken: "チェーン全体の最終再計算：{at} UTC、イベント {seq} で壊れています。",
+        full_pending: "チェーン全体は {minutes} 分ごとに再計算されます。今すぐ行うには `keyward audit verify` を実行してください。",
+        row_broken: "ハッシュが内容または直前のイベントと一致しません",
         chain_broken: "イベント {seq} でチェーンが壊れています：{reason}",
         empty: "条件に一致するイベントはありません。",
         next_page: "次のページ",
