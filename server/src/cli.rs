@@ -64,8 +64,9 @@ enum MemberCommand {
     List,
     /// Grant a role to a member, kept across sign-ins (IdP roles are recomputed at each one).
     Grant {
-        #[arg(long)]
-        email: String,
+        #[command(flatten)]
+        who: WhoArgs,
+        /// viewer, operator, manager, security_admin, auditor or custodian.
         #[arg(long)]
         role: String,
         /// Team slug, or * for every team.
@@ -74,13 +75,38 @@ enum MemberCommand {
     },
     /// Remove a role given with `member grant`.
     Revoke {
-        #[arg(long)]
-        email: String,
+        #[command(flatten)]
+        who: WhoArgs,
+        /// The role to remove.
         #[arg(long)]
         role: String,
+        /// The team it was granted in, or *.
         #[arg(long)]
         team: String,
     },
+}
+
+/// Which member: exactly one of --member and --email.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct WhoArgs {
+    /// The member's id, as `keyward member list` shows it (always unique).
+    #[arg(long, value_name = "ID")]
+    member: Option<String>,
+    /// The member's email, as their IdP verified it (refused if several members share it).
+    #[arg(long)]
+    email: Option<String>,
+}
+
+impl WhoArgs {
+    fn resolve(self) -> services::members::MemberRef {
+        match (self.member, self.email) {
+            (Some(id), _) => services::members::MemberRef::Id(id.trim().to_owned()),
+            (None, email) => {
+                services::members::MemberRef::Email(email.unwrap_or_default().trim().to_owned())
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -435,20 +461,20 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<E
                 );
             }
         }
-        MemberCommand::Grant { email, role, team } => {
-            let (role, team) = (parse_role(&role)?, parse_team(&team)?);
-            let added = services::members::grant(&store, email.trim(), role, &team).await?;
+        MemberCommand::Grant { who, role, team } => {
+            let (role, team, who) = (parse_role(&role)?, parse_team(&team)?, who.resolve());
+            let added = services::members::grant(&store, &who, role, &team).await?;
             let verb = if added { "granted" } else { "already had" };
-            println!("{email} {verb} {} in {team}", role.as_str());
+            println!("{who} {verb} {} in {team}", role.as_str());
         }
-        MemberCommand::Revoke { email, role, team } => {
-            let (role, team) = (parse_role(&role)?, parse_team(&team)?);
+        MemberCommand::Revoke { who, role, team } => {
+            let (role, team, who) = (parse_role(&role)?, parse_team(&team)?, who.resolve());
             anyhow::ensure!(
-                services::members::revoke(&store, email.trim(), role, &team).await?,
-                "{email} has no granted {} in {team}",
+                services::members::revoke(&store, &who, role, &team).await?,
+                "{who} has no granted {} in {team}",
                 role.as_str()
             );
-            println!("revoked {} in {team} from {email}", role.as_str());
+            println!("revoked {} in {team} from {who}", role.as_str());
         }
     }
     Ok(ExitCode::SUCCESS)

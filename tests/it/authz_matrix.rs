@@ -145,6 +145,13 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: [false, true, true, false, false, false, false],
         },
         Endpoint {
+            name: "report someone else's backup code (override)",
+            method: Method::POST,
+            path: "/api/v1/accounts/{id}/backup-codes/{checked_out_by_owner}/result",
+            body: Some(|| json!({"outcome": "worked", "override": true})),
+            allowed: [false, false, true, false, false, false, false],
+        },
+        Endpoint {
             name: "verify a backup code",
             method: Method::POST,
             path: "/api/v1/accounts/{id}/backup-codes/verify",
@@ -220,6 +227,18 @@ async fn setup(app: &TestApp) -> (String, String) {
     (owner, id)
 }
 
+/// Checks out the next backup code of `id` as `holder`; its position.
+async fn checkout_as(app: &TestApp, id: &str, holder: &str) -> String {
+    let res = app
+        .post(
+            &format!("/api/v1/accounts/{id}/backup-codes/checkout"),
+            holder,
+            json!({"justification": "matrix setup"}),
+        )
+        .await;
+    expect_json(res, 200).await["position"].to_string()
+}
+
 #[tokio::test]
 async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
     let app = spawn_app().await;
@@ -245,15 +264,19 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
             } else {
                 String::new()
             };
+            // A code to report: held by the subject when it may check codes out (only the
+            // holder reports), otherwise by the owner; the override row always reports the
+            // owner's code.
+            let may_check_out = endpoints()
+                .iter()
+                .any(|e| e.name == "check out a backup code" && e.allowed[i]);
             let checked_out = if endpoint.path.contains("{checked_out}") {
-                let res = app
-                    .post(
-                        &format!("/api/v1/accounts/{id}/backup-codes/checkout"),
-                        &owner,
-                        json!({"justification": "matrix setup"}),
-                    )
-                    .await;
-                expect_json(res, 200).await["position"].to_string()
+                checkout_as(&app, &id, if may_check_out { &token } else { &owner }).await
+            } else {
+                String::new()
+            };
+            let by_owner = if endpoint.path.contains("{checked_out_by_owner}") {
+                checkout_as(&app, &id, &owner).await
             } else {
                 String::new()
             };
@@ -261,7 +284,8 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
                 .path
                 .replace("{id}", &id)
                 .replace("{fresh}", &fresh)
-                .replace("{checked_out}", &checked_out);
+                .replace("{checked_out}", &checked_out)
+                .replace("{checked_out_by_owner}", &by_owner);
             let res = app
                 .request(
                     endpoint.method.clone(),

@@ -700,3 +700,111 @@ async fn reveals_are_limited_per_member_across_replicas_with_retry_after() {
         .collect();
     assert_eq!(limited, ["totp.reveal", "password.reveal"]);
 }
+
+#[tokio::test]
+async fn only_the_holder_reports_a_code_and_a_manager_overrides_on_the_record() {
+    let app = spawn_app().await;
+    let (manager, id) = manager_and_account(&app).await;
+    import(&app, &manager, &id, &CODES, "2025-12-16").await;
+    let alice = app.token("operator", "marketing").await;
+    let bob = app.token("operator", "marketing").await;
+    let held = check_out(&app, &alice, &id).await;
+    let position = held["position"].as_u64().unwrap();
+    let result = format!("/api/v1/accounts/{id}/backup-codes/{position}/result");
+
+    // Bob may not report Alice's code: it would rewrite who held it and burn the budget.
+    expect_error(
+        app.post(&result, &bob, json!({"outcome": "rejected"}))
+            .await,
+        403,
+        "not_code_holder",
+    )
+    .await;
+    // Nor with an override he has no right to.
+    expect_error(
+        app.post(
+            &result,
+            &bob,
+            json!({"outcome": "rejected", "override": true}),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    // A manager must say it is an override.
+    expect_error(
+        app.post(&result, &manager, json!({"outcome": "worked"}))
+            .await,
+        403,
+        "not_code_holder",
+    )
+    .await;
+    let status = expect_json(
+        app.get(&format!("/api/v1/accounts/{id}/backup-codes"), &alice)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(status["failed_attempts"]["count"], 0, "no budget burned");
+    assert_eq!(status["codes"][0]["state"], "checked_out");
+    let refusals = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.outcome == "denied" && details(r)["reason"] == "not_code_holder")
+        .count();
+    assert_eq!(refusals, 2, "each refusal is audited");
+
+    let done = expect_json(
+        app.post(
+            &result,
+            &manager,
+            json!({"outcome": "worked", "override": true}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(done["state"], "used");
+    let rows = app.audit_rows().await;
+    let overridden = rows
+        .iter()
+        .rev()
+        .find(|r| r.action == "backup.result_override")
+        .unwrap();
+    assert_eq!(
+        details(overridden)["holder"].as_str().unwrap(),
+        rows.iter()
+            .find(|r| r.action == "backup.checkout")
+            .unwrap()
+            .actor
+    );
+    let status = expect_json(
+        app.get(&format!("/api/v1/accounts/{id}/backup-codes"), &alice)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        status["codes"][0]["by"],
+        held_by(&rows),
+        "who held the code stays recorded"
+    );
+
+    // The holder reports their own code.
+    let next = check_out(&app, &bob, &id).await["position"]
+        .as_u64()
+        .unwrap();
+    report(&app, &bob, &id, next, "worked").await;
+}
+
+fn held_by(rows: &[keyward::store::audit::AuditRow]) -> Value {
+    Value::String(
+        rows.iter()
+            .find(|r| r.action == "backup.checkout")
+            .unwrap()
+            .actor
+            .clone(),
+    )
+}

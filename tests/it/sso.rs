@@ -570,3 +570,113 @@ async fn a_grant_stored_in_keyward_survives_sign_ins_until_revoked() {
             && actions.contains(&"member.revoke_grant".to_owned())
     );
 }
+
+#[tokio::test]
+async fn an_authorization_header_that_is_not_a_bearer_token_does_not_skip_the_origin_check() {
+    let app = spawn_sso_app("").await;
+    let id = seeded_account(&app).await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "alice").await;
+    let url = format!("{}/api/v1/accounts/{id}/totp/code", app.base);
+    for header in ["Basic YWxpY2U6ZGVtbw==", "Bearer", "Token abc"] {
+        let res = browser
+            .client
+            .post(&url)
+            .header("authorization", header)
+            .header("origin", "http://evil.example")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, 403, "cross_origin_request").await;
+    }
+}
+
+#[tokio::test]
+async fn without_auth_time_a_sign_in_is_never_recent_and_a_step_up_is_refused() {
+    let app = spawn_sso_app("no_auth_time").await;
+    let id = seeded_account(&app).await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "alice").await;
+    let url = format!("{}/api/v1/accounts/{id}/totp/code", app.base);
+    // Signed in, but the IdP never said when: iat is not an authentication time.
+    expect_error(
+        browser.post_json(&url, Some(&app.base), json!({})).await,
+        401,
+        "reauthentication_required",
+    )
+    .await;
+    let login_path = format!("/auth/login?prompt=login&return_to=%2Faccounts%2F{id}");
+    let callback = browser.authorize(&app.base, "alice", &login_path).await;
+    let back = browser.get(&callback).await;
+    assert_eq!(back.status(), 400, "the step-up is refused");
+    assert!(denied_reasons(&app)
+        .await
+        .contains(&"reauthentication_not_performed".to_owned()));
+}
+
+#[tokio::test]
+async fn only_verified_emails_are_kept_and_a_grant_can_name_the_member_by_id() {
+    let app = spawn_sso_app("").await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "uma").await;
+    let me = expect_json(browser.get(&format!("{}/api/v1/me", app.base)).await, 200).await;
+    assert_eq!(me["email"], serde_json::Value::Null, "{me}");
+    let by_email = app
+        .cli()
+        .args([
+            "member",
+            "grant",
+            "--email",
+            "uma@example.com",
+            "--role",
+            "operator",
+            "--team",
+            "sales",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        by_email.status.code(),
+        Some(2),
+        "an unverified address names nobody"
+    );
+    let id = me["id"].as_str().unwrap();
+    let by_id = app
+        .cli()
+        .args([
+            "member", "grant", "--member", id, "--role", "operator", "--team", "sales",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        by_id.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_id.stderr)
+    );
+    let both = app
+        .cli()
+        .args([
+            "member",
+            "grant",
+            "--member",
+            id,
+            "--email",
+            "x@example.com",
+            "--role",
+            "viewer",
+            "--team",
+            "sales",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2), "one of --member or --email");
+    let me = expect_json(browser.get(&format!("{}/api/v1/me", app.base)).await, 200).await;
+    assert!(
+        me["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"team": "sales", "role": "operator"})),
+        "{me}"
+    );
+}

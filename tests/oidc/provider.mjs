@@ -5,7 +5,8 @@
 // Import: const idp = await startProvider({ port: 0, redirectUris: [...] }); idp.issuer; await idp.close();
 //
 // TAMPER=aud|iss makes the token endpoint return an ID token signed with the provider's own
-// key but for another audience or issuer, to prove the relying party refuses it.
+// key but for another audience or issuer, to prove the relying party refuses it;
+// TAMPER=no_auth_time leaves out auth_time (as some IdPs do), signed all the same.
 
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,8 @@ export const USERS = {
   sam: { name: 'Sam Security', email: 'sam@example.com', groups: ['security'] },
   olga: { name: 'Olga Auditor', email: 'olga@example.com', groups: ['auditors'] },
   nora: { name: 'Nora Newcomer', email: 'nora@example.com', groups: [] },
+  // An address the IdP has not verified: Keyward must not keep it.
+  uma: { name: 'Uma Unverified', email: 'uma@example.com', emailVerified: false, groups: ['sns-viewers'] },
 };
 
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -85,7 +88,7 @@ export async function startProvider({
       return {
         accountId: id,
         async claims() {
-          return { sub: id, name: user.name, email: user.email, email_verified: true, groups: user.groups };
+          return { sub: id, name: user.name, email: user.email, email_verified: user.emailVerified !== false, groups: user.groups };
         },
       };
     },
@@ -115,6 +118,7 @@ export async function startProvider({
         const claims = jose.decodeJwt(ctx.body.id_token);
         if (tamper === 'aud') claims.aud = 'someone-else';
         if (tamper === 'iss') claims.iss = 'http://evil.example';
+        if (tamper === 'no_auth_time') delete claims.auth_time;
         ctx.body = {
           ...ctx.body,
           id_token: await new jose.SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: jwk.kid }).sign(privateKey),

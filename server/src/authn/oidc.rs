@@ -114,10 +114,39 @@ pub struct LoginStart {
 pub struct Identity {
     pub issuer: String,
     pub subject: String,
+    /// Only an address the IdP says it verified (`email_verified: true`).
     pub email: Option<String>,
     pub name: Option<String>,
     pub groups: Vec<String>,
-    pub auth_time: DateTime<Utc>,
+    /// When the person last authenticated at the IdP; `None` when the ID token does not say
+    /// (then the sign-in never counts as recent: `iat` only says when the token was made).
+    pub auth_time: Option<DateTime<Utc>>,
+}
+
+/// The longest subject kept (the member table's limit); a longer one cannot identify anyone.
+const MAX_SUBJECT: usize = 255;
+const MAX_EMAIL: usize = 320;
+const MAX_NAME: usize = 200;
+
+/// An email worth keeping: verified by the IdP, not too long, no control characters.
+fn verified_email(email: Option<String>, verified: Option<bool>) -> Option<String> {
+    email.filter(|e| {
+        verified == Some(true)
+            && !e.is_empty()
+            && e.chars().count() <= MAX_EMAIL
+            && !e.chars().any(char::is_control)
+    })
+}
+
+/// A display name without control characters, at most [`MAX_NAME`] characters.
+fn clean_name(name: Option<String>) -> Option<String> {
+    name.map(|n| {
+        n.chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_NAME)
+            .collect::<String>()
+    })
+    .filter(|n| !n.trim().is_empty())
 }
 
 /// The relying party for the configured IdP. Discovery is lazy and cached for an hour, so the
@@ -203,9 +232,10 @@ impl Oidc {
         Ok((client, iss_parameter_supported))
     }
 
-    /// The authorization URL for a new login. `fresh` forces a new authentication at the IdP
-    /// (step-up: `prompt=login` and `max_age=0`).
-    pub async fn start(&self, fresh: bool) -> Result<LoginStart, OidcError> {
+    /// The authorization URL for a new login. Every login sends `max_age` (the reauth window),
+    /// which obliges the IdP to say in `auth_time` when the person authenticated; `fresh`
+    /// forces a new authentication (step-up: `prompt=login` and `max_age=0`).
+    pub async fn start(&self, fresh: bool, max_age: Duration) -> Result<LoginStart, OidcError> {
         let (client, _) = self.client().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
@@ -223,11 +253,13 @@ impl Oidc {
         {
             request = request.add_scope(Scope::new(scope.clone()));
         }
-        if fresh {
-            request = request
+        request = if fresh {
+            request
                 .add_prompt(CoreAuthPrompt::Login)
-                .set_max_age(Duration::ZERO);
-        }
+                .set_max_age(Duration::ZERO)
+        } else {
+            request.set_max_age(max_age)
+        };
         let (url, state, nonce) = request.url();
         Ok(LoginStart {
             url,
@@ -284,20 +316,34 @@ impl Oidc {
             .claims(&verifier, &expected_nonce)
             .map_err(|e| OidcError::IdToken(e.to_string()))?;
 
+        let subject = claims.subject().to_string();
+        if subject.is_empty()
+            || subject.chars().count() > MAX_SUBJECT
+            || subject.chars().any(char::is_control)
+        {
+            return Err(OidcError::IdToken(
+                "the subject is empty, too long or has control characters".into(),
+            ));
+        }
         let mut identity = Identity {
             issuer: claims.issuer().to_string(),
-            subject: claims.subject().to_string(),
-            email: claims.email().map(|e| e.to_string()),
-            name: claims
-                .name()
-                .and_then(|n| n.get(None))
-                .map(|n| n.to_string()),
+            subject,
+            email: verified_email(
+                claims.email().map(|e| e.to_string()),
+                claims.email_verified(),
+            ),
+            name: clean_name(
+                claims
+                    .name()
+                    .and_then(|n| n.get(None))
+                    .map(|n| n.to_string()),
+            ),
             groups: groups_from(
                 &claims.additional_claims().other,
                 &self.settings.groups_claim,
             )
             .unwrap_or_default(),
-            auth_time: claims.auth_time().unwrap_or_else(|| claims.issue_time()),
+            auth_time: claims.auth_time(),
         };
         let has_groups = claims
             .additional_claims()
@@ -329,10 +375,12 @@ impl Oidc {
         match info {
             Ok(info) => {
                 if identity.email.is_none() {
-                    identity.email = info.email().map(|e| e.to_string());
+                    identity.email =
+                        verified_email(info.email().map(|e| e.to_string()), info.email_verified());
                 }
                 if identity.name.is_none() {
-                    identity.name = info.name().and_then(|n| n.get(None)).map(|n| n.to_string());
+                    identity.name =
+                        clean_name(info.name().and_then(|n| n.get(None)).map(|n| n.to_string()));
                 }
                 if let Some(groups) =
                     groups_from(&info.additional_claims().other, &self.settings.groups_claim)
@@ -366,6 +414,21 @@ fn groups_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_verified_emails_and_clean_names_are_kept() {
+        let email = Some("a@example.com".to_owned());
+        assert_eq!(verified_email(email.clone(), Some(true)), email);
+        assert_eq!(verified_email(email.clone(), Some(false)), None);
+        assert_eq!(verified_email(email, None), None);
+        assert_eq!(verified_email(Some("a\0@x".into()), Some(true)), None);
+        assert_eq!(clean_name(Some("Al\0ice".into())), Some("Alice".into()));
+        assert_eq!(
+            clean_name(Some("x".repeat(300))).map(|n| n.len()),
+            Some(200)
+        );
+        assert_eq!(clean_name(Some("\n".into())), None);
+    }
 
     #[test]
     fn the_groups_claim_may_be_a_string_or_an_array() {

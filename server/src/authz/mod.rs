@@ -71,6 +71,8 @@ pub enum Action {
     BackupImport,
     BackupCheckout,
     BackupResult,
+    /// Reporting the outcome of a code someone else holds.
+    BackupResultOverride,
     BackupVerify,
     AuditRead,
 }
@@ -94,6 +96,7 @@ impl Action {
             Action::BackupImport => "backup.import",
             Action::BackupCheckout => "backup.checkout",
             Action::BackupResult => "backup.result",
+            Action::BackupResultOverride => "backup.result_override",
             Action::BackupVerify => "backup.verify",
             Action::AuditRead => "audit.read",
         }

@@ -130,6 +130,9 @@ impl Handle {
 pub struct LoginUrl(String);
 
 impl LoginUrl {
+    /// The longest URL kept (as stored, after normalisation).
+    pub const MAX_LEN: usize = 2048;
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let bad = || {
             Invalid::new(
@@ -137,6 +140,15 @@ impl LoginUrl {
                 "login_url must be an http or https URL",
             )
         };
+        let too_long = || {
+            Invalid::new(
+                "invalid_login_url",
+                format!("login_url is at most {} characters", Self::MAX_LEN),
+            )
+        };
+        if raw.len() > Self::MAX_LEN {
+            return Err(too_long());
+        }
         let url = url::Url::parse(raw.trim()).map_err(|_| bad())?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(bad());
@@ -147,7 +159,11 @@ impl LoginUrl {
                 "login_url must not carry credentials; store the password as a secret",
             ));
         }
-        Ok(Self(url.to_string()))
+        let normalised = url.to_string();
+        if normalised.len() > Self::MAX_LEN {
+            return Err(too_long());
+        }
+        Ok(Self(normalised))
     }
 
     pub fn as_str(&self) -> &str {
@@ -167,6 +183,16 @@ impl Notes {
             return Err(Invalid::new(
                 "notes_too_long",
                 format!("notes are limited to {} characters", Self::MAX_CHARS),
+            ));
+        }
+        // Line breaks and tabs belong in notes; NUL and other control characters do not.
+        if raw
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(Invalid::new(
+                "invalid_notes",
+                "notes contain control characters",
             ));
         }
         Ok(Self(raw.trim().to_owned()))

@@ -9,7 +9,17 @@ mod text;
 pub use account::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 pub use backup::{CodeList, Hint, TypedCode};
 pub use otp::{Base32Secret, HashAlgorithm, OtpKind, OtpParams, Otpauth};
-pub use text::{Justification, Password};
+pub use text::{FilterText, Justification, Password};
+
+/// Whether `raw` can be one of Keyward's ids (a hyphenated UUID): anything else names nothing,
+/// and is refused before it reaches a query.
+pub fn is_id(raw: &str) -> bool {
+    raw.len() == 36
+        && raw.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
 
 /// Why a value was refused; `code` is the stable API error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

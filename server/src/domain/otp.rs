@@ -97,10 +97,17 @@ impl OtpParams {
         })
     }
 
+    /// The largest HOTP counter accepted: 2^53 − 1, exact in every JSON client, and far from
+    /// the database's limit, so a stored counter can always advance.
+    pub const MAX_COUNTER: u64 = (1 << 53) - 1;
+
     pub fn hotp(algorithm: HashAlgorithm, digits: u32, counter: u64) -> Result<Self, Invalid> {
         check_digits(digits)?;
-        if counter > i64::MAX as u64 {
-            return Err(Invalid::new("invalid_counter", "counter is too large"));
+        if counter > Self::MAX_COUNTER {
+            return Err(Invalid::new(
+                "invalid_counter",
+                format!("counter is at most {}", Self::MAX_COUNTER),
+            ));
         }
         Ok(Self {
             algorithm,

@@ -55,6 +55,37 @@ impl Justification {
     }
 }
 
+/// A value to filter the audit trail on (an actor, an account id, an action): trimmed, at
+/// most [`Self::MAX_CHARS`] characters, no control characters, so every database answers
+/// it the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterText(String);
+
+impl FilterText {
+    pub const MAX_CHARS: usize = 200;
+
+    /// Absent or blank means no filter.
+    pub fn parse_optional(raw: Option<&str>, name: &'static str) -> Result<Option<Self>, Invalid> {
+        let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        if text.chars().count() > Self::MAX_CHARS || text.chars().any(char::is_control) {
+            return Err(Invalid::new(
+                "invalid_filter",
+                format!(
+                    "{name} is at most {} characters, without control characters",
+                    Self::MAX_CHARS
+                ),
+            ));
+        }
+        Ok(Some(Self(text.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// An account's password. Held as a secret; never printed, logged or compared in clear.
 pub struct Password(SecretString);
 
@@ -103,6 +134,21 @@ mod tests {
             .err()
             .map(|e| e.code);
         assert_eq!(empty, Some("password_required"));
+    }
+
+    #[test]
+    fn filters_refuse_control_characters_and_overlong_values() {
+        assert_eq!(FilterText::parse_optional(Some("  "), "actor"), Ok(None));
+        assert_eq!(
+            FilterText::parse_optional(Some(" totp.reveal "), "action").map(|f| f.map(|f| f.0)),
+            Ok(Some("totp.reveal".to_owned()))
+        );
+        for bad in ["a\0b", "a\nb", &"x".repeat(201)] {
+            assert_eq!(
+                FilterText::parse_optional(Some(bad), "actor").map_err(|e| e.code),
+                Err("invalid_filter")
+            );
+        }
     }
 
     #[test]

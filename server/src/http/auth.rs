@@ -101,7 +101,8 @@ async fn from_token(core: &Core, token: &str, meta: RequestMeta) -> Result<Calle
     }
 }
 
-fn bearer(req: &HttpRequest) -> Option<Zeroizing<String>> {
+/// The bearer token of `Authorization: Bearer …`, if the request carries one.
+pub(crate) fn bearer(req: &HttpRequest) -> Option<Zeroizing<String>> {
     req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -110,6 +111,7 @@ fn bearer(req: &HttpRequest) -> Option<Zeroizing<String>> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(|t| Zeroizing::new(t.trim().to_owned()))
+        .filter(|t| !t.is_empty())
 }
 
 fn session_cookie(req: &HttpRequest) -> Option<Zeroizing<String>> {

@@ -3,7 +3,7 @@
 
 use crate::domain::Invalid;
 use crate::services::ServiceError;
-use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::error::QueryPayloadError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
@@ -53,68 +53,14 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
     }
 
-    /// A JSON body that could not be read. serde's "invalid type/value" messages quote the
-    /// offending value, which could be a secret typed into the wrong field: those are reworded.
-    pub fn from_json(err: JsonPayloadError) -> Self {
-        match err {
-            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-                Self::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is too large",
-                )
-            }
-            JsonPayloadError::ContentType => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send JSON with Content-Type: application/json",
-            ),
-            JsonPayloadError::Deserialize(e) => {
-                Self::new(StatusCode::BAD_REQUEST, "invalid_json", describe_serde(&e))
-            }
-            _ => Self::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                "the request body could not be read",
-            ),
-        }
-    }
-
+    /// A query string that could not be read (the dashboard's pages; the API reads its own
+    /// with `extract::Query`). Nothing typed is quoted back.
     pub fn bad_query(err: QueryPayloadError) -> Self {
         let message = match err {
-            QueryPayloadError::Deserialize(e) => {
-                let text = e.to_string();
-                if text.starts_with("invalid") {
-                    "a query parameter has the wrong type".to_owned()
-                } else {
-                    text
-                }
-            }
+            QueryPayloadError::Deserialize(e) => super::extract::describe_query(&e),
             _ => "the query string could not be read".to_owned(),
         };
         Self::new(StatusCode::BAD_REQUEST, "invalid_query", message)
-    }
-}
-
-fn describe_serde(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    let position = format!("line {} column {}", err.line(), err.column());
-    if text.starts_with("invalid type")
-        || text.starts_with("invalid value")
-        || text.starts_with("invalid length")
-    {
-        let expected = text
-            .split(", expected ")
-            .nth(1)
-            .and_then(|rest| rest.split(" at line").next());
-        match expected {
-            Some(expected) => {
-                format!("a field has the wrong type or value (expected {expected}) at {position}")
-            }
-            None => format!("a field has the wrong type or value at {position}"),
-        }
-    } else {
-        text
     }
 }
 
@@ -150,6 +96,9 @@ impl From<ServiceError> for ApiError {
                 "forbidden",
                 "your roles do not allow this action",
             ),
+            ServiceError::Refused { code, message } => {
+                Self::new(StatusCode::FORBIDDEN, code, message)
+            }
             ServiceError::Conflict { code, message } => {
                 Self::new(StatusCode::CONFLICT, code, message)
             }

@@ -4,6 +4,7 @@
 pub mod api;
 mod auth;
 mod error;
+pub(crate) mod extract;
 mod request;
 pub mod site;
 
@@ -15,19 +16,16 @@ use actix_web::web;
 
 /// Registers every route and the extractor limits.
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(body_limit)
-            .error_handler(|err, _| ApiError::from_json(err).into()),
-    )
-    .app_data(web::PayloadConfig::new(body_limit))
-    .app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::bad_query(err).into()))
-    .app_data(
-        web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()),
-    )
-    .configure(api::configure)
-    .configure(site::configure)
-    .default_service(web::to(|| async {
-        Err::<actix_web::HttpResponse, _>(ApiError::not_found("route"))
-    }));
+    cfg.app_data(web::PayloadConfig::new(body_limit))
+        .app_data(
+            web::QueryConfig::default().error_handler(|err, _| ApiError::bad_query(err).into()),
+        )
+        .app_data(
+            web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()),
+        )
+        .configure(api::configure)
+        .configure(site::configure)
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::not_found("route"))
+        }));
 }

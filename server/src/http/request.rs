@@ -63,15 +63,17 @@ pub async fn request_context(
     }
 }
 
-/// Middleware: a state-changing request that carries the session cookie (and no bearer token)
-/// must come from this service's own origin (`Origin`, or lacking that, `Referer`).
+/// Middleware: a state-changing request that carries the session cookie must come from this
+/// service's own origin (`Origin`, or lacking that, `Referer`) — unless it is authenticated by
+/// a bearer token, which a browser never adds on its own. Any other `Authorization` header
+/// (Basic, a malformed bearer) does not count: such a request falls back to the cookie.
 pub async fn origin_guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let uses_cookie = req.cookie(crate::authn::session::SESSION_COOKIE).is_some()
-        && !req.headers().contains_key(header::AUTHORIZATION);
+        && super::auth::bearer(req.request()).is_none();
     if unsafe_method && uses_cookie {
         let expected = req
             .app_data::<web::Data<crate::services::Core>>()

@@ -130,13 +130,17 @@ impl Core {
         Ok(self.view_of(account, team.to_owned(), AccountFacts::default()))
     }
 
-    /// Loads an account and checks `action` on its team.
-    pub(crate) async fn account_for(
+    /// Loads an account and decides whether the caller may do `action` on it (a refusal is
+    /// audited). An id that cannot be an account id is unknown without a query.
+    pub async fn allow(
         &self,
         caller: &Caller,
         account_id: &str,
         action: Action,
-    ) -> Result<(Account, String), ServiceError> {
+    ) -> Result<super::Allowed, ServiceError> {
+        if !crate::domain::is_id(account_id) {
+            return Err(ServiceError::NotFound("account"));
+        }
         let account = repo::find(self.store.db(), account_id)
             .await?
             .ok_or(ServiceError::NotFound("account"))?;
@@ -145,7 +149,22 @@ impl Core {
             .ok_or(ServiceError::NotFound("team"))?;
         self.authorize(caller, &team, action, Some(&target(account_id)))
             .await?;
-        Ok((account, team))
+        Ok(super::Allowed {
+            account,
+            team,
+            action,
+        })
+    }
+
+    /// [`Core::allow`], as the account and its team.
+    pub(crate) async fn account_for(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        action: Action,
+    ) -> Result<(Account, String), ServiceError> {
+        let allowed = self.allow(caller, account_id, action).await?;
+        Ok((allowed.account, allowed.team))
     }
 
     pub async fn get_account(
@@ -215,12 +234,11 @@ impl Core {
     pub async fn update_account(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &super::Allowed,
         patch: AccountPatch,
     ) -> Result<AccountView, ServiceError> {
-        let (_, team) = self
-            .account_for(caller, account_id, Action::AccountUpdate)
-            .await?;
+        let (_, team) = allowed.for_action(Action::AccountUpdate)?;
+        let (account_id, team) = (allowed.id(), team.to_owned());
         if patch.status == Some(AccountStatus::Archived) {
             return Err(ServiceError::Invalid(crate::domain::Invalid::new(
                 "invalid_status",

@@ -3,7 +3,7 @@
 //! (low-codes rotation task, failed-attempt budget).
 
 use super::accounts::{archived, ensure_usable};
-use super::{Caller, Core, ServiceError};
+use super::{Allowed, Caller, Core, ServiceError};
 use crate::audit::Outcome;
 use crate::authz::Action;
 use crate::crypto::backup_code_aad;
@@ -170,13 +170,12 @@ impl Core {
     pub async fn import_backup_codes(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &Allowed,
         codes: CodeList,
         issued_on: NaiveDate,
     ) -> Result<Imported, ServiceError> {
-        let (account, team) = self
-            .account_for(caller, account_id, Action::BackupImport)
-            .await?;
+        let (account, team) = allowed.for_action(Action::BackupImport)?;
+        let account_id = allowed.id();
         if account.status == "archived" {
             return Err(archived());
         }
@@ -191,6 +190,7 @@ impl Core {
         let subject = caller.principal.subject();
         let keys = self.sealing_keyring().await?;
         let tx = self.store.begin_write().await?;
+        crate::store::accounts::lock(&*tx, account_id).await?;
         let number = repo::next_number(&*tx, account_id).await?;
         let generation_id = new_id();
         let items: Vec<(String, &[u8])> = codes
@@ -222,12 +222,13 @@ impl Core {
                 sealed,
             },
         )
-        .await?;
+        .await
+        .map_err(super::concurrent_change)?;
         let closed = repo::complete_low_codes_tasks(&*tx, account_id, &subject, number).await?;
         let event = caller
             .event("backup.import")
             .target(target(account_id))
-            .team(&team)
+            .team(team)
             .details(serde_json::json!({
                 "generation_id": generation_id,
                 "generation": number,
@@ -275,24 +276,23 @@ impl Core {
     pub async fn check_out_backup_code(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &Allowed,
         justification: Justification,
     ) -> Result<CheckedOut, ServiceError> {
-        let (account, team) = self
-            .account_for(caller, account_id, Action::BackupCheckout)
-            .await?;
-        ensure_usable(&account)?;
+        let (account, team) = allowed.for_action(Action::BackupCheckout)?;
+        let account_id = allowed.id();
+        ensure_usable(account)?;
         self.require_recent_auth(caller)?;
         let tx = self.store.begin_write().await?;
         let failed = self.failed_attempts(&*tx, account_id).await?;
         if failed.exhausted() {
             drop(tx);
             return Err(self
-                .refuse_over_budget(caller, account_id, &team, failed)
+                .refuse_over_budget(caller, account_id, team, failed)
                 .await);
         }
         let tx = self
-            .charge_reveal(tx, caller, &team, "backup.checkout", &target(account_id))
+            .charge_reveal(tx, caller, team, "backup.checkout", &target(account_id))
             .await?;
         let Some((generation, code)) = self.take_lowest_unused(&tx, caller, account_id).await?
         else {
@@ -300,7 +300,7 @@ impl Core {
             let event = caller
                 .event("backup.checkout")
                 .target(target(account_id))
-                .team(&team)
+                .team(team)
                 .justification(Some(justification.as_str()))
                 .outcome(Outcome::Failure)
                 .details(serde_json::json!({ "reason": "no_backup_codes_left" }));
@@ -320,7 +320,7 @@ impl Core {
         let event = caller
             .event("backup.checkout")
             .target(target(account_id))
-            .team(&team)
+            .team(team)
             .justification(Some(justification.as_str()))
             .details(serde_json::json!({
                 "generation": generation.generation,
@@ -423,50 +423,90 @@ impl Core {
             .map_err(|_| ServiceError::Storage(sea_orm::DbErr::Custom("unreadable code".into())))
     }
 
-    /// Records whether a checked-out code worked or was rejected by the platform.
+    /// Records whether a checked-out code worked or was rejected by the platform. Only the
+    /// person holding the code reports it, or a manager who says so (`override_holder`), which
+    /// the trail records as `backup.result_override` with the holder.
     pub async fn report_backup_code(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &Allowed,
         position: i32,
         generation_number: Option<i32>,
         outcome: CodeOutcome,
+        override_holder: bool,
     ) -> Result<Reported, ServiceError> {
-        let (_, team) = self
-            .account_for(caller, account_id, Action::BackupResult)
-            .await?;
-        let tx = self.store.begin_write().await?;
+        let (_, team) = allowed.for_action(Action::BackupResult)?;
+        let account_id = allowed.id();
+        let db = self.store.db();
         let generation = match generation_number {
-            Some(n) => repo::by_number(&*tx, account_id, n).await?,
-            None => repo::current(&*tx, account_id).await?,
+            Some(n) => repo::by_number(db, account_id, n).await?,
+            None => repo::current(db, account_id).await?,
         }
         .ok_or(ServiceError::NotFound("backup codes"))?;
-        let code = repo::code_at(&*tx, &generation.id, position)
+        let code = repo::code_at(db, &generation.id, position)
             .await?
             .ok_or(ServiceError::NotFound("backup code"))?;
+        let not_checked_out = || ServiceError::Conflict {
+            code: "backup_code_not_checked_out",
+            message: format!(
+                "code {position} of generation {} is {}; only a checked-out code takes an outcome",
+                generation.generation,
+                code.state.replace('_', " ")
+            ),
+        };
+        if code.state != state::CHECKED_OUT {
+            return Err(not_checked_out());
+        }
         let subject = caller.principal.subject();
-        if !repo::report(&*tx, &code.id, outcome.state(), &subject).await? {
-            return Err(ServiceError::Conflict {
-                code: "backup_code_not_checked_out",
-                message: format!(
-                    "code {position} of generation {} is {}; only a checked-out code takes an outcome",
-                    generation.generation,
-                    code.state.replace('_', " ")
-                ),
+        let holder = code.state_by.clone().unwrap_or_default();
+        let action = if holder == subject {
+            "backup.result"
+        } else if override_holder {
+            self.authorize(
+                caller,
+                team,
+                Action::BackupResultOverride,
+                Some(&target(account_id)),
+            )
+            .await?;
+            "backup.result_override"
+        } else {
+            let event = caller
+                .event("backup.result")
+                .target(target(account_id))
+                .team(team)
+                .outcome(Outcome::Denied)
+                .details(serde_json::json!({
+                    "reason": "not_code_holder",
+                    "generation": generation.generation,
+                    "position": position,
+                }));
+            self.record_standalone(event).await;
+            return Err(ServiceError::Refused {
+                code: "not_code_holder",
+                message: "only the person who checked this code out reports its outcome; a manager may override with \"override\": true".to_owned(),
             });
+        };
+        let tx = self.store.begin_write().await?;
+        if !repo::report(&*tx, &code.id, outcome.state(), &holder).await? {
+            return Err(not_checked_out());
         }
         let remaining = repo::remaining(&*tx, &generation.id).await?;
         let failed = self.failed_attempts(&*tx, account_id).await?;
+        let mut details = serde_json::json!({
+            "generation": generation.generation,
+            "position": position,
+            "outcome": outcome.as_str(),
+            "rejected_in_window": failed.count,
+        });
+        if action == "backup.result_override" {
+            details["holder"] = serde_json::Value::String(holder);
+        }
         let event = caller
-            .event("backup.result")
+            .event(action)
             .target(target(account_id))
-            .team(&team)
-            .details(serde_json::json!({
-                "generation": generation.generation,
-                "position": position,
-                "outcome": outcome.as_str(),
-                "rejected_in_window": failed.count,
-            }));
+            .team(team)
+            .details(details);
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
         Ok(Reported {
@@ -483,12 +523,11 @@ impl Core {
     pub async fn verify_backup_code(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &Allowed,
         typed: TypedCode,
     ) -> Result<Verification, ServiceError> {
-        let (_, team) = self
-            .account_for(caller, account_id, Action::BackupVerify)
-            .await?;
+        let (_, team) = allowed.for_action(Action::BackupVerify)?;
+        let account_id = allowed.id();
         let tx = self.store.begin_write().await?;
         let generations = repo::all_generations(&*tx, account_id).await?;
         let exact = self.keyring.backup_lookup(account_id, &typed.normalised);
@@ -554,7 +593,7 @@ impl Core {
         let event = caller
             .event("backup.verify")
             .target(target(account_id))
-            .team(&team)
+            .team(team)
             .details(serde_json::json!({
                 "status": verification.status,
                 "generation": verification.generation,

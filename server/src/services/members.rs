@@ -8,15 +8,45 @@ use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
-    #[error("no member with email {0}; they appear after their first sign-in")]
+    #[error(
+        "no {0}; members appear after their first sign-in (only IdP-verified emails are kept)"
+    )]
     UnknownMember(String),
-    #[error("{0} members share the email {1}; this needs a unique member")]
+    #[error("{0} members share the email {1}; name the member with --member ID (see `keyward member list`)")]
     Ambiguous(usize, String),
     #[error("storage error: {0}")]
     Storage(#[from] sea_orm::DbErr),
 }
 
-async fn one_member(store: &Store, email: &str) -> Result<MemberRow, GrantError> {
+/// Which member a command means: by id (exact), or by email (the verified address the IdP
+/// gave; refused when several members share it).
+#[derive(Debug, Clone)]
+pub enum MemberRef {
+    Id(String),
+    Email(String),
+}
+
+impl std::fmt::Display for MemberRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MemberRef::Id(id) => write!(f, "member {id}"),
+            MemberRef::Email(email) => f.write_str(email),
+        }
+    }
+}
+
+async fn one_member(store: &Store, who: &MemberRef) -> Result<MemberRow, GrantError> {
+    let email = match who {
+        MemberRef::Id(id) => {
+            let found = if crate::domain::is_id(id) {
+                repo::find(store.db(), id).await?
+            } else {
+                None
+            };
+            return found.ok_or_else(|| GrantError::UnknownMember(who.to_string()));
+        }
+        MemberRef::Email(email) => email,
+    };
     let mut found = repo::find_by_email(store.db(), email).await?;
     match found.len() {
         0 => Err(GrantError::UnknownMember(email.to_owned())),
@@ -25,10 +55,14 @@ async fn one_member(store: &Store, email: &str) -> Result<MemberRow, GrantError>
     }
 }
 
-/// Grants `role` in `team` (or `*`) to the member with this email. Returns false if they
-/// already had it.
-pub async fn grant(store: &Store, email: &str, role: Role, team: &str) -> Result<bool, GrantError> {
-    let member = one_member(store, email).await?;
+/// Grants `role` in `team` (or `*`) to a member. Returns false if they already had it.
+pub async fn grant(
+    store: &Store,
+    who: &MemberRef,
+    role: Role,
+    team: &str,
+) -> Result<bool, GrantError> {
+    let member = one_member(store, who).await?;
     let tx = store.begin_write().await?;
     let held = repo::grants(&*tx, &member.id).await?;
     if held
@@ -50,11 +84,11 @@ pub async fn grant(store: &Store, email: &str, role: Role, team: &str) -> Result
 /// Removes a grant given with [`grant`]. Returns false if there was none.
 pub async fn revoke(
     store: &Store,
-    email: &str,
+    who: &MemberRef,
     role: Role,
     team: &str,
 ) -> Result<bool, GrantError> {
-    let member = one_member(store, email).await?;
+    let member = one_member(store, who).await?;
     let tx = store.begin_write().await?;
     let removed = repo::delete_grant(&*tx, &member.id, team, role.as_str(), SOURCE_ADMIN).await?;
     if removed == 0 {

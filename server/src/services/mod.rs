@@ -62,6 +62,34 @@ impl Caller {
     }
 }
 
+/// An account the caller may act on for one action: decided, and a refusal audited, before
+/// anything the request carries is looked at. Services that change or reveal something take
+/// it instead of an account id.
+pub struct Allowed {
+    pub account: crate::store::accounts::Account,
+    pub team: String,
+    action: Action,
+}
+
+impl Allowed {
+    pub fn id(&self) -> &str {
+        &self.account.id
+    }
+
+    /// The account and its team, if this decision was made for `action`.
+    pub(crate) fn for_action(
+        &self,
+        action: Action,
+    ) -> Result<(&crate::store::accounts::Account, &str), ServiceError> {
+        if self.action == action {
+            Ok((&self.account, &self.team))
+        } else {
+            // A handler asked for one right and used another: refuse rather than guess.
+            Err(ServiceError::Forbidden)
+        }
+    }
+}
+
 /// Errors of the use cases. Messages never carry a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -71,6 +99,9 @@ pub enum ServiceError {
     NotFound(&'static str),
     #[error("not allowed")]
     Forbidden,
+    /// Not allowed for a reason of its own (403 with this code).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
@@ -96,6 +127,18 @@ pub enum ServiceError {
 impl From<CryptoError> for ServiceError {
     fn from(err: CryptoError) -> Self {
         ServiceError::KeyUnavailable(err)
+    }
+}
+
+/// A unique-key clash from two writers at once is a conflict to retry, not a storage failure.
+pub(crate) fn concurrent_change(err: DbErr) -> ServiceError {
+    if crate::store::is_unique_violation(&err) {
+        ServiceError::Conflict {
+            code: "concurrent_change",
+            message: "someone else changed this at the same moment; try again".to_owned(),
+        }
+    } else {
+        ServiceError::Storage(err)
     }
 }
 
@@ -140,6 +183,26 @@ impl Core {
         event.target = target.map(str::to_owned);
         self.record_standalone(event).await;
         Err(ServiceError::Forbidden)
+    }
+
+    /// Refuses (and audits) a caller who may do `action` in no team at all: for requests
+    /// that name their team only in the body, before the body is read.
+    pub async fn authorize_somewhere(
+        &self,
+        caller: &Caller,
+        action: Action,
+    ) -> Result<(), ServiceError> {
+        for binding in &caller.principal.bindings {
+            if self
+                .authz
+                .allows(&caller.principal, &binding.team, action)
+                .await
+            {
+                return Ok(());
+            }
+        }
+        self.authorize(caller, crate::authz::ORG_WIDE, action, None)
+            .await
     }
 
     /// Whether the caller may do `action` in `team` (for showing or hiding controls; the

@@ -1,7 +1,7 @@
 //! TOTP and HOTP: store a seed (new version), reveal the current code, export the seed.
 
 use super::accounts::ensure_usable;
-use super::{Caller, Core, ServiceError};
+use super::{Allowed, Caller, Core, ServiceError};
 use crate::authz::Action;
 use crate::crypto::secret_aad;
 use crate::domain::{Base32Secret, Invalid, Justification, OtpKind, OtpParams, Otpauth};
@@ -67,13 +67,12 @@ impl Core {
     pub async fn set_otp(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &Allowed,
         otp: Otpauth,
     ) -> Result<i32, ServiceError> {
         let kind = otp.params.kind();
-        let (account, team) = self
-            .account_for(caller, account_id, actions(kind).0)
-            .await?;
+        let (account, team) = allowed.for_action(actions(kind).0)?;
+        let account_id = allowed.id();
         if account.status == "archived" {
             return Err(super::accounts::archived());
         }
@@ -97,7 +96,7 @@ impl Core {
         let event = caller
             .event(audit_name(kind, "set"))
             .target(format!("account:{account_id}"))
-            .team(&team)
+            .team(team)
             .details(serde_json::json!({
                 "secret_id": id,
                 "version": version,
@@ -119,6 +118,7 @@ impl Core {
         account_id: &str,
         value: SecretValue<'_>,
     ) -> Result<(String, i32), ServiceError> {
+        crate::store::accounts::lock(&**tx, account_id).await?;
         let version = repo::next_version(&**tx, account_id, value.kind).await?;
         let id = new_id();
         // Callers prove the keyring (`sealing_keyring`) before they open the transaction.
@@ -140,7 +140,8 @@ impl Core {
                 created_by: &caller.principal.subject(),
             },
         )
-        .await?;
+        .await
+        .map_err(super::concurrent_change)?;
         Ok((id, version))
     }
 
@@ -163,20 +164,19 @@ impl Core {
     pub async fn reveal_totp(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &Allowed,
         justification: Option<Justification>,
     ) -> Result<TotpCode, ServiceError> {
-        let (account, team) = self
-            .account_for(caller, account_id, Action::TotpReveal)
-            .await?;
-        ensure_usable(&account)?;
+        let (account, team) = allowed.for_action(Action::TotpReveal)?;
+        let account_id = allowed.id();
+        ensure_usable(account)?;
         self.require_recent_auth(caller)?;
         let tx = self.store.begin_write().await?;
         let tx = self
             .charge_reveal(
                 tx,
                 caller,
-                &team,
+                team,
                 "totp.reveal",
                 &format!("account:{account_id}"),
             )
@@ -184,7 +184,7 @@ impl Core {
         let row = repo::current(&*tx, account_id, "totp")
             .await?
             .ok_or_else(|| not_set(OtpKind::Totp))?;
-        let (seed, params) = self.open_seed(&account, &row)?;
+        let (seed, params) = self.open_seed(account, &row)?;
         let period = params.period.unwrap_or(30);
         let now = chrono::Utc::now().timestamp().max(0) as u64;
         let step = now / period;
@@ -195,7 +195,7 @@ impl Core {
         let event = caller
             .event("totp.reveal")
             .target(format!("account:{account_id}"))
-            .team(&team)
+            .team(team)
             .justification(justification.as_ref().map(Justification::as_str))
             .details(
                 serde_json::json!({ "secret_id": row.id, "version": row.version, "step": step }),
@@ -215,20 +215,19 @@ impl Core {
     pub async fn reveal_hotp(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &Allowed,
         justification: Option<Justification>,
     ) -> Result<HotpCode, ServiceError> {
-        let (account, team) = self
-            .account_for(caller, account_id, Action::HotpReveal)
-            .await?;
-        ensure_usable(&account)?;
+        let (account, team) = allowed.for_action(Action::HotpReveal)?;
+        let account_id = allowed.id();
+        ensure_usable(account)?;
         self.require_recent_auth(caller)?;
         let tx = self.store.begin_write().await?;
         let tx = self
             .charge_reveal(
                 tx,
                 caller,
-                &team,
+                team,
                 "hotp.reveal",
                 &format!("account:{account_id}"),
             )
@@ -238,14 +237,17 @@ impl Core {
             .ok_or_else(|| not_set(OtpKind::Hotp))?;
         let counter = repo::take_hotp_counter(&*tx, &row.id)
             .await?
-            .ok_or_else(|| not_set(OtpKind::Hotp))?;
+            .ok_or_else(|| ServiceError::Conflict {
+                code: "hotp_counter_exhausted",
+                message: "the HOTP counter cannot advance any further; store a new seed".to_owned(),
+            })?;
         let counter = u64::try_from(counter).unwrap_or(0);
-        let (seed, params) = self.open_seed(&account, &row)?;
+        let (seed, params) = self.open_seed(account, &row)?;
         let code = seed.code_at_counter(params.algorithm, params.digits, counter);
         let event = caller
             .event("hotp.reveal")
             .target(format!("account:{account_id}"))
-            .team(&team)
+            .team(team)
             .justification(justification.as_ref().map(Justification::as_str))
             .details(serde_json::json!({ "secret_id": row.id, "version": row.version, "counter": counter }));
         crate::audit::append(&*tx, event).await?;
@@ -257,20 +259,19 @@ impl Core {
     pub async fn export_otp(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &Allowed,
         kind: OtpKind,
         justification: Justification,
     ) -> Result<Zeroizing<String>, ServiceError> {
-        let (account, team) = self
-            .account_for(caller, account_id, actions(kind).2)
-            .await?;
+        let (account, team) = allowed.for_action(actions(kind).2)?;
+        let account_id = allowed.id();
         self.require_recent_auth(caller)?;
         let tx = self.store.begin_write().await?;
         let tx = self
             .charge_reveal(
                 tx,
                 caller,
-                &team,
+                team,
                 audit_name(kind, "export"),
                 &format!("account:{account_id}"),
             )
@@ -278,7 +279,7 @@ impl Core {
         let row = repo::current(&*tx, account_id, kind.as_str())
             .await?
             .ok_or_else(|| not_set(kind))?;
-        let (secret, params) = self.open_seed(&account, &row)?;
+        let (secret, params) = self.open_seed(account, &row)?;
         let live_counter = row.hotp_counter.map(|c| c.max(0) as u64);
         let uri = Otpauth { secret, params }.to_uri(
             &format!("{}:{}", account.platform, account.handle),
@@ -287,7 +288,7 @@ impl Core {
         let event = caller
             .event(audit_name(kind, "export"))
             .target(format!("account:{account_id}"))
-            .team(&team)
+            .team(team)
             .justification(Some(justification.as_str()))
             .details(serde_json::json!({ "secret_id": row.id, "version": row.version }));
         crate::audit::append(&*tx, event).await?;

@@ -3,7 +3,7 @@
 
 use super::accounts::ensure_usable;
 use super::otp::SecretValue;
-use super::{Caller, Core, ServiceError};
+use super::{Allowed, Caller, Core, ServiceError};
 use crate::authz::Action;
 use crate::crypto::secret_aad;
 use crate::domain::{Justification, Password};
@@ -23,12 +23,11 @@ impl Core {
     pub async fn set_password(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &Allowed,
         password: Password,
     ) -> Result<i32, ServiceError> {
-        let (account, team) = self
-            .account_for(caller, account_id, Action::PasswordSet)
-            .await?;
+        let (account, team) = allowed.for_action(Action::PasswordSet)?;
+        let account_id = allowed.id();
         if account.status == "archived" {
             return Err(super::accounts::archived());
         }
@@ -50,7 +49,7 @@ impl Core {
         let event = caller
             .event("password.set")
             .target(format!("account:{account_id}"))
-            .team(&team)
+            .team(team)
             .details(serde_json::json!({ "secret_id": id, "version": version }));
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
@@ -61,18 +60,17 @@ impl Core {
     pub async fn reveal_password(
         &self,
         caller: &Caller,
-        account_id: &str,
+        allowed: &Allowed,
         justification: Justification,
     ) -> Result<RevealedPassword, ServiceError> {
-        let (account, team) = self
-            .account_for(caller, account_id, Action::PasswordReveal)
-            .await?;
-        ensure_usable(&account)?;
+        let (account, team) = allowed.for_action(Action::PasswordReveal)?;
+        let account_id = allowed.id();
+        ensure_usable(account)?;
         self.require_recent_auth(caller)?;
         let target = format!("account:{account_id}");
         let tx = self.store.begin_write().await?;
         let tx = self
-            .charge_reveal(tx, caller, &team, "password.reveal", &target)
+            .charge_reveal(tx, caller, team, "password.reveal", &target)
             .await?;
         let row = repo::current(&*tx, account_id, KIND)
             .await?
@@ -87,7 +85,7 @@ impl Core {
         let event = caller
             .event("password.reveal")
             .target(target)
-            .team(&team)
+            .team(team)
             .justification(Some(justification.as_str()))
             .details(serde_json::json!({ "secret_id": row.id, "version": row.version }));
         crate::audit::append(&*tx, event).await?;

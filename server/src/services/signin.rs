@@ -85,7 +85,14 @@ impl Core {
         return_to: Option<&str>,
         fresh: bool,
     ) -> Result<LoginRedirect, ServiceError> {
-        let start = self.oidc()?.start(fresh).await.map_err(sign_in_error)?;
+        let reauth = std::time::Duration::from_secs(
+            u64::try_from(self.settings.auth.reauth_minutes.max(0)).unwrap_or(0) * 60,
+        );
+        let start = self
+            .oidc()?
+            .start(fresh, reauth)
+            .await
+            .map_err(sign_in_error)?;
         let browser_binding = new_secret();
         let id_hash = session::hash(&browser_binding);
         let secrets = Zeroizing::new(
@@ -180,7 +187,13 @@ impl Core {
             Err(other) => return Err(sign_in_error(other)),
         };
         let skew = Duration::seconds(self.settings.auth.clock_skew_seconds);
-        if secrets.fresh && identity.auth_time < flow.created_at - skew {
+        // A step-up needs the IdP to say when the person authenticated; no auth_time, no
+        // proof (iat only says when the token was made, e.g. by a silent SSO).
+        if secrets.fresh
+            && identity
+                .auth_time
+                .is_none_or(|at| at < flow.created_at - skew)
+        {
             return refuse("reauthentication_not_performed").await;
         }
         self.sign_in(identity, previous_session, flow.return_to, meta)
@@ -242,7 +255,10 @@ impl Core {
             NewSession {
                 id_hash: &id_hash,
                 member_id: &member.id,
-                auth_time: identity.auth_time.min(at),
+                // Without auth_time the session never counts as a recent sign-in.
+                auth_time: identity
+                    .auth_time
+                    .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.min(at)),
                 expires_at: at + Duration::hours(self.settings.auth.session_max_hours),
                 ip: meta.ip.as_deref(),
                 user_agent: meta.user_agent.as_deref(),

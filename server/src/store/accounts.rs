@@ -72,6 +72,20 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewAccount<'_>) -> Result<Ac
     .await
 }
 
+/// Takes the account's row lock for the rest of the transaction (a no-op update: portable),
+/// so writers of one account's secrets queue instead of racing on version numbers.
+pub async fn lock(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    let result = account::Entity::update_many()
+        .col_expr(
+            account::Column::Status,
+            Expr::col(account::Column::Status).into(),
+        )
+        .filter(account::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Account>, DbErr> {
     account::Entity::find_by_id(id).one(db).await
 }

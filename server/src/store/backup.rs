@@ -184,18 +184,20 @@ pub async fn check_out(db: &impl ConnectionTrait, code_id: &str, by: &str) -> Re
 }
 
 /// Records the outcome of a checked-out code, only if it is still checked out.
+/// Records the outcome of a checked-out code, only while `holder` still holds it; who held it
+/// stays recorded (they saw the code, whoever reports).
 pub async fn report(
     db: &impl ConnectionTrait,
     code_id: &str,
     outcome: &str,
-    by: &str,
+    holder: &str,
 ) -> Result<bool, DbErr> {
     let result = backup_code::Entity::update_many()
         .col_expr(backup_code::Column::State, Expr::value(outcome))
-        .col_expr(backup_code::Column::StateBy, Expr::value(by))
         .col_expr(backup_code::Column::StateAt, Expr::value(now()))
         .filter(backup_code::Column::Id.eq(code_id))
         .filter(backup_code::Column::State.eq(state::CHECKED_OUT))
+        .filter(backup_code::Column::StateBy.eq(holder))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)

@@ -86,7 +86,9 @@ pub async fn insert_version(
 }
 
 /// Advances an HOTP counter by one and returns the value to use (the one before the
-/// increment). The UPDATE takes the row lock first, so concurrent callers serialise.
+/// increment); `None` when it cannot advance (never past `i64::MAX`, where PostgreSQL's
+/// bigint would overflow). The UPDATE takes the row lock first, so concurrent callers
+/// serialise.
 pub async fn take_hotp_counter(
     db: &impl ConnectionTrait,
     secret_id: &str,
@@ -98,6 +100,7 @@ pub async fn take_hotp_counter(
         )
         .filter(secret::Column::Id.eq(secret_id))
         .filter(secret::Column::HotpCounter.is_not_null())
+        .filter(secret::Column::HotpCounter.lt(i64::MAX))
         .exec(db)
         .await?;
     if updated.rows_affected != 1 {

@@ -22,7 +22,7 @@ impl Drop for Idp {
     }
 }
 
-/// Starts the provider; `tamper` is "", "aud" or "iss" (see provider.mjs).
+/// Starts the provider; `tamper` is "", "aud", "iss" or "no_auth_time" (see provider.mjs).
 pub fn start_idp(redirect_uri: &str, tamper: &str) -> Idp {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/oidc/provider.mjs");
     // The provider's stderr goes to a file so a failed start can say why.

@@ -1,6 +1,8 @@
 //! Accounts: create, list, get, patch, archive.
 
+use crate::authz::Action;
 use crate::domain::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
+use crate::http::extract::{Json, Query};
 use crate::http::{ApiError, Authenticated};
 use crate::services::accounts::{AccountInput, AccountPatch, AccountView};
 use crate::services::Core;
@@ -68,9 +70,13 @@ pub struct AccountList {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// A team slug.
     pub team: Option<String>,
+    /// x, instagram, facebook, tiktok, youtube, linkedin, github, google or other.
     pub platform: Option<String>,
+    /// active, frozen or archived.
     pub status: Option<String>,
 }
 
@@ -111,17 +117,23 @@ impl From<AccountView> for AccountOut {
 
 /// Registers a shared account in a team (manager).
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = CreateAccount,
-    responses((status = 201, body = AccountOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+    responses((status = 201, body = AccountOut)))]
 #[post("/accounts")]
 pub async fn create(
     core: web::Data<Core>,
     auth: Authenticated,
-    body: web::Json<CreateAccount>,
+    body: Json<CreateAccount>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    // The team is in the body: someone who may create accounts nowhere is refused before it
+    // is read; the team itself is checked once it is known.
+    core.authorize_somewhere(&auth.0, Action::AccountCreate)
+        .await?;
+    let body = body.into_inner()?;
+    let team = TeamSlug::parse(&body.team)?;
+    core.authorize(&auth.0, team.as_str(), Action::AccountCreate, None)
+        .await?;
     let input = AccountInput {
-        team: TeamSlug::parse(&body.team)?,
+        team,
         platform: Platform::parse(&body.platform)?,
         handle: Handle::parse(&body.handle)?,
         login_url: body
@@ -136,15 +148,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(AccountOut::from(view)))
 }
 
-/// Accounts in the teams you may see, optionally filtered.
+/// Accounts in the teams you may see, optionally filtered, in pages.
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(ListQuery),
-    responses((status = 200, body = AccountList), (status = 422, body = super::ErrorBody)))]
+    responses((status = 200, body = AccountList)))]
 #[get("/accounts")]
 pub async fn list(
     core: web::Data<Core>,
     auth: Authenticated,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner()?;
     let nonblank = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -167,8 +180,8 @@ pub async fn list(
 }
 
 /// One account.
-#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts",
-    responses((status = 200, body = AccountOut), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts", params(super::AccountId),
+    responses((status = 200, body = AccountOut)))]
 #[get("/accounts/{id}")]
 pub async fn get(
     core: web::Data<Core>,
@@ -180,17 +193,17 @@ pub async fn get(
 }
 
 /// Changes an account's details or freezes/unfreezes it (manager).
-#[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", request_body = PatchAccount,
-    responses((status = 200, body = AccountOut), (status = 403, body = super::ErrorBody),
-        (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody), (status = 423, body = super::ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", params(super::AccountId),
+    request_body = PatchAccount, responses((status = 200, body = AccountOut)))]
 #[patch_route("/accounts/{id}")]
 pub async fn patch(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: web::Json<PatchAccount>,
+    body: Json<PatchAccount>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let allowed = core.allow(&auth.0, &id, Action::AccountUpdate).await?;
+    let body = body.into_inner()?;
     let login_url = match body.login_url.as_deref().map(str::trim) {
         None => None,
         Some("") => Some(None),
@@ -207,14 +220,13 @@ pub async fn patch(
             .map(AccountStatus::parse)
             .transpose()?,
     };
-    let view = core.update_account(&auth.0, &id, patch).await?;
+    let view = core.update_account(&auth.0, &allowed, patch).await?;
     Ok(HttpResponse::Ok().json(AccountOut::from(view)))
 }
 
 /// Archives an account (manager). Its secrets stay, unusable, for the audit trail.
-#[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts",
-    responses((status = 200, body = AccountOut), (status = 403, body = super::ErrorBody),
-        (status = 404, body = super::ErrorBody), (status = 423, body = super::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts", params(super::AccountId),
+    responses((status = 200, body = AccountOut)))]
 #[delete("/accounts/{id}")]
 pub async fn archive(
     core: web::Data<Core>,

@@ -2,14 +2,16 @@
 //! verify a typed code.
 
 use super::otp::{required_justification, JustificationBody};
+use crate::authz::Action;
 use crate::domain::{CodeList, Invalid, TypedCode};
+use crate::http::extract::{Json, OptionalJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::backup::{CodeOutcome, FailedAttempts};
 use crate::services::Core;
 use actix_web::{get, post, web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// A generation as the platform issued it: `codes` in order, or a pasted `block`.
 #[derive(Deserialize, ToSchema)]
@@ -92,6 +94,10 @@ pub struct ResultIn {
     pub outcome: String,
     /// The generation the code came from; the current one when absent.
     pub generation: Option<i32>,
+    /// A manager reporting for the person who holds the code (audited as
+    /// `backup.result_override`); others may report only codes they hold.
+    #[serde(default, rename = "override")]
+    pub override_holder: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -156,20 +162,21 @@ fn parse_date(raw: &str) -> Result<chrono::NaiveDate, Invalid> {
 }
 
 /// Imports a generation of backup codes in order; the previous generation is superseded (manager).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", request_body = ImportCodes,
-    responses((status = 201, body = ImportedOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", params(super::AccountId),
+    request_body = ImportCodes, responses((status = 201, body = ImportedOut)))]
 #[post("/accounts/{id}/backup-codes")]
 pub async fn import(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: web::Json<ImportCodes>,
+    body: Json<ImportCodes>,
 ) -> Result<HttpResponse, ApiError> {
+    let allowed = core.allow(&auth.0, &id, Action::BackupImport).await?;
+    let body = body.into_inner()?;
     let codes = parse_codes(&body)?;
     let issued_on = parse_date(&body.issued_on)?;
     let imported = core
-        .import_backup_codes(&auth.0, &id, codes, issued_on)
+        .import_backup_codes(&auth.0, &allowed, codes, issued_on)
         .await?;
     Ok(HttpResponse::Created().json(ImportedOut {
         generation: imported.generation,
@@ -180,8 +187,8 @@ pub async fn import(
 }
 
 /// The current generation: each position's state, never a value (operator, manager, auditor…).
-#[utoipa::path(get, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes",
-    responses((status = 200, body = GenerationOut), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", params(super::AccountId),
+    responses((status = 200, body = GenerationOut)))]
 #[get("/accounts/{id}/backup-codes")]
 pub async fn status(
     core: web::Data<Core>,
@@ -211,20 +218,19 @@ pub async fn status(
 
 /// Hands out the lowest unused code of the current generation, once (operator; justification
 /// required; rate-limited).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/checkout", tag = "backup-codes", request_body = JustificationBody,
-    responses((status = 200, body = CheckedOutOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody),
-        (status = 409, body = super::ErrorBody), (status = 423, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/checkout", tag = "backup-codes", params(super::AccountId),
+    request_body = JustificationBody, responses((status = 200, body = CheckedOutOut)))]
 #[post("/accounts/{id}/backup-codes/checkout")]
 pub async fn checkout(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: Option<web::Json<JustificationBody>>,
+    body: OptionalJson<JustificationBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let allowed = core.allow(&auth.0, &id, Action::BackupCheckout).await?;
     let justification = required_justification(body)?;
     let out = core
-        .check_out_backup_code(&auth.0, &id, justification)
+        .check_out_backup_code(&auth.0, &allowed, justification)
         .await?;
     Ok(HttpResponse::Ok().json(CheckedOutOut {
         code: out.code.as_str().to_owned(),
@@ -235,27 +241,48 @@ pub async fn checkout(
     }))
 }
 
-/// Reports whether a checked-out code worked or was rejected by the platform (operator).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/{position}/result", tag = "backup-codes", request_body = ResultIn,
-    responses((status = 200, body = ResultOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+/// The position of a code in its generation, from 1.
+#[derive(IntoParams)]
+#[into_params(names("id", "position"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct CodePosition(
+    /// The account's id.
+    String,
+    /// The code's position in its generation (1, 2, …).
+    #[param(minimum = 1, maximum = 50)]
+    i32,
+);
+
+/// Reports whether a checked-out code worked or was rejected by the platform: the person who
+/// holds it, or a manager with `"override": true` (audited as `backup.result_override`).
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/{position}/result", tag = "backup-codes",
+    params(CodePosition), request_body = ResultIn, responses((status = 200, body = ResultOut)))]
 #[post("/accounts/{id}/backup-codes/{position}/result")]
 pub async fn result(
     core: web::Data<Core>,
     auth: Authenticated,
     path: web::Path<(String, String)>,
-    body: web::Json<ResultIn>,
+    body: Json<ResultIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, position) = path.into_inner();
+    let allowed = core.allow(&auth.0, &id, Action::BackupResult).await?;
     let position: i32 = position
         .parse()
         .ok()
-        .filter(|p| *p >= 1)
+        .filter(|p| (1..=crate::domain::backup::MAX_CODES as i32).contains(p))
         .ok_or_else(|| Invalid::new("invalid_position", "position is a number from 1"))?;
+    let body = body.into_inner()?;
     let outcome = CodeOutcome::parse(&body.outcome)
         .ok_or_else(|| Invalid::new("invalid_outcome", "outcome is worked or rejected"))?;
     let out = core
-        .report_backup_code(&auth.0, &id, position, body.generation, outcome)
+        .report_backup_code(
+            &auth.0,
+            &allowed,
+            position,
+            body.generation,
+            outcome,
+            body.override_holder,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(ResultOut {
         position: out.position,
@@ -268,18 +295,18 @@ pub async fn result(
 }
 
 /// Says what a typed code is, with hints, without revealing any other code (operator).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/verify", tag = "backup-codes", request_body = VerifyIn,
-    responses((status = 200, body = VerifyOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/verify", tag = "backup-codes", params(super::AccountId),
+    request_body = VerifyIn, responses((status = 200, body = VerifyOut)))]
 #[post("/accounts/{id}/backup-codes/verify")]
 pub async fn verify(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: web::Json<VerifyIn>,
+    body: Json<VerifyIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let typed = TypedCode::parse(body.code.expose_secret())?;
-    let v = core.verify_backup_code(&auth.0, &id, typed).await?;
+    let allowed = core.allow(&auth.0, &id, Action::BackupVerify).await?;
+    let typed = TypedCode::parse(body.into_inner()?.code.expose_secret())?;
+    let v = core.verify_backup_code(&auth.0, &allowed, typed).await?;
     Ok(HttpResponse::Ok().json(VerifyOut {
         status: v.status.to_owned(),
         generation: v.generation,

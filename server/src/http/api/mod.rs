@@ -44,6 +44,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// The account named in the path.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct AccountId(
+    /// The account's id (a UUID, as returned when it was created).
+    String,
+);
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -69,13 +78,105 @@ impl Modify for BearerAuth {
         audit::list, audit::verify, audit::forwarders, audit::export,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
 
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// Adds the error answers every operation can give, by what it takes: all of them 401 and 403
+/// (when authenticated), 429 and 503; with a body 400, 408, 413, 415 and 422; with a query
+/// 400 and 422; with an account in the path 404, 409 and 423. Each has the error envelope.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let public = operation.security.as_ref().is_some_and(|s| s.is_empty());
+                let params = operation.parameters.as_deref().unwrap_or_default();
+                let has = |place: ParameterIn| {
+                    params.iter().any(|p| {
+                        std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&place)
+                    })
+                };
+                let mut statuses: Vec<(&str, &str)> = Vec::new();
+                if !public {
+                    statuses.extend([
+                        ("401", "not authenticated: no, an unknown, an expired or a revoked token or session"),
+                        ("403", "the caller's roles do not allow this"),
+                        ("429", "too many requests (reveal limits, or failed authentications from this address)"),
+                        ("503", "the database or the keyring is unavailable"),
+                    ]);
+                }
+                if operation.request_body.is_some() {
+                    statuses.extend([
+                        (
+                            "400",
+                            "the body is missing, not JSON, or lacks a required field",
+                        ),
+                        ("408", "the body did not arrive in time"),
+                        ("413", "the body is too large"),
+                        ("415", "the body is not JSON in UTF-8"),
+                        ("422", "the body is well-formed but a value is invalid"),
+                    ]);
+                }
+                if has(ParameterIn::Query) {
+                    statuses.extend([
+                        ("400", "a query parameter has the wrong type"),
+                        ("422", "a query parameter's value is invalid"),
+                    ]);
+                }
+                if has(ParameterIn::Path) && path.starts_with("/api/v1/accounts/") {
+                    statuses.extend([
+                        ("404", "no such account (or secret, or code)"),
+                        (
+                            "409",
+                            "a conflict, e.g. no unused backup code left, or a concurrent change",
+                        ),
+                        ("423", "the account is frozen or archived"),
+                    ]);
+                }
+                if path == "/api/v1/accounts" && operation.request_body.is_some() {
+                    statuses.push((
+                        "409",
+                        "the team already has an account with that platform and handle",
+                    ));
+                }
+                for (status, description) in statuses {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
 }
 
 /// The error envelope every failure uses.

@@ -1,8 +1,10 @@
 //! TOTP and HOTP: store a seed, reveal a code, export the seed.
 
+use crate::authz::Action;
 use crate::domain::{
     Base32Secret, HashAlgorithm, Invalid, Justification, OtpKind, OtpParams, Otpauth,
 };
+use crate::http::extract::{Json, OptionalJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::Core;
 use actix_web::{post, put, web, HttpResponse};
@@ -96,57 +98,68 @@ fn parse_otp(body: SetOtp, kind: OtpKind) -> Result<Otpauth, Invalid> {
 }
 
 pub(super) fn justification(
-    body: Option<web::Json<JustificationBody>>,
-) -> Result<Option<Justification>, Invalid> {
-    Justification::parse_optional(body.as_ref().and_then(|b| b.justification.as_deref()))
+    body: OptionalJson<JustificationBody>,
+) -> Result<Option<Justification>, ApiError> {
+    let body = body.into_inner()?;
+    Ok(Justification::parse_optional(
+        body.as_ref().and_then(|b| b.justification.as_deref()),
+    )?)
 }
 
 pub(super) fn required_justification(
-    body: Option<web::Json<JustificationBody>>,
-) -> Result<Justification, Invalid> {
+    body: OptionalJson<JustificationBody>,
+) -> Result<Justification, ApiError> {
     justification(body)?
-        .ok_or_else(|| Invalid::new("justification_required", "a justification is required"))
+        .ok_or_else(|| Invalid::new("justification_required", "a justification is required").into())
+}
+
+fn actions(kind: OtpKind) -> (Action, Action, Action) {
+    match kind {
+        OtpKind::Totp => (Action::TotpSet, Action::TotpReveal, Action::TotpExport),
+        OtpKind::Hotp => (Action::HotpSet, Action::HotpReveal, Action::HotpExport),
+    }
 }
 
 async fn set(
     core: &Core,
     auth: &Authenticated,
     id: &str,
-    body: SetOtp,
+    body: Json<SetOtp>,
     kind: OtpKind,
 ) -> Result<HttpResponse, ApiError> {
-    let otp = parse_otp(body, kind)?;
-    let version = core.set_otp(&auth.0, id, otp).await?;
+    let allowed = core.allow(&auth.0, id, actions(kind).0).await?;
+    let otp = parse_otp(body.into_inner()?, kind)?;
+    let version = core.set_otp(&auth.0, &allowed, otp).await?;
     Ok(HttpResponse::Created().json(VersionOut { version }))
 }
 
 /// Stores a new TOTP seed version (manager).
-#[utoipa::path(put, path = "/api/v1/accounts/{id}/totp", tag = "otp", request_body = SetOtp,
-    responses((status = 201, body = VersionOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/totp", tag = "otp", params(super::AccountId), request_body = SetOtp,
+    responses((status = 201, body = VersionOut)))]
 #[put("/accounts/{id}/totp")]
 pub async fn put_totp(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: web::Json<SetOtp>,
+    body: Json<SetOtp>,
 ) -> Result<HttpResponse, ApiError> {
-    set(&core, &auth, &id, body.into_inner(), OtpKind::Totp).await
+    set(&core, &auth, &id, body, OtpKind::Totp).await
 }
 
 /// The current TOTP code (operator). The justification is optional.
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/code", tag = "otp", request_body(content = JustificationBody, content_type = "application/json"),
-    responses((status = 200, body = TotpCodeOut), (status = 403, body = super::ErrorBody),
-        (status = 404, body = super::ErrorBody), (status = 423, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/code", tag = "otp", params(super::AccountId),
+    request_body(content = Option<JustificationBody>, content_type = "application/json"),
+    responses((status = 200, body = TotpCodeOut)))]
 #[post("/accounts/{id}/totp/code")]
 pub async fn totp_code(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: Option<web::Json<JustificationBody>>,
+    body: OptionalJson<JustificationBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let allowed = core.allow(&auth.0, &id, Action::TotpReveal).await?;
     let justification = justification(body)?;
-    let code = core.reveal_totp(&auth.0, &id, justification).await?;
+    let code = core.reveal_totp(&auth.0, &allowed, justification).await?;
     Ok(HttpResponse::Ok().json(TotpCodeOut {
         code: code.code.as_str().to_owned(),
         digits: code.digits,
@@ -160,57 +173,59 @@ async fn export(
     core: &Core,
     auth: &Authenticated,
     id: &str,
-    body: Option<web::Json<JustificationBody>>,
+    body: OptionalJson<JustificationBody>,
     kind: OtpKind,
 ) -> Result<HttpResponse, ApiError> {
+    let allowed = core.allow(&auth.0, id, actions(kind).2).await?;
     let justification = required_justification(body)?;
-    let uri = core.export_otp(&auth.0, id, kind, justification).await?;
+    let uri = core
+        .export_otp(&auth.0, &allowed, kind, justification)
+        .await?;
     Ok(HttpResponse::Ok().json(ExportOut {
         otpauth_uri: uri.as_str().to_owned(),
     }))
 }
 
 /// Exports the TOTP seed as an otpauth URI (security_admin, justification required).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/export", tag = "otp", request_body = JustificationBody,
-    responses((status = 200, body = ExportOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/export", tag = "otp", params(super::AccountId),
+    request_body = JustificationBody, responses((status = 200, body = ExportOut)))]
 #[post("/accounts/{id}/totp/export")]
 pub async fn totp_export(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: Option<web::Json<JustificationBody>>,
+    body: OptionalJson<JustificationBody>,
 ) -> Result<HttpResponse, ApiError> {
     export(&core, &auth, &id, body, OtpKind::Totp).await
 }
 
 /// Stores a new HOTP seed version (manager).
-#[utoipa::path(put, path = "/api/v1/accounts/{id}/hotp", tag = "otp", request_body = SetOtp,
-    responses((status = 201, body = VersionOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/hotp", tag = "otp", params(super::AccountId), request_body = SetOtp,
+    responses((status = 201, body = VersionOut)))]
 #[put("/accounts/{id}/hotp")]
 pub async fn put_hotp(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: web::Json<SetOtp>,
+    body: Json<SetOtp>,
 ) -> Result<HttpResponse, ApiError> {
-    set(&core, &auth, &id, body.into_inner(), OtpKind::Hotp).await
+    set(&core, &auth, &id, body, OtpKind::Hotp).await
 }
 
 /// The HOTP code for the stored counter, which advances atomically (operator).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/code", tag = "otp", request_body(content = JustificationBody, content_type = "application/json"),
-    responses((status = 200, body = HotpCodeOut), (status = 403, body = super::ErrorBody),
-        (status = 404, body = super::ErrorBody), (status = 423, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/code", tag = "otp", params(super::AccountId),
+    request_body(content = Option<JustificationBody>, content_type = "application/json"),
+    responses((status = 200, body = HotpCodeOut)))]
 #[post("/accounts/{id}/hotp/code")]
 pub async fn hotp_code(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: Option<web::Json<JustificationBody>>,
+    body: OptionalJson<JustificationBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let allowed = core.allow(&auth.0, &id, Action::HotpReveal).await?;
     let justification = justification(body)?;
-    let code = core.reveal_hotp(&auth.0, &id, justification).await?;
+    let code = core.reveal_hotp(&auth.0, &allowed, justification).await?;
     Ok(HttpResponse::Ok().json(HotpCodeOut {
         code: code.code.as_str().to_owned(),
         counter: code.counter,
@@ -218,15 +233,14 @@ pub async fn hotp_code(
 }
 
 /// Exports the HOTP seed with its live counter (security_admin, justification required).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/export", tag = "otp", request_body = JustificationBody,
-    responses((status = 200, body = ExportOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/export", tag = "otp", params(super::AccountId),
+    request_body = JustificationBody, responses((status = 200, body = ExportOut)))]
 #[post("/accounts/{id}/hotp/export")]
 pub async fn hotp_export(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: Option<web::Json<JustificationBody>>,
+    body: OptionalJson<JustificationBody>,
 ) -> Result<HttpResponse, ApiError> {
     export(&core, &auth, &id, body, OtpKind::Hotp).await
 }

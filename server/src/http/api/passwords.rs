@@ -1,7 +1,9 @@
 //! Account passwords: store a new version (manager), reveal with a justification (manager).
 
 use super::otp::{required_justification, JustificationBody, VersionOut};
+use crate::authz::Action;
 use crate::domain::Password;
+use crate::http::extract::{Json, OptionalJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::Core;
 use actix_web::{post, put, web, HttpResponse};
@@ -24,35 +26,36 @@ pub struct PasswordOut {
 }
 
 /// Stores a new password version (manager).
-#[utoipa::path(put, path = "/api/v1/accounts/{id}/password", tag = "passwords", request_body = SetPassword,
-    responses((status = 201, body = VersionOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/password", tag = "passwords", params(super::AccountId),
+    request_body = SetPassword, responses((status = 201, body = VersionOut)))]
 #[put("/accounts/{id}/password")]
 pub async fn put_password(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: web::Json<SetPassword>,
+    body: Json<SetPassword>,
 ) -> Result<HttpResponse, ApiError> {
-    let password = Password::parse(body.into_inner().password)?;
-    let version = core.set_password(&auth.0, &id, password).await?;
+    let allowed = core.allow(&auth.0, &id, Action::PasswordSet).await?;
+    let password = Password::parse(body.into_inner()?.password)?;
+    let version = core.set_password(&auth.0, &allowed, password).await?;
     Ok(HttpResponse::Created().json(VersionOut { version }))
 }
 
 /// Reveals the current password (manager, justification required, rate-limited).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/password/reveal", tag = "passwords", request_body = JustificationBody,
-    responses((status = 200, body = PasswordOut), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody),
-        (status = 423, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/password/reveal", tag = "passwords", params(super::AccountId),
+    request_body = JustificationBody, responses((status = 200, body = PasswordOut)))]
 #[post("/accounts/{id}/password/reveal")]
 pub async fn reveal_password(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: Option<web::Json<JustificationBody>>,
+    body: OptionalJson<JustificationBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let allowed = core.allow(&auth.0, &id, Action::PasswordReveal).await?;
     let justification = required_justification(body)?;
-    let revealed = core.reveal_password(&auth.0, &id, justification).await?;
+    let revealed = core
+        .reveal_password(&auth.0, &allowed, justification)
+        .await?;
     Ok(HttpResponse::Ok().json(PasswordOut {
         password: revealed.password.as_str().to_owned(),
         version: revealed.version,

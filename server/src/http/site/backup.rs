@@ -221,9 +221,13 @@ pub async fn checkout(
         Ok(caller) => caller,
         Err(response) => return response,
     };
+    let allowed = match core.allow(&caller, &id, Action::BackupCheckout).await {
+        Ok(allowed) => allowed,
+        Err(err) => return failed(&req, &core, &caller, &id, err).await,
+    };
     let result = match Justification::parse(&form.justification) {
         Ok(justification) => {
-            core.check_out_backup_code(&caller, &id, justification)
+            core.check_out_backup_code(&caller, &allowed, justification)
                 .await
         }
         Err(invalid) => Err(invalid.into()),
@@ -266,13 +270,17 @@ pub async fn report(
         Ok(caller) => caller,
         Err(response) => return response,
     };
+    let allowed = match core.allow(&caller, &id, Action::BackupResult).await {
+        Ok(allowed) => allowed,
+        Err(err) => return failed(&req, &core, &caller, &id, err).await,
+    };
     let Some(outcome) = CodeOutcome::parse(&form.outcome) else {
         let err = crate::domain::Invalid::new("invalid_outcome", "outcome is worked or rejected");
         return failed(&req, &core, &caller, &id, err.into()).await;
     };
     let t = super::Chrome::new(&req, &core, Some(&caller)).t;
     match core
-        .report_backup_code(&caller, &id, position, form.generation, outcome)
+        .report_backup_code(&caller, &allowed, position, form.generation, outcome, false)
         .await
     {
         Ok(_) => {
@@ -310,8 +318,12 @@ pub async fn verify(
         Ok(caller) => caller,
         Err(response) => return response,
     };
+    let allowed = match core.allow(&caller, &id, Action::BackupVerify).await {
+        Ok(allowed) => allowed,
+        Err(err) => return failed(&req, &core, &caller, &id, err).await,
+    };
     let result = match TypedCode::parse(&form.code) {
-        Ok(typed) => core.verify_backup_code(&caller, &id, typed).await,
+        Ok(typed) => core.verify_backup_code(&caller, &allowed, typed).await,
         Err(invalid) => Err(invalid.into()),
     };
     match result {
@@ -348,6 +360,10 @@ pub async fn import(
         Ok(caller) => caller,
         Err(response) => return response,
     };
+    let allowed = match core.allow(&caller, &id, Action::BackupImport).await {
+        Ok(allowed) => allowed,
+        Err(err) => return failed(&req, &core, &caller, &id, err).await,
+    };
     let parsed = CodeList::parse_block(&form.block).and_then(|codes| {
         chrono::NaiveDate::parse_from_str(form.issued_on.trim(), "%Y-%m-%d")
             .map(|date| (codes, date))
@@ -360,7 +376,7 @@ pub async fn import(
     });
     let result = match parsed {
         Ok((codes, issued_on)) => {
-            core.import_backup_codes(&caller, &id, codes, issued_on)
+            core.import_backup_codes(&caller, &allowed, codes, issued_on)
                 .await
         }
         Err(invalid) => Err(invalid.into()),

@@ -256,6 +256,10 @@ pub async fn reveal_totp(
         Ok(caller) => caller,
         Err(response) => return response,
     };
+    let allowed = match core.allow(&caller, &id, Action::TotpReveal).await {
+        Ok(allowed) => allowed,
+        Err(err) => return service_failure(Chrome::new(&req, &core, Some(&caller)), err),
+    };
     let justification = match Justification::parse_optional(Some(&form.justification)) {
         Ok(j) => j,
         Err(invalid) => {
@@ -266,7 +270,7 @@ pub async fn reveal_totp(
             return account_page(&req, &core, &caller, &id, extras).await;
         }
     };
-    match core.reveal_totp(&caller, &id, justification).await {
+    match core.reveal_totp(&caller, &allowed, justification).await {
         Ok(code) => {
             let extras = Extras {
                 totp: Some(code),
