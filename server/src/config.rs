@@ -474,6 +474,15 @@ impl Settings {
         self.public_url.starts_with("https://")
     }
 
+    /// A redirect target on this service for a `return_to` parameter (see `ReturnTo`).
+    pub fn return_to(&self, raw: Option<&str>) -> crate::domain::ReturnTo {
+        // `public_url` was checked when the settings were loaded.
+        match url::Url::parse(&self.public_url) {
+            Ok(base) => crate::domain::ReturnTo::parse(raw, &base),
+            Err(_) => crate::domain::ReturnTo::fallback(),
+        }
+    }
+
     /// The scheme, host and port of `public_url`, as browsers send it in `Origin`.
     pub fn public_origin(&self) -> String {
         url::Url::parse(&self.public_url)

@@ -95,17 +95,21 @@ impl Application {
         let core = web::Data::new(core);
         let app_core = core.clone();
         let body_limit = settings.http.body_limit;
+        let https = settings.is_https();
         let mut server = HttpServer::new(move || {
+            let mut headers = DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("X-Frame-Options", "DENY"))
+                .add(("Referrer-Policy", "same-origin"))
+                .add(("Cache-Control", "no-store"))
+                .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY));
+            if https {
+                // Served over https: browsers must never come back over plain http.
+                headers = headers.add(("Strict-Transport-Security", "max-age=31536000"));
+            }
             App::new()
                 .app_data(app_core.clone())
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("X-Frame-Options", "DENY"))
-                        .add(("Referrer-Policy", "same-origin"))
-                        .add(("Cache-Control", "no-store"))
-                        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
-                )
+                .wrap(headers)
                 .wrap(from_fn(http::origin_guard))
                 .wrap(from_fn(http::request_context))
                 .configure(|cfg| http::configure(cfg, body_limit))

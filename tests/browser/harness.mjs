@@ -28,12 +28,13 @@ async function freePort() {
   });
 }
 
-/** Starts the IdP and Keyward; returns helpers and a stop function. */
-export async function startStack() {
+/** Starts the IdP and Keyward; returns helpers and a stop function. `tamper` goes to the IdP
+ *  (see tests/oidc/provider.mjs). */
+export async function startStack({ tamper = '' } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'keyward-browser-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const idp = await startProvider({ port: 0, redirectUris: [`${base}/auth/callback`] });
+  const idp = await startProvider({ port: 0, redirectUris: [`${base}/auth/callback`], tamper });
   const config = path.join(dir, 'keyward.toml');
   writeFileSync(
     config,

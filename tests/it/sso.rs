@@ -235,7 +235,20 @@ async fn an_old_login_must_step_up_before_revealing_and_comes_back_to_the_same_p
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
-    let login_path = res.headers()["location"].to_str().unwrap().to_owned();
+    // The form's redirect stays on this origin (CSP form-action 'self'); the page it lands on
+    // has the one link to the step-up login (app.js follows it at once).
+    let reauth_path = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        reauth_path.starts_with("/auth/reauth?return_to=%2Faccounts%2F"),
+        "{reauth_path}"
+    );
+    let reauth = browser.page(&format!("{}{reauth_path}", app.base)).await;
+    let login_path = reauth
+        .split("href=\"")
+        .find(|part| part.starts_with("/auth/login"))
+        .and_then(|part| part.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&");
     assert!(
         login_path.starts_with("/auth/login?prompt=login&return_to=%2Faccounts%2F"),
         "{login_path}"
@@ -679,4 +692,85 @@ async fn only_verified_emails_are_kept_and_a_grant_can_name_the_member_by_id() {
             .contains(&json!({"team": "sales", "role": "operator"})),
         "{me}"
     );
+}
+
+#[tokio::test]
+async fn return_to_stays_on_this_origin_through_a_real_sign_in_and_the_language_switch() {
+    let app = spawn_sso_app("").await;
+    let browser = Browser::new();
+    // A tab, a line feed, a backslash, a protocol-relative URL: each falls back to /accounts.
+    for sneaky in [
+        "/%09/evil.example/x",
+        "/%0a/evil.example/x",
+        "/%5Cevil.example",
+        "//evil.example/x",
+    ] {
+        let switched = browser
+            .get(&format!("{}/lang/en?return_to={sneaky}", app.base))
+            .await;
+        assert_eq!(switched.status(), 303, "{sneaky}: never a 500");
+        assert_eq!(switched.headers()["location"], "/accounts", "{sneaky}");
+        let callback = browser
+            .authorize(
+                &app.base,
+                "alice",
+                &format!("/auth/login?return_to={sneaky}"),
+            )
+            .await;
+        let back = browser.get(&callback).await;
+        assert_eq!(back.status(), 303);
+        assert_eq!(back.headers()["location"], "/accounts", "{sneaky}");
+    }
+    let kept = browser
+        .get(&format!(
+            "{}/lang/ja?return_to=/audit%3Faction%3Dtotp.reveal",
+            app.base
+        ))
+        .await;
+    assert_eq!(kept.headers()["location"], "/audit?action=totp.reveal");
+}
+
+#[tokio::test]
+async fn the_sign_in_error_page_shows_fixed_texts_never_the_links_own_words() {
+    let app = spawn_sso_app("").await;
+    let browser = Browser::new();
+    let planted = "Your+account+is+locked.+Call+%2B1-555-0100+now";
+    for (error, expected) in [
+        ("access_denied", "declined at the identity provider"),
+        ("login_required", "needs you to sign in"),
+        ("temporarily_unavailable", "had a problem"),
+        ("invalid_scope", "(invalid_scope)"),
+        ("made_up_by_an_attacker", "(?)"),
+    ] {
+        let res = browser
+            .get(&format!(
+                "{}/auth/callback?error={error}&error_description={planted}",
+                app.base
+            ))
+            .await;
+        assert_eq!(res.status(), 400);
+        let html = res.text().await.unwrap();
+        assert!(html.contains(expected), "{error}: {html}");
+        assert!(
+            !html.contains("555-0100") && !html.contains("account is locked"),
+            "{html}"
+        );
+        assert!(!html.contains("made_up_by_an_attacker"));
+    }
+}
+
+#[tokio::test]
+async fn pages_served_over_https_tell_browsers_to_stay_on_https() {
+    let app = crate::support::idp::spawn_sso_app_with("", |settings, _| {
+        settings.public_url = "https://keyward.example.com".into();
+    })
+    .await;
+    let res = Browser::new().get(&format!("{}/healthz", app.base)).await;
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let plain = spawn_sso_app("").await;
+    let res = Browser::new().get(&format!("{}/healthz", plain.base)).await;
+    assert!(res.headers().get("strict-transport-security").is_none());
 }

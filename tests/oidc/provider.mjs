@@ -6,7 +6,8 @@
 //
 // TAMPER=aud|iss makes the token endpoint return an ID token signed with the provider's own
 // key but for another audience or issuer, to prove the relying party refuses it;
-// TAMPER=no_auth_time leaves out auth_time (as some IdPs do), signed all the same.
+// TAMPER=no_auth_time leaves out auth_time (as some IdPs do), signed all the same;
+// TAMPER=stale_auth_time_once dates each user's first authentication an hour back.
 
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -111,6 +112,7 @@ export async function startProvider({
   });
   provider.proxy = false;
 
+  const staleDone = new Set();
   if (tamper) {
     provider.use(async (ctx, next) => {
       await next();
@@ -119,6 +121,12 @@ export async function startProvider({
         if (tamper === 'aud') claims.aud = 'someone-else';
         if (tamper === 'iss') claims.iss = 'http://evil.example';
         if (tamper === 'no_auth_time') delete claims.auth_time;
+        // The first sign-in of each user looks an hour old, as a long-lived IdP session does:
+        // the relying party must step up; the step-up's token is left as it is.
+        if (tamper === 'stale_auth_time_once' && !staleDone.has(claims.sub)) {
+          staleDone.add(claims.sub);
+          claims.auth_time = claims.iat - 3600;
+        }
         ctx.body = {
           ...ctx.body,
           id_token: await new jose.SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: jwk.kid }).sign(privateKey),

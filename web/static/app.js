@@ -47,7 +47,16 @@ function startCopyButtons() {
   });
 }
 
+// A step-up from a form lands on a page with one link to the IdP: follow it at once. (A
+// redirect straight from the form would leave the origin inside a form submission, which the
+// Content-Security-Policy's form-action refuses; a link is an ordinary navigation.)
+function followAtOnce() {
+  const link = document.querySelector('a[data-follow-at-once]');
+  if (link) window.location.assign(link.href);
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   startCountdowns();
   startCopyButtons();
+  followAtOnce();
 });

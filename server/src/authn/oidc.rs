@@ -80,6 +80,27 @@ type RpClient = Client<
     EndpointMaybeSet,
 >;
 
+/// OAuth 2.0 and OpenID Connect error codes an IdP sends back (RFC 6749 §4.1.2.1, OIDC Core
+/// §3.1.2.6).
+pub const KNOWN_IDP_ERRORS: &[&str] = &[
+    "access_denied",
+    "invalid_request",
+    "unauthorized_client",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+    "invalid_request_uri",
+    "invalid_request_object",
+    "request_not_supported",
+    "request_uri_not_supported",
+    "registration_not_supported",
+];
+
 /// Why a sign-in failed. Messages carry no token, code or secret.
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {

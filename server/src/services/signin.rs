@@ -46,21 +46,6 @@ pub struct SessionInfo {
     pub auth_time: DateTime<Utc>,
 }
 
-/// Keeps redirects on this site: a path, never another origin.
-pub fn safe_return_to(raw: Option<&str>) -> String {
-    match raw {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.contains('\\')
-                && path.len() < 1024 =>
-        {
-            path.to_owned()
-        }
-        _ => "/accounts".to_owned(),
-    }
-}
-
 fn login_refused(meta: &RequestMeta, actor: &str, reason: &str) -> Event {
     let mut event = Event::new(actor, "auth.denied")
         .outcome(Outcome::Denied)
@@ -117,7 +102,7 @@ impl Core {
                 id_hash,
                 state: start.state,
                 sealed,
-                return_to: safe_return_to(return_to),
+                return_to: self.settings.return_to(return_to).as_str().to_owned(),
                 created_at: at,
                 expires_at: at + Duration::minutes(LOGIN_WINDOW_MINUTES),
             },
@@ -198,6 +183,16 @@ impl Core {
         }
         self.sign_in(identity, previous_session, flow.return_to, meta)
             .await
+    }
+
+    /// Records an error the IdP sent back to the callback (its code only when it is a known
+    /// OAuth code: the parameter is whatever the link's author wrote).
+    pub async fn refuse_idp_error(&self, code: &str, meta: &RequestMeta) {
+        let known = crate::authn::oidc::KNOWN_IDP_ERRORS.contains(&code);
+        let mut event = login_refused(meta, "anonymous", "idp_error");
+        event.details["idp_error"] =
+            serde_json::Value::String(if known { code } else { "other" }.to_owned());
+        self.record_standalone(event).await;
     }
 
     fn bindings_for(&self, groups: &[String]) -> Vec<(String, String)> {

@@ -1,6 +1,7 @@
 //! Sign-in through the IdP: `/auth/login`, `/auth/callback`, `/auth/logout`.
 
 use super::{cookie, error_page, expired_session_cookie, see_other, Chrome};
+use crate::authn::oidc::KNOWN_IDP_ERRORS;
 use crate::authn::session::{csrf_valid, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::http::auth::meta;
 use crate::http::MaybeSession;
@@ -8,6 +9,7 @@ use crate::services::{Core, ServiceError};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -49,7 +51,20 @@ pub struct CallbackQuery {
     state: Option<String>,
     iss: Option<String>,
     error: Option<String>,
-    error_description: Option<String>,
+}
+
+/// The fixed text for an IdP's error code.
+fn idp_error_text(t: &super::i18n::Texts, code: &str) -> String {
+    match code {
+        "access_denied" => t.idp_denied.to_owned(),
+        "login_required"
+        | "interaction_required"
+        | "consent_required"
+        | "account_selection_required" => t.idp_needs_interaction.to_owned(),
+        "server_error" | "temporarily_unavailable" => t.idp_trouble.to_owned(),
+        known if KNOWN_IDP_ERRORS.contains(&known) => t.idp_refused.replace("{code}", known),
+        _ => t.idp_refused.replace("{code}", "?"),
+    }
 }
 
 /// The IdP's redirect back: finishes the login, sets a new session cookie.
@@ -61,17 +76,11 @@ pub async fn callback(
 ) -> HttpResponse {
     let c = Chrome::new(&req, &core, None);
     if let Some(error) = &query.error {
-        let why = query.error_description.as_deref().unwrap_or(error);
-        let shown: String = why
-            .chars()
-            .filter(|ch| !ch.is_control())
-            .take(200)
-            .collect();
-        return error_page(
-            c,
-            StatusCode::BAD_REQUEST,
-            format!("The identity provider refused the sign-in: {shown}"),
-        );
+        // `error_description` is whatever the link's author wrote: never shown. Known OAuth
+        // error codes get a fixed text; anything else, a generic one.
+        let message = idp_error_text(c.t, error);
+        core.refuse_idp_error(error, &meta(&req)).await;
+        return error_page(c, StatusCode::BAD_REQUEST, message);
     }
     let binding = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
     let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
@@ -106,6 +115,37 @@ pub async fn callback(
             res
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "reauth.html")]
+struct ReauthPage {
+    c: Chrome,
+    login: String,
+}
+
+#[derive(Deserialize)]
+pub struct ReauthQuery {
+    return_to: Option<String>,
+}
+
+/// Where a form that needs a fresh sign-in lands (303 from the form): one link to the step-up
+/// login, which app.js follows at once. The form's own redirect chain stays on this origin,
+/// as the Content-Security-Policy's `form-action 'self'` requires.
+#[get("/auth/reauth")]
+pub async fn reauth(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    query: web::Query<ReauthQuery>,
+) -> HttpResponse {
+    let return_to = core.settings.return_to(query.return_to.as_deref());
+    let encoded: String =
+        url::form_urlencoded::byte_serialize(return_to.as_str().as_bytes()).collect();
+    let page = ReauthPage {
+        c: Chrome::new(&req, &core, None),
+        login: format!("/auth/login?prompt=login&return_to={encoded}"),
+    };
+    super::render(StatusCode::OK, &page)
 }
 
 #[derive(Deserialize)]

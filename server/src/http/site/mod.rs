@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(auth::login)
         .service(auth::callback)
         .service(auth::logout)
+        .service(auth::reauth)
         .service(assets::asset)
         .service(pages::home)
         .service(pages::signin)
@@ -60,11 +61,15 @@ impl Chrome {
             t,
             user: caller.map(|c| c.principal.name.clone()),
             csrf,
-            here: req
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_else(|| "/".into()),
+            // Sign-in's own URLs carry the IdP's parameters: never echoed into links.
+            here: if req.path().starts_with("/auth/") {
+                "/signin".to_owned()
+            } else {
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| "/".into())
+            },
         }
     }
 }

@@ -123,7 +123,11 @@ pub async fn signin(
     session: MaybeSession,
     query: web::Query<SigninQuery>,
 ) -> HttpResponse {
-    let return_to = crate::services::signin::safe_return_to(query.return_to.as_deref());
+    let return_to = core
+        .settings
+        .return_to(query.return_to.as_deref())
+        .as_str()
+        .to_owned();
     if session.0.is_some() {
         return see_other(&return_to);
     }
@@ -334,9 +338,7 @@ pub fn recoverable(
     match err {
         ServiceError::ReauthRequired => {
             let encoded: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-            Err(see_other(&format!(
-                "/auth/login?prompt=login&return_to={encoded}"
-            )))
+            Err(see_other(&format!("/auth/reauth?return_to={encoded}")))
         }
         ServiceError::Locked { message, .. }
         | ServiceError::Conflict { message, .. }
@@ -361,9 +363,7 @@ pub async fn language(
     let lang = if lang.as_str() == "ja" { "ja" } else { "en" };
     let mut c = cookie(&core, LANG_COOKIE, lang.to_owned(), "/");
     c.set_max_age(CookieDuration::days(365));
-    let mut res = see_other(&crate::services::signin::safe_return_to(
-        query.return_to.as_deref(),
-    ));
+    let mut res = see_other(core.settings.return_to(query.return_to.as_deref()).as_str());
     let _ = res.add_cookie(&c);
     res
 }
