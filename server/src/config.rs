@@ -210,6 +210,9 @@ pub struct LimitSettings {
     /// one short of it the account warns; at it, check-outs wait until the window has passed.
     pub failed_attempt_budget: u32,
     pub failed_attempt_window_minutes: u32,
+    /// Guesses a backup-code verify may spend per account in that window when it finds
+    /// nothing: each typed code counts one, plus one per look-alike variant tried.
+    pub verify_guesses: u32,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -288,6 +291,7 @@ impl Default for Settings {
                 low_backup_codes: 3,
                 failed_attempt_budget: 5,
                 failed_attempt_window_minutes: 15,
+                verify_guesses: 100,
             },
             audit: AuditSettings {
                 checkpoint_every_events: 1000,
@@ -376,6 +380,12 @@ impl Settings {
         if self.limits.failed_attempt_budget < 2 {
             return Err(ConfigError(
                 "limits.failed_attempt_budget: must be at least 2 (one warning before the lock-out)"
+                    .to_owned(),
+            ));
+        }
+        if self.limits.verify_guesses == 0 {
+            return Err(ConfigError(
+                "limits.verify_guesses: must be at least 1 (it keeps backup-code verify from being an oracle)"
                     .to_owned(),
             ));
         }

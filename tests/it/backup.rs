@@ -808,3 +808,62 @@ fn held_by(rows: &[keyward::store::audit::AuditRow]) -> Value {
             .clone(),
     )
 }
+
+#[tokio::test]
+async fn verify_is_no_oracle_look_alike_guesses_spend_the_accounts_budget_then_it_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path()).await;
+    settings.limits.verify_guesses = 100;
+    let app = spawn_with(dir, settings).await;
+    let (manager, id) = manager_and_account(&app).await;
+    import(&app, &manager, &id, &CODES, "2025-12-16").await;
+    let operator = app.token("operator", "marketing").await;
+    let url = format!("/api/v1/accounts/{id}/backup-codes/verify");
+
+    // A code the operator holds verifies, and spends nothing.
+    assert_eq!(verify(&app, &operator, &id, "k7p2-x9qd").await["status"], "unused");
+    // Brute force with codes made of look-alike characters: 30 tries, as in the review.
+    let mut answered = 0;
+    let mut refused = 0;
+    for i in 0..30 {
+        let guess = format!("{:04}-S0B1", 1000 + i);
+        let res = app.post(&url, &operator, json!({"code": guess})).await;
+        match res.status().as_u16() {
+            200 => {
+                answered += 1;
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["status"], "unknown");
+            }
+            429 => {
+                refused += 1;
+                assert!(res.headers().contains_key("retry-after"));
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "verify_budget");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let spent: i64 = app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|r| r.action == "backup.verify" && r.outcome == "success")
+        .map(|r| details(r)["guesses"].as_i64().unwrap())
+        .filter(|g| *g > 1)
+        .sum();
+    assert!(answered >= 1 && refused >= 25, "answered {answered}, refused {refused}");
+    assert!(
+        spent <= 100 + keyward::domain::backup::MAX_VARIANTS as i64,
+        "at most one request's variants past the budget: {spent}"
+    );
+    // Now even a real code waits: the oracle is closed for the window, and says so.
+    let res = app.post(&url, &operator, json!({"code": "M4TN-8WVR"})).await;
+    expect_error(res, 429, "verify_budget").await;
+    let refusals = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.outcome == "denied" && details(r)["reason"] == "verify_budget")
+        .count();
+    assert_eq!(refusals, refused + 1, "every refusal is audited");
+}

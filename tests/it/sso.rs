@@ -222,6 +222,19 @@ async fn an_old_login_must_step_up_before_revealing_and_comes_back_to_the_same_p
         "reauthentication_required",
     )
     .await;
+    // Verifying a typed backup code tells what a code is: it needs a fresh sign-in too.
+    expect_error(
+        browser
+            .post_json(
+                &format!("{}/api/v1/accounts/{id}/backup-codes/verify", app.base),
+                Some(&app.base),
+                json!({"code": "1234-5678"}),
+            )
+            .await,
+        401,
+        "reauthentication_required",
+    )
+    .await;
 
     // The dashboard sends the browser back to the IdP with prompt=login and max_age=0.
     let page = browser.page(&format!("{}/accounts/{id}", app.base)).await;

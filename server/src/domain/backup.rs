@@ -18,8 +18,10 @@ const LOOK_ALIKES: &[&[char]] = &[
     &['Z', '2'],
 ];
 
-/// Most look-alike variants tried for one typed code.
-const MAX_VARIANTS: usize = 4096;
+/// Most look-alike variants tried for one typed code. Each counts as a guess against the
+/// account's verify budget, so a code typed with many ambiguous characters is not turned into
+/// thousands of guesses.
+pub const MAX_VARIANTS: usize = 64;
 
 /// Folds full-width forms (as typed with a Japanese IME) to ASCII.
 fn fold_width(c: char) -> char {

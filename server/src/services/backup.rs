@@ -120,6 +120,31 @@ pub struct Verification {
     pub hints: Vec<Hint>,
 }
 
+/// An account's budget of verify guesses in the current fixed window.
+struct GuessBudget {
+    key: String,
+    window_start: i64,
+    seconds: i64,
+    max: u32,
+}
+
+impl GuessBudget {
+    fn new(limits: &crate::config::LimitSettings, account_id: &str) -> Self {
+        let seconds = 60 * i64::from(limits.failed_attempt_window_minutes.max(1));
+        let now = Utc::now().timestamp();
+        Self {
+            key: format!("verify-guesses:{account_id}"),
+            window_start: now - now.rem_euclid(seconds),
+            seconds,
+            max: limits.verify_guesses,
+        }
+    }
+
+    fn retry_after(&self) -> u64 {
+        (self.window_start + self.seconds - Utc::now().timestamp()).max(1) as u64
+    }
+}
+
 fn no_codes_left() -> ServiceError {
     ServiceError::Conflict {
         code: "no_backup_codes_left",
@@ -520,6 +545,9 @@ impl Core {
     }
 
     /// Says what a typed code is (unused, used, superseded…) without revealing any other code.
+    /// It is no oracle: it needs a recent sign-in, counts against the member's reveal limits,
+    /// and a verify that finds nothing spends guesses (the typed code, plus each look-alike
+    /// variant tried) from the account's budget of `limits.verify_guesses` per window.
     pub async fn verify_backup_code(
         &self,
         caller: &Caller,
@@ -528,17 +556,29 @@ impl Core {
     ) -> Result<Verification, ServiceError> {
         let (_, team) = allowed.for_action(Action::BackupVerify)?;
         let account_id = allowed.id();
+        self.require_recent_auth(caller)?;
+        let budget = GuessBudget::new(&self.settings.limits, account_id);
         let tx = self.store.begin_write().await?;
+        let spent = crate::store::limits::count(&*tx, &budget.key, budget.window_start).await?;
+        if spent >= i64::from(budget.max) {
+            drop(tx);
+            return Err(self.refuse_verify(caller, account_id, team, &budget).await);
+        }
+        let tx = self
+            .charge_reveal(tx, caller, team, "backup.verify", &target(account_id))
+            .await?;
         let generations = repo::all_generations(&*tx, account_id).await?;
         let exact = self.keyring.backup_lookup(account_id, &typed.normalised);
         let mut found = repo::find_by_lookup(&*tx, &generations, vec![exact]).await?;
         let mut via_look_alike = false;
+        let mut guesses = 1;
         if found.is_empty() {
-            let variants = typed
+            let variants: Vec<String> = typed
                 .look_alike_variants()
                 .iter()
                 .map(|v| self.keyring.backup_lookup(account_id, v))
                 .collect();
+            guesses += variants.len();
             found = repo::find_by_lookup(&*tx, &generations, variants).await?;
             via_look_alike = true;
         }
@@ -590,6 +630,14 @@ impl Core {
                 hints: typed.hints(None, false),
             },
         };
+        // Only a verify that finds nothing spends the budget: a person checking a code they
+        // hold is never locked out by it.
+        let spent = if verification.status == "unknown" {
+            let n = i32::try_from(guesses).unwrap_or(i32::MAX);
+            crate::store::limits::add(&*tx, &budget.key, budget.window_start, n).await?
+        } else {
+            spent
+        };
         let event = caller
             .event("backup.verify")
             .target(target(account_id))
@@ -599,9 +647,39 @@ impl Core {
                 "generation": verification.generation,
                 "position": verification.position,
                 "exact": verification.exact,
+                "guesses": guesses,
+                "guesses_spent_in_window": spent,
             }));
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
         Ok(verification)
+    }
+
+    async fn refuse_verify(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        team: &str,
+        budget: &GuessBudget,
+    ) -> ServiceError {
+        let retry_after = budget.retry_after();
+        let event = caller
+            .event("backup.verify")
+            .target(target(account_id))
+            .team(team)
+            .outcome(Outcome::Denied)
+            .details(serde_json::json!({
+                "reason": "verify_budget",
+                "budget": budget.max,
+                "window_seconds": budget.seconds,
+            }));
+        self.record_standalone(event).await;
+        ServiceError::RateLimited {
+            code: "verify_budget",
+            message: format!(
+                "this account's backup codes were checked too often without a match; try again in {retry_after} s"
+            ),
+            retry_after,
+        }
     }
 }
