@@ -64,6 +64,11 @@ pub struct HttpSettings {
     pub shutdown_timeout: u64,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Sign-ins started and failed authentications one source address may make per minute
+    /// before it gets 429 (0 = no limit). Behind a proxy every client shares its address.
+    pub anonymous_per_minute: u32,
+    /// Seconds a request has to deliver its whole body, once its headers are in.
+    pub body_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -278,6 +283,8 @@ impl Default for Settings {
                 body_limit: 64 * 1024,
                 shutdown_timeout: 30,
                 workers: 0,
+                anonymous_per_minute: 60,
+                body_timeout_seconds: 10,
             },
             auth: AuthSettings {
                 session_idle_minutes: 30,
@@ -371,6 +378,11 @@ impl Settings {
         }
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return Err(ConfigError("log.format: must be json or pretty".to_owned()));
+        }
+        if self.http.body_timeout_seconds == 0 || self.http.body_timeout_seconds > 300 {
+            return Err(ConfigError(
+                "http.body_timeout_seconds: between 1 and 300".to_owned(),
+            ));
         }
         if self.http.body_limit < 1024 {
             return Err(ConfigError(

@@ -64,6 +64,9 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         oidc,
         settings: Arc::new(settings.clone()),
         audit_state: Default::default(),
+        anonymous: crate::services::anonymous::AnonymousGuard::new(
+            settings.http.anonymous_per_minute,
+        ),
     })
 }
 
@@ -166,7 +169,8 @@ fn spawn_forwarders(core: &web::Data<Core>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes expired sessions and login flows every ten minutes; moves the audit witness to the
+/// Writes the minute's aggregated anonymous denials every minute; removes expired sessions and
+/// login flows every ten minutes; moves the audit witness to the
 /// chain head every `audit.witness_seconds` (signing a database checkpoint when one is due),
 /// recomputes the whole chain every `audit.verify_every_minutes`, and every hour (when
 /// retention is on) looks for events to archive.
@@ -236,6 +240,15 @@ fn spawn_housekeeping(core: web::Data<Core>) {
             }
         });
     }
+    let aggregates = core.clone();
+    tokio::spawn(async move {
+        let period = std::time::Duration::from_secs(60);
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            every.tick().await;
+            aggregates.flush_anonymous_denials(false).await;
+        }
+    });
     tokio::spawn(async move {
         let period = std::time::Duration::from_secs(600);
         // The first purge waits a whole period: nothing has expired at start-up.

@@ -821,7 +821,10 @@ async fn verify_is_no_oracle_look_alike_guesses_spend_the_accounts_budget_then_i
     let url = format!("/api/v1/accounts/{id}/backup-codes/verify");
 
     // A code the operator holds verifies, and spends nothing.
-    assert_eq!(verify(&app, &operator, &id, "k7p2-x9qd").await["status"], "unused");
+    assert_eq!(
+        verify(&app, &operator, &id, "k7p2-x9qd").await["status"],
+        "unused"
+    );
     // Brute force with codes made of look-alike characters: 30 tries, as in the review.
     let mut answered = 0;
     let mut refused = 0;
@@ -851,13 +854,18 @@ async fn verify_is_no_oracle_look_alike_guesses_spend_the_accounts_budget_then_i
         .map(|r| details(r)["guesses"].as_i64().unwrap())
         .filter(|g| *g > 1)
         .sum();
-    assert!(answered >= 1 && refused >= 25, "answered {answered}, refused {refused}");
+    assert!(
+        answered >= 1 && refused >= 25,
+        "answered {answered}, refused {refused}"
+    );
     assert!(
         spent <= 100 + keyward::domain::backup::MAX_VARIANTS as i64,
         "at most one request's variants past the budget: {spent}"
     );
     // Now even a real code waits: the oracle is closed for the window, and says so.
-    let res = app.post(&url, &operator, json!({"code": "M4TN-8WVR"})).await;
+    let res = app
+        .post(&url, &operator, json!({"code": "M4TN-8WVR"}))
+        .await;
     expect_error(res, 429, "verify_budget").await;
     let refusals = app
         .audit_rows()

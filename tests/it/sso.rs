@@ -787,3 +787,130 @@ async fn pages_served_over_https_tell_browsers_to_stay_on_https() {
     let res = Browser::new().get(&format!("{}/healthz", plain.base)).await;
     assert!(res.headers().get("strict-transport-security").is_none());
 }
+
+/// Waits, if need be, so that a burst of requests fits in one per-address minute window.
+async fn early_in_a_minute() {
+    let into = unix_now() % 60;
+    if into > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs(61 - into)).await;
+    }
+}
+
+/// Audit events about anonymous denials, and how many denials they stand for.
+async fn anonymous_denials(app: &SsoApp) -> (usize, u64) {
+    app.core.flush_anonymous_denials(true).await;
+    let rows: Vec<serde_json::Value> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "auth.denied" && r.actor == "anonymous")
+        .map(|r| serde_json::from_str(&r.details).unwrap())
+        .collect();
+    let stood_for = rows
+        .iter()
+        .map(|d| d["repeated"].as_u64().unwrap_or(1))
+        .sum();
+    (rows.len(), stood_for)
+}
+
+#[tokio::test]
+async fn a_flood_of_anonymous_failures_is_limited_per_address_and_written_as_a_few_events() {
+    let app = spawn_sso_app("").await;
+    let browser = Browser::new();
+    early_in_a_minute().await;
+    let before = app.audit_rows().await.len();
+    // Bare callbacks, as in the review: 300 of them.
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..300 {
+        let res = browser
+            .get(&format!("{}/auth/callback?state=x&code=y", app.base))
+            .await;
+        *statuses.entry(res.status().as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&400), Some(&60), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&240), "{statuses:?}");
+    // Bogus bearer tokens from the same address are past the limit too.
+    let res = app
+        .client
+        .get(format!("{}/api/v1/me", app.base))
+        .bearer_auth("kw_bogus")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let (events, stood_for) = anonymous_denials(&app).await;
+    assert_eq!(stood_for, 301, "every denial is accounted for");
+    assert!(events <= 4, "a few chained events, not 301: {events}");
+    assert!(app.audit_rows().await.len() - before <= 4);
+    // A valid token from the same address is still served.
+    let token = app.token("viewer", "marketing").await;
+    expect_json(app.get("/api/v1/me", &token).await, 200).await;
+}
+
+#[tokio::test]
+async fn sign_in_starts_are_limited_per_address() {
+    let app = spawn_sso_app("").await;
+    let browser = Browser::new();
+    let mut redirected = 0;
+    let mut limited = 0;
+    early_in_a_minute().await;
+    for _ in 0..80 {
+        match browser
+            .get(&format!("{}/auth/login", app.base))
+            .await
+            .status()
+            .as_u16()
+        {
+            302 => redirected += 1,
+            429 => limited += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((redirected, limited), (60, 20));
+    let flows = app
+        .core
+        .store
+        .db()
+        .query_one(sea_orm::Statement::from_string(
+            app.core.store.backend(),
+            "SELECT COUNT(*) AS n FROM login_flow",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(flows, 60, "no login flow is written past the limit");
+}
+
+#[tokio::test]
+async fn a_failed_discovery_is_remembered_so_an_idp_outage_is_not_hammered() {
+    // An "IdP" that accepts connections, counts them and closes them at once.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let app = crate::support::idp::spawn_sso_app_with("", move |settings, _| {
+        if let Some(oidc) = settings.oidc.as_mut() {
+            oidc.issuer = issuer;
+        }
+    })
+    .await;
+    let browser = Browser::new();
+    for _ in 0..5 {
+        let res = browser.get(&format!("{}/auth/login", app.base)).await;
+        assert_eq!(res.status(), 503);
+    }
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one discovery attempt for five sign-ins"
+    );
+}

@@ -179,9 +179,14 @@ pub struct Oidc {
     skew: chrono::Duration,
     http: openidconnect::reqwest::Client,
     discovered: RwLock<Option<Discovered>>,
+    /// When discovery last failed: for a while, sign-ins fail at once instead of each one
+    /// waiting on (and hammering) an IdP that is down.
+    failed_at: std::sync::Mutex<Option<Instant>>,
 }
 
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+/// How long a failed discovery is remembered.
+const DISCOVERY_RETRY: Duration = Duration::from_secs(30);
 
 impl Oidc {
     pub fn new(
@@ -208,6 +213,7 @@ impl Oidc {
             skew: chrono::Duration::seconds(clock_skew_seconds),
             http,
             discovered: RwLock::new(None),
+            failed_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -225,12 +231,22 @@ impl Oidc {
                 return Ok((d.client.clone(), d.iss_parameter_supported));
             }
         }
+        let recently_failed = match self.failed_at.lock() {
+            Ok(guard) => guard.is_some_and(|at| at.elapsed() < DISCOVERY_RETRY),
+            Err(_) => false,
+        };
+        if recently_failed {
+            return Err(OidcError::Discovery);
+        }
         let issuer = IssuerUrl::new(self.settings.issuer.clone())
             .map_err(|_| OidcError::Config("oidc.issuer".into()))?;
         let metadata = Metadata::discover_async(issuer, &self.http)
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, "OIDC discovery failed");
+                tracing::warn!(error = %e, "OIDC discovery failed; retrying in 30 s at the earliest");
+                if let Ok(mut guard) = self.failed_at.lock() {
+                    *guard = Some(Instant::now());
+                }
                 OidcError::Discovery
             })?;
         let iss_parameter_supported = metadata

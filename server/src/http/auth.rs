@@ -77,10 +77,16 @@ async fn from_token(core: &Core, token: &str, meta: RequestMeta) -> Result<Calle
         event.request_id = meta.request_id.clone();
         event
     };
+    // A failure counts against the address; past its limit it gets 429 and no audit write of
+    // its own (its denials are counted into one aggregate event a minute).
     let Some(row) = row else {
-        core.record_standalone(refused("anonymous".into(), "unknown_token"))
+        let limited = core.anonymous_attempt(&meta).err();
+        core.deny_anonymous(refused("anonymous".into(), "unknown_token"))
             .await;
-        return Err(ApiError::unauthenticated("the token is not valid"));
+        return Err(limited.map_or_else(
+            || ApiError::unauthenticated("the token is not valid"),
+            ApiError::from,
+        ));
     };
     match tokens::principal(&row, chrono::Utc::now()) {
         Ok(principal) => Ok(Caller {
@@ -94,9 +100,17 @@ async fn from_token(core: &Core, token: &str, meta: RequestMeta) -> Result<Calle
                 Unusable::Expired => ("expired_token", "the token has expired"),
                 Unusable::Corrupt => ("corrupt_token", "the token is not valid"),
             };
-            core.record_standalone(refused(format!("token:{}", row.id), reason))
-                .await;
-            Err(ApiError::unauthenticated(message))
+            let event = refused(format!("token:{}", row.id), reason);
+            match core.anonymous_attempt(&meta).err() {
+                Some(limited) => {
+                    core.deny_anonymous(event).await;
+                    Err(limited.into())
+                }
+                None => {
+                    core.record_standalone(event).await;
+                    Err(ApiError::unauthenticated(message))
+                }
+            }
         }
     }
 }

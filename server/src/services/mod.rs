@@ -2,6 +2,7 @@
 //! event inside that transaction. Services know nothing of HTTP.
 
 pub mod accounts;
+pub mod anonymous;
 pub mod audit;
 pub mod backup;
 pub mod keys;
@@ -32,6 +33,8 @@ pub struct Core {
     pub settings: Arc<Settings>,
     /// How far the audit chain is verified and witnessed (see `services::audit`).
     pub audit_state: tokio::sync::Mutex<audit::AuditState>,
+    /// Per-address limits and denial aggregation for anonymous requests.
+    pub anonymous: anonymous::AnonymousGuard,
 }
 
 /// Where a request came from, for the audit trail.

@@ -69,7 +69,10 @@ impl Core {
         &self,
         return_to: Option<&str>,
         fresh: bool,
+        meta: &RequestMeta,
     ) -> Result<LoginRedirect, ServiceError> {
+        // Each start writes a login flow: counted against the address.
+        self.anonymous_attempt(meta)?;
         let reauth = std::time::Duration::from_secs(
             u64::try_from(self.settings.auth.reauth_minutes.max(0)).unwrap_or(0) * 60,
         );
@@ -126,8 +129,10 @@ impl Core {
         meta: &RequestMeta,
     ) -> Result<SignedIn, ServiceError> {
         let refuse = |reason: &'static str| async move {
-            self.record_standalone(login_refused(meta, "anonymous", reason))
+            let limited = self.anonymous_attempt(meta);
+            self.deny_anonymous(login_refused(meta, "anonymous", reason))
                 .await;
+            limited?;
             Err(ServiceError::SignIn {
                 code: "sign_in_failed",
                 message: sign_in_message(reason).to_owned(),
@@ -187,12 +192,18 @@ impl Core {
 
     /// Records an error the IdP sent back to the callback (its code only when it is a known
     /// OAuth code: the parameter is whatever the link's author wrote).
-    pub async fn refuse_idp_error(&self, code: &str, meta: &RequestMeta) {
+    pub async fn refuse_idp_error(
+        &self,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), ServiceError> {
         let known = crate::authn::oidc::KNOWN_IDP_ERRORS.contains(&code);
         let mut event = login_refused(meta, "anonymous", "idp_error");
         event.details["idp_error"] =
             serde_json::Value::String(if known { code } else { "other" }.to_owned());
-        self.record_standalone(event).await;
+        let limited = self.anonymous_attempt(meta);
+        self.deny_anonymous(event).await;
+        limited
     }
 
     fn bindings_for(&self, groups: &[String]) -> Vec<(String, String)> {

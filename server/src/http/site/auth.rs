@@ -27,7 +27,10 @@ pub async fn login(
     query: web::Query<LoginQuery>,
 ) -> HttpResponse {
     let fresh = query.prompt.as_deref() == Some("login");
-    match core.begin_login(query.return_to.as_deref(), fresh).await {
+    match core
+        .begin_login(query.return_to.as_deref(), fresh, &meta(&req))
+        .await
+    {
         Ok(redirect) => {
             let mut binding = cookie(
                 &core,
@@ -79,7 +82,9 @@ pub async fn callback(
         // `error_description` is whatever the link's author wrote: never shown. Known OAuth
         // error codes get a fixed text; anything else, a generic one.
         let message = idp_error_text(c.t, error);
-        core.refuse_idp_error(error, &meta(&req)).await;
+        if let Err(err) = core.refuse_idp_error(error, &meta(&req)).await {
+            return failure(&req, &core, err);
+        }
         return error_page(c, StatusCode::BAD_REQUEST, message);
     }
     let binding = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
@@ -192,6 +197,20 @@ fn failure(req: &HttpRequest, core: &Core, err: ServiceError) -> HttpResponse {
     let c = Chrome::new(req, core, None);
     match err {
         ServiceError::SignIn { message, .. } => error_page(c, StatusCode::BAD_REQUEST, message),
+        ServiceError::RateLimited {
+            message,
+            retry_after,
+            ..
+        } => {
+            let mut res = error_page(c, StatusCode::TOO_MANY_REQUESTS, message);
+            if let Ok(value) =
+                actix_web::http::header::HeaderValue::from_str(&retry_after.to_string())
+            {
+                res.headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, value);
+            }
+            res
+        }
         ServiceError::IdpUnavailable => error_page(
             c,
             StatusCode::SERVICE_UNAVAILABLE,

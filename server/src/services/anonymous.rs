@@ -1,0 +1,284 @@
+//! Anonymous traffic: requests nobody could be authenticated for (unknown tokens, sign-ins
+//! that fail, sign-ins started) are limited per source address, and their denials are
+//! aggregated, so a flood writes a few chained audit events a minute instead of one each.
+//! Kept in memory: each replica limits what reaches it.
+
+use super::{Core, RequestMeta};
+use crate::audit::{Event, Outcome};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The fixed window, in seconds.
+const WINDOW: i64 = 60;
+/// Addresses remembered at most; beyond, the oldest window's entries are dropped.
+const MAX_ADDRESSES: usize = 100_000;
+
+#[derive(Default)]
+struct Window {
+    /// Minute since the Unix epoch.
+    start: i64,
+    /// Attempts per source address in this window.
+    attempts: HashMap<String, u32>,
+    /// Denials per (address, reason) after the first, not yet written.
+    repeated: HashMap<(String, String), Repeated>,
+}
+
+struct Repeated {
+    count: u64,
+    first: chrono::DateTime<chrono::Utc>,
+    last: chrono::DateTime<chrono::Utc>,
+}
+
+/// Per-address limits and denial aggregation for anonymous requests.
+pub struct AnonymousGuard {
+    per_minute: u32,
+    window: Mutex<Window>,
+    /// Aggregates of windows that have ended, waiting to be written.
+    ended: Mutex<Vec<Event>>,
+}
+
+/// What to do with one anonymous denial.
+pub enum Denial {
+    /// The first of its kind from this address in this window: write it now.
+    Write(Box<Event>),
+    /// Counted; one event for all of them is written later.
+    Counted,
+}
+
+fn minute(now: chrono::DateTime<chrono::Utc>) -> i64 {
+    now.timestamp().div_euclid(WINDOW)
+}
+
+impl AnonymousGuard {
+    /// `per_minute` attempts per address and minute (0 = no limit).
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            window: Mutex::new(Window::default()),
+            ended: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn with_window<T>(&self, f: impl FnOnce(&mut Window) -> T) -> T {
+        let now = chrono::Utc::now();
+        let mut guard = match self.window.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if guard.start != minute(now) || guard.attempts.len() > MAX_ADDRESSES {
+            let old = std::mem::take(&mut *guard);
+            guard.start = minute(now);
+            let events: Vec<Event> = old
+                .repeated
+                .into_iter()
+                .map(|((ip, reason), r)| aggregate(&ip, &reason, &r))
+                .collect();
+            if !events.is_empty() {
+                match self.ended.lock() {
+                    Ok(mut ended) => ended.extend(events),
+                    Err(poisoned) => poisoned.into_inner().extend(events),
+                }
+            }
+        }
+        f(&mut guard)
+    }
+
+    /// Counts one attempt from `ip`; `Err(seconds)` when the address is over its limit for this
+    /// minute (the attempt is refused and not counted again).
+    pub fn attempt(&self, ip: &str) -> Result<(), u64> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        self.with_window(|w| {
+            let n = w.attempts.entry(ip.to_owned()).or_insert(0);
+            if *n >= self.per_minute {
+                let left = (w.start + 1) * WINDOW - chrono::Utc::now().timestamp();
+                return Err(left.max(1) as u64);
+            }
+            *n += 1;
+            Ok(())
+        })
+    }
+
+    /// Whether `ip` is already over its limit this minute (without counting).
+    pub fn over_limit(&self, ip: &str) -> bool {
+        self.per_minute > 0
+            && self.with_window(|w| w.attempts.get(ip).is_some_and(|n| *n >= self.per_minute))
+    }
+
+    /// Counts a denial into the minute's aggregate, never writing it on its own (for
+    /// addresses already refused with 429).
+    pub fn count(&self, event: &Event) {
+        let ip = event.ip.clone().unwrap_or_default();
+        let reason = event.details["reason"].as_str().unwrap_or("").to_owned();
+        let at = chrono::Utc::now();
+        self.with_window(|w| {
+            let r = w.repeated.entry((ip, reason)).or_insert(Repeated {
+                count: 0,
+                first: at,
+                last: at,
+            });
+            r.count += 1;
+            r.last = at;
+        });
+    }
+
+    /// Decides whether a denial is written now or counted into the minute's aggregate.
+    pub fn deny(&self, event: Event) -> Denial {
+        let ip = event.ip.clone().unwrap_or_default();
+        let reason = event.details["reason"].as_str().unwrap_or("").to_owned();
+        let at = chrono::Utc::now();
+        self.with_window(
+            |w| match w.repeated.get_mut(&(ip.clone(), reason.clone())) {
+                Some(r) => {
+                    r.count += 1;
+                    r.last = at;
+                    Denial::Counted
+                }
+                None => {
+                    let first = Repeated {
+                        count: 0,
+                        first: at,
+                        last: at,
+                    };
+                    w.repeated.insert((ip, reason), first);
+                    Denial::Write(Box::new(event))
+                }
+            },
+        )
+    }
+
+    /// The aggregates due: those of ended windows, and (with `all`) the current one's too.
+    pub fn take_aggregates(&self, all: bool) -> Vec<Event> {
+        let mut events = self.with_window(|w| {
+            if !all {
+                return Vec::new();
+            }
+            w.repeated
+                .iter_mut()
+                .filter(|(_, r)| r.count > 0)
+                .map(|((ip, reason), r)| {
+                    let event = aggregate(ip, reason, r);
+                    r.count = 0;
+                    event
+                })
+                .collect::<Vec<_>>()
+        });
+        let ended = match self.ended.lock() {
+            Ok(mut ended) => std::mem::take(&mut *ended),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        events.extend(ended);
+        events
+    }
+}
+
+/// One event standing for `r.count` repeated denials.
+fn aggregate(ip: &str, reason: &str, r: &Repeated) -> Event {
+    let mut event = Event::new("anonymous", "auth.denied")
+        .outcome(Outcome::Denied)
+        .details(serde_json::json!({
+            "reason": reason,
+            "repeated": r.count,
+            "first_at": r.first.to_rfc3339(),
+            "last_at": r.last.to_rfc3339(),
+            "aggregated": true,
+        }));
+    event.ip = Some(ip.to_owned());
+    event
+}
+
+impl Core {
+    /// Records an anonymous denial: the first of its kind per address and minute at once, the
+    /// rest as one aggregate event (see [`Core::flush_anonymous_denials`]).
+    pub async fn deny_anonymous(&self, event: Event) {
+        if self.anonymous.over_limit(event.ip.as_deref().unwrap_or("")) {
+            // Refused with 429: only counted into the aggregate.
+            self.anonymous.count(&event);
+            return;
+        }
+        if let Denial::Write(event) = self.anonymous.deny(event) {
+            self.record_standalone(*event).await;
+        }
+    }
+
+    /// Writes the aggregated anonymous denials (the server does this every minute).
+    pub async fn flush_anonymous_denials(&self, all: bool) {
+        for event in self.anonymous.take_aggregates(all) {
+            if event.details["repeated"].as_u64().unwrap_or(0) > 0 {
+                self.record_standalone(event).await;
+            }
+        }
+    }
+
+    /// Counts an anonymous attempt from the request's address: `Err(seconds to wait)` when
+    /// there were too many this minute.
+    pub fn anonymous_attempt(&self, meta: &RequestMeta) -> Result<(), super::ServiceError> {
+        self.anonymous
+            .attempt(meta.ip.as_deref().unwrap_or(""))
+            .map_err(|retry_after| super::ServiceError::RateLimited {
+                code: "too_many_attempts",
+                message: format!(
+                    "too many failed or unauthenticated attempts from your address; try again in {retry_after} s"
+                ),
+                retry_after,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denial(ip: &str, reason: &str) -> Event {
+        let mut event =
+            Event::new("anonymous", "auth.denied").details(serde_json::json!({ "reason": reason }));
+        event.ip = Some(ip.to_owned());
+        event
+    }
+
+    #[test]
+    fn an_address_gets_its_attempts_per_minute_and_no_more() {
+        let guard = AnonymousGuard::new(3);
+        for _ in 0..3 {
+            assert!(guard.attempt("10.0.0.1").is_ok());
+        }
+        assert!(guard.attempt("10.0.0.1").is_err());
+        assert!(guard.over_limit("10.0.0.1"));
+        assert!(
+            guard.attempt("10.0.0.2").is_ok(),
+            "another address is not affected"
+        );
+        assert!(
+            AnonymousGuard::new(0).attempt("x").is_ok(),
+            "0 means no limit"
+        );
+    }
+
+    #[test]
+    fn repeated_denials_become_one_event_with_their_count() {
+        let guard = AnonymousGuard::new(0);
+        assert!(matches!(
+            guard.deny(denial("10.0.0.1", "unknown_token")),
+            Denial::Write(_)
+        ));
+        for _ in 0..499 {
+            assert!(matches!(
+                guard.deny(denial("10.0.0.1", "unknown_token")),
+                Denial::Counted
+            ));
+        }
+        assert!(matches!(
+            guard.deny(denial("10.0.0.1", "state_mismatch")),
+            Denial::Write(_)
+        ));
+        let events = guard.take_aggregates(true);
+        let repeated: Vec<u64> = events
+            .iter()
+            .map(|e| e.details["repeated"].as_u64().unwrap_or(0))
+            .filter(|n| *n > 0)
+            .collect();
+        assert_eq!(repeated, vec![499]);
+        assert!(guard.take_aggregates(true).is_empty(), "written once");
+    }
+}
