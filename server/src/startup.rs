@@ -113,10 +113,14 @@ impl Application {
             App::new()
                 .app_data(app_core.clone())
                 .wrap(headers)
+                .wrap(from_fn(http::body_deadline))
                 .wrap(from_fn(http::origin_guard))
                 .wrap(from_fn(http::request_context))
                 .configure(|cfg| http::configure(cfg, body_limit))
         })
+        // Headers must be in within 5 s; a closing client gets 1 s.
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
         .listen(listener)?
         .shutdown_timeout(settings.http.shutdown_timeout);
         if settings.http.workers > 0 {

@@ -50,3 +50,41 @@ async fn the_openapi_document_describes_the_contract() {
     }
     assert!(doc["components"]["schemas"]["TotpCodeOut"]["properties"]["next_code"].is_object());
 }
+
+#[tokio::test]
+async fn a_body_that_stalls_is_cut_off_with_408_and_its_connection_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::support::test_settings(dir.path()).await;
+    settings.http.body_timeout_seconds = 1;
+    let app = crate::support::spawn_with(dir, settings).await;
+    let token = app.token("manager", "marketing").await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // Twenty clients each declare 100 bytes and send 10.
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /api/v1/accounts HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"team\":"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        clients.push(stream);
+    }
+    let started = std::time::Instant::now();
+    for mut stream in clients {
+        let mut answer = Vec::new();
+        // The server answers and closes: read to the end, within the deadline plus slack.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("the connection is closed, not held")
+        .unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("request_timeout"), "{text}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

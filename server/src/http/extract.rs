@@ -64,6 +64,16 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
 }
 
 fn body_error(err: actix_web::Error) -> ApiError {
+    use actix_web::error::PayloadError;
+    if let Some(PayloadError::Io(io)) = err.as_error::<PayloadError>() {
+        if io.kind() == std::io::ErrorKind::TimedOut {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive in time",
+            );
+        }
+    }
     match err.as_response_error().status_code() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

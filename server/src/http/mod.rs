@@ -10,7 +10,7 @@ pub mod site;
 
 pub use auth::{Authenticated, MaybeSession};
 pub use error::ApiError;
-pub use request::{origin_guard, request_context, RequestId};
+pub use request::{body_deadline, origin_guard, request_context, RequestId};
 
 use actix_web::web;
 

@@ -63,6 +63,38 @@ pub async fn request_context(
     }
 }
 
+/// Middleware: once its headers are in, a request has `http.body_timeout_seconds` to deliver
+/// its whole body; a body still arriving then ends with a timeout error (408 from the
+/// extractors), and the connection is closed. A client that sends 10 of its 100 declared
+/// bytes no longer holds a connection for minutes.
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use futures_util::StreamExt;
+    let limit = req
+        .app_data::<web::Data<crate::services::Core>>()
+        .map(|c| std::time::Duration::from_secs(c.settings.http.body_timeout_seconds));
+    if let Some(limit) = limit {
+        let payload = req.take_payload();
+        let sleep = Box::pin(tokio::time::sleep(limit));
+        let timed = futures_util::stream::unfold(Some((payload, sleep)), |state| async move {
+            let (mut payload, mut sleep) = state?;
+            tokio::select! {
+                item = payload.next() => item.map(|item| (item, Some((payload, sleep)))),
+                () = &mut sleep => {
+                    let late = std::io::Error::new(std::io::ErrorKind::TimedOut, "request body timed out");
+                    Some((Err(actix_web::error::PayloadError::Io(late)), None))
+                }
+            }
+        });
+        req.set_payload(actix_web::dev::Payload::Stream {
+            payload: Box::pin(timed),
+        });
+    }
+    next.call(req).await
+}
+
 /// Middleware: a state-changing request that carries the session cookie must come from this
 /// service's own origin (`Origin`, or lacking that, `Referer`) — unless it is authenticated by
 /// a bearer token, which a browser never adds on its own. Any other `Authorization` header
