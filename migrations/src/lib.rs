@@ -9,6 +9,7 @@ mod m20261123_000003_backup_limits;
 mod m20261123_000004_audit_checkpoints;
 mod m20261123_000005_audit_forwarding_retention;
 mod m20261124_000006_key_checks;
+mod m20261124_000007_page_results;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_audit_checkpoints::Migration),
             Box::new(m20261123_000005_audit_forwarding_retention::Migration),
             Box::new(m20261124_000006_key_checks::Migration),
+            Box::new(m20261124_000007_page_results::Migration),
         ]
     }
 }

@@ -99,6 +99,12 @@ test('running low shows the warning, and a pending check-out can be reported lat
   await page.getByTestId('checkout').click();
   assert.equal(await page.getByTestId('backup-code').textContent(), IN_ORDER[2]);
   assert.ok(await page.getByTestId('low-codes-warning').isVisible());
+  const left = await page.getByTestId('remaining').textContent();
+  // A reload of the result page shows the code no more and takes no second code.
+  await page.reload();
+  assert.equal(await page.getByTestId('backup-code').count(), 0, 'shown once');
+  assert.ok(await page.getByTestId('shown-once').isVisible());
+  assert.equal(await page.getByTestId('remaining').textContent(), left, 'no second code was taken');
   await page.goto(`${stack.base}/accounts/${accountId}`);
   assert.ok(await page.getByTestId('low-codes-warning').isVisible());
   const pending = page.getByTestId('pending');

@@ -99,8 +99,14 @@ async fn an_operator_sees_their_team_and_reveals_a_code_from_the_account_page() 
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    let html = res.text().await.unwrap();
+    // The form answers with a redirect to a page that shows the code once.
+    assert_eq!(res.status(), 303);
+    let shown = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        shown.starts_with(&format!("/accounts/{id}?shown=")),
+        "{shown}"
+    );
+    let html = browser.page(&format!("{}{shown}", app.base)).await;
     let code = html
         .split("data-code=\"")
         .nth(1)
@@ -118,6 +124,13 @@ async fn an_operator_sees_their_team_and_reveals_a_code_from_the_account_page() 
         .unwrap();
     assert_eq!(reveal.justification.as_deref(), Some("launch post"));
     assert!(reveal.actor.starts_with("member:"));
+    // A reload shows the page without the code, and reveals nothing again.
+    let reloaded = browser.page(&format!("{}{shown}", app.base)).await;
+    assert!(
+        !reloaded.contains("data-code=") && !reloaded.contains(&code),
+        "{reloaded}"
+    );
+    assert!(reloaded.contains(r#"data-testid="shown-once""#));
 
     // A forged form (wrong CSRF token) reveals nothing.
     let forged = browser
@@ -239,4 +252,126 @@ async fn auditors_browse_filter_and_see_the_chain_status_of_the_trail() {
     operator.sign_in(&app.base, "alice").await;
     let res = operator.get(&format!("{}/audit", app.base)).await;
     assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn reloading_a_check_out_result_never_takes_a_second_code() {
+    let app = spawn_sso_app("").await;
+    let manager = app.token("manager", "*").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/accounts/{id}/backup-codes"),
+            &manager,
+            json!({"codes": ["1111-2222", "3333-4444", "5555-6666"], "issued_on": "2025-12-16"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "alice").await;
+    let page = browser.page(&format!("{}/accounts/{id}", app.base)).await;
+    let res = browser
+        .client
+        .post(format!("{}/accounts/{id}/backup/checkout", app.base))
+        .header("origin", &app.base)
+        .form(&[
+            ("justification", "new phone"),
+            ("csrf", csrf_of(&page).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let shown = format!(
+        "{}{}",
+        app.base,
+        res.headers()["location"].to_str().unwrap()
+    );
+    let first = browser.page(&shown).await;
+    assert!(first.contains("1111-2222"), "{first}");
+    for _ in 0..3 {
+        let again = browser.page(&shown).await;
+        assert!(!again.contains("1111-2222") && again.contains(r#"data-testid="shown-once""#));
+    }
+    let checkouts = app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|r| r.action == "backup.checkout" && r.outcome == "success")
+        .count();
+    assert_eq!(checkouts, 1, "one code, however often the page is reloaded");
+    let status = expect_json(
+        app.get(&format!("/api/v1/accounts/{id}/backup-codes"), &manager)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(status["remaining"], 2);
+    // Another browser session cannot take the result either.
+    let other = Browser::new();
+    other.sign_in(&app.base, "mia").await;
+    let foreign = other.page(&shown).await;
+    assert!(!foreign.contains("1111-2222"));
+}
+
+#[tokio::test]
+async fn a_manager_reports_a_code_someone_else_holds_as_an_override_from_the_page() {
+    let app = spawn_sso_app("").await;
+    let manager = app.token("manager", "*").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/accounts/{id}/backup-codes"),
+            &manager,
+            json!({"codes": ["1111-2222", "3333-4444"], "issued_on": "2025-12-16"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let alice = Browser::new();
+    alice.sign_in(&app.base, "alice").await;
+    let page = alice.page(&format!("{}/accounts/{id}", app.base)).await;
+    let res = alice
+        .client
+        .post(format!("{}/accounts/{id}/backup/checkout", app.base))
+        .header("origin", &app.base)
+        .form(&[
+            ("justification", "new phone"),
+            ("csrf", csrf_of(&page).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    // Another operator sees nothing to report; the manager sees Alice's code, by name.
+    let mia = Browser::new();
+    mia.sign_in(&app.base, "mia").await;
+    let page = mia.page(&format!("{}/accounts/{id}", app.base)).await;
+    assert!(
+        page.contains(r#"data-testid="held-by-others""#) && page.contains("Alice Operator"),
+        "{page}"
+    );
+    let res = mia
+        .client
+        .post(format!("{}/accounts/{id}/backup/1/result", app.base))
+        .header("origin", &app.base)
+        .form(&[
+            ("outcome", "worked"),
+            ("override", "true"),
+            ("csrf", csrf_of(&page).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let overrides = app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|r| r.action == "backup.result_override")
+        .count();
+    assert_eq!(overrides, 1);
 }

@@ -165,7 +165,9 @@ pub fn split_block(block: &str) -> Vec<Zeroizing<String>> {
 }
 
 /// What verifying a typed code hints at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Hint {
     Whitespace,
     Hyphen,

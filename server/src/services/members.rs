@@ -102,3 +102,20 @@ pub async fn revoke(
     tx.commit().await?;
     Ok(true)
 }
+
+impl super::Core {
+    /// A person-readable name for an actor subject (`member:…` → their name or email; a
+    /// token stays `token:…`).
+    pub async fn display_name(&self, subject: &str) -> String {
+        let Some(id) = subject.strip_prefix("member:") else {
+            return subject.to_owned();
+        };
+        match repo::find(self.store.db(), id).await {
+            Ok(Some(member)) => member
+                .name
+                .or(member.email)
+                .unwrap_or_else(|| subject.to_owned()),
+            _ => subject.to_owned(),
+        }
+    }
+}

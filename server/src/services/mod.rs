@@ -9,6 +9,7 @@ pub mod keys;
 pub mod limits;
 pub mod members;
 pub mod otp;
+pub mod page_results;
 pub mod passwords;
 pub mod signin;
 pub mod tokens;

@@ -1,6 +1,6 @@
 //! Browser sessions and in-flight logins.
 
-use super::entities::{login_flow, session};
+use super::entities::{login_flow, page_result, session};
 use super::now;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -99,5 +99,42 @@ pub async fn purge_expired(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
         .filter(session::Column::ExpiresAt.lt(at))
         .exec(db)
         .await?;
-    Ok(flows.rows_affected + sessions.rows_affected)
+    let results = page_result::Entity::delete_many()
+        .filter(page_result::Column::ExpiresAt.lt(at))
+        .exec(db)
+        .await?;
+    Ok(flows.rows_affected + sessions.rows_affected + results.rows_affected)
+}
+
+pub use page_result::Model as PageResultRow;
+
+pub async fn insert_page_result(
+    db: &impl ConnectionTrait,
+    row: PageResultRow,
+) -> Result<(), DbErr> {
+    page_result::ActiveModel::from(row)
+        .insert(db)
+        .await
+        .map(|_| ())
+}
+
+/// Removes and returns the result `id_hash` if it belongs to `session_hash` and is still
+/// fresh: whoever gets it first gets it once.
+pub async fn take_page_result(
+    db: &impl ConnectionTrait,
+    id_hash: &str,
+    session_hash: &str,
+) -> Result<Option<PageResultRow>, DbErr> {
+    let Some(row) = page_result::Entity::find_by_id(id_hash).one(db).await? else {
+        return Ok(None);
+    };
+    let deleted = page_result::Entity::delete_many()
+        .filter(page_result::Column::IdHash.eq(id_hash))
+        .filter(page_result::Column::SessionHash.eq(session_hash))
+        .exec(db)
+        .await?;
+    Ok(
+        (deleted.rows_affected == 1 && row.session_hash == session_hash && row.expires_at > now())
+            .then_some(row),
+    )
 }

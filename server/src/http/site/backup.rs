@@ -2,7 +2,7 @@
 //! with the code shown once, outcome buttons, verify with hints, and the import form.
 
 use super::i18n::Texts;
-use super::pages::{account_page, form_caller, recoverable, Extras};
+use super::pages::{form_caller, recoverable, show_once, Extras};
 use crate::authz::Action;
 use crate::domain::{CodeList, Hint, Justification, TypedCode};
 use crate::http::MaybeSession;
@@ -10,23 +10,50 @@ use crate::services::accounts::AccountView;
 use crate::services::backup::{warning, CodeOutcome, Verification};
 use crate::services::{Caller, Core, ServiceError};
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// A code just checked out, shown once.
+#[derive(Serialize, Deserialize)]
 pub struct ShownCode {
-    pub code: String,
+    pub code: Zeroizing<String>,
     pub position: i32,
     pub generation: i32,
 }
 
-/// What a backup-code form post adds to the page.
-#[derive(Default)]
+/// What a typed code turned out to be (states and hints; never a code).
+#[derive(Serialize, Deserialize)]
+pub struct Verified {
+    pub status: String,
+    pub generation: Option<i32>,
+    pub position: Option<i32>,
+    pub hints: Vec<Hint>,
+}
+
+impl From<Verification> for Verified {
+    fn from(v: Verification) -> Self {
+        Self {
+            status: v.status.to_owned(),
+            generation: v.generation,
+            position: v.position,
+            hints: v.hints,
+        }
+    }
+}
+
+/// What a backup-code form produced, for the page its redirect leads to.
+#[derive(Default, Serialize, Deserialize)]
 pub struct BackupExtras {
     pub checked_out: Option<ShownCode>,
-    pub verified: Option<Verification>,
+    pub verified: Option<Verified>,
     pub notice: Option<String>,
     pub error: Option<String>,
+}
+
+/// A checked-out code someone else holds, for a manager's override.
+pub struct HeldByOther {
+    pub position: i32,
+    pub holder: String,
 }
 
 /// One position of the generation as a chip.
@@ -53,7 +80,10 @@ pub struct BackupPanel {
     pub total: i32,
     pub remaining: u64,
     pub chips: Vec<Chip>,
+    /// Checked-out codes the caller holds (only the holder reports an outcome)…
     pub pending: Vec<i32>,
+    /// …and, for a manager, those others hold (reported as an override).
+    pub held_by_others: Vec<HeldByOther>,
     pub low: bool,
     pub failing: bool,
     pub checked_out: Option<ShownCode>,
@@ -72,8 +102,8 @@ fn state_label(t: &Texts, state: &str) -> &'static str {
     }
 }
 
-fn verified_view(t: &Texts, v: Verification) -> VerifiedView {
-    let text = match v.status {
+fn verified_view(t: &Texts, v: Verified) -> VerifiedView {
+    let text = match v.status.as_str() {
         "unused" => t.b.status_unused,
         "checked_out" => t.b.status_checked_out,
         "used" => t.b.status_used,
@@ -94,8 +124,16 @@ fn verified_view(t: &Texts, v: Verification) -> VerifiedView {
             (h.as_str(), text)
         })
         .collect();
+    let status = match v.status.as_str() {
+        "unused" => "unused",
+        "checked_out" => "checked_out",
+        "used" => "used",
+        "rejected" => "rejected",
+        "superseded" => "superseded",
+        _ => "unknown",
+    };
     VerifiedView {
-        status: v.status,
+        status,
         text,
         generation: v.generation,
         position: v.position,
@@ -126,6 +164,7 @@ pub async fn panel(
         remaining: 0,
         chips: Vec::new(),
         pending: Vec::new(),
+        held_by_others: Vec::new(),
         low: view.warnings.contains(&warning::LOW_CODES),
         failing: view.warnings.contains(&warning::FAILED_ATTEMPTS),
         checked_out: extras.checked_out,
@@ -142,12 +181,20 @@ pub async fn panel(
             panel.remaining = status.remaining;
             panel.low = status.warnings.contains(&warning::LOW_CODES);
             panel.failing = status.warnings.contains(&warning::FAILED_ATTEMPTS);
-            panel.pending = status
-                .codes
-                .iter()
-                .filter(|c| c.state == "checked_out")
-                .map(|c| c.position)
-                .collect();
+            let me = caller.principal.subject();
+            let may_override = core
+                .may(caller, &view.team, Action::BackupResultOverride)
+                .await;
+            for code in status.codes.iter().filter(|c| c.state == "checked_out") {
+                match code.state_by.as_deref() {
+                    Some(holder) if holder == me => panel.pending.push(code.position),
+                    Some(holder) if may_override => panel.held_by_others.push(HeldByOther {
+                        position: code.position,
+                        holder: core.display_name(holder).await,
+                    }),
+                    _ => {}
+                }
+            }
             panel.chips = status
                 .codes
                 .into_iter()
@@ -167,7 +214,8 @@ pub async fn panel(
     Some(panel)
 }
 
-async fn page_with(
+/// Answers a backup-code form: its result shown once on the account page (see `show_once`).
+async fn answer(
     req: &HttpRequest,
     core: &Core,
     caller: &Caller,
@@ -178,7 +226,7 @@ async fn page_with(
         backup,
         ..Extras::default()
     };
-    account_page(req, core, caller, id, extras).await
+    show_once(req, core, caller, id, extras, "backup").await
 }
 
 /// Shows a failed action's message in the section, or its own response (step-up, error page).
@@ -195,7 +243,7 @@ async fn failed(
                 error: Some(message),
                 ..BackupExtras::default()
             };
-            page_with(req, core, caller, id, extras).await
+            answer(req, core, caller, id, extras).await
         }
         Err(response) => response,
     }
@@ -236,13 +284,13 @@ pub async fn checkout(
         Ok(out) => {
             let extras = BackupExtras {
                 checked_out: Some(ShownCode {
-                    code: out.code.as_str().to_owned(),
+                    code: out.code,
                     position: out.position,
                     generation: out.generation,
                 }),
                 ..BackupExtras::default()
             };
-            page_with(&req, &core, &caller, &id, extras).await
+            answer(&req, &core, &caller, &id, extras).await
         }
         Err(err) => failed(&req, &core, &caller, &id, err).await,
     }
@@ -253,6 +301,9 @@ pub struct ResultForm {
     #[serde(default)]
     outcome: String,
     generation: Option<i32>,
+    /// A manager reporting a code someone else holds.
+    #[serde(default, rename = "override")]
+    override_holder: bool,
     #[serde(default)]
     csrf: String,
 }
@@ -280,7 +331,14 @@ pub async fn report(
     };
     let t = super::Chrome::new(&req, &core, Some(&caller)).t;
     match core
-        .report_backup_code(&caller, &allowed, position, form.generation, outcome, false)
+        .report_backup_code(
+            &caller,
+            &allowed,
+            position,
+            form.generation,
+            outcome,
+            form.override_holder,
+        )
         .await
     {
         Ok(_) => {
@@ -292,7 +350,7 @@ pub async fn report(
                 notice: Some(notice.to_owned()),
                 ..BackupExtras::default()
             };
-            page_with(&req, &core, &caller, &id, extras).await
+            answer(&req, &core, &caller, &id, extras).await
         }
         Err(err) => failed(&req, &core, &caller, &id, err).await,
     }
@@ -329,10 +387,10 @@ pub async fn verify(
     match result {
         Ok(verification) => {
             let extras = BackupExtras {
-                verified: Some(verification),
+                verified: Some(verification.into()),
                 ..BackupExtras::default()
             };
-            page_with(&req, &core, &caller, &id, extras).await
+            answer(&req, &core, &caller, &id, extras).await
         }
         Err(err) => failed(&req, &core, &caller, &id, err).await,
     }
@@ -392,7 +450,7 @@ pub async fn import(
                 notice: Some(notice),
                 ..BackupExtras::default()
             };
-            page_with(&req, &core, &caller, &id, extras).await
+            answer(&req, &core, &caller, &id, extras).await
         }
         Err(err) => failed(&req, &core, &caller, &id, err).await,
     }

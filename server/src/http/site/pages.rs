@@ -12,7 +12,8 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 /// An account as a page shows it.
 pub struct AccountCard {
@@ -76,10 +77,32 @@ struct Revealed {
     next_code: Option<String>,
 }
 
-/// What a form post adds to the account page: a code shown once, a result, an error.
-#[derive(Default)]
+/// A revealed TOTP code as kept for the page its form redirects to.
+#[derive(Serialize, Deserialize)]
+pub struct ShownTotp {
+    code: Zeroizing<String>,
+    period: u64,
+    /// Unix time when the code stops being valid.
+    expires_at: i64,
+    next_code: Option<Zeroizing<String>>,
+}
+
+impl ShownTotp {
+    fn from_code(code: TotpCode) -> Self {
+        Self {
+            expires_at: chrono::Utc::now().timestamp() + code.expires_in as i64,
+            code: code.code,
+            period: code.period,
+            next_code: code.next_code,
+        }
+    }
+}
+
+/// What a form produced: a code shown once, a result, an error. Kept (sealed) for the one
+/// view of the page the form's redirect leads to.
+#[derive(Default, Serialize, Deserialize)]
 pub struct Extras {
-    pub totp: Option<TotpCode>,
+    pub totp: Option<ShownTotp>,
     pub totp_error: Option<String>,
     pub backup: super::backup::BackupExtras,
 }
@@ -95,6 +118,8 @@ struct AccountPage {
     error: Option<String>,
     b: Option<super::backup::BackupPanel>,
     can_audit: bool,
+    /// The page was asked for a form's result that is gone (already shown, or expired).
+    shown_once: bool,
 }
 
 fn group(code: &str) -> String {
@@ -192,8 +217,10 @@ pub async fn account_page(
     core: &Core,
     caller: &Caller,
     id: &str,
-    extras: Extras,
+    extras: Option<Extras>,
 ) -> HttpResponse {
+    let shown_once = extras.is_none();
+    let extras = extras.unwrap_or_default();
     let c = Chrome::new(req, core, Some(caller));
     let view = match core.get_account(caller, id).await {
         Ok(view) => view,
@@ -203,10 +230,11 @@ pub async fn account_page(
     let needs_reauth = caller.session.as_ref().is_some_and(|s| !core.is_recent(s));
     let b = super::backup::panel(core, caller, &view, c.t, extras.backup).await;
     let can_audit = core.may(caller, ORG_WIDE, Action::AuditRead).await;
+    let now = chrono::Utc::now().timestamp();
     let revealed = extras.totp.map(|code| Revealed {
         grouped: group(&code.code),
         code: code.code.as_str().to_owned(),
-        expires_in: code.expires_in,
+        expires_in: u64::try_from(code.expires_at - now).unwrap_or(0),
         period: code.period,
         next_code: code.next_code.as_ref().map(|n| group(n)),
     });
@@ -222,8 +250,15 @@ pub async fn account_page(
             error: extras.totp_error,
             b,
             can_audit,
+            shown_once,
         },
     )
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    /// The token of a form's result, shown once.
+    shown: Option<String>,
 }
 
 #[get("/accounts/{id}")]
@@ -232,11 +267,45 @@ pub async fn account(
     core: web::Data<Core>,
     session: MaybeSession,
     id: web::Path<String>,
+    query: web::Query<AccountQuery>,
 ) -> HttpResponse {
     let Some(caller) = session.0 else {
         return to_signin(&format!("/accounts/{id}"));
     };
-    account_page(&req, &core, &caller, &id, Extras::default()).await
+    let extras = match (&query.shown, &caller.session) {
+        (Some(token), Some(session)) => match core.take_page_result(session, token).await {
+            Ok(Some(bytes)) => Some(serde_json::from_slice(&bytes).unwrap_or_default()),
+            Ok(None) => None,
+            Err(err) => return service_failure(Chrome::new(&req, &core, Some(&caller)), err),
+        },
+        _ => Some(Extras::default()),
+    };
+    account_page(&req, &core, &caller, &id, extras).await
+}
+
+/// Answers a dashboard form: what it produced is kept for one view, and the browser is sent
+/// (303) to the account page that shows it. Reloading that page shows it no more and repeats
+/// nothing.
+pub async fn show_once(
+    req: &HttpRequest,
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    extras: Extras,
+    anchor: &str,
+) -> HttpResponse {
+    let kept = match (&caller.session, serde_json::to_vec(&extras)) {
+        (Some(session), Ok(bytes)) => {
+            let bytes = Zeroizing::new(bytes);
+            core.keep_page_result(session, &bytes).await
+        }
+        // Forms come only from signed-in browsers.
+        _ => return to_signin(&format!("/accounts/{id}")),
+    };
+    match kept {
+        Ok(token) => see_other(&format!("/accounts/{id}?shown={}#{anchor}", token.as_str())),
+        Err(err) => service_failure(Chrome::new(req, core, Some(caller)), err),
+    }
 }
 
 #[derive(Deserialize)]
@@ -264,35 +333,24 @@ pub async fn reveal_totp(
         Ok(allowed) => allowed,
         Err(err) => return service_failure(Chrome::new(&req, &core, Some(&caller)), err),
     };
-    let justification = match Justification::parse_optional(Some(&form.justification)) {
-        Ok(j) => j,
-        Err(invalid) => {
-            let extras = Extras {
-                totp_error: Some(invalid.message),
-                ..Extras::default()
-            };
-            return account_page(&req, &core, &caller, &id, extras).await;
-        }
+    let revealed = match Justification::parse_optional(Some(&form.justification)) {
+        Ok(justification) => core.reveal_totp(&caller, &allowed, justification).await,
+        Err(invalid) => Err(invalid.into()),
     };
-    match core.reveal_totp(&caller, &allowed, justification).await {
-        Ok(code) => {
-            let extras = Extras {
-                totp: Some(code),
-                ..Extras::default()
-            };
-            account_page(&req, &core, &caller, &id, extras).await
-        }
-        Err(err) => match recoverable(&req, &core, &caller, err, &here) {
-            Ok(message) => {
-                let extras = Extras {
-                    totp_error: Some(message),
-                    ..Extras::default()
-                };
-                account_page(&req, &core, &caller, &id, extras).await
-            }
-            Err(response) => response,
+    let extras = match revealed {
+        Ok(code) => Extras {
+            totp: Some(ShownTotp::from_code(code)),
+            ..Extras::default()
         },
-    }
+        Err(err) => match recoverable(&req, &core, &caller, err, &here) {
+            Ok(message) => Extras {
+                totp_error: Some(message),
+                ..Extras::default()
+            },
+            Err(response) => return response,
+        },
+    };
+    show_once(&req, &core, &caller, &id, extras, "totp").await
 }
 
 /// The signed-in caller of a form post, or the response that refuses it (not signed in, or

@@ -10,6 +10,7 @@ pub mod backup_code_generation;
 pub mod key_check;
 pub mod login_flow;
 pub mod member;
+pub mod page_result;
 pub mod rate_counter;
 pub mod role_grant;
 pub mod rotation_task;
