@@ -10,6 +10,7 @@ mod m20261123_000004_audit_checkpoints;
 mod m20261123_000005_audit_forwarding_retention;
 mod m20261124_000006_key_checks;
 mod m20261124_000007_page_results;
+mod m20261124_000008_handle_keys;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_audit_forwarding_retention::Migration),
             Box::new(m20261124_000006_key_checks::Migration),
             Box::new(m20261124_000007_page_results::Migration),
+            Box::new(m20261124_000008_handle_keys::Migration),
         ]
     }
 }

@@ -200,3 +200,131 @@ async fn invalid_account_fields_are_refused_with_their_own_codes() {
         "nothing half-written"
     );
 }
+
+#[tokio::test]
+async fn handles_are_unique_whatever_their_case_or_width_and_refuse_invisible_characters() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let create = |handle: &str| {
+        app.post(
+            "/api/v1/accounts",
+            &manager,
+            json!({"team": "marketing", "platform": "x", "handle": handle}),
+        )
+    };
+    expect_json(create("@Brand").await, 201).await;
+    for twin in ["@brand", "@BRAND", "＠ｂｒａｎｄ"] {
+        expect_error(create(twin).await, 409, "account_exists").await;
+    }
+    for sneaky in ["@br\u{200B}and", "@brand\u{202E}", "@\u{2066}brand"] {
+        expect_error(create(sneaky).await, 422, "invalid_handle").await;
+    }
+    // Another platform, or another team, may have the same handle.
+    expect_json(
+        app.post(
+            "/api/v1/accounts",
+            &manager,
+            json!({"team": "marketing", "platform": "instagram", "handle": "@brand"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_migration_gives_existing_accounts_their_keys_and_keeps_colliding_ones_apart() {
+    use migration::MigratorTrait;
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::fresh_database(dir.path()).await;
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    // The schema as it was before handle keys (migration 7), with two case twins in it.
+    migration::Migrator::up(&db, Some(7)).await.unwrap();
+    db.execute_unprepared(
+        "INSERT INTO team (id, slug, name, created_at) VALUES \
+         ('00000000-0000-7000-8000-000000000001', 'marketing', 'marketing', '2026-01-01 00:00:00+00:00')",
+    )
+    .await
+    .unwrap();
+    for (id, handle) in [
+        ("00000000-0000-7000-8000-00000000000a", "@Brand"),
+        ("00000000-0000-7000-8000-00000000000b", "@brand"),
+    ] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO account (id, team_id, platform, handle, login_url, notes, status, created_at, updated_at) VALUES \
+             ('{id}', '00000000-0000-7000-8000-000000000001', 'x', '{handle}', NULL, '', 'active', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')"
+        ))
+        .await
+        .unwrap();
+    }
+    migration::Migrator::up(&db, None).await.unwrap();
+    let keys: Vec<Option<String>> = keyward::store::accounts::list(&db, &Default::default(), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.handle_key)
+        .collect();
+    assert!(keys.contains(&Some("@brand".to_owned())), "{keys:?}");
+    assert!(
+        keys.contains(&Some(
+            "@brand#00000000-0000-7000-8000-00000000000b".to_owned()
+        )),
+        "{keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn accounts_list_in_pages_of_the_callers_readable_teams() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "*").await;
+    for i in 0..5 {
+        app.account(&manager, "marketing", &format!("@m{i}")).await;
+    }
+    for i in 0..3 {
+        app.account(&manager, "sales", &format!("@s{i}")).await;
+    }
+    let operator = app.token("operator", "marketing").await;
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/accounts?limit=2".to_owned();
+    loop {
+        let page = expect_json(app.get(&path, &operator).await, 200).await;
+        let accounts = page["accounts"].as_array().unwrap();
+        assert!(accounts.len() <= 2);
+        seen.extend(
+            accounts
+                .iter()
+                .map(|a| a["handle"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/v1/accounts?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["@m0", "@m1", "@m2", "@m3", "@m4"],
+        "in order, once each, own team only"
+    );
+    let all = expect_json(
+        app.get("/api/v1/accounts", &app.token("viewer", "*").await)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(all["accounts"].as_array().unwrap().len(), 8);
+    assert_eq!(all["next"], serde_json::Value::Null);
+    let sales = expect_json(app.get("/api/v1/accounts?team=sales", &operator).await, 200).await;
+    assert_eq!(
+        sales["accounts"],
+        json!([]),
+        "a team you cannot read lists nothing"
+    );
+    expect_error(
+        app.get("/api/v1/accounts?after=bm90LWEtY3Vyc29y", &operator)
+            .await,
+        422,
+        "invalid_cursor",
+    )
+    .await;
+}

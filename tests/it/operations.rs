@@ -88,3 +88,34 @@ async fn a_body_that_stalls_is_cut_off_with_408_and_its_connection_closed() {
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn the_sqlite_database_and_its_wal_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    if crate::support::backend() != "sqlite" {
+        return;
+    }
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let app = crate::support::spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    app.account(&manager, "marketing", "@brand").await;
+    let db = app.dir.path().join("keyward.db");
+    for file in [
+        db.clone(),
+        app.dir.path().join("keyward.db-wal"),
+        app.dir.path().join("keyward.db-shm"),
+    ] {
+        assert!(file.exists(), "{}", file.display());
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    // A database made elsewhere, readable by everyone, is narrowed at the next start.
+    drop(app);
+    let dir = tempfile::tempdir().unwrap();
+    let settings = crate::support::test_settings(dir.path()).await;
+    let path = dir.path().join("keyward.db");
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _app = crate::support::spawn_with(dir, settings).await;
+    assert_eq!(mode(&path), 0o600);
+}

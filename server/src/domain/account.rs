@@ -104,6 +104,7 @@ pub struct Handle(String);
 
 impl Handle {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
         let handle = raw.trim();
         if handle.is_empty() || handle.chars().count() > 100 {
             return Err(Invalid::new(
@@ -117,11 +118,29 @@ impl Handle {
                 "a handle contains no spaces or control characters",
             ));
         }
+        // Invisible and bidirectional characters (zero-width joiners, RTL overrides, …) would
+        // make two handles that look the same, or one that reads backwards.
+        if handle
+            .chars()
+            .any(|c| c.general_category() == GeneralCategory::Format)
+        {
+            return Err(Invalid::new(
+                "invalid_handle",
+                "a handle contains no invisible or text-direction characters",
+            ));
+        }
         Ok(Self(handle.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// What makes two handles the same account: compatibility-normalised (NFKC: full-width
+    /// `＠ｂｒａｎｄ` is `@brand`) and in lower case (`@Brand` is `@brand`).
+    pub fn key(&self) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        self.0.nfkc().collect::<String>().to_lowercase()
     }
 }
 
@@ -256,6 +275,32 @@ mod tests {
         assert!(TeamSlug::parse("-bad").is_err());
         assert!(TeamSlug::parse("has space").is_err());
         assert!(TeamSlug::parse("*").is_err());
+    }
+
+    #[test]
+    fn handles_refuse_invisible_characters_and_look_alike_variants_share_one_key() {
+        for bad in [
+            "@br\u{200B}and",
+            "@brand\u{202E}",
+            "@\u{2066}brand",
+            "@bra\u{00AD}nd",
+            "\u{FEFF}@brand",
+        ] {
+            assert_eq!(
+                Handle::parse(bad).map_err(|e| e.code),
+                Err("invalid_handle"),
+                "{bad:?}"
+            );
+        }
+        let key = |raw: &str| Handle::parse(raw).map(|h| h.key());
+        assert_eq!(key("@Brand"), key("@brand"));
+        assert_eq!(key("＠ｂｒａｎｄ"), key("@brand"));
+        assert_ne!(key("@brand2"), key("@brand"));
+        assert_eq!(
+            Handle::parse("@Brand").map(|h| h.0),
+            Ok("@Brand".into()),
+            "kept as typed"
+        );
     }
 
     #[test]

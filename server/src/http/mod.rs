@@ -3,6 +3,7 @@
 
 pub mod api;
 mod auth;
+pub(crate) mod cursor;
 mod error;
 pub(crate) mod extract;
 mod request;

@@ -2,10 +2,11 @@
 
 use super::{Caller, Core, ServiceError};
 use crate::authz::Action;
+use crate::authz::ORG_WIDE;
 use crate::config::LimitSettings;
 use crate::domain::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 use crate::store::accounts::{
-    self as repo, Account, AccountFacts, AccountFilter, BackupSummary, NewAccount,
+    self as repo, Account, AccountFacts, AccountFilter, BackupSummary, ListPosition, NewAccount,
 };
 use crate::store::entities::account;
 use crate::store::{is_unique_violation, now};
@@ -46,6 +47,40 @@ fn warnings(facts: &AccountFacts, limits: &LimitSettings) -> Vec<&'static str> {
         out.push(super::backup::warning::FAILED_ATTEMPTS);
     }
     out
+}
+
+/// The most accounts one page lists.
+pub const MAX_LIST: u64 = 500;
+
+/// What to list.
+pub struct ListQuery {
+    pub team: Option<TeamSlug>,
+    pub platform: Option<Platform>,
+    pub status: Option<AccountStatus>,
+    /// Leave archived accounts out (when no status is asked for).
+    pub hide_archived: bool,
+    pub after: Option<ListPosition>,
+    pub limit: u64,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            team: None,
+            platform: None,
+            status: None,
+            hide_archived: false,
+            after: None,
+            limit: MAX_LIST,
+        }
+    }
+}
+
+/// A page of accounts and where the next one starts.
+#[derive(Default)]
+pub struct AccountPage {
+    pub views: Vec<AccountView>,
+    pub next: Option<ListPosition>,
 }
 
 /// Validated input for a new account.
@@ -114,6 +149,7 @@ impl Core {
                 team_id: &team_row.id,
                 platform: input.platform.as_str(),
                 handle: input.handle.as_str(),
+                handle_key: input.handle.key(),
                 login_url: input.login_url.as_ref().map(LoginUrl::as_str),
                 notes: input.notes.as_str(),
             },
@@ -180,55 +216,89 @@ impl Core {
         Ok(self.view_of(account, team, facts))
     }
 
-    /// Accounts in the teams the caller may read, filtered.
+    /// A page of the accounts in the teams the caller may read, filtered, in the order
+    /// platform, handle: at most `query.limit` (up to [`MAX_LIST`]) from `query.after` on, and
+    /// where the next page starts. Only the caller's readable teams are queried (every team
+    /// for an org-wide reader), and facts are fetched for this page's accounts alone.
     pub async fn list_accounts(
         &self,
         caller: &Caller,
-        team: Option<TeamSlug>,
-        platform: Option<Platform>,
-        status: Option<AccountStatus>,
-    ) -> Result<Vec<AccountView>, ServiceError> {
-        let slugs = repo::team_slugs(self.store.db()).await?;
-        let team_id = match &team {
-            Some(slug) => match slugs.iter().find(|(_, s)| *s == slug.as_str()) {
-                Some((id, _)) => Some(id.clone()),
-                None => return Ok(Vec::new()),
-            },
-            None => None,
-        };
-        let filter = AccountFilter {
-            team_id,
-            platform: platform.map(|p| p.as_str().to_owned()),
-            status: status.map(|s| s.as_str().to_owned()),
-        };
-        let accounts = repo::list(self.store.db(), &filter).await?;
-        let teams: BTreeSet<&String> = accounts.iter().map(|a| &a.team_id).collect();
-        let mut readable: HashMap<String, String> = HashMap::new();
-        for team_id in teams {
-            if let Some(slug) = slugs.get(team_id) {
-                if self
-                    .authz
-                    .allows(&caller.principal, slug, Action::AccountRead)
-                    .await
+        query: ListQuery,
+    ) -> Result<AccountPage, ServiceError> {
+        let db = self.store.db();
+        let org_wide = self
+            .authz
+            .allows(&caller.principal, ORG_WIDE, Action::AccountRead)
+            .await;
+        let team_ids = if org_wide {
+            match &query.team {
+                Some(slug) => Some(repo::team_ids(db, &[slug.as_str().to_owned()]).await?),
+                None => None,
+            }
+        } else {
+            let mut slugs = Vec::new();
+            for binding in caller
+                .principal
+                .bindings
+                .iter()
+                .filter(|b| b.team != ORG_WIDE)
+            {
+                let wanted = query
+                    .team
+                    .as_ref()
+                    .is_none_or(|t| t.as_str() == binding.team);
+                if wanted
+                    && !slugs.contains(&binding.team)
+                    && self
+                        .authz
+                        .allows(&caller.principal, &binding.team, Action::AccountRead)
+                        .await
                 {
-                    readable.insert(team_id.clone(), slug.clone());
+                    slugs.push(binding.team.clone());
                 }
             }
+            Some(repo::team_ids(db, &slugs).await?)
+        };
+        if team_ids.as_ref().is_some_and(HashMap::is_empty) {
+            return Ok(AccountPage::default());
         }
-        let visible: Vec<Account> = accounts
-            .into_iter()
-            .filter(|a| readable.contains_key(&a.team_id))
-            .collect();
-        let ids: Vec<String> = visible.iter().map(|a| a.id.clone()).collect();
+        let limit = query.limit.clamp(1, MAX_LIST);
+        let filter = AccountFilter {
+            team_ids: team_ids.as_ref().map(|t| t.keys().cloned().collect()),
+            platform: query.platform.map(|p| p.as_str().to_owned()),
+            status: query.status.map(|s| s.as_str().to_owned()),
+            hide_archived: query.hide_archived,
+            after: query.after,
+        };
+        let mut accounts = repo::list(db, &filter, limit + 1).await?;
+        let next = (accounts.len() as u64 > limit)
+            .then(|| {
+                accounts.truncate(limit as usize);
+                accounts.last().map(|a| ListPosition {
+                    platform: a.platform.clone(),
+                    handle: a.handle.clone(),
+                    id: a.id.clone(),
+                })
+            })
+            .flatten();
+        let slugs = match team_ids {
+            Some(known) => known,
+            None => {
+                let ids: BTreeSet<&String> = accounts.iter().map(|a| &a.team_id).collect();
+                repo::team_slugs_of(db, ids.into_iter().cloned().collect()).await?
+            }
+        };
+        let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
         let mut facts = self.facts(&ids).await?;
-        Ok(visible
+        let views = accounts
             .into_iter()
             .map(|account| {
-                let team = readable.get(&account.team_id).cloned().unwrap_or_default();
+                let team = slugs.get(&account.team_id).cloned().unwrap_or_default();
                 let facts = facts.remove(&account.id).unwrap_or_default();
                 self.view_of(account, team, facts)
             })
-            .collect())
+            .collect();
+        Ok(AccountPage { views, next })
     }
 
     pub async fn update_account(
@@ -261,6 +331,7 @@ impl Core {
         }
         if let Some(handle) = patch.handle {
             model.handle = Set(handle.as_str().to_owned());
+            model.handle_key = Set(Some(handle.key()));
             changed.push("handle");
         }
         if let Some(login_url) = patch.login_url {

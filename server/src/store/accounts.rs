@@ -40,6 +40,20 @@ pub async fn team_slugs(db: &impl ConnectionTrait) -> Result<HashMap<String, Str
         .collect())
 }
 
+/// The slugs of these teams, by id.
+pub async fn team_slugs_of(
+    db: &impl ConnectionTrait,
+    ids: Vec<String>,
+) -> Result<HashMap<String, String>, DbErr> {
+    Ok(team::Entity::find()
+        .filter(team::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.slug))
+        .collect())
+}
+
 pub async fn team_slug(db: &impl ConnectionTrait, team_id: &str) -> Result<Option<String>, DbErr> {
     Ok(team::Entity::find_by_id(team_id)
         .one(db)
@@ -51,6 +65,7 @@ pub struct NewAccount<'a> {
     pub team_id: &'a str,
     pub platform: &'a str,
     pub handle: &'a str,
+    pub handle_key: String,
     pub login_url: Option<&'a str>,
     pub notes: &'a str,
 }
@@ -62,6 +77,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewAccount<'_>) -> Result<Ac
         team_id: Set(new.team_id.to_owned()),
         platform: Set(new.platform.to_owned()),
         handle: Set(new.handle.to_owned()),
+        handle_key: Set(Some(new.handle_key)),
         login_url: Set(new.login_url.map(str::to_owned)),
         notes: Set(new.notes.to_owned()),
         status: Set("active".to_owned()),
@@ -93,30 +109,82 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Account>
 /// Filters for listing accounts; `None` means any.
 #[derive(Default)]
 pub struct AccountFilter {
-    pub team_id: Option<String>,
+    /// Only these teams (by id); `None` for every team.
+    pub team_ids: Option<Vec<String>>,
     pub platform: Option<String>,
     pub status: Option<String>,
+    /// Leave archived accounts out (when no status is asked for).
+    pub hide_archived: bool,
+    /// Only accounts after this one in the listing order (platform, handle, id).
+    pub after: Option<ListPosition>,
 }
 
+/// A place in the listing order, for the next page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListPosition {
+    pub platform: String,
+    pub handle: String,
+    pub id: String,
+}
+
+/// A page of accounts in the listing order: at most `limit`, from `filter.after` on.
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &AccountFilter,
+    limit: u64,
 ) -> Result<Vec<Account>, DbErr> {
+    use sea_orm::sea_query::Condition;
     let mut query = account::Entity::find();
-    if let Some(team_id) = &filter.team_id {
-        query = query.filter(account::Column::TeamId.eq(team_id.as_str()));
+    if let Some(team_ids) = &filter.team_ids {
+        query = query.filter(account::Column::TeamId.is_in(team_ids.iter().cloned()));
     }
     if let Some(platform) = &filter.platform {
         query = query.filter(account::Column::Platform.eq(platform.as_str()));
     }
     if let Some(status) = &filter.status {
         query = query.filter(account::Column::Status.eq(status.as_str()));
+    } else if filter.hide_archived {
+        query = query.filter(account::Column::Status.ne("archived"));
+    }
+    if let Some(after) = &filter.after {
+        let (p, h, i) = (&after.platform, &after.handle, &after.id);
+        query = query.filter(
+            Condition::any()
+                .add(account::Column::Platform.gt(p.as_str()))
+                .add(
+                    Condition::all()
+                        .add(account::Column::Platform.eq(p.as_str()))
+                        .add(account::Column::Handle.gt(h.as_str())),
+                )
+                .add(
+                    Condition::all()
+                        .add(account::Column::Platform.eq(p.as_str()))
+                        .add(account::Column::Handle.eq(h.as_str()))
+                        .add(account::Column::Id.gt(i.as_str())),
+                ),
+        );
     }
     query
         .order_by_asc(account::Column::Platform)
         .order_by_asc(account::Column::Handle)
+        .order_by_asc(account::Column::Id)
+        .limit(limit)
         .all(db)
         .await
+}
+
+/// The ids of the teams with these slugs.
+pub async fn team_ids(
+    db: &impl ConnectionTrait,
+    slugs: &[String],
+) -> Result<HashMap<String, String>, DbErr> {
+    Ok(team::Entity::find()
+        .filter(team::Column::Slug.is_in(slugs.iter().cloned()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.slug))
+        .collect())
 }
 
 pub async fn update(

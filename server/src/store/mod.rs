@@ -50,8 +50,13 @@ impl WriteTx {
 }
 
 impl Store {
-    /// Connects; SQLite files use WAL, a busy timeout and foreign keys.
+    /// Connects; SQLite files use WAL, a busy timeout and foreign keys, and are private to
+    /// their owner (see [`private_sqlite_file`]).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
+        if let Some(path) = sqlite_path(url) {
+            private_sqlite_file(&path)
+                .map_err(|e| DbErr::Custom(format!("{}: {e}", path.display())))?;
+        }
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .max_connections(max_connections)
@@ -107,6 +112,46 @@ impl Store {
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.db.ping().await
     }
+}
+
+/// The file of a `sqlite:` URL (none for an in-memory database).
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
+/// Creates the database file with mode 0600 before SQLite does (SQLite gives its WAL and
+/// shared-memory files the database file's mode), and narrows an existing file, WAL and
+/// shared memory readable by others to 0600.
+fn private_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
+    if !path.exists() {
+        return match crate::files::create_private(path) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        };
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files.iter().filter(|f| f.exists()) {
+            let mode = std::fs::metadata(file)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(file = %file.display(), mode = format!("{mode:o}"), "database file was readable by others; set to 0600");
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A new opaque id: UUID v7, so ids sort by creation time.

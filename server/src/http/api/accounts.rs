@@ -4,7 +4,9 @@ use crate::authz::Action;
 use crate::domain::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 use crate::http::extract::{Json, Query};
 use crate::http::{ApiError, Authenticated};
-use crate::services::accounts::{AccountInput, AccountPatch, AccountView};
+use crate::services::accounts::{
+    AccountInput, AccountPatch, AccountView, ListQuery as Listing, MAX_LIST,
+};
 use crate::services::Core;
 use actix_web::{delete, get, patch as patch_route, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -67,6 +69,8 @@ pub struct AccountOut {
 #[derive(Serialize, ToSchema)]
 pub struct AccountList {
     pub accounts: Vec<AccountOut>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -78,6 +82,11 @@ pub struct ListQuery {
     pub platform: Option<String>,
     /// active, frozen or archived.
     pub status: Option<String>,
+    /// At most this many (1-500, default 500).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u64>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
 }
 
 fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -173,9 +182,25 @@ pub async fn list(
     let status = nonblank(&query.status)
         .map(|s| AccountStatus::parse(&s))
         .transpose()?;
-    let views = core.list_accounts(&auth.0, team, platform, status).await?;
+    let after = nonblank(&query.after)
+        .map(|c| crate::http::cursor::decode(&c))
+        .transpose()?;
+    let page = core
+        .list_accounts(
+            &auth.0,
+            Listing {
+                team,
+                platform,
+                status,
+                after,
+                limit: query.limit.unwrap_or(MAX_LIST),
+                ..Listing::default()
+            },
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(AccountList {
-        accounts: views.into_iter().map(AccountOut::from).collect(),
+        accounts: page.views.into_iter().map(AccountOut::from).collect(),
+        next: page.next.as_ref().map(crate::http::cursor::encode),
     }))
 }
 

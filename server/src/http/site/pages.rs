@@ -66,6 +66,13 @@ struct AccountsPage {
     accounts: Vec<AccountCard>,
     roles: Vec<String>,
     can_audit: bool,
+    /// The link to the next page, when there is one.
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct AccountsQuery {
+    after: Option<String>,
 }
 
 /// A code shown once on the account page.
@@ -179,18 +186,37 @@ pub async fn accounts(
     req: HttpRequest,
     core: web::Data<Core>,
     session: MaybeSession,
+    query: web::Query<AccountsQuery>,
 ) -> HttpResponse {
     let Some(caller) = session.0 else {
         return to_signin("/accounts");
     };
     let c = Chrome::new(&req, &core, Some(&caller));
-    match core.list_accounts(&caller, None, None, None).await {
-        Ok(views) => {
-            let accounts = views
+    let after = match query
+        .after
+        .as_deref()
+        .map(crate::http::cursor::decode)
+        .transpose()
+    {
+        Ok(after) => after,
+        Err(invalid) => return service_failure(c, invalid.into()),
+    };
+    let listing = crate::services::accounts::ListQuery {
+        hide_archived: true,
+        after,
+        ..Default::default()
+    };
+    match core.list_accounts(&caller, listing).await {
+        Ok(page) => {
+            let accounts = page
+                .views
                 .iter()
-                .filter(|v| v.account.status != "archived")
                 .map(|v| AccountCard::from_view(v, c.t))
                 .collect();
+            let next = page
+                .next
+                .as_ref()
+                .map(|n| format!("/accounts?after={}", crate::http::cursor::encode(n)));
             let roles = caller
                 .principal
                 .bindings
@@ -205,6 +231,7 @@ pub async fn accounts(
                     accounts,
                     roles,
                     can_audit,
+                    next,
                 },
             )
         }

@@ -8,6 +8,8 @@ pub struct Model {
     pub team_id: String,
     pub platform: String,
     pub handle: String,
+    /// The handle's uniqueness key (see `domain::Handle::key`).
+    pub handle_key: Option<String>,
     pub login_url: Option<String>,
     pub notes: String,
     pub status: String,
