@@ -5,6 +5,9 @@ DEV_DIR    ?= .dev
 DEV_LISTEN ?= 127.0.0.1:8080
 BIN        := target/debug/keyward
 PG_ADMIN   ?= postgres://postgres@127.0.0.1:5432/postgres
+# Schemathesis (the OpenAPI fuzzer of the integration tests), pinned with hashes.
+ST_VENV    := target/schemathesis
+ST_VERSION := $(shell sed -n 's/^schemathesis==\([0-9.]*\).*/\1/p' tests/schemathesis/requirements.txt)
 
 export KW_TEST_PG_URL ?= $(PG_ADMIN)
 
@@ -35,11 +38,17 @@ test: check-postgres test-deps
 	$(MAKE) --no-print-directory test-postgres
 	$(MAKE) --no-print-directory test-browser
 
-## test-deps: the OpenID Provider and playwright-core from their lockfiles; Debian's Chromium,
-## rsyslog and openssl (the SIEM forwarding tests' receiver and test CA) and a Japanese font
-## (for readable screenshots) when missing.
+## test-deps: the OpenID Provider and playwright-core from their lockfiles; Schemathesis from
+## tests/schemathesis/requirements.txt (hashes checked) into target/schemathesis; Debian's
+## Chromium, rsyslog and openssl (the SIEM forwarding tests' receiver and test CA) and a
+## Japanese font (for readable screenshots) when missing.
 test-deps:
 	@command -v node >/dev/null || { echo "Node.js (with npm) is needed for the OIDC and browser tests."; exit 1; }
+	@$(ST_VENV)/bin/schemathesis --version 2>/dev/null | grep -qF "$(ST_VERSION)" || { \
+		echo "installing Schemathesis $(ST_VERSION) into $(ST_VENV)"; \
+		rm -rf $(ST_VENV) && python3 -m venv $(ST_VENV) && \
+		$(ST_VENV)/bin/pip install -q --disable-pip-version-check --require-hashes --only-binary :all: \
+			-r tests/schemathesis/requirements.txt; }
 	cd tests/oidc && $(NPM_CI)
 	cd tests/browser && $(NPM_CI)
 	@test -x /usr/bin/chromium || $(APT_INSTALL) chromium

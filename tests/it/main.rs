@@ -17,6 +17,7 @@ mod leaks;
 mod operations;
 mod otp;
 mod retention;
+mod schemathesis;
 mod siem;
 mod sso;
 mod tamper;

@@ -20,8 +20,42 @@ async fn health_and_readiness_answer_without_a_token() {
     assert_eq!(expect_json(ready, 200).await["status"], "ready");
 }
 
+/// Every route the source registers, as (method, path): the `#[get("…")]`-style attributes
+/// of the HTTP layer, with `/api/v1` before the JSON API's (but for the health checks).
+fn routes_in_source() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mut routes = Vec::new();
+    for dir in ["api", "site"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let prefix = if dir == "api" && !path.ends_with("health.rs") {
+                "/api/v1"
+            } else {
+                ""
+            };
+            for line in text.lines().map(str::trim) {
+                for method in ["get", "post", "put", "patch", "delete"] {
+                    for attr in [
+                        format!("#[{method}(\""),
+                        format!("#[{method}_route(\""),
+                        format!("#[actix_web::{method}(\""),
+                    ] {
+                        if let Some(rest) = line.strip_prefix(&attr) {
+                            let route = rest.split('"').next().unwrap();
+                            routes.push((method.to_owned(), format!("{prefix}{route}")));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    routes.sort();
+    routes
+}
+
 #[tokio::test]
-async fn the_openapi_document_describes_the_contract() {
+async fn every_route_is_in_the_openapi_document_with_its_parameters() {
     let app = spawn_app().await;
     let res = app
         .client
@@ -32,22 +66,78 @@ async fn the_openapi_document_describes_the_contract() {
     let doc = expect_json(res, 200).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    for path in [
-        "/healthz",
-        "/readyz",
-        "/api/v1/me",
-        "/api/v1/accounts",
-        "/api/v1/accounts/{id}",
-        "/api/v1/accounts/{id}/totp",
-        "/api/v1/accounts/{id}/totp/code",
-        "/api/v1/accounts/{id}/totp/export",
-        "/api/v1/accounts/{id}/hotp",
-        "/api/v1/accounts/{id}/hotp/code",
-        "/api/v1/audit",
-        "/api/v1/audit/verify",
-    ] {
-        assert!(paths.contains_key(path), "{path} documented");
+    let routes = routes_in_source();
+    assert!(routes.len() > 40, "{routes:?}");
+    let mut missing = Vec::new();
+    for (method, path) in &routes {
+        match paths.get(path).and_then(|p| p.get(method)) {
+            None => missing.push(format!("{method} {path}")),
+            Some(op) => {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                // Each {name} in the path is declared as a path parameter.
+                for name in path
+                    .split('{')
+                    .skip(1)
+                    .map(|p| p.split('}').next().unwrap())
+                {
+                    assert!(
+                        params.iter().any(|p| p["name"] == name
+                            && p["in"] == "path"
+                            && p["required"] == true),
+                        "{method} {path}: path parameter {name} is not declared: {params:?}"
+                    );
+                }
+                // Nothing is declared in the path that is not in it.
+                for p in params.iter().filter(|p| p["in"] == "path") {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {name} is not in the path"
+                    );
+                }
+                let responses = op["responses"].as_object().unwrap();
+                if path.starts_with("/api/v1/")
+                    && op.get("security") != Some(&serde_json::json!([]))
+                {
+                    for status in ["401", "403", "429", "503"] {
+                        assert!(
+                            responses.contains_key(status),
+                            "{method} {path}: {status} undocumented"
+                        );
+                    }
+                }
+                if path.starts_with("/api/v1/") && op.get("requestBody").is_some() {
+                    for status in ["400", "413", "415", "422"] {
+                        assert!(
+                            responses.contains_key(status),
+                            "{method} {path}: {status} undocumented"
+                        );
+                    }
+                }
+            }
+        }
     }
+    assert!(
+        missing.is_empty(),
+        "routes missing from the OpenAPI document: {missing:?}"
+    );
+    // And the document describes nothing the server does not serve.
+    let documented: usize = paths
+        .values()
+        .map(|item| {
+            ["get", "post", "put", "patch", "delete"]
+                .iter()
+                .filter(|m| item.get(**m).is_some())
+                .count()
+        })
+        .sum();
+    assert_eq!(documented, routes.len());
+    // Query parameters are query parameters.
+    let list = &paths["/api/v1/accounts"]["get"]["parameters"];
+    assert!(
+        list.as_array().unwrap().iter().all(|p| p["in"] == "query"),
+        "{list}"
+    );
     assert!(doc["components"]["schemas"]["TotpCodeOut"]["properties"]["next_code"].is_object());
 }
 

@@ -3,7 +3,6 @@
 
 use crate::domain::Invalid;
 use crate::services::ServiceError;
-use actix_web::error::QueryPayloadError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
@@ -51,16 +50,6 @@ impl ApiError {
 
     pub fn unauthenticated(message: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
-    }
-
-    /// A query string that could not be read (the dashboard's pages; the API reads its own
-    /// with `extract::Query`). Nothing typed is quoted back.
-    pub fn bad_query(err: QueryPayloadError) -> Self {
-        let message = match err {
-            QueryPayloadError::Deserialize(e) => super::extract::describe_query(&e),
-            _ => "the query string could not be read".to_owned(),
-        };
-        Self::new(StatusCode::BAD_REQUEST, "invalid_query", message)
     }
 }
 

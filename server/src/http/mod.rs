@@ -19,9 +19,6 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     cfg.app_data(web::PayloadConfig::new(body_limit))
         .app_data(
-            web::QueryConfig::default().error_handler(|err, _| ApiError::bad_query(err).into()),
-        )
-        .app_data(
             web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()),
         )
         .configure(api::configure)

@@ -16,25 +16,45 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// Team slug, e.g. `marketing`.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
     pub team: String,
-    /// x, instagram, facebook, tiktok, youtube, linkedin, github, google or other.
+    #[schema(value_type = super::PlatformName)]
     pub platform: String,
+    /// As the platform shows it, e.g. `@brand`; no spaces, control or invisible characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub handle: String,
+    /// An http(s) URL.
+    #[schema(max_length = 2048)]
     pub login_url: Option<String>,
     /// Stored in clear: never put a secret here.
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAccount {
+    #[schema(value_type = Option<super::PlatformName>)]
     pub platform: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub handle: Option<String>,
     /// An empty string removes the URL.
+    #[schema(max_length = 2048)]
     pub login_url: Option<String>,
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
-    /// `active` or `frozen`.
+    /// `active` or `frozen` (archive with DELETE).
+    #[schema(value_type = Option<PatchStatus>)]
     pub status: Option<String>,
+}
+
+/// What a PATCH may set the status to.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum PatchStatus {
+    Active,
+    Frozen,
 }
 
 #[derive(Serialize, ToSchema)]

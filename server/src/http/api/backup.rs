@@ -18,13 +18,14 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct ImportCodes {
     /// The codes in the platform's order; spaces, hyphens and case are normalised.
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 50)]
     pub codes: Option<Vec<SecretString>>,
     /// Alternatively, the block as copied from the platform's page (numbered columns are
     /// read in list order).
     #[schema(value_type = Option<String>)]
     pub block: Option<SecretString>,
     /// The date the platform issued the codes (YYYY-MM-DD).
+    #[schema(format = Date)]
     pub issued_on: String,
 }
 
@@ -90,9 +91,10 @@ pub struct CheckedOutOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResultIn {
-    /// worked or rejected.
+    #[schema(value_type = OutcomeName)]
     pub outcome: String,
     /// The generation the code came from; the current one when absent.
+    #[schema(minimum = 1)]
     pub generation: Option<i32>,
     /// A manager reporting for the person who holds the code (audited as
     /// `backup.result_override`); others may report only codes they hold.
@@ -114,8 +116,18 @@ pub struct ResultOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyIn {
-    #[schema(value_type = String)]
+    /// The code as typed (spaces, hyphens, case and look-alikes are forgiven).
+    #[schema(value_type = String, min_length = 1, max_length = 80)]
     pub code: SecretString,
+}
+
+/// What happened when the code was typed into the platform.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum OutcomeName {
+    Worked,
+    Rejected,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -2,12 +2,13 @@
 
 mod accounts;
 mod audit;
-mod backup;
+pub(crate) mod backup;
 mod health;
 mod me;
 mod otp;
 mod passwords;
 
+use crate::http::site;
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -17,7 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(
             web::scope("/api/v1")
-                .route("/openapi.json", web::get().to(openapi))
+                .service(openapi_document)
                 .service(me::me)
                 .service(accounts::create)
                 .service(accounts::list)
@@ -44,6 +45,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// A social platform.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum PlatformName {
+    X,
+    Instagram,
+    Facebook,
+    Tiktok,
+    Youtube,
+    Linkedin,
+    Github,
+    Google,
+    Other,
+}
+
 /// The account named in the path.
 #[derive(utoipa::IntoParams)]
 #[into_params(names("id"), parameter_in = Path)]
@@ -62,6 +79,12 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::new(crate::authn::session::SESSION_COOKIE),
+            )),
+        );
     }
 }
 
@@ -75,7 +98,12 @@ impl Modify for BearerAuth {
         otp::put_totp, otp::totp_code, otp::totp_export, otp::put_hotp, otp::hotp_code, otp::hotp_export,
         passwords::put_password, passwords::reveal_password,
         backup::import, backup::status, backup::checkout, backup::result, backup::verify,
-        audit::list, audit::verify, audit::forwarders, audit::export,
+        audit::list, audit::verify, audit::forwarders, audit::export, openapi_document,
+        site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout,
+        site::pages::home, site::pages::signin, site::pages::accounts, site::pages::account,
+        site::pages::reveal_totp, site::pages::language, site::assets::asset,
+        site::backup::checkout, site::backup::report, site::backup::verify, site::backup::import,
+        site::audit::audit,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses),
@@ -83,7 +111,11 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-async fn openapi() -> HttpResponse {
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", security(),
+    responses((status = 200, description = "the OpenAPI document of the whole service")))]
+#[actix_web::get("/openapi.json")]
+pub async fn openapi_document() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
@@ -95,7 +127,36 @@ struct ErrorResponses;
 impl Modify for ErrorResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::path::ParameterIn;
-        for (path, item) in openapi.paths.paths.iter_mut() {
+        // The dashboard's pages and forms: what a form or a query string that cannot be read
+        // gets (an HTML page).
+        let json_api = |path: &str| path.starts_with("/api/v1/") || path == "/readyz";
+        for (_, item) in openapi.paths.paths.iter_mut().filter(|(p, _)| !json_api(p)) {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let has_query = operation
+                    .parameters
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
+                let mut statuses = Vec::new();
+                if operation.request_body.is_some() {
+                    statuses.push(("400", "the form could not be read"));
+                    statuses.push(("415", "not a form (application/x-www-form-urlencoded)"));
+                }
+                if has_query {
+                    statuses.push(("400", "a query parameter could not be read"));
+                }
+                for (status, description) in statuses {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| html_response(description).into());
+                }
+            }
+        }
+        // The JSON API: its error envelope.
+        for (path, item) in openapi.paths.paths.iter_mut().filter(|(p, _)| json_api(p)) {
             let operations = [
                 &mut item.get,
                 &mut item.put,
@@ -164,6 +225,14 @@ impl Modify for ErrorResponses {
             }
         }
     }
+}
+
+fn html_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content("text/html", ContentBuilder::new().build())
+        .build()
 }
 
 fn error_response(description: &str) -> utoipa::openapi::Response {

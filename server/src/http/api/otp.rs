@@ -22,18 +22,33 @@ pub struct SetOtp {
     #[schema(value_type = Option<String>)]
     pub secret: Option<SecretString>,
     /// SHA1 (default), SHA256 or SHA512.
+    #[schema(value_type = Option<AlgorithmName>)]
     pub algorithm: Option<String>,
     /// 6 (default) or 8.
+    #[schema(minimum = 6, maximum = 8)]
     pub digits: Option<u32>,
     /// TOTP only: 30 (default) or 60.
+    #[schema(minimum = 30, maximum = 60)]
     pub period: Option<u64>,
-    /// HOTP only: the next counter value (default 0).
+    /// HOTP only: the next counter value (default 0), at most 2^53 − 1.
+    #[schema(minimum = 0, maximum = 9007199254740991_u64)]
     pub counter: Option<u64>,
+}
+
+/// An OTP hash algorithm.
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+pub enum AlgorithmName {
+    SHA1,
+    SHA256,
+    SHA512,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JustificationBody {
+    /// Why you need this, for the audit trail (3 to 500 characters).
+    #[schema(min_length = 3, max_length = 500)]
     pub justification: Option<String>,
 }
 

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
     /// Kept exactly as given (no trimming), up to 1024 characters.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 1024)]
     pub password: SecretString,
 }
 

@@ -6,6 +6,10 @@ use actix_web::{get, web, HttpResponse};
 const APP_CSS: &str = include_str!("../../../../web/static/app.css");
 const APP_JS: &str = include_str!("../../../../web/static/app.js");
 
+/// A static asset of the dashboard (app.css, app.js).
+#[utoipa::path(get, path = "/static/{name}", tag = "dashboard", security(),
+    params(("name" = String, Path, description = "app.css or app.js")),
+    responses((status = 200, description = "the asset", content_type = "text/css"), (status = 404, description = "no such asset")))]
 #[get("/static/{name}")]
 pub async fn asset(name: web::Path<String>) -> HttpResponse {
     let (body, content_type) = match name.as_str() {

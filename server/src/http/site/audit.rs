@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 const PAGE: u64 = 50;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     #[serde(default)]
     account: String,
@@ -76,6 +77,9 @@ fn nonempty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
+/// The audit viewer (auditors and security admins).
+#[utoipa::path(get, path = "/audit", tag = "dashboard", security(("session" = [])), params(AuditQuery),
+    responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html")))]
 #[get("/audit")]
 pub async fn audit(
     req: HttpRequest,

@@ -11,15 +11,21 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
+    /// Where to go after signing in (a path on this service).
     return_to: Option<String>,
     /// `login` forces a fresh authentication at the IdP (step-up).
     prompt: Option<String>,
 }
 
 /// Sends the browser to the IdP, with state, nonce and PKCE bound to this browser.
+/// Starts a sign-in at the identity provider (authorization code + PKCE).
+#[utoipa::path(get, path = "/auth/login", tag = "identity", security(), params(LoginQuery),
+    responses((status = 302, description = "to the identity provider"), (status = 400, description = "single sign-on is not configured", content_type = "text/html"), (status = 429, description = "too many sign-ins from this address", content_type = "text/html"), (status = 503, description = "the identity provider cannot be reached", content_type = "text/html")))]
 #[get("/auth/login")]
 pub async fn login(
     req: HttpRequest,
@@ -48,11 +54,16 @@ pub async fn login(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code.
     code: Option<String>,
+    /// The state the sign-in started with.
     state: Option<String>,
+    /// The issuer (RFC 9207).
     iss: Option<String>,
+    /// An OAuth error code, when the IdP refused.
     error: Option<String>,
 }
 
@@ -71,6 +82,9 @@ fn idp_error_text(t: &super::i18n::Texts, code: &str) -> String {
 }
 
 /// The IdP's redirect back: finishes the login, sets a new session cookie.
+/// The identity provider's redirect back: finishes the sign-in and sets the session cookie.
+#[utoipa::path(get, path = "/auth/callback", tag = "identity", security(), params(CallbackQuery),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 400, description = "the sign-in was refused", content_type = "text/html"), (status = 429, description = "too many failed sign-ins from this address", content_type = "text/html"), (status = 503, description = "the identity provider cannot be reached", content_type = "text/html")))]
 #[get("/auth/callback")]
 pub async fn callback(
     req: HttpRequest,
@@ -129,14 +143,19 @@ struct ReauthPage {
     login: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReauthQuery {
+    /// Where to come back to after the fresh sign-in.
     return_to: Option<String>,
 }
 
 /// Where a form that needs a fresh sign-in lands (303 from the form): one link to the step-up
 /// login, which app.js follows at once. The form's own redirect chain stays on this origin,
 /// as the Content-Security-Policy's `form-action 'self'` requires.
+/// The page a form that needs a fresh sign-in leads to: one link to the step-up sign-in.
+#[utoipa::path(get, path = "/auth/reauth", tag = "identity", security(), params(ReauthQuery),
+    responses((status = 200, description = "the page (HTML)", content_type = "text/html")))]
 #[get("/auth/reauth")]
 pub async fn reauth(
     req: HttpRequest,
@@ -153,13 +172,17 @@ pub async fn reauth(
     super::render(StatusCode::OK, &page)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LogoutForm {
     #[serde(default)]
     csrf: String,
 }
 
 /// Ends the session (POST with the CSRF token; the Origin check runs first).
+/// Ends the session (with the form's CSRF token).
+#[utoipa::path(post, path = "/auth/logout", tag = "identity", security(("session" = [])),
+    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF)", content_type = "text/html")))]
 #[post("/auth/logout")]
 pub async fn logout(
     req: HttpRequest,

@@ -11,6 +11,7 @@ use crate::services::backup::{warning, CodeOutcome, Verification};
 use crate::services::{Caller, Core, ServiceError};
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 /// A code just checked out, shown once.
@@ -249,7 +250,7 @@ async fn failed(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CheckoutForm {
     #[serde(default)]
     justification: String,
@@ -257,6 +258,11 @@ pub struct CheckoutForm {
     csrf: String,
 }
 
+/// Checks out the next backup code; the answer redirects to the account page, which shows it once.
+#[utoipa::path(post, path = "/accounts/{id}/backup/checkout", tag = "dashboard", security(("session" = [])),
+    params(crate::http::api::AccountId),
+    request_body(content = CheckoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 #[post("/accounts/{id}/backup/checkout")]
 pub async fn checkout(
     req: HttpRequest,
@@ -296,7 +302,7 @@ pub async fn checkout(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ResultForm {
     #[serde(default)]
     outcome: String,
@@ -308,6 +314,11 @@ pub struct ResultForm {
     csrf: String,
 }
 
+/// Reports a checked-out code's outcome (the holder, or a manager with override).
+#[utoipa::path(post, path = "/accounts/{id}/backup/{position}/result", tag = "dashboard", security(("session" = [])),
+    params(crate::http::api::backup::CodePosition),
+    request_body(content = ResultForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 #[post("/accounts/{id}/backup/{position}/result")]
 pub async fn report(
     req: HttpRequest,
@@ -356,14 +367,20 @@ pub async fn report(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct VerifyForm {
     #[serde(default)]
+    #[schema(value_type = String)]
     code: Zeroizing<String>,
     #[serde(default)]
     csrf: String,
 }
 
+/// Says what a typed backup code is; the answer redirects to the account page with the result.
+#[utoipa::path(post, path = "/accounts/{id}/backup/verify", tag = "dashboard", security(("session" = [])),
+    params(crate::http::api::AccountId),
+    request_body(content = VerifyForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 #[post("/accounts/{id}/backup/verify")]
 pub async fn verify(
     req: HttpRequest,
@@ -396,9 +413,10 @@ pub async fn verify(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ImportForm {
     #[serde(default)]
+    #[schema(value_type = String)]
     block: Zeroizing<String>,
     #[serde(default)]
     issued_on: String,
@@ -406,6 +424,11 @@ pub struct ImportForm {
     csrf: String,
 }
 
+/// Imports a pasted generation of backup codes (manager).
+#[utoipa::path(post, path = "/accounts/{id}/backup/import", tag = "dashboard", security(("session" = [])),
+    params(crate::http::api::AccountId),
+    request_body(content = ImportForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 #[post("/accounts/{id}/backup/import")]
 pub async fn import(
     req: HttpRequest,

@@ -43,6 +43,10 @@ pub struct Texts {
     pub reveal_button: &'static str,
     pub reauth_hint: &'static str,
     pub reauth_title: &'static str,
+    /// A form that could not be read.
+    pub form_unreadable: &'static str,
+    /// A link whose query string could not be read.
+    pub query_unreadable: &'static str,
     /// A form's result asked for again (a reload): it was shown once.
     pub shown_once: &'static str,
     pub reauth_body: &'static str,
@@ -211,6 +215,8 @@ pub static EN: Texts = Texts {
     reveal_button: "Reveal code",
     reauth_hint: "Revealing a code needs a recent sign-in: you will be asked to sign in again.",
     reauth_title: "Sign in again",
+    form_unreadable: "The form could not be read. Reload the page and try again.",
+    query_unreadable: "This link has a parameter that could not be read. Go back and try again.",
     shown_once: "That result was shown once and is not shown again (a reload repeats nothing). Reveal or check out again if you need to.",
     reauth_body: "Revealing secrets needs a recent sign-in. You are on your way to the identity provider; afterwards you come back to the page you were on.",
     reauth_continue: "Continue to sign in",
@@ -359,6 +365,8 @@ pub static JA: Texts = Texts {
     reveal_button: "コードを表示",
     reauth_hint: "コードの表示には最近のログインが必要です。再ログインを求められます。",
     reauth_title: "もう一度ログイン",
+    form_unreadable: "フォームを読み取れませんでした。ページを再読み込みしてやり直してください。",
+    query_unreadable: "このリンクのパラメーターを読み取れませんでした。戻ってやり直してください。",
     shown_once: "その結果は一度だけ表示されました。再読み込みしても何も繰り返されません。必要ならもう一度表示・貸出してください。",
     reauth_body: "秘密情報の表示には最近のログインが必要です。ID プロバイダーへ移動します。ログイン後は元のページに戻ります。",
     reauth_continue: "ログインへ進む",

@@ -1,12 +1,12 @@
 //! The web dashboard: server-rendered pages (askama templates in `web/templates`), assets
 //! embedded from `web/static`, sign-in through the IdP. No inline script (strict CSP).
 
-mod assets;
-mod audit;
-mod auth;
-mod backup;
+pub(crate) mod assets;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod backup;
 pub mod i18n;
-mod pages;
+pub(crate) mod pages;
 
 use crate::authn::session::{LANG_COOKIE, SESSION_COOKIE};
 use crate::services::{Caller, Core};
@@ -17,23 +17,50 @@ use askama::Template;
 use i18n::Texts;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::FormConfig::default().limit(16 * 1024))
-        .service(auth::login)
-        .service(auth::callback)
-        .service(auth::logout)
-        .service(auth::reauth)
-        .service(assets::asset)
-        .service(pages::home)
-        .service(pages::signin)
-        .service(pages::accounts)
-        .service(pages::account)
-        .service(pages::reveal_totp)
-        .service(backup::checkout)
-        .service(backup::report)
-        .service(backup::verify)
-        .service(backup::import)
-        .service(audit::audit)
-        .service(pages::language);
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(16 * 1024)
+            .error_handler(|err, req| unreadable(req, &err, "form")),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|err, req| unreadable(req, &err, "query")))
+    .service(auth::login)
+    .service(auth::callback)
+    .service(auth::logout)
+    .service(auth::reauth)
+    .service(assets::asset)
+    .service(pages::home)
+    .service(pages::signin)
+    .service(pages::accounts)
+    .service(pages::account)
+    .service(pages::reveal_totp)
+    .service(backup::checkout)
+    .service(backup::report)
+    .service(backup::verify)
+    .service(backup::import)
+    .service(audit::audit)
+    .service(pages::language);
+}
+
+/// A form or a query string a page could not read: an HTML page saying so (400, or 415 for a
+/// form that is not `application/x-www-form-urlencoded`), never the raw parser message.
+fn unreadable(req: &HttpRequest, err: &dyn std::fmt::Display, what: &str) -> actix_web::Error {
+    let status = match err.to_string().to_ascii_lowercase() {
+        e if e.contains("content type") => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let page = match req.app_data::<web::Data<Core>>() {
+        Some(core) => {
+            let c = Chrome::new(req, core, None);
+            let message = if what == "form" {
+                c.t.form_unreadable
+            } else {
+                c.t.query_unreadable
+            };
+            error_page(c, status, message)
+        }
+        None => HttpResponse::build(status).finish(),
+    };
+    actix_web::error::InternalError::from_response(what.to_owned(), page).into()
 }
 
 /// What every page's frame needs: words, the signed-in person, the CSRF token.

@@ -13,6 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
 
 /// An account as a page shows it.
@@ -70,8 +71,10 @@ struct AccountsPage {
     next: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccountsQuery {
+    /// The next page's cursor.
     after: Option<String>,
 }
 
@@ -134,6 +137,8 @@ fn group(code: &str) -> String {
     format!("{} {}", &code[..mid], &code[mid..])
 }
 
+/// The dashboard's entry: to the accounts when signed in, else to sign-in.
+#[utoipa::path(get, path = "/", tag = "dashboard", security(), responses((status = 303, description = "a redirect (see Location)")))]
 #[get("/")]
 pub async fn home(session: MaybeSession) -> HttpResponse {
     match session.0 {
@@ -142,12 +147,18 @@ pub async fn home(session: MaybeSession) -> HttpResponse {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SigninQuery {
+    /// Where to go after signing in (a path on this service).
     return_to: Option<String>,
+    /// Present after signing out: the page says so.
     signed_out: Option<String>,
 }
 
+/// The sign-in page.
+#[utoipa::path(get, path = "/signin", tag = "dashboard", security(), params(SigninQuery),
+    responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)")))]
 #[get("/signin")]
 pub async fn signin(
     req: HttpRequest,
@@ -181,6 +192,9 @@ pub async fn signin(
     )
 }
 
+/// The accounts the signed-in member may see.
+#[utoipa::path(get, path = "/accounts", tag = "dashboard", security(("session" = [])), params(AccountsQuery),
+    responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 422, description = "a bad cursor", content_type = "text/html")))]
 #[get("/accounts")]
 pub async fn accounts(
     req: HttpRequest,
@@ -282,12 +296,17 @@ pub async fn account_page(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccountQuery {
     /// The token of a form's result, shown once.
     shown: Option<String>,
 }
 
+/// One account: TOTP reveal, backup codes, and a form's result shown once.
+#[utoipa::path(get, path = "/accounts/{id}", tag = "dashboard", security(("session" = [])),
+    params(crate::http::api::AccountId, AccountQuery),
+    responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 #[get("/accounts/{id}")]
 pub async fn account(
     req: HttpRequest,
@@ -335,7 +354,7 @@ pub async fn show_once(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RevealForm {
     #[serde(default)]
     justification: String,
@@ -343,6 +362,11 @@ pub struct RevealForm {
     csrf: String,
 }
 
+/// Reveals the current TOTP code; the answer redirects to the account page, which shows it once.
+#[utoipa::path(post, path = "/accounts/{id}/totp/reveal", tag = "dashboard", security(("session" = [])),
+    params(crate::http::api::AccountId),
+    request_body(content = RevealForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 #[post("/accounts/{id}/totp/reveal")]
 pub async fn reveal_totp(
     req: HttpRequest,
@@ -433,12 +457,17 @@ pub fn recoverable(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LangQuery {
+    /// Where to go back to (a path on this service).
     return_to: Option<String>,
 }
 
 /// Switches the language and goes back.
+/// Switches the dashboard's language and goes back.
+#[utoipa::path(get, path = "/lang/{lang}", tag = "dashboard", security(),
+    params(("lang" = String, Path, description = "en or ja"), LangQuery), responses((status = 303, description = "a redirect (see Location)")))]
 #[get("/lang/{lang}")]
 pub async fn language(
     core: web::Data<Core>,
