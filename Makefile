@@ -1,5 +1,6 @@
 # Keyward: the two commands a newcomer needs are `make dev` and `make test`.
 
+SHELL      := /bin/bash
 CARGO      ?= cargo
 DEV_DIR    ?= .dev
 DEV_LISTEN ?= 127.0.0.1:8080
@@ -11,7 +12,7 @@ ST_VERSION := $(shell sed -n 's/^schemathesis==\([0-9.]*\).*/\1/p' tests/schemat
 
 export KW_TEST_PG_URL ?= $(PG_ADMIN)
 
-.PHONY: help build dev test test-deps test-sqlite test-postgres test-browser check-postgres lint fmt clean-test-dbs bench
+.PHONY: help build dev test test-deps test-sqlite test-postgres test-browser test-fuzz check-postgres lint fmt clean-test-dbs bench
 
 # Root installs with apt-get directly; others through sudo.
 APT_INSTALL = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq && apt-get install -y -qq "$$@"' --
@@ -37,6 +38,7 @@ test: check-postgres test-deps
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 	$(MAKE) --no-print-directory test-browser
+	$(MAKE) --no-print-directory test-fuzz
 
 ## test-deps: the OpenID Provider and playwright-core from their lockfiles; Schemathesis from
 ## tests/schemathesis/requirements.txt (hashes checked) into target/schemathesis; Debian's
@@ -78,6 +80,24 @@ test-postgres: clean-test-dbs
 test-browser:
 	@echo "== browser tests (Chromium: /usr/bin/chromium)"
 	cd tests/browser && KW_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1
+
+## test-fuzz: a short run of each cargo fuzz target (fuzz/) from its corpus in the repo. The
+## targets build on the stable toolchain without a sanitizer (-s none: the parsers are safe
+## Rust; libFuzzer's coverage guidance is what matters). New inputs go to a temporary directory.
+FUZZ_SECONDS       ?= 20
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TARGETS       := otpauth backup_block return_to
+test-fuzz:
+	@echo "== fuzz targets, $(FUZZ_SECONDS) s each: $(FUZZ_TARGETS)"
+	@$(CARGO) fuzz --version 2>/dev/null | grep -qF "$(CARGO_FUZZ_VERSION)" || \
+		$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
+	@for target in $(FUZZ_TARGETS); do \
+		found=$$(mktemp -d); \
+		(cd fuzz && $(CARGO) fuzz run -s none -O $$target $$found corpus/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 2>&1 | grep -E '^(Done|INFO: seed corpus)|panicked|ERROR|SUMMARY' ; \
+			exit $${PIPESTATUS[0]}) || { echo "fuzz target $$target failed: see fuzz/artifacts/$$target"; exit 1; }; \
+		rm -rf $$found; \
+	done
 
 check-postgres:
 	@pg_isready -q -d "$(KW_TEST_PG_URL)" 2>/dev/null || { \

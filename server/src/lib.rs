@@ -7,7 +7,8 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod crypto;
-pub mod domain;
+/// Domain types that validate on construction (the `keyward-domain` crate).
+pub use keyward_domain as domain;
 pub mod files;
 pub mod http;
 pub mod services;

@@ -1,0 +1,42 @@
+//! Keyward's domain types: values that validate on construction, so the rest of the code can
+//! only hold valid ones. Normalisation (spaces, case, padding) happens here, once. A crate of
+//! its own with few dependencies: the parsers are fuzzed (`fuzz/`) without the server.
+
+mod account;
+pub mod backup;
+mod otp;
+mod return_to;
+mod text;
+
+pub use account::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
+pub use backup::{CodeList, Hint, TypedCode};
+pub use otp::{Base32Secret, HashAlgorithm, OtpKind, OtpParams, Otpauth};
+pub use return_to::ReturnTo;
+pub use text::{FilterText, Justification, Password};
+
+/// Whether `raw` can be one of Keyward's ids (a hyphenated UUID): anything else names nothing,
+/// and is refused before it reaches a query.
+pub fn is_id(raw: &str) -> bool {
+    raw.len() == 36
+        && raw.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Why a value was refused; `code` is the stable API error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
