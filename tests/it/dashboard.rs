@@ -273,16 +273,13 @@ async fn reloading_a_check_out_result_never_takes_a_second_code() {
     browser.sign_in(&app.base, "alice").await;
     let page = browser.page(&format!("{}/accounts/{id}", app.base)).await;
     let res = browser
-        .client
-        .post(format!("{}/accounts/{id}/backup/checkout", app.base))
-        .header("origin", &app.base)
-        .form(&[
-            ("justification", "new phone"),
-            ("csrf", csrf_of(&page).as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .submit(
+            &app.base,
+            &format!("/accounts/{id}/backup/checkout"),
+            &page,
+            &[("justification", "new phone")],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let shown = format!(
         "{}{}",
@@ -335,16 +332,13 @@ async fn a_manager_reports_a_code_someone_else_holds_as_an_override_from_the_pag
     alice.sign_in(&app.base, "alice").await;
     let page = alice.page(&format!("{}/accounts/{id}", app.base)).await;
     let res = alice
-        .client
-        .post(format!("{}/accounts/{id}/backup/checkout", app.base))
-        .header("origin", &app.base)
-        .form(&[
-            ("justification", "new phone"),
-            ("csrf", csrf_of(&page).as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .submit(
+            &app.base,
+            &format!("/accounts/{id}/backup/checkout"),
+            &page,
+            &[("justification", "new phone")],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     // Another operator sees nothing to report; the manager sees Alice's code, by name.
     let mia = Browser::new();

@@ -2,7 +2,9 @@
 //! (a fresh `keys init`, one flipped byte) is refused at start, by `keys status`, by `keys
 //! rotate` and by readiness, naming the key; nothing is ever written under it.
 
-use crate::support::{cli_for, expect_json, spawn_process, test_settings, ServerProcess};
+use crate::support::{
+    cli_for, cli_token, expect_json, spawn_process, test_settings, ServerProcess,
+};
 use base64::Engine as _;
 use keyward::config::Settings;
 use reqwest::Client;
@@ -26,20 +28,7 @@ async fn stack() -> (tempfile::TempDir, Settings, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(dir.path()).await;
     assert!(run(&settings, &["migrate"]).status.success());
-    let out = run(
-        &settings,
-        &[
-            "token",
-            "create",
-            "--name",
-            "t",
-            "--role",
-            "manager",
-            "--team",
-            "marketing",
-        ],
-    );
-    let token = text(&out.stdout).lines().last().unwrap().trim().to_owned();
+    let token = cli_token(&settings, "manager", "marketing");
     let server = spawn_process(&settings).await;
     let account = call(
         &server,

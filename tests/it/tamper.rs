@@ -65,22 +65,7 @@ async fn witnessed(checkpoint_midway: bool) -> Stack {
     let settings = test_settings(dir.path()).await;
     let cli = |args: &[&str]| cli_for(&settings).args(args).output().unwrap();
     assert!(cli(&["migrate"]).status.success());
-    let out = cli(&[
-        "token",
-        "create",
-        "--name",
-        "t",
-        "--role",
-        "manager",
-        "--team",
-        "marketing",
-    ]);
-    let token = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = crate::support::cli_token(&settings, "manager", "marketing");
     let server = spawn_process_with(
         &settings,
         &[("KEYWARD_AUDIT__WITNESS_SECONDS", "1".to_owned())],

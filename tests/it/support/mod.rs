@@ -215,6 +215,27 @@ pub fn cli_for(settings: &Settings) -> Command {
     cmd
 }
 
+/// A service token made with `keyward token create`, as an operator would (its last line).
+pub fn cli_token(settings: &Settings, role: &str, team: &str) -> String {
+    let out = cli_for(settings)
+        .args([
+            "token", "create", "--name", "test", "--role", role, "--team", team,
+        ])
+        .output()
+        .expect("keyward runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("the token is the last line")
+        .trim()
+        .to_owned()
+}
+
 /// Reads a JSON body, asserting the status first.
 pub async fn expect_json(res: Response, status: u16) -> Value {
     let got = res.status().as_u16();
