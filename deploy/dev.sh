@@ -107,6 +107,7 @@ cat <<MSG
     sam     security admin, every team     (exports seeds, reads the audit trail)
     olga    auditor, every team
     nora    no groups (sees the "no team yet" page)
+    uma     viewer whose email the IdP has not verified (Keyward keeps none)
 
   API tokens (in $DEV_DIR/):
     manager, every team:       $(cat "$DEV_DIR/manager.token")
