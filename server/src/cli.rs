@@ -364,7 +364,8 @@ async fn key_status(settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = connect_migrated(settings).await?;
     let counts = crate::store::deks::count_by_kek(store.db()).await?;
     let recorded = crate::store::deks::key_checks(store.db()).await?;
-    let problems = services::keys::health(&store, &keyring).await?;
+    let in_use: Vec<String> = counts.keys().cloned().collect();
+    let problems = services::keys::health(&store, &keyring, &in_use).await?;
     let problem = |id: &str| problems.iter().find(|(p, _)| p == id).map(|(_, k)| *k);
     let active = keyring.active_id();
     println!("{:<12} {:>8}  {:<18} check value", "key", "DEKs", "state");

@@ -41,11 +41,17 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
     if migrate {
         store.migrate().await.context("applying migrations")?;
     }
+    let mut kek_ids_at_start = Vec::new();
     if store.pending_migrations().await? == 0 {
         // A key file whose keys are not the ones the data was written with stops the start.
         crate::services::keys::prove(&store, &keyring)
             .await
             .with_context(|| format!("keys: {}", describe_source(keyring.source())))?;
+        // One count at start, so readiness never scans the secret tables.
+        kek_ids_at_start = crate::store::deks::count_by_kek(store.db())
+            .await?
+            .into_keys()
+            .collect();
     }
     let authz = Authorizer::new().await?;
     let oidc = match &settings.oidc {
@@ -64,6 +70,7 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         oidc,
         settings: Arc::new(settings.clone()),
         audit_state: Default::default(),
+        kek_ids_at_start,
         anonymous: crate::services::anonymous::AnonymousGuard::new(
             settings.http.anonymous_per_minute,
         ),

@@ -363,3 +363,71 @@ async fn readiness_and_keys_status_report_a_key_that_wraps_secrets_but_left_the_
     );
     assert_eq!(status, 503);
 }
+
+#[tokio::test]
+async fn a_database_from_before_key_checks_proves_the_root_key_against_a_stored_backup_code() {
+    let (_dir, settings, _, _) = stack().await;
+    let db = sea_orm::Database::connect(&settings.database.url)
+        .await
+        .unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&db, "DELETE FROM key_check")
+        .await
+        .unwrap();
+    // The KEK is right, the root (which keys the backup-code lookups) is not.
+    edit_key_file(&key_file_of(&settings), |f| {
+        f["root"] = flip_one_bit(&f["root"])
+    });
+    let (code, err) = refused_start(&settings).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("key root"), "{err}");
+}
+
+#[tokio::test]
+async fn readiness_reports_a_key_that_wraps_secrets_even_when_it_was_never_recorded() {
+    let (_dir, settings, _, _) = stack().await;
+    let db = sea_orm::Database::connect(&settings.database.url)
+        .await
+        .unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&db, "DELETE FROM key_check")
+        .await
+        .unwrap();
+    // A key file with the same root but only a kek-0002: kek-0001, which wraps everything,
+    // is gone, and no check value ever named it.
+    edit_key_file(&key_file_of(&settings), |f| {
+        f["keys"][0]["id"] = json!("kek-0002");
+        f["keys"][0]["material"] = flip_one_bit(&f["keys"][0]["material"]);
+        f["active"] = json!("kek-0002");
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = cli_for(&settings)
+        .args(["serve", "--no-migrate"])
+        .env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEYWARD_LOG__LEVEL", "error")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        if let Ok(res) = Client::new()
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            body = expect_json(res, 503).await;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        body["problems"]
+            .to_string()
+            .contains("missing from the key file"),
+        "{body}"
+    );
+}

@@ -247,3 +247,65 @@ async fn events_newer_than_the_witness_can_be_removed_unseen_until_it_covers_the
     let (code, out) = stack.verify();
     assert_eq!(code, 0, "not detectable: the witness never saw it: {out}");
 }
+
+/// A forger who can write the database recomputes a chain (its hashes have no key), puts an
+/// unsigned retention anchor over the witnessed event and waits for the witness to follow:
+/// the witness moves only under anchors signed with the keyring, so it stays, and verify
+/// fails once the fake anchor is gone again.
+#[tokio::test]
+async fn a_forged_anchor_does_not_carry_the_witness_onto_a_rewritten_chain() {
+    use keyward::audit::canonical_hash;
+    use keyward::store::audit as repo;
+    let stack = witnessed(false).await;
+    let witnessed = stack.witness().unwrap();
+    let db = Database::connect(&stack.settings.database.url)
+        .await
+        .unwrap();
+    // Replace the witnessed event and add one after it, correctly chained.
+    let mut rows = repo::page(&db, witnessed.seq - 2, 1).await.unwrap();
+    let mut prev = rows.remove(0);
+    db.execute_unprepared(&format!(
+        "DELETE FROM audit_event WHERE seq >= {}",
+        witnessed.seq
+    ))
+    .await
+    .unwrap();
+    for seq in [witnessed.seq, witnessed.seq + 1] {
+        let mut row = prev.clone();
+        row.seq = seq;
+        row.justification = Some("forged".into());
+        row.prev_hash = prev.hash.clone();
+        row.hash = canonical_hash(&row);
+        repo::insert(&db, row.clone()).await.unwrap();
+        prev = row;
+    }
+    repo::insert_anchor(
+        &db,
+        repo::AnchorRow {
+            seq: witnessed.seq,
+            hash: prev.prev_hash.clone(),
+            first_seq: 1,
+            archive: "nothing.jsonl".into(),
+            archive_sha256: "0".repeat(64),
+            at: keyward::store::now(),
+            key_id: witnessed.key_id.clone(),
+            signature: "00".repeat(64),
+        },
+    )
+    .await
+    .unwrap();
+    let out = cli_for(&stack.settings)
+        .args(["audit", "checkpoint"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("NOT moved"), "{text}");
+    assert_eq!(stack.witness(), Some(witnessed));
+    db.execute_unprepared("DELETE FROM audit_anchor")
+        .await
+        .unwrap();
+    let (code, out) = stack.verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("witness"), "{out}");
+}

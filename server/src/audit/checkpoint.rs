@@ -210,6 +210,30 @@ pub async fn verify(
     Ok(report)
 }
 
+/// The newest retention anchor, if every anchor is signed by `key_id` and they follow one
+/// another from seq 1: how far the log is proven by archives. Anything else proves nothing.
+pub async fn signed_anchor_head(
+    db: &impl ConnectionTrait,
+    key_id: &str,
+) -> Result<Option<repo::AnchorRow>, DbErr> {
+    let mut next_first = 1;
+    let mut head = None;
+    for a in repo::anchors(db).await? {
+        let signed = a.key_id == key_id
+            && checkpoint_signature_valid(
+                &a.key_id,
+                &super::retention::anchor_row_message(&a),
+                &a.signature,
+            );
+        if !signed || a.first_seq != next_first {
+            return Ok(None);
+        }
+        next_first = a.seq + 1;
+        head = Some(a);
+    }
+    Ok(head)
+}
+
 /// Recomputes the whole chain and, given what to trust, checks its anchors, checkpoints and
 /// witness. A retention run committing meanwhile moves where the chain starts, which would
 /// read as a gap: when the newest anchor changed during a failed check, it starts again

@@ -131,11 +131,17 @@ pub async fn advance(
                 prior.seq
             )));
         }
-        let archived = repo::latest_anchor(db).await?.map_or(0, |a| a.seq);
-        let still_there = prior.seq <= archived
-            || repo::event(db, prior.seq)
+        // Archived events count only under anchors signed with this keyring: an anchor row
+        // anyone can insert must not carry the witness onto a forged chain.
+        let anchor =
+            super::checkpoint::signed_anchor_head(db, &keyring.checkpoint_key_id()).await?;
+        let still_there = match &anchor {
+            Some(a) if prior.seq < a.seq => true,
+            Some(a) if prior.seq == a.seq => a.hash == prior.head_hash,
+            _ => repo::event(db, prior.seq)
                 .await?
-                .is_some_and(|e| e.hash == prior.head_hash);
+                .is_some_and(|e| e.hash == prior.head_hash),
+        };
         if !still_there {
             return Ok(Advance::Refused(format!(
                 "event {} is no longer the one the witness signed",

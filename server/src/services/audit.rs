@@ -11,25 +11,44 @@ use crate::store::audit::{self as repo, AuditFilter, AuditRow};
 /// The most events one page returns.
 pub const MAX_PAGE: u64 = 500;
 
-/// How far the chain is known to be intact, in memory.
+type Mark = (ChainPoint, i64);
+type FullRun = (chrono::DateTime<chrono::Utc>, VerifyReport);
+
+/// How far the chain is known to be intact, in memory. Each part has its own short lock, held
+/// only to read or replace it — never across a recomputation, so a long verification never
+/// holds up the witness.
 #[derive(Default)]
 pub struct AuditState {
     /// The newest event verified, and the newest checkpoint checked, by the last good run.
-    mark: Option<(ChainPoint, i64)>,
-    /// The newest head written to the witness file.
-    witnessed: Option<Witness>,
+    mark: std::sync::Mutex<Option<Mark>>,
+    /// The newest head written to the witness file (the witness loop alone moves it).
+    witnessed: tokio::sync::Mutex<Option<Witness>>,
     /// When the whole chain was last recomputed, and what that found.
-    last_full: Option<(chrono::DateTime<chrono::Utc>, VerifyReport)>,
+    last_full: std::sync::Mutex<Option<FullRun>>,
+}
+
+fn locked<T: Clone>(lock: &std::sync::Mutex<T>) -> T {
+    match lock.lock() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+fn replace<T>(lock: &std::sync::Mutex<T>, value: T) {
+    match lock.lock() {
+        Ok(mut guard) => *guard = value,
+        Err(poisoned) => *poisoned.into_inner() = value,
+    }
 }
 
 impl AuditState {
-    fn remember(&mut self, report: &VerifyReport, checkpoints_through: i64) {
+    fn remember(&self, report: &VerifyReport, checkpoints_through: i64) {
         if report.ok {
             let point = ChainPoint {
                 seq: report.head_seq,
                 hash: report.head.clone(),
             };
-            self.mark = Some((point, checkpoints_through));
+            replace(&self.mark, Some((point, checkpoints_through)));
         }
     }
 }
@@ -74,7 +93,7 @@ impl Core {
 
     /// The whole chain, recomputed (the API's verify, the background job).
     pub async fn verify_audit_fully(&self) -> Result<VerifyReport, ServiceError> {
-        let mut state = self.audit_state.lock().await;
+        let state = &self.audit_state;
         let key_id = self.keyring.checkpoint_key_id();
         let witness = match self.read_witness() {
             Ok(witness) => witness,
@@ -87,7 +106,7 @@ impl Core {
         let checkpoints_through = latest_checkpoint_seq(self.store.db()).await?;
         let report = checkpoint::verify_all(self.store.db(), Some(trust), |_| {}).await?;
         state.remember(&report, checkpoints_through);
-        state.last_full = Some((chrono::Utc::now(), report.clone()));
+        replace(&state.last_full, Some((chrono::Utc::now(), report.clone())));
         Ok(report)
     }
 
@@ -97,7 +116,7 @@ impl Core {
     pub async fn audit_chain_status(&self, caller: &Caller) -> Result<ChainStatus, ServiceError> {
         self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
             .await?;
-        let mut state = self.audit_state.lock().await;
+        let state = &self.audit_state;
         let db = self.store.db();
         let key_id = self.keyring.checkpoint_key_id();
         let witness = match self.read_witness() {
@@ -105,7 +124,7 @@ impl Core {
             Err(report) => {
                 return Ok(ChainStatus {
                     report: *report,
-                    last_full: state.last_full.clone(),
+                    last_full: locked(&state.last_full),
                 })
             }
         };
@@ -115,7 +134,7 @@ impl Core {
         };
         let checkpoints_through = latest_checkpoint_seq(db).await?;
         let archived = repo::latest_anchor(db).await?.map(|a| a.seq);
-        let resume = match &state.mark {
+        let resume = match &locked(&state.mark) {
             Some((point, after)) if point.seq > archived.unwrap_or(0) => repo::event(db, point.seq)
                 .await?
                 .filter(|e| e.hash == point.hash)
@@ -132,7 +151,7 @@ impl Core {
         state.remember(&report, checkpoints_through);
         Ok(ChainStatus {
             report,
-            last_full: state.last_full.clone(),
+            last_full: locked(&state.last_full),
         })
     }
 
@@ -161,10 +180,10 @@ impl Core {
     /// another chain). The server does this every `audit.witness_seconds`.
     pub async fn witness_audit(&self) -> Result<(), ServiceError> {
         if let Some(path) = self.settings.witness_path() {
-            let mut state = self.audit_state.lock().await;
-            let known = state.witnessed.clone();
+            let mut witnessed = self.audit_state.witnessed.lock().await;
+            let known = witnessed.clone();
             match witness::advance(self.store.db(), &self.keyring, &path, known).await {
-                Ok(Advance::Written(w) | Advance::Unchanged(w)) => state.witnessed = Some(w),
+                Ok(Advance::Written(w) | Advance::Unchanged(w)) => *witnessed = Some(w),
                 Ok(Advance::Refused(why)) => {
                     tracing::error!(witness = %path.display(), reason = %why,
                         "audit witness not moved: the log no longer contains the head the witness signed; run `keyward audit verify`");

@@ -33,9 +33,12 @@ pub struct Core {
     pub oidc: Option<Oidc>,
     pub settings: Arc<Settings>,
     /// How far the audit chain is verified and witnessed (see `services::audit`).
-    pub audit_state: tokio::sync::Mutex<audit::AuditState>,
+    pub audit_state: audit::AuditState,
     /// Per-address limits and denial aggregation for anonymous requests.
     pub anonymous: anonymous::AnonymousGuard,
+    /// KEK ids that wrapped stored DEKs when the server started (counted once): readiness
+    /// checks each of them is still held.
+    pub kek_ids_at_start: Vec<String>,
 }
 
 /// Where a request came from, for the audit trail.

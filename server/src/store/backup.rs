@@ -343,3 +343,16 @@ pub async fn complete_low_codes_tasks(
         .await?;
     Ok(result.rows_affected)
 }
+
+/// Any one stored code with its generation (to prove the root key against stored lookups).
+pub async fn any_code(
+    db: &impl ConnectionTrait,
+) -> Result<Option<(GenerationRow, CodeRow)>, DbErr> {
+    let Some(code) = backup_code::Entity::find().one(db).await? else {
+        return Ok(None);
+    };
+    Ok(generation::Entity::find_by_id(code.generation_id.clone())
+        .one(db)
+        .await?
+        .map(|g| (g, code)))
+}

@@ -24,7 +24,13 @@ pub async fn readyz(core: web::Data<Core>) -> HttpResponse {
         problems.push("database: unreachable".to_owned());
     } else {
         match core.store.pending_migrations().await {
-            Ok(0) => match crate::services::keys::health(&core.store, &core.keyring).await {
+            Ok(0) => match crate::services::keys::health(
+                &core.store,
+                &core.keyring,
+                &core.kek_ids_at_start,
+            )
+            .await
+            {
                 Ok(found) => {
                     for (id, problem) in &found {
                         tracing::error!(key_id = %id, ?problem, "keyring is not ready");
