@@ -103,6 +103,9 @@ impl Platform {
 pub struct Handle(String);
 
 impl Handle {
+    /// The longest uniqueness key (see [`Handle::key`]).
+    pub const MAX_KEY_CHARS: usize = 300;
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
         let handle = raw.trim();
@@ -129,7 +132,15 @@ impl Handle {
                 "a handle contains no invisible or text-direction characters",
             ));
         }
-        Ok(Self(handle.to_owned()))
+        let parsed = Self(handle.to_owned());
+        // Compatibility forms can expand (U+FDFA is 18 letters): bound the key too.
+        if parsed.key().chars().count() > Self::MAX_KEY_CHARS {
+            return Err(Invalid::new(
+                "invalid_handle",
+                "a handle is 1-100 characters once written out in plain letters",
+            ));
+        }
+        Ok(parsed)
     }
 
     pub fn as_str(&self) -> &str {
@@ -296,6 +307,11 @@ mod tests {
         assert_eq!(key("@Brand"), key("@brand"));
         assert_eq!(key("＠ｂｒａｎｄ"), key("@brand"));
         assert_ne!(key("@brand2"), key("@brand"));
+        // Twenty U+FDFA are 360 letters written out: refused, not a database error.
+        assert_eq!(
+            Handle::parse(&"\u{FDFA}".repeat(20)).map_err(|e| e.code),
+            Err("invalid_handle")
+        );
         assert_eq!(
             Handle::parse("@Brand").map(|h| h.0),
             Ok("@Brand".into()),

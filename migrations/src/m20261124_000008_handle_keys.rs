@@ -32,7 +32,8 @@ impl MigrationTrait for Migration {
         m.alter_table(
             Table::alter()
                 .table(Account::Table)
-                .add_column(ColumnDef::new(Account::HandleKey).string_len(200).null())
+                // Text: NFKC can make a key much longer than its handle (U+FDFA is 18 letters).
+                .add_column(ColumnDef::new(Account::HandleKey).text().null())
                 .to_owned(),
         )
         .await?;

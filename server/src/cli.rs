@@ -331,6 +331,8 @@ async fn rotate(settings: &Settings, resume: bool, batch: u64) -> anyhow::Result
         anyhow::bail!("keys rotate works on a key file (keys.key_file); rotate an environment keyring by hand");
     };
     let store = connect_migrated(settings).await?;
+    // A key file that is not the database's is refused before anything is added to it.
+    services::keys::prove(&store, &Keyring::load(KeySource::File(path.clone()))?).await?;
     if !resume {
         let mut file = KeyFile::read(&path)?;
         let new_id = file.add_key();

@@ -401,6 +401,12 @@ impl Settings {
                     .to_owned(),
             ));
         }
+        if self.limits.failed_attempt_window_minutes > 120 {
+            return Err(ConfigError(
+                "limits.failed_attempt_window_minutes: at most 120 (rate windows are kept two hours)"
+                    .to_owned(),
+            ));
+        }
         if self.limits.failed_attempt_window_minutes == 0 {
             return Err(ConfigError(
                 "limits.failed_attempt_window_minutes: must be at least 1".to_owned(),
@@ -694,6 +700,11 @@ mod tests {
         assert!(err.contains("audit.forward[0].name"), "{err}");
         let err = check("[audit]\nretention_days = 99999999\narchive_dir = \"/a\"");
         assert!(err.contains("audit.retention_days: at most"), "{err}");
+        let err = check("[limits]\nfailed_attempt_window_minutes = 1440");
+        assert!(
+            err.contains("limits.failed_attempt_window_minutes: at most 120"),
+            "{err}"
+        );
         let err = check("[audit]\nretention_days = 30");
         assert!(err.contains("audit.archive_dir"), "{err}");
         let ok = load_with(

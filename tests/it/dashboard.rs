@@ -369,3 +369,24 @@ async fn a_manager_reports_a_code_someone_else_holds_as_an_override_from_the_pag
         .count();
     assert_eq!(overrides, 1);
 }
+
+#[tokio::test]
+async fn the_audit_viewer_checks_its_filters_like_the_api() {
+    let app = spawn_sso_app("").await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "olga").await;
+    for bad in [
+        "actor=%00",
+        "action=a%0Ab",
+        &format!("account={}", "x".repeat(300)),
+    ] {
+        let res = browser.get(&format!("{}/audit?{bad}", app.base)).await;
+        assert_eq!(res.status(), 200, "{bad}: never a storage error");
+        let page = res.text().await.unwrap();
+        assert!(page.contains("without control characters"), "{bad}: {page}");
+        assert!(
+            !page.contains(r#"data-testid="event""#),
+            "{bad}: nothing is listed"
+        );
+    }
+}

@@ -154,9 +154,15 @@ async fn the_same_key_id_with_other_material_is_refused_at_start_naming_the_key_
         "{shown}"
     );
     // Rotation would re-wrap under a key the data was not written with: refused, nothing moved.
+    let impostor = std::fs::read(key_file_of(&settings)).unwrap();
     let rotate = run(&settings, &["keys", "rotate"]);
     assert_eq!(rotate.status.code(), Some(2), "{}", text(&rotate.stderr));
     assert!(text(&rotate.stderr).contains("not the key this database was written with"));
+    assert_eq!(
+        std::fs::read(key_file_of(&settings)).unwrap(),
+        impostor,
+        "no key is added to a file that is refused"
+    );
 
     // 2. One flipped bit in the KEK's material.
     std::fs::write(key_file_of(&settings), &right).unwrap();

@@ -914,3 +914,21 @@ async fn a_failed_discovery_is_remembered_so_an_idp_outage_is_not_hammered() {
         "one discovery attempt for five sign-ins"
     );
 }
+
+#[tokio::test]
+async fn a_bearer_header_never_lets_a_cookie_form_skip_the_origin_check() {
+    let app = spawn_sso_app("").await;
+    let id = seeded_account(&app).await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "alice").await;
+    let res = browser
+        .client
+        .post(format!("{}/accounts/{id}/totp/reveal", app.base))
+        .header("authorization", "Bearer kw_whatever")
+        .header("origin", "http://evil.example")
+        .form(&[("justification", "x")])
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 403, "cross_origin_request").await;
+}

@@ -107,7 +107,7 @@ async fn from_token(core: &Core, token: &str, meta: RequestMeta) -> Result<Calle
                     Err(limited.into())
                 }
                 None => {
-                    core.record_standalone(event).await;
+                    core.deny_anonymous(event).await;
                     Err(ApiError::unauthenticated(message))
                 }
             }

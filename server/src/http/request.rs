@@ -104,8 +104,10 @@ pub async fn origin_guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let uses_cookie = req.cookie(crate::authn::session::SESSION_COOKIE).is_some()
-        && super::auth::bearer(req.request()).is_none();
+    // Only the JSON API authenticates by bearer token (and then never by the cookie); the
+    // dashboard's forms always use the cookie, whatever else the request carries.
+    let by_token = req.path().starts_with("/api/") && super::auth::bearer(req.request()).is_some();
+    let uses_cookie = req.cookie(crate::authn::session::SESSION_COOKIE).is_some() && !by_token;
     if unsafe_method && uses_cookie {
         let expected = req
             .app_data::<web::Data<crate::services::Core>>()

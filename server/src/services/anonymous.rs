@@ -10,8 +10,27 @@ use std::sync::Mutex;
 
 /// The fixed window, in seconds.
 const WINDOW: i64 = 60;
-/// Addresses remembered at most; beyond, the oldest window's entries are dropped.
+/// Addresses counted one by one at most per window; beyond, new ones share one count (a
+/// flood from very many addresses is limited as a whole).
 const MAX_ADDRESSES: usize = 100_000;
+/// Denials written at once per window, over every address; beyond, they are aggregated.
+const IMMEDIATE_PER_WINDOW: u32 = 100;
+/// Distinct (address, reason) aggregates per window; beyond, they share one per reason.
+const MAX_AGGREGATES: usize = 1_000;
+/// Where addresses past [`MAX_ADDRESSES`] or [`MAX_AGGREGATES`] are counted.
+const MANY: &str = "*";
+
+/// What an address counts as: an IPv4 address itself, an IPv6 address by its /64 (one
+/// network hands out a whole /64 to one host).
+fn source(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => ip.to_owned(),
+    }
+}
 
 #[derive(Default)]
 struct Window {
@@ -21,6 +40,8 @@ struct Window {
     attempts: HashMap<String, u32>,
     /// Denials per (address, reason) after the first, not yet written.
     repeated: HashMap<(String, String), Repeated>,
+    /// Denials written at once in this window.
+    written: u32,
 }
 
 struct Repeated {
@@ -65,7 +86,7 @@ impl AnonymousGuard {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if guard.start != minute(now) || guard.attempts.len() > MAX_ADDRESSES {
+        if guard.start != minute(now) {
             let old = std::mem::take(&mut *guard);
             guard.start = minute(now);
             let events: Vec<Event> = old
@@ -89,8 +110,12 @@ impl AnonymousGuard {
         if self.per_minute == 0 {
             return Ok(());
         }
+        let mut key = source(ip);
         self.with_window(|w| {
-            let n = w.attempts.entry(ip.to_owned()).or_insert(0);
+            if w.attempts.len() >= MAX_ADDRESSES && !w.attempts.contains_key(&key) {
+                key = MANY.to_owned();
+            }
+            let n = w.attempts.entry(key).or_insert(0);
             if *n >= self.per_minute {
                 let left = (w.start + 1) * WINDOW - chrono::Utc::now().timestamp();
                 return Err(left.max(1) as u64);
@@ -103,17 +128,25 @@ impl AnonymousGuard {
     /// Whether `ip` is already over its limit this minute (without counting).
     pub fn over_limit(&self, ip: &str) -> bool {
         self.per_minute > 0
-            && self.with_window(|w| w.attempts.get(ip).is_some_and(|n| *n >= self.per_minute))
+            && self.with_window(|w| {
+                let key = source(ip);
+                let n = w.attempts.get(&key).or_else(|| {
+                    (w.attempts.len() >= MAX_ADDRESSES)
+                        .then(|| w.attempts.get(MANY))
+                        .flatten()
+                });
+                n.is_some_and(|n| *n >= self.per_minute)
+            })
     }
 
     /// Counts a denial into the minute's aggregate, never writing it on its own (for
     /// addresses already refused with 429).
     pub fn count(&self, event: &Event) {
-        let ip = event.ip.clone().unwrap_or_default();
-        let reason = event.details["reason"].as_str().unwrap_or("").to_owned();
+        let key = aggregate_key(event);
         let at = chrono::Utc::now();
         self.with_window(|w| {
-            let r = w.repeated.entry((ip, reason)).or_insert(Repeated {
+            let key = w.capped(key);
+            let r = w.repeated.entry(key).or_insert(Repeated {
                 count: 0,
                 first: at,
                 last: at,
@@ -125,14 +158,23 @@ impl AnonymousGuard {
 
     /// Decides whether a denial is written now or counted into the minute's aggregate.
     pub fn deny(&self, event: Event) -> Denial {
-        let ip = event.ip.clone().unwrap_or_default();
-        let reason = event.details["reason"].as_str().unwrap_or("").to_owned();
+        let key = aggregate_key(&event);
         let at = chrono::Utc::now();
-        self.with_window(
-            |w| match w.repeated.get_mut(&(ip.clone(), reason.clone())) {
+        self.with_window(|w| {
+            let key = w.capped(key);
+            match w.repeated.get_mut(&key) {
                 Some(r) => {
                     r.count += 1;
                     r.last = at;
+                    Denial::Counted
+                }
+                None if w.written >= IMMEDIATE_PER_WINDOW => {
+                    let counted = Repeated {
+                        count: 1,
+                        first: at,
+                        last: at,
+                    };
+                    w.repeated.insert(key, counted);
                     Denial::Counted
                 }
                 None => {
@@ -141,11 +183,12 @@ impl AnonymousGuard {
                         first: at,
                         last: at,
                     };
-                    w.repeated.insert((ip, reason), first);
+                    w.repeated.insert(key, first);
+                    w.written += 1;
                     Denial::Write(Box::new(event))
                 }
-            },
-        )
+            }
+        })
     }
 
     /// The aggregates due: those of ended windows, and (with `all`) the current one's too.
@@ -171,6 +214,25 @@ impl AnonymousGuard {
         events.extend(ended);
         events
     }
+}
+
+impl Window {
+    /// The aggregate key, or the shared one per reason once there are too many.
+    fn capped(&self, key: (String, String)) -> (String, String) {
+        if self.repeated.len() >= MAX_AGGREGATES && !self.repeated.contains_key(&key) {
+            (MANY.to_owned(), key.1)
+        } else {
+            key
+        }
+    }
+}
+
+/// (source, reason) of a denial.
+fn aggregate_key(event: &Event) -> (String, String) {
+    (
+        source(event.ip.as_deref().unwrap_or_default()),
+        event.details["reason"].as_str().unwrap_or("").to_owned(),
+    )
 }
 
 /// One event standing for `r.count` repeated denials.
@@ -280,5 +342,42 @@ mod tests {
             .collect();
         assert_eq!(repeated, vec![499]);
         assert!(guard.take_aggregates(true).is_empty(), "written once");
+    }
+
+    #[test]
+    fn many_addresses_still_write_a_bounded_number_of_events() {
+        let guard = AnonymousGuard::new(0);
+        let mut written = 0;
+        for i in 0..5_000u32 {
+            // A /64 each: every one of them a different source.
+            let ip = format!("2001:db8:{:x}:{:x}::1", i / 65_536, i % 65_536);
+            if matches!(guard.deny(denial(&ip, "unknown_token")), Denial::Write(_)) {
+                written += 1;
+            }
+        }
+        assert_eq!(written, IMMEDIATE_PER_WINDOW);
+        let aggregates = guard.take_aggregates(true);
+        assert!(
+            aggregates.len() <= MAX_AGGREGATES + 1,
+            "{}",
+            aggregates.len()
+        );
+        let total: u64 = aggregates
+            .iter()
+            .map(|e| e.details["repeated"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(total, 5_000 - u64::from(IMMEDIATE_PER_WINDOW));
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_as_its_64() {
+        let guard = AnonymousGuard::new(2);
+        assert!(guard.attempt("2001:db8:0:1::1").is_ok());
+        assert!(guard.attempt("2001:db8:0:1::ffff").is_ok());
+        assert!(
+            guard.attempt("2001:db8:0:1:abcd::9").is_err(),
+            "the same /64"
+        );
+        assert!(guard.attempt("2001:db8:0:2::1").is_ok());
     }
 }

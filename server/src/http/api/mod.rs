@@ -153,6 +153,20 @@ impl Modify for ErrorResponses {
                         .entry(status.to_owned())
                         .or_insert_with(|| html_response(description).into());
                 }
+                // A cookie request from another origin is refused before the page is reached,
+                // with the JSON error envelope (see `origin_guard`).
+                if operation.request_body.is_some() {
+                    if let Some(utoipa::openapi::RefOr::T(forbidden)) =
+                        operation.responses.responses.get_mut("403")
+                    {
+                        forbidden.content.insert(
+                            "application/json".to_owned(),
+                            utoipa::openapi::ContentBuilder::new()
+                                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        );
+                    }
+                }
             }
         }
         // The JSON API: its error envelope.

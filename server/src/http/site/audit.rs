@@ -4,6 +4,7 @@
 use super::pages::service_failure;
 use super::{render, to_signin, Chrome};
 use crate::audit::canonical_hash;
+use crate::domain::FilterText;
 use crate::http::MaybeSession;
 use crate::store::audit::AuditFilter;
 use actix_web::http::StatusCode;
@@ -72,11 +73,6 @@ struct AuditPage {
     error: Option<String>,
 }
 
-fn nonempty(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
 /// The audit viewer (auditors and security admins).
 #[utoipa::path(get, path = "/audit", tag = "dashboard", security(("session" = [])), params(AuditQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html")))]
@@ -111,14 +107,34 @@ pub async fn audit(
         }
         parsed
     };
+    let (since, until) = (bound(&q.since), bound(&q.until));
+    // Checked like the API's filters (length, no control characters), so every database
+    // answers them alike; a bad one is said on the page, and nothing matches it.
+    let mut text = |raw: &str, name: &'static str| match FilterText::parse_optional(Some(raw), name)
+    {
+        Ok(value) => value.map(|v| v.as_str().to_owned()),
+        Err(invalid) => {
+            error = Some(invalid.message);
+            None
+        }
+    };
     let filter = AuditFilter {
         after: q.after.unwrap_or(0).max(0),
-        actor: nonempty(&q.actor),
-        target: nonempty(&q.account).map(|a| format!("account:{a}")),
-        action: nonempty(&q.action),
-        outcome: nonempty(&q.outcome),
-        since: bound(&q.since),
-        until: bound(&q.until),
+        actor: text(&q.actor, "actor"),
+        target: text(&q.account, "account").map(|a| format!("account:{a}")),
+        action: text(&q.action, "action"),
+        outcome: text(&q.outcome, "outcome"),
+        since,
+        until,
+    };
+    let filter = if error.is_some() {
+        // Show nothing rather than more than was asked for.
+        AuditFilter {
+            after: i64::MAX,
+            ..filter
+        }
+    } else {
+        filter
     };
     let (rows, next) = match core.list_audit(&caller, filter, PAGE).await {
         Ok(page) => page,

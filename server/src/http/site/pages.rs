@@ -350,7 +350,12 @@ pub async fn show_once(
     };
     match kept {
         Ok(token) => see_other(&format!("/accounts/{id}?shown={}#{anchor}", token.as_str())),
-        Err(err) => service_failure(Chrome::new(req, core, Some(caller)), err),
+        // The action is done (a code may be checked out): show its result here rather than
+        // lose it; only a reload of this answer could repeat the form.
+        Err(err) => {
+            tracing::warn!(error = %err, "page result not kept; shown directly");
+            account_page(req, core, caller, id, Some(extras)).await
+        }
     }
 }
 
