@@ -270,7 +270,9 @@ impl Otpauth {
         params.issuer = issuer
             .map(|i| truncate(&i, 100))
             .filter(|i| !i.trim().is_empty());
-        params.label = Some(truncate(&label, 200)).filter(|l| !l.trim().is_empty());
+        // "." and ".." are path steps in a URI, not labels: written back, they would vanish.
+        params.label = Some(truncate(&label, 200))
+            .filter(|l| !l.trim().is_empty() && l != "." && l != "..");
         Ok(Self { secret, params })
     }
 
@@ -333,6 +335,12 @@ mod tests {
             unreachable!("valid URI")
         };
         assert_eq!((otp.params.label, otp.params.issuer), (None, None));
+        // Found next: "." once its control characters are gone, which a URI cannot carry.
+        let Ok(dot) = Otpauth::parse("otpauth://hotp/.%00%00?secret=JBSWY3DPEHPK3PXP&counter=7")
+        else {
+            unreachable!("valid URI")
+        };
+        assert_eq!(dot.params.label, None);
     }
 
     #[test]
