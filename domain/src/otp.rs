@@ -271,8 +271,8 @@ impl Otpauth {
             .map(|i| truncate(&i, 100))
             .filter(|i| !i.trim().is_empty());
         // "." and ".." are path steps in a URI, not labels: written back, they would vanish.
-        params.label = Some(truncate(&label, 200))
-            .filter(|l| !l.trim().is_empty() && l != "." && l != "..");
+        params.label =
+            Some(truncate(&label, 200)).filter(|l| !l.trim().is_empty() && l != "." && l != "..");
         Ok(Self { secret, params })
     }
 
