@@ -119,23 +119,56 @@ fn key_file_of(settings: &Settings) -> std::path::PathBuf {
     settings.keys.key_file.clone().unwrap()
 }
 
+/// A fresh `keys init` over the key file: the same id kek-0001, other keys.
+fn reinit_key_file(settings: &Settings) {
+    std::fs::remove_file(key_file_of(settings)).unwrap();
+    let path = key_file_of(settings);
+    let init = run(
+        settings,
+        &["keys", "init", "--key-file", path.to_str().unwrap()],
+    );
+    assert!(init.status.success(), "{}", text(&init.stderr));
+}
+
+/// Starts `keyward serve` on `settings`, waits for its answer to `/readyz` (which must be
+/// 503) and stops it; returns that answer's body.
+async fn unready(settings: &Settings) -> Value {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = cli_for(settings)
+        .args(["serve", "--no-migrate"])
+        .env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEYWARD_LOG__LEVEL", "error")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        if let Ok(res) = Client::new()
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            body = expect_json(res, 503).await;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    body
+}
+
 #[tokio::test]
 async fn the_same_key_id_with_other_material_is_refused_at_start_naming_the_key_and_the_file() {
     let (dir, settings, _, _) = stack().await;
     let right = std::fs::read(key_file_of(&settings)).unwrap();
 
     // 1. A fresh `keys init` written over the file: the same id kek-0001, other keys.
-    std::fs::remove_file(key_file_of(&settings)).unwrap();
-    let init = run(
-        &settings,
-        &[
-            "keys",
-            "init",
-            "--key-file",
-            key_file_of(&settings).to_str().unwrap(),
-        ],
-    );
-    assert!(init.status.success(), "{}", text(&init.stderr));
+    reinit_key_file(&settings);
     let (code, err) = refused_start(&settings).await;
     assert_eq!(code, Some(2), "{err}");
     assert!(
@@ -201,17 +234,7 @@ async fn a_database_from_before_key_checks_proves_the_key_against_its_own_data()
         .await
         .unwrap();
     let right = std::fs::read(key_file_of(&settings)).unwrap();
-    std::fs::remove_file(key_file_of(&settings)).unwrap();
-    let init = run(
-        &settings,
-        &[
-            "keys",
-            "init",
-            "--key-file",
-            key_file_of(&settings).to_str().unwrap(),
-        ],
-    );
-    assert!(init.status.success());
+    reinit_key_file(&settings);
     // The stored DEKs do not open with the impostor: refused before anything is recorded.
     let (code, err) = refused_start(&settings).await;
     assert_eq!(code, Some(2), "{err}");
@@ -255,17 +278,7 @@ async fn a_key_file_swapped_under_a_running_server_fails_readiness_and_is_never_
     let (_dir, settings, token, id) = stack().await;
     let server = spawn_process(&settings).await;
     let right = std::fs::read(key_file_of(&settings)).unwrap();
-    std::fs::remove_file(key_file_of(&settings)).unwrap();
-    let init = run(
-        &settings,
-        &[
-            "keys",
-            "init",
-            "--key-file",
-            key_file_of(&settings).to_str().unwrap(),
-        ],
-    );
-    assert!(init.status.success());
+    reinit_key_file(&settings);
 
     let ready = Client::new()
         .get(format!("{}/readyz", server.base))
@@ -404,32 +417,7 @@ async fn readiness_reports_a_key_that_wraps_secrets_even_when_it_was_never_recor
         f["keys"][0]["material"] = flip_one_bit(&f["keys"][0]["material"]);
         f["active"] = json!("kek-0002");
     });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = cli_for(&settings)
-        .args(["serve", "--no-migrate"])
-        .env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"))
-        .env("KEYWARD_LOG__LEVEL", "error")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut body = Value::Null;
-    for _ in 0..100 {
-        if let Ok(res) = Client::new()
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-        {
-            body = expect_json(res, 503).await;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let body = unready(&settings).await;
     assert!(
         body["problems"]
             .to_string()
