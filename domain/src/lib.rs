@@ -6,12 +6,14 @@ mod account;
 pub mod backup;
 mod otp;
 mod return_to;
+mod rotation;
 mod text;
 
 pub use account::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 pub use backup::{CodeList, Hint, TypedCode};
 pub use otp::{Base32Secret, HashAlgorithm, OtpKind, OtpParams, Otpauth};
 pub use return_to::ReturnTo;
+pub use rotation::{DepartureReason, OffboardPolicy, RotationKind, RotationReason, TaskState};
 pub use text::{FilterText, Justification, Password};
 
 /// Whether `raw` can be one of Keyward's ids (a hyphenated UUID): anything else names nothing,

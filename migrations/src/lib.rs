@@ -11,6 +11,7 @@ mod m20261123_000005_audit_forwarding_retention;
 mod m20261124_000006_key_checks;
 mod m20261124_000007_page_results;
 mod m20261124_000008_handle_keys;
+mod m20261130_000009_offboarding;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_key_checks::Migration),
             Box::new(m20261124_000007_page_results::Migration),
             Box::new(m20261124_000008_handle_keys::Migration),
+            Box::new(m20261130_000009_offboarding::Migration),
         ]
     }
 }

@@ -53,7 +53,8 @@ enum Command {
     /// Verify, export, forward (status) and archive the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// List members and manage the grants stored in Keyward (beside the IdP's groups).
+    /// List members, manage the grants stored in Keyward (beside the IdP's groups) and
+    /// offboard members who leave.
     #[command(subcommand)]
     Member(MemberCommand),
 }
@@ -66,12 +67,33 @@ enum MemberCommand {
     Grant {
         #[command(flatten)]
         who: WhoArgs,
-        /// viewer, operator, manager, security_admin, auditor or custodian.
+        /// viewer, operator, manager, security_admin, auditor, custodian or scim.
         #[arg(long)]
         role: String,
         /// Team slug, or * for every team.
         #[arg(long)]
         team: String,
+    },
+    /// Offboard a member who leaves: their sessions and bound tokens end at once, their next
+    /// sign-in is refused, and a rotation task opens for every secret the audit trail shows
+    /// they saw (seed exports, password reveals, backup codes checked out and not used).
+    #[command(
+        after_help = "Example:\n  keyward member offboard alice@example.com --reason \"left the agency\"\n\n\
+Then `keyward member list` shows them departed; the API's /api/v1/rotation-tasks and the \
+dashboard's Rotation tasks page list what must be rotated, and \
+GET /api/v1/members/ID/offboarding-report is the evidence."
+    )]
+    Offboard {
+        /// The member's email (as the IdP verified it) or id.
+        #[arg(value_name = "EMAIL|ID")]
+        who: String,
+        /// Why they leave, for the audit trail and the report (3 to 500 characters).
+        #[arg(long)]
+        reason: String,
+        /// `exposed`: rotate what they saw; `strict`: also everything they could reach.
+        /// Default: rotation.offboard_policy (exposed).
+        #[arg(long, value_name = "exposed|strict")]
+        policy: Option<String>,
     },
     /// Remove a role given with `member grant`.
     Revoke {
@@ -138,7 +160,7 @@ enum TokenCommand {
         /// A name saying what uses the token, e.g. chatops-bot.
         #[arg(long)]
         name: String,
-        /// viewer, operator, manager, security_admin, auditor or custodian.
+        /// viewer, operator, manager, security_admin, auditor, custodian or scim.
         #[arg(long)]
         role: String,
         /// Team slug, or * for every team.
@@ -147,6 +169,10 @@ enum TokenCommand {
         /// Expire after this many days (default: never).
         #[arg(long, value_name = "DAYS")]
         expires_in_days: Option<u32>,
+        /// Bind the token to a member (email or id): what it reveals counts as theirs, and
+        /// offboarding them revokes it.
+        #[arg(long, value_name = "EMAIL|ID")]
+        member: Option<String>,
     },
     /// List tokens (never their values).
     List,
@@ -470,6 +496,11 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<E
             let verb = if added { "granted" } else { "already had" };
             println!("{who} {verb} {} in {team}", role.as_str());
         }
+        MemberCommand::Offboard {
+            who,
+            reason,
+            policy,
+        } => return offboard(settings, &store, &who, &reason, policy.as_deref()).await,
         MemberCommand::Revoke { who, role, team } => {
             let (role, team, who) = (parse_role(&role)?, parse_team(&team)?, who.resolve());
             anyhow::ensure!(
@@ -483,6 +514,64 @@ async fn member(settings: &Settings, command: MemberCommand) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+async fn offboard(
+    settings: &Settings,
+    store: &Store,
+    who: &str,
+    reason: &str,
+    policy: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let reason = crate::domain::DepartureReason::parse(reason)
+        .map_err(|e| anyhow::anyhow!("--reason: {e}"))?;
+    let policy =
+        crate::domain::OffboardPolicy::parse(policy.unwrap_or(&settings.rotation.offboard_policy))
+            .map_err(|e| anyhow::anyhow!("--policy: {e}"))?;
+    let member =
+        services::members::find_one(store, &services::members::MemberRef::from_arg(who)).await?;
+    let label = member.email.clone().unwrap_or_else(|| member.id.clone());
+    eprintln!("offboarding {label} (policy {}) …", policy.as_str());
+    let core = startup::build_core(settings, false).await?;
+    let done = match core
+        .depart(&services::Actor::cli(), &member.id, reason, policy)
+        .await
+    {
+        Ok(done) => done,
+        Err(services::ServiceError::Conflict { message, .. }) => {
+            anyhow::bail!("{label}: {message}")
+        }
+        Err(err) => return Err(err.into()),
+    };
+    println!(
+        "{label} is departed: {} session(s) ended, {} token(s) revoked",
+        done.sessions_revoked, done.tokens_revoked
+    );
+    if done.exposure.is_empty() {
+        println!("the audit trail shows no secret they still could use: no rotation needed");
+    } else {
+        println!("exposure ({} item(s)):", done.exposure.len());
+        for item in &done.exposure {
+            let seq = item.seq.map(|s| format!("audit #{s}")).unwrap_or_default();
+            let position = item.position.map(|p| format!(" #{p}")).unwrap_or_default();
+            println!(
+                "  {:<10} {:<20} {:<12}{position} {:<12} {seq}",
+                item.platform, item.handle, item.kind, item.how
+            );
+        }
+    }
+    for view in &done.tasks {
+        let due = view
+            .task
+            .due_at
+            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        println!(
+            "rotation task {}: {} of {} {} by {due}",
+            view.task.id, view.task.secret_kind, view.platform, view.handle
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<ExitCode> {
     let store = connect_migrated(settings).await?;
     match command {
@@ -491,7 +580,19 @@ async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<Exi
             role,
             team,
             expires_in_days,
+            member,
         } => {
+            let member_id = match member {
+                Some(who) => Some(
+                    services::members::find_one(
+                        &store,
+                        &services::members::MemberRef::from_arg(&who),
+                    )
+                    .await?
+                    .id,
+                ),
+                None => None,
+            };
             let name = name.trim().to_owned();
             anyhow::ensure!(
                 !name.is_empty() && name.len() <= 100,
@@ -505,8 +606,14 @@ async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<Exi
                 team: team.clone(),
                 role: role_parsed,
             }];
-            let (row, token) =
-                services::tokens::create(&store, &name, bindings, expires_at).await?;
+            let (row, token) = services::tokens::create_for(
+                &store,
+                &name,
+                bindings,
+                expires_at,
+                member_id.as_deref(),
+            )
+            .await?;
             println!(
                 "created token {:?} (id {}) with role {} in team {team}",
                 row.name,

@@ -21,6 +21,12 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub limits: LimitSettings,
     pub audit: AuditSettings,
+    /// Deadlines of rotation tasks and the policy of departures.
+    #[serde(default)]
+    pub rotation: RotationSettings,
+    /// Webhooks told about overdue rotation tasks: `[[notify]]`.
+    #[serde(default)]
+    pub notify: Vec<NotifySettings>,
     /// OpenID Connect sign-in (used by the web sign-in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcSettings>,
@@ -200,6 +206,65 @@ pub fn redacted_url(raw: &str) -> String {
     }
 }
 
+/// Rotation tasks: how long each kind is given, and what a departure rotates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RotationSettings {
+    /// Hours to rotate backup codes a departed member saw.
+    pub backup_codes_hours: u32,
+    /// Hours to change a password a departed member saw.
+    pub password_hours: u32,
+    /// Hours to re-enroll a TOTP/HOTP seed a departed member saw.
+    pub seed_hours: u32,
+    /// The exposure policy of departures that do not name one (SCIM, the CLI's default):
+    /// `exposed` (what the member saw) or `strict` (also what they could reach).
+    pub offboard_policy: String,
+    /// Minutes between looks for overdue tasks to escalate (the job runs on every replica;
+    /// each task is escalated once).
+    pub escalation_every_minutes: u32,
+}
+
+impl Default for RotationSettings {
+    fn default() -> Self {
+        Self {
+            backup_codes_hours: 24,
+            password_hours: 24,
+            seed_hours: 72,
+            offboard_policy: "exposed".to_owned(),
+            escalation_every_minutes: 60,
+        }
+    }
+}
+
+/// A webhook told once about each overdue rotation task: `[[notify]]`. The body is JSON,
+/// signed like the SIEM webhook (`X-Keyward-Signature: sha256=<hex HMAC of the body>`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// `https://…` (or `http://` to a loopback address, for tests and local relays).
+    pub url: String,
+    /// The HMAC-SHA256 key, from a file…
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// …or from this environment variable.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// A PEM CA certificate to trust besides the public roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for NotifySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifySettings")
+            .field("url", &self.url)
+            .field("secret_file", &self.secret_file)
+            .field("secret_env", &self.secret_env)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
 /// Reveal rate limits and backup-code guard rails.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -209,7 +274,7 @@ pub struct LimitSettings {
     /// The same per hour; 0 = no limit.
     pub reveals_per_hour: u32,
     /// When an account's unused backup codes fall to this many, it shows a warning and a
-    /// `low-codes` rotation task opens.
+    /// `low_codes` rotation task opens.
     pub low_backup_codes: u32,
     /// Rejected backup codes within the window after which platforms usually lock sign-in:
     /// one short of it the account warns; at it, check-outs wait until the window has passed.
@@ -310,6 +375,8 @@ impl Default for Settings {
                 witness_seconds: 2,
                 verify_every_minutes: 60,
             },
+            rotation: RotationSettings::default(),
+            notify: Vec::new(),
             oidc: None,
             role_bindings: Vec::new(),
         }
@@ -429,6 +496,7 @@ impl Settings {
                     .to_owned(),
             ));
         }
+        self.validate_rotation()?;
         let mut names = std::collections::HashSet::new();
         for (i, fwd) in self.audit.forward.iter().enumerate() {
             let bad = |msg: &str| Err(ConfigError(format!("audit.forward[{i}].{msg}")));
@@ -495,6 +563,52 @@ impl Settings {
         let key_file = self.keys.key_file.as_ref()?;
         let stem = key_file.file_stem()?.to_string_lossy().into_owned();
         Some(key_file.with_file_name(format!("{stem}.witness.json")))
+    }
+
+    fn validate_rotation(&self) -> Result<(), ConfigError> {
+        let r = &self.rotation;
+        for (name, hours) in [
+            ("backup_codes_hours", r.backup_codes_hours),
+            ("password_hours", r.password_hours),
+            ("seed_hours", r.seed_hours),
+        ] {
+            if hours == 0 || hours > 24 * 365 {
+                return Err(ConfigError(format!(
+                    "rotation.{name}: between 1 and 8760 hours"
+                )));
+            }
+        }
+        if crate::domain::OffboardPolicy::parse(&r.offboard_policy).is_err() {
+            return Err(ConfigError(
+                "rotation.offboard_policy: must be exposed or strict".to_owned(),
+            ));
+        }
+        if r.escalation_every_minutes == 0 || r.escalation_every_minutes > 24 * 60 {
+            return Err(ConfigError(
+                "rotation.escalation_every_minutes: between 1 and 1440".to_owned(),
+            ));
+        }
+        for (i, hook) in self.notify.iter().enumerate() {
+            let bad = |msg: &str| Err(ConfigError(format!("notify[{i}].{msg}")));
+            let Ok(url) = url::Url::parse(&hook.url) else {
+                return bad("url: not a URL like https://chat.example/hook");
+            };
+            let loopback = url.host_str().is_some_and(|h| {
+                h == "localhost"
+                    || h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+                    || h == "[::1]"
+            });
+            match url.scheme() {
+                "https" => {}
+                "http" if loopback => {}
+                _ => return bad("url: must be https (plain http only to a loopback address)"),
+            }
+            if hook.secret_file.is_none() && hook.secret_env.is_none() {
+                return bad("secret_file: a webhook needs an HMAC key (secret_file or secret_env)");
+            }
+        }
+        Ok(())
     }
 
     /// Whether cookies must be `Secure`.

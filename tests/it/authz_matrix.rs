@@ -14,7 +14,7 @@ const CODES: [&str; 5] = [
 ];
 
 /// (role, team of its binding)
-const SUBJECTS: [(&str, &str); 7] = [
+const SUBJECTS: [(&str, &str); 8] = [
     ("viewer", "marketing"),
     ("operator", "marketing"),
     ("manager", "marketing"),
@@ -22,17 +22,21 @@ const SUBJECTS: [(&str, &str); 7] = [
     ("auditor", "*"),
     ("custodian", "*"),
     ("operator", "sales"), // the right role in the wrong team
+    ("scim", "*"),
 ];
 
 struct Endpoint {
     name: &'static str,
     method: Method,
     /// `{id}` is the shared account; `{fresh}` an account made for this call alone;
-    /// `{checked_out}` the position of a backup code checked out for this call alone.
+    /// `{checked_out}` the position of a backup code checked out for this call alone;
+    /// `{member}` an active member, `{departed}` an offboarded one, `{fresh_member}` a member
+    /// made for this call alone; `{task}` an open rotation task, `{fresh_task}` one made for
+    /// this call alone. Placeholders in the body are replaced too.
     path: &'static str,
     body: Option<fn() -> Value>,
     /// Which of SUBJECTS may call it, in SUBJECTS order.
-    allowed: [bool; 7],
+    allowed: [bool; 8],
 }
 
 fn endpoints() -> Vec<Endpoint> {
@@ -42,7 +46,7 @@ fn endpoints() -> Vec<Endpoint> {
             method: Method::GET,
             path: "/api/v1/accounts/{id}",
             body: None,
-            allowed: [true, true, true, true, true, false, false],
+            allowed: [true, true, true, true, true, false, false, false],
         },
         Endpoint {
             name: "create account",
@@ -51,142 +55,236 @@ fn endpoints() -> Vec<Endpoint> {
             body: Some(
                 || json!({"team": "marketing", "platform": "tiktok", "handle": format!("@n{}", uuid::Uuid::now_v7().simple())}),
             ),
-            allowed: [false, false, true, false, false, false, false],
+            allowed: [false, false, true, false, false, false, false, false],
         },
         Endpoint {
             name: "patch account",
             method: Method::PATCH,
             path: "/api/v1/accounts/{id}",
             body: Some(|| json!({"notes": "n"})),
-            allowed: [false, false, true, false, false, false, false],
+            allowed: [false, false, true, false, false, false, false, false],
         },
         Endpoint {
             name: "archive account",
             method: Method::DELETE,
             path: "/api/v1/accounts/{fresh}",
             body: None,
-            allowed: [false, false, true, false, false, false, false],
+            allowed: [false, false, true, false, false, false, false, false],
         },
         Endpoint {
             name: "set totp",
             method: Method::PUT,
             path: "/api/v1/accounts/{id}/totp",
             body: Some(|| json!({"secret": SEED})),
-            allowed: [false, false, true, false, false, false, false],
+            allowed: [false, false, true, false, false, false, false, false],
         },
         Endpoint {
             name: "reveal totp",
             method: Method::POST,
             path: "/api/v1/accounts/{id}/totp/code",
             body: Some(|| json!({})),
-            allowed: [false, true, true, false, false, false, false],
+            allowed: [false, true, true, false, false, false, false, false],
         },
         Endpoint {
             name: "export totp",
             method: Method::POST,
             path: "/api/v1/accounts/{id}/totp/export",
             body: Some(|| json!({"justification": "matrix test"})),
-            allowed: [false, false, false, true, false, false, false],
+            allowed: [false, false, false, true, false, false, false, false],
         },
         Endpoint {
             name: "set hotp",
             method: Method::PUT,
             path: "/api/v1/accounts/{id}/hotp",
             body: Some(|| json!({"secret": SEED})),
-            allowed: [false, false, true, false, false, false, false],
+            allowed: [false, false, true, false, false, false, false, false],
         },
         Endpoint {
             name: "reveal hotp",
             method: Method::POST,
             path: "/api/v1/accounts/{id}/hotp/code",
             body: Some(|| json!({})),
-            allowed: [false, true, true, false, false, false, false],
+            allowed: [false, true, true, false, false, false, false, false],
         },
         Endpoint {
             name: "export hotp",
             method: Method::POST,
             path: "/api/v1/accounts/{id}/hotp/export",
             body: Some(|| json!({"justification": "matrix test"})),
-            allowed: [false, false, false, true, false, false, false],
+            allowed: [false, false, false, true, false, false, false, false],
         },
         Endpoint {
             name: "set password",
             method: Method::PUT,
             path: "/api/v1/accounts/{id}/password",
             body: Some(|| json!({"password": "matrix-pass"})),
-            allowed: [false, false, true, false, false, false, false],
+            allowed: [false, false, true, false, false, false, false, false],
         },
         Endpoint {
             name: "reveal password",
             method: Method::POST,
             path: "/api/v1/accounts/{id}/password/reveal",
             body: Some(|| json!({"justification": "matrix test"})),
-            allowed: [false, false, true, false, false, false, false],
+            allowed: [false, false, true, false, false, false, false, false],
         },
         Endpoint {
             name: "backup-code states",
             method: Method::GET,
             path: "/api/v1/accounts/{id}/backup-codes",
             body: None,
-            allowed: [false, true, true, true, true, false, false],
+            allowed: [false, true, true, true, true, false, false, false],
         },
         Endpoint {
             name: "check out a backup code",
             method: Method::POST,
             path: "/api/v1/accounts/{id}/backup-codes/checkout",
             body: Some(|| json!({"justification": "matrix test"})),
-            allowed: [false, true, true, false, false, false, false],
+            allowed: [false, true, true, false, false, false, false, false],
         },
         Endpoint {
             name: "report a backup code",
             method: Method::POST,
             path: "/api/v1/accounts/{id}/backup-codes/{checked_out}/result",
             body: Some(|| json!({"outcome": "worked"})),
-            allowed: [false, true, true, false, false, false, false],
+            allowed: [false, true, true, false, false, false, false, false],
         },
         Endpoint {
             name: "report someone else's backup code (override)",
             method: Method::POST,
             path: "/api/v1/accounts/{id}/backup-codes/{checked_out_by_owner}/result",
             body: Some(|| json!({"outcome": "worked", "override": true})),
-            allowed: [false, false, true, false, false, false, false],
+            allowed: [false, false, true, false, false, false, false, false],
         },
         Endpoint {
             name: "verify a backup code",
             method: Method::POST,
             path: "/api/v1/accounts/{id}/backup-codes/verify",
             body: Some(|| json!({"code": "0000-0001"})),
-            allowed: [false, true, true, false, false, false, false],
+            allowed: [false, true, true, false, false, false, false, false],
         },
         Endpoint {
             name: "import backup codes",
             method: Method::POST,
             path: "/api/v1/accounts/{fresh}/backup-codes",
             body: Some(|| json!({"codes": CODES, "issued_on": "2025-12-16"})),
-            allowed: [false, false, true, false, false, false, false],
+            allowed: [false, false, true, false, false, false, false, false],
         },
         Endpoint {
             name: "read audit",
             method: Method::GET,
             path: "/api/v1/audit",
             body: None,
-            allowed: [false, false, false, true, true, false, false],
+            allowed: [false, false, false, true, true, false, false, false],
         },
         Endpoint {
             name: "verify audit",
             method: Method::GET,
             path: "/api/v1/audit/verify",
             body: None,
-            allowed: [false, false, false, true, true, false, false],
+            allowed: [false, false, false, true, true, false, false, false],
         },
         Endpoint {
             name: "SIEM forwarders",
             method: Method::GET,
             path: "/api/v1/audit/forwarders",
             body: None,
-            allowed: [false, false, false, true, true, false, false],
+            allowed: [false, false, false, true, true, false, false, false],
+        },
+        Endpoint {
+            name: "list members",
+            method: Method::GET,
+            path: "/api/v1/members",
+            body: None,
+            allowed: [false, false, false, true, true, false, false, false],
+        },
+        Endpoint {
+            name: "member exposure",
+            method: Method::GET,
+            path: "/api/v1/members/{member}/exposure",
+            body: None,
+            allowed: [false, false, false, true, true, false, false, false],
+        },
+        Endpoint {
+            name: "offboard a member",
+            method: Method::POST,
+            path: "/api/v1/members/{fresh_member}/offboard",
+            body: Some(|| json!({"reason": "matrix test"})),
+            allowed: [false, false, false, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "offboarding report",
+            method: Method::GET,
+            path: "/api/v1/members/{departed}/offboarding-report",
+            body: None,
+            allowed: [false, false, false, true, true, false, false, false],
+        },
+        Endpoint {
+            // Everyone may ask; each sees the tasks of the accounts they may read.
+            name: "list rotation tasks",
+            method: Method::GET,
+            path: "/api/v1/rotation-tasks",
+            body: None,
+            allowed: [true, true, true, true, true, true, true, true],
+        },
+        Endpoint {
+            name: "get a rotation task",
+            method: Method::GET,
+            path: "/api/v1/rotation-tasks/{task}",
+            body: None,
+            allowed: [true, true, true, true, true, false, false, false],
+        },
+        Endpoint {
+            name: "assign a rotation task",
+            method: Method::POST,
+            path: "/api/v1/rotation-tasks/{task}/assign",
+            body: Some(|| json!({"assignee": "{member}"})),
+            allowed: [false, false, true, false, false, false, false, false],
+        },
+        Endpoint {
+            name: "dismiss a rotation task",
+            method: Method::POST,
+            path: "/api/v1/rotation-tasks/{fresh_task}/dismiss",
+            body: Some(|| json!({"justification": "matrix test"})),
+            allowed: [false, false, false, true, false, false, false, false],
         },
     ]
+}
+
+/// A member as their first sign-in makes them; their id.
+async fn member(app: &TestApp) -> String {
+    let subject = uuid::Uuid::now_v7().simple().to_string();
+    keyward::store::members::upsert(
+        app.core.store.db(),
+        "https://idp.test",
+        &subject,
+        Some(&format!("{subject}@example.com")),
+        None,
+    )
+    .await
+    .expect("member")
+    .id
+}
+
+/// An open rotation task on `account`; its id. Backup codes: the matrix stores new seeds and
+/// passwords on the shared account (which would close a task of those kinds), never a new
+/// backup-code generation.
+async fn task(app: &TestApp, account: &str) -> String {
+    keyward::store::rotation::insert(
+        app.core.store.db(),
+        keyward::store::rotation::NewTask {
+            account_id: account,
+            kind: "backup_codes",
+            reason: "manual",
+            secret_id: None,
+            generation_id: None,
+            member_id: None,
+            due_at: chrono::Utc::now() + chrono::Duration::hours(24),
+            opened_by: "test",
+        },
+    )
+    .await
+    .expect("task")
+    .id
 }
 
 async fn setup(app: &TestApp) -> (String, String) {
@@ -243,6 +341,18 @@ async fn checkout_as(app: &TestApp, id: &str, holder: &str) -> String {
 async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
     let app = spawn_app().await;
     let (owner, id) = setup(&app).await;
+    let active = member(&app).await;
+    let departed = member(&app).await;
+    app.core
+        .depart(
+            &keyward::services::Actor::cli(),
+            &departed,
+            keyward::domain::DepartureReason::parse("matrix setup").unwrap(),
+            keyward::domain::OffboardPolicy::Exposed,
+        )
+        .await
+        .expect("departs");
+    let open_task = task(&app, &id).await;
     let denied_before = app
         .audit_rows()
         .await
@@ -280,19 +390,33 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
             } else {
                 String::new()
             };
-            let path = endpoint
-                .path
-                .replace("{id}", &id)
-                .replace("{fresh}", &fresh)
-                .replace("{checked_out}", &checked_out)
-                .replace("{checked_out_by_owner}", &by_owner);
+            let fresh_member = if endpoint.path.contains("{fresh_member}") {
+                member(&app).await
+            } else {
+                String::new()
+            };
+            let fresh_task = if endpoint.path.contains("{fresh_task}") {
+                task(&app, &id).await
+            } else {
+                String::new()
+            };
+            let fill = |text: &str| {
+                text.replace("{id}", &id)
+                    .replace("{fresh}", &fresh)
+                    .replace("{checked_out}", &checked_out)
+                    .replace("{checked_out_by_owner}", &by_owner)
+                    .replace("{fresh_member}", &fresh_member)
+                    .replace("{member}", &active)
+                    .replace("{departed}", &departed)
+                    .replace("{fresh_task}", &fresh_task)
+                    .replace("{task}", &open_task)
+            };
+            let path = fill(endpoint.path);
+            let body = endpoint
+                .body
+                .map(|b| serde_json::from_str::<Value>(&fill(&b().to_string())).unwrap());
             let res = app
-                .request(
-                    endpoint.method.clone(),
-                    &path,
-                    Some(&token),
-                    endpoint.body.map(|b| b()),
-                )
+                .request(endpoint.method.clone(), &path, Some(&token), body)
                 .await;
             let status = res.status().as_u16();
             let allowed = endpoint.allowed[i];
@@ -335,7 +459,7 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
 async fn every_role_may_ask_who_it_is_and_lists_only_what_it_may_read() {
     let app = spawn_app().await;
     setup(&app).await;
-    let can_read = [true, true, true, true, true, false, false];
+    let can_read = [true, true, true, true, true, false, false, false];
     for (i, (role, team)) in SUBJECTS.iter().enumerate() {
         let token = app.token(role, team).await;
         let me = expect_json(app.get("/api/v1/me", &token).await, 200).await;

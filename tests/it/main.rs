@@ -14,6 +14,7 @@ mod dashboard;
 mod errors;
 mod keys;
 mod leaks;
+mod offboarding;
 mod operations;
 mod otp;
 mod retention;

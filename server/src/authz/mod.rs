@@ -24,16 +24,19 @@ pub enum Role {
     SecurityAdmin,
     Auditor,
     Custodian,
+    /// The IdP's provisioning token: SCIM and nothing else.
+    Scim,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Viewer,
         Role::Operator,
         Role::Manager,
         Role::SecurityAdmin,
         Role::Auditor,
         Role::Custodian,
+        Role::Scim,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Role {
             Role::SecurityAdmin => "security_admin",
             Role::Auditor => "auditor",
             Role::Custodian => "custodian",
+            Role::Scim => "scim",
         }
     }
 
@@ -75,6 +79,16 @@ pub enum Action {
     BackupResultOverride,
     BackupVerify,
     AuditRead,
+    /// Listing members and what they were exposed to (org-wide).
+    MemberRead,
+    /// Offboarding a member (org-wide).
+    MemberOffboard,
+    /// Giving a rotation task to a member.
+    RotationAssign,
+    /// Accepting the risk of a rotation task instead of rotating.
+    RotationDismiss,
+    /// SCIM provisioning and deprovisioning (org-wide).
+    ScimProvision,
 }
 
 impl Action {
@@ -99,6 +113,11 @@ impl Action {
             Action::BackupResultOverride => "backup.result_override",
             Action::BackupVerify => "backup.verify",
             Action::AuditRead => "audit.read",
+            Action::MemberRead => "member.read",
+            Action::MemberOffboard => "member.offboard",
+            Action::RotationAssign => "rotation.assign",
+            Action::RotationDismiss => "rotation.dismiss",
+            Action::ScimProvision => "scim.provision",
         }
     }
 }

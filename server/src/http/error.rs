@@ -28,7 +28,12 @@ impl std::fmt::Display for ApiError {
 
 /// Codes of validation failures that mean "the request is missing something" (400) rather
 /// than "well-formed but invalid" (422).
-const BAD_REQUEST_CODES: &[&str] = &["justification_required", "secret_required", "missing_field"];
+const BAD_REQUEST_CODES: &[&str] = &[
+    "justification_required",
+    "reason_required",
+    "secret_required",
+    "missing_field",
+];
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -76,6 +81,8 @@ impl From<ServiceError> for ApiError {
                     "password" => "password_not_set",
                     "backup codes" => "backup_codes_not_set",
                     "backup code" => "backup_code_not_found",
+                    "member" => "member_not_found",
+                    "rotation task" => "task_not_found",
                     _ => "not_found",
                 };
                 Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))

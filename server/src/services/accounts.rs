@@ -226,39 +226,9 @@ impl Core {
         query: ListQuery,
     ) -> Result<AccountPage, ServiceError> {
         let db = self.store.db();
-        let org_wide = self
-            .authz
-            .allows(&caller.principal, ORG_WIDE, Action::AccountRead)
-            .await;
-        let team_ids = if org_wide {
-            match &query.team {
-                Some(slug) => Some(repo::team_ids(db, &[slug.as_str().to_owned()]).await?),
-                None => None,
-            }
-        } else {
-            let mut slugs = Vec::new();
-            for binding in caller
-                .principal
-                .bindings
-                .iter()
-                .filter(|b| b.team != ORG_WIDE)
-            {
-                let wanted = query
-                    .team
-                    .as_ref()
-                    .is_none_or(|t| t.as_str() == binding.team);
-                if wanted
-                    && !slugs.contains(&binding.team)
-                    && self
-                        .authz
-                        .allows(&caller.principal, &binding.team, Action::AccountRead)
-                        .await
-                {
-                    slugs.push(binding.team.clone());
-                }
-            }
-            Some(repo::team_ids(db, &slugs).await?)
-        };
+        let team_ids = self
+            .readable_teams(caller, query.team.as_ref().map(TeamSlug::as_str))
+            .await?;
         if team_ids.as_ref().is_some_and(HashMap::is_empty) {
             return Ok(AccountPage::default());
         }
@@ -299,6 +269,45 @@ impl Core {
             })
             .collect();
         Ok(AccountPage { views, next })
+    }
+
+    /// The teams (id → slug) whose accounts the caller may read, or `None` for every team (an
+    /// org-wide reader); `only` narrows to one team slug.
+    pub(crate) async fn readable_teams(
+        &self,
+        caller: &Caller,
+        only: Option<&str>,
+    ) -> Result<Option<HashMap<String, String>>, ServiceError> {
+        let db = self.store.db();
+        let org_wide = self
+            .authz
+            .allows(&caller.principal, ORG_WIDE, Action::AccountRead)
+            .await;
+        if org_wide {
+            return Ok(match only {
+                Some(slug) => Some(repo::team_ids(db, &[slug.to_owned()]).await?),
+                None => None,
+            });
+        }
+        let mut slugs = Vec::new();
+        for binding in caller
+            .principal
+            .bindings
+            .iter()
+            .filter(|b| b.team != ORG_WIDE)
+        {
+            let wanted = only.is_none_or(|t| t == binding.team);
+            if wanted
+                && !slugs.contains(&binding.team)
+                && self
+                    .authz
+                    .allows(&caller.principal, &binding.team, Action::AccountRead)
+                    .await
+            {
+                slugs.push(binding.team.clone());
+            }
+        }
+        Ok(Some(repo::team_ids(db, &slugs).await?))
     }
 
     pub async fn update_account(

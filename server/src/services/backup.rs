@@ -1,19 +1,20 @@
 //! Backup codes: import an ordered generation (superseding the last), hand out the lowest
 //! unused code exactly once, take the outcome, verify a typed code, and keep the guard rails
-//! (low-codes rotation task, failed-attempt budget).
+//! (low_codes rotation task, failed-attempt budget).
 
 use super::accounts::{archived, ensure_usable};
 use super::{Allowed, Caller, Core, ServiceError};
 use crate::audit::Outcome;
 use crate::authz::Action;
 use crate::crypto::backup_code_aad;
-use crate::domain::{CodeList, Hint, Justification, TypedCode};
+use crate::domain::{CodeList, Hint, Justification, RotationKind, RotationReason, TypedCode};
 use crate::store::backup::{self as repo, state, CodeRow, GenerationRow, NewGeneration};
+use crate::store::rotation;
 use crate::store::{new_id, WriteTx};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use zeroize::Zeroizing;
 
-/// Days a `low-codes` rotation task is given before it is overdue.
+/// Days a `low_codes` rotation task is given before it is overdue.
 const LOW_CODES_DUE_DAYS: i64 = 7;
 
 /// Warnings an account or a generation can carry.
@@ -191,7 +192,7 @@ impl Core {
     }
 
     /// Imports a new generation in the order given; the previous one is superseded at once and
-    /// an open `low-codes` task is completed by it.
+    /// every open backup-code rotation task is completed by it.
     pub async fn import_backup_codes(
         &self,
         caller: &Caller,
@@ -249,7 +250,16 @@ impl Core {
         )
         .await
         .map_err(super::concurrent_change)?;
-        let closed = repo::complete_low_codes_tasks(&*tx, account_id, &subject, number).await?;
+        let closed = self
+            .complete_rotation_tasks(
+                &*tx,
+                caller,
+                account_id,
+                team,
+                RotationKind::BackupCodes,
+                number,
+            )
+            .await?;
         let event = caller
             .event("backup.import")
             .target(target(account_id))
@@ -335,13 +345,9 @@ impl Core {
         let shown = self.open_code(account_id, &generation, &code)?;
         let remaining = repo::remaining(&*tx, &generation.id).await?;
         let task_opened = remaining <= self.low_threshold()
-            && repo::open_low_codes_task(
-                &*tx,
-                account_id,
-                &generation.id,
-                Utc::now() + Duration::days(LOW_CODES_DUE_DAYS),
-            )
-            .await?;
+            && self
+                .open_low_codes_task(&tx, caller, account_id, team, &generation.id)
+                .await?;
         let event = caller
             .event("backup.checkout")
             .target(target(account_id))
@@ -394,6 +400,39 @@ impl Core {
             code: "backup_codes_changing",
             message: "a new generation is being imported; try again".to_owned(),
         })
+    }
+
+    /// Opens a `low_codes` task unless one is open for the account already; returns whether
+    /// one was opened.
+    async fn open_low_codes_task(
+        &self,
+        tx: &WriteTx,
+        caller: &Caller,
+        account_id: &str,
+        team: &str,
+        generation_id: &str,
+    ) -> Result<bool, ServiceError> {
+        let kind = RotationKind::BackupCodes.as_str();
+        let reason = RotationReason::LowCodes.as_str();
+        if rotation::find_open(&**tx, account_id, kind, reason, None)
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let new = rotation::NewTask {
+            account_id,
+            kind,
+            reason,
+            secret_id: None,
+            generation_id: Some(generation_id),
+            member_id: None,
+            due_at: Utc::now() + Duration::days(LOW_CODES_DUE_DAYS),
+            opened_by: &caller.principal.subject(),
+        };
+        self.open_rotation_task(&**tx, &caller.into(), team, new)
+            .await?;
+        Ok(true)
     }
 
     async fn refuse_over_budget(

@@ -35,6 +35,23 @@ impl std::fmt::Display for MemberRef {
     }
 }
 
+impl MemberRef {
+    /// A command-line argument: an id when it looks like one, else an email.
+    pub fn from_arg(raw: &str) -> Self {
+        let raw = raw.trim();
+        if crate::domain::is_id(raw) {
+            MemberRef::Id(raw.to_owned())
+        } else {
+            MemberRef::Email(raw.to_owned())
+        }
+    }
+}
+
+/// The one member `who` names.
+pub async fn find_one(store: &Store, who: &MemberRef) -> Result<MemberRow, GrantError> {
+    one_member(store, who).await
+}
+
 async fn one_member(store: &Store, who: &MemberRef) -> Result<MemberRow, GrantError> {
     let email = match who {
         MemberRef::Id(id) => {

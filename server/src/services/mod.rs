@@ -8,9 +8,12 @@ pub mod backup;
 pub mod keys;
 pub mod limits;
 pub mod members;
+pub mod offboarding;
 pub mod otp;
 pub mod page_results;
 pub mod passwords;
+pub mod platforms;
+pub mod rotation;
 pub mod signin;
 pub mod tokens;
 
@@ -66,6 +69,48 @@ impl Caller {
         event.user_agent = self.meta.user_agent.clone();
         event.request_id = self.meta.request_id.clone();
         event
+    }
+}
+
+/// Who does something, for the audit trail: a caller, the CLI or the server itself.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub subject: String,
+    pub meta: RequestMeta,
+}
+
+impl Actor {
+    /// An administrator at the command line.
+    pub fn cli() -> Self {
+        Self {
+            subject: tokens::CLI_ACTOR.to_owned(),
+            meta: RequestMeta::default(),
+        }
+    }
+
+    /// The server's own background jobs.
+    pub fn system() -> Self {
+        Self {
+            subject: tokens::SYSTEM_ACTOR.to_owned(),
+            meta: RequestMeta::default(),
+        }
+    }
+
+    pub fn event(&self, action: &'static str) -> Event {
+        let mut event = Event::new(self.subject.clone(), action);
+        event.ip = self.meta.ip.clone();
+        event.user_agent = self.meta.user_agent.clone();
+        event.request_id = self.meta.request_id.clone();
+        event
+    }
+}
+
+impl From<&Caller> for Actor {
+    fn from(caller: &Caller) -> Self {
+        Self {
+            subject: caller.principal.subject(),
+            meta: caller.meta.clone(),
+        }
     }
 }
 

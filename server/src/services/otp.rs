@@ -80,11 +80,12 @@ impl Core {
             .map_err(|_| Invalid::new("invalid_params", "cannot store parameters"))?;
         self.sealing_keyring().await?;
         let tx = self.store.begin_write().await?;
-        let (id, version) = self
+        let (id, version, closed) = self
             .write_secret_version(
                 &tx,
                 caller,
                 account_id,
+                team,
                 SecretValue {
                     kind: kind.as_str(),
                     params: params_json,
@@ -103,6 +104,7 @@ impl Core {
                 "algorithm": otp.params.algorithm.as_str(),
                 "digits": otp.params.digits,
                 "period": otp.params.period,
+                "completed_rotation_tasks": closed,
             }));
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
@@ -110,14 +112,17 @@ impl Core {
     }
 
     /// Seals and stores a new version of one kind of secret in `tx`, superseding the current
-    /// one; returns its id and version. The caller appends the audit event.
+    /// one, and closes the account's open rotation tasks for that kind in the same
+    /// transaction; returns its id, its version and the tasks closed. The caller appends the
+    /// audit event of the write.
     pub(super) async fn write_secret_version(
         &self,
         tx: &WriteTx,
         caller: &Caller,
         account_id: &str,
+        team: &str,
         value: SecretValue<'_>,
-    ) -> Result<(String, i32), ServiceError> {
+    ) -> Result<(String, i32, Vec<String>), ServiceError> {
         crate::store::accounts::lock(&**tx, account_id).await?;
         let version = repo::next_version(&**tx, account_id, value.kind).await?;
         let id = new_id();
@@ -142,7 +147,14 @@ impl Core {
         )
         .await
         .map_err(super::concurrent_change)?;
-        Ok((id, version))
+        let closed = match crate::domain::RotationKind::of_secret(value.kind) {
+            Some(kind) => {
+                self.complete_rotation_tasks(&**tx, caller, account_id, team, kind, version)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        Ok((id, version, closed))
     }
 
     fn open_seed(

@@ -33,11 +33,12 @@ impl Core {
         }
         self.sealing_keyring().await?;
         let tx = self.store.begin_write().await?;
-        let (id, version) = self
+        let (id, version, closed) = self
             .write_secret_version(
                 &tx,
                 caller,
                 account_id,
+                team,
                 SecretValue {
                     kind: KIND,
                     params: "{}".to_owned(),
@@ -50,7 +51,11 @@ impl Core {
             .event("password.set")
             .target(format!("account:{account_id}"))
             .team(team)
-            .details(serde_json::json!({ "secret_id": id, "version": version }));
+            .details(serde_json::json!({
+                "secret_id": id,
+                "version": version,
+                "completed_rotation_tasks": closed,
+            }));
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
         Ok(version)

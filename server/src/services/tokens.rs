@@ -18,6 +18,18 @@ pub async fn create(
     bindings: Vec<Binding>,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(TokenRow, Zeroizing<String>), sea_orm::DbErr> {
+    create_for(store, name, bindings, expires_at, None).await
+}
+
+/// Creates a token that acts for a member (`member_id`): their departure revokes it, and
+/// what it reveals counts as theirs.
+pub async fn create_for(
+    store: &Store,
+    name: &str,
+    bindings: Vec<Binding>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    member_id: Option<&str>,
+) -> Result<(TokenRow, Zeroizing<String>), sea_orm::DbErr> {
     let token = tokens::generate();
     let bindings_json =
         serde_json::to_string(&bindings).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
@@ -29,6 +41,7 @@ pub async fn create(
         &tokens::hash(&token),
         &bindings_json,
         expires_at,
+        member_id,
     )
     .await?;
     let event = Event::new(CLI_ACTOR, "token.create")
@@ -37,6 +50,7 @@ pub async fn create(
             "name": name,
             "bindings": bindings,
             "expires_at": expires_at,
+            "member": member_id.map(|m| format!("member:{m}")),
         }));
     crate::audit::append(&*tx, event).await?;
     tx.commit().await?;

@@ -1,6 +1,6 @@
 //! Teams and accounts.
 
-use super::entities::{account, backup_code, backup_code_generation, rotation_task, secret, team};
+use super::entities::{account, backup_code, backup_code_generation, secret, team};
 use super::{new_id, now};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -209,6 +209,10 @@ pub struct AccountFacts {
     pub kinds: Vec<String>,
     pub backup: Option<BackupSummary>,
     pub open_rotation_tasks: i64,
+    /// Open tasks past their deadline.
+    pub overdue_rotation_tasks: i64,
+    /// The earliest deadline of the open tasks.
+    pub rotate_by: Option<chrono::DateTime<chrono::Utc>>,
     /// Backup codes reported rejected within the failed-attempt window.
     pub rejected_recently: i64,
 }
@@ -251,19 +255,11 @@ pub async fn facts(
             f.kinds.push(row.kind);
         }
     }
-    let tasks = rotation_task::Entity::find()
-        .select_only()
-        .column_as(rotation_task::Column::AccountId, "key")
-        .column_as(Expr::col(rotation_task::Column::Id).count(), "n")
-        .filter(rotation_task::Column::AccountId.is_in(ids.iter().cloned()))
-        .filter(rotation_task::Column::State.eq("open"))
-        .group_by(rotation_task::Column::AccountId)
-        .into_model::<CountRow>()
-        .all(db)
-        .await?;
-    for row in tasks {
-        if let Some(f) = out.get_mut(&row.key) {
-            f.open_rotation_tasks = row.n;
+    for (account_id, (open, overdue, due)) in super::rotation::open_counts(db, ids).await? {
+        if let Some(f) = out.get_mut(&account_id) {
+            f.open_rotation_tasks = open;
+            f.overdue_rotation_tasks = overdue;
+            f.rotate_by = due;
         }
     }
     let all_generations = backup_code_generation::Entity::find()

@@ -100,6 +100,25 @@ pub async fn search(
         .await
 }
 
+/// Successful events by any of `actors` with one of `actions`, after `after`, oldest first.
+pub async fn by_actors(
+    db: &impl ConnectionTrait,
+    actors: &[String],
+    actions: &[&str],
+    after: i64,
+    limit: u64,
+) -> Result<Vec<AuditRow>, DbErr> {
+    audit_event::Entity::find()
+        .filter(audit_event::Column::Seq.gt(after))
+        .filter(audit_event::Column::Actor.is_in(actors.iter().cloned()))
+        .filter(audit_event::Column::Action.is_in(actions.iter().copied()))
+        .filter(audit_event::Column::Outcome.eq("success"))
+        .order_by_asc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
 pub use super::entities::audit_checkpoint::Model as CheckpointRow;
 
 /// The newest checkpoint.

@@ -1,9 +1,8 @@
 //! Backup-code generations and their codes: import (superseding the previous generation),
-//! the atomic check-out of the lowest unused position, outcome reports, lookups for verify,
-//! and the `low-codes` rotation tasks.
+//! the atomic check-out of the lowest unused position, outcome reports and lookups for verify.
 
-use super::entities::{backup_code, backup_code_generation as generation, rotation_task};
-use super::{new_id, now};
+use super::entities::{backup_code, backup_code_generation as generation};
+use super::now;
 use crate::crypto::SealedSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
@@ -22,9 +21,6 @@ pub mod state {
     pub const USED: &str = "used";
     pub const REJECTED: &str = "rejected";
 }
-
-/// The reason of the rotation task opened when codes run low.
-pub const LOW_CODES: &str = "low-codes";
 
 /// The account's current (not superseded) generation.
 pub async fn current(
@@ -282,66 +278,6 @@ pub async fn rejected_since(
         .all(db)
         .await?;
     Ok(rows.into_iter().flatten().collect())
-}
-
-/// Opens a `low-codes` task for the generation unless one is open for the account already.
-/// Returns whether one was opened.
-pub async fn open_low_codes_task(
-    db: &impl ConnectionTrait,
-    account_id: &str,
-    generation_id: &str,
-    due_at: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let open = rotation_task::Entity::find()
-        .filter(rotation_task::Column::AccountId.eq(account_id))
-        .filter(rotation_task::Column::Reason.eq(LOW_CODES))
-        .filter(rotation_task::Column::State.eq("open"))
-        .count(db)
-        .await?;
-    if open > 0 {
-        return Ok(false);
-    }
-    rotation_task::ActiveModel {
-        id: Set(new_id()),
-        account_id: Set(account_id.to_owned()),
-        secret_kind: Set("backup_codes".to_owned()),
-        secret_id: Set(None),
-        generation_id: Set(Some(generation_id.to_owned())),
-        reason: Set(LOW_CODES.to_owned()),
-        due_at: Set(Some(due_at)),
-        assignee: Set(None),
-        state: Set("open".to_owned()),
-        created_at: Set(now()),
-        completed_by: Set(None),
-        completed_at: Set(None),
-        resulting_version: Set(None),
-    }
-    .insert(db)
-    .await?;
-    Ok(true)
-}
-
-/// Completes the account's open `low-codes` tasks with the new generation's number.
-pub async fn complete_low_codes_tasks(
-    db: &impl ConnectionTrait,
-    account_id: &str,
-    by: &str,
-    generation: i32,
-) -> Result<u64, DbErr> {
-    let result = rotation_task::Entity::update_many()
-        .col_expr(rotation_task::Column::State, Expr::value("done"))
-        .col_expr(rotation_task::Column::CompletedBy, Expr::value(by))
-        .col_expr(rotation_task::Column::CompletedAt, Expr::value(now()))
-        .col_expr(
-            rotation_task::Column::ResultingVersion,
-            Expr::value(generation),
-        )
-        .filter(rotation_task::Column::AccountId.eq(account_id))
-        .filter(rotation_task::Column::Reason.eq(LOW_CODES))
-        .filter(rotation_task::Column::State.eq("open"))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
 }
 
 /// Any one stored code with its generation (to prove the root key against stored lookups).

@@ -2,6 +2,7 @@
 
 use super::entities::{member, role_grant};
 use super::{new_id, now};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set,
@@ -13,6 +14,9 @@ pub use role_grant::Model as GrantRow;
 /// Where a grant came from: the IdP's groups (recomputed at each login) or an admin.
 pub const SOURCE_IDP: &str = "idp";
 pub const SOURCE_ADMIN: &str = "admin";
+
+pub const ACTIVE: &str = "active";
+pub const DEPARTED: &str = "departed";
 
 /// Creates or updates a member from the IdP's claims.
 pub async fn upsert(
@@ -43,8 +47,14 @@ pub async fn upsert(
                 subject: Set(subject.to_owned()),
                 email: Set(email.map(str::to_owned)),
                 name: Set(name.map(str::to_owned)),
-                status: Set("active".to_owned()),
+                status: Set(ACTIVE.to_owned()),
                 departed_at: Set(None),
+                departed_reason: Set(None),
+                departed_by: Set(None),
+                offboard_policy: Set(None),
+                external_id: Set(None),
+                user_name: Set(None),
+                source: Set(Some("sso".to_owned())),
                 created_at: Set(at),
                 updated_at: Set(at),
             }
@@ -73,6 +83,74 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<MemberRow>, DbErr> {
         .order_by_asc(member::Column::Email)
         .all(db)
         .await
+}
+
+/// Members with a status (`active`, `departed`), or all, by email then id.
+pub async fn list_by_status(
+    db: &impl ConnectionTrait,
+    status: Option<&str>,
+) -> Result<Vec<MemberRow>, DbErr> {
+    let mut query = member::Entity::find();
+    if let Some(status) = status {
+        query = query.filter(member::Column::Status.eq(status));
+    }
+    query
+        .order_by_asc(member::Column::Email)
+        .order_by_asc(member::Column::Id)
+        .all(db)
+        .await
+}
+
+/// What a departure records.
+pub struct Departure<'a> {
+    pub reason: &'a str,
+    pub by: &'a str,
+    pub policy: &'a str,
+}
+
+/// Marks an active member departed. False when they were not active (already departed, or
+/// gone): the row lock of this UPDATE makes two concurrent departures one.
+pub async fn depart(
+    db: &impl ConnectionTrait,
+    id: &str,
+    departure: Departure<'_>,
+) -> Result<bool, DbErr> {
+    let at = now();
+    let result = member::Entity::update_many()
+        .col_expr(member::Column::Status, Expr::value(DEPARTED))
+        .col_expr(member::Column::DepartedAt, Expr::value(at))
+        .col_expr(
+            member::Column::DepartedReason,
+            Expr::value(departure.reason),
+        )
+        .col_expr(member::Column::DepartedBy, Expr::value(departure.by))
+        .col_expr(
+            member::Column::OffboardPolicy,
+            Expr::value(departure.policy),
+        )
+        .col_expr(member::Column::UpdatedAt, Expr::value(at))
+        .filter(member::Column::Id.eq(id))
+        .filter(member::Column::Status.eq(ACTIVE))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Grants of many members at once (member id → grants).
+pub async fn grants_of(
+    db: &impl ConnectionTrait,
+    member_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<GrantRow>>, DbErr> {
+    let rows = role_grant::Entity::find()
+        .filter(role_grant::Column::MemberId.is_in(member_ids.iter().cloned()))
+        .order_by_asc(role_grant::Column::Team)
+        .all(db)
+        .await?;
+    let mut out: std::collections::HashMap<String, Vec<GrantRow>> = Default::default();
+    for row in rows {
+        out.entry(row.member_id.clone()).or_default().push(row);
+    }
+    Ok(out)
 }
 
 pub async fn grants(db: &impl ConnectionTrait, member_id: &str) -> Result<Vec<GrantRow>, DbErr> {

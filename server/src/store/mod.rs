@@ -8,6 +8,7 @@ pub mod deks;
 pub mod entities;
 pub mod limits;
 pub mod members;
+pub mod rotation;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;

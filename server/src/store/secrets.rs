@@ -27,6 +27,23 @@ pub async fn current(
         .await
 }
 
+/// A secret version by id.
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<SecretRow>, DbErr> {
+    secret::Entity::find_by_id(id).one(db).await
+}
+
+/// The current versions of every kind for these accounts.
+pub async fn current_of(
+    db: &impl ConnectionTrait,
+    account_ids: &[String],
+) -> Result<Vec<SecretRow>, DbErr> {
+    secret::Entity::find()
+        .filter(secret::Column::AccountId.is_in(account_ids.iter().cloned()))
+        .filter(secret::Column::SupersededAt.is_null())
+        .all(db)
+        .await
+}
+
 /// The number the next version of this kind will get.
 pub async fn next_version(
     db: &impl ConnectionTrait,

@@ -2,6 +2,7 @@
 
 use super::entities::service_token;
 use super::now;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set,
@@ -16,6 +17,7 @@ pub async fn insert(
     token_hash: &str,
     bindings_json: &str,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    member_id: Option<&str>,
 ) -> Result<TokenRow, DbErr> {
     service_token::ActiveModel {
         id: Set(id.to_owned()),
@@ -26,6 +28,7 @@ pub async fn insert(
         expires_at: Set(expires_at),
         revoked_at: Set(None),
         last_used_at: Set(None),
+        member_id: Set(member_id.map(str::to_owned)),
     }
     .insert(db)
     .await
@@ -56,4 +59,24 @@ pub async fn revoke(db: &impl ConnectionTrait, row: TokenRow) -> Result<TokenRow
     let mut active: service_token::ActiveModel = row.into();
     active.revoked_at = Set(Some(now()));
     active.update(db).await
+}
+
+/// Every token bound to a member, revoked or not (their use is the member's).
+pub async fn of_member(db: &impl ConnectionTrait, member_id: &str) -> Result<Vec<TokenRow>, DbErr> {
+    service_token::Entity::find()
+        .filter(service_token::Column::MemberId.eq(member_id))
+        .order_by_asc(service_token::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+/// Revokes every usable token bound to a member; returns how many.
+pub async fn revoke_for_member(db: &impl ConnectionTrait, member_id: &str) -> Result<u64, DbErr> {
+    let result = service_token::Entity::update_many()
+        .col_expr(service_token::Column::RevokedAt, Expr::value(now()))
+        .filter(service_token::Column::MemberId.eq(member_id))
+        .filter(service_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }

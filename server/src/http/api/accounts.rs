@@ -80,6 +80,10 @@ pub struct AccountOut {
     pub has_password: bool,
     pub backup_codes: Option<BackupCodesOut>,
     pub open_rotation_tasks: i64,
+    /// Open rotation tasks past their deadline.
+    pub overdue_rotation_tasks: i64,
+    /// The earliest deadline of the open rotation tasks (RFC 3339), if any.
+    pub rotate_by: Option<String>,
     /// What needs attention: `low_backup_codes`, `failed_attempts`.
     pub warnings: Vec<String>,
     pub created_at: String,
@@ -109,7 +113,7 @@ pub struct ListQuery {
     pub after: Option<String>,
 }
 
-fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -137,6 +141,8 @@ impl From<AccountView> for AccountOut {
             has_password,
             backup_codes,
             open_rotation_tasks: view.facts.open_rotation_tasks,
+            overdue_rotation_tasks: view.facts.overdue_rotation_tasks,
+            rotate_by: view.facts.rotate_by.map(rfc3339),
             warnings: view.warnings.iter().map(|w| (*w).to_owned()).collect(),
             created_at: rfc3339(a.created_at),
             updated_at: rfc3339(a.updated_at),

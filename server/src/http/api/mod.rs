@@ -5,8 +5,10 @@ mod audit;
 pub(crate) mod backup;
 mod health;
 mod me;
+pub(crate) mod members;
 mod otp;
 mod passwords;
+pub(crate) mod rotation;
 
 use crate::http::site;
 use actix_web::{web, HttpResponse};
@@ -41,7 +43,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(audit::list)
                 .service(audit::verify)
                 .service(audit::forwarders)
-                .service(audit::export),
+                .service(audit::export)
+                .service(members::list)
+                .service(members::exposure)
+                .service(members::offboard)
+                .service(members::report)
+                .service(rotation::list)
+                .service(rotation::get)
+                .service(rotation::assign)
+                .service(rotation::dismiss),
         );
 }
 
@@ -99,6 +109,8 @@ impl Modify for BearerAuth {
         passwords::put_password, passwords::reveal_password,
         backup::import, backup::status, backup::checkout, backup::result, backup::verify,
         audit::list, audit::verify, audit::forwarders, audit::export, openapi_document,
+        members::list, members::exposure, members::offboard, members::report,
+        rotation::list, rotation::get, rotation::assign, rotation::dismiss,
         site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout,
         site::pages::home, site::pages::signin, site::pages::accounts, site::pages::account,
         site::pages::reveal_totp, site::pages::language, site::assets::asset,
@@ -222,6 +234,12 @@ impl Modify for ErrorResponses {
                         ),
                         ("423", "the account is frozen or archived"),
                     ]);
+                }
+                if has(ParameterIn::Path)
+                    && (path.starts_with("/api/v1/members/")
+                        || path.starts_with("/api/v1/rotation-tasks/"))
+                {
+                    statuses.push(("404", "no such member or task"));
                 }
                 if path == "/api/v1/accounts" && operation.request_body.is_some() {
                     statuses.push((

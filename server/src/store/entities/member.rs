@@ -11,6 +11,15 @@ pub struct Model {
     pub name: Option<String>,
     pub status: String,
     pub departed_at: Option<DateTimeUtc>,
+    pub departed_reason: Option<String>,
+    pub departed_by: Option<String>,
+    pub offboard_policy: Option<String>,
+    /// SCIM: the IdP's id for this user.
+    pub external_id: Option<String>,
+    /// SCIM: the userName the IdP gave (the email).
+    pub user_name: Option<String>,
+    /// How the member first appeared: `sso` (a sign-in) or `scim` (provisioned).
+    pub source: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

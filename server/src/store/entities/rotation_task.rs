@@ -17,6 +17,11 @@ pub struct Model {
     pub completed_by: Option<String>,
     pub completed_at: Option<DateTimeUtc>,
     pub resulting_version: Option<i32>,
+    /// The departed member whose exposure opened the task.
+    pub member_id: Option<String>,
+    pub opened_by: Option<String>,
+    /// When the overdue notification was sent (once).
+    pub notified_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

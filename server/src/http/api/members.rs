@@ -1,0 +1,410 @@
+//! Members and offboarding: list, exposure, offboard (security admin), the offboarding report.
+
+use super::accounts::rfc3339;
+use super::rotation::TaskOut;
+use crate::domain::{DepartureReason, OffboardPolicy};
+use crate::http::extract::{Json, Query};
+use crate::http::{ApiError, Authenticated};
+use crate::services::offboarding::{ExposureItem, MemberView, OffboardingReport};
+use crate::services::Core;
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleOut {
+    pub team: String,
+    pub role: String,
+    /// `idp` (the IdP's groups at the last sign-in), `grant` (`keyward member grant`) or `scim`.
+    pub source: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberOut {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// `active` or `departed`.
+    pub status: String,
+    pub departed_at: Option<String>,
+    pub departed_reason: Option<String>,
+    pub departed_by: Option<String>,
+    pub roles: Vec<RoleOut>,
+}
+
+impl From<MemberView> for MemberOut {
+    fn from(view: MemberView) -> Self {
+        let m = view.member;
+        MemberOut {
+            id: m.id,
+            email: m.email,
+            name: m.name,
+            status: m.status,
+            departed_at: m.departed_at.map(rfc3339),
+            departed_reason: m.departed_reason,
+            departed_by: m.departed_by,
+            roles: view
+                .grants
+                .into_iter()
+                .map(|g| RoleOut {
+                    team: g.team,
+                    role: g.role,
+                    source: match g.source.as_str() {
+                        "admin" => "grant".to_owned(),
+                        other => other.to_owned(),
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberList {
+    pub members: Vec<MemberOut>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberListQuery {
+    /// `active` or `departed`.
+    pub status: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExposureOut {
+    /// The member's id.
+    pub member: String,
+    /// The policy the exposure was computed with.
+    pub policy: String,
+    pub items: Vec<ExposureItem>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExposureQuery {
+    /// `exposed` (default): what the member saw; `strict`: also what they could reach.
+    pub policy: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OffboardBody {
+    /// Why the member leaves, for the audit trail and the report (3 to 500 characters).
+    #[schema(min_length = 3, max_length = 500)]
+    pub reason: String,
+    /// `exposed` (default) or `strict`.
+    pub policy: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OffboardOut {
+    pub member: MemberOut,
+    pub sessions_revoked: u64,
+    pub tokens_revoked: u64,
+    pub exposure: Vec<ExposureItem>,
+    pub rotation_tasks: Vec<TaskOut>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportOut {
+    pub member: MemberOut,
+    /// Who offboarded the member (`member:…`, `token:…`, `cli`).
+    pub offboarded_by: String,
+    pub offboarded_at: String,
+    pub reason: Option<String>,
+    pub policy: Option<String>,
+    /// The audit sequence number of the `member.offboard` event.
+    pub offboard_seq: i64,
+    pub sessions_revoked: u64,
+    pub tokens_revoked: u64,
+    /// What the member was exposed to at the departure.
+    pub exposure: Vec<ExposureItem>,
+    pub tasks: Vec<TaskOut>,
+    pub open: usize,
+    pub done: usize,
+    pub dismissed: usize,
+    pub overdue: usize,
+    /// The audit chain head when this report was made.
+    pub audit_head: AuditHead,
+    pub generated_at: String,
+}
+
+/// The member named in the path.
+#[derive(IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct MemberId(
+    /// The member's id.
+    String,
+);
+
+fn policy(raw: Option<&str>) -> Result<OffboardPolicy, ApiError> {
+    match raw.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => Ok(OffboardPolicy::parse(p)?),
+        None => Ok(OffboardPolicy::Exposed),
+    }
+}
+
+/// Members, with their roles (security admins and auditors).
+#[utoipa::path(get, path = "/api/v1/members", tag = "members", params(MemberListQuery),
+    responses((status = 200, body = MemberList)))]
+#[get("/members")]
+pub async fn list(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    query: Query<MemberListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    // The right first: the query is looked at once the caller may list members at all.
+    core.authorize(
+        &auth.0,
+        crate::authz::ORG_WIDE,
+        crate::authz::Action::MemberRead,
+        None,
+    )
+    .await?;
+    let query = query.into_inner()?;
+    let status = query
+        .status
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let members = core.list_members(&auth.0, status).await?;
+    Ok(HttpResponse::Ok().json(MemberList {
+        members: members.into_iter().map(MemberOut::from).collect(),
+    }))
+}
+
+/// What a member saw (or could still use), from the audit trail (security admins, auditors).
+#[utoipa::path(get, path = "/api/v1/members/{id}/exposure", tag = "members", params(MemberId, ExposureQuery),
+    responses((status = 200, body = ExposureOut), (status = 404, description = "no such member", body = super::ErrorBody)))]
+#[get("/members/{id}/exposure")]
+pub async fn exposure(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    query: Query<ExposureQuery>,
+) -> Result<HttpResponse, ApiError> {
+    core.authorize(
+        &auth.0,
+        crate::authz::ORG_WIDE,
+        crate::authz::Action::MemberRead,
+        Some(&format!("member:{id}")),
+    )
+    .await?;
+    let policy = policy(query.into_inner()?.policy.as_deref())?;
+    let (view, items) = core.member_exposure(&auth.0, &id, policy).await?;
+    Ok(HttpResponse::Ok().json(ExposureOut {
+        member: view.member.id,
+        policy: policy.as_str().to_owned(),
+        items,
+    }))
+}
+
+/// Offboards a member: sessions and bound tokens end at once, sign-in is refused from now on,
+/// and a rotation task opens for each secret they were exposed to (security admin).
+#[utoipa::path(post, path = "/api/v1/members/{id}/offboard", tag = "members", params(MemberId),
+    request_body = OffboardBody, responses((status = 200, body = OffboardOut),
+    (status = 404, description = "no such member", body = super::ErrorBody),
+    (status = 409, description = "`already_departed`: the member was offboarded before", body = super::ErrorBody)))]
+#[post("/members/{id}/offboard")]
+pub async fn offboard(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: Json<OffboardBody>,
+) -> Result<HttpResponse, ApiError> {
+    core.may_offboard(&auth.0, &id).await?;
+    let body = body.into_inner()?;
+    let reason = DepartureReason::parse(&body.reason)?;
+    let policy = policy(body.policy.as_deref())?;
+    let done = core.offboard_member(&auth.0, &id, reason, policy).await?;
+    Ok(HttpResponse::Ok().json(OffboardOut {
+        member: done.member.into(),
+        sessions_revoked: done.sessions_revoked,
+        tokens_revoked: done.tokens_revoked,
+        exposure: done.exposure,
+        rotation_tasks: done.tasks.into_iter().map(TaskOut::from).collect(),
+    }))
+}
+
+/// The evidence of an offboarding, as JSON or CSV (security admins, auditors).
+#[utoipa::path(get, path = "/api/v1/members/{id}/offboarding-report", tag = "members", params(MemberId, ReportQuery),
+    responses((status = 200, description = "the report", content(
+        (ReportOut = "application/json"),
+        (String = "text/csv"))),
+    (status = 404, description = "no such member", body = super::ErrorBody),
+    (status = 409, description = "`not_offboarded`: the member has not departed", body = super::ErrorBody)))]
+#[get("/members/{id}/offboarding-report")]
+pub async fn report(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    query: Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    core.authorize(
+        &auth.0,
+        crate::authz::ORG_WIDE,
+        crate::authz::Action::MemberRead,
+        Some(&format!("member:{id}")),
+    )
+    .await?;
+    let csv = match query.into_inner()?.format.as_deref().map(str::trim) {
+        None | Some("") | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(
+                crate::domain::Invalid::new("invalid_format", "format is json or csv").into(),
+            )
+        }
+    };
+    let report = core.offboarding_report(&auth.0, &id).await?;
+    let out = report_out(report);
+    if csv {
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"offboarding-{}.csv\"", out.member.id),
+            ))
+            .body(report_csv(&out)));
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+pub(crate) fn report_out(r: OffboardingReport) -> ReportOut {
+    let tasks: Vec<TaskOut> = r.tasks.into_iter().map(TaskOut::from).collect();
+    let count = |state: &str| tasks.iter().filter(|t| t.state == state).count();
+    ReportOut {
+        open: count("open"),
+        done: count("done"),
+        dismissed: count("dismissed"),
+        overdue: tasks.iter().filter(|t| t.overdue).count(),
+        offboarded_by: r.event.actor.clone(),
+        offboarded_at: rfc3339(r.event.at),
+        reason: r.member.member.departed_reason.clone(),
+        policy: r.member.member.offboard_policy.clone(),
+        offboard_seq: r.event.seq,
+        sessions_revoked: r.sessions_revoked,
+        tokens_revoked: r.tokens_revoked,
+        member: r.member.into(),
+        exposure: r.exposure,
+        tasks,
+        audit_head: AuditHead {
+            seq: r.head_seq,
+            hash: r.head_hash,
+        },
+        generated_at: rfc3339(r.generated_at),
+    }
+}
+
+/// A CSV field: quoted when needed, and never read as a formula by a spreadsheet.
+fn field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+/// The report as CSV: a header block of `#` lines, then one row per exposed item with the
+/// task that covers it.
+fn report_csv(out: &ReportOut) -> String {
+    let mut text = String::new();
+    let mut line = |cells: &[&str]| {
+        text.push_str(&cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
+        text.push('\n');
+    };
+    let member = &out.member;
+    line(&["# offboarding report", &out.generated_at]);
+    line(&[
+        "# member",
+        &member.id,
+        member.email.as_deref().unwrap_or(""),
+        member.name.as_deref().unwrap_or(""),
+    ]);
+    line(&[
+        "# offboarded",
+        &out.offboarded_at,
+        &out.offboarded_by,
+        &format!("seq {}", out.offboard_seq),
+    ]);
+    line(&["# reason", out.reason.as_deref().unwrap_or("")]);
+    line(&["# policy", out.policy.as_deref().unwrap_or("")]);
+    line(&[
+        "# audit head",
+        &out.audit_head.seq.to_string(),
+        &out.audit_head.hash,
+    ]);
+    line(&[
+        "account",
+        "team",
+        "platform",
+        "handle",
+        "kind",
+        "how",
+        "seq",
+        "at",
+        "version",
+        "position",
+        "task",
+        "task_state",
+        "due_at",
+        "overdue",
+        "completed_at",
+        "completed_by",
+        "resulting_version",
+    ]);
+    for item in &out.exposure {
+        let kind = match item.kind.as_str() {
+            "totp_seed" => "totp",
+            "hotp_seed" => "hotp",
+            "password" => "password",
+            _ => "backup_codes",
+        };
+        let task = out
+            .tasks
+            .iter()
+            .find(|t| t.account == item.account && t.kind == kind);
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        line(&[
+            &item.account,
+            &item.team,
+            &item.platform,
+            &item.handle,
+            &item.kind,
+            &item.how,
+            &opt(item.seq.map(|s| s.to_string())),
+            &opt(item.at.map(rfc3339)),
+            &opt(item.version.map(|v| v.to_string())),
+            &opt(item.position.map(|p| p.to_string())),
+            &opt(task.map(|t| t.id.clone())),
+            &opt(task.map(|t| t.state.clone())),
+            &opt(task.and_then(|t| t.due_at.clone())),
+            &opt(task.map(|t| t.overdue.to_string())),
+            &opt(task.and_then(|t| t.completed_at.clone())),
+            &opt(task.and_then(|t| t.completed_by.clone())),
+            &opt(task.and_then(|t| t.resulting_version.map(|v| v.to_string()))),
+        ]);
+    }
+    text
+}

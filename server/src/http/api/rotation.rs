@@ -1,0 +1,198 @@
+//! Rotation tasks: list, read, assign (manager), dismiss (security admin). A task is done only
+//! when a new version of its secret is stored; there is no "mark as done".
+
+use super::accounts::rfc3339;
+use super::otp::{required_justification, JustificationBody};
+use crate::domain::{RotationReason, TaskState};
+use crate::http::extract::{Json, OptionalJson, Query};
+use crate::http::{ApiError, Authenticated};
+use crate::services::platforms::{self, Steps};
+use crate::services::rotation::{TaskQuery, TaskView};
+use crate::services::Core;
+use actix_web::{get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A request to replace one secret of one account on the platform and store the new value.
+#[derive(Serialize, ToSchema)]
+pub struct TaskOut {
+    pub id: String,
+    /// The account id.
+    pub account: String,
+    pub team: String,
+    pub platform: String,
+    pub handle: String,
+    /// `totp`, `hotp`, `password` or `backup_codes`.
+    pub kind: String,
+    /// `departure`, `leak`, `incident`, `break_glass`, `low_codes` or `manual`.
+    pub reason: String,
+    /// The departed member whose exposure opened it.
+    pub member: Option<String>,
+    pub due_at: Option<String>,
+    pub overdue: bool,
+    /// `open`, `done` or `dismissed`.
+    pub state: String,
+    /// The member it is given to; null means the account's team managers.
+    pub assignee: Option<String>,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+    pub completed_by: Option<String>,
+    /// The version (or backup-code generation) whose storing closed the task.
+    pub resulting_version: Option<i32>,
+    /// The platform's own steps for this rotation, in English and Japanese.
+    pub steps: Option<Steps>,
+    /// Where on the platform to start.
+    pub settings_url: Option<String>,
+}
+
+impl From<TaskView> for TaskOut {
+    fn from(view: TaskView) -> Self {
+        let overdue = view.overdue();
+        let guide = platforms::guide(&view.platform);
+        let steps = match (guide, view.kind()) {
+            (Some(guide), Some(kind)) => Some(guide.steps(kind).clone()),
+            _ => None,
+        };
+        let t = view.task;
+        TaskOut {
+            id: t.id,
+            account: t.account_id,
+            team: view.team,
+            platform: view.platform,
+            handle: view.handle,
+            kind: t.secret_kind,
+            reason: t.reason,
+            member: t.member_id,
+            due_at: t.due_at.map(rfc3339),
+            overdue,
+            state: t.state,
+            assignee: t.assignee,
+            created_at: rfc3339(t.created_at),
+            completed_at: t.completed_at.map(rfc3339),
+            completed_by: t.completed_by,
+            resulting_version: t.resulting_version,
+            steps,
+            settings_url: guide.and_then(|g| g.settings_url.clone()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TaskList {
+    pub tasks: Vec<TaskOut>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TaskListQuery {
+    /// `open`, `done` or `dismissed`.
+    pub state: Option<String>,
+    /// An account id.
+    pub account: Option<String>,
+    /// `departure`, `leak`, `incident`, `break_glass`, `low_codes` or `manual`.
+    pub reason: Option<String>,
+    /// `true`: only open tasks past their deadline.
+    pub overdue: Option<bool>,
+    /// A member id: only tasks given to them.
+    pub assignee: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The id of an active member.
+    pub assignee: String,
+}
+
+/// The rotation task named in the path.
+#[derive(IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct TaskId(
+    /// The task's id.
+    String,
+);
+
+fn nonblank(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Rotation tasks on the accounts you may see (at most 1000, soonest deadline first).
+#[utoipa::path(get, path = "/api/v1/rotation-tasks", tag = "rotation", params(TaskListQuery),
+    responses((status = 200, body = TaskList)))]
+#[get("/rotation-tasks")]
+pub async fn list(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    query: Query<TaskListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner()?;
+    let filter = TaskQuery {
+        state: nonblank(query.state)
+            .map(|s| TaskState::parse(&s))
+            .transpose()?,
+        reason: nonblank(query.reason)
+            .map(|r| RotationReason::parse(&r))
+            .transpose()?,
+        account: nonblank(query.account),
+        overdue: query.overdue.unwrap_or(false),
+        assignee: nonblank(query.assignee),
+    };
+    let tasks = core.rotation_tasks(&auth.0, filter).await?;
+    Ok(HttpResponse::Ok().json(TaskList {
+        tasks: tasks.into_iter().map(TaskOut::from).collect(),
+    }))
+}
+
+/// One rotation task (anyone who may see its account).
+#[utoipa::path(get, path = "/api/v1/rotation-tasks/{id}", tag = "rotation", params(TaskId),
+    responses((status = 200, body = TaskOut), (status = 404, description = "no such task", body = super::ErrorBody)))]
+#[get("/rotation-tasks/{id}")]
+pub async fn get(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let view = core.rotation_task(&auth.0, &id).await?;
+    Ok(HttpResponse::Ok().json(TaskOut::from(view)))
+}
+
+/// Gives an open task to a member (manager of the account's team).
+#[utoipa::path(post, path = "/api/v1/rotation-tasks/{id}/assign", tag = "rotation", params(TaskId),
+    request_body = AssignBody, responses((status = 200, body = TaskOut),
+    (status = 404, description = "no such task or member", body = super::ErrorBody),
+    (status = 409, description = "the task is no longer open, or the member departed", body = super::ErrorBody)))]
+#[post("/rotation-tasks/{id}/assign")]
+pub async fn assign(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: Json<AssignBody>,
+) -> Result<HttpResponse, ApiError> {
+    let view = core.may_assign_task(&auth.0, &id).await?;
+    let body = body.into_inner()?;
+    let view = core
+        .assign_rotation_task(&auth.0, view, body.assignee.trim())
+        .await?;
+    Ok(HttpResponse::Ok().json(TaskOut::from(view)))
+}
+
+/// Dismisses an open task: the risk is accepted (security admin, justification required).
+#[utoipa::path(post, path = "/api/v1/rotation-tasks/{id}/dismiss", tag = "rotation", params(TaskId),
+    request_body = JustificationBody, responses((status = 200, body = TaskOut),
+    (status = 404, description = "no such task", body = super::ErrorBody),
+    (status = 409, description = "the task is no longer open", body = super::ErrorBody)))]
+#[post("/rotation-tasks/{id}/dismiss")]
+pub async fn dismiss(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: OptionalJson<JustificationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let view = core.may_dismiss_task(&auth.0, &id).await?;
+    let justification = required_justification(body)?;
+    let view = core
+        .dismiss_rotation_task(&auth.0, view, justification)
+        .await?;
+    Ok(HttpResponse::Ok().json(TaskOut::from(view)))
+}

@@ -1,0 +1,614 @@
+//! Offboarding: a member departs (a security admin, the CLI or the IdP through SCIM, one code
+//! path). Their sessions and bound tokens end at once, what they were exposed to is computed
+//! from the audit trail, and one rotation task opens per exposed account and kind of secret.
+
+use super::rotation::TaskView;
+use super::{Actor, Caller, Core, ServiceError};
+use crate::authn::{Binding, Principal, PrincipalKind};
+use crate::authz::{Action, Role, ORG_WIDE};
+use crate::domain::{DepartureReason, OffboardPolicy, RotationKind, RotationReason};
+use crate::store::accounts::{self as accounts_repo, Account, AccountFilter};
+use crate::store::audit::{self as audit_repo, AuditFilter, AuditRow};
+use crate::store::backup::{self as backup_repo, state};
+use crate::store::members::{self as repo, Departure, GrantRow, MemberRow};
+use crate::store::rotation::{self as rotation_repo, NewTask};
+use crate::store::{secrets, sessions, tokens};
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Audit actions that expose a secret that outlives the moment.
+const EXPOSING: [&str; 4] = [
+    "totp.export",
+    "hotp.export",
+    "password.reveal",
+    "backup.checkout",
+];
+
+/// The most accounts a strict departure looks at.
+const MAX_REACH: u64 = 10_000;
+
+/// One secret a member saw (or, under the strict policy, could have reached).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExposureItem {
+    /// The account id.
+    pub account: String,
+    pub team: String,
+    pub platform: String,
+    pub handle: String,
+    /// `totp_seed`, `hotp_seed`, `password` or `backup_code`.
+    pub kind: String,
+    /// The secret version's id, or the backup-code generation's id.
+    pub secret: String,
+    /// The secret's version, or the backup-code generation's number.
+    pub version: Option<i32>,
+    /// The backup code's position in its generation.
+    pub position: Option<i32>,
+    /// `export`, `reveal`, `checkout`, `break_glass` or `could_reach`.
+    pub how: String,
+    pub at: Option<DateTime<Utc>>,
+    /// The audit event that proves it (none for `could_reach`).
+    pub seq: Option<i64>,
+}
+
+impl ExposureItem {
+    /// The kind of rotation that covers this item.
+    pub fn rotation_kind(&self) -> RotationKind {
+        match self.kind.as_str() {
+            "totp_seed" => RotationKind::Totp,
+            "hotp_seed" => RotationKind::Hotp,
+            "password" => RotationKind::Password,
+            _ => RotationKind::BackupCodes,
+        }
+    }
+
+    /// Two items about the same secret (the same code, for backup codes) are one.
+    fn key(&self) -> (String, Option<i32>) {
+        (self.secret.clone(), self.position)
+    }
+}
+
+/// A member and their role grants.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    pub member: MemberRow,
+    pub grants: Vec<GrantRow>,
+}
+
+/// The result of a departure.
+pub struct Offboarded {
+    pub member: MemberView,
+    pub sessions_revoked: u64,
+    pub tokens_revoked: u64,
+    pub exposure: Vec<ExposureItem>,
+    pub tasks: Vec<TaskView>,
+}
+
+/// The evidence of a finished offboarding.
+pub struct OffboardingReport {
+    pub member: MemberView,
+    /// The `member.offboard` event.
+    pub event: AuditRow,
+    /// The exposure recorded at the departure.
+    pub exposure: Vec<ExposureItem>,
+    pub sessions_revoked: u64,
+    pub tokens_revoked: u64,
+    pub tasks: Vec<TaskView>,
+    pub head_seq: i64,
+    pub head_hash: String,
+    pub generated_at: DateTime<Utc>,
+}
+
+fn member_target(id: &str) -> String {
+    format!("member:{id}")
+}
+
+fn already_departed() -> ServiceError {
+    ServiceError::Conflict {
+        code: "already_departed",
+        message: "this member has already been offboarded".to_owned(),
+    }
+}
+
+/// The principal a member's grants make (to decide what they could reach).
+fn principal_of(member: &MemberRow, grants: &[GrantRow]) -> Principal {
+    Principal {
+        kind: PrincipalKind::Member,
+        id: member.id.clone(),
+        name: member.name.clone().unwrap_or_default(),
+        email: member.email.clone(),
+        bindings: grants
+            .iter()
+            .filter_map(|g| {
+                Role::parse(&g.role).map(|role| Binding {
+                    team: g.team.clone(),
+                    role,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Accounts and team slugs looked up once per computation.
+struct Lookups {
+    accounts: HashMap<String, Option<Account>>,
+    slugs: HashMap<String, String>,
+}
+
+impl Lookups {
+    async fn account(
+        &mut self,
+        db: &impl ConnectionTrait,
+        id: &str,
+    ) -> Result<Option<Account>, ServiceError> {
+        if !self.accounts.contains_key(id) {
+            let found = accounts_repo::find(db, id).await?;
+            self.accounts.insert(id.to_owned(), found);
+        }
+        // Archived accounts are not rotated: nobody signs in to them any more.
+        Ok(self
+            .accounts
+            .get(id)
+            .cloned()
+            .flatten()
+            .filter(|a| a.status != "archived"))
+    }
+
+    fn item(&self, account: &Account, kind: &str, secret: &str, how: &str) -> ExposureItem {
+        ExposureItem {
+            account: account.id.clone(),
+            team: self
+                .slugs
+                .get(&account.team_id)
+                .cloned()
+                .unwrap_or_default(),
+            platform: account.platform.clone(),
+            handle: account.handle.clone(),
+            kind: kind.to_owned(),
+            secret: secret.to_owned(),
+            version: None,
+            position: None,
+            how: how.to_owned(),
+            at: None,
+            seq: None,
+        }
+    }
+}
+
+impl Core {
+    /// Members (all, or those with `status`) and their grants; security admins and auditors.
+    pub async fn list_members(
+        &self,
+        caller: &Caller,
+        status: Option<&str>,
+    ) -> Result<Vec<MemberView>, ServiceError> {
+        self.authorize(caller, ORG_WIDE, Action::MemberRead, None)
+            .await?;
+        if let Some(status) = status {
+            if !matches!(status, repo::ACTIVE | repo::DEPARTED) {
+                return Err(crate::domain::Invalid::new(
+                    "invalid_status",
+                    "status is active or departed",
+                )
+                .into());
+            }
+        }
+        let db = self.store.db();
+        let members = repo::list_by_status(db, status).await?;
+        let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+        let mut grants = repo::grants_of(db, &ids).await?;
+        Ok(members
+            .into_iter()
+            .map(|member| MemberView {
+                grants: grants.remove(&member.id).unwrap_or_default(),
+                member,
+            })
+            .collect())
+    }
+
+    /// A member by id, once the caller may do `action` org-wide (a refusal is audited first).
+    async fn member_for(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+    ) -> Result<MemberView, ServiceError> {
+        self.authorize(caller, ORG_WIDE, action, Some(&member_target(id)))
+            .await?;
+        self.member_view(id).await
+    }
+
+    async fn member_view(&self, id: &str) -> Result<MemberView, ServiceError> {
+        let db = self.store.db();
+        let member = if crate::domain::is_id(id) {
+            repo::find(db, id).await?
+        } else {
+            None
+        };
+        let member = member.ok_or(ServiceError::NotFound("member"))?;
+        let grants = repo::grants(db, &member.id).await?;
+        Ok(MemberView { member, grants })
+    }
+
+    /// What a member saw (or, with `strict`, could also reach), from the audit trail.
+    pub async fn member_exposure(
+        &self,
+        caller: &Caller,
+        id: &str,
+        policy: OffboardPolicy,
+    ) -> Result<(MemberView, Vec<ExposureItem>), ServiceError> {
+        let view = self.member_for(caller, id, Action::MemberRead).await?;
+        let items = self
+            .exposure_in(self.store.db(), &view.member, &view.grants, policy)
+            .await?;
+        Ok((view, items))
+    }
+
+    /// Computes a member's exposure in `db`.
+    async fn exposure_in(
+        &self,
+        db: &impl ConnectionTrait,
+        member: &MemberRow,
+        grants: &[GrantRow],
+        policy: OffboardPolicy,
+    ) -> Result<Vec<ExposureItem>, ServiceError> {
+        let mut actors = vec![member_target(&member.id)];
+        actors.extend(
+            tokens::of_member(db, &member.id)
+                .await?
+                .into_iter()
+                .map(|t| format!("token:{}", t.id)),
+        );
+        let mut lookups = Lookups {
+            accounts: HashMap::new(),
+            slugs: accounts_repo::team_slugs(db).await?,
+        };
+        let mut items: Vec<ExposureItem> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut after = 0;
+        loop {
+            let rows = audit_repo::by_actors(db, &actors, &EXPOSING, after, 1000).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for row in rows {
+                if let Some(item) = self.exposed_by(db, &row, &mut lookups).await? {
+                    if seen.insert(item.key()) {
+                        items.push(item);
+                    }
+                }
+            }
+        }
+        if policy == OffboardPolicy::Strict {
+            let covered: HashSet<String> = items.iter().map(|i| i.secret.clone()).collect();
+            for item in self.reachable(db, member, grants, &mut lookups).await? {
+                if !covered.contains(&item.secret) {
+                    items.push(item);
+                }
+            }
+        }
+        items.sort_by(|a, b| {
+            (&a.platform, &a.handle, &a.kind, a.position).cmp(&(
+                &b.platform,
+                &b.handle,
+                &b.kind,
+                b.position,
+            ))
+        });
+        Ok(items)
+    }
+
+    /// The secret one audit event exposed, if it is still in use: a version replaced since,
+    /// a generation superseded, or a code reported `worked` no longer counts.
+    async fn exposed_by(
+        &self,
+        db: &impl ConnectionTrait,
+        row: &AuditRow,
+        lookups: &mut Lookups,
+    ) -> Result<Option<ExposureItem>, ServiceError> {
+        let Some(account_id) = row
+            .target
+            .as_deref()
+            .and_then(|t| t.strip_prefix("account:"))
+        else {
+            return Ok(None);
+        };
+        let Some(account) = lookups.account(db, account_id).await? else {
+            return Ok(None);
+        };
+        let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
+        let mut item = match row.action.as_str() {
+            "totp.export" | "hotp.export" | "password.reveal" => {
+                let Some(secret_id) = details["secret_id"].as_str() else {
+                    return Ok(None);
+                };
+                let Some(secret) = secrets::find(db, secret_id).await? else {
+                    return Ok(None);
+                };
+                if secret.superseded_at.is_some() || secret.account_id != account.id {
+                    return Ok(None);
+                }
+                let (kind, how) = match row.action.as_str() {
+                    "totp.export" => ("totp_seed", "export"),
+                    "hotp.export" => ("hotp_seed", "export"),
+                    _ => ("password", "reveal"),
+                };
+                let mut item = lookups.item(&account, kind, &secret.id, how);
+                item.version = Some(secret.version);
+                item
+            }
+            "backup.checkout" => {
+                let (Some(number), Some(position)) = (
+                    details["generation"]
+                        .as_i64()
+                        .and_then(|n| i32::try_from(n).ok()),
+                    details["position"]
+                        .as_i64()
+                        .and_then(|n| i32::try_from(n).ok()),
+                ) else {
+                    return Ok(None);
+                };
+                let Some(generation) = backup_repo::by_number(db, &account.id, number).await?
+                else {
+                    return Ok(None);
+                };
+                if generation.superseded_at.is_some() {
+                    return Ok(None);
+                }
+                let code = backup_repo::code_at(db, &generation.id, position).await?;
+                if code.is_none_or(|c| c.state == state::USED) {
+                    return Ok(None);
+                }
+                let mut item = lookups.item(&account, "backup_code", &generation.id, "checkout");
+                item.version = Some(generation.generation);
+                item.position = Some(position);
+                item
+            }
+            _ => return Ok(None),
+        };
+        item.at = Some(row.at);
+        item.seq = Some(row.seq);
+        Ok(Some(item))
+    }
+
+    /// Every current secret of every account the member's grants let them see.
+    async fn reachable(
+        &self,
+        db: &impl ConnectionTrait,
+        member: &MemberRow,
+        grants: &[GrantRow],
+        lookups: &mut Lookups,
+    ) -> Result<Vec<ExposureItem>, ServiceError> {
+        let principal = principal_of(member, grants);
+        let team_ids: Option<Vec<String>> = if self
+            .authz
+            .allows(&principal, ORG_WIDE, Action::AccountRead)
+            .await
+        {
+            None
+        } else {
+            let mut slugs = Vec::new();
+            for binding in &principal.bindings {
+                if self
+                    .authz
+                    .allows(&principal, &binding.team, Action::AccountRead)
+                    .await
+                {
+                    slugs.push(binding.team.clone());
+                }
+            }
+            if slugs.is_empty() {
+                return Ok(Vec::new());
+            }
+            Some(
+                accounts_repo::team_ids(db, &slugs)
+                    .await?
+                    .into_keys()
+                    .collect(),
+            )
+        };
+        let filter = AccountFilter {
+            team_ids,
+            hide_archived: true,
+            ..AccountFilter::default()
+        };
+        let accounts = accounts_repo::list(db, &filter, MAX_REACH).await?;
+        let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+        let mut by_account: BTreeMap<String, Vec<secrets::SecretRow>> = BTreeMap::new();
+        for secret in secrets::current_of(db, &ids).await? {
+            by_account
+                .entry(secret.account_id.clone())
+                .or_default()
+                .push(secret);
+        }
+        let mut out = Vec::new();
+        for account in accounts {
+            for secret in by_account.remove(&account.id).unwrap_or_default() {
+                let kind = match secret.kind.as_str() {
+                    "totp" => "totp_seed",
+                    "hotp" => "hotp_seed",
+                    _ => "password",
+                };
+                let mut item = lookups.item(&account, kind, &secret.id, "could_reach");
+                item.version = Some(secret.version);
+                out.push(item);
+            }
+            if let Some(generation) = backup_repo::current(db, &account.id).await? {
+                let mut item = lookups.item(&account, "backup_code", &generation.id, "could_reach");
+                item.version = Some(generation.generation);
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Refuses (and audits) a caller who may not offboard, before the body is read.
+    pub async fn may_offboard(&self, caller: &Caller, id: &str) -> Result<(), ServiceError> {
+        self.authorize(
+            caller,
+            ORG_WIDE,
+            Action::MemberOffboard,
+            Some(&member_target(id)),
+        )
+        .await
+    }
+
+    /// Offboards a member (security admin; see [`Core::may_offboard`]).
+    pub async fn offboard_member(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: DepartureReason,
+        policy: OffboardPolicy,
+    ) -> Result<Offboarded, ServiceError> {
+        self.depart(&Actor::from(caller), id, reason, policy).await
+    }
+
+    /// The departure itself, for every path (API, dashboard, CLI, SCIM): in one transaction,
+    /// the member is marked departed (only once, however many ask at the same moment), their
+    /// sessions end, their tokens are revoked, the exposure is computed and recorded, and a
+    /// rotation task opens per exposed account and kind.
+    pub async fn depart(
+        &self,
+        actor: &Actor,
+        id: &str,
+        reason: DepartureReason,
+        policy: OffboardPolicy,
+    ) -> Result<Offboarded, ServiceError> {
+        let tx = self.store.begin_write().await?;
+        let member = if crate::domain::is_id(id) {
+            repo::find(&*tx, id).await?
+        } else {
+            None
+        };
+        let member = member.ok_or(ServiceError::NotFound("member"))?;
+        let departed = repo::depart(
+            &*tx,
+            &member.id,
+            Departure {
+                reason: reason.as_str(),
+                by: &actor.subject,
+                policy: policy.as_str(),
+            },
+        )
+        .await?;
+        if !departed {
+            return Err(already_departed());
+        }
+        let sessions_revoked = sessions::delete_for_member(&*tx, &member.id).await?;
+        let tokens_revoked = tokens::revoke_for_member(&*tx, &member.id).await?;
+        let grants = repo::grants(&*tx, &member.id).await?;
+        let exposure = self.exposure_in(&*tx, &member, &grants, policy).await?;
+        let target = member_target(&member.id);
+        if sessions_revoked > 0 {
+            let event = actor
+                .event("session.revoke")
+                .target(target.clone())
+                .details(serde_json::json!({ "sessions": sessions_revoked, "why": "offboarding" }));
+            crate::audit::append(&*tx, event).await?;
+        }
+        let mut groups: BTreeMap<(String, RotationKind), &ExposureItem> = BTreeMap::new();
+        for item in &exposure {
+            groups
+                .entry((item.account.clone(), item.rotation_kind()))
+                .or_insert(item);
+        }
+        let mut tasks = Vec::new();
+        for ((account_id, kind), item) in groups {
+            let departure = RotationReason::Departure.as_str();
+            if rotation_repo::find_open(
+                &*tx,
+                &account_id,
+                kind.as_str(),
+                departure,
+                Some(&member.id),
+            )
+            .await?
+            .is_some()
+            {
+                continue;
+            }
+            let backup = kind == RotationKind::BackupCodes;
+            let new = NewTask {
+                account_id: &account_id,
+                kind: kind.as_str(),
+                reason: departure,
+                secret_id: (!backup).then_some(item.secret.as_str()),
+                generation_id: backup.then_some(item.secret.as_str()),
+                member_id: Some(&member.id),
+                due_at: self.rotation_due(kind),
+                opened_by: &actor.subject,
+            };
+            let task = self
+                .open_rotation_task(&*tx, actor, &item.team, new)
+                .await?;
+            tasks.push(TaskView {
+                task,
+                team: item.team.clone(),
+                platform: item.platform.clone(),
+                handle: item.handle.clone(),
+            });
+        }
+        let event = actor
+            .event("member.offboard")
+            .target(target)
+            .justification(Some(reason.as_str()))
+            .details(serde_json::json!({
+                "policy": policy.as_str(),
+                "email": member.email,
+                "sessions_revoked": sessions_revoked,
+                "tokens_revoked": tokens_revoked,
+                "exposure": exposure,
+                "rotation_tasks": tasks.iter().map(|t| t.task.id.clone()).collect::<Vec<_>>(),
+            }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        let member = self.member_view(&member.id).await?;
+        Ok(Offboarded {
+            member,
+            sessions_revoked,
+            tokens_revoked,
+            exposure,
+            tasks,
+        })
+    }
+
+    /// The evidence of a departure: who, when and why, the exposure recorded then (with its
+    /// audit sequence numbers), each task's state now, and the audit chain head.
+    pub async fn offboarding_report(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<OffboardingReport, ServiceError> {
+        let member = self.member_for(caller, id, Action::MemberRead).await?;
+        let db = self.store.db();
+        let filter = AuditFilter {
+            target: Some(member_target(&member.member.id)),
+            action: Some("member.offboard".to_owned()),
+            outcome: Some("success".to_owned()),
+            ..AuditFilter::default()
+        };
+        let event = audit_repo::search(db, &filter, 1)
+            .await?
+            .pop()
+            .ok_or_else(|| ServiceError::Conflict {
+                code: "not_offboarded",
+                message: "this member has not been offboarded".to_owned(),
+            })?;
+        let details: serde_json::Value = serde_json::from_str(&event.details).unwrap_or_default();
+        let exposure: Vec<ExposureItem> =
+            serde_json::from_value(details["exposure"].clone()).unwrap_or_default();
+        let (head_seq, head_hash) = audit_repo::head(db).await?.unwrap_or_default();
+        Ok(OffboardingReport {
+            tasks: self.tasks_of_member(&member.member.id).await?,
+            sessions_revoked: details["sessions_revoked"].as_u64().unwrap_or(0),
+            tokens_revoked: details["tokens_revoked"].as_u64().unwrap_or(0),
+            member,
+            event,
+            exposure,
+            head_seq,
+            head_hash,
+            generated_at: Utc::now(),
+        })
+    }
+}
