@@ -9,6 +9,8 @@ PG_ADMIN   ?= postgres://postgres@127.0.0.1:5432/postgres
 # Schemathesis (the OpenAPI fuzzer of the integration tests), pinned with hashes.
 ST_VENV    := target/schemathesis
 ST_VERSION := $(shell sed -n 's/^schemathesis==\([0-9.]*\).*/\1/p' tests/schemathesis/requirements.txt)
+# The SCIM compliance tester and client (scim2-tester, scim2-client), pinned with hashes.
+SCIM_VENV  := target/scim
 
 export KW_TEST_PG_URL ?= $(PG_ADMIN)
 
@@ -41,7 +43,8 @@ test: check-postgres test-deps
 	$(MAKE) --no-print-directory test-fuzz
 
 ## test-deps: the OpenID Provider and playwright-core from their lockfiles; Schemathesis from
-## tests/schemathesis/requirements.txt (hashes checked) into target/schemathesis; Debian's
+## tests/schemathesis/requirements.txt (hashes checked) into target/schemathesis; the SCIM
+## tester and client from tests/scim/requirements.txt into target/scim; Debian's
 ## Chromium, rsyslog and openssl (the SIEM forwarding tests' receiver and test CA) and a
 ## Japanese font (for readable screenshots) when missing.
 test-deps:
@@ -51,6 +54,11 @@ test-deps:
 		rm -rf $(ST_VENV) && python3 -m venv $(ST_VENV) && \
 		$(ST_VENV)/bin/pip install -q --disable-pip-version-check --require-hashes --only-binary :all: \
 			-r tests/schemathesis/requirements.txt; }
+	@cmp -s tests/scim/requirements.txt $(SCIM_VENV)/requirements.txt 2>/dev/null || { \
+		echo "installing the SCIM tester and client into $(SCIM_VENV)"; \
+		rm -rf $(SCIM_VENV) && python3 -m venv $(SCIM_VENV) && \
+		$(SCIM_VENV)/bin/pip install -q --disable-pip-version-check --require-hashes --only-binary :all: \
+			-r tests/scim/requirements.txt && cp tests/scim/requirements.txt $(SCIM_VENV)/requirements.txt; }
 	cd tests/oidc && $(NPM_CI)
 	cd tests/browser && $(NPM_CI)
 	@test -x /usr/bin/chromium || $(APT_INSTALL) chromium

@@ -7,6 +7,7 @@ pub mod backup;
 mod otp;
 mod return_to;
 mod rotation;
+pub mod scim;
 mod text;
 
 pub use account::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};

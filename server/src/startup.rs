@@ -53,6 +53,7 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
             .into_keys()
             .collect();
     }
+    crate::services::platforms::check()?;
     let authz = Authorizer::new().await?;
     let oidc = match &settings.oidc {
         Some(oidc) => Some(Oidc::new(

@@ -19,6 +19,7 @@ mod operations;
 mod otp;
 mod retention;
 mod schemathesis;
+mod scim;
 mod siem;
 mod sso;
 mod tamper;

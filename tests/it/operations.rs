@@ -25,14 +25,14 @@ async fn health_and_readiness_answer_without_a_token() {
 fn routes_in_source() -> Vec<(String, String)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
     let mut routes = Vec::new();
-    for dir in ["api", "site"] {
+    for dir in ["api", "site", "scim"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
-            let prefix = if dir == "api" && !path.ends_with("health.rs") {
-                "/api/v1"
-            } else {
-                ""
+            let prefix = match dir {
+                "api" if !path.ends_with("health.rs") => "/api/v1",
+                "scim" => "/scim/v2",
+                _ => "",
             };
             for line in text.lines().map(str::trim) {
                 for method in ["get", "post", "put", "patch", "delete"] {

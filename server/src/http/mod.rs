@@ -7,6 +7,7 @@ pub(crate) mod cursor;
 mod error;
 pub(crate) mod extract;
 mod request;
+pub mod scim;
 pub mod site;
 
 pub use auth::{Authenticated, MaybeSession};
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
         )
         .configure(api::configure)
         .configure(site::configure)
+        .configure(scim::configure)
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::not_found("route"))
         }));

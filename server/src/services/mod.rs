@@ -14,6 +14,7 @@ pub mod page_results;
 pub mod passwords;
 pub mod platforms;
 pub mod rotation;
+pub mod scim;
 pub mod signin;
 pub mod tokens;
 

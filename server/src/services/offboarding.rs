@@ -12,7 +12,7 @@ use crate::store::audit::{self as audit_repo, AuditFilter, AuditRow};
 use crate::store::backup::{self as backup_repo, state};
 use crate::store::members::{self as repo, Departure, GrantRow, MemberRow};
 use crate::store::rotation::{self as rotation_repo, NewTask};
-use crate::store::{secrets, sessions, tokens};
+use crate::store::{secrets, sessions, tokens, WriteTx};
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
@@ -464,10 +464,8 @@ impl Core {
         self.depart(&Actor::from(caller), id, reason, policy).await
     }
 
-    /// The departure itself, for every path (API, dashboard, CLI, SCIM): in one transaction,
-    /// the member is marked departed (only once, however many ask at the same moment), their
-    /// sessions end, their tokens are revoked, the exposure is computed and recorded, and a
-    /// rotation task opens per exposed account and kind.
+    /// The departure itself, for every path (API, dashboard, CLI, SCIM): see
+    /// [`Core::depart_in`]; 404 for an unknown member, 409 `already_departed` for one who left.
     pub async fn depart(
         &self,
         actor: &Actor,
@@ -482,8 +480,28 @@ impl Core {
             None
         };
         let member = member.ok_or(ServiceError::NotFound("member"))?;
+        let done = self.depart_in(&tx, actor, &member, &reason, policy).await?;
+        tx.commit().await?;
+        Ok(Offboarded {
+            member: self.member_view(&member.id).await?,
+            ..done
+        })
+    }
+
+    /// In `tx`: the member is marked departed (only once, however many ask at the same
+    /// moment: the second gets 409 `already_departed`), their sessions end, their tokens are
+    /// revoked, the exposure is computed and recorded in `member.offboard`, and a rotation
+    /// task opens per exposed account and kind. The returned `member` is as it was before.
+    pub(crate) async fn depart_in(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        member: &MemberRow,
+        reason: &DepartureReason,
+        policy: OffboardPolicy,
+    ) -> Result<Offboarded, ServiceError> {
         let departed = repo::depart(
-            &*tx,
+            &**tx,
             &member.id,
             Departure {
                 reason: reason.as_str(),
@@ -495,17 +513,17 @@ impl Core {
         if !departed {
             return Err(already_departed());
         }
-        let sessions_revoked = sessions::delete_for_member(&*tx, &member.id).await?;
-        let tokens_revoked = tokens::revoke_for_member(&*tx, &member.id).await?;
-        let grants = repo::grants(&*tx, &member.id).await?;
-        let exposure = self.exposure_in(&*tx, &member, &grants, policy).await?;
+        let sessions_revoked = sessions::delete_for_member(&**tx, &member.id).await?;
+        let tokens_revoked = tokens::revoke_for_member(&**tx, &member.id).await?;
+        let grants = repo::grants(&**tx, &member.id).await?;
+        let exposure = self.exposure_in(&**tx, member, &grants, policy).await?;
         let target = member_target(&member.id);
         if sessions_revoked > 0 {
             let event = actor
                 .event("session.revoke")
                 .target(target.clone())
                 .details(serde_json::json!({ "sessions": sessions_revoked, "why": "offboarding" }));
-            crate::audit::append(&*tx, event).await?;
+            crate::audit::append(&**tx, event).await?;
         }
         let mut groups: BTreeMap<(String, RotationKind), &ExposureItem> = BTreeMap::new();
         for item in &exposure {
@@ -517,7 +535,7 @@ impl Core {
         for ((account_id, kind), item) in groups {
             let departure = RotationReason::Departure.as_str();
             if rotation_repo::find_open(
-                &*tx,
+                &**tx,
                 &account_id,
                 kind.as_str(),
                 departure,
@@ -540,7 +558,7 @@ impl Core {
                 opened_by: &actor.subject,
             };
             let task = self
-                .open_rotation_task(&*tx, actor, &item.team, new)
+                .open_rotation_task(&**tx, actor, &item.team, new)
                 .await?;
             tasks.push(TaskView {
                 task,
@@ -561,11 +579,12 @@ impl Core {
                 "exposure": exposure,
                 "rotation_tasks": tasks.iter().map(|t| t.task.id.clone()).collect::<Vec<_>>(),
             }));
-        crate::audit::append(&*tx, event).await?;
-        tx.commit().await?;
-        let member = self.member_view(&member.id).await?;
+        crate::audit::append(&**tx, event).await?;
         Ok(Offboarded {
-            member,
+            member: MemberView {
+                member: member.clone(),
+                grants,
+            },
             sessions_revoked,
             tokens_revoked,
             exposure,

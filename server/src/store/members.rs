@@ -18,6 +18,11 @@ pub const SOURCE_ADMIN: &str = "admin";
 pub const ACTIVE: &str = "active";
 pub const DEPARTED: &str = "departed";
 
+/// The issuer of a member the IdP provisioned through SCIM before their first sign-in.
+pub const SCIM_ISSUER: &str = "scim";
+/// `source` of a member SCIM deleted: kept for the audit trail and reports, gone for SCIM.
+pub const SOURCE_SCIM_DELETED: &str = "scim_deleted";
+
 /// Creates or updates a member from the IdP's claims.
 pub async fn upsert(
     db: &impl ConnectionTrait,
@@ -26,15 +31,21 @@ pub async fn upsert(
     email: Option<&str>,
     name: Option<&str>,
 ) -> Result<MemberRow, DbErr> {
-    let found = member::Entity::find()
+    let mut found = member::Entity::find()
         .filter(member::Column::Issuer.eq(issuer))
         .filter(member::Column::Subject.eq(subject))
         .one(db)
         .await?;
+    if found.is_none() {
+        found = provisioned_for(db, subject, email).await?;
+    }
     let at = now();
     match found {
         Some(row) => {
             let mut active: member::ActiveModel = row.into();
+            // A member provisioned by SCIM takes the IdP's identity at their first sign-in.
+            active.issuer = Set(issuer.to_owned());
+            active.subject = Set(subject.to_owned());
             active.email = Set(email.map(str::to_owned));
             active.name = Set(name.map(str::to_owned));
             active.updated_at = Set(at);
@@ -62,6 +73,130 @@ pub async fn upsert(
             .await
         }
     }
+}
+
+/// A member SCIM provisioned and nobody has signed in as yet, matching the IdP's subject (as
+/// their externalId) or, failing that, their verified email (as their userName).
+async fn provisioned_for(
+    db: &impl ConnectionTrait,
+    subject: &str,
+    email: Option<&str>,
+) -> Result<Option<MemberRow>, DbErr> {
+    let waiting = member::Entity::find()
+        .filter(member::Column::Issuer.eq(SCIM_ISSUER))
+        .order_by_asc(member::Column::CreatedAt)
+        .all(db)
+        .await?;
+    let live = |m: &&MemberRow| m.source.as_deref() != Some(SOURCE_SCIM_DELETED);
+    if let Some(by_subject) = waiting
+        .iter()
+        .filter(live)
+        .find(|m| m.external_id.as_deref() == Some(subject))
+    {
+        return Ok(Some(by_subject.clone()));
+    }
+    let Some(email) = email.map(str::to_lowercase) else {
+        return Ok(None);
+    };
+    Ok(waiting
+        .iter()
+        .filter(live)
+        .find(|m| m.user_name.as_deref().map(str::to_lowercase) == Some(email.clone()))
+        .cloned())
+}
+
+/// What SCIM says about a user.
+pub struct Profile<'a> {
+    pub user_name: &'a str,
+    pub external_id: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub email: Option<&'a str>,
+}
+
+/// A member the IdP provisions before their first sign-in.
+pub async fn insert_provisioned(
+    db: &impl ConnectionTrait,
+    profile: Profile<'_>,
+) -> Result<MemberRow, DbErr> {
+    let at = now();
+    let id = new_id();
+    member::ActiveModel {
+        id: Set(id.clone()),
+        issuer: Set(SCIM_ISSUER.to_owned()),
+        subject: Set(id),
+        email: Set(profile.email.map(str::to_owned)),
+        name: Set(profile.display_name.map(str::to_owned)),
+        status: Set(ACTIVE.to_owned()),
+        departed_at: Set(None),
+        departed_reason: Set(None),
+        departed_by: Set(None),
+        offboard_policy: Set(None),
+        external_id: Set(profile.external_id.map(str::to_owned)),
+        user_name: Set(Some(profile.user_name.to_owned())),
+        source: Set(Some("scim".to_owned())),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(db)
+    .await
+}
+
+/// Replaces what SCIM manages of a member (userName, externalId, displayName; the email too
+/// while nobody has signed in: afterwards it is the one the IdP verified at sign-in).
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    row: MemberRow,
+    profile: Profile<'_>,
+) -> Result<MemberRow, DbErr> {
+    let waiting = row.issuer == SCIM_ISSUER;
+    let mut active: member::ActiveModel = row.into();
+    active.user_name = Set(Some(profile.user_name.to_owned()));
+    active.external_id = Set(profile.external_id.map(str::to_owned));
+    active.name = Set(profile.display_name.map(str::to_owned));
+    if waiting {
+        active.email = Set(profile.email.map(str::to_owned));
+    }
+    active.updated_at = Set(now());
+    active.update(db).await
+}
+
+/// Makes a departed member active again (the IdP re-activated them through SCIM).
+pub async fn reactivate(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    let result = member::Entity::update_many()
+        .col_expr(member::Column::Status, Expr::value(ACTIVE))
+        .col_expr(
+            member::Column::DepartedAt,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(
+            member::Column::DepartedReason,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            member::Column::DepartedBy,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            member::Column::OffboardPolicy,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(member::Column::UpdatedAt, Expr::value(now()))
+        .filter(member::Column::Id.eq(id))
+        .filter(member::Column::Status.eq(DEPARTED))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Marks a member deleted by SCIM (they stay for the audit trail and reports).
+pub async fn mark_scim_deleted(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    member::Entity::update_many()
+        .col_expr(member::Column::Source, Expr::value(SOURCE_SCIM_DELETED))
+        .col_expr(member::Column::UpdatedAt, Expr::value(now()))
+        .filter(member::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<MemberRow>, DbErr> {

@@ -10,7 +10,7 @@ mod otp;
 mod passwords;
 pub(crate) mod rotation;
 
-use crate::http::site;
+use crate::http::{scim, site};
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -116,8 +116,12 @@ impl Modify for BearerAuth {
         site::pages::reveal_totp, site::pages::language, site::assets::asset,
         site::backup::checkout, site::backup::report, site::backup::verify, site::backup::import,
         site::audit::audit,
+        scim::discovery::service_provider_config, scim::discovery::resource_types,
+        scim::discovery::resource_type, scim::discovery::schema_list, scim::discovery::schema_one,
+        scim::users::list, scim::users::search, scim::users::search_root, scim::users::create,
+        scim::users::get, scim::users::replace, scim::users::patch, scim::users::delete,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, scim::ScimErrorBody)),
     modifiers(&BearerAuth, &ErrorResponses),
     security(("bearer" = []))
 )]
@@ -142,7 +146,67 @@ impl Modify for ErrorResponses {
         // The dashboard's pages and forms: what a form or a query string that cannot be read
         // gets (an HTML page).
         let json_api = |path: &str| path.starts_with("/api/v1/") || path == "/readyz";
-        for (_, item) in openapi.paths.paths.iter_mut().filter(|(p, _)| !json_api(p)) {
+        let scim = |path: &str| path.starts_with("/scim/");
+        for (path, item) in openapi.paths.paths.iter_mut().filter(|(p, _)| scim(p)) {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let public = operation.security.as_ref().is_some_and(|s| s.is_empty());
+                let mut statuses: Vec<(&str, &str)> = Vec::new();
+                if !public {
+                    statuses.extend([
+                        ("401", "not authenticated"),
+                        ("403", "not the IdP's provisioning token (role scim)"),
+                        ("429", "too many failed authentications from this address"),
+                        ("503", "the database is unavailable"),
+                    ]);
+                }
+                if operation.request_body.is_some() {
+                    statuses.extend([
+                        ("400", "the body is not SCIM JSON, or a value is invalid"),
+                        ("408", "the body did not arrive in time"),
+                        ("413", "the body is too large"),
+                        ("415", "the body is not JSON in UTF-8"),
+                    ]);
+                }
+                if operation
+                    .parameters
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
+                {
+                    statuses.push((
+                        "400",
+                        "a query parameter is invalid (e.g. an unsupported filter)",
+                    ));
+                }
+                if path.contains("{id}") {
+                    statuses.push(("404", "no such user, resource type or schema"));
+                }
+                if path.starts_with("/scim/v2/Users") && operation.request_body.is_some() {
+                    statuses.push(("409", "another user has this userName"));
+                }
+                for (status, description) in statuses {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| scim_error_response(description).into());
+                }
+            }
+        }
+        for (_, item) in openapi
+            .paths
+            .paths
+            .iter_mut()
+            .filter(|(p, _)| !json_api(p) && !scim(p))
+        {
             for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
                 let has_query = operation
                     .parameters
@@ -264,6 +328,19 @@ fn html_response(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
         .content("text/html", ContentBuilder::new().build())
+        .build()
+}
+
+fn scim_error_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            crate::http::scim::CONTENT_TYPE,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ScimErrorBody")))
+                .build(),
+        )
         .build()
 }
 
