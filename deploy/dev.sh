@@ -73,7 +73,7 @@ token manager manager '*'
 token operator operator marketing
 token security-admin security_admin '*'
 
-REDIRECT_URIS="$BASE/auth/callback" PORT="$IDP_PORT" ISSUER="$ISSUER" node tests/oidc/provider.mjs \
+REDIRECT_URIS="$BASE/auth/callback" BACKCHANNEL_LOGOUT_URI="$BASE/auth/backchannel-logout" PORT="$IDP_PORT" ISSUER="$ISSUER" node tests/oidc/provider.mjs \
   > "$DEV_DIR/idp.log" 2>&1 &
 IDP_PID=$!
 trap 'kill $IDP_PID 2>/dev/null || true' EXIT INT TERM

@@ -1,6 +1,7 @@
 //! Offboarding: why and by whom a member departed, members provisioned by SCIM before their
 //! first sign-in, service tokens bound to a member (revoked with them), and rotation tasks that
 //! name the member whose exposure opened them and whether their escalation was sent.
+//! Sessions keep the IdP's session id (`sid`), so OIDC Back-Channel Logout can end them.
 //! The `low-codes` reason becomes `low_codes`, the name the API uses.
 
 use sea_orm_migration::async_trait;
@@ -108,6 +109,15 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        add(
+            m,
+            Session::Table,
+            ColumnDef::new(Session::IdpSid)
+                .string_len(255)
+                .null()
+                .to_owned(),
+        )
+        .await?;
         let db = m.get_connection();
         let rename = Query::update()
             .table(RotationTask::Table)
@@ -210,4 +220,10 @@ enum RotationTask {
     MemberId,
     OpenedBy,
     NotifiedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Session {
+    Table,
+    IdpSid,
 }

@@ -7,6 +7,7 @@ mod support;
 mod accounts;
 mod audit;
 mod authz_matrix;
+mod backchannel;
 mod backup;
 mod cli;
 mod concurrency;

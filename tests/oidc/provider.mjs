@@ -1,13 +1,20 @@
 // A real OpenID Provider (panva/oidc-provider) with demo users and groups, for `make dev`
 // and the tests. Not for production: accounts are fixed and storage is in memory.
 //
-// Run:    node provider.mjs            (env: PORT, ISSUER, REDIRECT_URIS, CLIENT_SECRET, TAMPER)
+// Run:    node provider.mjs            (env: PORT, ISSUER, REDIRECT_URIS, BACKCHANNEL_LOGOUT_URI,
+//                                        CLIENT_SECRET, TAMPER)
 // Import: const idp = await startProvider({ port: 0, redirectUris: [...] }); idp.issuer; await idp.close();
 //
 // TAMPER=aud|iss makes the token endpoint return an ID token signed with the provider's own
 // key but for another audience or issuer, to prove the relying party refuses it;
 // TAMPER=no_auth_time leaves out auth_time (as some IdPs do), signed all the same;
-// TAMPER=stale_auth_time_once dates each user's first authentication an hour back.
+// TAMPER=stale_auth_time_once dates each user's first authentication an hour back;
+// TAMPER=logout_nonce adds a nonce to each logout token (which a relying party must refuse),
+// re-signed with the provider's key.
+//
+// Back-channel logout: with BACKCHANNEL_LOGOUT_URI set, ending a session at the provider
+// (GET /session/end, then POST /session/end/confirm with its xsrf and logout=yes) posts a
+// signed logout token to that URI before the confirmation answers.
 
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +70,7 @@ export async function startProvider({
   clientId = 'keyward',
   clientSecret = 'keyward-dev-secret',
   tamper = '',
+  backchannelLogoutUri = '',
 } = {}) {
   const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await jose.exportJWK(privateKey)), kid: 'demo-key', alg: 'RS256', use: 'sig' };
@@ -81,6 +89,9 @@ export async function startProvider({
         grant_types: ['authorization_code'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
+        ...(backchannelLogoutUri
+          ? { backchannel_logout_uri: backchannelLogoutUri, backchannel_logout_session_required: true }
+          : {}),
       },
     ],
     async findAccount(ctx, id) {
@@ -97,7 +108,22 @@ export async function startProvider({
     scopes: ['openid', 'email', 'profile', 'offline_access'],
     jwks: { keys: [jwk] },
     cookies: { keys: ['demo-cookie-key-not-secret'] },
-    features: { devInteractions: { enabled: false } },
+    features: { devInteractions: { enabled: false }, backchannelLogout: { enabled: true } },
+    // The relying party runs on 127.0.0.1 in tests and `make dev`: the provider's guard against
+    // requests to loopback addresses would drop every logout token, so it is left out here.
+    // Logout tokens can be tampered with here too (TAMPER=logout_nonce).
+    async fetch(url, options) {
+      delete options.dispatcher;
+      if (tamper === 'logout_nonce' && options.body instanceof URLSearchParams && options.body.has('logout_token')) {
+        const claims = jose.decodeJwt(options.body.get('logout_token'));
+        claims.nonce = 'not-allowed';
+        const resigned = await new jose.SignJWT(claims)
+          .setProtectedHeader({ alg: 'RS256', kid: jwk.kid, typ: 'logout+jwt' })
+          .sign(privateKey);
+        options.body.set('logout_token', resigned);
+      }
+      return globalThis.fetch(url, options);
+    },
     pkce: { required: () => true },
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     // A first-party client: consent is implied, so only the login prompt is shown.
@@ -175,6 +201,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     redirectUris: (process.env.REDIRECT_URIS || '').split(',').filter(Boolean),
     clientSecret: process.env.CLIENT_SECRET || 'keyward-dev-secret',
     tamper: process.env.TAMPER || '',
+    backchannelLogoutUri: process.env.BACKCHANNEL_LOGOUT_URI || '',
   });
   // The first line of stdout is the issuer: the test harness reads it.
   console.log(idp.issuer);

@@ -1,5 +1,6 @@
 //! Who is calling: principals (members or service tokens) and their role bindings.
 
+pub mod logout;
 pub mod oidc;
 pub mod session;
 pub mod tokens;

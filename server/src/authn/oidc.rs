@@ -60,7 +60,7 @@ type IdFields = IdTokenFields<
     CoreJwsSigningAlgorithm,
 >;
 type TokenResponse = StandardTokenResponse<IdFields, CoreTokenType>;
-type RpClient = Client<
+pub(super) type RpClient = Client<
     ExtraClaims,
     CoreAuthDisplay,
     CoreGenderClaim,
@@ -142,6 +142,8 @@ pub struct Identity {
     /// When the person last authenticated at the IdP; `None` when the ID token does not say
     /// (then the sign-in never counts as recent: `iat` only says when the token was made).
     pub auth_time: Option<DateTime<Utc>>,
+    /// The IdP's session id (`sid`), when it sends one (for back-channel logout).
+    pub sid: Option<String>,
 }
 
 /// The longest subject kept (the member table's limit); a longer one cannot identify anyone.
@@ -176,7 +178,7 @@ pub struct Oidc {
     settings: OidcSettings,
     secret: Option<SecretString>,
     redirect: RedirectUrl,
-    skew: chrono::Duration,
+    pub(super) skew: chrono::Duration,
     http: openidconnect::reqwest::Client,
     discovered: RwLock<Option<Discovered>>,
     /// When discovery last failed: for a while, sign-ins fail at once instead of each one
@@ -221,7 +223,7 @@ impl Oidc {
         &self.settings.issuer
     }
 
-    async fn client(&self) -> Result<(RpClient, bool), OidcError> {
+    pub(super) async fn client(&self) -> Result<(RpClient, bool), OidcError> {
         {
             let cached = self.discovered.read().await;
             if let Some(d) = cached
@@ -381,6 +383,7 @@ impl Oidc {
             )
             .unwrap_or_default(),
             auth_time: claims.auth_time(),
+            sid: session_id(&claims.additional_claims().other),
         };
         let has_groups = claims
             .additional_claims()
@@ -480,4 +483,13 @@ mod tests {
         assert_eq!(groups_from(&claims, "n"), Some(vec![]));
         assert_eq!(groups_from(&claims, "missing"), None);
     }
+}
+
+/// The `sid` claim, if it is a sane session id.
+pub(super) fn session_id(claims: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    claims
+        .get("sid")
+        .and_then(|v| v.as_str())
+        .filter(|sid| !sid.is_empty() && sid.len() <= 255 && !sid.chars().any(char::is_control))
+        .map(str::to_owned)
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod backup;
 pub mod keys;
 pub mod limits;
+pub mod logout;
 pub mod members;
 pub mod offboarding;
 pub mod otp;

@@ -268,6 +268,7 @@ impl Core {
                 expires_at: at + Duration::hours(self.settings.auth.session_max_hours),
                 ip: meta.ip.as_deref(),
                 user_agent: meta.user_agent.as_deref(),
+                idp_sid: identity.sid.as_deref(),
             },
         )
         .await?;

@@ -199,6 +199,19 @@ pub async fn mark_scim_deleted(db: &impl ConnectionTrait, id: &str) -> Result<()
         .map(|_| ())
 }
 
+/// The member an IdP identity (issuer, subject) belongs to.
+pub async fn find_by_identity(
+    db: &impl ConnectionTrait,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<MemberRow>, DbErr> {
+    member::Entity::find()
+        .filter(member::Column::Issuer.eq(issuer))
+        .filter(member::Column::Subject.eq(subject))
+        .one(db)
+        .await
+}
+
 pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<MemberRow>, DbErr> {
     member::Entity::find_by_id(id).one(db).await
 }

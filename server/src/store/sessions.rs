@@ -18,6 +18,7 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    pub idp_sid: Option<&'a str>,
 }
 
 pub async fn insert(db: &impl ConnectionTrait, new: NewSession<'_>) -> Result<SessionRow, DbErr> {
@@ -31,6 +32,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewSession<'_>) -> Result<Se
         expires_at: Set(new.expires_at),
         ip: Set(new.ip.map(str::to_owned)),
         user_agent: Set(new.user_agent.map(|u| u.chars().take(300).collect())),
+        idp_sid: Set(new.idp_sid.map(str::to_owned)),
     }
     .insert(db)
     .await
@@ -64,6 +66,20 @@ pub async fn delete_for_member(db: &impl ConnectionTrait, member_id: &str) -> Re
         .exec(db)
         .await?
         .rows_affected)
+}
+
+/// Ends a member's sessions that began in the IdP session `sid` (every session of the member
+/// when `sid` is `None`); returns how many.
+pub async fn delete_for_idp_session(
+    db: &impl ConnectionTrait,
+    member_id: &str,
+    sid: Option<&str>,
+) -> Result<u64, DbErr> {
+    let mut query = session::Entity::delete_many().filter(session::Column::MemberId.eq(member_id));
+    if let Some(sid) = sid {
+        query = query.filter(session::Column::IdpSid.eq(sid));
+    }
+    Ok(query.exec(db).await?.rows_affected)
 }
 
 pub async fn insert_flow(db: &impl ConnectionTrait, row: LoginFlowRow) -> Result<(), DbErr> {

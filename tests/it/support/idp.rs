@@ -30,6 +30,10 @@ pub fn start_idp(redirect_uri: &str, tamper: &str) -> Idp {
     let mut child = Command::new("node")
         .arg(script)
         .env("REDIRECT_URIS", redirect_uri)
+        .env(
+            "BACKCHANNEL_LOGOUT_URI",
+            redirect_uri.replace("/auth/callback", "/auth/backchannel-logout"),
+        )
         .env("TAMPER", tamper)
         .stdout(Stdio::piped())
         .stderr(stderr.reopen().expect("reopen").try_clone().expect("clone"))
@@ -236,6 +240,26 @@ impl Browser {
             .send()
             .await
             .expect("form POST")
+    }
+}
+
+impl Browser {
+    /// Signs out at the IdP as a person would on its logout page (which makes the IdP post
+    /// a logout token to Keyward before it answers).
+    pub async fn idp_logout(&self, issuer: &str) -> Response {
+        let page = self.page(&format!("{issuer}/session/end")).await;
+        let xsrf = page
+            .split("name=\"xsrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the IdP shows its logout form")
+            .to_owned();
+        self.client
+            .post(format!("{issuer}/session/end/confirm"))
+            .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+            .send()
+            .await
+            .expect("logout confirmation")
     }
 }
 

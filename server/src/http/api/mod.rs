@@ -111,7 +111,7 @@ impl Modify for BearerAuth {
         audit::list, audit::verify, audit::forwarders, audit::export, openapi_document,
         members::list, members::exposure, members::offboard, members::report,
         rotation::list, rotation::get, rotation::assign, rotation::dismiss,
-        site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout,
+        site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout, site::auth::backchannel_logout,
         site::pages::home, site::pages::signin, site::pages::accounts, site::pages::account,
         site::pages::reveal_totp, site::pages::language, site::assets::asset,
         site::backup::checkout, site::backup::report, site::backup::verify, site::backup::import,

@@ -249,3 +249,58 @@ fn failure(req: &HttpRequest, core: &Core, err: ServiceError) -> HttpResponse {
         }
     }
 }
+
+#[derive(Deserialize, ToSchema)]
+pub struct BackchannelLogoutForm {
+    /// The IdP's signed logout token (OIDC Back-Channel Logout 1.0).
+    #[allow(dead_code)]
+    logout_token: String,
+}
+
+/// The IdP ends a member's sessions: a signed logout token naming them (and their IdP
+/// session). 200 when it is valid (even if no session was open), 400 when it is refused.
+#[utoipa::path(post, path = "/auth/backchannel-logout", tag = "identity", security(),
+    request_body(content = BackchannelLogoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "the sessions are ended"),
+    (status = 400, description = "the logout token was refused", content_type = "application/json", body = Object),
+    (status = 429, description = "too many refused tokens from this address", content_type = "application/json", body = Object),
+    (status = 503, description = "the identity provider cannot be reached", content_type = "application/json", body = Object)))]
+#[post("/auth/backchannel-logout")]
+pub async fn backchannel_logout(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    body: web::Bytes,
+) -> HttpResponse {
+    #[derive(Deserialize)]
+    struct Form {
+        logout_token: Option<String>,
+    }
+    let token = serde_urlencoded::from_bytes::<Form>(&body)
+        .ok()
+        .and_then(|f| f.logout_token);
+    match core.backchannel_logout(token.as_deref(), &meta(&req)).await {
+        Ok(_) => HttpResponse::Ok().finish(),
+        // The spec's error shape: {"error": …, "error_description": …}.
+        Err(err) => {
+            let (status, error, description) = match err {
+                ServiceError::RateLimited { retry_after, .. } => {
+                    return HttpResponse::TooManyRequests()
+                        .insert_header(("Retry-After", retry_after.to_string()))
+                        .json(serde_json::json!({"error": "temporarily_unavailable", "error_description": "too many refused logout tokens"}));
+                }
+                ServiceError::IdpUnavailable | ServiceError::Storage(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "try again shortly",
+                ),
+                _ => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the logout token was refused",
+                ),
+            };
+            HttpResponse::build(status)
+                .json(serde_json::json!({"error": error, "error_description": description}))
+        }
+    }
+}

@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(auth::login)
     .service(auth::callback)
     .service(auth::logout)
+    .service(auth::backchannel_logout)
     .service(auth::reauth)
     .service(assets::asset)
     .service(pages::home)

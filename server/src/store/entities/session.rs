@@ -14,6 +14,8 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The IdP's session id (`sid` of the ID token), for back-channel logout.
+    pub idp_sid: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
