@@ -72,6 +72,8 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         settings: Arc::new(settings.clone()),
         audit_state: Default::default(),
         kek_ids_at_start,
+        notifier: crate::services::escalation::Notifier::new(&settings.notify)
+            .map_err(anyhow::Error::msg)?,
         anonymous: crate::services::anonymous::AnonymousGuard::new(
             settings.http.anonymous_per_minute,
         ),
@@ -181,7 +183,8 @@ fn spawn_forwarders(core: &web::Data<Core>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the minute's aggregated anonymous denials every minute; removes expired sessions and
+/// Escalates overdue rotation tasks every `rotation.escalation_every_minutes`; writes the
+/// minute's aggregated anonymous denials every minute; removes expired sessions and
 /// login flows every ten minutes; moves the audit witness to the
 /// chain head every `audit.witness_seconds` (signing a database checkpoint when one is due),
 /// recomputes the whole chain every `audit.verify_every_minutes`, and every hour (when
@@ -252,6 +255,24 @@ fn spawn_housekeeping(core: web::Data<Core>) {
             }
         });
     }
+    let escalation = core.clone();
+    tokio::spawn(async move {
+        let period = std::time::Duration::from_secs(
+            60 * u64::from(escalation.settings.rotation.escalation_every_minutes),
+        );
+        // The first look comes a minute after start, then every period.
+        let first = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut every = tokio::time::interval_at(first, period);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match escalation.escalate_overdue().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tasks = n, "overdue rotation tasks escalated"),
+                Err(err) => tracing::warn!(error = %err, "rotation escalation failed"),
+            }
+        }
+    });
     let aggregates = core.clone();
     tokio::spawn(async move {
         let period = std::time::Duration::from_secs(60);

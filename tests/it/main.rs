@@ -19,6 +19,7 @@ mod offboarding;
 mod operations;
 mod otp;
 mod retention;
+mod rotation;
 mod schemathesis;
 mod scim;
 mod siem;

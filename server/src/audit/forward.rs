@@ -118,7 +118,11 @@ impl Forwarder {
                     client: client
                         .build()
                         .map_err(|e| bad(format!("cannot build the HTTPS client: {e}")))?,
-                    key: webhook_key(settings).map_err(bad)?,
+                    key: webhook_key(
+                        settings.secret_file.as_deref(),
+                        settings.secret_env.as_deref(),
+                    )
+                    .map_err(bad)?,
                 }
             }
             other => return Err(bad(format!("unsupported scheme {other}"))),
@@ -362,8 +366,12 @@ fn jitter(backoff: Duration) -> Duration {
     backoff.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
 }
 
-fn webhook_key(settings: &ForwardSettings) -> Result<Zeroizing<Vec<u8>>, String> {
-    let raw = match (&settings.secret_file, &settings.secret_env) {
+/// A webhook's HMAC key, from a file or an environment variable (at least 16 bytes).
+pub(crate) fn webhook_key(
+    file: Option<&std::path::Path>,
+    env: Option<&str>,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    let raw = match (file, env) {
         (Some(path), _) => Zeroizing::new(
             std::fs::read(path).map_err(|e| format!("secret_file {}: {e}", path.display()))?,
         ),

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod anonymous;
 pub mod audit;
 pub mod backup;
+pub mod escalation;
 pub mod keys;
 pub mod limits;
 pub mod logout;
@@ -44,6 +45,8 @@ pub struct Core {
     /// KEK ids that wrapped stored DEKs when the server started (counted once): readiness
     /// checks each of them is still held.
     pub kek_ids_at_start: Vec<String>,
+    /// The `[[notify]]` webhooks told about overdue rotation tasks.
+    pub notifier: escalation::Notifier,
 }
 
 /// Where a request came from, for the audit trail.

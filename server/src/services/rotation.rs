@@ -148,6 +148,14 @@ impl Core {
         self.views(rows, teams.as_ref()).await
     }
 
+    /// Tasks with their accounts (all of them).
+    pub(crate) async fn task_views(
+        &self,
+        rows: Vec<TaskRow>,
+    ) -> Result<Vec<TaskView>, ServiceError> {
+        self.views(rows, None).await
+    }
+
     /// Attaches each task's account, keeping only accounts in `teams` (all when `None`).
     async fn views(
         &self,

@@ -1,0 +1,248 @@
+//! Rotation tasks beyond offboarding: overdue tasks escalate once to the `[[notify]]`
+//! webhooks (signed, retried, once across replicas), and the `low_codes` task of backup codes
+//! lives under the same model.
+
+use crate::support::{expect_json, spawn_with, test_settings, TestApp};
+use keyward::config::NotifySettings;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A webhook receiver on loopback: keeps each request (headers and body); answers 500 to the
+/// first `fail_first` requests, then 200.
+struct Receiver {
+    url: String,
+    seen: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+}
+
+async fn receiver(fail_first: usize) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let store = seen.clone();
+    tokio::spawn(async move {
+        let mut served = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then as much body as Content-Length says.
+            let (head, body) = loop {
+                let n = socket.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), Vec::new());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    let mut body = buf[end + 4..].to_vec();
+                    while body.len() < length {
+                        let n = socket.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        body.extend_from_slice(&chunk[..n]);
+                    }
+                    break (head, body);
+                }
+            };
+            served += 1;
+            let status = if served <= fail_first {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            store.lock().unwrap().push((head, body));
+            let _ = socket
+                .write_all(
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await;
+        }
+    });
+    Receiver { url, seen }
+}
+
+async fn app_notifying(url: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("notify.key");
+    std::fs::write(&key, "a-test-key-of-thirty-two-bytes!!").unwrap();
+    let mut settings = test_settings(dir.path()).await;
+    settings.notify = vec![NotifySettings {
+        url: url.to_owned(),
+        secret_file: Some(key),
+        secret_env: None,
+        ca_file: None,
+    }];
+    spawn_with(dir, settings).await
+}
+
+/// An open task on a new account, due `hours` from now (negative: overdue).
+async fn task_due(app: &TestApp, manager: &str, handle: &str, hours: i64) -> String {
+    let account = app.account(manager, "marketing", handle).await;
+    keyward::store::rotation::insert(
+        app.core.store.db(),
+        keyward::store::rotation::NewTask {
+            account_id: &account,
+            kind: "password",
+            reason: "departure",
+            secret_id: None,
+            generation_id: None,
+            member_id: None,
+            due_at: chrono::Utc::now() + chrono::Duration::hours(hours),
+            opened_by: "test",
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+#[tokio::test]
+async fn an_overdue_task_is_escalated_once_across_replicas_signed_and_retried() {
+    let hook = receiver(1).await;
+    let app = app_notifying(&hook.url).await;
+    let manager = app.token("manager", "marketing").await;
+    let overdue = task_due(&app, &manager, "@late", -1).await;
+    task_due(&app, &manager, "@ontime", 5).await;
+
+    let listed = expect_json(
+        app.get("/api/v1/rotation-tasks?overdue=true", &manager)
+            .await,
+        200,
+    )
+    .await;
+    let tasks = listed["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(
+        (tasks[0]["id"].as_str(), &tasks[0]["overdue"]),
+        (Some(overdue.as_str()), &json!(true))
+    );
+
+    // Two replicas run the job at the same moment: one escalation.
+    let (a, b) = tokio::join!(app.core.escalate_overdue(), app.core.escalate_overdue());
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    assert_eq!(app.core.escalate_overdue().await.unwrap(), 0, "never twice");
+    let escalations = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "rotation.escalate")
+        .count();
+    assert_eq!(escalations, 1);
+
+    // The first delivery fails, the retry a second later gets through.
+    for _ in 0..100 {
+        if hook.seen.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let seen = hook.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "one failed try and one retry");
+    let (head, body) = &seen[1];
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["event"], "rotation.overdue");
+    assert_eq!(payload["task"]["id"], overdue.as_str());
+    assert_eq!(payload["task"]["handle"], "@late");
+    // Signed as the SIEM webhook is: HMAC-SHA256 over "timestamp.body".
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with(name)
+                    .then(|| l.split_once(':').unwrap().1.trim().to_owned())
+            })
+            .unwrap()
+    };
+    let timestamp = header("x-keyward-timestamp");
+    let expected = keyward::audit::forward::webhook_signature(
+        b"a-test-key-of-thirty-two-bytes!!",
+        &timestamp,
+        body,
+    );
+    assert_eq!(header("x-keyward-signature"), format!("sha256={expected}"));
+}
+
+#[tokio::test]
+async fn running_low_on_backup_codes_opens_one_low_codes_task_that_the_next_generation_closes() {
+    let hook = receiver(0).await;
+    let app = app_notifying(&hook.url).await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@low").await;
+    let codes: Vec<String> = (1..=4).map(|i| format!("5555-{i:04}")).collect();
+    let import = |codes: Vec<String>| {
+        let (app, manager, account) = (&app, &manager, &account);
+        async move {
+            expect_json(
+                app.post(
+                    &format!("/api/v1/accounts/{account}/backup-codes"),
+                    manager,
+                    json!({"codes": codes, "issued_on": "2025-12-16"}),
+                )
+                .await,
+                201,
+            )
+            .await
+        }
+    };
+    import(codes).await;
+    for _ in 0..2 {
+        expect_json(
+            app.post(
+                &format!("/api/v1/accounts/{account}/backup-codes/checkout"),
+                &manager,
+                json!({"justification": "low test"}),
+            )
+            .await,
+            200,
+        )
+        .await;
+    }
+    let open = expect_json(
+        app.get(
+            &format!("/api/v1/rotation-tasks?state=open&account={account}"),
+            &manager,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let tasks = open["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{open}");
+    assert_eq!(
+        (tasks[0]["reason"].as_str(), tasks[0]["kind"].as_str()),
+        (Some("low_codes"), Some("backup_codes"))
+    );
+    let by_reason = expect_json(
+        app.get("/api/v1/rotation-tasks?reason=low_codes", &manager)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(by_reason["tasks"].as_array().unwrap().len(), 1);
+    let fresh: Vec<String> = (1..=6).map(|i| format!("6666-{i:04}")).collect();
+    let imported = import(fresh).await;
+    let task = expect_json(
+        app.get(
+            &format!(
+                "/api/v1/rotation-tasks/{}",
+                tasks[0]["id"].as_str().unwrap()
+            ),
+            &manager,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(task["state"], "done");
+    assert_eq!(task["resulting_version"], imported["generation"]);
+}
