@@ -227,6 +227,13 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: [true, true, true, true, true, true, true, true],
         },
         Endpoint {
+            name: "open a rotation task",
+            method: Method::POST,
+            path: "/api/v1/rotation-tasks",
+            body: Some(|| json!({"account": "{fresh}", "kind": "password"})),
+            allowed: [false, false, true, true, false, false, false, false],
+        },
+        Endpoint {
             name: "get a rotation task",
             method: Method::GET,
             path: "/api/v1/rotation-tasks/{task}",
@@ -364,7 +371,11 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
     for (i, (role, team)) in SUBJECTS.iter().enumerate() {
         let token = app.token(role, team).await;
         for endpoint in endpoints() {
-            let fresh = if endpoint.path.contains("{fresh}") {
+            let uses_fresh = endpoint.path.contains("{fresh}")
+                || endpoint
+                    .body
+                    .is_some_and(|b| b().to_string().contains("{fresh}"));
+            let fresh = if uses_fresh {
                 app.account(
                     &owner,
                     "marketing",

@@ -246,3 +246,76 @@ async fn running_low_on_backup_codes_opens_one_low_codes_task_that_the_next_gene
     assert_eq!(task["state"], "done");
     assert_eq!(task["resulting_version"], imported["generation"]);
 }
+
+#[tokio::test]
+async fn a_manager_opens_a_manual_task_once_and_storing_the_secret_closes_it() {
+    let app = crate::support::spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let operator = app.token("operator", "marketing").await;
+    let account = app.account(&manager, "marketing", "@manual").await;
+    let body = json!({"account": account, "kind": "totp", "due_in_hours": 2});
+    let opened = expect_json(
+        app.post("/api/v1/rotation-tasks", &manager, body.clone())
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(
+        (opened["reason"].as_str(), opened["state"].as_str()),
+        (Some("manual"), Some("open"))
+    );
+    let due = chrono::DateTime::parse_from_rfc3339(opened["due_at"].as_str().unwrap()).unwrap();
+    assert!((due.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes() > 100);
+    crate::support::expect_error(
+        app.post("/api/v1/rotation-tasks", &manager, body).await,
+        409,
+        "task_exists",
+    )
+    .await;
+    crate::support::expect_error(
+        app.post(
+            "/api/v1/rotation-tasks",
+            &operator,
+            json!({"account": account, "kind": "totp"}),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    crate::support::expect_error(
+        app.post(
+            "/api/v1/rotation-tasks",
+            &manager,
+            json!({"account": account, "kind": "seed"}),
+        )
+        .await,
+        422,
+        "invalid_kind",
+    )
+    .await;
+    crate::support::expect_error(
+        app.post(
+            "/api/v1/rotation-tasks",
+            &manager,
+            json!({"account": account, "kind": "totp", "due_in_hours": 0}),
+        )
+        .await,
+        422,
+        "invalid_due",
+    )
+    .await;
+    app.set_totp(&manager, &account, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+        .await;
+    let task = expect_json(
+        app.get(
+            &format!("/api/v1/rotation-tasks/{}", opened["id"].as_str().unwrap()),
+            &manager,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(task["state"], "done");
+    assert_eq!(task["resulting_version"], 1);
+}

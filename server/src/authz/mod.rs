@@ -83,6 +83,8 @@ pub enum Action {
     MemberRead,
     /// Offboarding a member (org-wide).
     MemberOffboard,
+    /// Opening a rotation task by hand (reason `manual`).
+    RotationOpen,
     /// Giving a rotation task to a member.
     RotationAssign,
     /// Accepting the risk of a rotation task instead of rotating.
@@ -115,6 +117,7 @@ impl Action {
             Action::AuditRead => "audit.read",
             Action::MemberRead => "member.read",
             Action::MemberOffboard => "member.offboard",
+            Action::RotationOpen => "rotation.open",
             Action::RotationAssign => "rotation.assign",
             Action::RotationDismiss => "rotation.dismiss",
             Action::ScimProvision => "scim.provision",

@@ -231,6 +231,56 @@ impl Core {
         self.task_for(caller, id, Action::RotationDismiss).await
     }
 
+    /// Opens a task by hand (reason `manual`) on an account the caller may open tasks on;
+    /// one open manual task per account and kind.
+    pub async fn open_manual_task(
+        &self,
+        caller: &Caller,
+        allowed: &super::Allowed,
+        kind: RotationKind,
+        due_in_hours: Option<u32>,
+    ) -> Result<TaskView, ServiceError> {
+        let (account, team) = allowed.for_action(Action::RotationOpen)?;
+        if account.status == "archived" {
+            return Err(super::accounts::archived());
+        }
+        let due_at = match due_in_hours {
+            Some(hours) => Utc::now() + Duration::hours(i64::from(hours)),
+            None => self.rotation_due(kind),
+        };
+        let tx = self.store.begin_write().await?;
+        let reason = RotationReason::Manual.as_str();
+        if repo::find_open(&*tx, &account.id, kind.as_str(), reason, None)
+            .await?
+            .is_some()
+        {
+            return Err(ServiceError::Conflict {
+                code: "task_exists",
+                message: "a manual rotation task for this secret is already open".to_owned(),
+            });
+        }
+        let new = NewTask {
+            account_id: &account.id,
+            kind: kind.as_str(),
+            reason,
+            secret_id: None,
+            generation_id: None,
+            member_id: None,
+            due_at,
+            opened_by: &caller.principal.subject(),
+        };
+        let task = self
+            .open_rotation_task(&*tx, &Actor::from(caller), team, new)
+            .await?;
+        tx.commit().await?;
+        Ok(TaskView {
+            task,
+            team: team.to_owned(),
+            platform: account.platform.clone(),
+            handle: account.handle.clone(),
+        })
+    }
+
     /// Gives an open task to a member (who must be active).
     pub async fn assign_rotation_task(
         &self,

@@ -49,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(members::offboard)
                 .service(members::report)
                 .service(rotation::list)
+                .service(rotation::open)
                 .service(rotation::get)
                 .service(rotation::assign)
                 .service(rotation::dismiss),
@@ -110,7 +111,7 @@ impl Modify for BearerAuth {
         backup::import, backup::status, backup::checkout, backup::result, backup::verify,
         audit::list, audit::verify, audit::forwarders, audit::export, openapi_document,
         members::list, members::exposure, members::offboard, members::report,
-        rotation::list, rotation::get, rotation::assign, rotation::dismiss,
+        rotation::list, rotation::open, rotation::get, rotation::assign, rotation::dismiss,
         site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout, site::auth::backchannel_logout,
         site::pages::home, site::pages::signin, site::pages::accounts, site::pages::account,
         site::pages::reveal_totp, site::pages::language, site::assets::asset,

@@ -3,7 +3,7 @@
 
 use super::accounts::rfc3339;
 use super::otp::{required_justification, JustificationBody};
-use crate::domain::{RotationReason, TaskState};
+use crate::domain::{RotationKind, RotationReason, TaskState};
 use crate::http::extract::{Json, OptionalJson, Query};
 use crate::http::{ApiError, Authenticated};
 use crate::services::platforms::{self, Steps};
@@ -142,6 +142,51 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(TaskList {
         tasks: tasks.into_iter().map(TaskOut::from).collect(),
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenTaskBody {
+    /// The account id.
+    pub account: String,
+    /// `totp`, `hotp`, `password` or `backup_codes`.
+    pub kind: String,
+    /// Hours until it is overdue (1 to 8760; default: the kind's configured deadline).
+    #[schema(minimum = 1, maximum = 8760)]
+    pub due_in_hours: Option<u32>,
+}
+
+/// Opens a rotation task by hand (reason `manual`; manager or security admin).
+#[utoipa::path(post, path = "/api/v1/rotation-tasks", tag = "rotation", request_body = OpenTaskBody,
+    responses((status = 201, body = TaskOut),
+    (status = 404, description = "no such account", body = super::ErrorBody),
+    (status = 409, description = "`task_exists`: one is open already", body = super::ErrorBody),
+    (status = 423, description = "the account is archived", body = super::ErrorBody)))]
+#[post("/rotation-tasks")]
+pub async fn open(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    body: Json<OpenTaskBody>,
+) -> Result<HttpResponse, ApiError> {
+    // The account is in the body: who may open tasks nowhere is refused before it is read.
+    core.authorize_somewhere(&auth.0, crate::authz::Action::RotationOpen)
+        .await?;
+    let body = body.into_inner()?;
+    let allowed = core
+        .allow(
+            &auth.0,
+            body.account.trim(),
+            crate::authz::Action::RotationOpen,
+        )
+        .await?;
+    let kind = RotationKind::parse(body.kind.trim())?;
+    if body.due_in_hours.is_some_and(|h| h == 0 || h > 8760) {
+        return Err(crate::domain::Invalid::new("invalid_due", "due_in_hours is 1 to 8760").into());
+    }
+    let view = core
+        .open_manual_task(&auth.0, &allowed, kind, body.due_in_hours)
+        .await?;
+    Ok(HttpResponse::Created().json(TaskOut::from(view)))
 }
 
 /// One rotation task (anyone who may see its account).
