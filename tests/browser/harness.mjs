@@ -64,6 +64,10 @@ group = "auditors"
 team = "*"
 role = "auditor"
 [[role_bindings]]
+group = "security"
+team = "*"
+role = "security_admin"
+[[role_bindings]]
 group = "sns-viewers"
 team = "marketing"
 role = "viewer"

@@ -1,4 +1,5 @@
-// Progressive enhancement for the dashboard: a countdown for revealed codes and copy buttons.
+// Progressive enhancement for the dashboard: a countdown for revealed codes, copy buttons and
+// the report's print button.
 // Loaded as an external file (the Content-Security-Policy forbids inline script).
 'use strict';
 
@@ -55,8 +56,16 @@ function followAtOnce() {
   if (link) window.location.assign(link.href);
 }
 
+// The offboarding report's print button.
+function startPrintButtons() {
+  document.querySelectorAll('button[data-print]').forEach((button) => {
+    button.addEventListener('click', () => window.print());
+  });
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   startCountdowns();
   startCopyButtons();
+  startPrintButtons();
   followAtOnce();
 });

@@ -74,6 +74,7 @@ pub struct Texts {
     pub your_roles: &'static str,
     pub b: BackupTexts,
     pub a: AuditTexts,
+    pub r: &'static super::i18n_rotation::RotationTexts,
 }
 
 /// The audit viewer's words.
@@ -322,6 +323,7 @@ pub static EN: Texts = Texts {
         forwarding_none: "No SIEM destination is configured ([[audit.forward]] in the configuration).",
         behind: "{lag} events behind",
     },
+    r: &super::i18n_rotation::EN,
 };
 
 pub static JA: Texts = Texts {
@@ -472,6 +474,7 @@ pub static JA: Texts = Texts {
         forwarding_none: "SIEM の転送先は設定されていません（設定ファイルの [[audit.forward]]）。",
         behind: "未送信 {lag} 件",
     },
+    r: &super::i18n_rotation::JA,
 };
 
 /// The language for a request: the cookie if set, else the first supported Accept-Language.

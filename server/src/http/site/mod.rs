@@ -6,7 +6,10 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod backup;
 pub mod i18n;
+mod i18n_rotation;
+pub(crate) mod members;
 pub(crate) mod pages;
+pub(crate) mod rotation;
 
 use crate::authn::session::{LANG_COOKIE, SESSION_COOKIE};
 use crate::services::{Caller, Core};
@@ -39,6 +42,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(backup::verify)
     .service(backup::import)
     .service(audit::audit)
+    .service(rotation::tasks)
+    .service(rotation::take)
+    .service(rotation::dismiss)
+    .service(rotation::store_seed)
+    .service(rotation::store_password)
+    .service(members::members)
+    .service(members::member)
+    .service(members::offboard)
+    .service(members::report)
     .service(pages::language);
 }
 
@@ -71,6 +83,8 @@ pub struct Chrome {
     pub csrf: String,
     /// The current path, to come back to after a language switch.
     pub here: String,
+    /// Whether the nav links the members page (security admins and auditors, org-wide).
+    pub members_link: bool,
 }
 
 impl Chrome {
@@ -88,6 +102,15 @@ impl Chrome {
         Self {
             t,
             user: caller.map(|c| c.principal.name.clone()),
+            members_link: caller.is_some_and(|c| {
+                c.principal.bindings.iter().any(|b| {
+                    b.team == crate::authz::ORG_WIDE
+                        && matches!(
+                            b.role,
+                            crate::authz::Role::SecurityAdmin | crate::authz::Role::Auditor
+                        )
+                })
+            }),
             csrf,
             // Sign-in's own URLs carry the IdP's parameters: never echoed into links.
             here: if req.path().starts_with("/auth/") {

@@ -28,6 +28,11 @@ pub struct AccountCard {
     pub notes: String,
     pub has_totp: bool,
     pub has_hotp: bool,
+    /// Open rotation tasks, and how many are overdue.
+    pub open_tasks: i64,
+    pub overdue_tasks: i64,
+    /// `Rotate by …` for the earliest deadline.
+    pub rotate_by: String,
 }
 
 impl AccountCard {
@@ -48,6 +53,13 @@ impl AccountCard {
             notes: a.notes.clone(),
             has_totp: view.has("totp"),
             has_hotp: view.has("hotp"),
+            open_tasks: view.facts.open_rotation_tasks,
+            overdue_tasks: view.facts.overdue_rotation_tasks,
+            rotate_by: view
+                .facts
+                .rotate_by
+                .map(|due| t.r.rotate_by.replace("{due}", &super::rotation::when(due)))
+                .unwrap_or_default(),
         }
     }
 }
@@ -98,7 +110,7 @@ pub struct ShownTotp {
 }
 
 impl ShownTotp {
-    fn from_code(code: TotpCode) -> Self {
+    pub(crate) fn from_code(code: TotpCode) -> Self {
         Self {
             expires_at: chrono::Utc::now().timestamp() + code.expires_in as i64,
             code: code.code,
@@ -115,6 +127,8 @@ pub struct Extras {
     pub totp: Option<ShownTotp>,
     pub totp_error: Option<String>,
     pub backup: super::backup::BackupExtras,
+    #[serde(default)]
+    pub store: super::rotation::StoreExtras,
 }
 
 #[derive(Template)]
@@ -130,6 +144,14 @@ struct AccountPage {
     can_audit: bool,
     /// The page was asked for a form's result that is gone (already shown, or expired).
     shown_once: bool,
+    /// Open rotation tasks of this account.
+    tasks: Vec<super::rotation::TaskCard>,
+    can_store_seed: bool,
+    can_store_password: bool,
+    can_import: bool,
+    /// A backup-code rotation is due: the import form is open.
+    import_due: bool,
+    store: super::rotation::StoreExtras,
 }
 
 fn group(code: &str) -> String {
@@ -280,6 +302,12 @@ pub async fn account_page(
         next_code: code.next_code.as_ref().map(|n| group(n)),
     });
     let a = AccountCard::from_view(&view, c.t);
+    let tasks = super::rotation::account_tasks(core, caller, c.t, &view.account.id).await;
+    let usable = view.account.status != "archived";
+    let can_store_seed = usable && core.may(caller, &view.team, Action::TotpSet).await;
+    let can_store_password = usable && core.may(caller, &view.team, Action::PasswordSet).await;
+    let can_import = usable && core.may(caller, &view.team, Action::BackupImport).await;
+    let import_due = tasks.iter().any(|t| t.kind == "backup_codes");
     render(
         StatusCode::OK,
         &AccountPage {
@@ -292,6 +320,12 @@ pub async fn account_page(
             b,
             can_audit,
             shown_once,
+            tasks,
+            can_store_seed,
+            can_store_password,
+            can_import,
+            import_due,
+            store: extras.store,
         },
     )
 }

@@ -1,0 +1,516 @@
+//! Rotation in the dashboard: the tasks page (mine, my teams', overdue, closed) with each
+//! platform's steps, taking and dismissing a task, and the account page's forms that store a
+//! new seed or password (which close the matching tasks).
+
+use super::i18n::Texts;
+use super::pages::{form_caller, recoverable, service_failure, show_once, Extras};
+use super::{render, see_other, to_signin, Chrome};
+use crate::authz::Action;
+use crate::domain::{
+    Base32Secret, HashAlgorithm, Justification, OtpKind, OtpParams, Otpauth, Password,
+    RotationKind, TaskState,
+};
+use crate::http::MaybeSession;
+use crate::services::platforms;
+use crate::services::rotation::{TaskQuery, TaskView};
+use crate::services::{Caller, Core, ServiceError};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+/// A task as a page shows it.
+pub struct TaskCard {
+    pub id: String,
+    pub account: String,
+    pub platform: String,
+    pub handle: String,
+    pub team: String,
+    pub kind: String,
+    pub kind_label: &'static str,
+    pub reason_label: &'static str,
+    pub state: String,
+    pub state_label: &'static str,
+    pub due: String,
+    pub overdue: bool,
+    pub assignee: String,
+    pub steps: Vec<String>,
+    pub settings_url: Option<String>,
+    pub completed: Option<String>,
+    pub can_take: bool,
+    pub can_dismiss: bool,
+    pub can_store: bool,
+}
+
+pub fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn kind_label(t: &Texts, kind: &str) -> &'static str {
+    match kind {
+        "totp" => t.r.kind_totp,
+        "hotp" => t.r.kind_hotp,
+        "password" => t.r.kind_password,
+        _ => t.r.kind_backup_codes,
+    }
+}
+
+fn reason_label(t: &Texts, reason: &str) -> &'static str {
+    match reason {
+        "departure" => t.r.reason_departure,
+        "leak" => t.r.reason_leak,
+        "incident" => t.r.reason_incident,
+        "break_glass" => t.r.reason_break_glass,
+        "low_codes" => t.r.reason_low_codes,
+        _ => t.r.reason_manual,
+    }
+}
+
+pub fn state_label(t: &Texts, state: &str) -> &'static str {
+    match state {
+        "done" => t.r.state_done,
+        "dismissed" => t.r.state_dismissed,
+        _ => t.r.state_open,
+    }
+}
+
+/// Cards for tasks, with what the caller may do on each.
+pub async fn cards(
+    core: &Core,
+    caller: &Caller,
+    t: &'static Texts,
+    views: Vec<TaskView>,
+) -> Vec<TaskCard> {
+    let mut out = Vec::with_capacity(views.len());
+    for view in views {
+        let overdue = view.overdue();
+        let kind = view.kind().unwrap_or(RotationKind::Password);
+        let guide = platforms::guide(&view.platform);
+        let open = view.task.state == "open";
+        let store_action = match kind {
+            RotationKind::Totp => Action::TotpSet,
+            RotationKind::Hotp => Action::HotpSet,
+            RotationKind::Password => Action::PasswordSet,
+            RotationKind::BackupCodes => Action::BackupImport,
+        };
+        let assignee = match &view.task.assignee {
+            Some(id) => core.display_name(&format!("member:{id}")).await,
+            None => t.r.team_managers.to_owned(),
+        };
+        let completed = match (&view.task.completed_at, &view.task.completed_by) {
+            (Some(at), by) => {
+                let by = match by {
+                    Some(by) => core.display_name(by).await,
+                    None => String::new(),
+                };
+                let what = match view.task.resulting_version {
+                    Some(v) => t.r.completed_with.replace("{version}", &v.to_string()),
+                    None => state_label(t, &view.task.state).to_owned(),
+                };
+                Some(format!(
+                    "{what} · {} {by} · {}",
+                    t.r.completed_by,
+                    when(*at)
+                ))
+            }
+            _ => None,
+        };
+        out.push(TaskCard {
+            can_take: open
+                && view.task.assignee.as_deref() != Some(caller.principal.id.as_str())
+                && core.may(caller, &view.team, Action::RotationAssign).await,
+            can_dismiss: open && core.may(caller, &view.team, Action::RotationDismiss).await,
+            can_store: open && core.may(caller, &view.team, store_action).await,
+            id: view.task.id.clone(),
+            account: view.task.account_id.clone(),
+            platform: view.platform.clone(),
+            handle: view.handle.clone(),
+            team: view.team.clone(),
+            kind: kind.as_str().to_owned(),
+            kind_label: kind_label(t, kind.as_str()),
+            reason_label: reason_label(t, &view.task.reason),
+            state_label: state_label(t, &view.task.state),
+            state: view.task.state.clone(),
+            due: view.task.due_at.map(when).unwrap_or_default(),
+            overdue,
+            assignee,
+            steps: guide
+                .map(|g| g.steps(kind).in_lang(t.lang).to_vec())
+                .unwrap_or_default(),
+            settings_url: guide.and_then(|g| g.settings_url.clone()),
+            completed,
+        });
+    }
+    out
+}
+
+/// The open tasks of one account, for its page.
+pub async fn account_tasks(
+    core: &Core,
+    caller: &Caller,
+    t: &'static Texts,
+    account: &str,
+) -> Vec<TaskCard> {
+    let query = TaskQuery {
+        state: Some(TaskState::Open),
+        account: Some(account.to_owned()),
+        ..TaskQuery::default()
+    };
+    match core.rotation_tasks(caller, query).await {
+        Ok(views) => cards(core, caller, t, views).await,
+        Err(err) => {
+            tracing::warn!(error = %err, "rotation tasks of an account could not be read");
+            Vec::new()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "rotation_tasks.html")]
+struct TasksPage {
+    c: Chrome,
+    view: String,
+    tabs: Vec<(&'static str, &'static str, usize)>,
+    tasks: Vec<TaskCard>,
+    empty: &'static str,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TasksQuery {
+    /// `mine` (default), `team`, `overdue` or `closed`.
+    view: Option<String>,
+}
+
+/// Rotation tasks: mine, my teams', overdue, closed.
+#[utoipa::path(get, path = "/rotation-tasks", tag = "dashboard", security(("session" = [])), params(TasksQuery),
+    responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)")))]
+#[get("/rotation-tasks")]
+pub async fn tasks(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    query: web::Query<TasksQuery>,
+) -> HttpResponse {
+    let Some(caller) = session.0 else {
+        return to_signin("/rotation-tasks");
+    };
+    let c = Chrome::new(&req, &core, Some(&caller));
+    let all = match core.rotation_tasks(&caller, TaskQuery::default()).await {
+        Ok(all) => all,
+        Err(err) => return service_failure(c, err),
+    };
+    let me = caller.principal.id.clone();
+    let mut mine = Vec::new();
+    for view in all.iter().filter(|v| v.task.state == "open") {
+        let mine_to_do = match &view.task.assignee {
+            Some(assignee) => *assignee == me,
+            None => core.may(&caller, &view.team, Action::RotationAssign).await,
+        };
+        if mine_to_do {
+            mine.push(view.clone());
+        }
+    }
+    let team: Vec<TaskView> = all
+        .iter()
+        .filter(|v| v.task.state == "open")
+        .cloned()
+        .collect();
+    let overdue: Vec<TaskView> = team.iter().filter(|v| v.overdue()).cloned().collect();
+    let mut closed: Vec<TaskView> = all
+        .iter()
+        .filter(|v| v.task.state != "open")
+        .cloned()
+        .collect();
+    closed.sort_by(|a, b| b.task.completed_at.cmp(&a.task.completed_at));
+    closed.truncate(200);
+    let t = c.t;
+    let tabs = vec![
+        ("mine", t.r.tab_mine, mine.len()),
+        ("team", t.r.tab_team, team.len()),
+        ("overdue", t.r.tab_overdue, overdue.len()),
+        ("closed", t.r.tab_closed, closed.len()),
+    ];
+    let (view, shown, empty) = match query.view.as_deref() {
+        Some("team") => ("team", team, t.r.empty_team),
+        Some("overdue") => ("overdue", overdue, t.r.empty_overdue),
+        Some("closed") => ("closed", closed, t.r.empty_closed),
+        _ => ("mine", mine, t.r.empty_mine),
+    };
+    let tasks = cards(&core, &caller, t, shown).await;
+    render(
+        StatusCode::OK,
+        &TasksPage {
+            c,
+            view: view.to_owned(),
+            tabs,
+            tasks,
+            empty,
+        },
+    )
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct TaskForm {
+    #[serde(default)]
+    csrf: String,
+    /// Why the risk is accepted (dismiss).
+    #[serde(default)]
+    justification: String,
+}
+
+/// The tasks page again, with a form's error.
+fn tasks_error(c: Chrome, message: String) -> HttpResponse {
+    super::error_page(c, StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+/// Takes a task: it is given to the signed-in manager.
+#[utoipa::path(post, path = "/rotation-tasks/{id}/take", tag = "dashboard", security(("session" = [])),
+    params(crate::http::api::rotation::TaskId),
+    request_body(content = TaskForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such task", content_type = "text/html"), (status = 409, description = "the task is closed", content_type = "text/html")))]
+#[post("/rotation-tasks/{id}/take")]
+pub async fn take(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<TaskForm>,
+) -> HttpResponse {
+    let caller = match form_caller(&req, &core, session, &form.csrf, "/rotation-tasks") {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let c = Chrome::new(&req, &core, Some(&caller));
+    let done = match core.may_assign_task(&caller, &id).await {
+        Ok(view) => {
+            let me = caller.principal.id.clone();
+            core.assign_rotation_task(&caller, view, &me).await
+        }
+        Err(err) => Err(err),
+    };
+    match done {
+        Ok(_) => see_other("/rotation-tasks?view=mine"),
+        Err(err) => service_failure(c, err),
+    }
+}
+
+/// Dismisses a task, with a justification (security admins).
+#[utoipa::path(post, path = "/rotation-tasks/{id}/dismiss", tag = "dashboard", security(("session" = [])),
+    params(crate::http::api::rotation::TaskId),
+    request_body(content = TaskForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such task", content_type = "text/html"), (status = 409, description = "the task is closed", content_type = "text/html"), (status = 422, description = "no justification", content_type = "text/html")))]
+#[post("/rotation-tasks/{id}/dismiss")]
+pub async fn dismiss(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<TaskForm>,
+) -> HttpResponse {
+    let caller = match form_caller(&req, &core, session, &form.csrf, "/rotation-tasks") {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let c = Chrome::new(&req, &core, Some(&caller));
+    let view = match core.may_dismiss_task(&caller, &id).await {
+        Ok(view) => view,
+        Err(err) => return service_failure(c, err),
+    };
+    let justification = match Justification::parse(&form.justification) {
+        Ok(j) => j,
+        Err(invalid) => return tasks_error(c, invalid.message),
+    };
+    match core
+        .dismiss_rotation_task(&caller, view, justification)
+        .await
+    {
+        Ok(_) => see_other("/rotation-tasks?view=closed"),
+        Err(err) => service_failure(c, err),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SeedForm {
+    #[serde(default)]
+    csrf: String,
+    /// An `otpauth://totp/…` URI, or a Base32 setup key (SHA1, 6 digits, 30 s).
+    #[serde(default)]
+    #[schema(value_type = String)]
+    secret: SecretString,
+}
+
+/// What the account page shows after a store form.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct StoreExtras {
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub enroll_note: Option<String>,
+}
+
+fn parse_seed(raw: &str) -> Result<Otpauth, crate::domain::Invalid> {
+    let raw = raw.trim();
+    if raw.to_ascii_lowercase().starts_with("otpauth://") {
+        let otp = Otpauth::parse(raw)?;
+        if otp.params.kind() != OtpKind::Totp {
+            return Err(crate::domain::Invalid::new(
+                "wrong_otp_kind",
+                "this form takes an otpauth://totp/ link or a setup key",
+            ));
+        }
+        return Ok(otp);
+    }
+    Ok(Otpauth {
+        secret: Base32Secret::parse(raw)?,
+        params: OtpParams::totp(HashAlgorithm::Sha1, 6, 30)?,
+    })
+}
+
+fn closed_note(t: &Texts, n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" {}", t.r.tasks_closed.replace("{n}", &n.to_string()))
+    }
+}
+
+/// Open tasks of a kind on an account before a store, to say how many it closed.
+async fn open_of_kind(core: &Core, caller: &Caller, account: &str, kind: RotationKind) -> usize {
+    let query = TaskQuery {
+        state: Some(TaskState::Open),
+        account: Some(account.to_owned()),
+        ..TaskQuery::default()
+    };
+    core.rotation_tasks(caller, query)
+        .await
+        .map(|v| {
+            v.iter()
+                .filter(|t| t.task.secret_kind == kind.as_str())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Stores a new TOTP seed, then shows its current code (to finish the platform's enrollment).
+#[utoipa::path(post, path = "/accounts/{id}/totp/set", tag = "dashboard", security(("session" = [])),
+    params(crate::http::api::AccountId),
+    request_body(content = SeedForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
+#[post("/accounts/{id}/totp/set")]
+pub async fn store_seed(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<SeedForm>,
+) -> HttpResponse {
+    let here = format!("/accounts/{id}");
+    let caller = match form_caller(&req, &core, session, &form.csrf, &here) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let t = Chrome::new(&req, &core, Some(&caller)).t;
+    let allowed = match core.allow(&caller, &id, Action::TotpSet).await {
+        Ok(allowed) => allowed,
+        Err(err) => return service_failure(Chrome::new(&req, &core, Some(&caller)), err),
+    };
+    let before = open_of_kind(&core, &caller, &id, RotationKind::Totp).await;
+    let stored = match parse_seed(form.secret.expose_secret()) {
+        Ok(otp) => core.set_otp(&caller, &allowed, otp).await,
+        Err(invalid) => Err(invalid.into()),
+    };
+    let mut extras = Extras::default();
+    match stored {
+        Ok(version) => {
+            let after = open_of_kind(&core, &caller, &id, RotationKind::Totp).await;
+            extras.store.notice = Some(format!(
+                "{}{}",
+                t.r.seed_stored.replace("{version}", &version.to_string()),
+                closed_note(t, before.saturating_sub(after))
+            ));
+            // The current code of the new seed: a reveal like any other (audited).
+            let code = match core.allow(&caller, &id, Action::TotpReveal).await {
+                Ok(reveal) => {
+                    let why = Justification::parse("enrollment of a new seed").ok();
+                    core.reveal_totp(&caller, &reveal, why).await
+                }
+                Err(err) => Err(err),
+            };
+            match code {
+                Ok(code) => {
+                    extras.totp = Some(super::pages::ShownTotp::from_code(code));
+                    extras.store.enroll_note = Some(t.r.enroll_hint.to_owned());
+                }
+                Err(ServiceError::ReauthRequired) => {
+                    extras.store.enroll_note = Some(t.r.enroll_reauth.to_owned());
+                }
+                Err(err) => {
+                    extras.store.enroll_note = Some(crate::http::ApiError::from(err).message)
+                }
+            }
+        }
+        Err(err) => match recoverable(&req, &core, &caller, err, &here) {
+            Ok(message) => extras.store.error = Some(message),
+            Err(response) => return response,
+        },
+    }
+    show_once(&req, &core, &caller, &id, extras, "store").await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    #[schema(value_type = String)]
+    password: SecretString,
+}
+
+/// Stores a new password version.
+#[utoipa::path(post, path = "/accounts/{id}/password/set", tag = "dashboard", security(("session" = [])),
+    params(crate::http::api::AccountId),
+    request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
+#[post("/accounts/{id}/password/set")]
+pub async fn store_password(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<PasswordForm>,
+) -> HttpResponse {
+    let here = format!("/accounts/{id}");
+    let caller = match form_caller(&req, &core, session, &form.csrf, &here) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let t = Chrome::new(&req, &core, Some(&caller)).t;
+    let allowed = match core.allow(&caller, &id, Action::PasswordSet).await {
+        Ok(allowed) => allowed,
+        Err(err) => return service_failure(Chrome::new(&req, &core, Some(&caller)), err),
+    };
+    let before = open_of_kind(&core, &caller, &id, RotationKind::Password).await;
+    let stored = match Password::parse(form.password.clone()) {
+        Ok(password) => core.set_password(&caller, &allowed, password).await,
+        Err(invalid) => Err(invalid.into()),
+    };
+    let mut extras = Extras::default();
+    match stored {
+        Ok(version) => {
+            let after = open_of_kind(&core, &caller, &id, RotationKind::Password).await;
+            extras.store.notice = Some(format!(
+                "{}{}",
+                t.r.password_stored
+                    .replace("{version}", &version.to_string()),
+                closed_note(t, before.saturating_sub(after))
+            ));
+        }
+        Err(err) => match recoverable(&req, &core, &caller, err, &here) {
+            Ok(message) => extras.store.error = Some(message),
+            Err(response) => return response,
+        },
+    }
+    show_once(&req, &core, &caller, &id, extras, "store").await
+}
