@@ -72,6 +72,7 @@ token() { # name role team
 token manager manager '*'
 token operator operator marketing
 token security-admin security_admin '*'
+token scim scim '*'
 
 REDIRECT_URIS="$BASE/auth/callback" BACKCHANNEL_LOGOUT_URI="$BASE/auth/backchannel-logout" PORT="$IDP_PORT" ISSUER="$ISSUER" node tests/oidc/provider.mjs \
   > "$DEV_DIR/idp.log" 2>&1 &
@@ -104,7 +105,7 @@ cat <<MSG
     alice   operator, team marketing       (reveals codes, checks out backup codes)
     mia     manager, team marketing        (edits accounts, seeds, backup codes, passwords)
     victor  viewer, team marketing
-    sam     security admin, every team     (exports seeds, reads the audit trail)
+    sam     security admin, every team     (exports seeds, offboards members, reads the audit trail)
     olga    auditor, every team
     nora    no groups (sees the "no team yet" page)
     uma     viewer whose email the IdP has not verified (Keyward keeps none)
@@ -113,6 +114,7 @@ cat <<MSG
     manager, every team:       $(cat "$DEV_DIR/manager.token")
     operator, team marketing:  $(cat "$DEV_DIR/operator.token")
     security_admin, org-wide:  $(cat "$DEV_DIR/security-admin.token")
+    scim (provisioning):       $(cat "$DEV_DIR/scim.token")   SCIM base URL: $BASE/scim/v2
   Try:  curl -s -H "Authorization: Bearer \$(cat $DEV_DIR/manager.token)" $BASE/api/v1/me
 
   Ctrl-C stops both.

@@ -751,7 +751,11 @@ mod tests {
         let uncommented: String = example
             .lines()
             .map(|l| match l.strip_prefix("# ") {
-                Some(rest) if rest.starts_with("[[audit.forward]]") || rest.contains(" = ") => {
+                Some(rest)
+                    if rest.starts_with("[[audit.forward]]")
+                        || rest.starts_with("[[notify]]")
+                        || rest.contains(" = ") =>
+                {
                     rest.to_owned()
                 }
                 Some(rest) if rest.starts_with("archive_dir") => rest.to_owned(),
@@ -786,6 +790,31 @@ mod tests {
         assert_eq!(names, ["siem-syslog", "siem-webhook"]);
         assert_eq!(settings.audit.forward[0].facility_code(), Some(4));
         assert_eq!(settings.audit.retention_days, 400);
+        assert_eq!(settings.rotation.seed_hours, 72);
+        assert_eq!(settings.notify.len(), 1);
+        assert!(settings.notify[0].url.starts_with("https://"));
+    }
+
+    #[test]
+    fn rotation_deadlines_policies_and_notify_hooks_are_checked_naming_the_key() {
+        let cases = [
+            ("[rotation]\nseed_hours = 0", "rotation.seed_hours"),
+            ("[rotation]\noffboard_policy = \"all\"", "rotation.offboard_policy"),
+            ("[[notify]]\nurl = \"http://chat.example.com/hook\"\nsecret_env = \"K\"", "notify[0].url"),
+            ("[[notify]]\nurl = \"https://chat.example.com/hook\"", "notify[0].secret_file"),
+        ];
+        for (toml, key) in cases {
+            let err = load_with(toml, &[("KEYWARD_KEY_FILE", "/tmp/k.json")]).err();
+            assert!(
+                err.as_deref().is_some_and(|e| e.contains(key)),
+                "{toml}: {err:?}"
+            );
+        }
+        let local = load_with(
+            "[[notify]]\nurl = \"http://127.0.0.1:9/hook\"\nsecret_env = \"K\"",
+            &[("KEYWARD_KEY_FILE", "/tmp/k.json")],
+        );
+        assert!(local.is_ok(), "{local:?}");
     }
 
     #[test]
