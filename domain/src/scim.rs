@@ -79,6 +79,9 @@ impl DisplayName {
     }
 }
 
+/// The core User schema, which may prefix an attribute name in a filter.
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+
 /// The attribute a filter compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterAttribute {
@@ -112,10 +115,12 @@ impl ScimFilter {
         let (attribute, rest) = raw
             .split_once(char::is_whitespace)
             .ok_or_else(unsupported)?;
-        // An attribute may be written with its schema URN in front (RFC 7644 3.10).
-        let attribute = attribute
-            .rsplit_once(':')
-            .map_or(attribute, |(_, name)| name);
+        // An attribute may be written with the User schema's URN in front (RFC 7644 3.10).
+        let attribute = match attribute.rsplit_once(':') {
+            Some((urn, name)) if urn.eq_ignore_ascii_case(USER_SCHEMA) => name,
+            Some(_) => return Err(unsupported()),
+            None => attribute,
+        };
         let attribute = match attribute.to_ascii_lowercase().as_str() {
             "username" => FilterAttribute::UserName,
             "externalid" => FilterAttribute::ExternalId,
@@ -135,6 +140,10 @@ impl ScimFilter {
             return Err(unsupported());
         }
         let value: String = serde_json::from_str(value).map_err(|_| unsupported())?;
+        // JSON escapes can spell control characters (`\b`, `\u0000`): no name has them.
+        if value.chars().any(char::is_control) {
+            return Err(unsupported());
+        }
         Ok(Self { attribute, value })
     }
 }
@@ -173,6 +182,12 @@ mod tests {
             "userName",
             "",
             "userName eq \"a\u{0}\"",
+            // Found by the fuzz target: an escape that decodes to a control character, and
+            // a URN that is not the User schema's.
+            r#"userName eq "\ba""#,
+            r#"userName eq "a\u0000""#,
+            r#"urn:ietf1params:scim:schemas:core:2.0:User:userName eq "a""#,
+            r#"urn:x:userName eq "a""#,
         ] {
             assert_eq!(
                 ScimFilter::parse(raw).err().map(|e| e.code),

@@ -10,114 +10,52 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// SQLite takes one column per ALTER TABLE.
-async fn add(
-    m: &SchemaManager<'_>,
-    table: impl IntoIden + Copy + 'static,
-    col: ColumnDef,
-) -> Result<(), DbErr> {
-    let mut col = col;
-    m.alter_table(Table::alter().table(table).add_column(&mut col).to_owned())
-        .await
+fn text(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col).text().null().to_owned()
+}
+
+fn string(col: impl IntoIden, len: u32) -> ColumnDef {
+    ColumnDef::new(col).string_len(len).null().to_owned()
+}
+
+/// The columns this migration adds, all nullable, by table.
+fn columns() -> Vec<(DynIden, ColumnDef)> {
+    let (member, token, task, session) = (
+        Member::Table.into_iden(),
+        ServiceToken::Table.into_iden(),
+        RotationTask::Table.into_iden(),
+        Session::Table.into_iden(),
+    );
+    vec![
+        (member.clone(), text(Member::DepartedReason)),
+        (member.clone(), string(Member::DepartedBy, 80)),
+        (member.clone(), string(Member::OffboardPolicy, 16)),
+        // SCIM: the IdP's own id for the user, and the userName it gave (the email).
+        (member.clone(), text(Member::ExternalId)),
+        (member.clone(), text(Member::UserName)),
+        (member, string(Member::Source, 16)),
+        (token, string(ServiceToken::MemberId, 36)),
+        (task.clone(), string(RotationTask::MemberId, 36)),
+        (task.clone(), string(RotationTask::OpenedBy, 80)),
+        (
+            task,
+            ColumnDef::new(RotationTask::NotifiedAt)
+                .timestamp_with_time_zone()
+                .null()
+                .to_owned(),
+        ),
+        (session, string(Session::IdpSid, 255)),
+    ]
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        add(
-            m,
-            Member::Table,
-            ColumnDef::new(Member::DepartedReason)
-                .text()
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            m,
-            Member::Table,
-            ColumnDef::new(Member::DepartedBy)
-                .string_len(80)
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            m,
-            Member::Table,
-            ColumnDef::new(Member::OffboardPolicy)
-                .string_len(16)
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        // SCIM: the IdP's own id for the user, and the userName it gave (the email).
-        add(
-            m,
-            Member::Table,
-            ColumnDef::new(Member::ExternalId).text().null().to_owned(),
-        )
-        .await?;
-        add(
-            m,
-            Member::Table,
-            ColumnDef::new(Member::UserName).text().null().to_owned(),
-        )
-        .await?;
-        add(
-            m,
-            Member::Table,
-            ColumnDef::new(Member::Source)
-                .string_len(16)
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            m,
-            ServiceToken::Table,
-            ColumnDef::new(ServiceToken::MemberId)
-                .string_len(36)
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            m,
-            RotationTask::Table,
-            ColumnDef::new(RotationTask::MemberId)
-                .string_len(36)
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            m,
-            RotationTask::Table,
-            ColumnDef::new(RotationTask::OpenedBy)
-                .string_len(80)
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            m,
-            RotationTask::Table,
-            ColumnDef::new(RotationTask::NotifiedAt)
-                .timestamp_with_time_zone()
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            m,
-            Session::Table,
-            ColumnDef::new(Session::IdpSid)
-                .string_len(255)
-                .null()
-                .to_owned(),
-        )
-        .await?;
+        // SQLite takes one column per ALTER TABLE.
+        for (table, mut col) in columns() {
+            m.alter_table(Table::alter().table(table).add_column(&mut col).to_owned())
+                .await?;
+        }
         let db = m.get_connection();
         let rename = Query::update()
             .table(RotationTask::Table)
@@ -154,38 +92,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
-        for col in [
-            RotationTask::MemberId,
-            RotationTask::OpenedBy,
-            RotationTask::NotifiedAt,
-        ] {
+        for (table, col) in columns() {
+            let name = col.get_column_name();
             m.alter_table(
                 Table::alter()
-                    .table(RotationTask::Table)
-                    .drop_column(col)
-                    .to_owned(),
-            )
-            .await?;
-        }
-        m.alter_table(
-            Table::alter()
-                .table(ServiceToken::Table)
-                .drop_column(ServiceToken::MemberId)
-                .to_owned(),
-        )
-        .await?;
-        for col in [
-            Member::DepartedReason,
-            Member::DepartedBy,
-            Member::OffboardPolicy,
-            Member::ExternalId,
-            Member::UserName,
-            Member::Source,
-        ] {
-            m.alter_table(
-                Table::alter()
-                    .table(Member::Table)
-                    .drop_column(col)
+                    .table(table)
+                    .drop_column(Alias::new(name))
                     .to_owned(),
             )
             .await?;

@@ -799,9 +799,18 @@ mod tests {
     fn rotation_deadlines_policies_and_notify_hooks_are_checked_naming_the_key() {
         let cases = [
             ("[rotation]\nseed_hours = 0", "rotation.seed_hours"),
-            ("[rotation]\noffboard_policy = \"all\"", "rotation.offboard_policy"),
-            ("[[notify]]\nurl = \"http://chat.example.com/hook\"\nsecret_env = \"K\"", "notify[0].url"),
-            ("[[notify]]\nurl = \"https://chat.example.com/hook\"", "notify[0].secret_file"),
+            (
+                "[rotation]\noffboard_policy = \"all\"",
+                "rotation.offboard_policy",
+            ),
+            (
+                "[[notify]]\nurl = \"http://chat.example.com/hook\"\nsecret_env = \"K\"",
+                "notify[0].url",
+            ),
+            (
+                "[[notify]]\nurl = \"https://chat.example.com/hook\"",
+                "notify[0].secret_file",
+            ),
         ];
         for (toml, key) in cases {
             let err = load_with(toml, &[("KEYWARD_KEY_FILE", "/tmp/k.json")]).err();

@@ -343,6 +343,80 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
         }
     }
 
+    // A member provisioned by SCIM saw the password through a token bound to them, then is
+    // offboarded: the exposure, the report and the CSV name ids and sequence numbers only.
+    let scim = token_from(
+        cli_for(&settings)
+            .args([
+                "token", "create", "--name", "idp", "--role", "scim", "--team", "*",
+            ])
+            .output()
+            .unwrap(),
+    );
+    let (s, user) = call(
+        &client,
+        &base,
+        Method::POST,
+        "/scim/v2/Users",
+        &scim,
+        json!({"userName": "leaver@example.com"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{user}");
+    let member = user["id"].as_str().unwrap().to_owned();
+    let as_leaver = token_from(
+        cli_for(&settings)
+            .args([
+                "token",
+                "create",
+                "--name",
+                "l",
+                "--role",
+                "manager",
+                "--team",
+                "marketing",
+                "--member",
+                "leaver@example.com",
+            ])
+            .output()
+            .unwrap(),
+    );
+    let (s, shown) = call(
+        &client,
+        &base,
+        Method::POST,
+        &format!("{password}/reveal"),
+        &as_leaver,
+        why.clone(),
+    )
+    .await;
+    assert_eq!((s, shown["password"].as_str()), (200, Some(PASSWORD)));
+    let (s, done) = call(
+        &client,
+        &base,
+        Method::POST,
+        &format!("/api/v1/members/{member}/offboard"),
+        &admin,
+        json!({"reason": "left the agency"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{done}");
+    assert_eq!(done["exposure"][0]["kind"], "password");
+    let report = client
+        .get(format!(
+            "{base}/api/v1/members/{member}/offboarding-report?format=csv"
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for text in [done.to_string(), report] {
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+
     // Secrets in the wrong places of bad requests.
     let bad_uri = format!("otpauth://totp/x?secret={TOTP_SEED}&digits=7");
     assert_eq!(

@@ -8,17 +8,20 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Requests a receiver got: the head (request line and headers) and the body.
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A webhook receiver on loopback: keeps each request (headers and body); answers 500 to the
 /// first `fail_first` requests, then 200.
 struct Receiver {
     url: String,
-    seen: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    seen: Seen,
 }
 
 async fn receiver(fail_first: usize) -> Receiver {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let seen: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let store = seen.clone();
     tokio::spawn(async move {
         let mut served = 0;

@@ -240,11 +240,8 @@ async fn scim_deprovisioning_opens_the_same_tasks_as_an_admins_offboarding() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out.lines().next().unwrap().trim(), by_scim);
     let admin_tasks = expect_json(
-        app.get(
-            &format!("/api/v1/rotation-tasks?state=open&reason=departure"),
-            &admin,
-        )
-        .await,
+        app.get("/api/v1/rotation-tasks?state=open&reason=departure", &admin)
+            .await,
         200,
     )
     .await;
@@ -358,7 +355,9 @@ async fn bad_scim_requests_get_scim_errors_and_change_nothing() {
     )
     .await;
     let id = user["id"].as_str().unwrap().to_owned();
-    let cases: Vec<(reqwest::Method, String, Option<Value>, u16, Option<&str>)> = vec![
+    // (method, path, body, status, scimType)
+    type Case<'a> = (reqwest::Method, String, Option<Value>, u16, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             reqwest::Method::GET,
             "/Users?filter=userName%20co%20%22b%22".into(),

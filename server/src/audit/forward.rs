@@ -99,25 +99,11 @@ impl Forwarder {
                 hostname: syslog_token(hostname, 255),
             },
             "https" => {
-                let mut client = reqwest::Client::builder()
-                    .https_only(true)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .connect_timeout(timeout)
-                    .timeout(timeout)
-                    .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")));
-                if let Some(path) = &settings.ca_file {
-                    let pem = std::fs::read(path)
-                        .map_err(|e| bad(format!("ca_file {}: {e}", path.display())))?;
-                    let cert = reqwest::Certificate::from_pem(&pem).map_err(|_| {
-                        bad(format!("ca_file {}: not a PEM certificate", path.display()))
-                    })?;
-                    client = client.add_root_certificate(cert);
-                }
+                let client =
+                    webhook_client(true, timeout, settings.ca_file.as_deref()).map_err(bad)?;
                 Sink::Webhook {
                     url: settings.url.clone(),
-                    client: client
-                        .build()
-                        .map_err(|e| bad(format!("cannot build the HTTPS client: {e}")))?,
+                    client,
                     key: webhook_key(
                         settings.secret_file.as_deref(),
                         settings.secret_env.as_deref(),
@@ -364,6 +350,30 @@ pub enum Step {
 fn jitter(backoff: Duration) -> Duration {
     use rand::Rng;
     backoff.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+}
+
+/// An HTTP client for a webhook: no redirects, bounded time, the given CA trusted besides the
+/// public roots.
+pub(crate) fn webhook_client(
+    https_only: bool,
+    timeout: Duration,
+    ca_file: Option<&std::path::Path>,
+) -> Result<reqwest::Client, String> {
+    let mut client = reqwest::Client::builder()
+        .https_only(https_only)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|_| format!("ca_file {}: not a PEM certificate", path.display()))?;
+        client = client.add_root_certificate(cert);
+    }
+    client
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 /// A webhook's HMAC key, from a file or an environment variable (at least 16 bytes).

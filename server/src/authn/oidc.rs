@@ -451,6 +451,15 @@ fn groups_from(
     }
 }
 
+/// The `sid` claim, if it is a sane session id.
+pub(super) fn session_id(claims: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    claims
+        .get("sid")
+        .and_then(|v| v.as_str())
+        .filter(|sid| !sid.is_empty() && sid.len() <= 255 && !sid.chars().any(char::is_control))
+        .map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,13 +492,4 @@ mod tests {
         assert_eq!(groups_from(&claims, "n"), Some(vec![]));
         assert_eq!(groups_from(&claims, "missing"), None);
     }
-}
-
-/// The `sid` claim, if it is a sane session id.
-pub(super) fn session_id(claims: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
-    claims
-        .get("sid")
-        .and_then(|v| v.as_str())
-        .filter(|sid| !sid.is_empty() && sid.len() <= 255 && !sid.chars().any(char::is_control))
-        .map(str::to_owned)
 }

@@ -5,7 +5,7 @@
 
 use super::rotation::escalation_event;
 use super::{Core, ServiceError};
-use crate::audit::forward::{webhook_key, webhook_signature};
+use crate::audit::forward::{webhook_client, webhook_key, webhook_signature};
 use crate::config::{redacted_url, NotifySettings};
 use crate::store::rotation as repo;
 use std::time::Duration;
@@ -36,25 +36,15 @@ impl Notifier {
         let mut hooks = Vec::new();
         for (i, hook) in settings.iter().enumerate() {
             let bad = |msg: String| format!("notify[{i}]: {msg}");
-            let mut client = reqwest::Client::builder()
-                .https_only(hook.url.starts_with("https://"))
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(10))
-                .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")));
-            if let Some(path) = &hook.ca_file {
-                let pem = std::fs::read(path)
-                    .map_err(|e| bad(format!("ca_file {}: {e}", path.display())))?;
-                let cert = reqwest::Certificate::from_pem(&pem).map_err(|_| {
-                    bad(format!("ca_file {}: not a PEM certificate", path.display()))
-                })?;
-                client = client.add_root_certificate(cert);
-            }
+            let client = webhook_client(
+                hook.url.starts_with("https://"),
+                Duration::from_secs(10),
+                hook.ca_file.as_deref(),
+            )
+            .map_err(bad)?;
             hooks.push(std::sync::Arc::new(Hook {
                 url: hook.url.clone(),
-                client: client
-                    .build()
-                    .map_err(|e| bad(format!("cannot build the HTTP client: {e}")))?,
+                client,
                 key: webhook_key(hook.secret_file.as_deref(), hook.secret_env.as_deref())
                     .map_err(bad)?,
             }));

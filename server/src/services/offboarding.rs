@@ -207,6 +207,18 @@ impl Core {
             .collect())
     }
 
+    /// Refuses (and audits) a caller who may not read members (or member `id`), before a
+    /// query or body is looked at.
+    pub async fn may_read_member(
+        &self,
+        caller: &Caller,
+        id: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        let target = id.map(member_target);
+        self.authorize(caller, ORG_WIDE, Action::MemberRead, target.as_deref())
+            .await
+    }
+
     /// A member by id, once the caller may do `action` org-wide (a refusal is audited first).
     async fn member_for(
         &self,

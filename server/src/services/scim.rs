@@ -254,15 +254,7 @@ impl Core {
             return Err(taken());
         }
         let member = repo::insert_provisioned(&*tx, profile(&input)).await?;
-        let event = actor
-            .event("scim.create")
-            .target(format!("member:{}", member.id))
-            .details(serde_json::json!({
-                "user_name": input.user_name.as_str(),
-                "external_id": input.external_id.as_ref().map(ExternalId::as_str),
-                "active": input.active,
-            }));
-        crate::audit::append(&*tx, event).await?;
+        crate::audit::append(&*tx, user_event(&actor, "scim.create", &member, &input)).await?;
         if !input.active {
             self.scim_depart(&tx, &actor, &member).await?;
         }
@@ -282,11 +274,7 @@ impl Core {
     ) -> Result<MemberRow, ServiceError> {
         let actor = Actor::from(caller);
         let tx = self.store.begin_write().await?;
-        // Read again under the write lock: a concurrent departure is seen.
-        let current = repo::find(&*tx, &member.id)
-            .await?
-            .filter(live)
-            .ok_or(ServiceError::NotFound("member"))?;
+        let current = live_member(&tx, &member.id).await?;
         if self
             .user_name_taken(&tx, &input.user_name, Some(&current.id))
             .await?
@@ -295,15 +283,7 @@ impl Core {
         }
         let was_active = current.status == repo::ACTIVE;
         let updated = repo::update_profile(&*tx, current, profile(&input)).await?;
-        let event = actor
-            .event(action)
-            .target(format!("member:{}", updated.id))
-            .details(serde_json::json!({
-                "user_name": input.user_name.as_str(),
-                "external_id": input.external_id.as_ref().map(ExternalId::as_str),
-                "active": input.active,
-            }));
-        crate::audit::append(&*tx, event).await?;
+        crate::audit::append(&*tx, user_event(&actor, action, &updated, &input)).await?;
         match (was_active, input.active) {
             (true, false) => {
                 self.scim_depart(&tx, &actor, &updated).await?;
@@ -331,10 +311,7 @@ impl Core {
     ) -> Result<(), ServiceError> {
         let actor = Actor::from(caller);
         let tx = self.store.begin_write().await?;
-        let current = repo::find(&*tx, &member.id)
-            .await?
-            .filter(live)
-            .ok_or(ServiceError::NotFound("member"))?;
+        let current = live_member(&tx, &member.id).await?;
         if current.status == repo::ACTIVE {
             self.scim_depart(&tx, &actor, &current).await?;
         }
@@ -358,6 +335,31 @@ impl Core {
         self.depart_in(tx, actor, member, &reason, self.scim_policy())
             .await
     }
+}
+
+/// A member read again in `tx` (under the write lock: a concurrent change is seen).
+async fn live_member(tx: &WriteTx, id: &str) -> Result<MemberRow, ServiceError> {
+    repo::find(&**tx, id)
+        .await?
+        .filter(live)
+        .ok_or(ServiceError::NotFound("member"))
+}
+
+/// The audit event of a SCIM change: identifiers only.
+fn user_event(
+    actor: &Actor,
+    action: &'static str,
+    member: &MemberRow,
+    input: &UserInput,
+) -> crate::audit::Event {
+    actor
+        .event(action)
+        .target(format!("member:{}", member.id))
+        .details(serde_json::json!({
+            "user_name": input.user_name.as_str(),
+            "external_id": input.external_id.as_ref().map(ExternalId::as_str),
+            "active": input.active,
+        }))
 }
 
 fn profile(input: &UserInput) -> Profile<'_> {

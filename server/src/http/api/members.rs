@@ -170,13 +170,7 @@ pub async fn list(
     query: Query<MemberListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     // The right first: the query is looked at once the caller may list members at all.
-    core.authorize(
-        &auth.0,
-        crate::authz::ORG_WIDE,
-        crate::authz::Action::MemberRead,
-        None,
-    )
-    .await?;
+    core.may_read_member(&auth.0, None).await?;
     let query = query.into_inner()?;
     let status = query
         .status
@@ -199,13 +193,7 @@ pub async fn exposure(
     id: web::Path<String>,
     query: Query<ExposureQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    core.authorize(
-        &auth.0,
-        crate::authz::ORG_WIDE,
-        crate::authz::Action::MemberRead,
-        Some(&format!("member:{id}")),
-    )
-    .await?;
+    core.may_read_member(&auth.0, Some(&id)).await?;
     let policy = policy(query.into_inner()?.policy.as_deref())?;
     let (view, items) = core.member_exposure(&auth.0, &id, policy).await?;
     Ok(HttpResponse::Ok().json(ExposureOut {
@@ -256,13 +244,7 @@ pub async fn report(
     id: web::Path<String>,
     query: Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    core.authorize(
-        &auth.0,
-        crate::authz::ORG_WIDE,
-        crate::authz::Action::MemberRead,
-        Some(&format!("member:{id}")),
-    )
-    .await?;
+    core.may_read_member(&auth.0, Some(&id)).await?;
     let csv = match query.into_inner()?.format.as_deref().map(str::trim) {
         None | Some("") | Some("json") => false,
         Some("csv") => true,

@@ -151,60 +151,7 @@ impl Modify for ErrorResponses {
         // gets (an HTML page).
         let json_api = |path: &str| path.starts_with("/api/v1/") || path == "/readyz";
         let scim = |path: &str| path.starts_with("/scim/");
-        for (path, item) in openapi.paths.paths.iter_mut().filter(|(p, _)| scim(p)) {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
-                let public = operation.security.as_ref().is_some_and(|s| s.is_empty());
-                let mut statuses: Vec<(&str, &str)> = Vec::new();
-                if !public {
-                    statuses.extend([
-                        ("401", "not authenticated"),
-                        ("403", "not the IdP's provisioning token (role scim)"),
-                        ("429", "too many failed authentications from this address"),
-                        ("503", "the database is unavailable"),
-                    ]);
-                }
-                if operation.request_body.is_some() {
-                    statuses.extend([
-                        ("400", "the body is not SCIM JSON, or a value is invalid"),
-                        ("408", "the body did not arrive in time"),
-                        ("413", "the body is too large"),
-                        ("415", "the body is not JSON in UTF-8"),
-                    ]);
-                }
-                if operation
-                    .parameters
-                    .as_deref()
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
-                {
-                    statuses.push((
-                        "400",
-                        "a query parameter is invalid (e.g. an unsupported filter)",
-                    ));
-                }
-                if path.contains("{id}") {
-                    statuses.push(("404", "no such user, resource type or schema"));
-                }
-                if path.starts_with("/scim/v2/Users") && operation.request_body.is_some() {
-                    statuses.push(("409", "another user has this userName"));
-                }
-                for (status, description) in statuses {
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| scim_error_response(description).into());
-                }
-            }
-        }
+        crate::http::scim::document_errors(openapi);
         for (_, item) in openapi
             .paths
             .paths
@@ -251,14 +198,7 @@ impl Modify for ErrorResponses {
         }
         // The JSON API: its error envelope.
         for (path, item) in openapi.paths.paths.iter_mut().filter(|(p, _)| json_api(p)) {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 let public = operation.security.as_ref().is_some_and(|s| s.is_empty());
                 let params = operation.parameters.as_deref().unwrap_or_default();
                 let has = |place: ParameterIn| {
@@ -335,30 +275,41 @@ fn html_response(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
-fn scim_error_response(description: &str) -> utoipa::openapi::Response {
+/// Every operation of a path item.
+pub(crate) fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// An error answer of `content_type` whose body is the schema `schema`.
+pub(crate) fn error_response_as(
+    description: &str,
+    content_type: &str,
+    schema: &str,
+) -> utoipa::openapi::Response {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     ResponseBuilder::new()
         .description(description)
         .content(
-            crate::http::scim::CONTENT_TYPE,
+            content_type,
             ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ScimErrorBody")))
+                .schema(Some(Ref::from_schema_name(schema)))
                 .build(),
         )
         .build()
 }
 
 fn error_response(description: &str) -> utoipa::openapi::Response {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
-                .build(),
-        )
-        .build()
+    error_response_as(description, "application/json", "ErrorBody")
 }
 
 /// The error envelope every failure uses.

@@ -167,3 +167,68 @@ fn scim_json(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
         .content_type(CONTENT_TYPE)
         .body(body.to_string())
 }
+
+/// Adds to the OpenAPI document the SCIM error answers each SCIM operation can give, by what
+/// it takes: 401, 403, 429 and 503 when authenticated; 400, 408, 413 and 415 with a body; 400
+/// with a query; 404 with an id; 409 for a new or changed user.
+pub fn document_errors(openapi: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in openapi
+        .paths
+        .paths
+        .iter_mut()
+        .filter(|(p, _)| p.starts_with("/scim/"))
+    {
+        for operation in crate::http::api::operations_mut(item) {
+            let public = operation.security.as_ref().is_some_and(|s| s.is_empty());
+            let mut statuses: Vec<(&str, &str)> = Vec::new();
+            if !public {
+                statuses.extend([
+                    ("401", "not authenticated"),
+                    ("403", "not the IdP's provisioning token (role scim)"),
+                    ("429", "too many failed authentications from this address"),
+                    ("503", "the database is unavailable"),
+                ]);
+            }
+            if operation.request_body.is_some() {
+                statuses.extend([
+                    ("400", "the body is not SCIM JSON, or a value is invalid"),
+                    ("408", "the body did not arrive in time"),
+                    ("413", "the body is too large"),
+                    ("415", "the body is not JSON in UTF-8"),
+                ]);
+            }
+            if operation
+                .parameters
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
+            {
+                statuses.push((
+                    "400",
+                    "a query parameter is invalid (e.g. an unsupported filter)",
+                ));
+            }
+            if path.contains("{id}") {
+                statuses.push(("404", "no such user, resource type or schema"));
+            }
+            if path.starts_with("/scim/v2/Users") && operation.request_body.is_some() {
+                statuses.push(("409", "another user has this userName"));
+            }
+            for (status, description) in statuses {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| {
+                        crate::http::api::error_response_as(
+                            description,
+                            CONTENT_TYPE,
+                            "ScimErrorBody",
+                        )
+                        .into()
+                    });
+            }
+        }
+    }
+}

@@ -224,7 +224,7 @@ pub async fn tasks(
         .filter(|v| v.task.state != "open")
         .cloned()
         .collect();
-    closed.sort_by(|a, b| b.task.completed_at.cmp(&a.task.completed_at));
+    closed.sort_by_key(|v| std::cmp::Reverse(v.task.completed_at));
     closed.truncate(200);
     let t = c.t;
     let tabs = vec![
@@ -393,6 +393,81 @@ async fn open_of_kind(core: &Core, caller: &Caller, account: &str, kind: Rotatio
         .unwrap_or(0)
 }
 
+/// A store form on its way: the caller, the account they may store on, and how many tasks of
+/// the kind were open before (to say how many the store closed).
+struct Storing {
+    caller: Caller,
+    t: &'static Texts,
+    allowed: crate::services::Allowed,
+    id: String,
+    kind: RotationKind,
+    before: usize,
+}
+
+impl Storing {
+    /// Checks the form (CSRF) and the caller's right to `action` on the account first.
+    // The Err side is the response itself, handed straight back to actix.
+    #[allow(clippy::result_large_err)]
+    async fn start(
+        req: &HttpRequest,
+        core: &Core,
+        session: MaybeSession,
+        csrf: &str,
+        id: &str,
+        action: Action,
+        kind: RotationKind,
+    ) -> Result<Self, HttpResponse> {
+        let caller = form_caller(req, core, session, csrf, &format!("/accounts/{id}"))?;
+        let t = Chrome::new(req, core, Some(&caller)).t;
+        let allowed = match core.allow(&caller, id, action).await {
+            Ok(allowed) => allowed,
+            Err(err) => return Err(service_failure(Chrome::new(req, core, Some(&caller)), err)),
+        };
+        let before = open_of_kind(core, &caller, id, kind).await;
+        Ok(Self {
+            caller,
+            t,
+            allowed,
+            id: id.to_owned(),
+            kind,
+            before,
+        })
+    }
+
+    /// What the account page shows after the store: `notice` (with `{version}`) and how many
+    /// tasks it closed, or the failure's message; or a response of its own (a step-up).
+    // The Err side is the response itself, handed straight back to actix.
+    #[allow(clippy::result_large_err)]
+    async fn outcome(
+        &self,
+        req: &HttpRequest,
+        core: &Core,
+        stored: Result<i32, ServiceError>,
+        notice: &str,
+    ) -> Result<Extras, HttpResponse> {
+        let mut extras = Extras::default();
+        match stored {
+            Ok(version) => {
+                let after = open_of_kind(core, &self.caller, &self.id, self.kind).await;
+                extras.store.notice = Some(format!(
+                    "{}{}",
+                    notice.replace("{version}", &version.to_string()),
+                    closed_note(self.t, self.before.saturating_sub(after))
+                ));
+            }
+            Err(err) => {
+                let here = format!("/accounts/{}", self.id);
+                extras.store.error = Some(recoverable(req, core, &self.caller, err, &here)?);
+            }
+        }
+        Ok(extras)
+    }
+
+    async fn show(&self, req: &HttpRequest, core: &Core, extras: Extras) -> HttpResponse {
+        show_once(req, core, &self.caller, &self.id, extras, "store").await
+    }
+}
+
 /// Stores a new TOTP seed, then shows its current code (to finish the platform's enrollment).
 #[utoipa::path(post, path = "/accounts/{id}/totp/set", tag = "dashboard", security(("session" = [])),
     params(crate::http::api::AccountId),
@@ -406,57 +481,47 @@ pub async fn store_seed(
     id: web::Path<String>,
     form: web::Form<SeedForm>,
 ) -> HttpResponse {
-    let here = format!("/accounts/{id}");
-    let caller = match form_caller(&req, &core, session, &form.csrf, &here) {
-        Ok(caller) => caller,
+    let s = match Storing::start(
+        &req,
+        &core,
+        session,
+        &form.csrf,
+        &id,
+        Action::TotpSet,
+        RotationKind::Totp,
+    )
+    .await
+    {
+        Ok(s) => s,
         Err(response) => return response,
     };
-    let t = Chrome::new(&req, &core, Some(&caller)).t;
-    let allowed = match core.allow(&caller, &id, Action::TotpSet).await {
-        Ok(allowed) => allowed,
-        Err(err) => return service_failure(Chrome::new(&req, &core, Some(&caller)), err),
-    };
-    let before = open_of_kind(&core, &caller, &id, RotationKind::Totp).await;
     let stored = match parse_seed(form.secret.expose_secret()) {
-        Ok(otp) => core.set_otp(&caller, &allowed, otp).await,
+        Ok(otp) => core.set_otp(&s.caller, &s.allowed, otp).await,
         Err(invalid) => Err(invalid.into()),
     };
-    let mut extras = Extras::default();
-    match stored {
-        Ok(version) => {
-            let after = open_of_kind(&core, &caller, &id, RotationKind::Totp).await;
-            extras.store.notice = Some(format!(
-                "{}{}",
-                t.r.seed_stored.replace("{version}", &version.to_string()),
-                closed_note(t, before.saturating_sub(after))
-            ));
-            // The current code of the new seed: a reveal like any other (audited).
-            let code = match core.allow(&caller, &id, Action::TotpReveal).await {
-                Ok(reveal) => {
-                    let why = Justification::parse("enrollment of a new seed").ok();
-                    core.reveal_totp(&caller, &reveal, why).await
-                }
-                Err(err) => Err(err),
-            };
-            match code {
-                Ok(code) => {
-                    extras.totp = Some(super::pages::ShownTotp::from_code(code));
-                    extras.store.enroll_note = Some(t.r.enroll_hint.to_owned());
-                }
-                Err(ServiceError::ReauthRequired) => {
-                    extras.store.enroll_note = Some(t.r.enroll_reauth.to_owned());
-                }
-                Err(err) => {
-                    extras.store.enroll_note = Some(crate::http::ApiError::from(err).message)
-                }
+    let mut extras = match s.outcome(&req, &core, stored, s.t.r.seed_stored).await {
+        Ok(extras) => extras,
+        Err(response) => return response,
+    };
+    if extras.store.notice.is_some() {
+        // The current code of the new seed: a reveal like any other (audited).
+        let code = match core.allow(&s.caller, &id, Action::TotpReveal).await {
+            Ok(reveal) => {
+                let why = Justification::parse("enrollment of a new seed").ok();
+                core.reveal_totp(&s.caller, &reveal, why).await
             }
-        }
-        Err(err) => match recoverable(&req, &core, &caller, err, &here) {
-            Ok(message) => extras.store.error = Some(message),
-            Err(response) => return response,
-        },
+            Err(err) => Err(err),
+        };
+        extras.store.enroll_note = Some(match code {
+            Ok(code) => {
+                extras.totp = Some(super::pages::ShownTotp::from_code(code));
+                s.t.r.enroll_hint.to_owned()
+            }
+            Err(ServiceError::ReauthRequired) => s.t.r.enroll_reauth.to_owned(),
+            Err(err) => crate::http::ApiError::from(err).message,
+        });
     }
-    show_once(&req, &core, &caller, &id, extras, "store").await
+    s.show(&req, &core, extras).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -481,36 +546,26 @@ pub async fn store_password(
     id: web::Path<String>,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
-    let here = format!("/accounts/{id}");
-    let caller = match form_caller(&req, &core, session, &form.csrf, &here) {
-        Ok(caller) => caller,
+    let s = match Storing::start(
+        &req,
+        &core,
+        session,
+        &form.csrf,
+        &id,
+        Action::PasswordSet,
+        RotationKind::Password,
+    )
+    .await
+    {
+        Ok(s) => s,
         Err(response) => return response,
     };
-    let t = Chrome::new(&req, &core, Some(&caller)).t;
-    let allowed = match core.allow(&caller, &id, Action::PasswordSet).await {
-        Ok(allowed) => allowed,
-        Err(err) => return service_failure(Chrome::new(&req, &core, Some(&caller)), err),
-    };
-    let before = open_of_kind(&core, &caller, &id, RotationKind::Password).await;
     let stored = match Password::parse(form.password.clone()) {
-        Ok(password) => core.set_password(&caller, &allowed, password).await,
+        Ok(password) => core.set_password(&s.caller, &s.allowed, password).await,
         Err(invalid) => Err(invalid.into()),
     };
-    let mut extras = Extras::default();
-    match stored {
-        Ok(version) => {
-            let after = open_of_kind(&core, &caller, &id, RotationKind::Password).await;
-            extras.store.notice = Some(format!(
-                "{}{}",
-                t.r.password_stored
-                    .replace("{version}", &version.to_string()),
-                closed_note(t, before.saturating_sub(after))
-            ));
-        }
-        Err(err) => match recoverable(&req, &core, &caller, err, &here) {
-            Ok(message) => extras.store.error = Some(message),
-            Err(response) => return response,
-        },
+    match s.outcome(&req, &core, stored, s.t.r.password_stored).await {
+        Ok(extras) => s.show(&req, &core, extras).await,
+        Err(response) => response,
     }
-    show_once(&req, &core, &caller, &id, extras, "store").await
 }
