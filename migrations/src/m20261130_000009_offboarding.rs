@@ -92,6 +92,13 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
+        let db = m.get_connection();
+        let rename = Query::update()
+            .table(RotationTask::Table)
+            .value(RotationTask::Reason, "low-codes")
+            .and_where(Expr::col(RotationTask::Reason).eq("low_codes"))
+            .to_owned();
+        db.execute(db.get_database_backend().build(&rename)).await?;
         for (table, col) in columns() {
             let name = col.get_column_name();
             m.alter_table(

@@ -47,8 +47,9 @@ async fn signing_out_at_the_idp_ends_that_sessions_keyward_session_and_no_other(
         .iter()
         .find(|r| r.action == "session.revoke")
         .expect("the logout is audited");
-    assert!(revoke.actor.starts_with("idp:"), "{}", revoke.actor);
+    assert_eq!(revoke.actor, "idp");
     let details: Value = serde_json::from_str(&revoke.details).unwrap();
+    assert_eq!(details["issuer"], app.idp.issuer.as_str());
     assert_eq!(details["sessions"], 1);
     assert_eq!(details["via"], "backchannel_logout");
     // Not a departure: she may sign in again.

@@ -782,3 +782,110 @@ async fn an_offboarded_members_open_session_is_refused_and_so_is_their_next_sign
         .iter()
         .any(|r| r.action == "auth.denied" && r.details.contains("member_departed")));
 }
+
+#[tokio::test]
+async fn a_reveal_authenticated_before_the_departure_but_run_after_it_is_refused() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@race").await;
+    set_password(&app, &manager, &account, "pw").await;
+    let leaver = member(&app, "racer").await;
+    keyward::store::members::insert_grant(
+        app.core.store.db(),
+        &leaver,
+        "marketing",
+        "manager",
+        "admin",
+    )
+    .await
+    .unwrap();
+    // The request was authenticated (its principal built) while the member was active…
+    let caller = keyward::services::Caller {
+        principal: keyward::authn::Principal {
+            kind: keyward::authn::PrincipalKind::Member,
+            id: leaver.clone(),
+            name: "racer".into(),
+            email: None,
+            bindings: vec![Binding {
+                team: "marketing".into(),
+                role: Role::Manager,
+            }],
+        },
+        meta: Default::default(),
+        session: None,
+    };
+    let allowed = app
+        .core
+        .allow(&caller, &account, keyward::authz::Action::PasswordReveal)
+        .await
+        .unwrap();
+    // …and the departure commits before its transaction runs.
+    app.core
+        .depart(
+            &keyward::services::Actor::cli(),
+            &leaver,
+            keyward::domain::DepartureReason::parse("left mid-request").unwrap(),
+            keyward::domain::OffboardPolicy::Exposed,
+        )
+        .await
+        .unwrap();
+    let why = keyward::domain::Justification::parse("racing the offboarding").unwrap();
+    let refused = app.core.reveal_password(&caller, &allowed, why).await;
+    assert!(
+        matches!(
+            refused,
+            Err(keyward::services::ServiceError::Refused {
+                code: "access_ended",
+                ..
+            })
+        ),
+        "the password is not handed out"
+    );
+    let rows = app.audit_rows().await;
+    assert!(!rows.iter().any(|r| r.action == "password.reveal"));
+    assert!(rows
+        .iter()
+        .any(|r| r.action == "auth.denied" && r.details.contains("access_ended")));
+}
+
+#[tokio::test]
+async fn a_team_manager_sees_their_tasks_however_many_other_teams_have() {
+    let app = spawn_app().await;
+    let sales = app.token("manager", "sales").await;
+    let marketing = app.token("manager", "marketing").await;
+    let busy = app.account(&sales, "sales", "@busy").await;
+    let mine = app.account(&marketing, "marketing", "@mine").await;
+    let db = app.core.store.db();
+    fn task(account: &str, hours: i64) -> keyward::store::rotation::NewTask<'_> {
+        keyward::store::rotation::NewTask {
+            account_id: account,
+            kind: "password",
+            reason: "manual",
+            secret_id: None,
+            generation_id: None,
+            member_id: None,
+            due_at: chrono::Utc::now() + chrono::Duration::hours(hours),
+            opened_by: "test",
+        }
+    }
+    // More tasks elsewhere than one listing holds, all due sooner than ours.
+    let tx = app.core.store.begin_write().await.unwrap();
+    for _ in 0..=keyward::store::rotation::LIST_LIMIT {
+        keyward::store::rotation::insert(&*tx, task(&busy, 1))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    keyward::store::rotation::insert(db, task(&mine, 48))
+        .await
+        .unwrap();
+    let listed = expect_json(
+        app.get("/api/v1/rotation-tasks?state=open", &marketing)
+            .await,
+        200,
+    )
+    .await;
+    let tasks = listed["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{listed}");
+    assert_eq!(tasks[0]["account"], mine.as_str());
+}

@@ -536,3 +536,158 @@ async fn a_member_provisioned_by_scim_is_linked_at_their_first_sign_in() {
         401
     );
 }
+
+#[tokio::test]
+async fn the_idp_cannot_undo_a_security_admins_offboarding_but_can_undo_its_own() {
+    let app = spawn_app().await;
+    let token = scim_token(&app).await;
+    let admin = app.token("security_admin", "*").await;
+    let create = |name: &str| json!({"userName": format!("{name}@example.com")});
+    let (_, kept_out) = scim(
+        &app,
+        reqwest::Method::POST,
+        "/Users",
+        Some(&token),
+        Some(create("kept-out")),
+    )
+    .await;
+    let (_, rehired) = scim(
+        &app,
+        reqwest::Method::POST,
+        "/Users",
+        Some(&token),
+        Some(create("rehired")),
+    )
+    .await;
+    let (kept_out, rehired) = (
+        kept_out["id"].as_str().unwrap().to_owned(),
+        rehired["id"].as_str().unwrap().to_owned(),
+    );
+    // A security admin offboards one; the IdP deprovisions the other.
+    expect_json(
+        app.post(
+            &format!("/api/v1/members/{kept_out}/offboard"),
+            &admin,
+            json!({"reason": "incident"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let deactivate = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let (status, _) = scim(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/Users/{rehired}"),
+        Some(&token),
+        Some(deactivate.clone()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The IdP's next push says both are active.
+    for id in [&kept_out, &rehired] {
+        let (status, _) = scim(&app, reqwest::Method::PUT, &format!("/Users/{id}"), Some(&token), Some(json!({"userName": format!("{}@example.com", if *id == kept_out { "kept-out" } else { "rehired" }), "active": true}))).await;
+        assert_eq!(status, 200);
+    }
+    let (_, user) = scim(
+        &app,
+        reqwest::Method::GET,
+        &format!("/Users/{kept_out}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(user["active"], false, "the admin's offboarding stands");
+    let (_, user) = scim(
+        &app,
+        reqwest::Method::GET,
+        &format!("/Users/{rehired}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        user["active"], true,
+        "the IdP undoes its own deprovisioning"
+    );
+    // A PUT without `active` leaves it as it is.
+    let (_, user) = scim(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/Users/{kept_out}"),
+        Some(&token),
+        Some(json!({"userName": "kept-out@example.com", "displayName": "K"})),
+    )
+    .await;
+    assert_eq!(user["active"], false);
+    let rows = app.audit_rows().await;
+    assert!(rows
+        .iter()
+        .any(|r| r.action == "member.reactivate" && r.outcome == "denied"));
+    // Leaving again: the report is about the latest departure.
+    scim(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/Users/{rehired}"),
+        Some(&token),
+        Some(deactivate),
+    )
+    .await;
+    let latest = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| {
+            r.action == "member.offboard"
+                && r.target.as_deref() == Some(&format!("member:{rehired}"))
+        })
+        .map(|r| r.seq)
+        .max()
+        .unwrap();
+    let report = expect_json(
+        app.get(
+            &format!("/api/v1/members/{rehired}/offboarding-report"),
+            &admin,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(report["offboard_seq"], latest);
+}
+
+#[tokio::test]
+async fn creating_a_user_who_already_signed_in_is_a_uniqueness_conflict() {
+    let app = spawn_app().await;
+    let token = scim_token(&app).await;
+    keyward::store::members::upsert(
+        app.core.store.db(),
+        "https://idp.test",
+        "sub-42",
+        None,
+        Some("Signed In"),
+    )
+    .await
+    .unwrap();
+    let (status, error) = scim(
+        &app,
+        reqwest::Method::POST,
+        "/Users",
+        Some(&token),
+        Some(json!({"userName": "upn@example.com", "externalId": "sub-42"})),
+    )
+    .await;
+    assert_eq!(
+        (status, error["scimType"].as_str()),
+        (409, Some("uniqueness"))
+    );
+    let (status, found) = scim(
+        &app,
+        reqwest::Method::GET,
+        "/Users?filter=userName%20eq%20%22sub-42%22",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!((status, found["totalResults"].as_u64()), (200, Some(1)));
+}

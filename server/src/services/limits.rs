@@ -1,6 +1,7 @@
 //! Per-member reveal rate limits, counted in the database (they hold across replicas) inside
 //! the reveal's own transaction: a reveal that fails does not count, and one that is refused
-//! rolls back and is audited.
+//! rolls back and is audited. The same transaction first re-checks that the caller may still
+//! act (not departed, token not revoked), so no reveal slips past an offboarding.
 
 use super::{Caller, Core, ServiceError};
 use crate::audit::Outcome;
@@ -24,6 +25,20 @@ impl Core {
         attempted: &'static str,
         target: &str,
     ) -> Result<WriteTx, ServiceError> {
+        if !self.still_allowed(&tx, caller).await? {
+            drop(tx);
+            let event = caller
+                .event("auth.denied")
+                .team(team)
+                .target(target)
+                .outcome(Outcome::Denied)
+                .details(serde_json::json!({ "attempted": attempted, "reason": "access_ended" }));
+            self.record_standalone(event).await;
+            return Err(ServiceError::Refused {
+                code: "access_ended",
+                message: "your access has ended (offboarded, or the token was revoked)".to_owned(),
+            });
+        }
         let limits = &self.settings.limits;
         let windows = [
             Window {
@@ -73,6 +88,21 @@ impl Core {
             }
         }
         Ok(tx)
+    }
+
+    /// Whether the caller may still act, checked in `tx` with their row locked: a departure
+    /// (or a revocation) that committed since the request was authenticated is seen, and one
+    /// that comes later waits for this transaction, whose audit event it then counts.
+    async fn still_allowed(&self, tx: &WriteTx, caller: &Caller) -> Result<bool, ServiceError> {
+        let id = &caller.principal.id;
+        Ok(match caller.principal.kind {
+            crate::authn::PrincipalKind::Member => {
+                crate::store::members::lock_active(&**tx, id).await?
+            }
+            crate::authn::PrincipalKind::Token => {
+                crate::store::tokens::lock_usable(&**tx, id).await?
+            }
+        })
     }
 
     /// Housekeeping: drops expired sessions, login flows and rate windows.

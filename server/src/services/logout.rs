@@ -50,10 +50,12 @@ impl Core {
         };
         let ended =
             sessions::delete_for_idp_session(&*tx, &member.id, order.sid.as_deref()).await?;
-        let mut event = Event::new(format!("idp:{}", order.issuer), "session.revoke")
+        // The issuer goes in the details: an actor is short.
+        let mut event = Event::new("idp", "session.revoke")
             .target(format!("member:{}", member.id))
             .details(serde_json::json!({
                 "via": "backchannel_logout",
+                "issuer": order.issuer,
                 "sessions": ended,
                 "idp_session": order.sid.is_some(),
                 "jti": order.jti,

@@ -100,8 +100,14 @@ pub struct OffboardingReport {
     pub generated_at: DateTime<Utc>,
 }
 
+/// The audit target naming a member; an id that cannot be one is named as such (never
+/// quoted: it could be anything, of any length).
 fn member_target(id: &str) -> String {
-    format!("member:{id}")
+    if crate::domain::is_id(id) {
+        format!("member:{id}")
+    } else {
+        "member:?".to_owned()
+    }
 }
 
 fn already_departed() -> ServiceError {
@@ -619,13 +625,14 @@ impl Core {
             outcome: Some("success".to_owned()),
             ..AuditFilter::default()
         };
-        let event = audit_repo::search(db, &filter, 1)
-            .await?
-            .pop()
-            .ok_or_else(|| ServiceError::Conflict {
-                code: "not_offboarded",
-                message: "this member has not been offboarded".to_owned(),
-            })?;
+        // The latest departure (a member re-activated by the IdP may have left twice).
+        let event =
+            audit_repo::latest(db, &filter)
+                .await?
+                .ok_or_else(|| ServiceError::Conflict {
+                    code: "not_offboarded",
+                    message: "this member has not been offboarded".to_owned(),
+                })?;
         let details: serde_json::Value = serde_json::from_str(&event.details).unwrap_or_default();
         let exposure: Vec<ExposureItem> =
             serde_json::from_value(details["exposure"].clone()).unwrap_or_default();

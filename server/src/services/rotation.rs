@@ -40,6 +40,8 @@ pub struct TaskQuery {
     pub overdue: bool,
     /// Only tasks given to this member.
     pub assignee: Option<String>,
+    /// Only done and dismissed tasks, the most recently closed first.
+    pub closed: bool,
 }
 
 fn task_target(id: &str) -> String {
@@ -135,16 +137,26 @@ impl Core {
             state: query.state.map(|s| s.as_str().to_owned()),
             reason: query.reason.map(|r| r.as_str().to_owned()),
             overdue: query.overdue,
+            closed: query.closed,
             assignee: query.assignee,
             ..TaskFilter::default()
         };
-        if let Some(account) = &query.account {
-            if !crate::domain::is_id(account) {
-                return Ok(Vec::new());
+        // Only the accounts the caller may read are queried, so the limit applies to what they
+        // may see (an org-wide reader's query has no account filter).
+        let readable = match &teams {
+            Some(teams) => {
+                let ids: Vec<String> = teams.keys().cloned().collect();
+                Some(accounts_repo::ids_in_teams(db, &ids).await?)
             }
-            filter.account_ids = Some(vec![account.clone()]);
-        }
-        let rows = repo::list(db, &filter).await?;
+            None => None,
+        };
+        filter.account_ids = match (&query.account, readable) {
+            (Some(account), _) if !crate::domain::is_id(account) => return Ok(Vec::new()),
+            (Some(account), Some(readable)) if !readable.contains(account) => return Ok(Vec::new()),
+            (Some(account), _) => Some(vec![account.clone()]),
+            (None, readable) => readable,
+        };
+        let rows = repo::list(db, &filter, repo::LIST_LIMIT).await?;
         self.views(rows, teams.as_ref()).await
     }
 
@@ -249,6 +261,8 @@ impl Core {
             None => self.rotation_due(kind),
         };
         let tx = self.store.begin_write().await?;
+        // Two managers asking at once: the account's row lock makes one task.
+        accounts_repo::lock(&*tx, &account.id).await?;
         let reason = RotationReason::Manual.as_str();
         if repo::find_open(&*tx, &account.id, kind.as_str(), reason, None)
             .await?
@@ -356,12 +370,14 @@ impl Core {
         &self,
         member_id: &str,
     ) -> Result<Vec<TaskView>, ServiceError> {
+        // Every task of one departure: at most four kinds per account it could reach.
         let rows = repo::list(
             self.store.db(),
             &TaskFilter {
                 member_id: Some(member_id.to_owned()),
                 ..TaskFilter::default()
             },
+            u64::MAX >> 1,
         )
         .await?;
         self.views(rows, None).await

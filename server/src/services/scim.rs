@@ -227,19 +227,27 @@ impl Core {
         found.filter(live).ok_or(ServiceError::NotFound("member"))
     }
 
-    /// Whether another live member already has this userName.
-    async fn user_name_taken(
+    /// Whether another live member already is this user: the same userName, or (for a new
+    /// user) an externalId that is a signed-in member's IdP subject. The IdP then finds that
+    /// member with a filter instead of making a second one.
+    async fn user_taken(
         &self,
         tx: &WriteTx,
-        name: &UserName,
+        input: &UserInput,
         except: Option<&str>,
     ) -> Result<bool, ServiceError> {
-        let key = UserName::key(name.as_str());
+        let key = UserName::key(input.user_name.as_str());
+        let external = input.external_id.as_ref().map(ExternalId::as_str);
         Ok(repo::list(&**tx)
             .await?
             .iter()
             .filter(|m| live(m) && Some(m.id.as_str()) != except)
-            .any(|m| UserName::key(&user_name(m)) == key))
+            .any(|m| {
+                UserName::key(&user_name(m)) == key
+                    || (except.is_none()
+                        && m.issuer != repo::SCIM_ISSUER
+                        && external == Some(m.subject.as_str()))
+            }))
     }
 
     /// Provisions a member (before their first sign-in).
@@ -250,7 +258,10 @@ impl Core {
     ) -> Result<MemberRow, ServiceError> {
         let actor = Actor::from(caller);
         let tx = self.store.begin_write().await?;
-        if self.user_name_taken(&tx, &input.user_name, None).await? {
+        // Creations queue on the audit chain's lock (PostgreSQL; SQLite has one writer), so
+        // two at once cannot both find the userName free.
+        crate::store::audit::lock_head(&*tx).await?;
+        if self.user_taken(&tx, &input, None).await? {
             return Err(taken());
         }
         let member = repo::insert_provisioned(&*tx, profile(&input)).await?;
@@ -275,25 +286,36 @@ impl Core {
         let actor = Actor::from(caller);
         let tx = self.store.begin_write().await?;
         let current = live_member(&tx, &member.id).await?;
-        if self
-            .user_name_taken(&tx, &input.user_name, Some(&current.id))
-            .await?
-        {
+        if self.user_taken(&tx, &input, Some(&current.id)).await? {
             return Err(taken());
         }
         let was_active = current.status == repo::ACTIVE;
+        // Only a departure the IdP made can the IdP undo: a security admin's offboarding
+        // stands whatever the IdP still says about the person.
+        let scim_departure = current.departed_reason.as_deref() == Some(SCIM_REASON);
         let updated = repo::update_profile(&*tx, current, profile(&input)).await?;
         crate::audit::append(&*tx, user_event(&actor, action, &updated, &input)).await?;
         match (was_active, input.active) {
             (true, false) => {
                 self.scim_depart(&tx, &actor, &updated).await?;
             }
-            (false, true) => {
+            (false, true) if scim_departure => {
                 repo::reactivate(&*tx, &updated.id).await?;
                 let event = actor
                     .event("member.reactivate")
                     .target(format!("member:{}", updated.id))
                     .details(serde_json::json!({ "via": "scim" }));
+                crate::audit::append(&*tx, event).await?;
+            }
+            (false, true) => {
+                let event = actor
+                    .event("member.reactivate")
+                    .target(format!("member:{}", updated.id))
+                    .outcome(crate::audit::Outcome::Denied)
+                    .details(serde_json::json!({
+                        "via": "scim",
+                        "reason": "offboarded_in_keyward",
+                    }));
                 crate::audit::append(&*tx, event).await?;
             }
             _ => {}
@@ -337,8 +359,10 @@ impl Core {
     }
 }
 
-/// A member read again in `tx` (under the write lock: a concurrent change is seen).
+/// A member read again in `tx` with their row locked: a concurrent departure is waited for
+/// and seen.
 async fn live_member(tx: &WriteTx, id: &str) -> Result<MemberRow, ServiceError> {
+    repo::lock(&**tx, id).await?;
     repo::find(&**tx, id)
         .await?
         .filter(live)

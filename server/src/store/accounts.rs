@@ -173,6 +173,20 @@ pub async fn list(
         .await
 }
 
+/// The ids of every account in these teams (archived ones too).
+pub async fn ids_in_teams(
+    db: &impl ConnectionTrait,
+    team_ids: &[String],
+) -> Result<Vec<String>, DbErr> {
+    account::Entity::find()
+        .select_only()
+        .column(account::Column::Id)
+        .filter(account::Column::TeamId.is_in(team_ids.iter().cloned()))
+        .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
 /// The ids of the teams with these slugs.
 pub async fn team_ids(
     db: &impl ConnectionTrait,

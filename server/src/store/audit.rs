@@ -119,6 +119,27 @@ pub async fn by_actors(
         .await
 }
 
+/// The newest event matching `filter` (its `after` is ignored).
+pub async fn latest(
+    db: &impl ConnectionTrait,
+    filter: &AuditFilter,
+) -> Result<Option<AuditRow>, DbErr> {
+    let mut query = audit_event::Entity::find();
+    if let Some(actor) = &filter.actor {
+        query = query.filter(audit_event::Column::Actor.eq(actor.as_str()));
+    }
+    if let Some(target) = &filter.target {
+        query = query.filter(audit_event::Column::Target.eq(target.as_str()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_event::Column::Action.eq(action.as_str()));
+    }
+    if let Some(outcome) = &filter.outcome {
+        query = query.filter(audit_event::Column::Outcome.eq(outcome.as_str()));
+    }
+    query.order_by_desc(audit_event::Column::Seq).one(db).await
+}
+
 pub use super::entities::audit_checkpoint::Model as CheckpointRow;
 
 /// The newest checkpoint.

@@ -233,6 +233,35 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<MemberRow>, DbErr> {
         .await
 }
 
+/// Takes the member's row lock for the rest of the transaction if they are still active (a
+/// no-op update: portable); false when they departed. A departure updates the same row, so
+/// whichever comes second sees the other: a reveal cannot slip past a departure unseen.
+pub async fn lock_active(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    let result = member::Entity::update_many()
+        .col_expr(
+            member::Column::Status,
+            Expr::col(member::Column::Status).into(),
+        )
+        .filter(member::Column::Id.eq(id))
+        .filter(member::Column::Status.eq(ACTIVE))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Takes the member's row lock for the rest of the transaction, whatever their status.
+pub async fn lock(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    member::Entity::update_many()
+        .col_expr(
+            member::Column::Status,
+            Expr::col(member::Column::Status).into(),
+        )
+        .filter(member::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
 /// Members with a status (`active`, `departed`), or all, by email then id.
 pub async fn list_by_status(
     db: &impl ConnectionTrait,

@@ -143,12 +143,19 @@ pub struct TaskFilter {
     pub assignee: Option<String>,
     /// Only open tasks past their deadline.
     pub overdue: bool,
+    /// Only done and dismissed tasks, the most recently closed first.
+    pub closed: bool,
 }
 
 /// The most tasks one listing returns.
 pub const LIST_LIMIT: u64 = 1000;
 
-pub async fn list(db: &impl ConnectionTrait, filter: &TaskFilter) -> Result<Vec<TaskRow>, DbErr> {
+/// At most `limit` tasks matching `filter`: open ones by deadline, closed ones newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &TaskFilter,
+    limit: u64,
+) -> Result<Vec<TaskRow>, DbErr> {
     let mut query = rotation_task::Entity::find();
     if let Some(state) = &filter.state {
         query = query.filter(rotation_task::Column::State.eq(state.as_str()));
@@ -170,10 +177,16 @@ pub async fn list(db: &impl ConnectionTrait, filter: &TaskFilter) -> Result<Vec<
             .filter(rotation_task::Column::State.eq(OPEN))
             .filter(rotation_task::Column::DueAt.lt(now()));
     }
+    query = if filter.closed {
+        query
+            .filter(rotation_task::Column::State.ne(OPEN))
+            .order_by_desc(rotation_task::Column::CompletedAt)
+    } else {
+        query.order_by_asc(rotation_task::Column::DueAt)
+    };
     query
-        .order_by_asc(rotation_task::Column::DueAt)
         .order_by_asc(rotation_task::Column::Id)
-        .limit(LIST_LIMIT)
+        .limit(limit)
         .all(db)
         .await
 }
@@ -221,6 +234,7 @@ pub async fn claim_notification(db: &impl ConnectionTrait, id: &str) -> Result<b
     let result = rotation_task::Entity::update_many()
         .col_expr(rotation_task::Column::NotifiedAt, Expr::value(now()))
         .filter(rotation_task::Column::Id.eq(id))
+        .filter(rotation_task::Column::State.eq(OPEN))
         .filter(rotation_task::Column::NotifiedAt.is_null())
         .exec(db)
         .await?;

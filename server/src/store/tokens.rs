@@ -80,3 +80,18 @@ pub async fn revoke_for_member(db: &impl ConnectionTrait, member_id: &str) -> Re
         .await?;
     Ok(result.rows_affected)
 }
+
+/// Takes the token's row lock for the rest of the transaction if it is not revoked (a no-op
+/// update); false once it was revoked, e.g. by its member's departure.
+pub async fn lock_usable(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    let result = service_token::Entity::update_many()
+        .col_expr(
+            service_token::Column::RevokedAt,
+            Expr::col(service_token::Column::RevokedAt).into(),
+        )
+        .filter(service_token::Column::Id.eq(id))
+        .filter(service_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

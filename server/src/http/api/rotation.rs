@@ -137,6 +137,7 @@ pub async fn list(
         account: nonblank(query.account),
         overdue: query.overdue.unwrap_or(false),
         assignee: nonblank(query.assignee),
+        closed: false,
     };
     let tasks = core.rotation_tasks(&auth.0, filter).await?;
     Ok(HttpResponse::Ok().json(TaskList {

@@ -57,8 +57,11 @@ async fn provisioner(
     target: Option<&str>,
 ) -> Result<Caller, ScimError> {
     let caller = auth?.0;
-    core.scim_allowed(&caller, target.map(|id| format!("member:{id}")).as_deref())
-        .await?;
+    // An id that cannot be a member's names nothing: no target (nor an overlong one).
+    let target = target
+        .filter(|id| crate::domain::is_id(id))
+        .map(|id| format!("member:{id}"));
+    core.scim_allowed(&caller, target.as_deref()).await?;
     Ok(caller)
 }
 
@@ -121,7 +124,8 @@ fn invalid(message: &str) -> ScimError {
 }
 
 /// Reads a User body leniently: attributes Keyward does not keep (emails, name…) are ignored.
-fn draft_of(body: &Value) -> Result<Draft, ScimError> {
+/// A body without `active` leaves it as `active_now` (true for a new user).
+fn draft_of(body: &Value, active_now: bool) -> Result<Draft, ScimError> {
     let Value::Object(map) = body else {
         return Err(ScimError::new(
             StatusCode::BAD_REQUEST,
@@ -145,7 +149,7 @@ fn draft_of(body: &Value) -> Result<Draft, ScimError> {
         .find(|(k, _)| k.eq_ignore_ascii_case("active"))
         .map(|(_, v)| v)
     {
-        None | Some(Value::Null) => true,
+        None | Some(Value::Null) => active_now,
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(invalid("active is true or false")),
     };
@@ -294,7 +298,7 @@ pub async fn create(
     body: Json<Value>,
 ) -> Result<HttpResponse, ScimError> {
     let caller = provisioner(&core, auth, None).await?;
-    let input = draft_of(&body.into_inner()?)?.validate()?;
+    let input = draft_of(&body.into_inner()?, true)?.validate()?;
     let member = core.scim_create(&caller, input).await?;
     let user = user_json(&core, &member, &Projection::default());
     let location = user["meta"]["location"]
@@ -341,7 +345,7 @@ pub async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     let caller = provisioner(&core, auth, Some(&id)).await?;
     let member = core.scim_user(&id).await?;
-    let input = draft_of(&body.into_inner()?)?.validate()?;
+    let input = draft_of(&body.into_inner()?, member.status == "active")?.validate()?;
     let member = core
         .scim_replace(&caller, member, input, "scim.replace")
         .await?;

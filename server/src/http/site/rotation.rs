@@ -198,13 +198,25 @@ pub async fn tasks(
         return to_signin("/rotation-tasks");
     };
     let c = Chrome::new(&req, &core, Some(&caller));
-    let all = match core.rotation_tasks(&caller, TaskQuery::default()).await {
-        Ok(all) => all,
-        Err(err) => return service_failure(c, err),
+    let open = TaskQuery {
+        state: Some(TaskState::Open),
+        ..TaskQuery::default()
     };
+    let closed = TaskQuery {
+        closed: true,
+        ..TaskQuery::default()
+    };
+    let (team, mut closed) = match (
+        core.rotation_tasks(&caller, open).await,
+        core.rotation_tasks(&caller, closed).await,
+    ) {
+        (Ok(open), Ok(closed)) => (open, closed),
+        (Err(err), _) | (_, Err(err)) => return service_failure(c, err),
+    };
+    closed.truncate(200);
     let me = caller.principal.id.clone();
     let mut mine = Vec::new();
-    for view in all.iter().filter(|v| v.task.state == "open") {
+    for view in &team {
         let mine_to_do = match &view.task.assignee {
             Some(assignee) => *assignee == me,
             None => core.may(&caller, &view.team, Action::RotationAssign).await,
@@ -213,19 +225,7 @@ pub async fn tasks(
             mine.push(view.clone());
         }
     }
-    let team: Vec<TaskView> = all
-        .iter()
-        .filter(|v| v.task.state == "open")
-        .cloned()
-        .collect();
     let overdue: Vec<TaskView> = team.iter().filter(|v| v.overdue()).cloned().collect();
-    let mut closed: Vec<TaskView> = all
-        .iter()
-        .filter(|v| v.task.state != "open")
-        .cloned()
-        .collect();
-    closed.sort_by_key(|v| std::cmp::Reverse(v.task.completed_at));
-    closed.truncate(200);
     let t = c.t;
     let tabs = vec![
         ("mine", t.r.tab_mine, mine.len()),
@@ -353,14 +353,7 @@ pub struct StoreExtras {
 fn parse_seed(raw: &str) -> Result<Otpauth, crate::domain::Invalid> {
     let raw = raw.trim();
     if raw.to_ascii_lowercase().starts_with("otpauth://") {
-        let otp = Otpauth::parse(raw)?;
-        if otp.params.kind() != OtpKind::Totp {
-            return Err(crate::domain::Invalid::new(
-                "wrong_otp_kind",
-                "this form takes an otpauth://totp/ link or a setup key",
-            ));
-        }
-        return Ok(otp);
+        return Otpauth::parse(raw);
     }
     Ok(Otpauth {
         secret: Base32Secret::parse(raw)?,
@@ -377,7 +370,12 @@ fn closed_note(t: &Texts, n: usize) -> String {
 }
 
 /// Open tasks of a kind on an account before a store, to say how many it closed.
-async fn open_of_kind(core: &Core, caller: &Caller, account: &str, kind: RotationKind) -> usize {
+async fn open_of_kind(
+    core: &Core,
+    caller: &Caller,
+    account: &str,
+    kinds: &[RotationKind],
+) -> usize {
     let query = TaskQuery {
         state: Some(TaskState::Open),
         account: Some(account.to_owned()),
@@ -387,7 +385,7 @@ async fn open_of_kind(core: &Core, caller: &Caller, account: &str, kind: Rotatio
         .await
         .map(|v| {
             v.iter()
-                .filter(|t| t.task.secret_kind == kind.as_str())
+                .filter(|t| kinds.iter().any(|k| t.task.secret_kind == k.as_str()))
                 .count()
         })
         .unwrap_or(0)
@@ -400,7 +398,7 @@ struct Storing {
     t: &'static Texts,
     allowed: crate::services::Allowed,
     id: String,
-    kind: RotationKind,
+    kinds: &'static [RotationKind],
     before: usize,
 }
 
@@ -415,7 +413,7 @@ impl Storing {
         csrf: &str,
         id: &str,
         action: Action,
-        kind: RotationKind,
+        kinds: &'static [RotationKind],
     ) -> Result<Self, HttpResponse> {
         let caller = form_caller(req, core, session, csrf, &format!("/accounts/{id}"))?;
         let t = Chrome::new(req, core, Some(&caller)).t;
@@ -423,13 +421,13 @@ impl Storing {
             Ok(allowed) => allowed,
             Err(err) => return Err(service_failure(Chrome::new(req, core, Some(&caller)), err)),
         };
-        let before = open_of_kind(core, &caller, id, kind).await;
+        let before = open_of_kind(core, &caller, id, kinds).await;
         Ok(Self {
             caller,
             t,
             allowed,
             id: id.to_owned(),
-            kind,
+            kinds,
             before,
         })
     }
@@ -448,7 +446,7 @@ impl Storing {
         let mut extras = Extras::default();
         match stored {
             Ok(version) => {
-                let after = open_of_kind(core, &self.caller, &self.id, self.kind).await;
+                let after = open_of_kind(core, &self.caller, &self.id, self.kinds).await;
                 extras.store.notice = Some(format!(
                     "{}{}",
                     notice.replace("{version}", &version.to_string()),
@@ -488,14 +486,23 @@ pub async fn store_seed(
         &form.csrf,
         &id,
         Action::TotpSet,
-        RotationKind::Totp,
+        &[RotationKind::Totp, RotationKind::Hotp],
     )
     .await
     {
         Ok(s) => s,
         Err(response) => return response,
     };
-    let stored = match parse_seed(form.secret.expose_secret()) {
+    let parsed = parse_seed(form.secret.expose_secret());
+    let hotp = parsed
+        .as_ref()
+        .is_ok_and(|otp| otp.params.kind() == OtpKind::Hotp);
+    let stored = match parsed {
+        // An HOTP link: a right of its own.
+        Ok(otp) if hotp => match core.allow(&s.caller, &id, Action::HotpSet).await {
+            Ok(allowed) => core.set_otp(&s.caller, &allowed, otp).await,
+            Err(err) => Err(err),
+        },
         Ok(otp) => core.set_otp(&s.caller, &s.allowed, otp).await,
         Err(invalid) => Err(invalid.into()),
     };
@@ -503,7 +510,7 @@ pub async fn store_seed(
         Ok(extras) => extras,
         Err(response) => return response,
     };
-    if extras.store.notice.is_some() {
+    if extras.store.notice.is_some() && !hotp {
         // The current code of the new seed: a reveal like any other (audited).
         let code = match core.allow(&s.caller, &id, Action::TotpReveal).await {
             Ok(reveal) => {
@@ -553,7 +560,7 @@ pub async fn store_password(
         &form.csrf,
         &id,
         Action::PasswordSet,
-        RotationKind::Password,
+        &[RotationKind::Password],
     )
     .await
     {
