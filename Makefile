@@ -44,8 +44,10 @@ test: check-postgres test-deps
 
 ## test-deps: the OpenID Provider and playwright-core from their lockfiles; Schemathesis from
 ## tests/schemathesis/requirements.txt (hashes checked) into target/schemathesis; the SCIM
-## tester and client from tests/scim/requirements.txt into target/scim; Debian's
-## Chromium, rsyslog and openssl (the SIEM forwarding tests' receiver and test CA) and a
+## tester and client from tests/scim/requirements.txt into target/scim; an independent
+## Shamir implementation (tests/breakglass, npm shamir-secret-sharing, pinned); Debian's
+## Chromium, rsyslog and openssl (the SIEM forwarding tests' receiver and test CA), the
+## reference `age` tool (it must open the shares Keyward encrypts to custodians), and a
 ## Japanese font (for readable screenshots) when missing.
 test-deps:
 	@command -v node >/dev/null || { echo "Node.js (with npm) is needed for the OIDC and browser tests."; exit 1; }
@@ -61,7 +63,9 @@ test-deps:
 			-r tests/scim/requirements.txt && cp tests/scim/requirements.txt $(SCIM_VENV)/requirements.txt; }
 	cd tests/oidc && $(NPM_CI)
 	cd tests/browser && $(NPM_CI)
+	cd tests/breakglass && $(NPM_CI)
 	@test -x /usr/bin/chromium || $(APT_INSTALL) chromium
+	@command -v age >/dev/null || $(APT_INSTALL) age
 	@test -x /usr/sbin/rsyslogd || $(APT_INSTALL) rsyslog
 	@command -v openssl >/dev/null || $(APT_INSTALL) openssl
 	@fc-list 2>/dev/null | grep -qi -e ipagothic -e "noto sans cjk" || $(APT_INSTALL) fonts-ipafont-gothic || echo "note: no Japanese font; screenshots of Japanese pages will show boxes"

@@ -8,6 +8,7 @@ mod otp;
 mod return_to;
 mod rotation;
 pub mod scim;
+pub mod share;
 mod text;
 
 pub use account::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};

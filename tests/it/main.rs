@@ -9,6 +9,7 @@ mod audit;
 mod authz_matrix;
 mod backchannel;
 mod backup;
+mod breakglass;
 mod cli;
 mod concurrency;
 mod dashboard;

@@ -32,7 +32,7 @@ pub struct KeyFile {
 fn random_key_b64() -> Zeroizing<String> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng.fill_bytes(bytes.as_mut());
-    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes.as_ref()))
+    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&bytes[..]))
 }
 
 impl KeyFile {

@@ -4,6 +4,7 @@
 mod check;
 mod checkpoint;
 mod envelope;
+pub mod escrow;
 mod keyfile;
 mod keyring;
 mod lookup;
