@@ -12,6 +12,7 @@ mod m20261124_000006_key_checks;
 mod m20261124_000007_page_results;
 mod m20261124_000008_handle_keys;
 mod m20261130_000009_offboarding;
+mod m20261130_000010_escrows;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_page_results::Migration),
             Box::new(m20261124_000008_handle_keys::Migration),
             Box::new(m20261130_000009_offboarding::Migration),
+            Box::new(m20261130_000010_escrows::Migration),
         ]
     }
 }

@@ -248,6 +248,39 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: [false, false, true, false, false, false, false, false],
         },
         Endpoint {
+            name: "set up an escrow",
+            method: Method::POST,
+            path: "/api/v1/escrows",
+            body: Some(|| {
+                json!({"name": "m", "teams": ["marketing"], "threshold": 2,
+                "custodians": [{"email": "c1@example.com"}, {"email": "c2@example.com"}]})
+            }),
+            allowed: [false, false, false, true, false, false, false, false],
+        },
+        Endpoint {
+            // Everyone may ask; each sees the escrows they may see.
+            name: "list escrows",
+            method: Method::GET,
+            path: "/api/v1/escrows",
+            body: None,
+            allowed: [true, true, true, true, true, true, true, true],
+        },
+        Endpoint {
+            name: "get an escrow",
+            method: Method::GET,
+            path: "/api/v1/escrows/{escrow}",
+            body: None,
+            allowed: [false, false, false, true, true, false, false, false],
+        },
+        Endpoint {
+            // Only the escrow's custodians (by their email) pick up a share: none of these.
+            name: "pick up a share",
+            method: Method::POST,
+            path: "/api/v1/escrows/{escrow}/share",
+            body: None,
+            allowed: [false, false, false, false, false, false, false, false],
+        },
+        Endpoint {
             name: "dismiss a rotation task",
             method: Method::POST,
             path: "/api/v1/rotation-tasks/{fresh_task}/dismiss",
@@ -360,6 +393,20 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
         .await
         .expect("departs");
     let open_task = task(&app, &id).await;
+    let escrow = expect_json(
+        app.post(
+            "/api/v1/escrows",
+            &app.token("security_admin", "*").await,
+            json!({"name": "matrix", "teams": ["marketing"], "threshold": 2,
+                "custodians": [{"email": "c1@example.com"}, {"email": "c2@example.com"}]}),
+        )
+        .await,
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let denied_before = app
         .audit_rows()
         .await
@@ -421,6 +468,7 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
                     .replace("{departed}", &departed)
                     .replace("{fresh_task}", &fresh_task)
                     .replace("{task}", &open_task)
+                    .replace("{escrow}", &escrow)
             };
             let path = fill(endpoint.path);
             let body = endpoint

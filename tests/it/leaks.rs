@@ -417,6 +417,74 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
         assert!(!text.contains(PASSWORD), "{text}");
     }
 
+    // A break-glass ceremony: one share age-encrypted to its custodian, one picked up.
+    let keeper = age::x25519::Identity::generate();
+    let (s, escrow) = call(
+        &client,
+        &base,
+        Method::POST,
+        "/api/v1/escrows",
+        &admin,
+        json!({"name": "leak", "teams": ["marketing"], "threshold": 2, "custodians": [
+            {"email": "keeper1@example.com", "age_recipient": keeper.to_public().to_string()},
+            {"email": "keeper2@example.com"}]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{escrow}");
+    let mut shares = Vec::new();
+    {
+        use std::io::Read;
+        let armored = escrow["shares"][0]["age_armored"].as_str().unwrap();
+        let decryptor =
+            age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).unwrap();
+        let mut text = String::new();
+        decryptor
+            .decrypt(std::iter::once(&keeper as &dyn age::Identity))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        shares.push(text);
+    }
+    let (s, _) = call(
+        &client,
+        &base,
+        Method::POST,
+        "/scim/v2/Users",
+        &scim,
+        json!({"userName": "keeper2@example.com"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let as_keeper = token_from(
+        cli_for(&settings)
+            .args([
+                "token",
+                "create",
+                "--name",
+                "k",
+                "--role",
+                "custodian",
+                "--team",
+                "*",
+                "--member",
+                "keeper2@example.com",
+            ])
+            .output()
+            .unwrap(),
+    );
+    let escrow_id = escrow["id"].as_str().unwrap();
+    let (s, picked) = call(
+        &client,
+        &base,
+        Method::POST,
+        &format!("/api/v1/escrows/{escrow_id}/share"),
+        &as_keeper,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "{picked}");
+    shares.push(picked["share"].as_str().unwrap().to_owned());
+
     // Secrets in the wrong places of bad requests.
     let bad_uri = format!("otpauth://totp/x?secret={TOTP_SEED}&digits=7");
     assert_eq!(
@@ -532,6 +600,15 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
     }
     for code in &revealed {
         planted.push((format!("code {code}"), format!("\"{code}\"").into_bytes()));
+    }
+    for share in &shares {
+        let parsed = keyward::domain::share::ShareText::parse(share).unwrap();
+        planted.push(("break-glass share".into(), share.as_bytes().to_vec()));
+        planted.push(("share bytes".into(), parsed.bytes.to_vec()));
+        planted.push((
+            "share bytes hex".into(),
+            hex::encode(parsed.bytes.as_slice()).into_bytes(),
+        ));
     }
     for uri in &exported {
         planted.push(("exported uri".into(), uri.as_bytes().to_vec()));

@@ -91,6 +91,10 @@ pub enum Action {
     RotationDismiss,
     /// SCIM provisioning and deprovisioning (org-wide).
     ScimProvision,
+    /// Setting up break-glass escrows (org-wide).
+    EscrowManage,
+    /// Seeing escrows and their custodians (org-wide).
+    EscrowRead,
 }
 
 impl Action {
@@ -121,6 +125,8 @@ impl Action {
             Action::RotationAssign => "rotation.assign",
             Action::RotationDismiss => "rotation.dismiss",
             Action::ScimProvision => "scim.provision",
+            Action::EscrowManage => "escrow.manage",
+            Action::EscrowRead => "escrow.read",
         }
     }
 }

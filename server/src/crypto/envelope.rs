@@ -69,6 +69,15 @@ fn open_with(key: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>
         .map_err(|_| CryptoError::Decrypt)
 }
 
+/// Opens a value with its DEK in hand (break-glass: the DEK came from an escrow, not a KEK).
+pub fn open_with_dek(
+    dek: &[u8],
+    aad: &str,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    open_with(dek, aad.as_bytes(), ciphertext)
+}
+
 impl Keyring {
     /// Seals `plaintext` for `owner_id` (the secret row) under a fresh DEK.
     pub fn seal(&self, owner_id: &str, aad: &str, plaintext: &[u8]) -> Result<Sealed, CryptoError> {
@@ -133,6 +142,16 @@ impl Keyring {
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let dek = self.unwrap_dek(owner_id, &sealed.wrapped_dek, &sealed.kek_id)?;
         open_with(&dek, aad.as_bytes(), &sealed.ciphertext)
+    }
+
+    /// A stored DEK in clear, to seal it to a break-glass escrow (never stored or logged).
+    pub(crate) fn dek(
+        &self,
+        owner_id: &str,
+        wrapped: &[u8],
+        kek_id: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.unwrap_dek(owner_id, wrapped, kek_id)
     }
 
     /// Whether the KEK `kek_id` held here unwraps this stored DEK (proves the key's material).

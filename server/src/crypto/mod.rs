@@ -11,7 +11,7 @@ mod lookup;
 
 pub use check::ROOT_KEY_ID;
 pub use checkpoint::{anchor_message, checkpoint_message, checkpoint_signature_valid};
-pub use envelope::{backup_code_aad, secret_aad, Sealed, SealedSet};
+pub use envelope::{backup_code_aad, open_with_dek, secret_aad, Sealed, SealedSet};
 pub use keyfile::{KeyFile, KEY_FILE_FORMAT};
 pub use keyring::{KeySource, Keyring};
 

@@ -83,6 +83,7 @@ impl From<ServiceError> for ApiError {
                     "backup code" => "backup_code_not_found",
                     "member" => "member_not_found",
                     "rotation task" => "task_not_found",
+                    "escrow" => "escrow_not_found",
                     _ => "not_found",
                 };
                 Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))

@@ -231,6 +231,7 @@ impl Core {
             })
             .collect();
         let sealed = keys.seal_set(&generation_id, items)?;
+        let (wrapped, kek_id) = (sealed.wrapped_dek.clone(), sealed.kek_id.clone());
         let lookups = codes
             .codes()
             .iter()
@@ -250,6 +251,14 @@ impl Core {
         )
         .await
         .map_err(super::concurrent_change)?;
+        let owner = super::escrow::Owner {
+            account_id,
+            kind: "backup",
+            id: &generation_id,
+            wrapped_dek: &wrapped,
+            kek_id: &kek_id,
+        };
+        self.seal_for_escrows(&*tx, team, owner).await?;
         let closed = self
             .complete_rotation_tasks(
                 &*tx,

@@ -6,6 +6,7 @@ pub mod anonymous;
 pub mod audit;
 pub mod backup;
 pub mod escalation;
+pub mod escrow;
 pub mod keys;
 pub mod limits;
 pub mod logout;

@@ -132,6 +132,7 @@ impl Core {
             &secret_aad(account_id, &id, version, value.kind),
             value.bytes,
         )?;
+        let (wrapped, kek_id) = (sealed.wrapped_dek.clone(), sealed.kek_id.clone());
         repo::insert_version(
             &**tx,
             NewSecret {
@@ -147,6 +148,15 @@ impl Core {
         )
         .await
         .map_err(super::concurrent_change)?;
+        // Break-glass: the new version opens with every escrow covering the team, too.
+        let owner = super::escrow::Owner {
+            account_id,
+            kind: "secret",
+            id: &id,
+            wrapped_dek: &wrapped,
+            kek_id: &kek_id,
+        };
+        self.seal_for_escrows(&**tx, team, owner).await?;
         let closed = match crate::domain::RotationKind::of_secret(value.kind) {
             Some(kind) => {
                 self.complete_rotation_tasks(&**tx, caller, account_id, team, kind, version)

@@ -48,6 +48,17 @@ pub async fn by_number(
         .await
 }
 
+/// Every generation of these accounts.
+pub async fn generations_of(
+    db: &impl ConnectionTrait,
+    account_ids: &[String],
+) -> Result<Vec<GenerationRow>, DbErr> {
+    generation::Entity::find()
+        .filter(generation::Column::AccountId.is_in(account_ids.iter().cloned()))
+        .all(db)
+        .await
+}
+
 /// Every generation of the account, newest first.
 pub async fn all_generations(
     db: &impl ConnectionTrait,

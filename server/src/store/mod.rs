@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backup;
 pub mod deks;
 pub mod entities;
+pub mod escrow;
 pub mod limits;
 pub mod members;
 pub mod rotation;

@@ -32,6 +32,17 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<SecretRo
     secret::Entity::find_by_id(id).one(db).await
 }
 
+/// Every version (current or not) of every kind for these accounts.
+pub async fn all_of(
+    db: &impl ConnectionTrait,
+    account_ids: &[String],
+) -> Result<Vec<SecretRow>, DbErr> {
+    secret::Entity::find()
+        .filter(secret::Column::AccountId.is_in(account_ids.iter().cloned()))
+        .all(db)
+        .await
+}
+
 /// The current versions of every kind for these accounts.
 pub async fn current_of(
     db: &impl ConnectionTrait,

@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 pub(crate) mod backup;
+mod escrows;
 mod health;
 mod me;
 pub(crate) mod members;
@@ -50,6 +51,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(members::report)
                 .service(rotation::list)
                 .service(rotation::open)
+                .service(escrows::create)
+                .service(escrows::list)
+                .service(escrows::get)
+                .service(escrows::share)
                 .service(rotation::get)
                 .service(rotation::assign)
                 .service(rotation::dismiss),
@@ -112,6 +117,7 @@ impl Modify for BearerAuth {
         audit::list, audit::verify, audit::forwarders, audit::export, openapi_document,
         members::list, members::exposure, members::offboard, members::report,
         rotation::list, rotation::open, rotation::get, rotation::assign, rotation::dismiss,
+        escrows::create, escrows::list, escrows::get, escrows::share,
         site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout, site::auth::backchannel_logout,
         site::pages::home, site::pages::signin, site::pages::accounts, site::pages::account,
         site::pages::reveal_totp, site::pages::language, site::assets::asset,
@@ -247,7 +253,7 @@ impl Modify for ErrorResponses {
                     && (path.starts_with("/api/v1/members/")
                         || path.starts_with("/api/v1/rotation-tasks/"))
                 {
-                    statuses.push(("404", "no such member or task"));
+                    statuses.push(("404", "no such member, task or escrow"));
                 }
                 if path == "/api/v1/accounts" && operation.request_body.is_some() {
                     statuses.push((
