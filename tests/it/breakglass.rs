@@ -3,8 +3,10 @@
 //! tests/breakglass) into the escrow's X25519 key, and a share encrypted to a custodian's
 //! `age1…` key opens with the reference `age` tool (Debian's, installed by `make test-deps`).
 
-use keyward::crypto::escrow::{age_armored, EscrowKey};
+use crate::support::{expect_error, expect_json, spawn_app, TestApp};
+use keyward::crypto::escrow::{age_armored, rebuild, EscrowKey};
 use keyward::domain::share::ShareText;
+use serde_json::{json, Value};
 use std::process::Command;
 
 fn judge() -> std::path::PathBuf {
@@ -93,13 +95,7 @@ fn a_share_encrypted_to_a_custodian_opens_with_the_reference_age_tool() {
     assert_eq!((parsed.index, parsed.bytes.to_vec()), (1, share.to_vec()));
 }
 
-// ---- The ceremony and sealing, through the API ----
-
-use crate::support::{expect_error, expect_json, spawn_app, TestApp};
-use keyward::authn::Binding;
-use keyward::authz::Role;
-use keyward::crypto::escrow::rebuild;
-use serde_json::{json, Value};
+// The ceremony and sealing, through the API.
 
 /// A custodian with their own age key: (email, recipient, identity).
 fn custodian(name: &str) -> (String, String, age::x25519::Identity) {
@@ -126,29 +122,8 @@ fn open_age(identity: &age::x25519::Identity, armored: &str) -> String {
 
 /// A member with a verified email and a token acting for them.
 async fn member_token(app: &TestApp, name: &str) -> String {
-    let member = keyward::store::members::upsert(
-        app.core.store.db(),
-        "https://idp.test",
-        &format!("sub-{name}"),
-        Some(&format!("{name}@example.com")),
-        Some(name),
-    )
-    .await
-    .unwrap();
-    let bindings = vec![Binding {
-        team: "*".into(),
-        role: Role::Custodian,
-    }];
-    let (_, token) = keyward::services::tokens::create_for(
-        &app.core.store,
-        name,
-        bindings,
-        None,
-        Some(&member.id),
-    )
-    .await
-    .unwrap();
-    token.as_str().to_owned()
+    let member = app.member(name).await;
+    app.token_for(&member, &[("custodian", "*")]).await
 }
 
 #[tokio::test]

@@ -10,36 +10,12 @@ use serde_json::{json, Value};
 
 const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
-/// A member as their first sign-in makes them; their id.
 async fn member(app: &TestApp, name: &str) -> String {
-    keyward::store::members::upsert(
-        app.core.store.db(),
-        "https://idp.test",
-        &format!("sub-{name}"),
-        Some(&format!("{name}@example.com")),
-        Some(name),
-    )
-    .await
-    .expect("member")
-    .id
+    app.member(name).await
 }
 
-/// A token acting for `member` with one role.
 async fn token_for(app: &TestApp, member: &str, role: &str, team: &str) -> String {
-    let bindings = vec![Binding {
-        team: team.to_owned(),
-        role: Role::parse(role).unwrap(),
-    }];
-    let (_, token) = keyward::services::tokens::create_for(
-        &app.core.store,
-        "test",
-        bindings,
-        None,
-        Some(member),
-    )
-    .await
-    .expect("token");
-    token.as_str().to_owned()
+    app.token_for(member, &[(role, team)]).await
 }
 
 async fn import_codes(app: &TestApp, token: &str, account: &str, prefix: &str) {

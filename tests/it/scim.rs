@@ -4,8 +4,6 @@
 
 use crate::support::idp::{spawn_sso_app, Browser};
 use crate::support::{expect_json, spawn_app, TestApp};
-use keyward::authn::Binding;
-use keyward::authz::Role;
 use serde_json::{json, Value};
 
 const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -138,31 +136,10 @@ async fn a_real_scim_client_provisions_finds_replaces_and_deprovisions_a_member(
 
 /// Two members who saw the same things (a password reveal, a seed export, a code still out).
 async fn twin(app: &TestApp, manager: &str, name: &str) -> String {
-    let id = keyward::store::members::upsert(
-        app.core.store.db(),
-        "https://idp.test",
-        &format!("sub-{name}"),
-        Some(&format!("{name}@example.com")),
-        Some(name),
-    )
-    .await
-    .unwrap()
-    .id;
-    let bindings = vec![
-        Binding {
-            team: "marketing".into(),
-            role: Role::Manager,
-        },
-        Binding {
-            team: "*".into(),
-            role: Role::SecurityAdmin,
-        },
-    ];
-    let (_, token) =
-        keyward::services::tokens::create_for(&app.core.store, name, bindings, None, Some(&id))
-            .await
-            .unwrap();
-    let token = token.as_str().to_owned();
+    let id = app.member(name).await;
+    let token = app
+        .token_for(&id, &[("manager", "marketing"), ("security_admin", "*")])
+        .await;
     let account = app.account(manager, "marketing", &format!("@{name}")).await;
     app.set_totp(manager, &account, SEED).await;
     expect_json(

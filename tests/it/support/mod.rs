@@ -136,6 +136,41 @@ impl TestApp {
         token.as_str().to_owned()
     }
 
+    /// A member as their first sign-in makes them (`{name}@example.com`, verified); their id.
+    pub async fn member(&self, name: &str) -> String {
+        keyward::store::members::upsert(
+            self.core.store.db(),
+            "https://idp.test",
+            &format!("sub-{name}"),
+            Some(&format!("{name}@example.com")),
+            Some(name),
+        )
+        .await
+        .expect("member")
+        .id
+    }
+
+    /// A token acting for `member` with these (role, team) bindings.
+    pub async fn token_for(&self, member: &str, roles: &[(&str, &str)]) -> String {
+        let bindings = roles
+            .iter()
+            .map(|(role, team)| Binding {
+                team: (*team).to_owned(),
+                role: Role::parse(role).expect("known role"),
+            })
+            .collect();
+        let (_, token) = keyward::services::tokens::create_for(
+            &self.core.store,
+            "test",
+            bindings,
+            None,
+            Some(member),
+        )
+        .await
+        .expect("token");
+        token.as_str().to_owned()
+    }
+
     pub async fn request(
         &self,
         method: Method,
