@@ -1,6 +1,7 @@
 //! Break-glass escrows: an escrow's public key, threshold and scope; its custodians (a share's
-//! fingerprint, never the share; a share waiting to be picked up, sealed, until it is); and
-//! every DEK in its scope sealed to its public key.
+//! fingerprint, never the share; a share waiting to be picked up, sealed, until it is); every
+//! DEK in its scope sealed to its public key; release requests, with the shares submitted to
+//! them (sealed to the requester's release key) and the released secrets (sealed likewise).
 
 use sea_orm_migration::async_trait;
 use sea_orm_migration::prelude::*;
@@ -127,10 +128,88 @@ impl MigrationTrait for Migration {
                 )
                 .to_owned(),
         )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ReleaseRequest::Table)
+                .col(id(ReleaseRequest::Id).primary_key())
+                .col(id(ReleaseRequest::EscrowId))
+                .col(
+                    ColumnDef::new(ReleaseRequest::Requester)
+                        .string_len(80)
+                        .not_null(),
+                )
+                .col(ColumnDef::new(ReleaseRequest::Reason).text().not_null())
+                .col(
+                    ColumnDef::new(ReleaseRequest::State)
+                        .string_len(16)
+                        .not_null(),
+                )
+                // The requester's release key (X25519, base64): shares and secrets are sealed to it.
+                .col(
+                    ColumnDef::new(ReleaseRequest::RequesterKey)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ReleaseRequest::SharesReceived)
+                        .integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ReleaseRequest::Threshold)
+                        .integer()
+                        .not_null(),
+                )
+                .col(opt_time(ReleaseRequest::ReleaseAt))
+                .col(opt_time(ReleaseRequest::ExpiresAt))
+                .col(opt_time(ReleaseRequest::OpenedAt))
+                .col(ColumnDef::new(ReleaseRequest::Opened).binary().null())
+                .col(
+                    ColumnDef::new(ReleaseRequest::VetoedBy)
+                        .string_len(80)
+                        .null(),
+                )
+                .col(time(ReleaseRequest::CreatedAt))
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(ReleaseRequest::Table, ReleaseRequest::EscrowId)
+                        .to(Escrow::Table, Escrow::Id),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ReleaseShare::Table)
+                .col(id(ReleaseShare::ReleaseId))
+                .col(
+                    ColumnDef::new(ReleaseShare::ShareIndex)
+                        .integer()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(ReleaseShare::Sealed).binary().not_null())
+                .col(time(ReleaseShare::CreatedAt))
+                .primary_key(
+                    Index::create()
+                        .col(ReleaseShare::ReleaseId)
+                        .col(ReleaseShare::ShareIndex),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(ReleaseShare::Table, ReleaseShare::ReleaseId)
+                        .to(ReleaseRequest::Table, ReleaseRequest::Id),
+                )
+                .to_owned(),
+        )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(ReleaseShare::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(ReleaseRequest::Table).to_owned())
+            .await?;
         m.drop_table(Table::drop().table(EscrowSeal::Table).to_owned())
             .await?;
         m.drop_table(Table::drop().table(EscrowCustodian::Table).to_owned())
@@ -177,6 +256,34 @@ enum EscrowSeal {
     OwnerId,
     OwnerKind,
     AccountId,
+    Sealed,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ReleaseRequest {
+    Table,
+    Id,
+    EscrowId,
+    Requester,
+    Reason,
+    State,
+    RequesterKey,
+    SharesReceived,
+    Threshold,
+    ReleaseAt,
+    ExpiresAt,
+    OpenedAt,
+    Opened,
+    VetoedBy,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ReleaseShare {
+    Table,
+    ReleaseId,
+    ShareIndex,
     Sealed,
     CreatedAt,
 }

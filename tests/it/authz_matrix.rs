@@ -281,6 +281,36 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: [false, false, false, false, false, false, false, false],
         },
         Endpoint {
+            // Anyone who may see the escrow's team's accounts may ask (the shares decide).
+            name: "ask for a release",
+            method: Method::POST,
+            path: "/api/v1/escrows/{escrow}/releases",
+            body: Some(|| json!({"reason": "matrix test"})),
+            allowed: [true, true, true, true, true, false, false, false],
+        },
+        Endpoint {
+            name: "get a release",
+            method: Method::GET,
+            path: "/api/v1/releases/{release}",
+            body: None,
+            allowed: [false, false, false, true, true, false, false, false],
+        },
+        Endpoint {
+            // Only its requester, with the release key, reads a release's secrets.
+            name: "read a release's secrets",
+            method: Method::GET,
+            path: "/api/v1/releases/{release}/secrets",
+            body: None,
+            allowed: [false, false, false, false, false, false, false, false],
+        },
+        Endpoint {
+            name: "veto a release",
+            method: Method::POST,
+            path: "/api/v1/releases/{fresh_release}/veto",
+            body: Some(|| json!({"justification": "matrix test"})),
+            allowed: [false, false, false, true, false, false, false, false],
+        },
+        Endpoint {
             name: "dismiss a rotation task",
             method: Method::POST,
             path: "/api/v1/rotation-tasks/{fresh_task}/dismiss",
@@ -407,6 +437,26 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
         .as_str()
         .unwrap()
         .to_owned();
+    let requester = app.token("manager", "marketing").await;
+    let ask = |escrow: String| {
+        let (app, requester) = (&app, requester.clone());
+        async move {
+            expect_json(
+                app.post(
+                    &format!("/api/v1/escrows/{escrow}/releases"),
+                    &requester,
+                    json!({"reason": "matrix setup"}),
+                )
+                .await,
+                201,
+            )
+            .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let release = ask(escrow.clone()).await;
     let denied_before = app
         .audit_rows()
         .await
@@ -453,6 +503,11 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
             } else {
                 String::new()
             };
+            let fresh_release = if endpoint.path.contains("{fresh_release}") {
+                ask(escrow.clone()).await
+            } else {
+                String::new()
+            };
             let fresh_task = if endpoint.path.contains("{fresh_task}") {
                 task(&app, &id).await
             } else {
@@ -469,6 +524,8 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
                     .replace("{fresh_task}", &fresh_task)
                     .replace("{task}", &open_task)
                     .replace("{escrow}", &escrow)
+                    .replace("{fresh_release}", &fresh_release)
+                    .replace("{release}", &release)
             };
             let path = fill(endpoint.path);
             let body = endpoint

@@ -412,3 +412,521 @@ async fn a_bad_ceremony_request_is_refused_clearly_after_the_right_is_decided() 
     let listed = expect_json(app.get("/api/v1/escrows", &manager).await, 200).await;
     assert!(listed["escrows"].as_array().unwrap().is_empty());
 }
+
+// The release, through the API.
+
+/// An escrow over team marketing whose shares (all age-delivered) the test reads back.
+async fn escrow_with_shares(
+    app: &TestApp,
+    admin: &str,
+    k: u8,
+    n: u8,
+    waiting: i64,
+) -> (String, Vec<String>) {
+    let custodians: Vec<(String, String, age::x25519::Identity)> =
+        (0..n).map(|i| custodian(&format!("keeper{i}"))).collect();
+    let body = json!({
+        "name": "release test", "teams": ["marketing"], "threshold": k,
+        "custodians": custodians.iter().map(|(email, key, _)| json!({"email": email, "age_recipient": key})).collect::<Vec<_>>(),
+        "waiting_period_minutes": waiting, "release_ttl_minutes": 30,
+    });
+    let escrow = expect_json(app.post("/api/v1/escrows", admin, body).await, 201).await;
+    let shares = custodians
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, identity))| {
+            open_age(
+                identity,
+                escrow["shares"][i]["age_armored"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    (escrow["id"].as_str().unwrap().to_owned(), shares)
+}
+
+async fn submit(app: &TestApp, release: &str, share: &str) -> reqwest::Response {
+    app.request(
+        reqwest::Method::POST,
+        &format!("/api/v1/releases/{release}/shares"),
+        None,
+        Some(json!({"share": share})),
+    )
+    .await
+}
+
+async fn read_secrets(app: &TestApp, token: &str, release: &str, key: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}/api/v1/releases/{release}/secrets", app.base))
+        .bearer_auth(token)
+        .header("x-release-key", key)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn k_shares_release_the_teams_secrets_to_the_requester_alone_and_spend_the_escrow() {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@released").await;
+    app.set_totp(&manager, &account, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+        .await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{account}/password"),
+            &manager,
+            json!({"password": "released password"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/accounts/{account}/backup-codes"),
+            &manager,
+            json!({"codes": ["1111-2222", "3333-4444", "5555-6666"], "issued_on": "2025-12-16"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/accounts/{account}/backup-codes/checkout"),
+            &manager,
+            json!({"justification": "used one"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 3, 0).await;
+
+    let requester = app.token("operator", "marketing").await;
+    let outsider = app.token("operator", "sales").await;
+    expect_error(
+        app.post(
+            &format!("/api/v1/escrows/{escrow}/releases"),
+            &outsider,
+            json!({"reason": "not mine"}),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let release = expect_json(
+        app.post(
+            &format!("/api/v1/escrows/{escrow}/releases"),
+            &requester,
+            json!({"reason": "phone lost, IdP down"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = release["id"].as_str().unwrap().to_owned();
+    let key = release["release_key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (release["state"].as_str(), release["threshold"].as_i64()),
+        (Some("collecting"), Some(2))
+    );
+
+    // One share opens nothing; the same share twice counts once.
+    let first = expect_json(submit(&app, &id, &shares[0]).await, 200).await;
+    assert_eq!(first["shares_received"], 1);
+    expect_error(
+        submit(&app, &id, &shares[0]).await,
+        409,
+        "share_already_submitted",
+    )
+    .await;
+    expect_error(
+        read_secrets(&app, &requester, &id, &key).await,
+        409,
+        "release_not_ready",
+    )
+    .await;
+    // A share with one character changed, and a share of another escrow, are refused.
+    let mut typo: Vec<char> = shares[1].chars().collect();
+    let at = typo.len() - 12;
+    typo[at] = if typo[at] == 'a' { 'b' } else { 'a' };
+    expect_error(
+        submit(&app, &id, &typo.into_iter().collect::<String>()).await,
+        422,
+        "invalid_share",
+    )
+    .await;
+    let (_, foreign) = escrow_with_shares(&app, &admin, 2, 2, 0).await;
+    expect_error(submit(&app, &id, &foreign[0]).await, 422, "invalid_share").await;
+
+    let second = expect_json(submit(&app, &id, &shares[1]).await, 200).await;
+    assert_eq!(second["state"], "released");
+    // Only the requester, with the release key, reads them.
+    expect_error(
+        read_secrets(&app, &admin, &id, &key).await,
+        403,
+        "not_the_requester",
+    )
+    .await;
+    expect_error(
+        read_secrets(&app, &requester, &id, "bm90IHRoZSBrZXk=").await,
+        403,
+        "wrong_release_key",
+    )
+    .await;
+    let released = expect_json(read_secrets(&app, &requester, &id, &key).await, 200).await;
+    let accounts = released["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 1);
+    let a = &accounts[0];
+    assert_eq!(a["password"], "released password");
+    assert!(a["otpauth_uri"]
+        .as_str()
+        .unwrap()
+        .contains("secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"));
+    assert_eq!(a["totp_code"].as_str().unwrap().len(), 6);
+    let codes: Vec<&str> = a["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
+    // The code checked out (not reported) may still work on the platform: it is released too.
+    assert_eq!(codes, ["1111-2222", "3333-4444", "5555-6666"]);
+    // A second read serves the same secrets (every replica can: they are kept sealed).
+    let again = expect_json(read_secrets(&app, &requester, &id, &key).await, 200).await;
+    assert_eq!(again["accounts"][0]["password"], "released password");
+
+    // The escrow is spent: a new ceremony is due; every released secret gets a task.
+    let spent = expect_json(
+        app.get(&format!("/api/v1/escrows/{escrow}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(spent["state"], "spent");
+    expect_error(
+        app.post(
+            &format!("/api/v1/escrows/{escrow}/releases"),
+            &requester,
+            json!({"reason": "again"}),
+        )
+        .await,
+        409,
+        "escrow_spent",
+    )
+    .await;
+    let tasks = expect_json(
+        app.get("/api/v1/rotation-tasks?reason=break_glass", &manager)
+            .await,
+        200,
+    )
+    .await;
+    let mut kinds: Vec<&str> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["backup_codes", "password", "totp"]);
+    let actions: Vec<String> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    for action in [
+        "release.request",
+        "release.share",
+        "release.open",
+        "escrow.spent",
+    ] {
+        assert!(actions.iter().any(|a| a == action), "{action}");
+    }
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .all(|r| !r.details.contains("released password") && !r.details.contains("5555-6666")));
+}
+
+#[tokio::test]
+async fn a_release_opens_with_the_escrow_key_alone_when_every_kek_wrap_is_broken() {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@nokek").await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{account}/password"),
+            &manager,
+            json!({"password": "still here"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 2, 0).await;
+    let release = expect_json(
+        app.post(
+            &format!("/api/v1/escrows/{escrow}/releases"),
+            &manager,
+            json!({"reason": "key file lost"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (id, key) = (
+        release["id"].as_str().unwrap(),
+        release["release_key"].as_str().unwrap(),
+    );
+    for share in &shares {
+        expect_json(submit(&app, id, share).await, 200).await;
+    }
+    use sea_orm::ConnectionTrait;
+    app.core
+        .store
+        .db()
+        .execute_unprepared("UPDATE secret SET wrapped_dek = wrapped_dek || wrapped_dek")
+        .await
+        .unwrap();
+    let released = expect_json(read_secrets(&app, &manager, id, key).await, 200).await;
+    assert_eq!(released["accounts"][0]["password"], "still here");
+}
+
+#[tokio::test]
+async fn a_veto_stops_a_waiting_release_and_an_ended_window_is_gone() {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@vetoed").await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{account}/password"),
+            &manager,
+            json!({"password": "pw"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 2, 60).await;
+    let release = expect_json(
+        app.post(
+            &format!("/api/v1/escrows/{escrow}/releases"),
+            &manager,
+            json!({"reason": "waiting test"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (id, key) = (
+        release["id"].as_str().unwrap().to_owned(),
+        release["release_key"].as_str().unwrap().to_owned(),
+    );
+    for share in &shares {
+        expect_json(submit(&app, &id, share).await, 200).await;
+    }
+    let waiting = expect_json(
+        app.get(&format!("/api/v1/releases/{id}"), &manager).await,
+        200,
+    )
+    .await;
+    assert_eq!(waiting["state"], "waiting");
+    let res = read_secrets(&app, &manager, &id, &key).await;
+    assert!(res.headers().contains_key("retry-after"));
+    expect_error(res, 429, "release_waiting").await;
+    expect_error(
+        app.post(
+            &format!("/api/v1/releases/{id}/veto"),
+            &manager,
+            json!({"justification": "not me"}),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let vetoed = expect_json(
+        app.post(
+            &format!("/api/v1/releases/{id}/veto"),
+            &admin,
+            json!({"justification": "nobody is locked out"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(vetoed["state"], "vetoed");
+    expect_error(
+        read_secrets(&app, &manager, &id, &key).await,
+        409,
+        "release_vetoed",
+    )
+    .await;
+    let escrow_now = expect_json(
+        app.get(&format!("/api/v1/escrows/{escrow}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        escrow_now["state"], "active",
+        "a vetoed release spends nothing"
+    );
+
+    // A second release opens, then its window ends: 410, and the secrets are unreadable.
+    let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 2, 0).await;
+    let release = expect_json(
+        app.post(
+            &format!("/api/v1/escrows/{escrow}/releases"),
+            &manager,
+            json!({"reason": "window test"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (id, key) = (
+        release["id"].as_str().unwrap().to_owned(),
+        release["release_key"].as_str().unwrap().to_owned(),
+    );
+    for share in &shares {
+        expect_json(submit(&app, &id, share).await, 200).await;
+    }
+    expect_json(read_secrets(&app, &manager, &id, &key).await, 200).await;
+    use sea_orm::ConnectionTrait;
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let db = app.core.store.db();
+    let sql = if crate::support::backend() == "postgres" {
+        format!("UPDATE release_request SET expires_at = '{past}'::timestamptz WHERE id = '{id}'")
+    } else {
+        format!(
+            "UPDATE release_request SET expires_at = '{}' WHERE id = '{id}'",
+            (chrono::Utc::now() - chrono::Duration::minutes(1))
+                .format("%Y-%m-%d %H:%M:%S%.f+00:00")
+        )
+    };
+    db.execute_unprepared(&sql).await.unwrap();
+    expect_error(
+        read_secrets(&app, &manager, &id, &key).await,
+        410,
+        "release_expired",
+    )
+    .await;
+    let row = keyward::store::escrow::find_release(db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.opened.is_none() && row.state == "expired");
+}
+
+#[tokio::test]
+async fn two_shares_submitted_at_once_at_the_threshold_release_exactly_once() {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 3, 0).await;
+    let release = expect_json(
+        app.post(
+            &format!("/api/v1/escrows/{escrow}/releases"),
+            &manager,
+            json!({"reason": "race"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = release["id"].as_str().unwrap().to_owned();
+    expect_json(submit(&app, &id, &shares[0]).await, 200).await;
+    let (a, b) = tokio::join!(submit(&app, &id, &shares[1]), submit(&app, &id, &shares[2]));
+    let mut statuses = vec![a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 409]);
+    let crossings = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| {
+            r.action == "release.share"
+                && r.outcome == "success"
+                && r.details.contains("\"state\":\"released\"")
+        })
+        .count();
+    assert_eq!(crossings, 1);
+}
+
+#[tokio::test]
+async fn the_offline_cli_opens_an_escrow_from_the_database_and_shares_without_the_key_file() {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@offline").await;
+    app.set_totp(&manager, &account, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+        .await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{account}/password"),
+            &manager,
+            json!({"password": "offline password"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 3, 0).await;
+    // The key file is gone; the CLI gets the database and two shares, nothing else.
+    std::fs::remove_file(app.key_file()).unwrap();
+    let run = |shares: Vec<String>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("KEYWARD_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("breakglass")
+            .arg("open")
+            .arg("--escrow")
+            .arg(&escrow);
+        for share in shares {
+            cmd.arg("--share").arg(share);
+        }
+        cmd.arg("--database-url").arg(&app.settings.database.url);
+        cmd.output().unwrap()
+    };
+    let too_few = run(vec![shares[2].clone()]);
+    assert!(!too_few.status.success());
+    let out = run(vec![shares[0].clone(), shares[2].clone()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &printed["accounts"][0];
+    assert_eq!(a["password"], "offline password");
+    assert_eq!(a["totp_code"].as_str().unwrap().len(), 6);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rotate every secret"));
+    // Spent, recorded, and a rotation task per released secret.
+    let again = run(vec![shares[0].clone(), shares[1].clone()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("used already"));
+    let rows = app.audit_rows().await;
+    let opened = rows.iter().find(|r| r.action == "release.open").unwrap();
+    assert_eq!(opened.actor, "cli");
+    assert!(opened.details.contains("\"offline\":true"));
+    let tasks = keyward::store::rotation::list(
+        app.core.store.db(),
+        &keyward::store::rotation::TaskFilter {
+            reason: Some("break_glass".into()),
+            ..Default::default()
+        },
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(tasks.len(), 2);
+}

@@ -67,6 +67,11 @@ impl EscrowKey {
         self.public
     }
 
+    /// The private key's bytes (a release key handed to its requester once).
+    pub fn private_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.private.to_bytes().to_vec())
+    }
+
     /// Splits the private key into `n` shares, any `k` of which rebuild it.
     pub fn split(&self, k: u8, n: u8) -> Result<Vec<Zeroizing<Vec<u8>>>, EscrowError> {
         let secret = Zeroizing::new(self.private.to_bytes().to_vec());

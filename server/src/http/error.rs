@@ -84,6 +84,7 @@ impl From<ServiceError> for ApiError {
                     "member" => "member_not_found",
                     "rotation task" => "task_not_found",
                     "escrow" => "escrow_not_found",
+                    "release" => "release_not_found",
                     _ => "not_found",
                 };
                 Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))
@@ -100,6 +101,7 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::CONFLICT, code, message)
             }
             ServiceError::Locked { code, message } => Self::new(StatusCode::LOCKED, code, message),
+            ServiceError::Gone { code, message } => Self::new(StatusCode::GONE, code, message),
             ServiceError::RateLimited {
                 code,
                 message,

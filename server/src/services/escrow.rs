@@ -440,7 +440,7 @@ impl Core {
             }))
     }
 
-    async fn escrow_view(&self, escrow: EscrowRow) -> Result<EscrowView, ServiceError> {
+    pub(crate) async fn escrow_view(&self, escrow: EscrowRow) -> Result<EscrowView, ServiceError> {
         let custodians = repo::custodians(self.store.db(), &escrow.id).await?;
         Ok(EscrowView {
             teams: teams_of(&escrow),
@@ -495,6 +495,20 @@ impl Core {
         Ok(view)
     }
 
+    /// The caller's custodian row on this escrow, if they are one of its custodians.
+    pub(crate) async fn custodian_of(
+        &self,
+        caller: &Caller,
+        view: &EscrowView,
+    ) -> Result<Option<CustodianRow>, ServiceError> {
+        for c in &view.custodians {
+            if self.is_custodian(caller, &c.email).await? {
+                return Ok(Some(c.clone()));
+            }
+        }
+        Ok(None)
+    }
+
     /// A custodian picks up their share, once, after a recent sign-in; it is forgotten then.
     pub async fn pick_up_share(
         &self,
@@ -502,13 +516,7 @@ impl Core {
         id: &str,
     ) -> Result<(Zeroizing<String>, i32), ServiceError> {
         let view = self.escrow(caller, id).await?;
-        let mut mine = None;
-        for c in view.custodians {
-            if self.is_custodian(caller, &c.email).await? {
-                mine = Some(c);
-            }
-        }
-        let Some(custodian) = mine else {
+        let Some(custodian) = self.custodian_of(caller, &view).await? else {
             let event = caller
                 .event("auth.denied")
                 .target(format!("escrow:{}", view.escrow.id))

@@ -16,6 +16,7 @@ pub mod otp;
 pub mod page_results;
 pub mod passwords;
 pub mod platforms;
+pub mod release;
 pub mod rotation;
 pub mod scim;
 pub mod signin;
@@ -164,6 +165,9 @@ pub enum ServiceError {
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
     Locked { code: &'static str, message: String },
+    /// It existed and is gone for good (410).
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     #[error("{message}")]
     RateLimited {
         code: &'static str,

@@ -58,13 +58,7 @@ fn not_open() -> ServiceError {
 impl Core {
     /// When a task for `kind` opened now is due.
     pub(crate) fn rotation_due(&self, kind: RotationKind) -> DateTime<Utc> {
-        let r = &self.settings.rotation;
-        let hours = match kind {
-            RotationKind::Totp | RotationKind::Hotp => r.seed_hours,
-            RotationKind::Password => r.password_hours,
-            RotationKind::BackupCodes => r.backup_codes_hours,
-        };
-        Utc::now() + Duration::hours(i64::from(hours))
+        due(&self.settings.rotation, kind)
     }
 
     /// Opens a task in `db` (the caller's transaction) and records `rotation.open` there.
@@ -75,22 +69,8 @@ impl Core {
         team: &str,
         new: NewTask<'_>,
     ) -> Result<TaskRow, ServiceError> {
-        let row = repo::insert(db, new).await?;
-        let event = actor
-            .event("rotation.open")
-            .target(task_target(&row.id))
-            .team(team)
-            .details(serde_json::json!({
-                "account": row.account_id,
-                "kind": row.secret_kind,
-                "reason": row.reason,
-                "member": row.member_id,
-                "due_at": row.due_at,
-            }));
-        crate::audit::append(db, event).await?;
-        Ok(row)
+        open_task(db, actor, team, new).await
     }
-
     /// Closes the account's open tasks for `kind`: a new version (or generation) numbered
     /// `version` was stored in `db`, the same transaction. Records `rotation.done` for each.
     pub(crate) async fn complete_rotation_tasks(
@@ -396,4 +376,37 @@ pub(crate) fn escalation_event(view: &TaskView) -> Event {
             "reason": view.task.reason,
             "due_at": view.task.due_at,
         }))
+}
+
+/// When a task for `kind` opened now is due, by the configured deadlines.
+pub(crate) fn due(settings: &crate::config::RotationSettings, kind: RotationKind) -> DateTime<Utc> {
+    let hours = match kind {
+        RotationKind::Totp | RotationKind::Hotp => settings.seed_hours,
+        RotationKind::Password => settings.password_hours,
+        RotationKind::BackupCodes => settings.backup_codes_hours,
+    };
+    Utc::now() + Duration::hours(i64::from(hours))
+}
+
+/// Opens a task in `db` (the caller's transaction) and records `rotation.open` there.
+pub(crate) async fn open_task(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    team: &str,
+    new: NewTask<'_>,
+) -> Result<TaskRow, ServiceError> {
+    let row = repo::insert(db, new).await?;
+    let event = actor
+        .event("rotation.open")
+        .target(task_target(&row.id))
+        .team(team)
+        .details(serde_json::json!({
+            "account": row.account_id,
+            "kind": row.secret_kind,
+            "reason": row.reason,
+            "member": row.member_id,
+            "due_at": row.due_at,
+        }));
+    crate::audit::append(db, event).await?;
+    Ok(row)
 }

@@ -105,3 +105,115 @@ pub async fn seals(db: &impl ConnectionTrait, escrow_id: &str) -> Result<Vec<Sea
         .all(db)
         .await
 }
+
+pub use super::entities::release_request::Model as ReleaseRow;
+pub use super::entities::release_share::Model as ReleaseShareRow;
+use super::entities::{release_request as release, release_share};
+
+pub const COLLECTING: &str = "collecting";
+pub const WAITING: &str = "waiting";
+pub const RELEASED: &str = "released";
+pub const VETOED: &str = "vetoed";
+pub const EXPIRED: &str = "expired";
+pub const SPENT: &str = "spent";
+
+pub async fn insert_release(
+    db: &impl ConnectionTrait,
+    row: ReleaseRow,
+) -> Result<ReleaseRow, DbErr> {
+    release::ActiveModel::from(row).insert(db).await
+}
+
+pub async fn find_release(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<ReleaseRow>, DbErr> {
+    release::Entity::find_by_id(id).one(db).await
+}
+
+/// Takes the release's row lock for the rest of the transaction (a no-op update), so
+/// submissions to one release queue and the threshold is crossed once.
+pub async fn lock_release(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    release::Entity::update_many()
+        .col_expr(
+            release::Column::State,
+            Expr::col(release::Column::State).into(),
+        )
+        .filter(release::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn update_release(
+    db: &impl ConnectionTrait,
+    row: ReleaseRow,
+) -> Result<ReleaseRow, DbErr> {
+    let active: release::ActiveModel = row.into();
+    active.reset_all().update(db).await
+}
+
+pub async fn shares_of(
+    db: &impl ConnectionTrait,
+    release_id: &str,
+) -> Result<Vec<ReleaseShareRow>, DbErr> {
+    release_share::Entity::find()
+        .filter(release_share::Column::ReleaseId.eq(release_id))
+        .order_by_asc(release_share::Column::ShareIndex)
+        .all(db)
+        .await
+}
+
+pub async fn insert_release_share(
+    db: &impl ConnectionTrait,
+    release_id: &str,
+    index: i32,
+    sealed: Vec<u8>,
+) -> Result<(), DbErr> {
+    release_share::ActiveModel {
+        release_id: Set(release_id.to_owned()),
+        share_index: Set(index),
+        sealed: Set(sealed),
+        created_at: Set(now()),
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
+/// Forgets a release's submitted shares (once it opened, or ended).
+pub async fn delete_release_shares(
+    db: &impl ConnectionTrait,
+    release_id: &str,
+) -> Result<(), DbErr> {
+    release_share::Entity::delete_many()
+        .filter(release_share::Column::ReleaseId.eq(release_id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Marks an escrow spent (once: false if it was not active).
+pub async fn spend(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    let result = escrow::Entity::update_many()
+        .col_expr(escrow::Column::State, Expr::value(SPENT))
+        .col_expr(escrow::Column::SpentAt, Expr::value(now()))
+        .filter(escrow::Column::Id.eq(id))
+        .filter(escrow::Column::State.eq(ACTIVE))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// The sealed DEKs of an escrow for some owners.
+pub async fn seals_of(
+    db: &impl ConnectionTrait,
+    escrow_id: &str,
+    owner_ids: &[String],
+) -> Result<Vec<SealRow>, DbErr> {
+    seal::Entity::find()
+        .filter(seal::Column::EscrowId.eq(escrow_id))
+        .filter(seal::Column::OwnerId.is_in(owner_ids.iter().cloned()))
+        .all(db)
+        .await
+}

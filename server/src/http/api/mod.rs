@@ -3,12 +3,13 @@
 mod accounts;
 mod audit;
 pub(crate) mod backup;
-mod escrows;
+pub(crate) mod escrows;
 mod health;
 mod me;
 pub(crate) mod members;
 mod otp;
 mod passwords;
+mod releases;
 pub(crate) mod rotation;
 
 use crate::http::{scim, site};
@@ -55,6 +56,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(escrows::list)
                 .service(escrows::get)
                 .service(escrows::share)
+                .service(releases::request)
+                .service(releases::submit)
+                .service(releases::get)
+                .service(releases::veto)
+                .service(releases::secrets)
                 .service(rotation::get)
                 .service(rotation::assign)
                 .service(rotation::dismiss),
@@ -118,6 +124,7 @@ impl Modify for BearerAuth {
         members::list, members::exposure, members::offboard, members::report,
         rotation::list, rotation::open, rotation::get, rotation::assign, rotation::dismiss,
         escrows::create, escrows::list, escrows::get, escrows::share,
+        releases::request, releases::submit, releases::get, releases::veto, releases::secrets,
         site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout, site::auth::backchannel_logout,
         site::pages::home, site::pages::signin, site::pages::accounts, site::pages::account,
         site::pages::reveal_totp, site::pages::language, site::assets::asset,
@@ -253,7 +260,7 @@ impl Modify for ErrorResponses {
                     && (path.starts_with("/api/v1/members/")
                         || path.starts_with("/api/v1/rotation-tasks/"))
                 {
-                    statuses.push(("404", "no such member, task or escrow"));
+                    statuses.push(("404", "no such member, task, escrow or release"));
                 }
                 if path == "/api/v1/accounts" && operation.request_body.is_some() {
                     statuses.push((

@@ -15,6 +15,8 @@ pub mod login_flow;
 pub mod member;
 pub mod page_result;
 pub mod rate_counter;
+pub mod release_request;
+pub mod release_share;
 pub mod role_grant;
 pub mod rotation_task;
 pub mod secret;

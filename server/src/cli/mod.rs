@@ -1,4 +1,6 @@
-//! The `keyward` command line: serve, migrate, keys, token, audit.
+//! The `keyward` command line: serve, migrate, keys, token, audit, member, breakglass.
+
+mod breakglass;
 
 use crate::audit::ExportFormat;
 use crate::authn::Binding;
@@ -57,6 +59,9 @@ enum Command {
     /// offboard members who leave.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Break-glass: open an escrow offline with k custodians' shares.
+    #[command(subcommand)]
+    Breakglass(breakglass::BreakglassCommand),
 }
 
 #[derive(Subcommand)]
@@ -295,6 +300,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(KeysCommand::Status) => key_status(&settings()?).await,
         Command::Token(command) => token(&settings()?, command).await,
         Command::Member(command) => member(&settings()?, command).await,
+        Command::Breakglass(command) => breakglass::run(settings()?, command).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&settings()?).await,
         Command::Audit(AuditCommand::Checkpoint) => audit_checkpoint(&settings()?).await,
         Command::Audit(AuditCommand::Forwarders) => audit_forwarders(&settings()?).await,

@@ -1,0 +1,249 @@
+//! Break-glass releases: ask for one, submit shares (no sign-in: a share proves itself),
+//! follow it, veto it, and read the released secrets with the release key.
+
+use super::accounts::rfc3339;
+use super::otp::{required_justification, JustificationBody};
+use crate::domain::Justification;
+use crate::http::extract::{Json, OptionalJson};
+use crate::http::{ApiError, Authenticated};
+use crate::services::release::ReleaseView;
+use crate::services::Core;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// The header that carries the release key to read the released secrets.
+pub const RELEASE_KEY_HEADER: &str = "X-Release-Key";
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestBody {
+    /// Why the release is needed (3 to 500 characters): custodians see it.
+    #[schema(min_length = 3, max_length = 500)]
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareBody {
+    /// The custodian's `kwshare1-…` text (case, spaces and line breaks do not matter).
+    #[schema(value_type = String, max_length = 1024)]
+    pub share: SecretString,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReleaseOut {
+    pub id: String,
+    pub escrow: String,
+    pub requester: String,
+    pub reason: String,
+    /// `collecting`, `waiting`, `released`, `vetoed` or `expired`.
+    pub state: String,
+    pub shares_received: i32,
+    pub threshold: i32,
+    /// When the secrets open (the end of the waiting period).
+    pub release_at: Option<String>,
+    /// When the released secrets are gone.
+    pub expires_at: Option<String>,
+    /// Only in the answer that creates the release: the key that reads the secrets. Keep it;
+    /// Keyward keeps no copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_key: Option<String>,
+}
+
+impl From<ReleaseView> for ReleaseOut {
+    fn from(view: ReleaseView) -> Self {
+        let r = view.release;
+        ReleaseOut {
+            id: r.id,
+            escrow: r.escrow_id,
+            requester: r.requester,
+            reason: r.reason,
+            state: r.state,
+            shares_received: r.shares_received,
+            threshold: r.threshold,
+            release_at: r.release_at.map(rfc3339),
+            expires_at: r.expires_at.map(rfc3339),
+            release_key: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BackupCodeOut {
+    pub position: i32,
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReleasedAccountOut {
+    pub account: String,
+    pub platform: String,
+    pub handle: String,
+    pub otpauth_uri: Option<String>,
+    /// The current TOTP code of the released seed.
+    pub totp_code: Option<String>,
+    pub password: Option<String>,
+    pub backup_codes: Vec<BackupCodeOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReleasedOut {
+    pub accounts: Vec<ReleasedAccountOut>,
+    pub expires_at: String,
+}
+
+/// The release named in the path.
+#[derive(IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ReleaseId(
+    /// The release's id.
+    String,
+);
+
+/// Asks for a release of an escrow (anyone with a role in its teams, or a custodian). The
+/// answer carries the release key, once: it reads the secrets once the custodians' shares
+/// are in.
+#[utoipa::path(post, path = "/api/v1/escrows/{id}/releases", tag = "break-glass",
+    params(super::escrows::EscrowId), request_body = RequestBody,
+    responses((status = 201, body = ReleaseOut),
+    (status = 404, description = "no such escrow", body = super::ErrorBody),
+    (status = 409, description = "`escrow_spent`", body = super::ErrorBody)))]
+#[post("/escrows/{id}/releases")]
+pub async fn request(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: Json<RequestBody>,
+) -> Result<HttpResponse, ApiError> {
+    // The right is decided in the service before the reason is looked at.
+    let body = body.into_inner();
+    let reason = body.and_then(|b| Ok(Justification::parse(&b.reason)?));
+    let reason = match reason {
+        Ok(reason) => reason,
+        Err(err) => {
+            core.may_request_release(&auth.0, &id).await?;
+            return Err(err);
+        }
+    };
+    let requested = core.request_release(&auth.0, &id, reason).await?;
+    let mut out = ReleaseOut::from(requested.view);
+    out.release_key = Some(requested.release_key.as_str().to_owned());
+    Ok(HttpResponse::Created().json(out))
+}
+
+/// A custodian submits their share. No sign-in: the share proves itself. A bad or foreign
+/// share is 422 `invalid_share`; the same share twice 409 `share_already_submitted`.
+#[utoipa::path(post, path = "/api/v1/releases/{id}/shares", tag = "break-glass", security(),
+    params(ReleaseId), request_body = ShareBody,
+    responses((status = 200, body = ReleaseOut),
+    (status = 400, description = "the body is not JSON", body = super::ErrorBody),
+    (status = 404, description = "no such release", body = super::ErrorBody),
+    (status = 409, description = "`share_already_submitted`, or the release takes no more shares", body = super::ErrorBody),
+    (status = 413, description = "the body is too large", body = super::ErrorBody),
+    (status = 415, description = "not JSON", body = super::ErrorBody),
+    (status = 422, description = "`invalid_share`", body = super::ErrorBody),
+    (status = 429, description = "too many refused shares from this address", body = super::ErrorBody),
+    (status = 503, description = "the database is unavailable", body = super::ErrorBody)))]
+#[post("/releases/{id}/shares")]
+pub async fn submit(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    id: web::Path<String>,
+    body: Json<ShareBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner()?;
+    let view = core
+        .submit_share(
+            &id,
+            body.share.expose_secret(),
+            &crate::http::auth::meta(&req),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(ReleaseOut::from(view)))
+}
+
+/// A release (its requester, the escrow's custodians, security admins and auditors).
+#[utoipa::path(get, path = "/api/v1/releases/{id}", tag = "break-glass", params(ReleaseId),
+    responses((status = 200, body = ReleaseOut), (status = 404, description = "no such release", body = super::ErrorBody)))]
+#[get("/releases/{id}")]
+pub async fn get(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let view = core.release(&auth.0, &id).await?;
+    Ok(HttpResponse::Ok().json(ReleaseOut::from(view)))
+}
+
+/// Stops a release collecting shares or waiting (security admins and custodians).
+#[utoipa::path(post, path = "/api/v1/releases/{id}/veto", tag = "break-glass", params(ReleaseId),
+    request_body = JustificationBody,
+    responses((status = 200, body = ReleaseOut), (status = 404, description = "no such release", body = super::ErrorBody),
+    (status = 409, description = "`release_not_vetoable`", body = super::ErrorBody)))]
+#[post("/releases/{id}/veto")]
+pub async fn veto(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: OptionalJson<JustificationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let justification = match required_justification(body) {
+        Ok(j) => j,
+        Err(err) => {
+            core.release(&auth.0, &id).await?;
+            return Err(err);
+        }
+    };
+    let view = core.veto_release(&auth.0, &id, justification).await?;
+    Ok(HttpResponse::Ok().json(ReleaseOut::from(view)))
+}
+
+/// The released secrets, for the requester, with the release key in `X-Release-Key`; 410
+/// once the window has ended.
+#[utoipa::path(get, path = "/api/v1/releases/{id}/secrets", tag = "break-glass",
+    params(ReleaseId, ("X-Release-Key" = String, Header, description = "the release key given when the release was asked for")),
+    responses((status = 200, body = ReleasedOut),
+    (status = 404, description = "no such release", body = super::ErrorBody),
+    (status = 409, description = "not enough shares yet, or vetoed", body = super::ErrorBody),
+    (status = 410, description = "`release_expired`: the window has ended", body = super::ErrorBody)))]
+#[get("/releases/{id}/secrets")]
+pub async fn secrets(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = req
+        .headers()
+        .get(RELEASE_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| zeroize::Zeroizing::new(v.to_owned()))
+        .unwrap_or_default();
+    let (accounts, expires) = core.released_secrets(&auth.0, &id, &key).await?;
+    let out = ReleasedOut {
+        accounts: accounts
+            .iter()
+            .map(|a| ReleasedAccountOut {
+                totp_code: a.totp_code().map(|c| c.as_str().to_owned()),
+                account: a.account.clone(),
+                platform: a.platform.clone(),
+                handle: a.handle.clone(),
+                otpauth_uri: a.otpauth_uri.clone(),
+                password: a.password.clone(),
+                backup_codes: a
+                    .backup_codes
+                    .iter()
+                    .map(|(position, code)| BackupCodeOut {
+                        position: *position,
+                        code: code.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        expires_at: rfc3339(expires),
+    };
+    Ok(HttpResponse::Ok().json(out))
+}
