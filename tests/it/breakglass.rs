@@ -859,6 +859,25 @@ async fn two_shares_submitted_at_once_at_the_threshold_release_exactly_once() {
     assert_eq!(crossings, 1);
 }
 
+/// `keyward breakglass open` with nothing but the database: no KEYWARD_* variables at all.
+fn run_cmd(escrow: &str, database: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KEYWARD_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.args([
+        "breakglass",
+        "open",
+        "--escrow",
+        escrow,
+        "--database-url",
+        database,
+    ]);
+    cmd
+}
+
 #[tokio::test]
 async fn the_offline_cli_opens_an_escrow_from_the_database_and_shares_without_the_key_file() {
     let app = spawn_app().await;
@@ -881,25 +900,28 @@ async fn the_offline_cli_opens_an_escrow_from_the_database_and_shares_without_th
     // The key file is gone; the CLI gets the database and two shares, nothing else.
     std::fs::remove_file(app.key_file()).unwrap();
     let run = |shares: Vec<String>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("KEYWARD_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.arg("breakglass")
-            .arg("open")
-            .arg("--escrow")
-            .arg(&escrow);
+        let mut cmd = run_cmd(&escrow, &app.settings.database.url);
         for share in shares {
             cmd.arg("--share").arg(share);
         }
-        cmd.arg("--database-url").arg(&app.settings.database.url);
         cmd.output().unwrap()
     };
     let too_few = run(vec![shares[2].clone()]);
     assert!(!too_few.status.success());
-    let out = run(vec![shares[0].clone(), shares[2].clone()]);
+    // From standard input, one share a line (they stay out of the shell history).
+    let out = {
+        use std::io::Write;
+        let mut cmd = run_cmd(&escrow, &app.settings.database.url);
+        cmd.arg("--shares-from-stdin")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}\n\n{}", shares[0], shares[2]).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
     assert!(
         out.status.success(),
         "{}",
@@ -929,4 +951,98 @@ async fn the_offline_cli_opens_an_escrow_from_the_database_and_shares_without_th
     .await
     .unwrap();
     assert_eq!(tasks.len(), 2);
+}
+
+#[tokio::test]
+async fn what_a_release_handed_out_counts_as_its_requesters_exposure() {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app
+        .account(&manager, "marketing", "@exposed_by_release")
+        .await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{account}/password"),
+            &manager,
+            json!({"password": "seen in a release"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/accounts/{account}/backup-codes"),
+            &manager,
+            json!({"codes": ["7777-8888"], "issued_on": "2025-12-16"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 2, 0).await;
+    let member = app.member("requester").await;
+    let requester = app.token_for(&member, &[("operator", "marketing")]).await;
+    let release = expect_json(
+        app.post(
+            &format!("/api/v1/escrows/{escrow}/releases"),
+            &requester,
+            json!({"reason": "everyone is away"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (id, key) = (
+        release["id"].as_str().unwrap(),
+        release["release_key"].as_str().unwrap(),
+    );
+    for share in &shares {
+        expect_json(submit(&app, id, share).await, 200).await;
+    }
+    expect_json(read_secrets(&app, &requester, id, key).await, 200).await;
+    let exposure = expect_json(
+        app.get(&format!("/api/v1/members/{member}/exposure"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    let mut items: Vec<(String, String)> = exposure["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().to_owned(),
+                i["how"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    items.sort();
+    assert_eq!(
+        items,
+        [
+            ("backup_code".to_owned(), "break_glass".to_owned()),
+            ("password".to_owned(), "break_glass".to_owned())
+        ]
+    );
+    // Rotated since: no longer counted.
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{account}/password"),
+            &manager,
+            json!({"password": "rotated"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let exposure = expect_json(
+        app.get(&format!("/api/v1/members/{member}/exposure"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(exposure["items"].as_array().unwrap().len(), 1);
 }

@@ -322,3 +322,71 @@ async fn a_manager_opens_a_manual_task_once_and_storing_the_secret_closes_it() {
     assert_eq!(task["state"], "done");
     assert_eq!(task["resulting_version"], 1);
 }
+
+#[tokio::test]
+async fn each_release_state_change_is_told_to_the_notify_webhooks_without_a_share() {
+    let hook = receiver(0).await;
+    let app = app_notifying(&hook.url).await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    app.account(&manager, "marketing", "@notified").await;
+    let escrow = expect_json(
+        app.post("/api/v1/escrows", &admin, json!({"name": "n", "teams": ["marketing"], "threshold": 2,
+            "custodians": [{"email": "a@example.com"}, {"email": "b@example.com"}], "waiting_period_minutes": 30})).await,
+        201,
+    )
+    .await;
+    let release = expect_json(
+        app.post(
+            &format!(
+                "/api/v1/escrows/{}/releases",
+                escrow["id"].as_str().unwrap()
+            ),
+            &manager,
+            json!({"reason": "notify test"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = release["id"].as_str().unwrap();
+    expect_json(
+        app.post(
+            &format!("/api/v1/releases/{id}/veto"),
+            &admin,
+            json!({"justification": "false alarm"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    for _ in 0..50 {
+        if hook.seen.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let events: Vec<String> = hook
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| {
+            serde_json::from_slice::<Value>(body).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        events.contains(&"release.requested".to_owned())
+            && events.contains(&"release.vetoed".to_owned()),
+        "{events:?}"
+    );
+    assert!(hook
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|(_, body)| !String::from_utf8_lossy(body).contains("kwshare1")));
+}

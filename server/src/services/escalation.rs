@@ -53,7 +53,7 @@ impl Notifier {
     }
 
     /// Sends `body` to every hook in the background, retrying each a few times.
-    fn send(&self, body: Vec<u8>) {
+    pub(crate) fn send(&self, body: Vec<u8>) {
         for hook in &self.hooks {
             let hook = hook.clone();
             let body = body.clone();

@@ -19,11 +19,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Audit actions that expose a secret that outlives the moment.
-const EXPOSING: [&str; 4] = [
+const EXPOSING: [&str; 5] = [
     "totp.export",
     "hotp.export",
     "password.reveal",
     "backup.checkout",
+    "release.open",
 ];
 
 /// The most accounts a strict departure looks at.
@@ -290,7 +291,15 @@ impl Core {
             let Some(last) = rows.last() else { break };
             after = last.seq;
             for row in rows {
-                if let Some(item) = self.exposed_by(db, &row, &mut lookups).await? {
+                let found = if row.action == "release.open" {
+                    self.released_to(db, &row, &mut lookups).await?
+                } else {
+                    self.exposed_by(db, &row, &mut lookups)
+                        .await?
+                        .into_iter()
+                        .collect()
+                };
+                for item in found {
                     if seen.insert(item.key()) {
                         items.push(item);
                     }
@@ -387,6 +396,57 @@ impl Core {
         item.at = Some(row.at);
         item.seq = Some(row.seq);
         Ok(Some(item))
+    }
+
+    /// What a break-glass release handed to its requester and is still in use: the secret
+    /// versions and backup-code generations it names that nothing has replaced since.
+    async fn released_to(
+        &self,
+        db: &impl ConnectionTrait,
+        row: &AuditRow,
+        lookups: &mut Lookups,
+    ) -> Result<Vec<ExposureItem>, ServiceError> {
+        let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
+        let mut out = Vec::new();
+        for released in details["released"].as_array().cloned().unwrap_or_default() {
+            let Some(account) = released["account"].as_str() else {
+                continue;
+            };
+            let Some(account) = lookups.account(db, account).await? else {
+                continue;
+            };
+            for id in released["ids"].as_array().cloned().unwrap_or_default() {
+                let Some(id) = id.as_str() else { continue };
+                let mut item = if let Some(secret) = secrets::find(db, id).await? {
+                    if secret.superseded_at.is_some() {
+                        continue;
+                    }
+                    let kind = match secret.kind.as_str() {
+                        "totp" => "totp_seed",
+                        "hotp" => "hotp_seed",
+                        _ => "password",
+                    };
+                    let mut item = lookups.item(&account, kind, &secret.id, "break_glass");
+                    item.version = Some(secret.version);
+                    item
+                } else {
+                    let Some(generation) = backup_repo::current(db, &account.id).await? else {
+                        continue;
+                    };
+                    if generation.id != id {
+                        continue;
+                    }
+                    let mut item =
+                        lookups.item(&account, "backup_code", &generation.id, "break_glass");
+                    item.version = Some(generation.generation);
+                    item
+                };
+                item.at = Some(row.at);
+                item.seq = Some(row.seq);
+                out.push(item);
+            }
+        }
+        Ok(out)
     }
 
     /// Every current secret of every account the member's grants let them see.

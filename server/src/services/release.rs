@@ -35,6 +35,9 @@ pub struct ReleasedAccount {
     pub password: Option<String>,
     /// Unused (and checked-out) codes of the current generation: (position, code).
     pub backup_codes: Vec<(i32, String)>,
+    /// The ids of the secret versions and the generation released (for the audit trail).
+    #[serde(default)]
+    pub released_ids: Vec<String>,
 }
 
 impl Drop for ReleasedAccount {
@@ -170,6 +173,7 @@ impl Core {
             );
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
+        self.notify_release("release.requested", &release);
         Ok(Requested {
             release_key: Zeroizing::new(b64(key.private_bytes().as_slice())),
             view: ReleaseView {
@@ -346,6 +350,9 @@ impl Core {
         event.request_id = meta.request_id.clone();
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
+        if release.state != repo::COLLECTING {
+            self.notify_release(&format!("release.{}", release.state), &release);
+        }
         Ok(ReleaseView { release, escrow })
     }
 
@@ -407,6 +414,7 @@ impl Core {
             .details(serde_json::json!({ "escrow": release.escrow_id }));
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
+        self.notify_release("release.vetoed", &release);
         Ok(ReleaseView {
             release,
             escrow: view.escrow,
@@ -520,7 +528,7 @@ impl Core {
         release.opened_at = Some(at);
         let expires = at + Duration::minutes(i64::from(escrow.release_ttl_minutes));
         release.expires_at = Some(expires);
-        repo::update_release(&*tx, release).await?;
+        let release = repo::update_release(&*tx, release).await?;
         repo::delete_release_shares(&*tx, id).await?;
         let details = serde_json::json!({ "release": id, "expires_at": expires });
         finish_release(
@@ -533,6 +541,7 @@ impl Core {
         )
         .await?;
         tx.commit().await?;
+        self.notify_release("release.opened", &release);
         Ok((accounts, expires))
     }
 }
@@ -572,6 +581,7 @@ pub async fn open_scope(
             otpauth_uri: None,
             password: None,
             backup_codes: Vec::new(),
+            released_ids: Vec::new(),
         };
         let ids: Vec<String> = current.iter().map(|s| s.id.clone()).collect();
         let seals = repo::seals_of(db, &escrow.id, &ids).await?;
@@ -582,6 +592,7 @@ pub async fn open_scope(
             let dek = key
                 .open(&seal_aad(&escrow.id, "secret", &secret.id), &seal.sealed)
                 .map_err(opening)?;
+            released.released_ids.push(secret.id.clone());
             let value = open_with_dek(
                 &dek,
                 &secret_aad(&account.id, &secret.id, secret.version, &secret.kind),
@@ -608,6 +619,7 @@ pub async fn open_scope(
                         &seal.sealed,
                     )
                     .map_err(opening)?;
+                released.released_ids.push(generation.id.clone());
                 for code in backup_repo::codes(db, &generation.id).await? {
                     if code.state == backup_repo::state::USED
                         || code.state == backup_repo::state::REJECTED
@@ -677,6 +689,7 @@ async fn finish_release(
             "account": account.account,
             "kinds": kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
             "backup_codes": account.backup_codes.len(),
+            "ids": account.released_ids,
         }));
     }
     let mut details = details;
@@ -769,6 +782,27 @@ pub async fn open_offline(
     .await?;
     tx.commit().await?;
     Ok(accounts)
+}
+
+impl Core {
+    /// Tells the `[[notify]]` webhooks (custodians' and security admins' channels) that a
+    /// release changed state: ids and state only, never a share or a secret.
+    fn notify_release(&self, event: &str, release: &ReleaseRow) {
+        let body = serde_json::json!({
+            "event": event,
+            "release": {
+                "id": release.id,
+                "escrow": release.escrow_id,
+                "requester": release.requester,
+                "state": release.state,
+                "shares_received": release.shares_received,
+                "threshold": release.threshold,
+                "release_at": release.release_at,
+            },
+            "url": format!("{}/api/v1/releases/{}", self.settings.public_url.trim_end_matches('/'), release.id),
+        });
+        self.notifier.send(body.to_string().into_bytes());
+    }
 }
 
 fn gone() -> ServiceError {
