@@ -217,3 +217,15 @@ pub async fn seals_of(
         .all(db)
         .await
 }
+
+/// The releases of an escrow, newest first.
+pub async fn releases_of(
+    db: &impl ConnectionTrait,
+    escrow_id: &str,
+) -> Result<Vec<ReleaseRow>, DbErr> {
+    release::Entity::find()
+        .filter(release::Column::EscrowId.eq(escrow_id))
+        .order_by_desc(release::Column::CreatedAt)
+        .all(db)
+        .await
+}

@@ -75,6 +75,7 @@ pub struct Texts {
     pub b: BackupTexts,
     pub a: AuditTexts,
     pub r: &'static super::i18n_rotation::RotationTexts,
+    pub bg: &'static super::i18n_breakglass::BreakGlassTexts,
 }
 
 /// The audit viewer's words.
@@ -324,6 +325,7 @@ pub static EN: Texts = Texts {
         behind: "{lag} events behind",
     },
     r: &super::i18n_rotation::EN,
+    bg: &super::i18n_breakglass::EN,
 };
 
 pub static JA: Texts = Texts {
@@ -475,6 +477,7 @@ pub static JA: Texts = Texts {
         behind: "未送信 {lag} 件",
     },
     r: &super::i18n_rotation::JA,
+    bg: &super::i18n_breakglass::JA,
 };
 
 /// The language for a request: the cookie if set, else the first supported Accept-Language.

@@ -5,7 +5,9 @@ pub(crate) mod assets;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod backup;
+pub(crate) mod breakglass;
 pub mod i18n;
+mod i18n_breakglass;
 mod i18n_rotation;
 pub(crate) mod members;
 pub(crate) mod pages;
@@ -51,6 +53,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(members::member)
     .service(members::offboard)
     .service(members::report)
+    .service(breakglass::escrows_list)
+    .service(breakglass::create)
+    .service(breakglass::escrow_detail)
+    .service(breakglass::pickup)
+    .service(breakglass::request)
+    .service(breakglass::release_detail)
+    .service(breakglass::veto)
+    .service(breakglass::submit_page)
+    .service(breakglass::submit)
+    .service(breakglass::secrets)
     .service(pages::language);
 }
 
