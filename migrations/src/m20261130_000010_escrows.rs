@@ -179,6 +179,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_release_request_escrow")
+                .table(ReleaseRequest::Table)
+                .col(ReleaseRequest::EscrowId)
+                .to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(ReleaseShare::Table)

@@ -652,40 +652,54 @@ async fn k_shares_release_the_teams_secrets_to_the_requester_alone_and_spend_the
         .all(|r| !r.details.contains("released password") && !r.details.contains("5555-6666")));
 }
 
-#[tokio::test]
-async fn a_release_opens_with_the_escrow_key_alone_when_every_kek_wrap_is_broken() {
-    let app = spawn_app().await;
-    let admin = app.token("security_admin", "*").await;
-    let manager = app.token("manager", "marketing").await;
-    let account = app.account(&manager, "marketing", "@nokek").await;
+/// A marketing account holding `password`, a 2-of-2 escrow over the team, and a release asked
+/// for by `requester` with both shares in: (release id, release key).
+async fn ready_release(
+    app: &TestApp,
+    admin: &str,
+    requester: &str,
+    handle: &str,
+    password: &str,
+) -> (String, String) {
+    let account = app.account(requester, "marketing", handle).await;
     expect_json(
         app.put(
             &format!("/api/v1/accounts/{account}/password"),
-            &manager,
-            json!({"password": "still here"}),
+            requester,
+            json!({"password": password}),
         )
         .await,
         201,
     )
     .await;
-    let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 2, 0).await;
+    let (escrow, shares) = escrow_with_shares(app, admin, 2, 2, 0).await;
     let release = expect_json(
         app.post(
             &format!("/api/v1/escrows/{escrow}/releases"),
-            &manager,
-            json!({"reason": "key file lost"}),
+            requester,
+            json!({"reason": "ready release"}),
         )
         .await,
         201,
     )
     .await;
     let (id, key) = (
-        release["id"].as_str().unwrap(),
-        release["release_key"].as_str().unwrap(),
+        release["id"].as_str().unwrap().to_owned(),
+        release["release_key"].as_str().unwrap().to_owned(),
     );
     for share in &shares {
-        expect_json(submit(&app, id, share).await, 200).await;
+        expect_json(submit(app, &id, share).await, 200).await;
     }
+    (id, key)
+}
+
+#[tokio::test]
+async fn a_release_opens_with_the_escrow_key_alone_when_every_kek_wrap_is_broken() {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let (id, key) = ready_release(&app, &admin, &manager, "@nokek", "still here").await;
+    let (id, key) = (id.as_str(), key.as_str());
     use sea_orm::ConnectionTrait;
     app.core
         .store
@@ -1045,4 +1059,110 @@ async fn what_a_release_handed_out_counts_as_its_requesters_exposure() {
     )
     .await;
     assert_eq!(exposure["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn two_releases_of_one_escrow_release_it_once_and_the_other_ends() {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@twice").await;
+    expect_json(
+        app.put(
+            &format!("/api/v1/accounts/{account}/password"),
+            &manager,
+            json!({"password": "once"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 4, 0).await;
+    let ask = |reason: &'static str| {
+        let (app, manager, escrow) = (&app, manager.clone(), escrow.clone());
+        async move {
+            expect_json(
+                app.post(
+                    &format!("/api/v1/escrows/{escrow}/releases"),
+                    &manager,
+                    json!({"reason": reason}),
+                )
+                .await,
+                201,
+            )
+            .await
+        }
+    };
+    let first = ask("first").await;
+    let second = ask("second").await;
+    let (a, a_key) = (
+        first["id"].as_str().unwrap(),
+        first["release_key"].as_str().unwrap(),
+    );
+    let b = second["id"].as_str().unwrap();
+    expect_json(submit(&app, b, &shares[2]).await, 200).await;
+    for share in &shares[..2] {
+        expect_json(submit(&app, a, share).await, 200).await;
+    }
+    expect_json(read_secrets(&app, &manager, a, a_key).await, 200).await;
+    // The escrow is spent: the other release ended with it and takes no more shares.
+    let other = expect_json(app.get(&format!("/api/v1/releases/{b}"), &admin).await, 200).await;
+    assert_eq!(other["state"], "expired");
+    let refused = submit(&app, b, &shares[3]).await;
+    assert!(refused.status() == 409, "{}", refused.status());
+    assert!(keyward::store::escrow::shares_of(app.core.store.db(), b)
+        .await
+        .unwrap()
+        .is_empty());
+    let opened = app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|r| r.action == "release.open")
+        .count();
+    assert_eq!(opened, 1);
+}
+
+#[tokio::test]
+async fn an_ended_window_is_forgotten_by_housekeeping_even_if_nobody_reads_again() {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let (id, key) = ready_release(&app, &admin, &manager, "@swept", "swept").await;
+    let (id, key) = (id.as_str(), key.as_str());
+    expect_json(read_secrets(&app, &manager, id, key).await, 200).await;
+    let db = app.core.store.db();
+    let mut row = keyward::store::escrow::find_release(db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    row.expires_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+    keyward::store::escrow::update_release(db, row)
+        .await
+        .unwrap();
+    assert_eq!(app.core.expire_releases().await.unwrap(), 1);
+    let row = keyward::store::escrow::find_release(db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.opened.is_none() && row.state == "expired");
+    // Only a security admin or a custodian vetoes; anyone else is refused before the body.
+    let requester_view = expect_json(
+        app.get(&format!("/api/v1/releases/{id}"), &manager).await,
+        200,
+    )
+    .await;
+    assert_eq!(requester_view["state"], "expired");
+    expect_error(
+        app.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/releases/{id}/veto"),
+            Some(&manager),
+            None,
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
 }

@@ -228,6 +228,9 @@ impl Core {
         let shares = key.split(input.threshold, n).map_err(seal_error)?;
         let escrow_id = new_id();
         let tx = self.store.begin_write().await?;
+        // Writers of new versions take the same lock before they look for escrows to seal to:
+        // a version written during the ceremony is either seen here or sees this escrow.
+        crate::store::audit::lock_head(&*tx).await?;
         let escrow = repo::insert(
             &*tx,
             EscrowRow {
@@ -392,6 +395,9 @@ impl Core {
         team: &str,
         owner: Owner<'_>,
     ) -> Result<(), ServiceError> {
+        // Under the chain's lock (taken by the writer's audit event anyway), as the ceremony
+        // is: a version written during a ceremony is either sealed by it or sees its escrow.
+        crate::store::audit::lock_head(db).await?;
         let escrows: Vec<EscrowRow> = repo::active(db)
             .await?
             .into_iter()
@@ -456,10 +462,8 @@ impl Core {
         let mut out = Vec::new();
         for escrow in repo::list(self.store.db()).await? {
             let view = self.escrow_view(escrow).await?;
-            let mut mine = false;
-            for c in &view.custodians {
-                mine = mine || self.is_custodian(caller, &c.email).await?;
-            }
+            let mine = self.custodian_of(caller, &view).await?.is_some()
+                || self.may_request_in(caller, &view).await;
             if all || mine {
                 out.push(view);
             }
@@ -477,13 +481,11 @@ impl Core {
         let view = self
             .escrow_view(found.ok_or(ServiceError::NotFound("escrow"))?)
             .await?;
-        if self.may(caller, ORG_WIDE, Action::EscrowRead).await {
+        if self.may(caller, ORG_WIDE, Action::EscrowRead).await
+            || self.custodian_of(caller, &view).await?.is_some()
+            || self.may_request_in(caller, &view).await
+        {
             return Ok(view);
-        }
-        for c in &view.custodians {
-            if self.is_custodian(caller, &c.email).await? {
-                return Ok(view);
-            }
         }
         self.authorize(
             caller,
@@ -493,6 +495,29 @@ impl Core {
         )
         .await?;
         Ok(view)
+    }
+
+    /// Whether the caller has a role in one of the escrow's teams (any team, for an
+    /// org-wide escrow): they may see it and ask for its release.
+    pub(crate) async fn may_request_in(&self, caller: &Caller, view: &EscrowView) -> bool {
+        for team in &view.teams {
+            let teams: Vec<String> = if team == ORG_WIDE {
+                caller
+                    .principal
+                    .bindings
+                    .iter()
+                    .map(|b| b.team.clone())
+                    .collect()
+            } else {
+                vec![team.clone()]
+            };
+            for t in teams {
+                if self.may(caller, &t, Action::AccountRead).await {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// The caller's custodian row on this escrow, if they are one of its custodians.

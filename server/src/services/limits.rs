@@ -108,9 +108,10 @@ impl Core {
     /// Housekeeping: drops expired sessions, login flows and rate windows.
     pub async fn purge_expired(&self) -> Result<u64, ServiceError> {
         let sessions = self.purge_sessions().await?;
+        let releases = self.expire_releases().await?;
         let tx = self.store.begin_write().await?;
         let windows = repo::purge(&*tx, chrono::Utc::now().timestamp() - 2 * 3600).await?;
         tx.commit().await?;
-        Ok(sessions + windows)
+        Ok(sessions + windows + releases)
     }
 }

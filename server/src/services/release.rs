@@ -206,22 +206,8 @@ impl Core {
         };
         let escrow = found.ok_or(ServiceError::NotFound("escrow"))?;
         let view = self.escrow_view(escrow).await?;
-        for team in &view.teams {
-            let teams: Vec<String> = if team == ORG_WIDE {
-                caller
-                    .principal
-                    .bindings
-                    .iter()
-                    .map(|b| b.team.clone())
-                    .collect()
-            } else {
-                vec![team.clone()]
-            };
-            for t in teams {
-                if self.may(caller, &t, Action::AccountRead).await {
-                    return Ok(view);
-                }
-            }
+        if self.may_request_in(caller, &view).await {
+            return Ok(view);
         }
         if self.custodian_of(caller, &view).await?.is_some() {
             return Ok(view);
@@ -289,6 +275,18 @@ impl Core {
         let mut release = repo::find_release(&*tx, &release.id)
             .await?
             .ok_or(ServiceError::NotFound("release"))?;
+        let escrow_now = repo::find(&*tx, &escrow.id).await?;
+        if escrow_now.is_none_or(|e| e.state != repo::ACTIVE) {
+            drop(tx);
+            return refuse(
+                "escrow_spent",
+                conflict(
+                    "escrow_spent",
+                    "this escrow was used already; a new ceremony is due",
+                ),
+            )
+            .await;
+        }
         if release.state != repo::COLLECTING {
             drop(tx);
             return refuse(
@@ -379,6 +377,17 @@ impl Core {
         })
     }
 
+    /// Refuses (and audits) a caller who may not veto this release, before the body is read.
+    pub async fn may_veto_release(&self, caller: &Caller, id: &str) -> Result<(), ServiceError> {
+        let (_, escrow) = self.release_row(id).await?;
+        let view = self.escrow_view(escrow).await?;
+        if self.custodian_of(caller, &view).await?.is_none() {
+            self.authorize(caller, ORG_WIDE, Action::EscrowManage, Some(&target(id)))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Stops a release that is collecting shares or waiting (security admins, custodians).
     pub async fn veto_release(
         &self,
@@ -386,12 +395,9 @@ impl Core {
         id: &str,
         justification: Justification,
     ) -> Result<ReleaseView, ServiceError> {
+        self.may_veto_release(caller, id).await?;
         let (_, escrow) = self.release_row(id).await?;
         let view = self.escrow_view(escrow).await?;
-        if self.custodian_of(caller, &view).await?.is_none() {
-            self.authorize(caller, ORG_WIDE, Action::EscrowManage, Some(&target(id)))
-                .await?;
-        }
         let tx = self.store.begin_write().await?;
         repo::lock_release(&*tx, id).await?;
         let mut release = repo::find_release(&*tx, id)
@@ -423,13 +429,21 @@ impl Core {
 
     /// The released secrets, for the requester holding the release key, until the window
     /// ends (then 410). The first read opens them: see the module's description.
+    ///
+    /// `may_open`: whether this read may be the one that opens the release (the dashboard
+    /// opens with a form, never with a GET that another site could link to).
     pub async fn released_secrets(
         &self,
         caller: &Caller,
         id: &str,
         release_key: &str,
+        may_open: bool,
     ) -> Result<(Vec<ReleasedAccount>, DateTime<Utc>), ServiceError> {
         let (release, escrow) = self.release_row(id).await?;
+        // Still allowed to ask for it (a role in its teams, or a custodian); refusals audited.
+        if release.requester == caller.principal.subject() {
+            self.escrow_for_request(caller, &escrow.id).await?;
+        }
         if release.requester != caller.principal.subject() {
             let event = caller
                 .event("auth.denied")
@@ -444,13 +458,21 @@ impl Core {
         }
         let key = key_bytes(release_key)
             .and_then(|b| EscrowKey::from_private(&b).ok())
-            .filter(|k| b64(&k.public()) == release.requester_key)
-            .ok_or_else(|| {
-                refused(
-                    "wrong_release_key",
-                    "send the release key given when the release was asked for (X-Release-Key)",
-                )
-            })?;
+            .filter(|k| b64(&k.public()) == release.requester_key);
+        if key.is_none() {
+            let event = caller
+                .event("auth.denied")
+                .target(target(id))
+                .outcome(Outcome::Denied)
+                .details(serde_json::json!({ "attempted": "release.read", "reason": "wrong_release_key" }));
+            self.record_standalone(event).await;
+        }
+        let key = key.ok_or_else(|| {
+            refused(
+                "wrong_release_key",
+                "send the release key given when the release was asked for (X-Release-Key)",
+            )
+        })?;
         let tx = self.store.begin_write().await?;
         repo::lock_release(&*tx, id).await?;
         let mut release = repo::find_release(&*tx, id)
@@ -494,6 +516,12 @@ impl Core {
             })?;
             let accounts: Vec<ReleasedAccount> = serde_json::from_slice(&json).unwrap_or_default();
             return Ok((accounts, release.expires_at.unwrap_or(at)));
+        }
+        if !may_open {
+            return Err(conflict(
+                "release_not_opened",
+                "the release is ready: open it with the form on its page",
+            ));
         }
         // The first read after the threshold (and the waiting period): open.
         let shares = repo::shares_of(&*tx, id).await?;
@@ -650,7 +678,24 @@ async fn finish_release(
     accounts: &[ReleasedAccount],
     details: serde_json::Value,
 ) -> Result<(), ServiceError> {
-    repo::spend(db, &escrow.id).await?;
+    if !repo::spend(db, &escrow.id).await? {
+        return Err(conflict(
+            "escrow_spent",
+            "this escrow was used already; a new ceremony is due",
+        ));
+    }
+    // The escrow's other releases end with it: their shares are forgotten.
+    let this = details["release"].as_str().unwrap_or_default().to_owned();
+    for other in repo::releases_of(db, &escrow.id).await? {
+        let unopened = other.state == repo::RELEASED && other.opened.is_none();
+        let live = other.state == repo::COLLECTING || other.state == repo::WAITING || unopened;
+        if other.id != this && live {
+            repo::delete_release_shares(db, &other.id).await?;
+            let mut other = other;
+            other.state = repo::EXPIRED.to_owned();
+            repo::update_release(db, other).await?;
+        }
+    }
     let mut released = Vec::new();
     for account in accounts {
         let mut kinds = Vec::new();
@@ -784,7 +829,35 @@ pub async fn open_offline(
     Ok(accounts)
 }
 
+/// How long a release may collect shares or wait before it lapses.
+const RELEASE_MAX_DAYS: i64 = 8;
+
 impl Core {
+    /// Housekeeping: released secrets past their window are forgotten (the sealed copy
+    /// removed, the release `expired`); releases that collected or waited longer than
+    /// [`RELEASE_MAX_DAYS`] lapse and their shares are forgotten. Returns how many ended.
+    pub async fn expire_releases(&self) -> Result<u64, ServiceError> {
+        let tx = self.store.begin_write().await?;
+        let at = now();
+        let mut ended = 0;
+        for release in repo::live_releases(&*tx).await? {
+            let window_over =
+                release.opened.is_some() && release.expires_at.is_some_and(|t| t <= at);
+            let lapsed = release.opened.is_none()
+                && release.created_at + Duration::days(RELEASE_MAX_DAYS) <= at;
+            if window_over || lapsed {
+                repo::delete_release_shares(&*tx, &release.id).await?;
+                let mut release = release;
+                release.state = repo::EXPIRED.to_owned();
+                release.opened = None;
+                repo::update_release(&*tx, release).await?;
+                ended += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(ended)
+    }
+
     /// Tells the `[[notify]]` webhooks (custodians' and security admins' channels) that a
     /// release changed state: ids and state only, never a share or a secret.
     fn notify_release(&self, event: &str, release: &ReleaseRow) {

@@ -229,3 +229,11 @@ pub async fn releases_of(
         .all(db)
         .await
 }
+
+/// Releases not ended yet (collecting, waiting or released).
+pub async fn live_releases(db: &impl ConnectionTrait) -> Result<Vec<ReleaseRow>, DbErr> {
+    release::Entity::find()
+        .filter(release::Column::State.is_in([COLLECTING, WAITING, RELEASED]))
+        .all(db)
+        .await
+}

@@ -135,7 +135,7 @@ impl Modify for BearerAuth {
         site::members::members, site::members::member, site::members::offboard, site::members::report,
         site::breakglass::escrows_list, site::breakglass::create, site::breakglass::escrow_detail, site::breakglass::pickup,
         site::breakglass::request, site::breakglass::release_detail, site::breakglass::veto,
-        site::breakglass::submit_page, site::breakglass::submit, site::breakglass::secrets,
+        site::breakglass::submit_page, site::breakglass::submit, site::breakglass::open, site::breakglass::secrets,
         scim::discovery::service_provider_config, scim::discovery::resource_types,
         scim::discovery::resource_type, scim::discovery::schema_list, scim::discovery::schema_one,
         scim::users::list, scim::users::search, scim::users::search_root, scim::users::create,

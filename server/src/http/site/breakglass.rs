@@ -464,6 +464,7 @@ struct ReleasePage {
     expires_at: String,
     can_veto: bool,
     has_key: bool,
+    opened: bool,
 }
 
 /// A release: progress, waiting period, veto, and (for its requester) the released secrets.
@@ -510,6 +511,7 @@ pub async fn release_detail(
         expires_at: release.expires_at.map(when).unwrap_or_default(),
         can_veto: can_veto && (release.state == "collecting" || release.state == "waiting"),
         has_key: req.cookie(&release_cookie(&release.id)).is_some(),
+        opened: release.opened.is_some(),
         c,
     };
     render(StatusCode::OK, &page)
@@ -533,7 +535,7 @@ pub async fn veto(
         Err(response) => return response,
     };
     let c = Chrome::new(&req, &core, Some(&caller));
-    if let Err(err) = core.release(&caller, &id).await {
+    if let Err(err) = core.may_veto_release(&caller, &id).await {
         return service_failure(c, err);
     }
     let justification = match Justification::parse(&form.reason) {
@@ -654,6 +656,41 @@ struct SecretsPage {
     expires_in: i64,
 }
 
+/// Opens a release that is ready (the requester's browser, with the release key), then shows
+/// its secrets.
+#[utoipa::path(post, path = "/releases/{id}/open", tag = "dashboard", security(("session" = [])), params(ReleasePath),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "to the released secrets"), (status = 403, description = "a stale form (CSRF), not the requester, or no release key in this browser", content_type = "text/html"), (status = 404, description = "no such release", content_type = "text/html"), (status = 409, description = "not released (yet)", content_type = "text/html"), (status = 410, description = "the window has ended", content_type = "text/html"), (status = 429, description = "still waiting", content_type = "text/html")))]
+#[post("/releases/{id}/open")]
+pub async fn open(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let here = format!("/releases/{id}");
+    let caller = match form_caller(&req, &core, session, &form.csrf, &here) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let c = Chrome::new(&req, &core, Some(&caller));
+    let Some(key) = req
+        .cookie(&release_cookie(&id))
+        .map(|k| Zeroizing::new(k.value().to_owned()))
+    else {
+        let message = c.t.bg.no_key;
+        return error_page(c, StatusCode::FORBIDDEN, message);
+    };
+    match core.released_secrets(&caller, &id, &key, true).await {
+        Ok(_) => see_other(&format!("/releases/{id}/secrets")),
+        Err(err) => {
+            let api = crate::http::ApiError::from(err);
+            error_page(c, api.status, api.message)
+        }
+    }
+}
+
 /// The released secrets, for the browser that holds the release key, until the window ends.
 #[utoipa::path(get, path = "/releases/{id}/secrets", tag = "dashboard", security(("session" = [])), params(ReleasePath),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not the requester, or no release key in this browser", content_type = "text/html"), (status = 404, description = "no such release", content_type = "text/html"), (status = 409, description = "not released (yet)", content_type = "text/html"), (status = 410, description = "the window has ended", content_type = "text/html"), (status = 429, description = "still waiting", content_type = "text/html")))]
@@ -675,7 +712,8 @@ pub async fn secrets(
         let message = c.t.bg.no_key;
         return error_page(c, StatusCode::FORBIDDEN, message);
     };
-    match core.released_secrets(&caller, &id, &key).await {
+    // A GET never opens a release (another site could link here): the page's form does.
+    match core.released_secrets(&caller, &id, &key, false).await {
         Ok((accounts, expires)) => {
             let accounts = accounts
                 .iter()

@@ -62,6 +62,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(breakglass::veto)
     .service(breakglass::submit_page)
     .service(breakglass::submit)
+    .service(breakglass::open)
     .service(breakglass::secrets)
     .service(pages::language);
 }
