@@ -1166,3 +1166,52 @@ async fn an_ended_window_is_forgotten_by_housekeeping_even_if_nobody_reads_again
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_picked_up_share_is_shown_even_when_its_one_time_page_cannot_be_kept() {
+    use crate::support::idp::{spawn_sso_app, Browser};
+    let app = spawn_sso_app("").await;
+    let admin = app.token("security_admin", "*").await;
+    let escrow = expect_json(
+        app.post(
+            "/api/v1/escrows",
+            &admin,
+            json!({"name": "pickup", "teams": ["marketing"], "threshold": 2,
+                "custodians": [{"email": "alice@example.com"}, {"email": "mia@example.com"}]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = escrow["id"].as_str().unwrap();
+    let browser = Browser::new();
+    assert!(browser
+        .sign_in(&app.base, "alice")
+        .await
+        .status()
+        .is_redirection());
+    let page = browser.page(&format!("{}/escrows/{id}", app.base)).await;
+    // The one-time page results cannot be written any more.
+    use sea_orm::ConnectionTrait;
+    app.core
+        .store
+        .db()
+        .execute_unprepared("DROP TABLE page_result")
+        .await
+        .unwrap();
+    let res = browser
+        .submit(&app.base, &format!("/escrows/{id}/share"), &page, &[])
+        .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "the share is shown here, not lost behind a redirect"
+    );
+    let body = res.text().await.unwrap();
+    let share = body
+        .split("data-testid=\"share-text\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the share is on the page");
+    assert!(ShareText::parse(share).is_ok());
+}

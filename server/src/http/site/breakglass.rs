@@ -166,20 +166,26 @@ struct EscrowExtras {
 
 /// Keeps `extras` for one view of the escrow's page and sends the browser there.
 async fn show_escrow_once(
+    req: &HttpRequest,
     core: &Core,
     caller: &Caller,
     id: &str,
-    extras: &EscrowExtras,
+    extras: EscrowExtras,
 ) -> HttpResponse {
-    let kept = match (&caller.session, serde_json::to_vec(extras)) {
+    let kept = match (&caller.session, serde_json::to_vec(&extras)) {
         (Some(session), Ok(bytes)) => core.keep_page_result(session, &Zeroizing::new(bytes)).await,
         _ => return to_signin(&format!("/escrows/{id}")),
     };
     match kept {
         Ok(token) => see_other(&format!("/escrows/{id}?shown={}", token.as_str())),
+        // The share was handed out (and forgotten): show it here rather than lose it; only a
+        // reload of this answer could repeat the form, and the share is not given twice.
         Err(err) => {
-            tracing::error!(error = %err, "a ceremony's result could not be kept");
-            see_other(&format!("/escrows/{id}"))
+            tracing::warn!(error = %err, "an escrow page result not kept; shown directly");
+            match core.escrow(caller, id).await {
+                Ok(view) => escrow_page(req, core, caller, view, extras, false).await,
+                Err(err) => service_failure(Chrome::new(req, core, Some(caller)), err),
+            }
         }
     }
 }
@@ -242,7 +248,7 @@ pub async fn create(
                 shares: created.shares,
                 my_share: None,
             };
-            show_escrow_once(&core, &caller, &created.view.escrow.id, &extras).await
+            show_escrow_once(&req, &core, &caller, &created.view.escrow.id, extras).await
         }
         Err(ServiceError::Invalid(invalid)) => {
             escrows_page(
@@ -329,7 +335,20 @@ pub async fn escrow_detail(
         },
         _ => (EscrowExtras::default(), false),
     };
-    let mine = core.custodian_of(&caller, &view).await.ok().flatten();
+    escrow_page(&req, &core, &caller, view, extras, shown_once).await
+}
+
+/// The escrow's page, with what a form produced (shown once).
+async fn escrow_page(
+    req: &HttpRequest,
+    core: &Core,
+    caller: &Caller,
+    view: crate::services::escrow::EscrowView,
+    extras: EscrowExtras,
+    shown_once: bool,
+) -> HttpResponse {
+    let c = Chrome::new(req, core, Some(caller));
+    let mine = core.custodian_of(caller, &view).await.ok().flatten();
     let line = |x: &crate::store::escrow::CustodianRow| CustodianLine {
         email: x.email.clone(),
         index: x.share_index,
@@ -396,7 +415,7 @@ pub async fn pickup(
                 shares: Vec::new(),
                 my_share: Some(share),
             };
-            show_escrow_once(&core, &caller, &id, &extras).await
+            show_escrow_once(&req, &core, &caller, &id, extras).await
         }
         Err(err) => match recoverable(&req, &core, &caller, err, &here) {
             Ok(message) => error_page(
