@@ -191,14 +191,22 @@ fn covers(escrow: &EscrowRow, team: &str) -> bool {
     teams_of(escrow).iter().any(|t| t == ORG_WIDE || t == team)
 }
 
-fn public_key(escrow: &EscrowRow) -> Result<[u8; 32], ServiceError> {
+/// A stored X25519 public key (base64), or `None` when it is not one.
+pub(crate) fn key_bytes(raw: &str) -> Option<[u8; 32]> {
     base64::engine::general_purpose::STANDARD
-        .decode(&escrow.public_key)
+        .decode(raw.trim())
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| {
-            ServiceError::Storage(sea_orm::DbErr::Custom("unreadable escrow key".into()))
-        })
+}
+
+/// A key Keyward stored itself; one it cannot read is a storage fault, never the caller's.
+pub(crate) fn stored_key(raw: &str, what: &str) -> Result<[u8; 32], ServiceError> {
+    key_bytes(raw)
+        .ok_or_else(|| ServiceError::Storage(sea_orm::DbErr::Custom(format!("unreadable {what}"))))
+}
+
+fn public_key(escrow: &EscrowRow) -> Result<[u8; 32], ServiceError> {
+    stored_key(&escrow.public_key, "escrow key")
 }
 
 fn seal_error(err: crate::crypto::escrow::EscrowError) -> ServiceError {
@@ -427,7 +435,8 @@ impl Core {
 
     /// Whether the caller is the custodian `email` (a member with that verified email, or a
     /// token bound to such a member).
-    async fn is_custodian(&self, caller: &Caller, email: &str) -> Result<bool, ServiceError> {
+    /// The caller's email (lowercase) when they are, or act for, an active member.
+    async fn member_email(&self, caller: &Caller) -> Result<Option<String>, ServiceError> {
         let member_id = match caller.principal.kind {
             crate::authn::PrincipalKind::Member => Some(caller.principal.id.clone()),
             crate::authn::PrincipalKind::Token => {
@@ -437,13 +446,13 @@ impl Core {
             }
         };
         let Some(member_id) = member_id else {
-            return Ok(false);
+            return Ok(None);
         };
         Ok(crate::store::members::find(self.store.db(), &member_id)
             .await?
-            .is_some_and(|m| {
-                m.status == "active" && m.email.is_some_and(|e| e.to_lowercase() == email)
-            }))
+            .filter(|m| m.status == "active")
+            .and_then(|m| m.email)
+            .map(|e| e.to_lowercase()))
     }
 
     pub(crate) async fn escrow_view(&self, escrow: EscrowRow) -> Result<EscrowView, ServiceError> {
@@ -526,12 +535,10 @@ impl Core {
         caller: &Caller,
         view: &EscrowView,
     ) -> Result<Option<CustodianRow>, ServiceError> {
-        for c in &view.custodians {
-            if self.is_custodian(caller, &c.email).await? {
-                return Ok(Some(c.clone()));
-            }
-        }
-        Ok(None)
+        let Some(email) = self.member_email(caller).await? else {
+            return Ok(None);
+        };
+        Ok(view.custodians.iter().find(|c| c.email == email).cloned())
     }
 
     /// A custodian picks up their share, once, after a recent sign-in; it is forgotten then.

@@ -5,7 +5,7 @@
 //! sealed DEKs — never a KEK — and is dropped; the secrets are kept sealed to the release key
 //! until the window ends; the escrow is spent and every released secret gets a rotation task.
 
-use super::escrow::{seal_aad, EscrowView};
+use super::escrow::{key_bytes, seal_aad, stored_key, EscrowView};
 use super::{Actor, Caller, Core, RequestMeta, ServiceError};
 use crate::audit::{Event, Outcome};
 use crate::authz::{Action, ORG_WIDE};
@@ -96,13 +96,6 @@ fn invalid_share(message: &str) -> ServiceError {
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn key_bytes(raw: &str) -> Option<[u8; 32]> {
-    base64::engine::general_purpose::STANDARD
-        .decode(raw.trim())
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
 }
 
 fn share_aad(release_id: &str, index: i32) -> String {
@@ -313,9 +306,7 @@ impl Core {
             )
             .await;
         }
-        let requester = key_bytes(&release.requester_key).ok_or(ServiceError::Storage(
-            sea_orm::DbErr::Custom("unreadable release key".into()),
-        ))?;
+        let requester = stored_key(&release.requester_key, "release key")?;
         let sealed = seal_to(
             &requester,
             &share_aad(&release.id, custodian.share_index),
@@ -535,9 +526,7 @@ impl Core {
                     "the release key does not open this release",
                 )
             })?;
-        let public = key_bytes(&escrow.public_key).ok_or(ServiceError::Storage(
-            sea_orm::DbErr::Custom("unreadable escrow key".into()),
-        ))?;
+        let public = stored_key(&escrow.public_key, "escrow key")?;
         let parts: Vec<&[u8]> = opened.iter().map(|s| s.as_slice()).collect();
         let escrow_key = rebuild(&parts, &public).map_err(|_| {
             conflict(
@@ -802,9 +791,7 @@ pub async fn open_offline(
             "give as many shares as the escrow's threshold",
         ));
     }
-    let public = key_bytes(&escrow.public_key).ok_or(ServiceError::Storage(
-        sea_orm::DbErr::Custom("unreadable escrow key".into()),
-    ))?;
+    let public = stored_key(&escrow.public_key, "escrow key")?;
     let parts: Vec<&[u8]> = parsed.iter().map(|s| s.bytes.as_slice()).collect();
     let key = rebuild(&parts, &public).map_err(|_| {
         conflict(

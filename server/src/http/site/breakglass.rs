@@ -27,6 +27,12 @@ fn release_cookie(id: &str) -> String {
     format!("kw_release_{}", id.replace('-', ""))
 }
 
+/// The release key this browser holds for release `id`, if it asked for it.
+fn release_key(req: &HttpRequest, id: &str) -> Option<Zeroizing<String>> {
+    req.cookie(&release_cookie(id))
+        .map(|k| Zeroizing::new(k.value().to_owned()))
+}
+
 pub struct EscrowLine {
     pub id: String,
     pub name: String,
@@ -694,10 +700,7 @@ pub async fn open(
         Err(response) => return response,
     };
     let c = Chrome::new(&req, &core, Some(&caller));
-    let Some(key) = req
-        .cookie(&release_cookie(&id))
-        .map(|k| Zeroizing::new(k.value().to_owned()))
-    else {
+    let Some(key) = release_key(&req, &id) else {
         let message = c.t.bg.no_key;
         return error_page(c, StatusCode::FORBIDDEN, message);
     };
@@ -724,10 +727,7 @@ pub async fn secrets(
         return to_signin(&format!("/releases/{id}"));
     };
     let c = Chrome::new(&req, &core, Some(&caller));
-    let Some(key) = req
-        .cookie(&release_cookie(&id))
-        .map(|k| Zeroizing::new(k.value().to_owned()))
-    else {
+    let Some(key) = release_key(&req, &id) else {
         let message = c.t.bg.no_key;
         return error_page(c, StatusCode::FORBIDDEN, message);
     };
