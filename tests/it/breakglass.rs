@@ -252,16 +252,8 @@ async fn every_secret_in_scope_opens_with_the_escrow_key_alone_even_when_the_kek
     .await;
     let escrow_id = escrow["id"].as_str().unwrap().to_owned();
     // A version written after the ceremony is sealed to the escrow as it is written.
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{inside}/password"),
-            &manager,
-            json!({"password": "after the ceremony"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_password(&manager, &inside, "after the ceremony")
+        .await;
 
     let shares: Vec<ShareText> = [(&a_id, 0), (&b_id, 1)]
         .iter()
@@ -454,6 +446,36 @@ async fn submit(app: &TestApp, release: &str, share: &str) -> reqwest::Response 
     .await
 }
 
+/// `requester` asks for a release of `escrow`: (release id, release key).
+async fn ask_release(
+    app: &TestApp,
+    requester: &str,
+    escrow: &str,
+    reason: &str,
+) -> (String, String) {
+    let release = expect_json(
+        app.post(
+            &format!("/api/v1/escrows/{escrow}/releases"),
+            requester,
+            json!({"reason": reason}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    (
+        release["id"].as_str().unwrap().to_owned(),
+        release["release_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Every share in `shares` is accepted by release `id`.
+async fn submit_all(app: &TestApp, id: &str, shares: &[String]) {
+    for share in shares {
+        expect_json(submit(app, id, share).await, 200).await;
+    }
+}
+
 async fn read_secrets(app: &TestApp, token: &str, release: &str, key: &str) -> reqwest::Response {
     app.client
         .get(format!("{}/api/v1/releases/{release}/secrets", app.base))
@@ -472,16 +494,8 @@ async fn k_shares_release_the_teams_secrets_to_the_requester_alone_and_spend_the
     let account = app.account(&manager, "marketing", "@released").await;
     app.set_totp(&manager, &account, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
         .await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{account}/password"),
-            &manager,
-            json!({"password": "released password"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_password(&manager, &account, "released password")
+        .await;
     expect_json(
         app.post(
             &format!("/api/v1/accounts/{account}/backup-codes"),
@@ -662,34 +676,10 @@ async fn ready_release(
     password: &str,
 ) -> (String, String) {
     let account = app.account(requester, "marketing", handle).await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{account}/password"),
-            requester,
-            json!({"password": password}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_password(requester, &account, password).await;
     let (escrow, shares) = escrow_with_shares(app, admin, 2, 2, 0).await;
-    let release = expect_json(
-        app.post(
-            &format!("/api/v1/escrows/{escrow}/releases"),
-            requester,
-            json!({"reason": "ready release"}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let (id, key) = (
-        release["id"].as_str().unwrap().to_owned(),
-        release["release_key"].as_str().unwrap().to_owned(),
-    );
-    for share in &shares {
-        expect_json(submit(app, &id, share).await, 200).await;
-    }
+    let (id, key) = ask_release(app, requester, &escrow, "ready release").await;
+    submit_all(app, &id, &shares).await;
     (id, key)
 }
 
@@ -717,34 +707,10 @@ async fn a_veto_stops_a_waiting_release_and_an_ended_window_is_gone() {
     let admin = app.token("security_admin", "*").await;
     let manager = app.token("manager", "marketing").await;
     let account = app.account(&manager, "marketing", "@vetoed").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{account}/password"),
-            &manager,
-            json!({"password": "pw"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_password(&manager, &account, "pw").await;
     let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 2, 60).await;
-    let release = expect_json(
-        app.post(
-            &format!("/api/v1/escrows/{escrow}/releases"),
-            &manager,
-            json!({"reason": "waiting test"}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let (id, key) = (
-        release["id"].as_str().unwrap().to_owned(),
-        release["release_key"].as_str().unwrap().to_owned(),
-    );
-    for share in &shares {
-        expect_json(submit(&app, &id, share).await, 200).await;
-    }
+    let (id, key) = ask_release(&app, &manager, &escrow, "waiting test").await;
+    submit_all(&app, &id, &shares).await;
     let waiting = expect_json(
         app.get(&format!("/api/v1/releases/{id}"), &manager).await,
         200,
@@ -794,23 +760,8 @@ async fn a_veto_stops_a_waiting_release_and_an_ended_window_is_gone() {
 
     // A second release opens, then its window ends: 410, and the secrets are unreadable.
     let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 2, 0).await;
-    let release = expect_json(
-        app.post(
-            &format!("/api/v1/escrows/{escrow}/releases"),
-            &manager,
-            json!({"reason": "window test"}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let (id, key) = (
-        release["id"].as_str().unwrap().to_owned(),
-        release["release_key"].as_str().unwrap().to_owned(),
-    );
-    for share in &shares {
-        expect_json(submit(&app, &id, share).await, 200).await;
-    }
+    let (id, key) = ask_release(&app, &manager, &escrow, "window test").await;
+    submit_all(&app, &id, &shares).await;
     expect_json(read_secrets(&app, &manager, &id, &key).await, 200).await;
     use sea_orm::ConnectionTrait;
     let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
@@ -900,16 +851,8 @@ async fn the_offline_cli_opens_an_escrow_from_the_database_and_shares_without_th
     let account = app.account(&manager, "marketing", "@offline").await;
     app.set_totp(&manager, &account, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
         .await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{account}/password"),
-            &manager,
-            json!({"password": "offline password"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_password(&manager, &account, "offline password")
+        .await;
     let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 3, 0).await;
     // The key file is gone; the CLI gets the database and two shares, nothing else.
     std::fs::remove_file(app.key_file()).unwrap();
@@ -975,16 +918,8 @@ async fn what_a_release_handed_out_counts_as_its_requesters_exposure() {
     let account = app
         .account(&manager, "marketing", "@exposed_by_release")
         .await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{account}/password"),
-            &manager,
-            json!({"password": "seen in a release"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_password(&manager, &account, "seen in a release")
+        .await;
     expect_json(
         app.post(
             &format!("/api/v1/accounts/{account}/backup-codes"),
@@ -998,24 +933,9 @@ async fn what_a_release_handed_out_counts_as_its_requesters_exposure() {
     let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 2, 0).await;
     let member = app.member("requester").await;
     let requester = app.token_for(&member, &[("operator", "marketing")]).await;
-    let release = expect_json(
-        app.post(
-            &format!("/api/v1/escrows/{escrow}/releases"),
-            &requester,
-            json!({"reason": "everyone is away"}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let (id, key) = (
-        release["id"].as_str().unwrap(),
-        release["release_key"].as_str().unwrap(),
-    );
-    for share in &shares {
-        expect_json(submit(&app, id, share).await, 200).await;
-    }
-    expect_json(read_secrets(&app, &requester, id, key).await, 200).await;
+    let (id, key) = ask_release(&app, &requester, &escrow, "everyone is away").await;
+    submit_all(&app, &id, &shares).await;
+    expect_json(read_secrets(&app, &requester, &id, &key).await, 200).await;
     let exposure = expect_json(
         app.get(&format!("/api/v1/members/{member}/exposure"), &admin)
             .await,
@@ -1042,16 +962,7 @@ async fn what_a_release_handed_out_counts_as_its_requesters_exposure() {
         ]
     );
     // Rotated since: no longer counted.
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{account}/password"),
-            &manager,
-            json!({"password": "rotated"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_password(&manager, &account, "rotated").await;
     let exposure = expect_json(
         app.get(&format!("/api/v1/members/{member}/exposure"), &admin)
             .await,
@@ -1067,39 +978,11 @@ async fn two_releases_of_one_escrow_release_it_once_and_the_other_ends() {
     let admin = app.token("security_admin", "*").await;
     let manager = app.token("manager", "marketing").await;
     let account = app.account(&manager, "marketing", "@twice").await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{account}/password"),
-            &manager,
-            json!({"password": "once"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_password(&manager, &account, "once").await;
     let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 4, 0).await;
-    let ask = |reason: &'static str| {
-        let (app, manager, escrow) = (&app, manager.clone(), escrow.clone());
-        async move {
-            expect_json(
-                app.post(
-                    &format!("/api/v1/escrows/{escrow}/releases"),
-                    &manager,
-                    json!({"reason": reason}),
-                )
-                .await,
-                201,
-            )
-            .await
-        }
-    };
-    let first = ask("first").await;
-    let second = ask("second").await;
-    let (a, a_key) = (
-        first["id"].as_str().unwrap(),
-        first["release_key"].as_str().unwrap(),
-    );
-    let b = second["id"].as_str().unwrap();
+    let (a, a_key) = ask_release(&app, &manager, &escrow, "first").await;
+    let (b, _) = ask_release(&app, &manager, &escrow, "second").await;
+    let (a, a_key, b) = (a.as_str(), a_key.as_str(), b.as_str());
     expect_json(submit(&app, b, &shares[2]).await, 200).await;
     for share in &shares[..2] {
         expect_json(submit(&app, a, share).await, 200).await;

@@ -32,19 +32,6 @@ async fn import_codes(app: &TestApp, token: &str, account: &str, prefix: &str) {
     .await;
 }
 
-async fn set_password(app: &TestApp, token: &str, account: &str, password: &str) -> Value {
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{account}/password"),
-            token,
-            json!({"password": password}),
-        )
-        .await,
-        201,
-    )
-    .await
-}
-
 async fn open_tasks(app: &TestApp, token: &str) -> Vec<Value> {
     let list = expect_json(
         app.get("/api/v1/rotation-tasks?state=open", token).await,
@@ -82,12 +69,12 @@ async fn world(app: &TestApp) -> World {
 
     let exposed = app.account(&manager, "marketing", "@exposed").await;
     app.set_totp(&manager, &exposed, SEED).await;
-    set_password(app, &manager, &exposed, "first password").await;
+    app.set_password(&manager, &exposed, "first password").await;
     import_codes(app, &manager, &exposed, "1111").await;
     let codes_only = app.account(&manager, "marketing", "@codes_only").await;
     app.set_totp(&manager, &codes_only, SEED).await;
     let replaced = app.account(&manager, "marketing", "@replaced").await;
-    set_password(app, &manager, &replaced, "old password").await;
+    app.set_password(&manager, &replaced, "old password").await;
 
     let why = json!({"justification": "offboarding test"});
     let post = |path: String, token: String, body: Value| async move {
@@ -138,7 +125,7 @@ async fn world(app: &TestApp) -> World {
         why.clone(),
     )
     .await;
-    set_password(app, &manager, &replaced, "new password").await;
+    app.set_password(&manager, &replaced, "new password").await;
     World {
         manager,
         admin,
@@ -278,7 +265,9 @@ async fn offboarding_opens_one_task_per_exposed_kind_and_storing_the_new_secret_
     assert!(account["rotate_by"].is_string());
 
     // A new password closes the password task, and only it.
-    let stored = set_password(&app, &w.manager, &w.exposed, "rotated password").await;
+    let stored = app
+        .set_password(&w.manager, &w.exposed, "rotated password")
+        .await;
     let open = open_tasks(&app, &w.manager).await;
     assert!(task_of(&open, &w.exposed, "password").is_none());
     assert!(task_of(&open, &w.exposed, "totp").is_some());
@@ -455,7 +444,7 @@ async fn the_report_holds_the_exposure_with_sequence_numbers_the_tasks_and_the_c
         200,
     )
     .await;
-    set_password(&app, &w.manager, &w.exposed, "rotated").await;
+    app.set_password(&w.manager, &w.exposed, "rotated").await;
     let auditor = app.token("auditor", "*").await;
     let report = expect_json(app.get(&before, &auditor).await, 200).await;
     assert_eq!(report["member"]["id"], w.leaver.as_str());
@@ -511,7 +500,7 @@ async fn the_strict_policy_also_counts_every_secret_the_member_could_reach() {
     .unwrap();
     let reachable = app.account(&manager, "marketing", "@reachable").await;
     app.set_totp(&manager, &reachable, SEED).await;
-    set_password(&app, &manager, &reachable, "pw").await;
+    app.set_password(&manager, &reachable, "pw").await;
     import_codes(&app, &manager, &reachable, "3333").await;
     let elsewhere = app
         .account(&app.token("manager", "sales").await, "sales", "@elsewhere")
@@ -764,7 +753,7 @@ async fn a_reveal_authenticated_before_the_departure_but_run_after_it_is_refused
     let app = spawn_app().await;
     let manager = app.token("manager", "marketing").await;
     let account = app.account(&manager, "marketing", "@race").await;
-    set_password(&app, &manager, &account, "pw").await;
+    app.set_password(&manager, &account, "pw").await;
     let leaver = member(&app, "racer").await;
     keyward::store::members::insert_grant(
         app.core.store.db(),

@@ -142,16 +142,7 @@ async fn twin(app: &TestApp, manager: &str, name: &str) -> String {
         .await;
     let account = app.account(manager, "marketing", &format!("@{name}")).await;
     app.set_totp(manager, &account, SEED).await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{account}/password"),
-            manager,
-            json!({"password": "pw"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.set_password(manager, &account, "pw").await;
     let codes: Vec<String> = (1..=5).map(|i| format!("4444-{i:04}")).collect();
     expect_json(
         app.post(

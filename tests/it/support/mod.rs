@@ -368,4 +368,16 @@ impl TestApp {
             .await;
         expect_json(res, 201).await;
     }
+
+    /// Stores a password on an account as `token`, asserting 201; the new version's view.
+    pub async fn set_password(&self, token: &str, account_id: &str, password: &str) -> Value {
+        let res = self
+            .put(
+                &format!("/api/v1/accounts/{account_id}/password"),
+                token,
+                json!({"password": password}),
+            )
+            .await;
+        expect_json(res, 201).await
+    }
 }
