@@ -4,6 +4,7 @@
 
 mod account;
 pub mod backup;
+mod incident;
 mod otp;
 mod return_to;
 mod rotation;
@@ -13,6 +14,7 @@ mod text;
 
 pub use account::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 pub use backup::{CodeList, Hint, TypedCode};
+pub use incident::{IncidentState, RunbookKey};
 pub use otp::{Base32Secret, HashAlgorithm, OtpKind, OtpParams, Otpauth};
 pub use return_to::ReturnTo;
 pub use rotation::{DepartureReason, OffboardPolicy, RotationKind, RotationReason, TaskState};

@@ -13,6 +13,7 @@ mod m20261124_000007_page_results;
 mod m20261124_000008_handle_keys;
 mod m20261130_000009_offboarding;
 mod m20261130_000010_escrows;
+mod m20261201_000011_incidents;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_handle_keys::Migration),
             Box::new(m20261130_000009_offboarding::Migration),
             Box::new(m20261130_000010_escrows::Migration),
+            Box::new(m20261201_000011_incidents::Migration),
         ]
     }
 }

@@ -27,6 +27,9 @@ pub struct Settings {
     /// Webhooks told about overdue rotation tasks: `[[notify]]`.
     #[serde(default)]
     pub notify: Vec<NotifySettings>,
+    /// Incident runbooks.
+    #[serde(default)]
+    pub incidents: IncidentSettings,
     /// OpenID Connect sign-in (used by the web sign-in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcSettings>,
@@ -224,6 +227,16 @@ pub struct RotationSettings {
     pub escalation_every_minutes: u32,
 }
 
+/// Incident runbooks: the shipped ones (built in), or a reviewed folder of your own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentSettings {
+    /// A folder of `*.yaml` runbooks read at start instead of the built-in ones, so a
+    /// runbook's wording or a platform's limit can be corrected without a new release
+    /// (`keyward runbook check --dir` checks it first).
+    pub runbooks_dir: Option<PathBuf>,
+}
+
 impl Default for RotationSettings {
     fn default() -> Self {
         Self {
@@ -377,6 +390,7 @@ impl Default for Settings {
             },
             rotation: RotationSettings::default(),
             notify: Vec::new(),
+            incidents: IncidentSettings::default(),
             oidc: None,
             role_bindings: Vec::new(),
         }

@@ -54,6 +54,9 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
             .collect();
     }
     crate::services::platforms::check()?;
+    let runbooks =
+        crate::services::runbooks::Runbooks::load(settings.incidents.runbooks_dir.as_deref())
+            .map_err(|e| anyhow::anyhow!("runbooks are not valid:\n{e}"))?;
     let authz = Authorizer::new().await?;
     let oidc = match &settings.oidc {
         Some(oidc) => Some(Oidc::new(
@@ -72,6 +75,7 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         settings: Arc::new(settings.clone()),
         audit_state: Default::default(),
         kek_ids_at_start,
+        runbooks: Arc::new(runbooks),
         notifier: crate::services::escalation::Notifier::new(&settings.notify)
             .map_err(anyhow::Error::msg)?,
         anonymous: crate::services::anonymous::AnonymousGuard::new(

@@ -32,7 +32,9 @@ struct Endpoint {
     /// `{checked_out}` the position of a backup code checked out for this call alone;
     /// `{member}` an active member, `{departed}` an offboarded one, `{fresh_member}` a member
     /// made for this call alone; `{task}` an open rotation task, `{fresh_task}` one made for
-    /// this call alone. Placeholders in the body are replaced too.
+    /// this call alone; `{incident}` an open incident on the shared account,
+    /// `{fresh_incident}` one started for this call alone. Placeholders in the body are
+    /// replaced too.
     path: &'static str,
     body: Option<fn() -> Value>,
     /// Which of SUBJECTS may call it, in SUBJECTS order.
@@ -313,6 +315,56 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: [false, false, false, true, false, false, false, false],
         },
         Endpoint {
+            name: "list runbooks",
+            method: Method::GET,
+            path: "/api/v1/runbooks",
+            body: None,
+            allowed: [true, true, true, true, true, true, true, true],
+        },
+        Endpoint {
+            name: "start an incident",
+            method: Method::POST,
+            path: "/api/v1/incidents",
+            body: Some(|| json!({"account": "{id}", "runbook": "lockout", "note": "matrix"})),
+            allowed: [false, true, true, true, false, false, false, false],
+        },
+        Endpoint {
+            // Everyone may ask; each sees the incidents of the teams they may read.
+            name: "list incidents",
+            method: Method::GET,
+            path: "/api/v1/incidents",
+            body: None,
+            allowed: [true, true, true, true, true, true, true, true],
+        },
+        Endpoint {
+            name: "get an incident",
+            method: Method::GET,
+            path: "/api/v1/incidents/{incident}",
+            body: None,
+            allowed: [false, true, true, true, true, false, false, false],
+        },
+        Endpoint {
+            name: "answer an incident",
+            method: Method::POST,
+            path: "/api/v1/incidents/{fresh_incident}/answer",
+            body: Some(|| json!({"step": "device_left", "choice": "no"})),
+            allowed: [false, true, true, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "resolve an incident",
+            method: Method::POST,
+            path: "/api/v1/incidents/{fresh_incident}/resolve",
+            body: Some(|| json!({"summary": "matrix test"})),
+            allowed: [false, true, true, true, false, false, false, false],
+        },
+        Endpoint {
+            name: "cancel an incident",
+            method: Method::POST,
+            path: "/api/v1/incidents/{fresh_incident}/cancel",
+            body: Some(|| json!({"reason": "matrix test"})),
+            allowed: [false, true, true, true, false, false, false, false],
+        },
+        Endpoint {
             name: "dismiss a rotation task",
             method: Method::POST,
             path: "/api/v1/rotation-tasks/{fresh_task}/dismiss",
@@ -459,6 +511,26 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
         }
     };
     let release = ask(escrow.clone()).await;
+    let start_incident = || {
+        let (app, requester) = (&app, requester.clone());
+        let id = id.clone();
+        async move {
+            expect_json(
+                app.post(
+                    "/api/v1/incidents",
+                    &requester,
+                    json!({"account": id, "runbook": "lockout"}),
+                )
+                .await,
+                201,
+            )
+            .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let incident = start_incident().await;
     let denied_before = app
         .audit_rows()
         .await
@@ -510,6 +582,11 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
             } else {
                 String::new()
             };
+            let fresh_incident = if endpoint.path.contains("{fresh_incident}") {
+                start_incident().await
+            } else {
+                String::new()
+            };
             let fresh_task = if endpoint.path.contains("{fresh_task}") {
                 task(&app, &id).await
             } else {
@@ -528,6 +605,8 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
                     .replace("{escrow}", &escrow)
                     .replace("{fresh_release}", &fresh_release)
                     .replace("{release}", &release)
+                    .replace("{fresh_incident}", &fresh_incident)
+                    .replace("{incident}", &incident)
             };
             let path = fill(endpoint.path);
             let body = endpoint

@@ -14,6 +14,7 @@ mod cli;
 mod concurrency;
 mod dashboard;
 mod errors;
+mod incidents;
 mod keys;
 mod leaks;
 mod offboarding;

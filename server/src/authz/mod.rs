@@ -95,6 +95,11 @@ pub enum Action {
     EscrowManage,
     /// Seeing escrows and their custodians (org-wide).
     EscrowRead,
+    /// Seeing an account's incidents and their timelines.
+    IncidentRead,
+    /// Starting, answering, resolving and cancelling incidents. Each action a step runs is
+    /// decided on its own right as well.
+    IncidentRun,
 }
 
 impl Action {
@@ -127,6 +132,8 @@ impl Action {
             Action::ScimProvision => "scim.provision",
             Action::EscrowManage => "escrow.manage",
             Action::EscrowRead => "escrow.read",
+            Action::IncidentRead => "incident.read",
+            Action::IncidentRun => "incident.run",
         }
     }
 }

@@ -62,6 +62,28 @@ enum Command {
     /// Break-glass: open an escrow offline with k custodians' shares.
     #[command(subcommand)]
     Breakglass(breakglass::BreakglassCommand),
+    /// Incident runbooks: check a folder of them before the server reads it.
+    #[command(subcommand)]
+    Runbook(RunbookCommand),
+}
+
+#[derive(Subcommand)]
+enum RunbookCommand {
+    /// Check runbooks as the server does at start: YAML that reads, every step reachable,
+    /// every choice going to a step, known actions, English and Japanese text everywhere.
+    /// Prints each problem with its file and step; exits 1 if there is any.
+    Check {
+        /// The folder of `*.yaml` runbooks (default: `incidents.runbooks_dir` from the
+        /// configuration, else the runbooks built into this binary).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// List the runbooks with their titles and number of steps.
+    List {
+        /// The folder of `*.yaml` runbooks (default as for `check`).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -245,6 +267,47 @@ fn time_bound(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     })
 }
 
+/// `keyward runbook check|list`.
+fn runbook_check(dir: Option<&std::path::Path>, list: bool) -> anyhow::Result<ExitCode> {
+    use crate::services::runbooks::Runbooks;
+    let source = dir.map_or_else(
+        || "the built-in runbooks".to_owned(),
+        |d| d.display().to_string(),
+    );
+    match Runbooks::load(dir) {
+        Ok(runbooks) => {
+            let all: Vec<_> = runbooks.all().collect();
+            if list {
+                for r in &all {
+                    println!(
+                        "{:<20} {:>3} steps  {} / {}",
+                        r.id,
+                        r.steps.len(),
+                        r.title.en,
+                        r.title.ja
+                    );
+                }
+            } else {
+                let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+                println!(
+                    "{}: {} runbook(s) OK: {}",
+                    source,
+                    all.len(),
+                    ids.join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for line in &errors.0 {
+                eprintln!("{line}");
+            }
+            eprintln!("{source}: {} problem(s)", errors.0.len());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -301,6 +364,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(command) => token(&settings()?, command).await,
         Command::Member(command) => member(&settings()?, command).await,
         Command::Breakglass(command) => breakglass::run(settings()?, command).await,
+        Command::Runbook(command) => {
+            let (dir, list) = match command {
+                RunbookCommand::Check { dir } => (dir, false),
+                RunbookCommand::List { dir } => (dir, true),
+            };
+            // A configuration is optional here: checking a folder needs no database.
+            let dir = match dir {
+                Some(dir) => Some(dir),
+                None => settings().ok().and_then(|s| s.incidents.runbooks_dir),
+            };
+            runbook_check(dir.as_deref(), list)
+        }
         Command::Audit(AuditCommand::Verify) => audit_verify(&settings()?).await,
         Command::Audit(AuditCommand::Checkpoint) => audit_checkpoint(&settings()?).await,
         Command::Audit(AuditCommand::Forwarders) => audit_forwarders(&settings()?).await,

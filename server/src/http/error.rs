@@ -85,6 +85,8 @@ impl From<ServiceError> for ApiError {
                     "rotation task" => "task_not_found",
                     "escrow" => "escrow_not_found",
                     "release" => "release_not_found",
+                    "incident" => "incident_not_found",
+                    "runbook" => "runbook_not_found",
                     _ => "not_found",
                 };
                 Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))

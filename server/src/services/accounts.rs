@@ -278,11 +278,19 @@ impl Core {
         caller: &Caller,
         only: Option<&str>,
     ) -> Result<Option<HashMap<String, String>>, ServiceError> {
+        self.teams_allowing(caller, only, Action::AccountRead).await
+    }
+
+    /// The teams (id → slug) in which the caller may do `action`, or `None` for every team
+    /// (an org-wide right); `only` narrows to one team slug.
+    pub(crate) async fn teams_allowing(
+        &self,
+        caller: &Caller,
+        only: Option<&str>,
+        action: Action,
+    ) -> Result<Option<HashMap<String, String>>, ServiceError> {
         let db = self.store.db();
-        let org_wide = self
-            .authz
-            .allows(&caller.principal, ORG_WIDE, Action::AccountRead)
-            .await;
+        let org_wide = self.authz.allows(&caller.principal, ORG_WIDE, action).await;
         if org_wide {
             return Ok(match only {
                 Some(slug) => Some(repo::team_ids(db, &[slug.to_owned()]).await?),
@@ -301,7 +309,7 @@ impl Core {
                 && !slugs.contains(&binding.team)
                 && self
                     .authz
-                    .allows(&caller.principal, &binding.team, Action::AccountRead)
+                    .allows(&caller.principal, &binding.team, action)
                     .await
             {
                 slugs.push(binding.team.clone());
@@ -325,8 +333,26 @@ impl Core {
             )));
         }
         let tx = self.store.begin_write().await?;
+        let updated = self
+            .update_account_in(&*tx, caller, account_id, &team, patch, None)
+            .await?;
+        tx.commit().await?;
+        self.view(updated, team).await
+    }
+
+    /// Applies `patch` in the caller's transaction and records `account.update` there
+    /// (naming the incident whose step changed it, if any).
+    pub(crate) async fn update_account_in(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        caller: &Caller,
+        account_id: &str,
+        team: &str,
+        patch: AccountPatch,
+        incident: Option<&str>,
+    ) -> Result<Account, ServiceError> {
         // Re-read inside the transaction so a concurrent archive is seen.
-        let current = repo::find(&*tx, account_id)
+        let current = repo::find(db, account_id)
             .await?
             .ok_or(ServiceError::NotFound("account"))?;
         if current.status == AccountStatus::Archived.as_str() {
@@ -356,15 +382,18 @@ impl Core {
             changed.push("status");
         }
         model.updated_at = Set(now());
-        let updated = repo::update(&*tx, model).await.map_err(duplicate)?;
+        let updated = repo::update(db, model).await.map_err(duplicate)?;
+        let mut details = serde_json::json!({ "changed": changed, "status": updated.status });
+        if let Some(incident) = incident {
+            details["incident"] = incident.into();
+        }
         let event = caller
             .event("account.update")
             .target(target(account_id))
-            .team(&team)
-            .details(serde_json::json!({ "changed": changed, "status": updated.status }));
-        crate::audit::append(&*tx, event).await?;
-        tx.commit().await?;
-        self.view(updated, team).await
+            .team(team)
+            .details(details);
+        crate::audit::append(db, event).await?;
+        Ok(updated)
     }
 
     pub async fn archive_account(

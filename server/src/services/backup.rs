@@ -111,6 +111,27 @@ pub struct Reported {
     pub warnings: Vec<&'static str>,
 }
 
+/// A report decided but not yet recorded (see [`Core::plan_report`]).
+pub struct ReportPlan {
+    account_id: String,
+    generation: GenerationRow,
+    code: CodeRow,
+    holder: String,
+    action: &'static str,
+}
+
+fn not_checked_out(generation: &GenerationRow, code: &CodeRow) -> ServiceError {
+    ServiceError::Conflict {
+        code: "backup_code_not_checked_out",
+        message: format!(
+            "code {} of generation {} is {}; only a checked-out code takes an outcome",
+            code.position,
+            generation.generation,
+            code.state.replace('_', " ")
+        ),
+    }
+}
+
 pub struct Verification {
     /// unused | checked_out | used | rejected | superseded | unknown
     pub status: &'static str,
@@ -164,7 +185,7 @@ impl Core {
         u64::from(self.settings.limits.low_backup_codes)
     }
 
-    async fn failed_attempts(
+    pub(crate) async fn failed_attempts(
         &self,
         db: &impl sea_orm::ConnectionTrait,
         account_id: &str,
@@ -324,10 +345,28 @@ impl Core {
         justification: Justification,
     ) -> Result<CheckedOut, ServiceError> {
         let (account, team) = allowed.for_action(Action::BackupCheckout)?;
-        let account_id = allowed.id();
+        let tx = self.store.begin_write().await?;
+        let (tx, out) = self
+            .check_out_in(tx, caller, account, team, justification)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// [`Core::check_out_backup_code`] in the caller's write transaction, for an account whose
+    /// `backup.checkout` right is decided. A refusal (failed-attempt budget, no code left) ends
+    /// the transaction and is recorded on its own.
+    pub(crate) async fn check_out_in(
+        &self,
+        tx: WriteTx,
+        caller: &Caller,
+        account: &crate::store::accounts::Account,
+        team: &str,
+        justification: Justification,
+    ) -> Result<(WriteTx, CheckedOut), ServiceError> {
+        let account_id = account.id.as_str();
         ensure_usable(account)?;
         self.require_recent_auth(caller)?;
-        let tx = self.store.begin_write().await?;
         let failed = self.failed_attempts(&*tx, account_id).await?;
         if failed.exhausted() {
             drop(tx);
@@ -369,14 +408,17 @@ impl Core {
                 "low_codes_task_opened": task_opened,
             }));
         crate::audit::append(&*tx, event).await?;
-        tx.commit().await?;
-        Ok(CheckedOut {
-            code: shown,
-            position: code.position,
-            generation: generation.generation,
-            remaining,
-            warnings: self.warnings(remaining, &failed),
-        })
+        let warnings = self.warnings(remaining, &failed);
+        Ok((
+            tx,
+            CheckedOut {
+                code: shown,
+                position: code.position,
+                generation: generation.generation,
+                remaining,
+                warnings,
+            },
+        ))
     }
 
     /// Marks the lowest unused code of the current generation checked out by the caller.
@@ -509,7 +551,33 @@ impl Core {
         override_holder: bool,
     ) -> Result<Reported, ServiceError> {
         let (_, team) = allowed.for_action(Action::BackupResult)?;
-        let account_id = allowed.id();
+        let plan = self
+            .plan_report(
+                caller,
+                allowed.id(),
+                team,
+                position,
+                generation_number,
+                override_holder,
+            )
+            .await?;
+        let tx = self.store.begin_write().await?;
+        let reported = self.report_in(&*tx, caller, team, plan, outcome).await?;
+        tx.commit().await?;
+        Ok(reported)
+    }
+
+    /// Finds the checked-out code a report is about and decides who reports it: its holder,
+    /// or a manager overriding (whose right is checked here, and a refusal audited).
+    pub(crate) async fn plan_report(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        team: &str,
+        position: i32,
+        generation_number: Option<i32>,
+        override_holder: bool,
+    ) -> Result<ReportPlan, ServiceError> {
         let db = self.store.db();
         let generation = match generation_number {
             Some(n) => repo::by_number(db, account_id, n).await?,
@@ -519,16 +587,8 @@ impl Core {
         let code = repo::code_at(db, &generation.id, position)
             .await?
             .ok_or(ServiceError::NotFound("backup code"))?;
-        let not_checked_out = || ServiceError::Conflict {
-            code: "backup_code_not_checked_out",
-            message: format!(
-                "code {position} of generation {} is {}; only a checked-out code takes an outcome",
-                generation.generation,
-                code.state.replace('_', " ")
-            ),
-        };
         if code.state != state::CHECKED_OUT {
-            return Err(not_checked_out());
+            return Err(not_checked_out(&generation, &code));
         }
         let subject = caller.principal.subject();
         let holder = code.state_by.clone().unwrap_or_default();
@@ -560,12 +620,37 @@ impl Core {
                 message: "only the person who checked this code out reports its outcome; a manager may override with \"override\": true".to_owned(),
             });
         };
-        let tx = self.store.begin_write().await?;
-        if !repo::report(&*tx, &code.id, outcome.state(), &holder).await? {
-            return Err(not_checked_out());
+        Ok(ReportPlan {
+            account_id: account_id.to_owned(),
+            generation,
+            code,
+            holder,
+            action,
+        })
+    }
+
+    /// Records a planned report in the caller's transaction.
+    pub(crate) async fn report_in(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        caller: &Caller,
+        team: &str,
+        plan: ReportPlan,
+        outcome: CodeOutcome,
+    ) -> Result<Reported, ServiceError> {
+        let ReportPlan {
+            account_id,
+            generation,
+            code,
+            holder,
+            action,
+        } = plan;
+        let position = code.position;
+        if !repo::report(db, &code.id, outcome.state(), &holder).await? {
+            return Err(not_checked_out(&generation, &code));
         }
-        let remaining = repo::remaining(&*tx, &generation.id).await?;
-        let failed = self.failed_attempts(&*tx, account_id).await?;
+        let remaining = repo::remaining(db, &generation.id).await?;
+        let failed = self.failed_attempts(db, &account_id).await?;
         let mut details = serde_json::json!({
             "generation": generation.generation,
             "position": position,
@@ -577,11 +662,10 @@ impl Core {
         }
         let event = caller
             .event(action)
-            .target(target(account_id))
+            .target(target(&account_id))
             .team(team)
             .details(details);
-        crate::audit::append(&*tx, event).await?;
-        tx.commit().await?;
+        crate::audit::append(db, event).await?;
         Ok(Reported {
             position,
             generation: generation.generation,

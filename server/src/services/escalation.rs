@@ -52,6 +52,11 @@ impl Notifier {
         Ok(Self { hooks })
     }
 
+    /// How many webhooks are configured.
+    pub fn hook_count(&self) -> usize {
+        self.hooks.len()
+    }
+
     /// Sends `body` to every hook in the background, retrying each a few times.
     pub(crate) fn send(&self, body: Vec<u8>) {
         for hook in &self.hooks {

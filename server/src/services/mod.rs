@@ -7,6 +7,7 @@ pub mod audit;
 pub mod backup;
 pub mod escalation;
 pub mod escrow;
+pub mod incidents;
 pub mod keys;
 pub mod limits;
 pub mod logout;
@@ -18,6 +19,7 @@ pub mod passwords;
 pub mod platforms;
 pub mod release;
 pub mod rotation;
+pub mod runbooks;
 pub mod scim;
 pub mod signin;
 pub mod tokens;
@@ -49,6 +51,8 @@ pub struct Core {
     pub kek_ids_at_start: Vec<String>,
     /// The `[[notify]]` webhooks told about overdue rotation tasks.
     pub notifier: escalation::Notifier,
+    /// The incident runbooks, checked at start.
+    pub runbooks: Arc<runbooks::Runbooks>,
 }
 
 /// Where a request came from, for the audit trail.

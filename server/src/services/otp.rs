@@ -190,10 +190,28 @@ impl Core {
         justification: Option<Justification>,
     ) -> Result<TotpCode, ServiceError> {
         let (account, team) = allowed.for_action(Action::TotpReveal)?;
-        let account_id = allowed.id();
+        let tx = self.store.begin_write().await?;
+        let (tx, code) = self
+            .reveal_totp_in(tx, caller, account, team, justification, None)
+            .await?;
+        tx.commit().await?;
+        Ok(code)
+    }
+
+    /// [`Core::reveal_totp`] in the caller's write transaction, for an account whose
+    /// `totp.reveal` right is decided; `incident` names the incident whose step asked for it.
+    pub(crate) async fn reveal_totp_in(
+        &self,
+        tx: WriteTx,
+        caller: &Caller,
+        account: &crate::store::accounts::Account,
+        team: &str,
+        justification: Option<Justification>,
+        incident: Option<&str>,
+    ) -> Result<(WriteTx, TotpCode), ServiceError> {
+        let account_id = account.id.as_str();
         ensure_usable(account)?;
         self.require_recent_auth(caller)?;
-        let tx = self.store.begin_write().await?;
         let tx = self
             .charge_reveal(
                 tx,
@@ -214,23 +232,28 @@ impl Core {
         let code = seed.code_at_counter(params.algorithm, params.digits, step);
         let next_code = (expires_in <= NEXT_CODE_WINDOW)
             .then(|| seed.code_at_counter(params.algorithm, params.digits, step + 1));
+        let mut details =
+            serde_json::json!({ "secret_id": row.id, "version": row.version, "step": step });
+        if let Some(incident) = incident {
+            details["incident"] = incident.into();
+        }
         let event = caller
             .event("totp.reveal")
             .target(format!("account:{account_id}"))
             .team(team)
             .justification(justification.as_ref().map(Justification::as_str))
-            .details(
-                serde_json::json!({ "secret_id": row.id, "version": row.version, "step": step }),
-            );
+            .details(details);
         crate::audit::append(&*tx, event).await?;
-        tx.commit().await?;
-        Ok(TotpCode {
-            code,
-            digits: params.digits,
-            period,
-            expires_in,
-            next_code,
-        })
+        Ok((
+            tx,
+            TotpCode {
+                code,
+                digits: params.digits,
+                period,
+                expires_in,
+                next_code,
+            },
+        ))
     }
 
     /// The HOTP code for the stored counter, which advances by one atomically.

@@ -132,6 +132,22 @@ impl Core {
         reason: Justification,
     ) -> Result<Requested, ServiceError> {
         let view = self.escrow_for_request(caller, escrow_id).await?;
+        let tx = self.store.begin_write().await?;
+        let requested = self.request_release_in(&*tx, caller, view, &reason).await?;
+        tx.commit().await?;
+        self.notify_release("release.requested", &requested.view.release);
+        Ok(requested)
+    }
+
+    /// Asks for a release in the caller's transaction, of an escrow the caller may ask for
+    /// (see [`Core::may_request_release`]); the custodians are to be notified after commit.
+    pub(crate) async fn request_release_in(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        caller: &Caller,
+        view: EscrowView,
+        reason: &Justification,
+    ) -> Result<Requested, ServiceError> {
         if view.escrow.state != repo::ACTIVE {
             return Err(conflict(
                 "escrow_spent",
@@ -155,8 +171,7 @@ impl Core {
             vetoed_by: None,
             created_at: now(),
         };
-        let tx = self.store.begin_write().await?;
-        let release = repo::insert_release(&*tx, release).await?;
+        let release = repo::insert_release(db, release).await?;
         let event = caller
             .event("release.request")
             .target(target(&release.id))
@@ -164,9 +179,7 @@ impl Core {
             .details(
                 serde_json::json!({ "escrow": view.escrow.id, "threshold": release.threshold }),
             );
-        crate::audit::append(&*tx, event).await?;
-        tx.commit().await?;
-        self.notify_release("release.requested", &release);
+        crate::audit::append(db, event).await?;
         Ok(Requested {
             release_key: Zeroizing::new(b64(key.private_bytes().as_slice())),
             view: ReleaseView {
@@ -187,7 +200,7 @@ impl Core {
 
     /// The escrow, if the caller may ask for its release: a role in one of its teams (any
     /// team, for an org-wide escrow), or one of its custodians. A refusal is audited.
-    async fn escrow_for_request(
+    pub(crate) async fn escrow_for_request(
         &self,
         caller: &Caller,
         id: &str,
@@ -847,7 +860,7 @@ impl Core {
 
     /// Tells the `[[notify]]` webhooks (custodians' and security admins' channels) that a
     /// release changed state: ids and state only, never a share or a secret.
-    fn notify_release(&self, event: &str, release: &ReleaseRow) {
+    pub(crate) fn notify_release(&self, event: &str, release: &ReleaseRow) {
         let body = serde_json::json!({
             "event": event,
             "release": {

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod deks;
 pub mod entities;
 pub mod escrow;
+pub mod incidents;
 pub mod limits;
 pub mod members;
 pub mod rotation;

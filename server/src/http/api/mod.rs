@@ -5,6 +5,7 @@ mod audit;
 pub(crate) mod backup;
 pub(crate) mod escrows;
 mod health;
+pub(crate) mod incidents;
 mod me;
 pub(crate) mod members;
 mod otp;
@@ -63,7 +64,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(releases::secrets)
                 .service(rotation::get)
                 .service(rotation::assign)
-                .service(rotation::dismiss),
+                .service(rotation::dismiss)
+                .service(incidents::list_runbooks)
+                .service(incidents::start)
+                .service(incidents::list)
+                .service(incidents::get)
+                .service(incidents::answer)
+                .service(incidents::resolve)
+                .service(incidents::cancel),
         );
 }
 
@@ -125,6 +133,8 @@ impl Modify for BearerAuth {
         rotation::list, rotation::open, rotation::get, rotation::assign, rotation::dismiss,
         escrows::create, escrows::list, escrows::get, escrows::share,
         releases::request, releases::submit, releases::get, releases::veto, releases::secrets,
+        incidents::list_runbooks, incidents::start, incidents::list, incidents::get, incidents::answer,
+        incidents::resolve, incidents::cancel,
         site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout, site::auth::backchannel_logout,
         site::pages::home, site::pages::signin, site::pages::accounts, site::pages::account,
         site::pages::reveal_totp, site::pages::language, site::assets::asset,
@@ -136,6 +146,8 @@ impl Modify for BearerAuth {
         site::breakglass::escrows_list, site::breakglass::create, site::breakglass::escrow_detail, site::breakglass::pickup,
         site::breakglass::request, site::breakglass::release_detail, site::breakglass::veto,
         site::breakglass::submit_page, site::breakglass::submit, site::breakglass::open, site::breakglass::secrets,
+        site::incidents::start, site::incidents::list, site::incidents::incident, site::incidents::answer,
+        site::incidents::resolve, site::incidents::cancel,
         scim::discovery::service_provider_config, scim::discovery::resource_types,
         scim::discovery::resource_type, scim::discovery::schema_list, scim::discovery::schema_one,
         scim::users::list, scim::users::search, scim::users::search_root, scim::users::create,

@@ -23,7 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
 
 /// The cookie that holds a release's key in the browser that asked for it.
-fn release_cookie(id: &str) -> String {
+pub(crate) fn release_cookie(id: &str) -> String {
     format!("kw_release_{}", id.replace('-', ""))
 }
 

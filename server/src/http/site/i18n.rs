@@ -76,6 +76,7 @@ pub struct Texts {
     pub a: AuditTexts,
     pub r: &'static super::i18n_rotation::RotationTexts,
     pub bg: &'static super::i18n_breakglass::BreakGlassTexts,
+    pub inc: &'static super::i18n_incidents::IncidentTexts,
 }
 
 /// The audit viewer's words.
@@ -326,6 +327,7 @@ pub static EN: Texts = Texts {
     },
     r: &super::i18n_rotation::EN,
     bg: &super::i18n_breakglass::EN,
+    inc: &super::i18n_incidents::EN,
 };
 
 pub static JA: Texts = Texts {
@@ -478,6 +480,7 @@ pub static JA: Texts = Texts {
     },
     r: &super::i18n_rotation::JA,
     bg: &super::i18n_breakglass::JA,
+    inc: &super::i18n_incidents::JA,
 };
 
 /// The language for a request: the cookie if set, else the first supported Accept-Language.

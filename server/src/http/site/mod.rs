@@ -8,7 +8,9 @@ pub(crate) mod backup;
 pub(crate) mod breakglass;
 pub mod i18n;
 mod i18n_breakglass;
+mod i18n_incidents;
 mod i18n_rotation;
+pub(crate) mod incidents;
 pub(crate) mod members;
 pub(crate) mod pages;
 pub(crate) mod rotation;
@@ -64,6 +66,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(breakglass::submit)
     .service(breakglass::open)
     .service(breakglass::secrets)
+    .service(incidents::start)
+    .service(incidents::list)
+    .service(incidents::incident)
+    .service(incidents::answer)
+    .service(incidents::resolve)
+    .service(incidents::cancel)
     .service(pages::language);
 }
 

@@ -81,6 +81,8 @@ struct AccountsPage {
     can_audit: bool,
     /// The link to the next page, when there is one.
     next: Option<String>,
+    /// Open incidents the member may read.
+    incident_rows: Vec<super::incidents::IncidentLine>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -152,6 +154,10 @@ struct AccountPage {
     /// A backup-code rotation is due: the import form is open.
     import_due: bool,
     store: super::rotation::StoreExtras,
+    /// The account's open incidents, and the runbooks to start one with.
+    incident_rows: Vec<super::incidents::IncidentLine>,
+    can_start_incident: bool,
+    runbooks: Vec<super::incidents::RunbookChoice>,
 }
 
 fn group(code: &str) -> String {
@@ -260,6 +266,14 @@ pub async fn accounts(
                 .map(|b| format!("{} @ {}", b.role.as_str(), b.team))
                 .collect();
             let can_audit = core.may(&caller, ORG_WIDE, Action::AuditRead).await;
+            let incident_rows = super::incidents::lines(
+                &core,
+                &caller,
+                c.t,
+                Some(crate::domain::IncidentState::Open),
+                None,
+            )
+            .await;
             render(
                 StatusCode::OK,
                 &AccountsPage {
@@ -268,6 +282,7 @@ pub async fn accounts(
                     roles,
                     can_audit,
                     next,
+                    incident_rows,
                 },
             )
         }
@@ -308,6 +323,16 @@ pub async fn account_page(
     let can_store_password = usable && core.may(caller, &view.team, Action::PasswordSet).await;
     let can_import = usable && core.may(caller, &view.team, Action::BackupImport).await;
     let import_due = tasks.iter().any(|t| t.kind == "backup_codes");
+    let incident_rows = super::incidents::lines(
+        core,
+        caller,
+        c.t,
+        Some(crate::domain::IncidentState::Open),
+        Some(&view.account.id),
+    )
+    .await;
+    let can_start_incident = usable && core.may(caller, &view.team, Action::IncidentRun).await;
+    let runbooks = super::incidents::runbook_choices(core, c.t);
     render(
         StatusCode::OK,
         &AccountPage {
@@ -326,6 +351,9 @@ pub async fn account_page(
             can_import,
             import_due,
             store: extras.store,
+            incident_rows,
+            can_start_incident,
+            runbooks,
         },
     )
 }

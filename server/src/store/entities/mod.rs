@@ -10,6 +10,7 @@ pub mod backup_code_generation;
 pub mod escrow;
 pub mod escrow_custodian;
 pub mod escrow_seal;
+pub mod incident;
 pub mod key_check;
 pub mod login_flow;
 pub mod member;
