@@ -154,7 +154,7 @@ fn step_changed(current: &str) -> ServiceError {
     ServiceError::Conflict {
         code: "step_changed",
         message: format!(
-            "someone answered first: the incident is now at step `{current}`; read it again and answer that step"
+            "this step was answered already (perhaps by someone else): the incident is now at step `{current}`; read it again and answer that step"
         ),
     }
 }

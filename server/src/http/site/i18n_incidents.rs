@@ -58,25 +58,91 @@ pub struct IncidentTexts {
     pub all_incidents: &'static str,
 }
 
+/// Per action: what its button does, and what it did (English, Japanese).
+const ACTIONS: [(&str, [&str; 2], [&str; 2]); 9] = [
+    (
+        "freeze_account",
+        ["freezes the account", "アカウントを凍結"],
+        ["froze the account", "アカウントを凍結しました"],
+    ),
+    (
+        "unfreeze_account",
+        ["unfreezes the account", "凍結を解除"],
+        ["unfroze the account", "凍結を解除しました"],
+    ),
+    (
+        "checkout_backup_code",
+        [
+            "hands you the next backup code",
+            "次のバックアップコードを受け取る",
+        ],
+        [
+            "checked out a backup code",
+            "バックアップコードを受け取りました",
+        ],
+    ),
+    (
+        "report_backup_code",
+        ["records the code's result", "コードの結果を記録"],
+        ["recorded the code's result", "コードの結果を記録しました"],
+    ),
+    (
+        "reveal_totp",
+        ["shows the current code", "現在のコードを表示"],
+        ["revealed the current code", "現在のコードを表示しました"],
+    ),
+    (
+        "open_rotation_tasks",
+        ["opens rotation tasks", "ローテーションタスクを作成"],
+        [
+            "opened rotation tasks",
+            "ローテーションタスクを作成しました",
+        ],
+    ),
+    (
+        "open_break_glass_release",
+        [
+            "asks the custodians for a release",
+            "カストディアンに開示を依頼",
+        ],
+        [
+            "asked for a break-glass release",
+            "ブレークグラス開示を依頼しました",
+        ],
+    ),
+    (
+        "revoke_sessions",
+        [
+            "ends the Keyward sessions of those who used its secrets",
+            "シークレットを使った人の Keyward セッションを終了",
+        ],
+        ["ended Keyward sessions", "Keyward セッションを終了しました"],
+    ),
+    (
+        "notify",
+        ["tells the notification hooks", "通知フックに送信"],
+        ["notified the hooks", "通知フックに送信しました"],
+    ),
+];
+
+fn lang_index(t: &IncidentTexts) -> usize {
+    usize::from(!std::ptr::eq(t, &EN))
+}
+
+/// What an action's button does, in words.
+pub fn action_label(t: &IncidentTexts, action: &str) -> &'static str {
+    ACTIONS
+        .iter()
+        .find(|(name, _, _)| *name == action)
+        .map_or("", |(_, label, _)| label[lang_index(t)])
+}
+
 /// What an action did, in words.
 pub fn action_done(t: &IncidentTexts, action: &str) -> &'static str {
-    let en = std::ptr::eq(t, &EN);
-    match (action, en) {
-        ("freeze_account", true) => "The account is frozen.",
-        ("freeze_account", false) => "アカウントを凍結しました。",
-        ("unfreeze_account", true) => "The account is active again.",
-        ("unfreeze_account", false) => "アカウントの凍結を解除しました。",
-        ("report_backup_code", true) => "The code's result is recorded.",
-        ("report_backup_code", false) => "コードの結果を記録しました。",
-        ("open_rotation_tasks", true) => "Rotation tasks are open.",
-        ("open_rotation_tasks", false) => "ローテーションタスクを作成しました。",
-        ("revoke_sessions", true) => "Their Keyward sessions are ended.",
-        ("revoke_sessions", false) => "対象者の Keyward セッションを終了しました。",
-        ("notify", true) => "The notification hooks were told.",
-        ("notify", false) => "通知フックに送信しました。",
-        (_, true) => "Done.",
-        (_, false) => "完了しました。",
-    }
+    ACTIONS
+        .iter()
+        .find(|(name, _, _)| *name == action)
+        .map_or("", |(_, _, done)| done[lang_index(t)])
 }
 
 pub static EN: IncidentTexts = IncidentTexts {
@@ -114,11 +180,11 @@ pub static EN: IncidentTexts = IncidentTexts {
     release_title: "Break-glass release asked for",
     release_body: "The custodians have been told. This browser keeps the release key; follow the release here.",
     release_link: "Open the release",
-    done_notice: "Answer recorded.",
+    done_notice: "Answer recorded:",
     timeline_title: "Timeline",
     ev_start: "started the incident",
     ev_answer: "answered",
-    ev_action: "ran",
+    ev_action: "",
     ev_resolve: "resolved the incident",
     ev_cancel: "cancelled the incident",
     ev_refused: "was refused",
@@ -168,11 +234,11 @@ pub static JA: IncidentTexts = IncidentTexts {
     release_title: "ブレークグラス開示を依頼しました",
     release_body: "カストディアンに通知しました。開示キーはこのブラウザに保管されます。進捗は開示ページで確認してください。",
     release_link: "開示ページを開く",
-    done_notice: "回答を記録しました。",
+    done_notice: "回答を記録しました：",
     timeline_title: "タイムライン",
     ev_start: "がインシデントを開始",
     ev_answer: "が回答",
-    ev_action: "が実行",
+    ev_action: ":",
     ev_resolve: "がインシデントを解決",
     ev_cancel: "がインシデントをキャンセル",
     ev_refused: "が拒否されました",

@@ -4,7 +4,7 @@
 //! produced (a code, a release key) is kept for one view of the page it leads to.
 
 use super::i18n::Texts;
-use super::i18n_incidents::action_done;
+use super::i18n_incidents::{action_done, action_label};
 use super::pages::{form_caller, service_failure};
 use super::{cookie, error_page, render, see_other, to_signin, Chrome};
 use crate::authz::Action;
@@ -46,6 +46,21 @@ fn state_label(t: &Texts, state: &str) -> &'static str {
         "open" => t.inc.state_open,
         "resolved" => t.inc.state_resolved,
         _ => t.inc.state_cancelled,
+    }
+}
+
+/// A note after a dash, or nothing.
+fn dash(note: Option<&str>) -> String {
+    note.map(|n| format!("— {n}")).unwrap_or_default()
+}
+
+/// The start of a long text, for the timeline.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 60;
+    if text.chars().count() <= MAX {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(MAX).collect::<String>())
     }
 }
 
@@ -313,9 +328,13 @@ async fn timeline(core: &Core, t: &Texts, view: &IncidentView) -> Vec<TimelineVi
             .and_then(|s| e.choice.as_deref().and_then(|c| s.choice(c)))
             .map(|c| text(t, &c.text));
         let (what, detail) = match e.event.as_str() {
-            "incident.start" => (t.inc.ev_start, e.note.clone().unwrap_or_default()),
+            "incident.start" => (t.inc.ev_start, dash(e.note.as_deref())),
             "incident.answer" => {
-                let mut detail = format!("“{}”", choice_text.unwrap_or_default());
+                let question = runbook
+                    .and_then(|r| r.step(step))
+                    .map(|s| shorten(&text(t, &s.text)))
+                    .unwrap_or_default();
+                let mut detail = format!("“{}” · {question}", choice_text.unwrap_or_default());
                 if let Some(note) = &e.note {
                     detail.push_str(&format!(" — {note}"));
                 }
@@ -341,12 +360,15 @@ async fn timeline(core: &Core, t: &Texts, view: &IncidentView) -> Vec<TimelineVi
                         if let Some(p) = e.result.as_ref().and_then(|r| r.get("position")) {
                             detail.push_str(&format!(" (#{p})"));
                         }
+                        if let Some(o) = e.result.as_ref().and_then(|r| r.get("outcome")) {
+                            detail.push_str(&format!(": {}", o.as_str().unwrap_or_default()));
+                        }
                         (t.inc.ev_action, detail)
                     }
                 }
             }
-            "incident.resolve" => (t.inc.ev_resolve, e.note.clone().unwrap_or_default()),
-            _ => (t.inc.ev_cancel, e.note.clone().unwrap_or_default()),
+            "incident.resolve" => (t.inc.ev_resolve, dash(e.note.as_deref())),
+            _ => (t.inc.ev_cancel, dash(e.note.as_deref())),
         };
         out.push(TimelineView {
             at: when(e.at),
@@ -412,7 +434,10 @@ async fn incident_page(
                     .map(|ch| ChoiceView {
                         id: ch.id.clone(),
                         text: text(t, &ch.text),
-                        action: ch.action.as_ref().map(|a| a.name().to_owned()),
+                        action: ch
+                            .action
+                            .as_ref()
+                            .map(|a| action_label(t.inc, a.name()).to_owned()),
                     })
                     .collect()
             })
@@ -607,7 +632,13 @@ pub async fn answer(
                 extras.shown = Some(shown);
                 release_key = Some((release, key));
             }
-            None => extras.notice = Some(action_done(t.inc, result.action).to_owned()),
+            None => {
+                extras.notice = Some(format!(
+                    "{} {}",
+                    t.inc.done_notice,
+                    action_done(t.inc, result.action)
+                ))
+            }
         }
     }
     show_once(&req, &core, &caller, &id, extras, release_key).await
