@@ -256,14 +256,16 @@ async fn every_branch_of_every_shipped_runbook_is_walked_to_its_end() {
     assert!(walks > 50, "{walks} branches walked");
 }
 
-/// An incident of `runbook` on a fresh account, answered along `path`; its id and account.
+/// An incident of `runbook` on a fresh account (made by a manager), started and answered
+/// along `path` as `token`; its id and account.
 async fn incident_at(
     app: &TestApp,
     token: &str,
     runbook: &str,
     path: &[(&str, &str)],
 ) -> (String, String) {
-    let account = equipped_account(app, token).await;
+    let manager = app.token("manager", "marketing").await;
+    let account = equipped_account(app, &manager).await;
     let id = start(app, token, &account, runbook).await["id"]
         .as_str()
         .unwrap()
@@ -901,4 +903,185 @@ async fn a_malformed_runbook_folder_stops_the_start_naming_the_file_and_step() {
     let listed = expect_json(app.get("/api/v1/runbooks", &token).await, 200).await;
     assert_eq!(listed["runbooks"].as_array().unwrap().len(), 1);
     assert_eq!(listed["runbooks"][0]["title"]["en"], "Locked out (ours)");
+}
+
+#[tokio::test]
+async fn an_old_answer_is_refused_when_the_runbook_comes_back_to_its_step() {
+    let app = spawn_app().await;
+    let operator = app.token("operator", "marketing").await;
+    let (id, account) = incident_at(&app, &operator, "lockout", &TO_BACKUP).await;
+    let seen = expect_json(
+        answer(&app, &operator, &id, "try_backup_code", "check_out").await,
+        200,
+    )
+    .await;
+    let at = seen["answers"].as_i64().unwrap();
+    assert_eq!(at, 4);
+    // Someone reports code 1 rejected and takes code 2: the runbook is back at backup_result.
+    expect_json(
+        answer(&app, &operator, &id, "backup_result", "rejected").await,
+        200,
+    )
+    .await;
+    expect_json(
+        answer(&app, &operator, &id, "try_backup_code", "check_out").await,
+        200,
+    )
+    .await;
+    // An answer given on the page of code 1 is refused; it does not mark code 2.
+    let stale = app
+        .post(
+            &format!("/api/v1/incidents/{id}/answer"),
+            &operator,
+            json!({"step": "backup_result", "choice": "rejected", "answers": at}),
+        )
+        .await;
+    expect_error(stale, 409, "step_changed").await;
+    let status = expect_json(
+        app.get(
+            &format!("/api/v1/accounts/{account}/backup-codes"),
+            &operator,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        status["codes"][1]["state"], "checked_out",
+        "code 2 is untouched"
+    );
+    let current = expect_json(
+        app.get(&format!("/api/v1/incidents/{id}"), &operator).await,
+        200,
+    )
+    .await;
+    let fresh = app
+        .post(
+            &format!("/api/v1/incidents/{id}/answer"),
+            &operator,
+            json!({"step": "backup_result", "choice": "worked", "answers": current["answers"]}),
+        )
+        .await;
+    assert_eq!(expect_json(fresh, 200).await["step"]["id"], "recovered");
+}
+
+#[tokio::test]
+async fn only_the_holder_reports_a_code_in_an_incident_and_refusals_before_the_action_are_on_the_timeline(
+) {
+    let app = spawn_app().await;
+    let operator = app.token("operator", "marketing").await;
+    let manager = app.token("manager", "marketing").await;
+    let (id, _) = incident_at(&app, &operator, "lockout", &TO_BACKUP).await;
+    expect_json(
+        answer(&app, &operator, &id, "try_backup_code", "check_out").await,
+        200,
+    )
+    .await;
+    // A manager is not the holder, and an incident never overrides silently.
+    let res = answer(&app, &manager, &id, "backup_result", "worked").await;
+    let err = expect_error(res, 403, "not_code_holder").await;
+    assert!(!err.to_string().contains("override"), "{err}");
+    // No escrow covers the team: asking for a release is refused with a clear code.
+    let (other, _) = incident_at(
+        &app,
+        &manager,
+        "lockout",
+        &[
+            ("device_left", "no"),
+            ("old_device", "no"),
+            ("try_totp", "no_seed"),
+            ("try_backup_code", "none_left"),
+        ],
+    )
+    .await;
+    expect_error(
+        answer(&app, &manager, &other, "break_glass", "open_release").await,
+        409,
+        "no_escrow",
+    )
+    .await;
+    // Someone of another team is refused reading it; that stays in the audit trail only.
+    let outsider = app.token("operator", "sales").await;
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{id}"), &outsider)
+            .await
+            .status(),
+        403
+    );
+    for (incident, error) in [(&id, "not_code_holder"), (&other, "no_escrow")] {
+        let view = expect_json(
+            app.get(&format!("/api/v1/incidents/{incident}"), &manager)
+                .await,
+            200,
+        )
+        .await;
+        let timeline = view["timeline"].as_array().unwrap();
+        assert!(timeline
+            .iter()
+            .all(|e| e["event"].as_str().unwrap().starts_with("incident.")));
+        let last = timeline.last().unwrap();
+        assert_eq!(last["event"], "incident.action");
+        assert_eq!(last["result"]["error"], error);
+        assert_ne!(last["outcome"], "success");
+    }
+    let view = expect_json(
+        app.get(&format!("/api/v1/incidents/{id}"), &operator).await,
+        200,
+    )
+    .await;
+    assert_eq!(view["step"]["id"], "backup_result", "the incident stays");
+    let done = expect_json(
+        answer(&app, &operator, &id, "backup_result", "worked").await,
+        200,
+    )
+    .await;
+    assert_eq!(done["result"]["outcome"], "used");
+}
+
+#[tokio::test]
+async fn a_code_checked_out_in_the_dashboard_is_shown_even_when_its_one_time_page_cannot_be_kept() {
+    use crate::support::idp::{spawn_sso_app, Browser};
+    let app = spawn_sso_app("").await;
+    let manager = app.token("manager", "marketing").await;
+    let (id, _) = incident_at(&app, &manager, "lockout", &TO_BACKUP).await;
+    let browser = Browser::new();
+    assert!(browser
+        .sign_in(&app.base, "alice")
+        .await
+        .status()
+        .is_redirection());
+    let page = browser.page(&format!("{}/incidents/{id}", app.base)).await;
+    assert!(
+        page.contains("name=\"answers\" value=\"3\""),
+        "the form carries the answer count"
+    );
+    use sea_orm::ConnectionTrait;
+    app.core
+        .store
+        .db()
+        .execute_unprepared("DROP TABLE page_result")
+        .await
+        .unwrap();
+    let res = browser
+        .submit(
+            &app.base,
+            &format!("/incidents/{id}/answer"),
+            &page,
+            &[
+                ("step", "try_backup_code"),
+                ("choice", "check_out"),
+                ("answers", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "the code is shown here, not lost behind a redirect"
+    );
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains(&format!("data-code=\"{}\"", codes()[0])),
+        "the code is on the page"
+    );
 }

@@ -390,3 +390,66 @@ async fn each_release_state_change_is_told_to_the_notify_webhooks_without_a_shar
         .iter()
         .all(|(_, body)| !String::from_utf8_lossy(body).contains("kwshare1")));
 }
+
+#[tokio::test]
+async fn an_incident_step_tells_the_notify_webhooks_with_ids_only() {
+    let hook = receiver(0).await;
+    let app = app_notifying(&hook.url).await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@leaky").await;
+    let incident = expect_json(
+        app.post(
+            "/api/v1/incidents",
+            &manager,
+            json!({"account": account, "runbook": "leak"}),
+        )
+        .await,
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (step, choice) in [
+        ("freeze", "freeze"),
+        ("rotate", "open_tasks"),
+        ("platform_sessions", "reviewed"),
+        ("keyward_sessions", "not_needed"),
+        ("leak_path", "unknown"),
+        ("tell_security", "notify"),
+    ] {
+        let res = app
+            .post(
+                &format!("/api/v1/incidents/{incident}/answer"),
+                &manager,
+                json!({"step": step, "choice": choice}),
+            )
+            .await;
+        let body = expect_json(res, 200).await;
+        if choice == "notify" {
+            assert_eq!(body["result"]["hooks"], 1);
+        }
+    }
+    for _ in 0..50 {
+        if !hook.seen.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let seen = hook.seen.lock().unwrap().clone();
+    let told: Vec<Value> = seen
+        .iter()
+        .map(|(_, body)| serde_json::from_slice(body).unwrap())
+        .filter(|v: &Value| v["event"] == "incident.notify")
+        .collect();
+    assert_eq!(told.len(), 1, "{seen:?}");
+    assert_eq!(told[0]["incident"]["id"], incident.as_str());
+    assert_eq!(told[0]["incident"]["handle"], "@leaky");
+    assert_eq!(told[0]["incident"]["runbook"], "leak");
+    let (head, _) = &seen[0];
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-keyward-signature: sha256="),
+        "{head}"
+    );
+}

@@ -369,10 +369,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 RunbookCommand::Check { dir } => (dir, false),
                 RunbookCommand::List { dir } => (dir, true),
             };
-            // A configuration is optional here: checking a folder needs no database.
+            // Checking a folder needs no database; without one, the configured folder (a
+            // configuration that cannot be read is an error, not the built-in runbooks).
             let dir = match dir {
                 Some(dir) => Some(dir),
-                None => settings().ok().and_then(|s| s.incidents.runbooks_dir),
+                None => settings()?.incidents.runbooks_dir,
             };
             runbook_check(dir.as_deref(), list)
         }

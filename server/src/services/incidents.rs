@@ -6,7 +6,7 @@
 //! to one step, exactly one wins; the other is told the step changed. The timeline is the audit
 //! trail: every event whose target is the incident, never a secret.
 
-use super::accounts::archived;
+use super::accounts::{archived, ensure_usable};
 use super::backup::{CheckedOut, CodeOutcome, FailedAttempts, ReportPlan};
 use super::escrow::EscrowView;
 use super::otp::TotpCode;
@@ -128,6 +128,9 @@ pub struct Answer {
     pub step: RunbookKey,
     pub choice: RunbookKey,
     pub note: Option<Justification>,
+    /// The incident's `answers` count the answer was given at: when present, it must still be
+    /// current, so an old answer is refused even when the runbook has come back to its step.
+    pub answers: Option<i32>,
 }
 
 /// What an action needs that was decided before its transaction.
@@ -305,6 +308,8 @@ impl Core {
         let timeline = audit_repo::search(db, &filter, MAX_TIMELINE)
             .await?
             .into_iter()
+            // Refusals to read or answer it (`auth.denied`) stay in the audit trail.
+            .filter(|event| event.action.starts_with("incident."))
             .map(|event| {
                 let details: serde_json::Value =
                     serde_json::from_str(&event.details).unwrap_or_default();
@@ -391,7 +396,7 @@ impl Core {
         if row.state != IncidentState::Open.as_str() {
             return Err(closed(&row));
         }
-        if row.step != answer.step.as_str() {
+        if row.step != answer.step.as_str() || answer.answers.is_some_and(|n| n != row.answers) {
             return Err(step_changed(&row.step));
         }
         let runbook = self.runbook_of(&row)?;
@@ -423,19 +428,19 @@ impl Core {
         let action = choice.action.clone();
         let prepared = match &action {
             Some(action) => {
-                self.prepare_action(caller, &row, &team, action, &answer)
+                self.prepare_action(caller, &row, &account, &team, action, &answer)
                     .await?
             }
             None => Prepared::Nothing,
         };
         let tx = self.store.begin_write().await?;
-        if !repo::advance(&*tx, &row.id, &row.step, &choice.next).await? {
+        if !repo::advance(&*tx, &row.id, &row.step, row.answers, &choice.next).await? {
             drop(tx);
-            let now_at = repo::find(self.store.db(), &row.id)
-                .await?
-                .map(|r| r.step)
-                .unwrap_or_default();
-            return Err(step_changed(&now_at));
+            return Err(match repo::find(self.store.db(), &row.id).await? {
+                Some(now) if now.state != IncidentState::Open.as_str() => closed(&now),
+                Some(now) => step_changed(&now.step),
+                None => ServiceError::NotFound("incident"),
+            });
         }
         let answered = caller
             .event("incident.answer")
@@ -492,10 +497,35 @@ impl Core {
             }
             None => {}
         }
-        let row = repo::find(self.store.db(), &row.id)
-            .await?
-            .ok_or(ServiceError::NotFound("incident"))?;
-        let view = self.incident_view(row, account, team).await?;
+        // Committed: a code may be checked out to the caller, so the answer is given whatever
+        // happens to the re-read of the incident.
+        let moved = IncidentRow {
+            step: choice.next.clone(),
+            answers: row.answers + 1,
+            updated_at: now(),
+            ..row.clone()
+        };
+        let fresh = match repo::find(self.store.db(), &row.id).await {
+            Ok(Some(fresh)) => fresh,
+            _ => moved.clone(),
+        };
+        let view = match self
+            .incident_view(fresh, account.clone(), team.clone())
+            .await
+        {
+            Ok(view) => view,
+            Err(err) => {
+                tracing::warn!(error = %err, "incident answered; its view is shown without the timeline");
+                IncidentView {
+                    row: moved,
+                    team,
+                    platform: account.platform,
+                    handle: account.handle,
+                    timeline: None,
+                    failed_attempts: None,
+                }
+            }
+        };
         Ok(Answered { view, result })
     }
 
@@ -533,6 +563,7 @@ impl Core {
         &self,
         caller: &Caller,
         row: &IncidentRow,
+        account: &Account,
         team: &str,
         action: &RunbookAction,
         answer: &Answer,
@@ -549,20 +580,41 @@ impl Core {
             RunbookAction::RevokeSessions => (ORG_WIDE, Action::MemberOffboard),
             RunbookAction::Notify => (team, Action::IncidentRun),
         };
-        if !self.may(caller, scope, right).await {
-            let err = ServiceError::Refused {
+        let prepared = if self.may(caller, scope, right).await {
+            self.prepare_needs(caller, row, account, team, action).await
+        } else {
+            Err(ServiceError::Refused {
                 code: "action_not_allowed",
                 message: format!(
                     "your role does not allow {} ({}) on this account; ask someone who may, or choose another answer",
                     action.name(),
                     right.as_str()
                 ),
-            };
-            self.record_action_failure(caller, row, team, answer.choice.as_str(), action, &err)
+            })
+        };
+        if let Err(err) = &prepared {
+            self.record_action_failure(caller, row, team, answer.choice.as_str(), action, err)
                 .await;
-            return Err(err);
         }
+        prepared
+    }
+
+    /// What an allowed action needs before its transaction, and the refusals that need no
+    /// lock (a frozen account, an old sign-in) decided without one.
+    async fn prepare_needs(
+        &self,
+        caller: &Caller,
+        row: &IncidentRow,
+        account: &Account,
+        team: &str,
+        action: &RunbookAction,
+    ) -> Result<Prepared, ServiceError> {
         match action {
+            RunbookAction::CheckoutBackupCode | RunbookAction::RevealTotp => {
+                ensure_usable(account)?;
+                self.require_recent_auth(caller)?;
+                Ok(Prepared::Nothing)
+            }
             RunbookAction::ReportBackupCode(outcome) => {
                 let (Some(generation), Some(position)) =
                     (row.backup_generation, row.backup_position)
@@ -572,17 +624,20 @@ impl Core {
                         message: "this incident has not checked out a backup code yet".to_owned(),
                     });
                 };
-                let override_holder = self.may(caller, team, Action::BackupResultOverride).await;
+                // Only the person holding the code reports it here, as over the API without
+                // an explicit override.
                 let plan = self
-                    .plan_report(
-                        caller,
-                        &row.account_id,
-                        team,
-                        position,
-                        Some(generation),
-                        override_holder,
-                    )
-                    .await?;
+                    .plan_report(caller, &row.account_id, team, position, Some(generation), false)
+                    .await
+                    .map_err(|err| match err {
+                        ServiceError::Refused { code, .. } if code == "not_code_holder" => {
+                            ServiceError::Refused {
+                                code,
+                                message: "only the person who checked this code out reports whether it worked".to_owned(),
+                            }
+                        }
+                        other => other,
+                    })?;
                 Ok(Prepared::Report(Box::new(plan), *outcome))
             }
             RunbookAction::OpenBreakGlassRelease => {
@@ -810,21 +865,21 @@ impl Core {
         row: &IncidentRow,
         account: &Account,
     ) -> Result<serde_json::Value, ServiceError> {
-        let filter = AuditFilter {
-            target: Some(format!("account:{}", account.id)),
-            outcome: Some("success".to_owned()),
-            since: Some(now() - chrono::Duration::days(SESSION_LOOKBACK_DAYS)),
-            ..Default::default()
-        };
+        let since = now() - chrono::Duration::days(SESSION_LOOKBACK_DAYS);
+        let actors = audit_repo::actors_of(
+            &**tx,
+            &format!("account:{}", account.id),
+            &SECRET_USES,
+            since,
+        )
+        .await?;
         let me = caller.principal.subject();
-        let mut members = std::collections::BTreeSet::new();
-        for event in audit_repo::search(&**tx, &filter, 10_000).await? {
-            if SECRET_USES.contains(&event.action.as_str()) && event.actor != me {
-                if let Some(id) = event.actor.strip_prefix("member:") {
-                    members.insert(id.to_owned());
-                }
-            }
-        }
+        let members: std::collections::BTreeSet<String> = actors
+            .iter()
+            .filter(|actor| **actor != me)
+            .filter_map(|actor| actor.strip_prefix("member:"))
+            .map(str::to_owned)
+            .collect();
         let mut total = 0;
         for member in &members {
             let ended = sessions::delete_for_member(&**tx, member).await?;
@@ -884,7 +939,9 @@ impl Core {
         let tx = self.store.begin_write().await?;
         let subject = caller.principal.subject();
         if !repo::close(&*tx, &row.id, state.as_str(), &subject, text.as_str()).await? {
-            return Err(closed(&row));
+            drop(tx);
+            let now = repo::find(self.store.db(), &row.id).await?;
+            return Err(closed(now.as_ref().unwrap_or(&row)));
         }
         let mut details = serde_json::json!({ "runbook": row.runbook, "step": row.step });
         details[key] = text.as_str().into();

@@ -71,7 +71,7 @@ pub enum StepKind {
     Question,
     /// Offers to run something as the caller (check out a code, freeze the account…).
     Action,
-    /// Says what to do outside Keyward; one choice to go on.
+    /// Says what to do outside Keyward; its choices go on.
     Info,
     /// The end of the runbook: the incident can be resolved.
     Done,
@@ -102,7 +102,8 @@ pub enum RunbookAction {
     OpenRotationTasks(Vec<RotationKind>),
     /// A release of the break-glass escrow that covers the account's team.
     OpenBreakGlassRelease,
-    /// Ends every Keyward sign-in of the account's team but the caller's own.
+    /// Ends the Keyward sessions of the members (but the caller) who used the account's
+    /// secrets lately, as the audit trail shows.
     RevokeSessions,
     /// Tells the `[[notify]]` webhooks.
     Notify,
@@ -306,7 +307,7 @@ fn parse(file: &str, text: &str) -> Result<Runbook, Vec<String>> {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or_default();
-    if RunbookKey::parse(&raw.id, "runbook").is_err() {
+    if !is_key(&raw.id, "runbook") {
         errors.push(format!(
             "{file}: the id `{}` is not a-z, 0-9, _ and -",
             raw.id
@@ -330,7 +331,7 @@ fn parse(file: &str, text: &str) -> Result<Runbook, Vec<String>> {
     let mut seen = BTreeSet::new();
     for step in raw.steps {
         let at = format!("{file}: step `{}`", step.id);
-        if RunbookKey::parse(&step.id, "step").is_err() {
+        if !is_key(&step.id, "step") {
             errors.push(format!("{at}: the id is not a-z, 0-9, _ and -"));
         }
         if !seen.insert(step.id.clone()) {
@@ -349,7 +350,7 @@ fn parse(file: &str, text: &str) -> Result<Runbook, Vec<String>> {
         let mut choice_ids = BTreeSet::new();
         for choice in step.choices {
             let at = format!("{at}: choice `{}`", choice.id);
-            if RunbookKey::parse(&choice.id, "choice").is_err() {
+            if !is_key(&choice.id, "choice") {
                 errors.push(format!("{at}: the id is not a-z, 0-9, _ and -"));
             }
             if !choice_ids.insert(choice.id.clone()) {
@@ -360,6 +361,10 @@ fn parse(file: &str, text: &str) -> Result<Runbook, Vec<String>> {
             }
             if !ids.contains(&choice.next) {
                 errors.push(format!("{at}: next `{}` is not a step", choice.next));
+            } else if choice.next == step.id {
+                errors.push(format!(
+                    "{at}: next is its own step; an answer must move the incident on"
+                ));
             }
             let action = match action_of(&choice) {
                 Ok(action) => action,
@@ -378,6 +383,11 @@ fn parse(file: &str, text: &str) -> Result<Runbook, Vec<String>> {
         if step.kind == StepKind::Action && choices.iter().all(|c| c.action.is_none()) {
             errors.push(format!(
                 "{at}: an action step runs an action in one of its choices"
+            ));
+        }
+        if step.kind == StepKind::Action && choices.iter().all(|c| c.action.is_some()) {
+            errors.push(format!(
+                "{at}: give a choice without an action too, so someone whose role may not run it can go on"
             ));
         }
         steps.push(Step {
@@ -402,6 +412,11 @@ fn parse(file: &str, text: &str) -> Result<Runbook, Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// An id exactly as an answer can name it (no spaces around it either).
+fn is_key(raw: &str, what: &'static str) -> bool {
+    RunbookKey::parse(raw, what).is_ok_and(|k| k.as_str() == raw)
 }
 
 fn action_of(choice: &ChoiceFile) -> Result<Option<RunbookAction>, String> {
@@ -613,6 +628,29 @@ mod tests {
         assert!(errors_of(&text).contains("`outcome` belongs to report_backup_code"));
         let text = lockout().replacen("kinds: [totp", "kinds: [seeds", 1);
         assert!(errors_of(&text).contains("`seeds` is not a kind"));
+    }
+
+    #[test]
+    fn a_choice_that_stays_put_an_id_with_spaces_and_an_action_step_without_a_way_round_are_refused(
+    ) {
+        let text = lockout().replacen("next: old_device", "next: device_left", 1);
+        assert!(errors_of(&text).contains("step `device_left`: choice `no`: next is its own step"));
+        let text = lockout().replacen("- id: \"no\"", "- id: \"no \"", 1);
+        assert!(
+            errors_of(&text).contains("choice `no `: the id is not"),
+            "{}",
+            errors_of(&text)
+        );
+        let text = lockout().replacen(
+            "      - id: no_seed\n        text:\n          en: Keyward has no seed for this account\n          ja: Keyward にシードが登録されていない\n        next: try_backup_code\n",
+            "",
+            1,
+        );
+        assert!(
+            errors_of(&text).contains("step `try_totp`: give a choice without an action too"),
+            "{}",
+            errors_of(&text)
+        );
     }
 
     #[test]

@@ -119,6 +119,26 @@ pub async fn by_actors(
         .await
 }
 
+/// Who did one of `actions` to `target` successfully since `since` (each actor once).
+pub async fn actors_of(
+    db: &impl ConnectionTrait,
+    target: &str,
+    actions: &[&str],
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<String>, DbErr> {
+    audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Actor)
+        .distinct()
+        .filter(audit_event::Column::Target.eq(target))
+        .filter(audit_event::Column::Action.is_in(actions.iter().copied()))
+        .filter(audit_event::Column::Outcome.eq("success"))
+        .filter(audit_event::Column::At.gte(since))
+        .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
 /// The newest event matching `filter` (its `after` is ignored).
 pub async fn latest(
     db: &impl ConnectionTrait,

@@ -22,13 +22,15 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Incident
     incident::Entity::find_by_id(id).one(db).await
 }
 
-/// Moves an open incident from `from` to `to`; false when it is no longer open at `from`.
-/// The row lock this takes queues a second answer until the first commits, which then finds
-/// the step changed.
+/// Moves an open incident from step `from`, after `answers` answers, to `to`; false when it
+/// is no longer open there (the answer count tells a step come round again from the one the
+/// answer saw). The row lock this takes queues a second answer until the first commits,
+/// which then finds the incident moved on.
 pub async fn advance(
     db: &impl ConnectionTrait,
     id: &str,
     from: &str,
+    answers: i32,
     to: &str,
 ) -> Result<bool, DbErr> {
     let result = incident::Entity::update_many()
@@ -41,6 +43,7 @@ pub async fn advance(
         .filter(incident::Column::Id.eq(id))
         .filter(incident::Column::State.eq(OPEN))
         .filter(incident::Column::Step.eq(from))
+        .filter(incident::Column::Answers.eq(answers))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)

@@ -90,6 +90,9 @@ pub struct IncidentOut {
     pub state: String,
     /// The current step; answer it with its id.
     pub step: StepOut,
+    /// Answers given so far; send it back with an answer to make sure it answers this visit
+    /// of the step.
+    pub answers: i32,
     pub note: Option<String>,
     /// How it ended (resolve summary or cancel reason).
     pub summary: Option<String>,
@@ -167,6 +170,7 @@ pub(crate) fn incident_out(books: &Runbooks, view: IncidentView) -> IncidentOut 
         title,
         state: r.state,
         step,
+        answers: r.answers,
         note: r.note,
         summary: r.summary,
         opened_by: r.opened_by,
@@ -230,6 +234,11 @@ pub struct AnswerBody {
     pub choice: String,
     /// Anything worth keeping in the timeline (up to 500 characters).
     pub note: Option<String>,
+    /// The incident's `answers` you read with the step (optional). When given, it must still
+    /// be current: an old answer is refused even after the runbook has come back to the same
+    /// step (as it does between backup codes).
+    #[schema(minimum = 0)]
+    pub answers: Option<i32>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -376,6 +385,7 @@ pub async fn answer(
         step: RunbookKey::parse(&body.step, "step")?,
         choice: RunbookKey::parse(&body.choice, "choice")?,
         note: note(body.note.as_deref())?,
+        answers: body.answers,
     };
     let answered = core.answer_incident(&auth.0, allowed, answer).await?;
     let mut out = incident_out(&core.runbooks, answered.view);

@@ -306,6 +306,7 @@ struct IncidentPage {
     open: bool,
     can_run: bool,
     step_id: String,
+    answers: i32,
     step_kind: String,
     step_text: String,
     choices: Vec<ChoiceView>,
@@ -368,7 +369,8 @@ async fn timeline(core: &Core, t: &Texts, view: &IncidentView) -> Vec<TimelineVi
                 }
             }
             "incident.resolve" => (t.inc.ev_resolve, dash(e.note.as_deref())),
-            _ => (t.inc.ev_cancel, dash(e.note.as_deref())),
+            "incident.cancel" => (t.inc.ev_cancel, dash(e.note.as_deref())),
+            _ => continue,
         };
         out.push(TimelineView {
             at: when(e.at),
@@ -425,6 +427,7 @@ async fn incident_page(
         open,
         can_run,
         step_id: view.row.step.clone(),
+        answers: view.row.answers,
         step_kind: step.map(|s| s.kind.as_str()).unwrap_or("done").to_owned(),
         step_text: step.map(|s| text(t, &s.text)).unwrap_or_default(),
         choices: step
@@ -553,6 +556,9 @@ async fn answer_failed(
 pub struct AnswerForm {
     #[serde(default)]
     step: String,
+    /// The incident's answer count when the page was shown.
+    #[serde(default)]
+    answers: i32,
     #[serde(default)]
     choice: String,
     #[serde(default)]
@@ -593,6 +599,7 @@ pub async fn answer(
             step: RunbookKey::parse(&form.step, "step")?,
             choice: RunbookKey::parse(&form.choice, "choice")?,
             note: Justification::parse_optional(Some(&form.note))?,
+            answers: Some(form.answers),
         })
     })();
     let answer = match parsed {
