@@ -887,6 +887,17 @@ async fn a_malformed_runbook_folder_stops_the_start_naming_the_file_and_step() {
         said.contains("step `try_backup_code`") && said.contains("1 problem(s)"),
         "{said}"
     );
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/runbooks");
+    let list = crate::support::cli_for(&settings)
+        .args(["runbook", "list", "--dir"])
+        .arg(&shipped)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listed.contains("lockout") && listed.contains("2段階認証を通過できない"),
+        "{listed}"
+    );
     // A corrected folder is read instead of the built-in runbooks.
     std::fs::write(
         books.join("lockout.yaml"),
@@ -1084,4 +1095,136 @@ async fn a_code_checked_out_in_the_dashboard_is_shown_even_when_its_one_time_pag
         body.contains(&format!("data-code=\"{}\"", codes()[0])),
         "the code is on the page"
     );
+}
+
+#[tokio::test]
+async fn the_dashboard_warns_before_the_lock_out_and_keeps_a_release_key_in_the_browser() {
+    use crate::support::idp::{spawn_sso_app, Browser};
+    let app = spawn_sso_app("").await;
+    escrow_for_marketing(&app).await;
+    let operator = app.token("operator", "marketing").await;
+    let (id, _) = incident_at(&app, &operator, "lockout", &TO_BACKUP).await;
+    let budget = app.settings.limits.failed_attempt_budget;
+    for _ in 1..budget {
+        expect_json(
+            answer(&app, &operator, &id, "try_backup_code", "check_out").await,
+            200,
+        )
+        .await;
+        expect_json(
+            answer(&app, &operator, &id, "backup_result", "rejected").await,
+            200,
+        )
+        .await;
+    }
+    let browser = Browser::new();
+    assert!(browser
+        .sign_in(&app.base, "alice")
+        .await
+        .status()
+        .is_redirection());
+    let url = format!("{}/incidents/{id}", app.base);
+    let page = browser.page(&url).await;
+    assert!(
+        page.contains("data-testid=\"failed-attempts-warning\""),
+        "the page warns"
+    );
+    assert!(page.contains(&format!("{} of {budget} codes were rejected", budget - 1)));
+    expect_json(
+        answer(&app, &operator, &id, "try_backup_code", "none_left").await,
+        200,
+    )
+    .await;
+    let page = browser.page(&url).await;
+    let answers = (3 + 2 * (budget - 1) + 1).to_string();
+    let res = browser
+        .submit(
+            &app.base,
+            &format!("/incidents/{id}/answer"),
+            &page,
+            &[
+                ("step", "break_glass"),
+                ("choice", "open_release"),
+                ("answers", &answers),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("kw_release_"))
+        .map(str::to_owned)
+        .expect("the browser keeps the release key");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Path=/releases/"),
+        "{cookie}"
+    );
+    let next = res
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let shown = browser.page(&format!("{}{next}", app.base)).await;
+    assert!(
+        shown.contains("data-testid=\"incident-release-link\""),
+        "a link to the release"
+    );
+    assert!(
+        !shown.contains(cookie.split(';').next().unwrap().split('=').nth(1).unwrap()),
+        "the key is not on the page"
+    );
+}
+
+#[tokio::test]
+async fn rotation_tasks_are_opened_once_per_kind_the_account_holds() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let (first, account) = incident_at(&app, &manager, "leak", &[("freeze", "freeze")]).await;
+    let opened = expect_json(
+        answer(&app, &manager, &first, "rotate", "open_tasks").await,
+        200,
+    )
+    .await;
+    let kinds = |v: &Value, key: &str| -> Vec<String> {
+        v["result"][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // A seed and backup codes are stored; no HOTP seed, no password.
+    assert_eq!(kinds(&opened, "opened"), ["totp", "backup_codes"]);
+    assert_eq!(kinds(&opened, "skipped"), ["hotp", "password"]);
+    let second = start(&app, &manager, &account, "leak").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    expect_json(
+        answer(&app, &manager, &second, "freeze", "already_frozen").await,
+        200,
+    )
+    .await;
+    let again = expect_json(
+        answer(&app, &manager, &second, "rotate", "open_tasks").await,
+        200,
+    )
+    .await;
+    assert!(kinds(&again, "opened").is_empty(), "one open task per kind");
+    assert_eq!(again["result"]["skipped"][0]["why"], "task_open");
+    let tasks = expect_json(
+        app.get(
+            &format!("/api/v1/rotation-tasks?account={account}&reason=incident"),
+            &manager,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 2);
 }

@@ -345,6 +345,9 @@ impl Core {
         justification: Justification,
     ) -> Result<CheckedOut, ServiceError> {
         let (account, team) = allowed.for_action(Action::BackupCheckout)?;
+        // Refusals that need no lock are decided before taking one (and again inside).
+        ensure_usable(account)?;
+        self.require_recent_auth(caller)?;
         let tx = self.store.begin_write().await?;
         let (tx, out) = self
             .check_out_in(tx, caller, account, team, justification)

@@ -190,6 +190,9 @@ impl Core {
         justification: Option<Justification>,
     ) -> Result<TotpCode, ServiceError> {
         let (account, team) = allowed.for_action(Action::TotpReveal)?;
+        // Refusals that need no lock are decided before taking one (and again inside).
+        ensure_usable(account)?;
+        self.require_recent_auth(caller)?;
         let tx = self.store.begin_write().await?;
         let (tx, code) = self
             .reveal_totp_in(tx, caller, account, team, justification, None)
