@@ -60,6 +60,9 @@ test('the open incident is listed on the home page and the account page', async 
   assert.match(await rows.first().textContent(), /@brand.*Locked out/s);
   await page.goto(`${stack.base}/accounts/${accountId}`);
   assert.equal(await page.getByTestId('account-incidents').getByTestId('incident-row').count(), 1);
+  await page.getByTestId('nav-incidents').click();
+  assert.equal(await page.getByTestId('incident-row').count(), 1);
+  await shot(page, '66-incidents-list');
   await page.goto(incidentUrl);
 });
 
