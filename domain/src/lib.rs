@@ -4,6 +4,7 @@
 
 mod account;
 pub mod backup;
+pub mod import;
 mod incident;
 mod otp;
 mod return_to;
@@ -14,6 +15,7 @@ mod text;
 
 pub use account::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 pub use backup::{CodeList, Hint, TypedCode};
+pub use import::{ImportFormat, ImportedSeed};
 pub use incident::{IncidentState, RunbookKey};
 pub use otp::{Base32Secret, HashAlgorithm, OtpKind, OtpParams, Otpauth};
 pub use return_to::ReturnTo;

@@ -170,6 +170,20 @@ impl Base32Secret {
         Self(bytes)
     }
 
+    /// Raw seed bytes from an import, held to the same length limits as typed Base32.
+    pub fn from_checked_bytes(bytes: Zeroizing<Vec<u8>>) -> Result<Self, Invalid> {
+        if bytes.len() < 10 {
+            return Err(Invalid::new(
+                "invalid_secret",
+                "the secret is too short (at least 80 bits)",
+            ));
+        }
+        if bytes.len() > 128 {
+            return Err(Invalid::new("invalid_secret", "the secret is too long"));
+        }
+        Ok(Self(bytes))
+    }
+
     pub fn expose_bytes(&self) -> &[u8] {
         &self.0
     }

@@ -315,6 +315,26 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: [false, false, false, true, false, false, false, false],
         },
         Endpoint {
+            name: "preview an import",
+            method: Method::POST,
+            path: "/api/v1/imports/preview",
+            body: Some(
+                || json!({"format": "otpauth", "data": format!("otpauth://totp/X:m?secret={SEED}&issuer=X")}),
+            ),
+            allowed: [false, false, true, false, false, false, false, false],
+        },
+        Endpoint {
+            name: "import seeds",
+            method: Method::POST,
+            path: "/api/v1/imports",
+            body: Some(|| {
+                let handle = format!("@i{}", uuid::Uuid::now_v7().simple());
+                json!({"format": "otpauth", "data": format!("otpauth://totp/X:m?secret={SEED}&issuer=X"),
+                       "team": "marketing", "entries": [{"index": 0, "action": "create", "platform": "x", "handle": handle}]})
+            }),
+            allowed: [false, false, true, false, false, false, false, false],
+        },
+        Endpoint {
             name: "list runbooks",
             method: Method::GET,
             path: "/api/v1/runbooks",

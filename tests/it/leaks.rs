@@ -11,6 +11,8 @@ use std::time::Duration;
 
 const TOTP_SEED: &str = "KRUGKIDROVUWG2ZAMJZG653OEBTG66BANJ2W24DT";
 const HOTP_SEED: &str = "ONSWG4TFOQQGQ33UOAQHGZLFMQQGM33SEBRG65BA";
+/// A seed that arrives in an import (an Aegis vault), not typed.
+const IMPORT_SEED: &str = "MJRGEYTCMJRGEYTCMJRGEYTCMJRGEYTCMJRGEYTC";
 const BACKUP_CODES: [&str; 3] = ["qzv7-kw3m-p9tx", "HJ4R-N8YB-C2LE", "wt6d-fa5u-g3xk"];
 const PASSWORD: &str = "Tr0ub4dor&3-leaky-horse";
 const WEBHOOK_KEY: &str = "whk-planted-4f1c9e2a7b3d8e60";
@@ -231,6 +233,47 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
         .0,
         201
     );
+
+    // An import: the preview, the import, and a broken one that must not echo the seed.
+    let vault =
+        json!({"version": 1, "header": {"slots": null, "params": null}, "db": {"version": 2,
+        "entries": [{"type": "totp", "name": "imported", "issuer": "Instagram",
+                     "info": {"secret": IMPORT_SEED, "algo": "SHA1", "digits": 6, "period": 30}}]}})
+        .to_string();
+    let (s, preview) = call(
+        &client,
+        &base,
+        Method::POST,
+        "/api/v1/imports/preview",
+        &manager,
+        json!({"format": "aegis", "data": vault}),
+    )
+    .await;
+    assert_eq!(s, 200, "{preview}");
+    let (s, imported) = call(
+        &client,
+        &base,
+        Method::POST,
+        "/api/v1/imports",
+        &manager,
+        json!({"format": "aegis", "data": vault, "team": "marketing", "entries": [
+            {"index": 0, "action": "create", "platform": "instagram", "handle": "imported"}]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{imported}");
+    let broken = vault
+        .replace("\"digits\": 6", "\"digits\": 7")
+        .replace("\"digits\":6", "\"digits\":7");
+    let (s, _) = call(
+        &client,
+        &base,
+        Method::POST,
+        "/api/v1/imports/preview",
+        &manager,
+        json!({"format": "aegis", "data": broken}),
+    )
+    .await;
+    assert_eq!(s, 422);
 
     let mut revealed = Vec::new();
     for _ in 0..3 {
@@ -585,7 +628,7 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
     )
     .unwrap();
     let mut planted: Vec<(String, Vec<u8>)> = Vec::new();
-    for seed in [TOTP_SEED, HOTP_SEED] {
+    for seed in [TOTP_SEED, HOTP_SEED, IMPORT_SEED] {
         planted.push((format!("seed {seed}"), seed.as_bytes().to_vec()));
         planted.push(("seed lowercase".into(), seed.to_lowercase().into_bytes()));
         planted.push(("seed raw bytes".into(), base32(seed)));

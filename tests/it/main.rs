@@ -14,6 +14,7 @@ mod cli;
 mod concurrency;
 mod dashboard;
 mod errors;
+mod imports;
 mod incidents;
 mod keys;
 mod leaks;

@@ -19,6 +19,9 @@ pub struct Binding {
 pub enum PrincipalKind {
     Member,
     Token,
+    /// An administrator at the command line, on the machine with the key file (`keyward
+    /// import`): audited as `cli`.
+    Cli,
 }
 
 impl PrincipalKind {
@@ -26,6 +29,7 @@ impl PrincipalKind {
         match self {
             Self::Member => "member",
             Self::Token => "token",
+            Self::Cli => "cli",
         }
     }
 }
@@ -43,6 +47,20 @@ pub struct Principal {
 impl Principal {
     /// The subject string used in Casbin and in the audit trail, e.g. `token:0190…`.
     pub fn subject(&self) -> String {
-        format!("{}:{}", self.kind.as_str(), self.id)
+        match self.kind {
+            PrincipalKind::Cli => crate::services::tokens::CLI_ACTOR.to_owned(),
+            kind => format!("{}:{}", kind.as_str(), self.id),
+        }
+    }
+
+    /// The command line acting with `bindings`.
+    pub fn cli(bindings: Vec<Binding>) -> Self {
+        Self {
+            kind: PrincipalKind::Cli,
+            id: crate::services::tokens::CLI_ACTOR.to_owned(),
+            name: "command line".to_owned(),
+            email: None,
+            bindings,
+        }
     }
 }

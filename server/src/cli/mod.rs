@@ -1,6 +1,7 @@
 //! The `keyward` command line: serve, migrate, keys, token, audit, member, breakglass.
 
 mod breakglass;
+mod import;
 
 use crate::audit::ExportFormat;
 use crate::authn::Binding;
@@ -62,6 +63,10 @@ enum Command {
     /// Break-glass: open an escrow offline with k custodians' shares.
     #[command(subcommand)]
     Breakglass(breakglass::BreakglassCommand),
+    /// Import seeds from Google Authenticator, Aegis, 2FAS, Bitwarden or a list of
+    /// otpauth:// URIs: shows what it would do (attach to an account, create one, skip);
+    /// `--yes` imports it, in one transaction.
+    Import(import::ImportArgs),
     /// Incident runbooks: check a folder of them before the server reads it.
     #[command(subcommand)]
     Runbook(RunbookCommand),
@@ -364,6 +369,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(command) => token(&settings()?, command).await,
         Command::Member(command) => member(&settings()?, command).await,
         Command::Breakglass(command) => breakglass::run(settings()?, command).await,
+        Command::Import(args) => import::run(settings()?, args).await,
         Command::Runbook(command) => {
             let (dir, list) = match command {
                 RunbookCommand::Check { dir } => (dir, false),

@@ -142,9 +142,23 @@ impl Core {
         self.authorize(caller, team, Action::AccountCreate, None)
             .await?;
         let tx = self.store.begin_write().await?;
-        let team_row = repo::ensure_team(&*tx, team).await?;
+        let account = self.create_account_in(&*tx, caller, &input).await?;
+        tx.commit().await?;
+        Ok(self.view_of(account, team.to_owned(), AccountFacts::default()))
+    }
+
+    /// Creates an account in the caller's transaction (its team's `account.create` right
+    /// decided) and records `account.create` there.
+    pub(crate) async fn create_account_in(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        caller: &Caller,
+        input: &AccountInput,
+    ) -> Result<Account, ServiceError> {
+        let team = input.team.as_str();
+        let team_row = repo::ensure_team(db, team).await?;
         let account = repo::insert(
-            &*tx,
+            db,
             NewAccount {
                 team_id: &team_row.id,
                 platform: input.platform.as_str(),
@@ -161,9 +175,8 @@ impl Core {
             .target(target(&account.id))
             .team(team)
             .details(serde_json::json!({ "platform": account.platform, "handle": account.handle }));
-        crate::audit::append(&*tx, event).await?;
-        tx.commit().await?;
-        Ok(self.view_of(account, team.to_owned(), AccountFacts::default()))
+        crate::audit::append(db, event).await?;
+        Ok(account)
     }
 
     /// Loads an account and decides whether the caller may do `action` on it (a refusal is

@@ -444,6 +444,7 @@ impl Core {
                     .await?
                     .and_then(|t| t.member_id)
             }
+            crate::authn::PrincipalKind::Cli => None,
         };
         let Some(member_id) = member_id else {
             return Ok(None);

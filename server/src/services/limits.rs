@@ -102,6 +102,7 @@ impl Core {
             crate::authn::PrincipalKind::Token => {
                 crate::store::tokens::lock_usable(&**tx, id).await?
             }
+            crate::authn::PrincipalKind::Cli => true,
         })
     }
 

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod backup;
 pub mod escalation;
 pub mod escrow;
+pub mod imports;
 pub mod incidents;
 pub mod keys;
 pub mod limits;

@@ -76,13 +76,33 @@ impl Core {
         if account.status == "archived" {
             return Err(super::accounts::archived());
         }
-        let params_json = serde_json::to_string(&otp.params)
-            .map_err(|_| Invalid::new("invalid_params", "cannot store parameters"))?;
         self.sealing_keyring().await?;
         let tx = self.store.begin_write().await?;
+        let version = self
+            .store_otp_in(&tx, caller, account_id, team, &otp, None)
+            .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Stores a seed as a new version in the caller's transaction (the keyring proven and the
+    /// right decided by the caller) and records `totp.set`/`hotp.set` there; `import` names
+    /// the import it came from.
+    pub(super) async fn store_otp_in(
+        &self,
+        tx: &WriteTx,
+        caller: &Caller,
+        account_id: &str,
+        team: &str,
+        otp: &Otpauth,
+        import: Option<&str>,
+    ) -> Result<i32, ServiceError> {
+        let kind = otp.params.kind();
+        let params_json = serde_json::to_string(&otp.params)
+            .map_err(|_| Invalid::new("invalid_params", "cannot store parameters"))?;
         let (id, version, closed) = self
             .write_secret_version(
-                &tx,
+                tx,
                 caller,
                 account_id,
                 team,
@@ -94,20 +114,23 @@ impl Core {
                 },
             )
             .await?;
+        let mut details = serde_json::json!({
+            "secret_id": id,
+            "version": version,
+            "algorithm": otp.params.algorithm.as_str(),
+            "digits": otp.params.digits,
+            "period": otp.params.period,
+            "completed_rotation_tasks": closed,
+        });
+        if let Some(import) = import {
+            details["import"] = import.into();
+        }
         let event = caller
             .event(audit_name(kind, "set"))
             .target(format!("account:{account_id}"))
             .team(team)
-            .details(serde_json::json!({
-                "secret_id": id,
-                "version": version,
-                "algorithm": otp.params.algorithm.as_str(),
-                "digits": otp.params.digits,
-                "period": otp.params.period,
-                "completed_rotation_tasks": closed,
-            }));
-        crate::audit::append(&*tx, event).await?;
-        tx.commit().await?;
+            .details(details);
+        crate::audit::append(&**tx, event).await?;
         Ok(version)
     }
 
@@ -167,7 +190,7 @@ impl Core {
         Ok((id, version, closed))
     }
 
-    fn open_seed(
+    pub(super) fn open_seed(
         &self,
         account: &Account,
         row: &SecretRow,

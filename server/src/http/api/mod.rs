@@ -5,6 +5,7 @@ mod audit;
 pub(crate) mod backup;
 pub(crate) mod escrows;
 mod health;
+pub(crate) mod imports;
 pub(crate) mod incidents;
 mod me;
 pub(crate) mod members;
@@ -65,6 +66,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(rotation::get)
                 .service(rotation::assign)
                 .service(rotation::dismiss)
+                .service(imports::preview)
+                .service(imports::apply)
                 .service(incidents::list_runbooks)
                 .service(incidents::start)
                 .service(incidents::list)
@@ -133,6 +136,7 @@ impl Modify for BearerAuth {
         rotation::list, rotation::open, rotation::get, rotation::assign, rotation::dismiss,
         escrows::create, escrows::list, escrows::get, escrows::share,
         releases::request, releases::submit, releases::get, releases::veto, releases::secrets,
+        imports::preview, imports::apply,
         incidents::list_runbooks, incidents::start, incidents::list, incidents::get, incidents::answer,
         incidents::resolve, incidents::cancel,
         site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout, site::auth::backchannel_logout,

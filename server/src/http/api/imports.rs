@@ -1,0 +1,230 @@
+//! Imports: a preview of what an export holds and what Keyward proposes for each seed (never a
+//! secret), then the import as decided, in one transaction.
+
+use crate::authz::Action;
+use crate::domain::{Handle, ImportFormat, Invalid, Platform, TeamSlug};
+use crate::http::extract::Json;
+use crate::http::{ApiError, Authenticated};
+use crate::services::imports::{Decision, ImportAction, PreviewEntry};
+use crate::services::Core;
+use actix_web::{post, web, HttpResponse};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An export to read.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    /// `google-authenticator`, `aegis`, `2fas`, `bitwarden` or `otpauth`.
+    pub format: String,
+    /// The export: its text (one `otpauth-migration://` or `otpauth://` URI per line, or the
+    /// JSON file), or the file in base64.
+    #[schema(value_type = String)]
+    pub data: SecretString,
+    /// The password of an encrypted Aegis vault.
+    #[schema(value_type = Option<String>)]
+    pub password: Option<SecretString>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProposalOut {
+    /// `attach`, `create` or `skip`.
+    pub action: String,
+    /// The account to attach to (or whose seed is this one already).
+    pub account: Option<String>,
+    pub platform: Option<String>,
+    pub handle: Option<String>,
+    /// `same_handle`, `already_stored` or `no_handle`.
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewEntryOut {
+    pub index: usize,
+    pub issuer: Option<String>,
+    pub label: Option<String>,
+    /// `totp` or `hotp`.
+    pub kind: String,
+    pub algorithm: String,
+    pub digits: u32,
+    pub period: Option<u64>,
+    pub proposal: ProposalOut,
+}
+
+impl From<PreviewEntry> for PreviewEntryOut {
+    fn from(e: PreviewEntry) -> Self {
+        Self {
+            index: e.index,
+            issuer: e.issuer,
+            label: e.label,
+            kind: e.kind.as_str().to_owned(),
+            algorithm: e.algorithm.to_owned(),
+            digits: e.digits,
+            period: e.period,
+            proposal: ProposalOut {
+                action: e.proposal.action.as_str().to_owned(),
+                account: e.proposal.account,
+                platform: e.proposal.platform,
+                handle: e.proposal.handle,
+                reason: e.proposal.reason.map(str::to_owned),
+            },
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewOut {
+    pub entries: Vec<PreviewEntryOut>,
+}
+
+/// What to do with one entry of the import.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionIn {
+    /// The entry's index in the preview.
+    #[schema(minimum = 0, maximum = 499)]
+    pub index: usize,
+    /// `attach`, `create` or `skip`.
+    pub action: String,
+    /// For `attach`: the account id.
+    pub account: Option<String>,
+    /// For `create`: the platform.
+    pub platform: Option<String>,
+    /// For `create`: the handle.
+    pub handle: Option<String>,
+}
+
+/// An import as decided; entries not listed are skipped.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// `google-authenticator`, `aegis`, `2fas`, `bitwarden` or `otpauth`.
+    pub format: String,
+    /// The same export as for the preview.
+    #[schema(value_type = String)]
+    pub data: SecretString,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<SecretString>,
+    /// The team new accounts are created in.
+    pub team: String,
+    pub entries: Vec<DecisionIn>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppliedEntryOut {
+    pub index: usize,
+    pub account: Option<String>,
+    /// `attach`, `create` or `skip`.
+    pub action: String,
+    /// The seed's new version, when one was stored.
+    pub version: Option<i32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportOut {
+    pub stored: usize,
+    pub created: usize,
+    pub skipped: usize,
+    pub results: Vec<AppliedEntryOut>,
+}
+
+/// The export's text: as sent, or decoded from base64 when it is not text of its format.
+pub(crate) fn import_text(format: ImportFormat, raw: &str) -> Result<String, Invalid> {
+    let raw = raw.trim();
+    let looks_like_text = match format {
+        ImportFormat::Aegis | ImportFormat::TwoFas | ImportFormat::Bitwarden => {
+            raw.starts_with('{')
+        }
+        ImportFormat::GoogleAuthenticator | ImportFormat::Otpauth => raw.contains("://"),
+    };
+    if looks_like_text || raw.is_empty() {
+        return Ok(raw.to_owned());
+    }
+    let bytes = data_encoding::BASE64.decode(raw.as_bytes()).map_err(|_| {
+        Invalid::new(
+            "invalid_import",
+            "data is neither the export's text nor base64",
+        )
+    })?;
+    if bytes.starts_with(b"\x89PNG") || bytes.starts_with(b"\xff\xd8") || bytes.starts_with(b"RIFF")
+    {
+        return Err(Invalid::new(
+            "unsupported_image",
+            "screenshots are not read here yet; paste the text of the export (for Google Authenticator, the otpauth-migration:// URI)",
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Invalid::new("invalid_import", "the decoded data is not text"))
+}
+
+/// Reads an export and proposes, per seed, to attach it to an account you may store seeds
+/// on, create the account, or skip it. Nothing is stored; no secret is in the answer.
+#[utoipa::path(post, path = "/api/v1/imports/preview", tag = "imports", request_body = PreviewBody,
+    responses((status = 200, body = PreviewOut),
+    (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `unsupported_image`", body = super::ErrorBody)))]
+#[post("/imports/preview")]
+pub async fn preview(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    body: Json<PreviewBody>,
+) -> Result<HttpResponse, ApiError> {
+    core.authorize_somewhere(&auth.0, Action::TotpSet).await?;
+    let body = body.into_inner()?;
+    let format = ImportFormat::parse(&body.format)?;
+    let data = import_text(format, body.data.expose_secret())?;
+    let password = body.password.map(|p| p.expose_secret().to_owned());
+    let entries = core.preview_import(&auth.0, format, data, password).await?;
+    Ok(HttpResponse::Ok().json(PreviewOut {
+        entries: entries.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Imports the seeds as decided, all in one transaction (`import.apply`, and one
+/// `totp.set`/`hotp.set` per stored seed). A seed already stored on its account is skipped.
+#[utoipa::path(post, path = "/api/v1/imports", tag = "imports", request_body = ImportBody,
+    responses((status = 200, body = ImportOut),
+    (status = 404, description = "an account to attach to does not exist", body = super::ErrorBody),
+    (status = 409, description = "`account_exists`: an account to create exists already", body = super::ErrorBody),
+    (status = 422, description = "a bad import or decision", body = super::ErrorBody)))]
+#[post("/imports")]
+pub async fn apply(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    body: Json<ImportBody>,
+) -> Result<HttpResponse, ApiError> {
+    core.authorize_somewhere(&auth.0, Action::TotpSet).await?;
+    let body = body.into_inner()?;
+    let format = ImportFormat::parse(&body.format)?;
+    let team = TeamSlug::parse(&body.team)?;
+    let mut decisions = Vec::with_capacity(body.entries.len());
+    for e in &body.entries {
+        decisions.push(Decision {
+            index: e.index,
+            action: ImportAction::parse(&e.action)?,
+            account: e.account.as_deref().map(|a| a.trim().to_owned()),
+            platform: e.platform.as_deref().map(Platform::parse).transpose()?,
+            handle: e.handle.as_deref().map(Handle::parse).transpose()?,
+        });
+    }
+    let data = import_text(format, body.data.expose_secret())?;
+    let password = body.password.map(|p| p.expose_secret().to_owned());
+    let applied = core
+        .apply_import(&auth.0, &team, format, data, password, decisions)
+        .await?;
+    Ok(HttpResponse::Ok().json(ImportOut {
+        stored: applied.stored,
+        created: applied.created,
+        skipped: applied.skipped,
+        results: applied
+            .results
+            .into_iter()
+            .map(|r| AppliedEntryOut {
+                index: r.index,
+                account: r.account,
+                action: r.action.to_owned(),
+                version: r.version,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,457 @@
+//! Imports of seeds from other authenticators (see `domain::import` for the formats): a
+//! preview that proposes, per entry, to attach the seed to an account the caller may store
+//! seeds on, to create the account, or to skip it (never showing a secret); and the import
+//! itself, as the caller decided, in one transaction with its audit events. A seed already
+//! stored on its account is recognised and skipped.
+
+use super::accounts::AccountInput;
+use super::{Caller, Core, ServiceError};
+use crate::authz::Action;
+use crate::domain::import::{parse_import, ImportFormat, ImportedSeed};
+use crate::domain::{Handle, Invalid, Notes, OtpKind, Platform, TeamSlug};
+use crate::store::accounts::{self as accounts_repo, Account, AccountFilter};
+use crate::store::secrets;
+use std::collections::{BTreeSet, HashMap};
+
+/// Accounts looked at for matches at most.
+const MAX_CANDIDATES: u64 = 5000;
+
+/// What to do with one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportAction {
+    Attach,
+    Create,
+    Skip,
+}
+
+impl ImportAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Attach => "attach",
+            Self::Create => "create",
+            Self::Skip => "skip",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        match raw.trim() {
+            "attach" => Ok(Self::Attach),
+            "create" => Ok(Self::Create),
+            "skip" => Ok(Self::Skip),
+            _ => Err(Invalid::new(
+                "invalid_action",
+                "action is attach, create or skip",
+            )),
+        }
+    }
+}
+
+/// What the preview proposes for an entry.
+pub struct Proposal {
+    pub action: ImportAction,
+    pub account: Option<String>,
+    pub platform: Option<String>,
+    pub handle: Option<String>,
+    /// Why, for a skip (`already_stored`, `no_handle`) or an attach (`same_handle`).
+    pub reason: Option<&'static str>,
+}
+
+/// One entry of a preview: its parameters and the proposal, never its secret.
+pub struct PreviewEntry {
+    pub index: usize,
+    pub issuer: Option<String>,
+    pub label: Option<String>,
+    pub kind: OtpKind,
+    pub algorithm: &'static str,
+    pub digits: u32,
+    pub period: Option<u64>,
+    pub proposal: Proposal,
+}
+
+/// The caller's decision for one entry.
+pub struct Decision {
+    pub index: usize,
+    pub action: ImportAction,
+    pub account: Option<String>,
+    pub platform: Option<Platform>,
+    pub handle: Option<Handle>,
+}
+
+pub struct AppliedEntry {
+    pub index: usize,
+    pub account: Option<String>,
+    /// `attach`, `create` or `skip` (`already_stored` ones are skips).
+    pub action: &'static str,
+    pub version: Option<i32>,
+}
+
+pub struct Applied {
+    pub stored: usize,
+    pub created: usize,
+    pub skipped: usize,
+    pub results: Vec<AppliedEntry>,
+}
+
+/// The platform an issuer names, if Keyward knows it.
+pub fn platform_of(issuer: Option<&str>) -> Platform {
+    let name = issuer.unwrap_or_default().trim().to_lowercase();
+    let known = [
+        ("instagram", Platform::Instagram),
+        ("twitter", Platform::X),
+        ("x", Platform::X),
+        ("x.com", Platform::X),
+        ("facebook", Platform::Facebook),
+        ("meta", Platform::Facebook),
+        ("tiktok", Platform::Tiktok),
+        ("youtube", Platform::Youtube),
+        ("linkedin", Platform::Linkedin),
+        ("github", Platform::Github),
+        ("google", Platform::Google),
+    ];
+    known
+        .iter()
+        .find(|(n, _)| name == *n || name.starts_with(&format!("{n} ")))
+        .map_or(Platform::Other, |(_, p)| *p)
+}
+
+/// The handle a label names: the account part of `Issuer:account`.
+pub fn handle_of(label: Option<&str>) -> Option<Handle> {
+    let label = label?;
+    let account = label.rsplit_once(':').map_or(label, |(_, a)| a).trim();
+    Handle::parse(account).ok()
+}
+
+/// Handle keys an entry may match: as given, and with or without a leading `@`.
+fn keys_of(handle: &Handle) -> [String; 2] {
+    let key = handle.key();
+    let other = match key.strip_prefix('@') {
+        Some(bare) => bare.to_owned(),
+        None => format!("@{key}"),
+    };
+    [key, other]
+}
+
+impl Core {
+    async fn parse_blocking(
+        format: ImportFormat,
+        data: String,
+        password: Option<String>,
+    ) -> Result<Vec<ImportedSeed>, ServiceError> {
+        // An encrypted vault costs a scrypt derivation: off the request threads.
+        tokio::task::spawn_blocking(move || {
+            let password = password.map(zeroize::Zeroizing::new);
+            let data = zeroize::Zeroizing::new(data);
+            parse_import(format, &data, password.as_deref().map(String::as_str))
+        })
+        .await
+        .map_err(|_| ServiceError::Storage(sea_orm::DbErr::Custom("import parser stopped".into())))?
+        .map_err(ServiceError::from)
+    }
+
+    /// The accounts whose seeds the caller may store, by (platform, handle key).
+    async fn import_candidates(
+        &self,
+        caller: &Caller,
+    ) -> Result<HashMap<(String, String), (Account, String)>, ServiceError> {
+        let db = self.store.db();
+        let teams = self.teams_allowing(caller, None, Action::TotpSet).await?;
+        if teams.as_ref().is_some_and(HashMap::is_empty) {
+            return Ok(HashMap::new());
+        }
+        let filter = AccountFilter {
+            team_ids: teams.as_ref().map(|t| t.keys().cloned().collect()),
+            hide_archived: true,
+            ..Default::default()
+        };
+        let accounts = accounts_repo::list(db, &filter, MAX_CANDIDATES).await?;
+        let slugs = match teams {
+            Some(known) => known,
+            None => accounts_repo::team_slugs(db).await?,
+        };
+        Ok(accounts
+            .into_iter()
+            .map(|a| {
+                let key = (a.platform.clone(), a.handle_key.clone().unwrap_or_default());
+                let team = slugs.get(&a.team_id).cloned().unwrap_or_default();
+                (key, (a, team))
+            })
+            .collect())
+    }
+
+    /// Whether `seed` is the account's current seed of its kind already.
+    async fn already_stored(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        account: &Account,
+        seed: &ImportedSeed,
+    ) -> Result<bool, ServiceError> {
+        let kind = seed.otp.params.kind().as_str();
+        let Some(row) = secrets::current(db, &account.id, kind).await? else {
+            return Ok(false);
+        };
+        let (stored, _) = self.open_seed(account, &row)?;
+        Ok(stored.expose_bytes() == seed.otp.secret.expose_bytes())
+    }
+
+    /// Reads an import and proposes what to do with each seed. Needs the right to store seeds
+    /// somewhere (decided, and a refusal audited, before the data is read).
+    pub async fn preview_import(
+        &self,
+        caller: &Caller,
+        format: ImportFormat,
+        data: String,
+        password: Option<String>,
+    ) -> Result<Vec<PreviewEntry>, ServiceError> {
+        let seeds = Self::parse_blocking(format, data, password).await?;
+        let candidates = self.import_candidates(caller).await?;
+        let db = self.store.db();
+        let mut entries = Vec::with_capacity(seeds.len());
+        for seed in &seeds {
+            let p = &seed.otp.params;
+            let platform = platform_of(p.issuer.as_deref());
+            let handle = handle_of(p.label.as_deref());
+            let found = handle.as_ref().and_then(|h| {
+                keys_of(h)
+                    .iter()
+                    .find_map(|k| candidates.get(&(platform.as_str().to_owned(), k.clone())))
+            });
+            let proposal = match (found, &handle) {
+                (Some((account, _)), _) if self.already_stored(db, account, seed).await? => {
+                    Proposal {
+                        action: ImportAction::Skip,
+                        account: Some(account.id.clone()),
+                        platform: Some(account.platform.clone()),
+                        handle: Some(account.handle.clone()),
+                        reason: Some("already_stored"),
+                    }
+                }
+                (Some((account, _)), _) => Proposal {
+                    action: ImportAction::Attach,
+                    account: Some(account.id.clone()),
+                    platform: Some(account.platform.clone()),
+                    handle: Some(account.handle.clone()),
+                    reason: Some("same_handle"),
+                },
+                (None, Some(handle)) => Proposal {
+                    action: ImportAction::Create,
+                    account: None,
+                    platform: Some(platform.as_str().to_owned()),
+                    handle: Some(handle.as_str().to_owned()),
+                    reason: None,
+                },
+                (None, None) => Proposal {
+                    action: ImportAction::Skip,
+                    account: None,
+                    platform: Some(platform.as_str().to_owned()),
+                    handle: None,
+                    reason: Some("no_handle"),
+                },
+            };
+            entries.push(PreviewEntry {
+                index: seed.index,
+                issuer: p.issuer.clone(),
+                label: p.label.clone(),
+                kind: p.kind(),
+                algorithm: p.algorithm.as_str(),
+                digits: p.digits,
+                period: p.period,
+                proposal,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Imports the seeds as decided, all in one transaction: accounts are created in `team`,
+    /// seeds stored as new versions (each audited, naming the import), a seed already stored
+    /// on its account skipped, and `import.apply` recorded. Every right is decided (and a
+    /// refusal audited) before anything is written; one refusal or bad decision refuses the
+    /// whole import.
+    pub async fn apply_import(
+        &self,
+        caller: &Caller,
+        team: &TeamSlug,
+        format: ImportFormat,
+        data: String,
+        password: Option<String>,
+        decisions: Vec<Decision>,
+    ) -> Result<Applied, ServiceError> {
+        let seeds = Self::parse_blocking(format, data, password).await?;
+        let mut seen = BTreeSet::new();
+        for d in &decisions {
+            if d.index >= seeds.len() {
+                return Err(Invalid::new(
+                    "invalid_entry",
+                    format!(
+                        "entry {} is not in this import (it has {})",
+                        d.index,
+                        seeds.len()
+                    ),
+                )
+                .into());
+            }
+            if !seen.insert(d.index) {
+                return Err(Invalid::new(
+                    "invalid_entry",
+                    format!("entry {} is decided twice", d.index),
+                )
+                .into());
+            }
+        }
+        // Rights first: creating in the team, storing on each account attached to.
+        let creates = decisions.iter().any(|d| d.action == ImportAction::Create);
+        if creates {
+            self.authorize(caller, team.as_str(), Action::AccountCreate, None)
+                .await?;
+            self.authorize(caller, team.as_str(), Action::TotpSet, None)
+                .await?;
+        }
+        let mut attach_to: HashMap<usize, (Account, String)> = HashMap::new();
+        for d in decisions
+            .iter()
+            .filter(|d| d.action == ImportAction::Attach)
+        {
+            let id = d.account.as_deref().ok_or_else(|| {
+                Invalid::new(
+                    "invalid_entry",
+                    format!("entry {}: attach names the account", d.index),
+                )
+            })?;
+            let kind = seeds[d.index].otp.params.kind();
+            let right = if kind == OtpKind::Totp {
+                Action::TotpSet
+            } else {
+                Action::HotpSet
+            };
+            let allowed = self.allow(caller, id, right).await?;
+            if allowed.account.status == "archived" {
+                return Err(super::accounts::archived());
+            }
+            attach_to.insert(d.index, (allowed.account, allowed.team));
+        }
+        let mut to_create = HashMap::new();
+        for d in decisions
+            .iter()
+            .filter(|d| d.action == ImportAction::Create)
+        {
+            let (Some(platform), Some(handle)) = (d.platform, d.handle.clone()) else {
+                return Err(Invalid::new(
+                    "invalid_entry",
+                    format!(
+                        "entry {}: create names the platform and the handle",
+                        d.index
+                    ),
+                )
+                .into());
+            };
+            to_create.insert(
+                d.index,
+                AccountInput {
+                    team: team.clone(),
+                    platform,
+                    handle,
+                    login_url: None,
+                    notes: Notes::parse("")?,
+                },
+            );
+        }
+        self.sealing_keyring().await?;
+        let tx = self.store.begin_write().await?;
+        let tag = format.as_str();
+        let mut applied = Applied {
+            stored: 0,
+            created: 0,
+            skipped: 0,
+            results: Vec::new(),
+        };
+        for seed in &seeds {
+            let decided = decisions.iter().find(|d| d.index == seed.index);
+            let target = match decided.map(|d| d.action) {
+                Some(ImportAction::Attach) => attach_to.remove(&seed.index),
+                Some(ImportAction::Create) => match to_create.remove(&seed.index) {
+                    Some(input) => {
+                        let account = self.create_account_in(&*tx, caller, &input).await?;
+                        applied.created += 1;
+                        Some((account, team.as_str().to_owned()))
+                    }
+                    None => None,
+                },
+                _ => None,
+            };
+            let Some((account, account_team)) = target else {
+                applied.skipped += 1;
+                applied.results.push(AppliedEntry {
+                    index: seed.index,
+                    account: None,
+                    action: "skip",
+                    version: None,
+                });
+                continue;
+            };
+            if self.already_stored(&*tx, &account, seed).await? {
+                applied.skipped += 1;
+                applied.results.push(AppliedEntry {
+                    index: seed.index,
+                    account: Some(account.id),
+                    action: "skip",
+                    version: None,
+                });
+                continue;
+            }
+            let version = self
+                .store_otp_in(
+                    &tx,
+                    caller,
+                    &account.id,
+                    &account_team,
+                    &seed.otp,
+                    Some(tag),
+                )
+                .await?;
+            applied.stored += 1;
+            applied.results.push(AppliedEntry {
+                index: seed.index,
+                account: Some(account.id),
+                action: decided.map_or("skip", |d| d.action.as_str()),
+                version: Some(version),
+            });
+        }
+        let event = caller
+            .event("import.apply")
+            .team(team.as_str())
+            .details(serde_json::json!({
+                "format": tag,
+                "entries": seeds.len(),
+                "stored": applied.stored,
+                "created": applied.created,
+                "skipped": applied.skipped,
+            }));
+        crate::audit::append(&*tx, event).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuers_and_labels_give_platforms_and_handles() {
+        assert_eq!(platform_of(Some("Instagram")), Platform::Instagram);
+        assert_eq!(platform_of(Some("Twitter")), Platform::X);
+        assert_eq!(platform_of(Some("GitHub Enterprise")), Platform::Github);
+        assert_eq!(platform_of(Some("Acme VPN")), Platform::Other);
+        assert_eq!(platform_of(None), Platform::Other);
+        assert_eq!(
+            handle_of(Some("Instagram:brand")).map(|h| h.as_str().to_owned()),
+            Some("brand".to_owned())
+        );
+        assert_eq!(
+            handle_of(Some("@brand")).map(|h| h.as_str().to_owned()),
+            Some("@brand".to_owned())
+        );
+        assert!(handle_of(Some("Instagram:")).is_none());
+        let keys = keys_of(&Handle::parse("@Brand").unwrap());
+        assert_eq!(keys, ["@brand".to_owned(), "brand".to_owned()]);
+    }
+}
