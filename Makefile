@@ -100,7 +100,7 @@ FUZZ_SECONDS       ?= 20
 # A fixed seed keeps CI's run reproducible; `make test-fuzz FUZZ_SEED=0` explores anew.
 FUZZ_SEED          ?= 1
 CARGO_FUZZ_VERSION := 0.13.2
-FUZZ_TARGETS       := otpauth backup_block return_to scim_filter imports
+FUZZ_TARGETS       := otpauth backup_block return_to scim_filter imports qr
 test-fuzz:
 	@echo "== fuzz targets, $(FUZZ_SECONDS) s each: $(FUZZ_TARGETS)"
 	@$(CARGO) fuzz --version 2>/dev/null | grep -qF "$(CARGO_FUZZ_VERSION)" || \

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod import;
 mod incident;
 mod otp;
+pub mod qr;
 mod return_to;
 mod rotation;
 pub mod scim;

@@ -69,6 +69,10 @@ pub struct LogSettings {
 pub struct HttpSettings {
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Largest body of the requests that carry a QR screenshot or an export (storing a seed,
+    /// imports), in bytes.
+    #[serde(default = "default_upload_limit")]
+    pub upload_limit: usize,
     /// Seconds to let in-flight requests finish on shutdown.
     pub shutdown_timeout: u64,
     /// Worker threads; 0 means one per core.
@@ -363,6 +367,7 @@ impl Default for Settings {
                 workers: 0,
                 anonymous_per_minute: 60,
                 body_timeout_seconds: 10,
+                upload_limit: default_upload_limit(),
             },
             auth: AuthSettings {
                 session_idle_minutes: 30,
@@ -395,6 +400,10 @@ impl Default for Settings {
             role_bindings: Vec::new(),
         }
     }
+}
+
+fn default_upload_limit() -> usize {
+    4 * 1024 * 1024
 }
 
 /// A configuration problem, naming the key.

@@ -413,7 +413,7 @@ async fn bad_imports_get_clear_errors_and_nothing_is_half_imported() {
         (
             json!({"format": "otpauth", "data": b64(b"\x89PNG\r\n\x1a\nrest")}),
             422,
-            "unsupported_image",
+            "invalid_image",
         ),
     ] {
         let res = app.post("/api/v1/imports/preview", &manager, body).await;
@@ -591,4 +591,137 @@ async fn the_cli_previews_then_imports_with_yes() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("password does not open"));
+}
+
+/// `text` as a QR code in a screenshot-like image (white margin), encoded as `format`.
+fn qr_screenshot(text: &str, format: image::ImageFormat) -> Vec<u8> {
+    let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+    let picture = code
+        .render::<image::Luma<u8>>()
+        .min_dimensions(360, 360)
+        .quiet_zone(true)
+        .build();
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(picture)
+        .to_rgb8()
+        .write_to(&mut out, format)
+        .unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn a_seed_is_stored_from_a_qr_screenshot_in_png_jpeg_or_webp() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    for (format, (issuer, name, seed)) in [
+        image::ImageFormat::Png,
+        image::ImageFormat::Jpeg,
+        image::ImageFormat::WebP,
+    ]
+    .into_iter()
+    .zip(SEEDS)
+    {
+        let id = app
+            .account(&manager, "marketing", &format!("@{name}"))
+            .await;
+        let uri = format!("otpauth://totp/{issuer}:{name}?secret={seed}&issuer={issuer}");
+        let shot = b64(&qr_screenshot(&uri, format));
+        let res = app
+            .put(
+                &format!("/api/v1/accounts/{id}/totp"),
+                &manager,
+                json!({"qr_image": shot}),
+            )
+            .await;
+        assert_eq!(expect_json(res, 201).await["version"], 1, "{format:?}");
+        let before = unix_now();
+        let code = expect_json(app.totp_code(&manager, &id, json!({})).await, 200).await;
+        assert!(
+            totp_window(&base32(seed), before, 30, 6)
+                .contains(&code["code"].as_str().unwrap().to_owned()),
+            "{format:?}: the code of the screenshot's seed"
+        );
+    }
+    let id = app.account(&manager, "marketing", "@qr-errors").await;
+    let blank = {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(200, 200, image::Luma([255])))
+            .write_to(&mut out, image::ImageFormat::Png)
+            .unwrap();
+        out.into_inner()
+    };
+    let website = qr_screenshot("https://example.com/not-a-seed", image::ImageFormat::Png);
+    let hotp = qr_screenshot(
+        &format!("otpauth://hotp/X:y?secret={}&counter=1", SEEDS[0].2),
+        image::ImageFormat::Png,
+    );
+    for (body, status, code) in [
+        (json!({"qr_image": b64(b"plain text")}), 422, "not_an_image"),
+        (json!({"qr_image": "%%%"}), 422, "invalid_image"),
+        (
+            json!({"qr_image": b64(b"\x89PNG\r\n\x1a\n broken")}),
+            422,
+            "invalid_image",
+        ),
+        (json!({"qr_image": b64(&blank)}), 422, "no_qr_code"),
+        (json!({"qr_image": b64(&website)}), 422, "not_otpauth"),
+        (json!({"qr_image": b64(&hotp)}), 422, "wrong_otp_kind"),
+        (
+            json!({"qr_image": b64(&website), "secret": SEEDS[0].2}),
+            422,
+            "one_source",
+        ),
+    ] {
+        let res = app
+            .put(&format!("/api/v1/accounts/{id}/totp"), &manager, body)
+            .await;
+        expect_error(res, status, code).await;
+    }
+    let huge = "A".repeat(app.settings.http.upload_limit + 10);
+    let res = app
+        .put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"qr_image": huge}),
+        )
+        .await;
+    expect_error(res, 413, "payload_too_large").await;
+    // An operator is refused before the image is looked at.
+    let operator = app.token("operator", "marketing").await;
+    let res = app
+        .put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &operator,
+            json!({"qr_image": "x"}),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn google_authenticator_export_screenshots_import_every_batch() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let shots: Vec<String> = google_export()
+        .lines()
+        .map(|uri| b64(&qr_screenshot(uri, image::ImageFormat::Png)))
+        .collect();
+    assert_eq!(shots.len(), 2, "a multi-batch export");
+    import_and_check(
+        &app,
+        &manager,
+        "google-authenticator",
+        &shots.join("\n"),
+        None,
+    )
+    .await;
+    // A screenshot where a vault file is expected is refused clearly.
+    let res = app
+        .post(
+            "/api/v1/imports/preview",
+            &manager,
+            json!({"format": "aegis", "data": shots[0]}),
+        )
+        .await;
+    expect_error(res, 422, "unsupported_image").await;
 }

@@ -127,6 +127,55 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
+/// A JSON body that may carry a screenshot or an export: up to `http.upload_limit` rather
+/// than `http.body_limit`.
+pub struct UploadJson<T>(Result<T, ApiError>);
+
+impl<T> UploadJson<T> {
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for UploadJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        use futures_util::StreamExt;
+        let limit = req
+            .app_data::<web::Data<crate::services::Core>>()
+            .map_or(4 * 1024 * 1024, |core| core.settings.http.upload_limit);
+        let mut stream = payload.take();
+        let req = req.clone();
+        Box::pin(async move {
+            let mut buf = web::BytesMut::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(err) => return Ok(UploadJson(Err(body_error(err.into())))),
+                };
+                if buf.len() + chunk.len() > limit {
+                    return Ok(UploadJson(Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        format!(
+                            "the request body is larger than {limit} bytes (http.upload_limit)"
+                        ),
+                    ))));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            let body = read::<T>(req, Ok(buf.freeze())).await.and_then(|body| {
+                body.ok_or_else(|| {
+                    ApiError::new(StatusCode::BAD_REQUEST, "missing_body", "send a JSON body")
+                })
+            });
+            Ok(UploadJson(body))
+        })
+    }
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;

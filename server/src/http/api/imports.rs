@@ -3,7 +3,7 @@
 
 use crate::authz::Action;
 use crate::domain::{Handle, ImportFormat, Invalid, Platform, TeamSlug};
-use crate::http::extract::Json;
+use crate::http::extract::UploadJson;
 use crate::http::{ApiError, Authenticated};
 use crate::services::imports::{Decision, ImportAction, PreviewEntry};
 use crate::services::Core;
@@ -19,7 +19,8 @@ pub struct PreviewBody {
     /// `google-authenticator`, `aegis`, `2fas`, `bitwarden` or `otpauth`.
     pub format: String,
     /// The export: its text (one `otpauth-migration://` or `otpauth://` URI per line, or the
-    /// JSON file), or the file in base64.
+    /// JSON file), or the file in base64; for google-authenticator and otpauth also
+    /// screenshots of the QR codes (base64 PNG, JPEG or WebP, one per line).
     #[schema(value_type = String)]
     pub data: SecretString,
     /// The password of an encrypted Aegis vault.
@@ -130,7 +131,9 @@ pub struct ImportOut {
 }
 
 /// The export's text: as sent, or decoded from base64 when it is not text of its format.
-pub(crate) fn import_text(format: ImportFormat, raw: &str) -> Result<String, Invalid> {
+/// Screenshots (base64 PNG, JPEG or WebP, one per line for a multi-batch export) of Google
+/// Authenticator's export QR codes, or of otpauth:// QR codes, are read for their URIs.
+pub(crate) async fn import_text(format: ImportFormat, raw: &str) -> Result<String, ApiError> {
     let raw = raw.trim();
     let looks_like_text = match format {
         ImportFormat::Aegis | ImportFormat::TwoFas | ImportFormat::Bitwarden => {
@@ -141,38 +144,73 @@ pub(crate) fn import_text(format: ImportFormat, raw: &str) -> Result<String, Inv
     if looks_like_text || raw.is_empty() {
         return Ok(raw.to_owned());
     }
-    let bytes = data_encoding::BASE64.decode(raw.as_bytes()).map_err(|_| {
+    let not_base64 = || {
         Invalid::new(
             "invalid_import",
             "data is neither the export's text nor base64",
         )
-    })?;
-    if bytes.starts_with(b"\x89PNG") || bytes.starts_with(b"\xff\xd8") || bytes.starts_with(b"RIFF")
-    {
+    };
+    let mut files = Vec::new();
+    for block in raw.split_whitespace() {
+        files.push(
+            data_encoding::BASE64
+                .decode(block.as_bytes())
+                .map_err(|_| not_base64())?,
+        );
+    }
+    let images = files
+        .iter()
+        .filter(|f| crate::domain::qr::is_image(f))
+        .count();
+    if images == 0 {
+        let [file] = <[Vec<u8>; 1]>::try_from(files).map_err(|_| not_base64())?;
+        return String::from_utf8(file)
+            .map_err(|_| Invalid::new("invalid_import", "the decoded data is not text").into());
+    }
+    if images != files.len() {
+        return Err(Invalid::new("invalid_import", "give either screenshots or one file").into());
+    }
+    if !matches!(
+        format,
+        ImportFormat::GoogleAuthenticator | ImportFormat::Otpauth
+    ) {
         return Err(Invalid::new(
             "unsupported_image",
-            "screenshots are not read here yet; paste the text of the export (for Google Authenticator, the otpauth-migration:// URI)",
-        ));
+            "screenshots are read for google-authenticator and otpauth imports; give this export's file",
+        )
+        .into());
     }
-    String::from_utf8(bytes)
-        .map_err(|_| Invalid::new("invalid_import", "the decoded data is not text"))
+    let texts = web::block(move || {
+        let mut texts = Vec::new();
+        for file in &files {
+            texts.extend(crate::domain::qr::qr_texts(file)?);
+        }
+        Ok::<_, Invalid>(texts)
+    })
+    .await
+    .map_err(|_| {
+        ApiError::from(crate::services::ServiceError::Storage(
+            sea_orm::DbErr::Custom("image reader stopped".into()),
+        ))
+    })??;
+    Ok(texts.join("\n"))
 }
 
 /// Reads an export and proposes, per seed, to attach it to an account you may store seeds
 /// on, create the account, or skip it. Nothing is stored; no secret is in the answer.
 #[utoipa::path(post, path = "/api/v1/imports/preview", tag = "imports", request_body = PreviewBody,
     responses((status = 200, body = PreviewOut),
-    (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `unsupported_image`", body = super::ErrorBody)))]
+    (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `unsupported_image`, `not_an_image`, `no_qr_code`", body = super::ErrorBody)))]
 #[post("/imports/preview")]
 pub async fn preview(
     core: web::Data<Core>,
     auth: Authenticated,
-    body: Json<PreviewBody>,
+    body: UploadJson<PreviewBody>,
 ) -> Result<HttpResponse, ApiError> {
     core.authorize_somewhere(&auth.0, Action::TotpSet).await?;
     let body = body.into_inner()?;
     let format = ImportFormat::parse(&body.format)?;
-    let data = import_text(format, body.data.expose_secret())?;
+    let data = import_text(format, body.data.expose_secret()).await?;
     let password = body.password.map(|p| p.expose_secret().to_owned());
     let entries = core.preview_import(&auth.0, format, data, password).await?;
     Ok(HttpResponse::Ok().json(PreviewOut {
@@ -191,7 +229,7 @@ pub async fn preview(
 pub async fn apply(
     core: web::Data<Core>,
     auth: Authenticated,
-    body: Json<ImportBody>,
+    body: UploadJson<ImportBody>,
 ) -> Result<HttpResponse, ApiError> {
     core.authorize_somewhere(&auth.0, Action::TotpSet).await?;
     let body = body.into_inner()?;
@@ -207,7 +245,7 @@ pub async fn apply(
             handle: e.handle.as_deref().map(Handle::parse).transpose()?,
         });
     }
-    let data = import_text(format, body.data.expose_secret())?;
+    let data = import_text(format, body.data.expose_secret()).await?;
     let password = body.password.map(|p| p.expose_secret().to_owned());
     let applied = core
         .apply_import(&auth.0, &team, format, data, password, decisions)

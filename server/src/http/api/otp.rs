@@ -4,7 +4,7 @@ use crate::authz::Action;
 use crate::domain::{
     Base32Secret, HashAlgorithm, Invalid, Justification, OtpKind, OtpParams, Otpauth,
 };
-use crate::http::extract::{Json, OptionalJson};
+use crate::http::extract::{OptionalJson, UploadJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::Core;
 use actix_web::{post, put, web, HttpResponse};
@@ -18,6 +18,10 @@ use utoipa::ToSchema;
 pub struct SetOtp {
     #[schema(value_type = Option<String>)]
     pub otpauth_uri: Option<SecretString>,
+    /// A screenshot of the platform's QR code (base64 PNG, JPEG or WebP, at most 8 MiB): its
+    /// `otpauth://` URI is read; nothing of the image is kept.
+    #[schema(value_type = Option<String>)]
+    pub qr_image: Option<SecretString>,
     /// Base32; spaces, lowercase and missing padding are accepted.
     #[schema(value_type = Option<String>)]
     pub secret: Option<SecretString>,
@@ -139,11 +143,41 @@ async fn set(
     core: &Core,
     auth: &Authenticated,
     id: &str,
-    body: Json<SetOtp>,
+    body: UploadJson<SetOtp>,
     kind: OtpKind,
 ) -> Result<HttpResponse, ApiError> {
     let allowed = core.allow(&auth.0, id, actions(kind).0).await?;
-    let otp = parse_otp(body.into_inner()?, kind)?;
+    let mut body = body.into_inner()?;
+    if let Some(image) = body.qr_image.take() {
+        if body.otpauth_uri.is_some() || body.secret.is_some() {
+            return Err(
+                Invalid::new("one_source", "send one of qr_image, otpauth_uri and secret").into(),
+            );
+        }
+        let bytes = data_encoding::BASE64
+            .decode(image.expose_secret().trim().as_bytes())
+            .map_err(|_| Invalid::new("invalid_image", "qr_image is not base64"))?;
+        let otp = web::block(move || crate::domain::qr::otpauth_from_image(&bytes))
+            .await
+            .map_err(|_| {
+                ApiError::from(crate::services::ServiceError::Storage(
+                    sea_orm::DbErr::Custom("image reader stopped".into()),
+                ))
+            })??;
+        if otp.params.kind() != kind {
+            return Err(Invalid::new(
+                "wrong_otp_kind",
+                format!(
+                    "this endpoint takes an otpauth://{}/ QR code",
+                    kind.as_str()
+                ),
+            )
+            .into());
+        }
+        let version = core.set_otp(&auth.0, &allowed, otp).await?;
+        return Ok(HttpResponse::Created().json(VersionOut { version }));
+    }
+    let otp = parse_otp(body, kind)?;
     let version = core.set_otp(&auth.0, &allowed, otp).await?;
     Ok(HttpResponse::Created().json(VersionOut { version }))
 }
@@ -156,7 +190,7 @@ pub async fn put_totp(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: Json<SetOtp>,
+    body: UploadJson<SetOtp>,
 ) -> Result<HttpResponse, ApiError> {
     set(&core, &auth, &id, body, OtpKind::Totp).await
 }
@@ -222,7 +256,7 @@ pub async fn put_hotp(
     core: web::Data<Core>,
     auth: Authenticated,
     id: web::Path<String>,
-    body: Json<SetOtp>,
+    body: UploadJson<SetOtp>,
 ) -> Result<HttpResponse, ApiError> {
     set(&core, &auth, &id, body, OtpKind::Hotp).await
 }
