@@ -84,9 +84,18 @@ async fn malformed_bodies_get_400_413_or_415_with_codes_and_no_echoed_values() {
         "unsupported_media_type",
     )
     .await;
-    let huge = json!({"secret": "A".repeat(100_000)}).to_string();
+    // Storing a seed may carry a QR screenshot: its limit is http.upload_limit.
+    let huge = json!({"secret": "A".repeat(app.settings.http.upload_limit + 1)}).to_string();
     expect_error(
         send(huge, "application/json").await.unwrap(),
+        413,
+        "payload_too_large",
+    )
+    .await;
+    // Every other body keeps http.body_limit.
+    let big = json!({"team": "marketing", "platform": "x", "handle": "A".repeat(100_000)});
+    expect_error(
+        app.post("/api/v1/accounts", &manager, big).await,
         413,
         "payload_too_large",
     )
