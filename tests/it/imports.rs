@@ -725,3 +725,93 @@ async fn google_authenticator_export_screenshots_import_every_batch() {
         .await;
     expect_error(res, 422, "unsupported_image").await;
 }
+
+#[tokio::test]
+async fn the_dashboard_import_is_confirmed_once_and_refused_to_who_may_not_store_seeds() {
+    use crate::support::idp::{spawn_sso_app, Browser};
+    let app = spawn_sso_app("").await;
+    let operator = Browser::new();
+    assert!(operator
+        .sign_in(&app.base, "alice")
+        .await
+        .status()
+        .is_redirection());
+    let page = operator.page(&format!("{}/imports", app.base)).await;
+    assert!(
+        page.contains("data-testid=\"import-not-allowed\""),
+        "an operator is told why"
+    );
+    let res = operator
+        .submit(
+            &app.base,
+            "/imports/preview",
+            &page,
+            &[("format", "otpauth"), ("data", "x"), ("team", "marketing")],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let manager = Browser::new();
+    assert!(manager
+        .sign_in(&app.base, "mia")
+        .await
+        .status()
+        .is_redirection());
+    let page = manager.page(&format!("{}/imports", app.base)).await;
+    let preview = manager
+        .submit(
+            &app.base,
+            "/imports/preview",
+            &page,
+            &[
+                ("format", "otpauth"),
+                ("data", &otpauth_list()),
+                ("team", "marketing"),
+            ],
+        )
+        .await;
+    assert_eq!(preview.status(), 200);
+    let html = preview.text().await.unwrap();
+    for (_, _, seed) in SEEDS {
+        assert!(!html.contains(seed), "the preview shows no seed");
+    }
+    let token = html
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the preview's token")
+        .to_owned();
+    let fields = [
+        ("token", token.as_str()),
+        ("action_0", "create"),
+        ("platform_0", "instagram"),
+        ("handle_0", "brand"),
+        ("action_1", "skip"),
+        ("action_2", "skip"),
+    ];
+    let done = manager
+        .submit(&app.base, "/imports/apply", &html, &fields)
+        .await;
+    assert_eq!(done.status(), 303);
+    assert!(done
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("/imports?done="));
+    let again = manager
+        .submit(&app.base, "/imports/apply", &html, &fields)
+        .await;
+    assert_eq!(again.status(), 422, "a preview is imported once");
+    let rows = app.audit_rows().await;
+    let applied: Vec<_> = rows.iter().filter(|r| r.action == "import.apply").collect();
+    assert_eq!(applied.len(), 1);
+    assert!(
+        applied[0].details.contains("\"stored\":1"),
+        "{}",
+        applied[0].details
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.action == "auth.denied" && r.details.contains("totp.set")));
+}

@@ -69,3 +69,30 @@ document.addEventListener('DOMContentLoaded', () => {
   startPrintButtons();
   followAtOnce();
 });
+
+// The import form: files picked are read here and put in the form's text field — text files
+// as they are, screenshots as base64, one per line — so the form stays a plain form.
+function startFileFields() {
+  document.querySelectorAll('input[type=file][data-file-into]').forEach((input) => {
+    input.addEventListener('change', async () => {
+      const target = document.getElementById(input.dataset.fileInto);
+      if (!target) return;
+      const parts = [];
+      for (const file of input.files) {
+        if (file.type.startsWith('image/')) {
+          const bytes = new Uint8Array(await file.arrayBuffer());
+          let binary = '';
+          for (let i = 0; i < bytes.length; i += 0x8000) {
+            binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+          }
+          parts.push(btoa(binary));
+        } else {
+          parts.push(await file.text());
+        }
+      }
+      target.value = parts.join('\n');
+    });
+  });
+}
+
+document.addEventListener('DOMContentLoaded', startFileFields);

@@ -137,41 +137,90 @@ impl<T> UploadJson<T> {
     }
 }
 
+/// Reads the whole body up to `http.upload_limit`.
+async fn read_upload(limit: usize, mut stream: Payload) -> Result<web::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| body_error(err.into()))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is larger than {limit} bytes (http.upload_limit)"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn upload_limit(req: &HttpRequest) -> usize {
+    req.app_data::<web::Data<crate::services::Core>>()
+        .map_or(4 * 1024 * 1024, |core| core.settings.http.upload_limit)
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for UploadJson<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        use futures_util::StreamExt;
-        let limit = req
-            .app_data::<web::Data<crate::services::Core>>()
-            .map_or(4 * 1024 * 1024, |core| core.settings.http.upload_limit);
-        let mut stream = payload.take();
+        let limit = upload_limit(req);
+        let stream = payload.take();
         let req = req.clone();
         Box::pin(async move {
-            let mut buf = web::BytesMut::new();
-            while let Some(chunk) = stream.next().await {
-                let chunk = match chunk {
-                    Ok(chunk) => chunk,
-                    Err(err) => return Ok(UploadJson(Err(body_error(err.into())))),
-                };
-                if buf.len() + chunk.len() > limit {
-                    return Ok(UploadJson(Err(ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        format!(
-                            "the request body is larger than {limit} bytes (http.upload_limit)"
-                        ),
-                    ))));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            let body = read::<T>(req, Ok(buf.freeze())).await.and_then(|body| {
-                body.ok_or_else(|| {
-                    ApiError::new(StatusCode::BAD_REQUEST, "missing_body", "send a JSON body")
-                })
-            });
+            let body = match read_upload(limit, stream).await {
+                Ok(bytes) => read::<T>(req, Ok(bytes)).await.and_then(|body| {
+                    body.ok_or_else(|| {
+                        ApiError::new(StatusCode::BAD_REQUEST, "missing_body", "send a JSON body")
+                    })
+                }),
+                Err(err) => Err(err),
+            };
             Ok(UploadJson(body))
+        })
+    }
+}
+
+/// A dashboard form that may carry an export: up to `http.upload_limit`, read as
+/// `application/x-www-form-urlencoded`. The handler decides the right first, then looks.
+pub struct UploadForm<T>(Result<T, ApiError>);
+
+impl<T> UploadForm<T> {
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for UploadForm<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = upload_limit(req);
+        let stream = payload.take();
+        let form = req.content_type() == "application/x-www-form-urlencoded";
+        Box::pin(async move {
+            let bytes = match read_upload(limit, stream).await {
+                Ok(bytes) => bytes,
+                Err(err) => return Ok(UploadForm(Err(err))),
+            };
+            if !form {
+                return Ok(UploadForm(Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the form as application/x-www-form-urlencoded",
+                ))));
+            }
+            Ok(UploadForm(
+                serde_urlencoded::from_bytes::<T>(&bytes).map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_form",
+                        "the form could not be read",
+                    )
+                }),
+            ))
         })
     }
 }

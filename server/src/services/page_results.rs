@@ -24,6 +24,16 @@ impl Core {
         session: &SessionInfo,
         bytes: &[u8],
     ) -> Result<Zeroizing<String>, ServiceError> {
+        self.keep_page_result_for(session, bytes, TTL_SECONDS).await
+    }
+
+    /// [`Core::keep_page_result`] for `seconds` (a preview waiting for its confirmation).
+    pub async fn keep_page_result_for(
+        &self,
+        session: &SessionInfo,
+        bytes: &[u8],
+        seconds: i64,
+    ) -> Result<Zeroizing<String>, ServiceError> {
         let token = new_secret();
         let id_hash = hash(&token);
         let sealed = self.sealing_keyring().await?.seal_derived(
@@ -38,7 +48,7 @@ impl Core {
                 id_hash,
                 session_hash: session.id_hash.clone(),
                 sealed,
-                expires_at: now() + chrono::Duration::seconds(TTL_SECONDS),
+                expires_at: now() + chrono::Duration::seconds(seconds),
             },
         )
         .await?;

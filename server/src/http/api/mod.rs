@@ -150,6 +150,7 @@ impl Modify for BearerAuth {
         site::breakglass::escrows_list, site::breakglass::create, site::breakglass::escrow_detail, site::breakglass::pickup,
         site::breakglass::request, site::breakglass::release_detail, site::breakglass::veto,
         site::breakglass::submit_page, site::breakglass::submit, site::breakglass::open, site::breakglass::secrets,
+        site::imports::import_page, site::imports::preview, site::imports::apply,
         site::incidents::start, site::incidents::list, site::incidents::incident, site::incidents::answer,
         site::incidents::resolve, site::incidents::cancel,
         scim::discovery::service_provider_config, scim::discovery::resource_types,

@@ -77,6 +77,7 @@ pub struct Texts {
     pub r: &'static super::i18n_rotation::RotationTexts,
     pub bg: &'static super::i18n_breakglass::BreakGlassTexts,
     pub inc: &'static super::i18n_incidents::IncidentTexts,
+    pub imp: &'static super::i18n_imports::ImportTexts,
 }
 
 /// The audit viewer's words.
@@ -328,6 +329,7 @@ pub static EN: Texts = Texts {
     r: &super::i18n_rotation::EN,
     bg: &super::i18n_breakglass::EN,
     inc: &super::i18n_incidents::EN,
+    imp: &super::i18n_imports::EN,
 };
 
 pub static JA: Texts = Texts {
@@ -481,6 +483,7 @@ pub static JA: Texts = Texts {
     r: &super::i18n_rotation::JA,
     bg: &super::i18n_breakglass::JA,
     inc: &super::i18n_incidents::JA,
+    imp: &super::i18n_imports::JA,
 };
 
 /// The language for a request: the cookie if set, else the first supported Accept-Language.

@@ -8,8 +8,10 @@ pub(crate) mod backup;
 pub(crate) mod breakglass;
 pub mod i18n;
 mod i18n_breakglass;
+mod i18n_imports;
 mod i18n_incidents;
 mod i18n_rotation;
+pub(crate) mod imports;
 pub(crate) mod incidents;
 pub(crate) mod members;
 pub(crate) mod pages;
@@ -66,6 +68,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(breakglass::submit)
     .service(breakglass::open)
     .service(breakglass::secrets)
+    .service(imports::import_page)
+    .service(imports::preview)
+    .service(imports::apply)
     .service(incidents::start)
     .service(incidents::list)
     .service(incidents::incident)

@@ -1,0 +1,440 @@
+//! Imports in the dashboard: the export (a file, screenshots or pasted text) is previewed —
+//! what each seed would become, no secret shown — and kept sealed for this session for a few
+//! minutes; the confirmation imports it as decided, in one transaction, and answers with a
+//! redirect to the summary.
+
+use super::i18n::Texts;
+use super::pages::{form_caller, service_failure};
+use super::{error_page, render, see_other, to_signin, Chrome};
+use crate::authz::Action;
+use crate::domain::{Handle, ImportFormat, Invalid, Platform, TeamSlug};
+use crate::http::extract::UploadForm;
+use crate::http::MaybeSession;
+use crate::services::imports::{Decision, ImportAction, PreviewEntry};
+use crate::services::{Caller, Core, ServiceError};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use zeroize::Zeroizing;
+
+/// Minutes a preview waits for its confirmation.
+const PENDING_MINUTES: i64 = 15;
+
+/// An import waiting for its confirmation, sealed for this session.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    format: String,
+    data: Zeroizing<String>,
+    password: Option<Zeroizing<String>>,
+    team: String,
+}
+
+/// What an import did, for the summary page.
+#[derive(Default, Serialize, Deserialize)]
+struct Done {
+    stored: usize,
+    created: usize,
+    skipped: usize,
+    results: Vec<(usize, String, Option<String>)>,
+}
+
+pub struct FormatOption {
+    pub id: &'static str,
+    pub label: &'static str,
+}
+
+pub struct EntryRow {
+    pub index: usize,
+    pub issuer: String,
+    pub label: String,
+    pub kind: String,
+    pub action: String,
+    pub account: String,
+    pub platform: String,
+    pub handle: String,
+    pub note: &'static str,
+}
+
+pub struct DoneRow {
+    pub index: usize,
+    pub action: String,
+    pub account: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "import.html")]
+struct ImportPage {
+    c: Chrome,
+    can_import: bool,
+    formats: Vec<FormatOption>,
+    format: String,
+    team: String,
+    teams: Vec<String>,
+    error: Option<String>,
+    /// The preview: its token and entries.
+    token: Option<String>,
+    entries: Vec<EntryRow>,
+    platforms: Vec<&'static str>,
+    done: Option<String>,
+    done_rows: Vec<DoneRow>,
+}
+
+fn formats(t: &Texts) -> Vec<FormatOption> {
+    vec![
+        FormatOption {
+            id: "google-authenticator",
+            label: t.imp.format_google,
+        },
+        FormatOption {
+            id: "aegis",
+            label: t.imp.format_aegis,
+        },
+        FormatOption {
+            id: "2fas",
+            label: t.imp.format_2fas,
+        },
+        FormatOption {
+            id: "bitwarden",
+            label: t.imp.format_bitwarden,
+        },
+        FormatOption {
+            id: "otpauth",
+            label: t.imp.format_otpauth,
+        },
+    ]
+}
+
+/// The teams offered for new accounts: those of the caller's bindings where they may create.
+async fn teams(core: &Core, caller: &Caller) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in &caller.principal.bindings {
+        if b.team != crate::authz::ORG_WIDE
+            && !out.contains(&b.team)
+            && core.may(caller, &b.team, Action::AccountCreate).await
+        {
+            out.push(b.team.clone());
+        }
+    }
+    out
+}
+
+async fn page(core: &Core, caller: &Caller, c: Chrome, format: &str, team: &str) -> ImportPage {
+    let teams = teams(core, caller).await;
+    // A role that may store seeds in some team (the team need not have an account yet).
+    let mut can_import = false;
+    for b in &caller.principal.bindings {
+        if core.may(caller, &b.team, Action::TotpSet).await {
+            can_import = true;
+            break;
+        }
+    }
+    ImportPage {
+        formats: formats(c.t),
+        can_import,
+        format: format.to_owned(),
+        team: if team.is_empty() {
+            teams.first().cloned().unwrap_or_default()
+        } else {
+            team.to_owned()
+        },
+        teams,
+        error: None,
+        token: None,
+        entries: Vec::new(),
+        platforms: Platform::ALL.iter().map(|p| p.as_str()).collect(),
+        done: None,
+        done_rows: Vec::new(),
+        c,
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// The token of an import's summary, shown once.
+    done: Option<String>,
+}
+
+/// The import page: the form, or the summary of the import just made.
+#[utoipa::path(get, path = "/imports", tag = "dashboard", security(("session" = [])), params(ImportQuery),
+    responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)")))]
+#[get("/imports")]
+pub async fn import_page(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    query: web::Query<ImportQuery>,
+) -> HttpResponse {
+    let Some(caller) = session.0 else {
+        return to_signin("/imports");
+    };
+    let c = Chrome::new(&req, &core, Some(&caller));
+    let mut p = page(&core, &caller, c, "google-authenticator", "").await;
+    if let (Some(token), Some(session)) = (&query.done, &caller.session) {
+        if let Ok(Some(bytes)) = core.take_page_result(session, token).await {
+            let done: Done = serde_json::from_slice(&bytes).unwrap_or_default();
+            p.done = Some(
+                p.c.t
+                    .imp
+                    .done
+                    .replace("{stored}", &done.stored.to_string())
+                    .replace("{created}", &done.created.to_string())
+                    .replace("{skipped}", &done.skipped.to_string()),
+            );
+            p.done_rows = done
+                .results
+                .into_iter()
+                .map(|(index, action, account)| DoneRow {
+                    index,
+                    action,
+                    account,
+                })
+                .collect();
+        }
+    }
+    render(StatusCode::OK, &p)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PreviewForm {
+    #[serde(default)]
+    format: String,
+    /// The export's text, or base64 of the file or screenshots (one per line).
+    #[serde(default)]
+    data: String,
+    /// What the page's script read from the files picked (it wins over `data`).
+    #[serde(default)]
+    data_file: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn entry_row(t: &Texts, e: PreviewEntry) -> EntryRow {
+    let p = e.proposal;
+    EntryRow {
+        index: e.index,
+        issuer: e.issuer.unwrap_or_default(),
+        label: e.label.unwrap_or_default(),
+        kind: e.kind.as_str().to_owned(),
+        action: p.action.as_str().to_owned(),
+        account: p.account.unwrap_or_default(),
+        platform: p.platform.unwrap_or_else(|| "other".to_owned()),
+        handle: p.handle.unwrap_or_default(),
+        note: match p.reason {
+            Some("already_stored") => t.imp.reason_already,
+            Some("no_handle") => t.imp.reason_no_handle,
+            _ => "",
+        },
+    }
+}
+
+fn message(err: ServiceError) -> Result<String, ServiceError> {
+    match err {
+        ServiceError::Invalid(invalid) => Ok(invalid.message),
+        ServiceError::Conflict { message, .. } | ServiceError::Refused { message, .. } => {
+            Ok(message)
+        }
+        ServiceError::NotFound(what) => Ok(format!("{what} not found")),
+        other => Err(other),
+    }
+}
+
+/// Reads the export and shows what would happen; nothing is stored. The export waits,
+/// sealed for this session, for the confirmation.
+#[utoipa::path(post, path = "/imports/preview", tag = "dashboard", security(("session" = [])),
+    request_body(content = PreviewForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "the preview (HTML)", content_type = "text/html"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 422, description = "an export that cannot be read", content_type = "text/html")))]
+#[post("/imports/preview")]
+pub async fn preview(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    form: UploadForm<PreviewForm>,
+) -> HttpResponse {
+    let form = match form.into_inner() {
+        Ok(form) => form,
+        Err(err) => {
+            return error_page(Chrome::new(&req, &core, None), err.status, err.message);
+        }
+    };
+    let caller = match form_caller(&req, &core, session, &form.csrf, "/imports") {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    if let Err(err) = core.authorize_somewhere(&caller, Action::TotpSet).await {
+        return service_failure(Chrome::new(&req, &core, Some(&caller)), err);
+    }
+    let c = Chrome::new(&req, &core, Some(&caller));
+    let mut p = page(&core, &caller, c, &form.format, &form.team).await;
+    let password = Some(form.password.clone()).filter(|p| !p.is_empty());
+    let outcome: Result<(Vec<PreviewEntry>, String), ServiceError> = async {
+        let format = ImportFormat::parse(&form.format)?;
+        TeamSlug::parse(&form.team)?;
+        let given = if form.data_file.trim().is_empty() {
+            &form.data
+        } else {
+            &form.data_file
+        };
+        let data = crate::http::api::imports::import_text(format, given)
+            .await
+            .map_err(|e| Invalid::new(e.code, e.message))?;
+        let entries = core
+            .preview_import(&caller, format, data.clone(), password.clone())
+            .await?;
+        Ok((entries, data))
+    }
+    .await;
+    match outcome {
+        Ok((entries, data)) => {
+            let pending = Pending {
+                format: form.format.trim().to_owned(),
+                data: Zeroizing::new(data),
+                password: password.map(Zeroizing::new),
+                team: form.team.trim().to_owned(),
+            };
+            let kept = match (&caller.session, serde_json::to_vec(&pending)) {
+                (Some(session), Ok(bytes)) => {
+                    let bytes = Zeroizing::new(bytes);
+                    core.keep_page_result_for(session, &bytes, PENDING_MINUTES * 60)
+                        .await
+                }
+                _ => return to_signin("/imports"),
+            };
+            match kept {
+                Ok(token) => {
+                    p.token = Some(token.as_str().to_owned());
+                    p.entries = entries.into_iter().map(|e| entry_row(p.c.t, e)).collect();
+                    render(StatusCode::OK, &p)
+                }
+                Err(err) => service_failure(p.c, err),
+            }
+        }
+        Err(err) => match message(err) {
+            Ok(text) => {
+                p.error = Some(text);
+                render(StatusCode::UNPROCESSABLE_ENTITY, &p)
+            }
+            Err(other) => service_failure(p.c, other),
+        },
+    }
+}
+
+/// Imports the previewed export as decided on the page (`action_N`, `platform_N`,
+/// `handle_N`, `account_N` per entry), then redirects to the summary.
+#[utoipa::path(post, path = "/imports/apply", tag = "dashboard", security(("session" = [])),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded",
+        description = "`token` (the preview's), `csrf`, and per entry N: `action_N` (attach, create or skip), `platform_N`, `handle_N`, `account_N`"),
+    responses((status = 303, description = "a redirect to the summary"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 422, description = "a decision that cannot be carried out, or a preview that expired", content_type = "text/html")))]
+#[post("/imports/apply")]
+pub async fn apply(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    form: UploadForm<Vec<(String, String)>>,
+) -> HttpResponse {
+    let fields = match form.into_inner() {
+        Ok(fields) => fields,
+        Err(err) => {
+            return error_page(Chrome::new(&req, &core, None), err.status, err.message);
+        }
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let caller = match form_caller(&req, &core, session, field("csrf"), "/imports") {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    if let Err(err) = core.authorize_somewhere(&caller, Action::TotpSet).await {
+        return service_failure(Chrome::new(&req, &core, Some(&caller)), err);
+    }
+    let c = Chrome::new(&req, &core, Some(&caller));
+    let Some(session) = caller.session.clone() else {
+        return to_signin("/imports");
+    };
+    let pending = match core.take_page_result(&session, field("token")).await {
+        Ok(Some(bytes)) => serde_json::from_slice::<Pending>(&bytes).ok(),
+        Ok(None) => None,
+        Err(err) => return service_failure(c, err),
+    };
+    let Some(pending) = pending else {
+        let t = c.t;
+        return error_page(c, StatusCode::UNPROCESSABLE_ENTITY, t.imp.expired);
+    };
+    let outcome: Result<Done, ServiceError> = async {
+        let format = ImportFormat::parse(&pending.format)?;
+        let team = TeamSlug::parse(&pending.team)?;
+        let mut decisions = Vec::new();
+        for (key, value) in &fields {
+            let Some(index) = key.strip_prefix("action_") else {
+                continue;
+            };
+            let index: usize = index
+                .parse()
+                .map_err(|_| Invalid::new("invalid_entry", "an entry number is not a number"))?;
+            let get = |what: &str| {
+                Some(field(&format!("{what}_{index}")).trim()).filter(|v| !v.is_empty())
+            };
+            decisions.push(Decision {
+                index,
+                action: ImportAction::parse(value)?,
+                account: get("account").map(str::to_owned),
+                platform: get("platform").map(Platform::parse).transpose()?,
+                handle: get("handle").map(Handle::parse).transpose()?,
+            });
+        }
+        decisions.retain(|d| d.action != ImportAction::Skip);
+        let applied = core
+            .apply_import(
+                &caller,
+                &team,
+                format,
+                pending.data.as_str().to_owned(),
+                pending.password.as_ref().map(|p| p.as_str().to_owned()),
+                decisions,
+            )
+            .await?;
+        Ok(Done {
+            stored: applied.stored,
+            created: applied.created,
+            skipped: applied.skipped,
+            results: applied
+                .results
+                .into_iter()
+                .map(|r| (r.index, r.action.to_owned(), r.account))
+                .collect(),
+        })
+    }
+    .await;
+    match outcome {
+        Ok(done) => {
+            let kept = match serde_json::to_vec(&done) {
+                Ok(bytes) => core.keep_page_result(&session, &bytes).await,
+                Err(_) => return see_other("/imports"),
+            };
+            match kept {
+                Ok(token) => see_other(&format!("/imports?done={}", token.as_str())),
+                // Imported: the summary is lost, the accounts show what happened.
+                Err(_) => see_other("/accounts"),
+            }
+        }
+        Err(err) => match message(err) {
+            Ok(text) => {
+                let mut p = page(&core, &caller, c, &pending.format, &pending.team).await;
+                p.error = Some(text);
+                render(StatusCode::UNPROCESSABLE_ENTITY, &p)
+            }
+            Err(other) => service_failure(c, other),
+        },
+    }
+}

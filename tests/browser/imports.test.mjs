@@ -1,0 +1,85 @@
+// Importing a team's seeds in real headless Chromium: a manager picks a 2FAS backup file,
+// previews what would happen (no seed on the page), changes one entry to skip, imports, and
+// the new accounts reveal the codes an authenticator would show. Screenshots go to
+// tests/browser/screenshots/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, signIn, shot, totpWindow } from './harness.mjs';
+
+const SEEDS = [
+  ['Instagram', 'brand', 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'],
+  ['X', 'brand_jp', 'MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U'],
+  ['TikTok', 'brand_tt', 'KRUGKIDROVUWG2ZAMJZG653OEBTG66BA'],
+];
+const BACKUP = JSON.stringify({
+  services: SEEDS.map(([issuer, name, secret]) => ({
+    name: issuer, secret, updatedAt: 1700000000000,
+    otp: { label: name, account: name, issuer, digits: 6, period: 30, algorithm: 'SHA1', tokenType: 'TOTP', source: 'Link' },
+    order: { position: 0 },
+  })),
+  groups: [], schemaVersion: 4,
+});
+
+let stack;
+let page;
+
+before(async () => {
+  stack = await startStack();
+  const context = await stack.browser.newContext({ locale: 'en-US' });
+  page = await context.newPage();
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Refused to/.test(msg.text())) throw new Error(`CSP violation: ${msg.text()}`);
+  });
+  await signIn(page, stack.base, 'mia');
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+test('a manager previews a 2FAS backup: what would happen, and no seed on the page', async () => {
+  await Promise.all([page.waitForURL('**/imports'), page.getByTestId('nav-imports').click()]);
+  await page.getByTestId('format-2fas').check();
+  await shot(page, '70-import-form');
+  await page.getByTestId('import-file').setInputFiles({ name: 'backup.2fas', mimeType: 'application/json', buffer: Buffer.from(BACKUP) });
+  await page.waitForFunction(() => document.querySelector('[data-testid=import-file-data]').value.includes('services'));
+  assert.equal(await page.getByTestId('import-data').inputValue(), '', 'the file is not shown on the page');
+  await page.getByTestId('import-team').fill('marketing');
+  await Promise.all([page.waitForURL('**/imports/preview'), page.getByTestId('import-preview-button').click()]);
+  await shot(page, '71-import-preview');
+  const rows = page.getByTestId('import-entry');
+  assert.equal(await rows.count(), 3);
+  assert.equal(await page.getByTestId('entry-action-0').inputValue(), 'create');
+  assert.equal(await page.getByTestId('entry-handle-1').inputValue(), 'brand_jp');
+  const body = await page.locator('body').textContent();
+  const html = await page.content();
+  for (const [, , seed] of SEEDS) {
+    assert.equal(body.includes(seed) || html.includes(seed), false, 'no seed is on the preview');
+  }
+});
+
+test('the import stores what was decided, once, and the codes are right', async () => {
+  await page.getByTestId('entry-action-2').selectOption('skip');
+  await Promise.all([page.waitForURL(/\/imports\?done=/), page.getByTestId('import-apply').click()]);
+  assert.equal(await page.getByTestId('import-summary').textContent(), 'Imported: 2 seed(s) stored, 2 account(s) created, 1 skipped.');
+  await shot(page, '72-import-done');
+  const links = page.getByTestId('import-account-link');
+  assert.equal(await links.count(), 2);
+  const first = await links.first().getAttribute('href');
+  await page.reload();
+  assert.equal(await page.getByTestId('import-summary').count(), 0, 'a reload shows the summary no more and repeats nothing');
+  await page.goto(`${stack.base}${first}`);
+  assert.equal(await page.getByTestId('account-handle').textContent(), 'brand');
+  await page.getByTestId('justification').fill('import check');
+  await page.getByTestId('reveal').click();
+  const code = await page.getByTestId('totp-code').getAttribute('data-code');
+  assert.ok(totpWindow(SEEDS[0][2]).includes(code), `${code} is the imported seed's code`);
+});
+
+test('the import page speaks Japanese too', async () => {
+  await page.goto(`${stack.base}/imports`);
+  await page.getByTestId('language-switch').click();
+  assert.equal(await page.locator('h1').textContent(), 'シードのインポート');
+  await page.getByTestId('language-switch').click();
+});
