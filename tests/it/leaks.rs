@@ -11,6 +11,8 @@ use std::time::Duration;
 
 const TOTP_SEED: &str = "KRUGKIDROVUWG2ZAMJZG653OEBTG66BANJ2W24DT";
 const HOTP_SEED: &str = "ONSWG4TFOQQGQ33UOAQHGZLFMQQGM33SEBRG65BA";
+/// A seed that arrives in a QR screenshot.
+const QR_SEED: &str = "OBQXG43XN5ZGIZDBORQWEYLTMVZWK3TEMFZWS3DM";
 /// A seed that arrives in an import (an Aegis vault), not typed.
 const IMPORT_SEED: &str = "MJRGEYTCMJRGEYTCMJRGEYTCMJRGEYTCMJRGEYTC";
 const BACKUP_CODES: [&str; 3] = ["qzv7-kw3m-p9tx", "HJ4R-N8YB-C2LE", "wt6d-fa5u-g3xk"];
@@ -233,6 +235,43 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
         .0,
         201
     );
+
+    // A seed stored from a screenshot of its QR code.
+    let (s, qr_account) = call(
+        &client,
+        &base,
+        Method::POST,
+        "/api/v1/accounts",
+        &manager,
+        json!({"team": "marketing", "platform": "instagram", "handle": "@qr-leaky"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let picture = qrcode::QrCode::new(format!(
+        "otpauth://totp/Instagram:qr?secret={QR_SEED}&issuer=Instagram"
+    ))
+    .unwrap()
+    .render::<image::Luma<u8>>()
+    .min_dimensions(300, 300)
+    .build();
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(picture)
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let shot = data_encoding::BASE64.encode(png.get_ref());
+    let (s, stored) = call(
+        &client,
+        &base,
+        Method::PUT,
+        &format!(
+            "/api/v1/accounts/{}/totp",
+            qr_account["id"].as_str().unwrap()
+        ),
+        &manager,
+        json!({"qr_image": shot}),
+    )
+    .await;
+    assert_eq!(s, 201, "{stored}");
 
     // An import: the preview, the import, and a broken one that must not echo the seed.
     let vault =
@@ -628,7 +667,7 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
     )
     .unwrap();
     let mut planted: Vec<(String, Vec<u8>)> = Vec::new();
-    for seed in [TOTP_SEED, HOTP_SEED, IMPORT_SEED] {
+    for seed in [TOTP_SEED, HOTP_SEED, IMPORT_SEED, QR_SEED] {
         planted.push((format!("seed {seed}"), seed.as_bytes().to_vec()));
         planted.push(("seed lowercase".into(), seed.to_lowercase().into_bytes()));
         planted.push(("seed raw bytes".into(), base32(seed)));
