@@ -83,3 +83,21 @@ test('the import page speaks Japanese too', async () => {
   assert.equal(await page.locator('h1').textContent(), 'シードのインポート');
   await page.getByTestId('language-switch').click();
 });
+
+test('a seed is stored from a QR screenshot on the account page, which then shows its code', async () => {
+  const QRCode = (await import('qrcode')).default;
+  const manager = stack.token('manager', 'marketing');
+  const created = await stack.api('POST', '/api/v1/accounts', manager, { team: 'marketing', platform: 'instagram', handle: '@from_qr' });
+  assert.equal(created.status, 201);
+  const seed = 'OBQXG43XN5ZGIZDBORQWEYLTMVZWK3TEMFZWS3DM';
+  const png = await QRCode.toBuffer(`otpauth://totp/Instagram:from_qr?secret=${seed}&issuer=Instagram`, { type: 'png', width: 360, margin: 4 });
+  await page.goto(`${stack.base}/accounts/${created.body.id}`);
+  await page.getByTestId('qr-file').setInputFiles({ name: 'instagram-2fa.png', mimeType: 'image/png', buffer: png });
+  await page.waitForFunction(() => document.querySelector('[data-testid=qr-image]').value.length > 100);
+  assert.ok(await page.locator('[data-image-ready]').isVisible(), 'the page says the screenshot is ready');
+  await Promise.all([page.waitForURL(/shown=/), page.getByTestId('store-seed').click()]);
+  assert.match(await page.getByTestId('store-notice').textContent(), /stored/i);
+  const code = await page.getByTestId('totp-code').getAttribute('data-code');
+  assert.ok(totpWindow(seed).includes(code), `${code} is the screenshot's seed's code, to finish enrolling`);
+  await shot(page, '73-seed-from-qr');
+});

@@ -41,6 +41,7 @@ const step = () => page.getByTestId('incident-step').getAttribute('data-step');
 
 test('an operator starts a lockout incident from the account page', async () => {
   await page.goto(`${stack.base}/accounts/${accountId}`);
+  await page.getByTestId('start-incident-toggle').click();
   await page.getByTestId('runbook-lockout').check();
   await page.getByTestId('incident-note').fill('X asks for a code; the phone is gone');
   await shot(page, '60-incident-start');

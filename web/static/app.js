@@ -96,3 +96,38 @@ function startFileFields() {
 }
 
 document.addEventListener('DOMContentLoaded', startFileFields);
+
+// A QR screenshot for the seed form: chosen, dropped on the zone, or pasted on the page; it
+// goes into the form's hidden field as base64 and the zone says it is ready.
+function startImageDrops() {
+  document.querySelectorAll('[data-image-drop]').forEach((zone) => {
+    const target = document.getElementById(zone.dataset.imageDrop);
+    if (!target) return;
+    const ready = zone.querySelector('[data-image-ready]');
+    const take = async (file) => {
+      if (!file || !file.type.startsWith('image/')) return;
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      let binary = '';
+      for (let i = 0; i < bytes.length; i += 0x8000) {
+        binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+      }
+      target.value = btoa(binary);
+      if (ready) ready.hidden = false;
+    };
+    zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+    zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+    zone.addEventListener('drop', (e) => {
+      e.preventDefault();
+      zone.classList.remove('over');
+      take(e.dataTransfer.files[0]);
+    });
+    document.addEventListener('paste', (e) => {
+      const item = [...(e.clipboardData ? e.clipboardData.items : [])].find((i) => i.type.startsWith('image/'));
+      if (item) take(item.getAsFile());
+    });
+    const input = zone.querySelector('input[type=file]');
+    if (input) input.addEventListener('change', () => take(input.files[0]));
+  });
+}
+
+document.addEventListener('DOMContentLoaded', startImageDrops);

@@ -38,6 +38,9 @@ pub struct ImportTexts {
     pub done: &'static str,
     pub done_title: &'static str,
     pub open_account: &'static str,
+    pub qr_label: &'static str,
+    pub qr_hint: &'static str,
+    pub qr_ready: &'static str,
 }
 
 pub static EN: ImportTexts = ImportTexts {
@@ -77,6 +80,9 @@ pub static EN: ImportTexts = ImportTexts {
     done: "Imported: {stored} seed(s) stored, {created} account(s) created, {skipped} skipped.",
     done_title: "Imported",
     open_account: "open",
+    qr_label: "…or the QR code: a screenshot",
+    qr_hint: "Choose it, drop it here, or paste it (Ctrl+V) on this page. PNG, JPEG or WebP; read on the server and not kept.",
+    qr_ready: "Screenshot ready: store the seed.",
 };
 
 pub static JA: ImportTexts = ImportTexts {
@@ -116,4 +122,7 @@ pub static JA: ImportTexts = ImportTexts {
     done: "インポート完了：シード{stored}件を保存、アカウント{created}件を作成、{skipped}件をスキップしました。",
     done_title: "インポート完了",
     open_account: "開く",
+    qr_label: "…または QR コードのスクリーンショット",
+    qr_hint: "ファイルを選ぶ、ここにドロップする、またはこのページで貼り付け（Ctrl+V）。PNG・JPEG・WebP。サーバーで読み取り、保存しません。",
+    qr_ready: "スクリーンショットを読み込みました。シードを保存してください。",
 };

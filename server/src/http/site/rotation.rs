@@ -340,6 +340,11 @@ pub struct SeedForm {
     #[serde(default)]
     #[schema(value_type = String)]
     secret: SecretString,
+    /// Or a screenshot of the platform's QR code (base64 PNG, JPEG or WebP), put here by the
+    /// page's script from a file, a drop or the clipboard; read in memory, never kept.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    qr_image: SecretString,
 }
 
 /// What the account page shows after a store form.
@@ -477,8 +482,14 @@ pub async fn store_seed(
     core: web::Data<Core>,
     session: MaybeSession,
     id: web::Path<String>,
-    form: web::Form<SeedForm>,
+    form: crate::http::extract::UploadForm<SeedForm>,
 ) -> HttpResponse {
+    let form = match form.into_inner() {
+        Ok(form) => form,
+        Err(err) => {
+            return super::error_page(Chrome::new(&req, &core, None), err.status, err.message);
+        }
+    };
     let s = match Storing::start(
         &req,
         &core,
@@ -493,7 +504,25 @@ pub async fn store_seed(
         Ok(s) => s,
         Err(response) => return response,
     };
-    let parsed = parse_seed(form.secret.expose_secret());
+    let image = form.qr_image.expose_secret().trim().to_owned();
+    let parsed = if image.is_empty() {
+        parse_seed(form.secret.expose_secret())
+    } else {
+        match data_encoding::BASE64.decode(image.as_bytes()) {
+            Ok(bytes) => web::block(move || crate::domain::qr::otpauth_from_image(&bytes))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(crate::domain::Invalid::new(
+                        "invalid_image",
+                        "the image could not be read",
+                    ))
+                }),
+            Err(_) => Err(crate::domain::Invalid::new(
+                "invalid_image",
+                "the screenshot did not arrive whole; pick it again",
+            )),
+        }
+    };
     let hotp = parsed
         .as_ref()
         .is_ok_and(|otp| otp.params.kind() == OtpKind::Hotp);
