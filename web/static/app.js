@@ -15,6 +15,11 @@ function startCountdowns() {
         clearInterval(timer);
         el.textContent = '0';
         if (code) code.classList.add('expired');
+        // A password is hidden again, its copy button with it.
+        if (el.hasAttribute('data-hide-code') && code) {
+          code.textContent = '••••••••';
+          box.querySelectorAll('[data-copy]').forEach((b) => b.removeAttribute('data-copy'));
+        }
         if (box) {
           box.querySelectorAll('.copy').forEach((b) => { b.disabled = true; });
           const note = document.createElement('p');

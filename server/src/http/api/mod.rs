@@ -151,6 +151,7 @@ impl Modify for BearerAuth {
         site::breakglass::request, site::breakglass::release_detail, site::breakglass::veto,
         site::breakglass::submit_page, site::breakglass::submit, site::breakglass::open, site::breakglass::secrets,
         site::imports::import_page, site::imports::preview, site::imports::apply,
+        site::lifecycle::add, site::lifecycle::edit, site::lifecycle::archive, site::lifecycle::reveal_password,
         site::incidents::start, site::incidents::list, site::incidents::incident, site::incidents::answer,
         site::incidents::resolve, site::incidents::cancel,
         scim::discovery::service_provider_config, scim::discovery::resource_types,

@@ -78,6 +78,7 @@ pub struct Texts {
     pub bg: &'static super::i18n_breakglass::BreakGlassTexts,
     pub inc: &'static super::i18n_incidents::IncidentTexts,
     pub imp: &'static super::i18n_imports::ImportTexts,
+    pub life: &'static super::i18n_lifecycle::LifecycleTexts,
 }
 
 /// The audit viewer's words.
@@ -196,7 +197,7 @@ pub static EN: Texts = Texts {
     empty_no_team_title: "You have no team yet",
     empty_no_team_body: "Your identity provider groups do not grant you a role in any team. Ask an admin to bind your IdP group to a Keyward team.",
     empty_no_accounts_title: "No accounts yet",
-    empty_no_accounts_body: "Your teams have no shared accounts registered. A manager can register one (see the README's first steps).",
+    empty_no_accounts_body: "Your teams have no shared accounts registered. A manager adds one with “Add an account” above, or brings many in at once with Import.",
     col_account: "Account",
     col_team: "Team",
     col_status: "Status",
@@ -330,6 +331,7 @@ pub static EN: Texts = Texts {
     bg: &super::i18n_breakglass::EN,
     inc: &super::i18n_incidents::EN,
     imp: &super::i18n_imports::EN,
+    life: &super::i18n_lifecycle::EN,
 };
 
 pub static JA: Texts = Texts {
@@ -350,7 +352,7 @@ pub static JA: Texts = Texts {
     empty_no_team_title: "まだチームに所属していません",
     empty_no_team_body: "IdP のグループにどのチームのロールも割り当てられていません。管理者に IdP グループと Keyward チームの紐付けを依頼してください。",
     empty_no_accounts_title: "アカウントはまだありません",
-    empty_no_accounts_body: "所属チームに共有アカウントが登録されていません。マネージャーが登録できます（README の「First steps」を参照）。",
+    empty_no_accounts_body: "所属チームに共有アカウントが登録されていません。マネージャーが上の「アカウントを追加」から登録するか、「インポート」でまとめて取り込めます。",
     col_account: "アカウント",
     col_team: "チーム",
     col_status: "状態",
@@ -484,6 +486,7 @@ pub static JA: Texts = Texts {
     bg: &super::i18n_breakglass::JA,
     inc: &super::i18n_incidents::JA,
     imp: &super::i18n_imports::JA,
+    life: &super::i18n_lifecycle::JA,
 };
 
 /// The language for a request: the cookie if set, else the first supported Accept-Language.

@@ -10,9 +10,11 @@ pub mod i18n;
 mod i18n_breakglass;
 mod i18n_imports;
 mod i18n_incidents;
+mod i18n_lifecycle;
 mod i18n_rotation;
 pub(crate) mod imports;
 pub(crate) mod incidents;
+pub(crate) mod lifecycle;
 pub(crate) mod members;
 pub(crate) mod pages;
 pub(crate) mod rotation;
@@ -68,6 +70,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(breakglass::submit)
     .service(breakglass::open)
     .service(breakglass::secrets)
+    .service(lifecycle::add)
+    .service(lifecycle::edit)
+    .service(lifecycle::archive)
+    .service(lifecycle::reveal_password)
     .service(imports::import_page)
     .service(imports::preview)
     .service(imports::apply)

@@ -83,6 +83,9 @@ struct AccountsPage {
     next: Option<String>,
     /// Open incidents the member may read.
     incident_rows: Vec<super::incidents::IncidentLine>,
+    /// Teams the member may add accounts to, and the platforms.
+    add_teams: Vec<String>,
+    platforms: Vec<&'static str>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -131,6 +134,10 @@ pub struct Extras {
     pub backup: super::backup::BackupExtras,
     #[serde(default)]
     pub store: super::rotation::StoreExtras,
+    #[serde(default)]
+    pub password: Option<super::lifecycle::ShownPassword>,
+    #[serde(default)]
+    pub password_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -158,6 +165,13 @@ struct AccountPage {
     incident_rows: Vec<super::incidents::IncidentLine>,
     can_start_incident: bool,
     runbooks: Vec<super::incidents::RunbookChoice>,
+    /// The life cycle: details, status, archive, the password.
+    can_edit: bool,
+    can_archive: bool,
+    can_reveal_password: bool,
+    has_password: bool,
+    password: Option<String>,
+    password_error: Option<String>,
 }
 
 fn group(code: &str) -> String {
@@ -274,6 +288,15 @@ pub async fn accounts(
                 None,
             )
             .await;
+            let mut add_teams: Vec<String> = Vec::new();
+            for b in &caller.principal.bindings {
+                if b.team != ORG_WIDE
+                    && !add_teams.contains(&b.team)
+                    && core.may(&caller, &b.team, Action::AccountCreate).await
+                {
+                    add_teams.push(b.team.clone());
+                }
+            }
             render(
                 StatusCode::OK,
                 &AccountsPage {
@@ -283,6 +306,11 @@ pub async fn accounts(
                     can_audit,
                     next,
                     incident_rows,
+                    add_teams,
+                    platforms: crate::domain::Platform::ALL
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect(),
                 },
             )
         }
@@ -333,6 +361,10 @@ pub async fn account_page(
     .await;
     let can_start_incident = usable && core.may(caller, &view.team, Action::IncidentRun).await;
     let runbooks = super::incidents::runbook_choices(core, c.t);
+    let can_edit = usable && core.may(caller, &view.team, Action::AccountUpdate).await;
+    let can_archive = usable && core.may(caller, &view.team, Action::AccountArchive).await;
+    let can_reveal_password = core.may(caller, &view.team, Action::PasswordReveal).await;
+    let has_password = view.has("password");
     render(
         StatusCode::OK,
         &AccountPage {
@@ -354,6 +386,12 @@ pub async fn account_page(
             incident_rows,
             can_start_incident,
             runbooks,
+            can_edit,
+            can_archive,
+            can_reveal_password,
+            has_password,
+            password: extras.password.map(|p| p.password.as_str().to_owned()),
+            password_error: extras.password_error,
         },
     )
 }
