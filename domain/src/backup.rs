@@ -291,7 +291,9 @@ impl TypedCode {
                 if typed_lower {
                     hints.push(Hint::Lowercase);
                 }
-                if self.has_look_alikes() {
+                // An all-digit code has no letter to mistake for a digit.
+                let has_letter = self.normalised.chars().any(|c| c.is_ascii_alphabetic());
+                if has_letter && self.has_look_alikes() {
                     hints.push(Hint::AmbiguousCharacters);
                 }
             }
@@ -419,8 +421,13 @@ mod tests {
             clean.hints(Some("1234 5678"), true),
             vec![Hint::AmbiguousCharacters]
         );
+        // Not found, all digits: no letter could have been mistaken for a digit.
+        assert_eq!(clean.hints(None, false), vec![Hint::Whitespace]);
+        let Ok(lettered) = TypedCode::parse("O234 5678") else {
+            unreachable!()
+        };
         assert_eq!(
-            clean.hints(None, false),
+            lettered.hints(None, false),
             vec![Hint::Whitespace, Hint::AmbiguousCharacters]
         );
         assert_eq!(

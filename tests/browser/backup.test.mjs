@@ -76,6 +76,7 @@ test('verify says what a typed code is, with hints, without showing other codes'
   await page.getByTestId('verify').click();
   const used = page.getByTestId('verify-result');
   assert.equal(await used.getAttribute('data-status'), 'used');
+  assert.equal(await used.getByTestId('verify-typed').textContent(), '8364-2091', 'the answer repeats the code checked');
   assert.match(await used.textContent(), /Already used.*Generation 1 · Position 1/s);
   const hints = await used.locator('[data-hint]').evaluateAll((items) => items.map((li) => li.dataset.hint));
   assert.deepEqual(hints, ['whitespace', 'hyphen']);

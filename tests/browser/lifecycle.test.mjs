@@ -59,6 +59,14 @@ test('a stored password is shown once, then hidden again', async () => {
   assert.equal(await page.getByTestId('password-value').count(), 0, 'a reload does not show it again');
 });
 
+test("role chips are in the page's language", async () => {
+  await page.goto(`${stack.base}/accounts`);
+  assert.match(await page.locator('.pill').first().textContent(), /^manager @ marketing$/);
+  await page.getByTestId('language-switch').click();
+  assert.match(await page.locator('.pill').first().textContent(), /^マネージャー @ marketing$/);
+  await page.getByTestId('language-switch').click();
+});
+
 test('the account is archived and leaves the list', async () => {
   await page.goto(accountUrl);
   await page.locator('#details details summary').click();

@@ -750,6 +750,11 @@ async fn the_dashboard_import_is_confirmed_once_and_refused_to_who_may_not_store
         )
         .await;
     assert_eq!(res.status(), 403);
+    let refusal = res.text().await.unwrap();
+    assert!(
+        refusal.contains("Not allowed") && refusal.contains("Ask a manager of the account"),
+        "a refusal says so, and whom to ask"
+    );
     let manager = Browser::new();
     assert!(manager
         .sign_in(&app.base, "mia")

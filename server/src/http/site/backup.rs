@@ -25,6 +25,9 @@ pub struct ShownCode {
 /// What a typed code turned out to be (states and hints; never a code).
 #[derive(Serialize, Deserialize)]
 pub struct Verified {
+    /// The code as it was typed, repeated beside its answer.
+    #[serde(default)]
+    pub typed: Zeroizing<String>,
     pub status: String,
     pub generation: Option<i32>,
     pub position: Option<i32>,
@@ -34,6 +37,7 @@ pub struct Verified {
 impl From<Verification> for Verified {
     fn from(v: Verification) -> Self {
         Self {
+            typed: Zeroizing::default(),
             status: v.status.to_owned(),
             generation: v.generation,
             position: v.position,
@@ -65,6 +69,7 @@ pub struct Chip {
 }
 
 pub struct VerifiedView {
+    pub typed: String,
     pub status: &'static str,
     pub text: &'static str,
     pub generation: Option<i32>,
@@ -134,6 +139,7 @@ fn verified_view(t: &Texts, v: Verified) -> VerifiedView {
         _ => "unknown",
     };
     VerifiedView {
+        typed: v.typed.as_str().trim().to_owned(),
         status,
         text,
         generation: v.generation,
@@ -403,8 +409,10 @@ pub async fn verify(
     };
     match result {
         Ok(verification) => {
+            let mut verified = Verified::from(verification);
+            verified.typed = Zeroizing::new(form.code.chars().take(80).collect());
             let extras = BackupExtras {
-                verified: Some(verification.into()),
+                verified: Some(verified),
                 ..BackupExtras::default()
             };
             answer(&req, &core, &caller, &id, extras).await

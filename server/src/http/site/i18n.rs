@@ -60,6 +60,17 @@ pub struct Texts {
     pub expired: &'static str,
     pub audit_note: &'static str,
     pub error_title: &'static str,
+    /// The title of a refusal (403).
+    pub forbidden_title: &'static str,
+    pub back_home: &'static str,
+    /// Role names, for the role chips.
+    pub role_viewer: &'static str,
+    pub role_operator: &'static str,
+    pub role_manager: &'static str,
+    pub role_security_admin: &'static str,
+    pub role_auditor: &'static str,
+    pub role_custodian: &'static str,
+    pub role_scim: &'static str,
     pub not_found_body: &'static str,
     pub forbidden_body: &'static str,
     /// The IdP answered `access_denied`.
@@ -79,6 +90,22 @@ pub struct Texts {
     pub inc: &'static super::i18n_incidents::IncidentTexts,
     pub imp: &'static super::i18n_imports::ImportTexts,
     pub life: &'static super::i18n_lifecycle::LifecycleTexts,
+}
+
+impl Texts {
+    /// A role's name in this language.
+    pub fn role(&self, role: crate::authz::Role) -> &'static str {
+        use crate::authz::Role;
+        match role {
+            Role::Viewer => self.role_viewer,
+            Role::Operator => self.role_operator,
+            Role::Manager => self.role_manager,
+            Role::SecurityAdmin => self.role_security_admin,
+            Role::Auditor => self.role_auditor,
+            Role::Custodian => self.role_custodian,
+            Role::Scim => self.role_scim,
+        }
+    }
 }
 
 /// The audit viewer's words.
@@ -234,8 +261,17 @@ pub static EN: Texts = Texts {
     expired: "This code has expired. Reveal a new one.",
     audit_note: "This reveal was recorded in the audit trail.",
     error_title: "Something went wrong",
+    forbidden_title: "Not allowed",
+    back_home: "Back to the accounts",
+    role_viewer: "viewer",
+    role_operator: "operator",
+    role_manager: "manager",
+    role_security_admin: "security admin",
+    role_auditor: "auditor",
+    role_custodian: "custodian",
+    role_scim: "SCIM provisioning",
     not_found_body: "There is nothing here. The account may have been removed, or the link is wrong.",
-    forbidden_body: "Your roles do not allow this. Ask an admin if you need access.",
+    forbidden_body: "Your roles do not allow this. Roles are given per team: operators get codes, managers edit accounts and secrets, security admins offboard and export. Ask a manager of the account's team, or your security admin, for the role you need.",
     idp_denied: "The sign-in was declined at the identity provider. Start again if that was a mistake.",
     idp_needs_interaction: "The identity provider needs you to sign in (or to choose an account) there first. Start again.",
     idp_trouble: "The identity provider had a problem with this sign-in. Try again in a minute.",
@@ -389,8 +425,17 @@ pub static JA: Texts = Texts {
     expired: "このコードは期限切れです。もう一度表示してください。",
     audit_note: "この表示は監査ログに記録されました。",
     error_title: "問題が発生しました",
+    forbidden_title: "許可されていません",
+    back_home: "アカウント一覧へ戻る",
+    role_viewer: "閲覧者",
+    role_operator: "オペレーター",
+    role_manager: "マネージャー",
+    role_security_admin: "セキュリティ管理者",
+    role_auditor: "監査担当",
+    role_custodian: "カストディアン",
+    role_scim: "SCIM プロビジョニング",
     not_found_body: "ページが見つかりません。アカウントが削除されたか、リンクが間違っています。",
-    forbidden_body: "この操作はあなたのロールでは許可されていません。必要なら管理者に依頼してください。",
+    forbidden_body: "この操作はあなたのロールでは許可されていません。ロールはチームごとに付与されます（オペレーターはコードの取得、マネージャーはアカウントとシークレットの編集、セキュリティ管理者はオフボーディングとエクスポート）。必要なロールを、アカウントのチームのマネージャーかセキュリティ管理者に依頼してください。",
     idp_denied: "ID プロバイダーでログインが拒否されました。間違いであれば、もう一度やり直してください。",
     idp_needs_interaction: "ID プロバイダーで先にログイン（またはアカウントの選択）が必要です。もう一度やり直してください。",
     idp_trouble: "ID プロバイダーでこのログインの処理に問題が起きました。少し待ってからやり直してください。",

@@ -277,7 +277,7 @@ pub async fn accounts(
                 .principal
                 .bindings
                 .iter()
-                .map(|b| format!("{} @ {}", b.role.as_str(), b.team))
+                .map(|b| format!("{} @ {}", c.t.role(b.role), b.team))
                 .collect();
             let can_audit = core.may(&caller, ORG_WIDE, Action::AuditRead).await;
             let incident_rows = super::incidents::lines(
