@@ -58,6 +58,7 @@ test('check-out shows the next code once; outcomes mark it used or rejected', as
   await page.getByTestId('checkout').click();
   assert.equal(await page.getByTestId('backup-code').textContent(), IN_ORDER[0]);
   assert.equal(await page.getByTestId('position-1').getAttribute('data-state'), 'checked_out');
+  assert.match(await page.getByTestId('chip-by-1').textContent(), /^Mia Manager, \d{4}-\d\d-\d\d \d\d:\d\d UTC$/, 'who took it, and when');
   await shot(page, '12-backup-checked-out');
   await page.getByTestId('outcome-worked').click();
   assert.equal(await page.getByTestId('backup-notice').textContent(), 'Marked as used.');

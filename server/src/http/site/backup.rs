@@ -59,6 +59,14 @@ pub struct BackupExtras {
 pub struct HeldByOther {
     pub position: i32,
     pub holder: String,
+    /// When it was checked out.
+    pub at: String,
+}
+
+/// A code the caller holds, waiting for its outcome.
+pub struct Pending {
+    pub position: i32,
+    pub at: String,
 }
 
 /// One position of the generation as a chip.
@@ -66,6 +74,8 @@ pub struct Chip {
     pub position: i32,
     pub state: String,
     pub label: &'static str,
+    /// Who took or reported it, and when (empty for an unused code).
+    pub by: String,
 }
 
 pub struct VerifiedView {
@@ -87,7 +97,7 @@ pub struct BackupPanel {
     pub remaining: u64,
     pub chips: Vec<Chip>,
     /// Checked-out codes the caller holds (only the holder reports an outcome)…
-    pub pending: Vec<i32>,
+    pub pending: Vec<Pending>,
     /// …and, for a manager, those others hold (reported as an override).
     pub held_by_others: Vec<HeldByOther>,
     pub low: bool,
@@ -192,25 +202,37 @@ pub async fn panel(
             let may_override = core
                 .may(caller, &view.team, Action::BackupResultOverride)
                 .await;
+            let when = |c: &crate::store::backup::CodeRow| {
+                c.state_at.map(super::rotation::when).unwrap_or_default()
+            };
             for code in status.codes.iter().filter(|c| c.state == "checked_out") {
                 match code.state_by.as_deref() {
-                    Some(holder) if holder == me => panel.pending.push(code.position),
+                    Some(holder) if holder == me => panel.pending.push(Pending {
+                        position: code.position,
+                        at: when(code),
+                    }),
                     Some(holder) if may_override => panel.held_by_others.push(HeldByOther {
                         position: code.position,
                         holder: core.display_name(holder).await,
+                        at: when(code),
                     }),
                     _ => {}
                 }
             }
-            panel.chips = status
-                .codes
-                .into_iter()
-                .map(|c| Chip {
+            let mut chips = Vec::with_capacity(status.codes.len());
+            for c in status.codes {
+                let by = match c.state_by.as_deref() {
+                    Some(who) => format!("{}, {}", core.display_name(who).await, when(&c)),
+                    None => String::new(),
+                };
+                chips.push(Chip {
                     position: c.position,
                     label: state_label(t, &c.state),
                     state: c.state,
-                })
-                .collect();
+                    by,
+                });
+            }
+            panel.chips = chips;
         }
     } else if let Some(summary) = view.backup() {
         panel.generation = Some(summary.generation);
