@@ -153,6 +153,20 @@ impl Handle {
         use unicode_normalization::UnicodeNormalization;
         self.0.nfkc().collect::<String>().to_lowercase()
     }
+
+    /// A search for part of a handle, normalised as keys are (NFKC, lower case, at most 100
+    /// characters, no control characters); `None` when nothing is left.
+    pub fn search_key(raw: &str) -> Option<String> {
+        use unicode_normalization::UnicodeNormalization;
+        let key: String = raw
+            .trim()
+            .nfkc()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect::<String>()
+            .to_lowercase();
+        Some(key).filter(|k| !k.is_empty())
+    }
 }
 
 /// Where people sign in to the account: an http(s) URL.

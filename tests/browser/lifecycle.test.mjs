@@ -36,6 +36,17 @@ test('a manager adds an account from the accounts page', async () => {
   assert.equal(await page.getByTestId('account-handle').textContent(), '@keyward_brand');
 });
 
+test('the accounts list finds an account by part of its handle', async () => {
+  await page.goto(`${stack.base}/accounts`);
+  await page.getByTestId('account-search').fill('KEYWARD');
+  await page.getByTestId('account-search-button').click();
+  assert.equal(await page.getByTestId('account-link').count(), 1);
+  await page.getByTestId('account-search').fill('nobody-has-this');
+  await page.getByTestId('account-search-button').click();
+  assert.ok(await page.getByTestId('search-empty').isVisible());
+  await page.goto(accountUrl);
+});
+
 test('its details are edited, and it is frozen and unfrozen', async () => {
   await page.getByTestId('edit-notes').fill('Brand account; posting calendar in the team drive');
   await page.getByTestId('edit-save').click();

@@ -328,3 +328,37 @@ async fn accounts_list_in_pages_of_the_callers_readable_teams() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_handle_search_matches_parts_of_handles_literally_and_ignores_case_and_width() {
+    let app = crate::support::spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    for handle in ["@brand_jp", "@brandxjp", "@Other100%"] {
+        app.account(&manager, "marketing", handle).await;
+    }
+    let find = |part: &str| {
+        let filter = keyward::store::accounts::AccountFilter {
+            handle_contains: keyward::domain::Handle::search_key(part),
+            ..Default::default()
+        };
+        let db = app.core.store.db().clone();
+        async move {
+            keyward::store::accounts::list(&db, &filter, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.handle)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(find("d_j").await, ["@brand_jp"], "_ is no wildcard");
+    assert_eq!(find("BRAND").await.len(), 2, "case is ignored");
+    assert_eq!(
+        find("ｂｒａｎｄ").await.len(),
+        2,
+        "full-width letters match"
+    );
+    assert_eq!(find("100%").await, ["@Other100%"], "% is no wildcard");
+    assert!(find("nothing").await.is_empty());
+    assert!(keyward::domain::Handle::search_key("  \u{0} ").is_none());
+}

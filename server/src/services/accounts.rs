@@ -61,6 +61,8 @@ pub struct ListQuery {
     pub hide_archived: bool,
     pub after: Option<ListPosition>,
     pub limit: u64,
+    /// Only handles containing this text (compared like handles: NFKC, lower case).
+    pub search: Option<String>,
 }
 
 impl Default for ListQuery {
@@ -72,6 +74,7 @@ impl Default for ListQuery {
             hide_archived: false,
             after: None,
             limit: MAX_LIST,
+            search: None,
         }
     }
 }
@@ -252,6 +255,7 @@ impl Core {
             status: query.status.map(|s| s.as_str().to_owned()),
             hide_archived: query.hide_archived,
             after: query.after,
+            handle_contains: query.search.as_deref().and_then(Handle::search_key),
         };
         let mut accounts = repo::list(db, &filter, limit + 1).await?;
         let next = (accounts.len() as u64 > limit)

@@ -117,6 +117,8 @@ pub struct AccountFilter {
     pub hide_archived: bool,
     /// Only accounts after this one in the listing order (platform, handle, id).
     pub after: Option<ListPosition>,
+    /// Only handles containing this (already normalised like a handle key).
+    pub handle_contains: Option<String>,
 }
 
 /// A place in the listing order, for the next page.
@@ -145,6 +147,20 @@ pub async fn list(
         query = query.filter(account::Column::Status.eq(status.as_str()));
     } else if filter.hide_archived {
         query = query.filter(account::Column::Status.ne("archived"));
+    }
+    if let Some(part) = &filter.handle_contains {
+        // LIKE with its wildcards escaped: a search for "a_b" finds "a_b", not "axb".
+        let escaped: String = part
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        query = query.filter(
+            sea_orm::sea_query::Expr::col(account::Column::HandleKey)
+                .like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+        );
     }
     if let Some(after) = &filter.after {
         let (p, h, i) = (&after.platform, &after.handle, &after.id);

@@ -26,6 +26,9 @@ pub struct LifecycleTexts {
     pub password_shown: &'static str,
     pub password_hidden: &'static str,
     pub no_password: &'static str,
+    pub search_label: &'static str,
+    pub search_button: &'static str,
+    pub search_empty: &'static str,
 }
 
 pub static EN: LifecycleTexts = LifecycleTexts {
@@ -54,6 +57,9 @@ pub static EN: LifecycleTexts = LifecycleTexts {
     password_shown: "Password (hidden again in",
     password_hidden: "hidden",
     no_password: "No password is stored for this account.",
+    search_label: "Find an account by handle",
+    search_button: "Search",
+    search_empty: "No account's handle contains this.",
 };
 
 pub static JA: LifecycleTexts = LifecycleTexts {
@@ -82,4 +88,7 @@ pub static JA: LifecycleTexts = LifecycleTexts {
     password_shown: "パスワード（自動で隠れるまで",
     password_hidden: "非表示",
     no_password: "このアカウントにはパスワードが保存されていません。",
+    search_label: "ハンドルでアカウントを検索",
+    search_button: "検索",
+    search_empty: "このハンドルを含むアカウントはありません。",
 };

@@ -86,6 +86,8 @@ struct AccountsPage {
     /// Teams the member may add accounts to, and the platforms.
     add_teams: Vec<String>,
     platforms: Vec<&'static str>,
+    /// The search, as typed.
+    search: String,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -93,6 +95,8 @@ struct AccountsPage {
 pub struct AccountsQuery {
     /// The next page's cursor.
     after: Option<String>,
+    /// Only accounts whose handle contains this.
+    q: Option<String>,
 }
 
 /// A code shown once on the account page.
@@ -257,9 +261,16 @@ pub async fn accounts(
         Ok(after) => after,
         Err(invalid) => return service_failure(c, invalid.into()),
     };
+    let search = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| q.chars().take(100).collect::<String>());
     let listing = crate::services::accounts::ListQuery {
         hide_archived: true,
         after,
+        search: search.clone(),
         ..Default::default()
     };
     match core.list_accounts(&caller, listing).await {
@@ -269,10 +280,13 @@ pub async fn accounts(
                 .iter()
                 .map(|v| AccountCard::from_view(v, c.t))
                 .collect();
-            let next = page
-                .next
-                .as_ref()
-                .map(|n| format!("/accounts?after={}", crate::http::cursor::encode(n)));
+            let next = page.next.as_ref().map(|n| {
+                let q: String = search
+                    .as_deref()
+                    .map(|q| url::form_urlencoded::byte_serialize(q.as_bytes()).collect())
+                    .unwrap_or_default();
+                format!("/accounts?after={}&q={q}", crate::http::cursor::encode(n))
+            });
             let roles = caller
                 .principal
                 .bindings
@@ -311,6 +325,7 @@ pub async fn accounts(
                         .iter()
                         .map(|p| p.as_str())
                         .collect(),
+                    search: search.unwrap_or_default(),
                 },
             )
         }
