@@ -43,6 +43,10 @@ test('an empty account invites an import, and a pasted block is imported in list
   await page.goto(`${stack.base}/accounts/${accountId}`);
   assert.ok(await page.getByTestId('backup-none').isVisible());
   await shot(page, '10-backup-empty');
+  // Sent empty: the form says what to do, beside itself.
+  await page.getByTestId('import').click();
+  const refused = page.getByTestId('import-details').getByTestId('import-error');
+  assert.equal(await refused.textContent(), 'Paste the backup codes the platform shows (the whole block) before importing.');
   await page.getByTestId('import-block').fill(BLOCK);
   await page.getByTestId('import-issued-on').fill('2025-12-16');
   await page.getByTestId('import').click();

@@ -99,5 +99,7 @@ test('a seed is stored from a QR screenshot on the account page, which then show
   assert.match(await page.getByTestId('store-notice').textContent(), /stored/i);
   const code = await page.getByTestId('totp-code').getAttribute('data-code');
   assert.ok(totpWindow(seed).includes(code), `${code} is the screenshot's seed's code, to finish enrolling`);
+  const next = (await page.getByTestId('next-code').textContent()).replace(/\s/g, '');
+  assert.ok(totpWindow(seed).includes(next) && next !== code, 'the next code is shown beside it, for platforms that ask for two');
   await shot(page, '73-seed-from-qr');
 });

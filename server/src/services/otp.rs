@@ -26,6 +26,9 @@ pub struct TotpCode {
     pub expires_in: u64,
     /// The following period's code, given when `expires_in` ≤ [`NEXT_CODE_WINDOW`].
     pub next_code: Option<Zeroizing<String>>,
+    /// The following period's code, always (for finishing a platform's enrollment, which
+    /// may ask for two codes in a row); not in the API's answer.
+    pub following_code: Zeroizing<String>,
 }
 
 /// A revealed HOTP code and the counter it was computed for.
@@ -256,8 +259,8 @@ impl Core {
         let step = now / period;
         let expires_in = period - now % period;
         let code = seed.code_at_counter(params.algorithm, params.digits, step);
-        let next_code = (expires_in <= NEXT_CODE_WINDOW)
-            .then(|| seed.code_at_counter(params.algorithm, params.digits, step + 1));
+        let following_code = seed.code_at_counter(params.algorithm, params.digits, step + 1);
+        let next_code = (expires_in <= NEXT_CODE_WINDOW).then(|| following_code.clone());
         let mut details =
             serde_json::json!({ "secret_id": row.id, "version": row.version, "step": step });
         if let Some(incident) = incident {
@@ -278,6 +281,7 @@ impl Core {
                 period,
                 expires_in,
                 next_code,
+                following_code,
             },
         ))
     }

@@ -53,6 +53,9 @@ pub struct BackupExtras {
     pub verified: Option<Verified>,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// An import that was refused: its message beside the import form.
+    #[serde(default)]
+    pub import_error: Option<String>,
 }
 
 /// A checked-out code someone else holds, for a manager's override.
@@ -106,6 +109,7 @@ pub struct BackupPanel {
     pub verified: Option<VerifiedView>,
     pub notice: Option<String>,
     pub error: Option<String>,
+    pub import_error: Option<String>,
     pub today: String,
 }
 
@@ -188,6 +192,7 @@ pub async fn panel(
         verified: extras.verified.map(|v| verified_view(t, v)),
         notice: extras.notice,
         error: extras.error,
+        import_error: extras.import_error,
         today: chrono::Utc::now().date_naive().to_string(),
     };
     if can_read {
@@ -505,6 +510,24 @@ pub async fn import(
             };
             answer(&req, &core, &caller, &id, extras).await
         }
-        Err(err) => failed(&req, &core, &caller, &id, err).await,
+        Err(err) => {
+            let t = super::Chrome::new(&req, &core, Some(&caller)).t;
+            let message = match err {
+                // Said as the form says it, not as the API does.
+                ServiceError::Invalid(invalid) if invalid.code == "no_codes" => {
+                    t.b.import_empty.to_owned()
+                }
+                other => match recoverable(&req, &core, &caller, other, &format!("/accounts/{id}"))
+                {
+                    Ok(message) => message,
+                    Err(response) => return response,
+                },
+            };
+            let extras = BackupExtras {
+                import_error: Some(message),
+                ..BackupExtras::default()
+            };
+            answer(&req, &core, &caller, &id, extras).await
+        }
     }
 }

@@ -127,6 +127,14 @@ impl ShownTotp {
             next_code: code.next_code,
         }
     }
+
+    /// For enrollment: the next code is always shown beside the current one.
+    pub(crate) fn for_enrollment(code: TotpCode) -> Self {
+        let following = code.following_code.clone();
+        let mut shown = Self::from_code(code);
+        shown.next_code = Some(following);
+        shown
+    }
 }
 
 /// What a form produced: a code shown once, a result, an error. Kept (sealed) for the one

@@ -550,7 +550,7 @@ pub async fn store_seed(
         };
         extras.store.enroll_note = Some(match code {
             Ok(code) => {
-                extras.totp = Some(super::pages::ShownTotp::from_code(code));
+                extras.totp = Some(super::pages::ShownTotp::for_enrollment(code));
                 s.t.r.enroll_hint.to_owned()
             }
             Err(ServiceError::ReauthRequired) => s.t.r.enroll_reauth.to_owned(),
