@@ -140,6 +140,10 @@ test('an auditor follows the account to its history and sees every step, chained
   }
   assert.equal(await auditor.locator('.pill.bad').count(), 0);
   assert.equal((await auditor.locator('body').textContent()).includes('8364'), false, 'no code in the trail');
+  // People and accounts by name, not by id.
+  const checkout = auditor.locator('[data-testid=event][data-action="backup.checkout"]').first();
+  assert.equal(await checkout.locator('[data-testid^=actor-]').textContent(), 'Mia Manager');
+  assert.equal(await checkout.locator('[data-testid^=target-]').textContent(), 'youtube @keyward_channel');
   await shot(auditor, '15-audit-history');
   await context.close();
 });

@@ -36,6 +36,10 @@ pub struct EventRow {
     pub seq: i64,
     pub at: String,
     pub actor: String,
+    /// The actor as people know them (a member's name or email); the raw subject otherwise.
+    pub actor_name: String,
+    /// The target as people know it (an account's platform and handle).
+    pub target_label: String,
     pub action: String,
     pub target: String,
     /// The account id when the target is an account.
@@ -195,7 +199,9 @@ pub async fn audit(
                 seq: row.seq,
                 at: row.at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 account: target.strip_prefix("account:").map(str::to_owned),
+                target_label: target.clone(),
                 target,
+                actor_name: row.actor.clone(),
                 actor: row.actor,
                 action: row.action,
                 outcome: row.outcome,
@@ -206,6 +212,34 @@ pub async fn audit(
             }
         })
         .collect();
+    // Names instead of ids, looked up once per page.
+    let mut events = events;
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut handles: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for e in &mut events {
+        if !names.contains_key(&e.actor) {
+            let name = core.display_name(&e.actor).await;
+            names.insert(e.actor.clone(), name);
+        }
+        e.actor_name = names.get(&e.actor).cloned().unwrap_or_default();
+        if let Some(id) = e.account.clone() {
+            if !handles.contains_key(&id) {
+                let found = if crate::domain::is_id(&id) {
+                    crate::store::accounts::find(core.store.db(), &id)
+                        .await
+                        .ok()
+                        .flatten()
+                } else {
+                    None
+                };
+                let label = found
+                    .map(|a| format!("{} {}", a.platform, a.handle))
+                    .unwrap_or_else(|| e.target.clone());
+                handles.insert(id.clone(), label);
+            }
+            e.target_label = handles.get(&id).cloned().unwrap_or_default();
+        }
+    }
     // The rows on this page are checked one by one as well: an edited older event shows here
     // at once, before the next recomputation of the whole chain.
     let broken_row = events.iter().find(|e| !e.linked).map(|e| e.seq);
