@@ -144,6 +144,13 @@ test('an auditor follows the account to its history and sees every step, chained
   const checkout = auditor.locator('[data-testid=event][data-action="backup.checkout"]').first();
   assert.equal(await checkout.locator('[data-testid^=actor-]').textContent(), 'Mia Manager');
   assert.equal(await checkout.locator('[data-testid^=target-]').textContent(), 'youtube @keyward_channel');
+  // The account can be named by its handle instead of its id.
+  await auditor.goto(`${stack.base}/audit?account=${encodeURIComponent('@keyward_channel')}`);
+  const byHandle = await auditor.getByTestId('event').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+  assert.ok(byHandle.includes('backup.checkout'), `${byHandle}`);
+  await auditor.goto(`${stack.base}/audit?account=${encodeURIComponent('@nobody_here')}`);
+  assert.match(await auditor.getByTestId('audit-error').textContent(), /no account has the handle @nobody_here/);
+  assert.equal(await auditor.getByTestId('event').count(), 0, 'nothing rather than everything');
   await shot(auditor, '15-audit-history');
   await context.close();
 });

@@ -77,6 +77,42 @@ struct AuditPage {
     error: Option<String>,
 }
 
+/// The id of the one account whose handle is `raw` (optionally after its platform, `x @brand`),
+/// or what to say when there is none or several.
+async fn account_by_handle(core: &crate::services::Core, raw: &str) -> Result<String, String> {
+    let (platform, handle) = match raw.trim().split_once(' ') {
+        Some((p, h)) => (crate::domain::Platform::parse(p).ok(), h),
+        None => (None, raw),
+    };
+    let key = crate::domain::Handle::parse(handle)
+        .map(|h| h.key())
+        .map_err(|e| e.message)?;
+    let filter = crate::store::accounts::AccountFilter {
+        platform: platform.map(|p| p.as_str().to_owned()),
+        handle_contains: Some(key.clone()),
+        ..Default::default()
+    };
+    let found: Vec<_> = crate::store::accounts::list(core.store.db(), &filter, 20)
+        .await
+        .map_err(|_| "the accounts could not be read".to_owned())?
+        .into_iter()
+        .filter(|a| a.handle_key.as_deref() == Some(key.as_str()))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(format!("no account has the handle {handle}")),
+        several => Err(format!(
+            "several accounts have this handle ({}): put the platform first, e.g. \"{} {handle}\"",
+            several
+                .iter()
+                .map(|a| format!("{} {}", a.platform, a.handle))
+                .collect::<Vec<_>>()
+                .join(", "),
+            several[0].platform
+        )),
+    }
+}
+
 /// The audit viewer (auditors and security admins).
 #[utoipa::path(get, path = "/audit", tag = "dashboard", security(("session" = [])), params(AuditQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html")))]
@@ -122,12 +158,30 @@ pub async fn audit(
             None
         }
     };
+    // The account is named by its id, or by its handle (`@brand`, or `x @brand` for one
+    // platform's).
+    let account = text(&q.account, "account");
+    let (actor, action, outcome) = (
+        text(&q.actor, "actor"),
+        text(&q.action, "action"),
+        text(&q.outcome, "outcome"),
+    );
+    let account = match account {
+        Some(a) if !crate::domain::is_id(&a) => match account_by_handle(&core, &a).await {
+            Ok(id) => Some(id),
+            Err(message) => {
+                error = Some(message);
+                None
+            }
+        },
+        other => other,
+    };
     let filter = AuditFilter {
         after: q.after.unwrap_or(0).max(0),
-        actor: text(&q.actor, "actor"),
-        target: text(&q.account, "account").map(|a| format!("account:{a}")),
-        action: text(&q.action, "action"),
-        outcome: text(&q.outcome, "outcome"),
+        actor,
+        target: account.map(|a| format!("account:{a}")),
+        action,
+        outcome,
         since,
         until,
     };
