@@ -75,6 +75,16 @@ document.addEventListener('DOMContentLoaded', () => {
   followAtOnce();
 });
 
+// A file's bytes as base64 (in slices: a screenshot is too large for one call).
+async function fileToBase64(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
 // The import form: files picked are read here and put in the form's text field — text files
 // as they are, screenshots as base64, one per line — so the form stays a plain form.
 function startFileFields() {
@@ -85,12 +95,7 @@ function startFileFields() {
       const parts = [];
       for (const file of input.files) {
         if (file.type.startsWith('image/')) {
-          const bytes = new Uint8Array(await file.arrayBuffer());
-          let binary = '';
-          for (let i = 0; i < bytes.length; i += 0x8000) {
-            binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-          }
-          parts.push(btoa(binary));
+          parts.push(await fileToBase64(file));
         } else {
           parts.push(await file.text());
         }
@@ -111,12 +116,7 @@ function startImageDrops() {
     const ready = zone.querySelector('[data-image-ready]');
     const take = async (file) => {
       if (!file || !file.type.startsWith('image/')) return;
-      const bytes = new Uint8Array(await file.arrayBuffer());
-      let binary = '';
-      for (let i = 0; i < bytes.length; i += 0x8000) {
-        binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-      }
-      target.value = btoa(binary);
+      target.value = await fileToBase64(file);
       if (ready) ready.hidden = false;
     };
     zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });

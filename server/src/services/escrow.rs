@@ -183,11 +183,11 @@ fn fingerprint(share: &[u8]) -> String {
     hex::encode(Sha256::digest(share))
 }
 
-fn teams_of(escrow: &EscrowRow) -> Vec<String> {
+pub(crate) fn teams_of(escrow: &EscrowRow) -> Vec<String> {
     serde_json::from_str(&escrow.teams).unwrap_or_default()
 }
 
-fn covers(escrow: &EscrowRow, team: &str) -> bool {
+pub(crate) fn covers(escrow: &EscrowRow, team: &str) -> bool {
     teams_of(escrow).iter().any(|t| t == ORG_WIDE || t == team)
 }
 

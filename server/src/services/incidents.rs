@@ -642,13 +642,12 @@ impl Core {
             }
             RunbookAction::OpenBreakGlassRelease => {
                 let escrows = escrow_repo::active(self.store.db()).await?;
-                let covering = |t: &str| {
-                    escrows.iter().find(|e| {
-                        serde_json::from_str::<Vec<String>>(&e.teams)
-                            .is_ok_and(|teams| teams.iter().any(|x| x == t))
-                    })
-                };
-                let escrow = covering(team).or_else(|| covering(ORG_WIDE)).ok_or_else(|| {
+                // The team's own escrow first, then an org-wide one.
+                let escrow = escrows
+                    .iter()
+                    .find(|e| super::escrow::teams_of(e).iter().any(|t| t == team))
+                    .or_else(|| escrows.iter().find(|e| super::escrow::covers(e, team)))
+                    .ok_or_else(|| {
                     ServiceError::Conflict {
                         code: "no_escrow",
                         message: format!(

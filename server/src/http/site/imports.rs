@@ -106,22 +106,8 @@ fn formats(t: &Texts) -> Vec<FormatOption> {
     ]
 }
 
-/// The teams offered for new accounts: those of the caller's bindings where they may create.
-async fn teams(core: &Core, caller: &Caller) -> Vec<String> {
-    let mut out = Vec::new();
-    for b in &caller.principal.bindings {
-        if b.team != crate::authz::ORG_WIDE
-            && !out.contains(&b.team)
-            && core.may(caller, &b.team, Action::AccountCreate).await
-        {
-            out.push(b.team.clone());
-        }
-    }
-    out
-}
-
 async fn page(core: &Core, caller: &Caller, c: Chrome, format: &str, team: &str) -> ImportPage {
-    let teams = teams(core, caller).await;
+    let teams = super::pages::creatable_teams(core, caller).await;
     // A role that may store seeds in some team (the team need not have an account yet).
     let mut can_import = false;
     for b in &caller.principal.bindings {

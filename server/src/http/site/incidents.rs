@@ -6,6 +6,7 @@
 use super::i18n::Texts;
 use super::i18n_incidents::{action_done, action_label};
 use super::pages::{form_caller, service_failure};
+use super::rotation::when;
 use super::{cookie, error_page, render, see_other, to_signin, Chrome};
 use crate::authz::Action;
 use crate::domain::{IncidentState, Invalid, Justification, RunbookKey};
@@ -62,10 +63,6 @@ fn shorten(text: &str) -> String {
     } else {
         format!("{}…", text.chars().take(MAX).collect::<String>())
     }
-}
-
-fn when(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 fn text(t: &Texts, text: &Text) -> String {

@@ -191,6 +191,20 @@ fn group(code: &str) -> String {
     format!("{} {}", &code[..mid], &code[mid..])
 }
 
+/// The teams of the member's own bindings in which they may add accounts.
+pub async fn creatable_teams(core: &Core, caller: &Caller) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for b in &caller.principal.bindings {
+        if b.team != ORG_WIDE
+            && !out.contains(&b.team)
+            && core.may(caller, &b.team, Action::AccountCreate).await
+        {
+            out.push(b.team.clone());
+        }
+    }
+    out
+}
+
 /// The dashboard's entry: to the accounts when signed in, else to sign-in.
 #[utoipa::path(get, path = "/", tag = "dashboard", security(), responses((status = 303, description = "a redirect (see Location)")))]
 #[get("/")]
@@ -310,15 +324,7 @@ pub async fn accounts(
                 None,
             )
             .await;
-            let mut add_teams: Vec<String> = Vec::new();
-            for b in &caller.principal.bindings {
-                if b.team != ORG_WIDE
-                    && !add_teams.contains(&b.team)
-                    && core.may(&caller, &b.team, Action::AccountCreate).await
-                {
-                    add_teams.push(b.team.clone());
-                }
-            }
+            let add_teams = creatable_teams(&core, &caller).await;
             render(
                 StatusCode::OK,
                 &AccountsPage {
