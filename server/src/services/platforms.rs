@@ -1,5 +1,8 @@
-//! The platforms' own rotation steps (`policies/platforms.toml`), shown beside each rotation
-//! task in English and Japanese. Reviewed data, embedded at build time and checked at start.
+//! The platform catalog (`policies/platforms.toml`): each platform's sign-in page, its usual
+//! backup codes, where its settings turn on an authenticator app and give new backup codes, and
+//! its own rotation steps, shown while enrolling an account, importing its backup codes and
+//! beside each rotation task, in English and Japanese. Reviewed data, embedded at build time and
+//! checked at start.
 
 use crate::domain::{Platform, RotationKind};
 use serde::Deserialize;
@@ -27,13 +30,44 @@ impl Steps {
     }
 }
 
-/// One platform's name, settings page and steps per kind.
+/// One line in both languages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Text {
+    pub en: String,
+    pub ja: String,
+}
+
+impl Text {
+    /// The line in `lang` (`ja`, else English).
+    pub fn in_lang(&self, lang: &str) -> &str {
+        if lang == "ja" {
+            &self.ja
+        } else {
+            &self.en
+        }
+    }
+}
+
+/// One platform's name, pages, usual backup codes, settings paths and steps per kind.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformGuide {
     pub name: String,
     #[serde(default)]
     pub settings_url: Option<String>,
+    /// The platform's sign-in page, for accounts that have no login URL of their own.
+    #[serde(default)]
+    pub login_url: Option<String>,
+    /// How many backup codes the platform usually issues at once, where it is fixed.
+    #[serde(default)]
+    pub backup_code_count: Option<u16>,
+    /// What one backup code looks like.
+    pub backup_code_format: Text,
+    /// Where in the platform's settings an authenticator app is turned on.
+    pub authenticator_setting: Text,
+    /// Where in the platform's settings new backup codes are issued.
+    pub backup_code_setting: Text,
     pub totp: Steps,
     pub password: Steps,
     pub backup_codes: Steps,
@@ -87,6 +121,32 @@ fn parse(source: &str) -> Result<BTreeMap<String, PlatformGuide>, GuideError> {
             }
         }
     }
+    for (key, guide) in &guides {
+        let texts = [
+            ("backup_code_format", &guide.backup_code_format),
+            ("authenticator_setting", &guide.authenticator_setting),
+            ("backup_code_setting", &guide.backup_code_setting),
+        ];
+        if let Some((field, _)) = texts
+            .iter()
+            .find(|(_, t)| t.en.trim().is_empty() || t.ja.trim().is_empty())
+        {
+            return Err(GuideError(format!(
+                "{key}.{field}: give it in both languages"
+            )));
+        }
+        let https = |url: &Option<String>| url.as_deref().is_none_or(|u| u.starts_with("https://"));
+        if !https(&guide.login_url) || !https(&guide.settings_url) {
+            return Err(GuideError(format!(
+                "{key}: links must be https:// addresses"
+            )));
+        }
+        if guide.backup_code_count == Some(0) {
+            return Err(GuideError(format!(
+                "{key}.backup_code_count: leave it out rather than 0"
+            )));
+        }
+    }
     if let Some(unknown) = guides
         .keys()
         .find(|k| Platform::ALL.iter().all(|p| p.as_str() != k.as_str()))
@@ -126,6 +186,46 @@ mod tests {
         assert!(check().is_ok(), "{:?}", check().err());
         let x = guide("x").map(|g| g.steps(RotationKind::Hotp).ja.len());
         assert_eq!(x, guide("x").map(|g| g.totp.en.len()));
+    }
+
+    #[test]
+    fn the_catalog_gives_every_named_platform_a_sign_in_page_and_a_backup_code_count() {
+        for platform in Platform::ALL.iter().filter(|p| p.as_str() != "other") {
+            let g = guide(platform.as_str());
+            let login = g.and_then(|g| g.login_url.as_deref()).unwrap_or_default();
+            assert!(login.starts_with("https://"), "{}", platform.as_str());
+            assert!(g.and_then(|g| g.backup_code_count).is_some());
+        }
+        let github = guide("github").map(|g| g.backup_code_setting.in_lang("ja"));
+        assert!(github.is_some_and(|s| s.contains("Recovery codes")));
+    }
+
+    #[test]
+    fn a_catalog_line_without_japanese_or_a_plain_http_link_is_refused() {
+        let no_ja = SOURCE.replacen("ja = \"英小文字と数字12文字\"", "ja = \" \"", 1);
+        assert_ne!(no_ja, SOURCE);
+        let text = parse(&no_ja)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(text.contains("x.backup_code_format"), "{text}");
+        let http = SOURCE.replacen(
+            "login_url = \"https://x.com",
+            "login_url = \"http://x.com",
+            1,
+        );
+        assert_ne!(http, SOURCE);
+        let text = parse(&http)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(text.contains("x: links"), "{text}");
+        let zero = SOURCE.replacen("backup_code_count = 1\n", "backup_code_count = 0\n", 1);
+        let text = parse(&zero)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(text.contains("x.backup_code_count"), "{text}");
     }
 
     #[test]

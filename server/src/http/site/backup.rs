@@ -490,6 +490,7 @@ pub async fn import(
                 )
             })
     });
+    let platform = allowed.account.platform.clone();
     let result = match parsed {
         Ok((codes, issued_on)) => {
             core.import_backup_codes(&caller, &allowed, codes, issued_on)
@@ -500,10 +501,16 @@ pub async fn import(
     match result {
         Ok(imported) => {
             let t = super::Chrome::new(&req, &core, Some(&caller)).t;
-            let notice =
+            let mut notice =
                 t.b.imported_notice
                     .replace("{generation}", &imported.generation.to_string())
                     .replace("{total}", &imported.total.to_string());
+            // Not the platform's usual count: a hint (platforms change), never a refusal.
+            if let Some(hint) = super::lifecycle::PlatformHelp::of(&platform, t)
+                .and_then(|help| help.count_hint(t, imported.total))
+            {
+                notice = format!("{notice} {hint}");
+            }
             let extras = BackupExtras {
                 notice: Some(notice),
                 ..BackupExtras::default()

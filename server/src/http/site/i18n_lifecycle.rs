@@ -29,6 +29,15 @@ pub struct LifecycleTexts {
     pub search_label: &'static str,
     pub search_button: &'static str,
     pub search_empty: &'static str,
+    pub guide_title: &'static str,
+    pub guide_sign_in: &'static str,
+    pub guide_settings: &'static str,
+    pub guide_authenticator: &'static str,
+    pub guide_backup_count: &'static str,
+    pub guide_backup_format: &'static str,
+    pub guide_backup_where: &'static str,
+    pub guide_after_enroll: &'static str,
+    pub guide_count_differs: &'static str,
 }
 
 pub static EN: LifecycleTexts = LifecycleTexts {
@@ -60,6 +69,15 @@ pub static EN: LifecycleTexts = LifecycleTexts {
     search_label: "Find an account by handle",
     search_button: "Search",
     search_empty: "No account's handle contains this.",
+    guide_title: "On the platform",
+    guide_sign_in: "Sign-in page",
+    guide_settings: "Security settings",
+    guide_authenticator: "Turn on an authenticator app: {path}. Then drop the QR code's screenshot here, or paste its setup key.",
+    guide_backup_count: "{platform} usually gives {n} backup codes: {format}.",
+    guide_backup_format: "{platform}'s backup codes: {format}.",
+    guide_backup_where: "Where to get new ones: {path}.",
+    guide_after_enroll: "Next: the platform shows backup codes once two-factor authentication is on. Paste them into Backup codes below, so the team can sign in without the phone.",
+    guide_count_differs: "{platform} usually gives {n} codes, and {m} were imported. Check that none were missed.",
 };
 
 pub static JA: LifecycleTexts = LifecycleTexts {
@@ -91,4 +109,13 @@ pub static JA: LifecycleTexts = LifecycleTexts {
     search_label: "ハンドルでアカウントを検索",
     search_button: "検索",
     search_empty: "このハンドルを含むアカウントはありません。",
+    guide_title: "プラットフォーム側の操作",
+    guide_sign_in: "ログインページ",
+    guide_settings: "セキュリティ設定",
+    guide_authenticator: "認証アプリを有効にします：{path}。表示されたQRコードのスクリーンショットをここにドロップするか、セットアップキーを貼り付けてください。",
+    guide_backup_count: "{platform}のバックアップコードは通常{n}個で、{format}です。",
+    guide_backup_format: "{platform}のバックアップコード：{format}。",
+    guide_backup_where: "新しいコードの発行場所：{path}。",
+    guide_after_enroll: "次に：二段階認証を有効にするとバックアップコードが表示されます。スマートフォンがなくてもチームでログインできるよう、下の「バックアップコード」に貼り付けてください。",
+    guide_count_differs: "{platform}のコードは通常{n}個ですが、取り込んだのは{m}個です。漏れがないか確認してください。",
 };

@@ -184,6 +184,10 @@ struct AccountPage {
     has_password: bool,
     password: Option<String>,
     password_error: Option<String>,
+    /// The platform catalog's help, and the sign-in page (the account's own, else the
+    /// platform's).
+    help: Option<super::lifecycle::PlatformHelp>,
+    sign_in_url: Option<String>,
 }
 
 fn group(code: &str) -> String {
@@ -379,7 +383,15 @@ pub async fn account_page(
     let can_store_seed = usable && core.may(caller, &view.team, Action::TotpSet).await;
     let can_store_password = usable && core.may(caller, &view.team, Action::PasswordSet).await;
     let can_import = usable && core.may(caller, &view.team, Action::BackupImport).await;
-    let import_due = tasks.iter().any(|t| t.kind == "backup_codes");
+    // A due backup-code rotation, or a seed just enrolled: the platform's codes come next.
+    let import_due =
+        tasks.iter().any(|t| t.kind == "backup_codes") || extras.store.enroll_note.is_some();
+    let help = super::lifecycle::PlatformHelp::of(&view.account.platform, c.t);
+    let sign_in_url = view
+        .account
+        .login_url
+        .clone()
+        .or_else(|| help.as_ref().and_then(|h| h.login_url.clone()));
     let incident_rows = super::incidents::lines(
         core,
         caller,
@@ -421,6 +433,8 @@ pub async fn account_page(
             has_password,
             password: extras.password.map(|p| p.password.as_str().to_owned()),
             password_error: extras.password_error,
+            help,
+            sign_in_url,
         },
     )
 }
