@@ -820,3 +820,154 @@ async fn the_dashboard_import_is_confirmed_once_and_refused_to_who_may_not_store
         .iter()
         .any(|r| r.action == "auth.denied" && r.details.contains("totp.set")));
 }
+
+fn token_of(html: &str) -> String {
+    html.split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the preview's token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_dashboard_imports_entries_one_at_a_time_and_keeps_the_rest_waiting() {
+    use crate::support::idp::{spawn_sso_app, Browser};
+    let app = spawn_sso_app("").await;
+    let manager = Browser::new();
+    manager.sign_in(&app.base, "mia").await;
+    let page = manager.page(&format!("{}/imports", app.base)).await;
+    let preview = manager
+        .submit(
+            &app.base,
+            "/imports/preview",
+            &page,
+            &[
+                ("format", "otpauth"),
+                ("data", &otpauth_list()),
+                ("team", "marketing"),
+            ],
+        )
+        .await;
+    let html = preview.text().await.unwrap();
+    assert!(html.contains("data-testid=\"import-one-1\""), "{html}");
+    let token = token_of(&html);
+    // Entry 1 alone (X brand_jp); the others' fields are sent too, as a form sends them.
+    let fields = [
+        ("token", token.as_str()),
+        ("action_0", "create"),
+        ("platform_0", "instagram"),
+        ("handle_0", "brand"),
+        ("action_1", "create"),
+        ("platform_1", "x"),
+        ("handle_1", "brand_jp"),
+        ("action_2", "create"),
+        ("platform_2", "github"),
+        ("handle_2", "release-bot"),
+        ("only", "1"),
+    ];
+    let one = manager
+        .submit(&app.base, "/imports/apply", &html, &fields)
+        .await;
+    assert_eq!(one.status(), 303);
+    let location = one.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/imports?done=") && location.contains("&pending="),
+        "{location}"
+    );
+    let applied: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "import.apply")
+        .collect();
+    assert_eq!(applied.len(), 1);
+    assert!(
+        applied[0].details.contains("\"stored\":1"),
+        "{}",
+        applied[0].details
+    );
+
+    // The rest waits: the entry just stored shows as already stored, the others still offer
+    // their own button; a reload shows the same preview.
+    let rest = manager.page(&format!("{}{location}", app.base)).await;
+    assert!(rest.contains("data-testid=\"import-summary\""), "{rest}");
+    assert!(!rest.contains("data-testid=\"import-one-1\""), "{rest}");
+    assert!(rest.contains("data-testid=\"import-one-2\""), "{rest}");
+    let reload = manager.page(&format!("{}{location}", app.base)).await;
+    assert!(
+        !reload.contains("data-testid=\"import-summary\"")
+            && reload.contains("data-testid=\"import-one-2\""),
+        "{reload}"
+    );
+    for (_, _, seed) in SEEDS {
+        assert!(!rest.contains(seed), "no seed on the way");
+    }
+
+    // Then the remaining entries at once: entry 1 is skipped as already stored.
+    let token = token_of(&rest);
+    let fields = [
+        ("token", token.as_str()),
+        ("action_0", "create"),
+        ("platform_0", "instagram"),
+        ("handle_0", "brand"),
+        ("action_1", "skip"),
+        ("action_2", "create"),
+        ("platform_2", "github"),
+        ("handle_2", "release-bot"),
+    ];
+    let all = manager
+        .submit(&app.base, "/imports/apply", &rest, &fields)
+        .await;
+    assert_eq!(all.status(), 303);
+    let location = all.headers()["location"].to_str().unwrap().to_owned();
+    assert!(!location.contains("pending="), "{location}");
+    let stored: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "totp.set")
+        .collect();
+    assert_eq!(stored.len(), 3, "each seed stored once");
+
+    // A number that is no entry of the preview is refused, and nothing is stored.
+    let again = manager.page(&format!("{}/imports", app.base)).await;
+    let preview = manager
+        .submit(
+            &app.base,
+            "/imports/preview",
+            &again,
+            &[
+                ("format", "otpauth"),
+                ("data", &otpauth_list()),
+                ("team", "marketing"),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let token = token_of(&preview);
+    for only in ["one", "9"] {
+        let bad = manager
+            .submit(
+                &app.base,
+                "/imports/apply",
+                &preview,
+                &[
+                    ("token", token.as_str()),
+                    ("action_0", "create"),
+                    ("only", only),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status(), 422, "{only}");
+    }
+    assert_eq!(
+        app.audit_rows()
+            .await
+            .iter()
+            .filter(|r| r.action == "totp.set")
+            .count(),
+        3
+    );
+}

@@ -69,12 +69,32 @@ impl Core {
         let tx = self.store.begin_write().await?;
         let row = repo::take_page_result(&*tx, &id_hash, &session.id_hash).await?;
         tx.commit().await?;
-        let Some(row) = row else {
+        Ok(row.and_then(|row| self.open_page_result(session, &id_hash, &row)))
+    }
+
+    /// Reads the result behind `token` for this session and leaves it for its taker (an
+    /// import preview shown again, between entries confirmed one at a time).
+    pub async fn peek_page_result(
+        &self,
+        session: &SessionInfo,
+        token: &str,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, ServiceError> {
+        if token.is_empty() || token.len() > 64 {
             return Ok(None);
-        };
-        Ok(self
-            .keyring
-            .open_derived(PURPOSE, &aad(&id_hash, &session.id_hash), &row.sealed)
-            .ok())
+        }
+        let id_hash = hash(token);
+        let row = repo::peek_page_result(self.store.db(), &id_hash, &session.id_hash).await?;
+        Ok(row.and_then(|row| self.open_page_result(session, &id_hash, &row)))
+    }
+
+    fn open_page_result(
+        &self,
+        session: &SessionInfo,
+        id_hash: &str,
+        row: &PageResultRow,
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        self.keyring
+            .open_derived(PURPOSE, &aad(id_hash, &session.id_hash), &row.sealed)
+            .ok()
     }
 }

@@ -134,6 +134,18 @@ pub async fn insert_page_result(
         .map(|_| ())
 }
 
+/// The result `id_hash` if it belongs to `session_hash` and is still fresh, left in place.
+pub async fn peek_page_result(
+    db: &impl ConnectionTrait,
+    id_hash: &str,
+    session_hash: &str,
+) -> Result<Option<PageResultRow>, DbErr> {
+    Ok(page_result::Entity::find_by_id(id_hash)
+        .one(db)
+        .await?
+        .filter(|row| row.session_hash == session_hash && row.expires_at > now()))
+}
+
 /// Removes and returns the result `id_hash` if it belongs to `session_hash` and is still
 /// fresh: whoever gets it first gets it once.
 pub async fn take_page_result(

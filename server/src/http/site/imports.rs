@@ -141,6 +141,8 @@ async fn page(core: &Core, caller: &Caller, c: Chrome, format: &str, team: &str)
 pub struct ImportQuery {
     /// The token of an import's summary, shown once.
     done: Option<String>,
+    /// The token of a preview still waiting (after entries confirmed one at a time).
+    pending: Option<String>,
 }
 
 /// The import page: the form, or the summary of the import just made.
@@ -180,7 +182,68 @@ pub async fn import_page(
                 .collect();
         }
     }
+    if let (Some(token), Some(session)) = (&query.pending, &caller.session) {
+        let pending = match core.peek_page_result(session, token).await {
+            Ok(bytes) => bytes.and_then(|b| serde_json::from_slice::<Pending>(&b).ok()),
+            Err(err) => return service_failure(p.c, err),
+        };
+        match pending {
+            Some(pending) => {
+                p.format.clone_from(&pending.format);
+                p.team.clone_from(&pending.team);
+                return show_preview(&core, &caller, p, &pending, token.clone(), StatusCode::OK)
+                    .await;
+            }
+            None => p.error = Some(p.c.t.imp.expired.to_owned()),
+        }
+    }
     render(StatusCode::OK, &p)
+}
+
+/// The preview of a pending import under its token: each entry as it would be imported now
+/// (an entry stored meanwhile shows as already stored).
+async fn show_preview(
+    core: &Core,
+    caller: &Caller,
+    mut p: ImportPage,
+    pending: &Pending,
+    token: String,
+    status: StatusCode,
+) -> HttpResponse {
+    let entries = match ImportFormat::parse(&pending.format) {
+        Ok(format) => {
+            core.preview_import(
+                caller,
+                format,
+                pending.data.as_str().to_owned(),
+                pending.password.as_ref().map(|p| p.as_str().to_owned()),
+            )
+            .await
+        }
+        Err(invalid) => Err(invalid.into()),
+    };
+    match entries {
+        Ok(entries) => {
+            p.token = Some(token);
+            p.entries = entries.into_iter().map(|e| entry_row(p.c.t, e)).collect();
+            render(status, &p)
+        }
+        Err(err) => service_failure(p.c, err),
+    }
+}
+
+/// Seals a pending import again (after part of it was imported, or a decision was refused).
+async fn keep_pending(
+    core: &Core,
+    session: &crate::services::signin::SessionInfo,
+    pending: &Pending,
+) -> Result<Zeroizing<String>, ServiceError> {
+    let bytes = Zeroizing::new(
+        serde_json::to_vec(pending)
+            .map_err(|_| Invalid::new("invalid_import", "the preview could not be kept"))?,
+    );
+    core.keep_page_result_for(session, &bytes, PENDING_MINUTES * 60)
+        .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -284,13 +347,9 @@ pub async fn preview(
                 password: password.map(Zeroizing::new),
                 team: form.team.trim().to_owned(),
             };
-            let kept = match (&caller.session, serde_json::to_vec(&pending)) {
-                (Some(session), Ok(bytes)) => {
-                    let bytes = Zeroizing::new(bytes);
-                    core.keep_page_result_for(session, &bytes, PENDING_MINUTES * 60)
-                        .await
-                }
-                _ => return to_signin("/imports"),
+            let kept = match &caller.session {
+                Some(session) => keep_pending(&core, session, &pending).await,
+                None => return to_signin("/imports"),
             };
             match kept {
                 Ok(token) => {
@@ -312,10 +371,11 @@ pub async fn preview(
 }
 
 /// Imports the previewed export as decided on the page (`action_N`, `platform_N`,
-/// `handle_N`, `account_N` per entry), then redirects to the summary.
+/// `handle_N`, `account_N` per entry), then redirects to the summary. With `only=N`, imports
+/// that entry alone and keeps the rest of the preview waiting.
 #[utoipa::path(post, path = "/imports/apply", tag = "dashboard", security(("session" = [])),
     request_body(content = Object, content_type = "application/x-www-form-urlencoded",
-        description = "`token` (the preview's), `csrf`, and per entry N: `action_N` (attach, create or skip), `platform_N`, `handle_N`, `account_N`"),
+        description = "`token` (the preview's), `csrf`, per entry N: `action_N` (attach, create or skip), `platform_N`, `handle_N`, `account_N`; and `only` (an entry number) to import that entry alone"),
     responses((status = 303, description = "a redirect to the summary"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 422, description = "a decision that cannot be carried out, or a preview that expired", content_type = "text/html")))]
 #[post("/imports/apply")]
 pub async fn apply(
@@ -348,6 +408,17 @@ pub async fn apply(
     let Some(session) = caller.session.clone() else {
         return to_signin("/imports");
     };
+    // `only=N`: that entry alone, which must be one of the form's.
+    let only = match Some(field("only").trim()).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => match v.parse::<usize>() {
+            Ok(index) if fields.iter().any(|(k, _)| *k == format!("action_{index}")) => Some(index),
+            _ => {
+                let t = c.t;
+                return error_page(c, StatusCode::UNPROCESSABLE_ENTITY, t.imp.bad_entry);
+            }
+        },
+    };
     let pending = match core.take_page_result(&session, field("token")).await {
         Ok(Some(bytes)) => serde_json::from_slice::<Pending>(&bytes).ok(),
         Ok(None) => None,
@@ -379,6 +450,9 @@ pub async fn apply(
                 handle: get("handle").map(Handle::parse).transpose()?,
             });
         }
+        if let Some(only) = only {
+            decisions.retain(|d| d.index == only);
+        }
         decisions.retain(|d| d.action != ImportAction::Skip);
         let applied = core
             .apply_import(
@@ -404,12 +478,24 @@ pub async fn apply(
     .await;
     match outcome {
         Ok(done) => {
+            // One entry of several: the rest of the preview waits under a new token.
+            let rest = match only {
+                Some(_) => keep_pending(&core, &session, &pending)
+                    .await
+                    .ok()
+                    .map(|token| format!("&pending={}", token.as_str())),
+                None => None,
+            };
             let kept = match serde_json::to_vec(&done) {
                 Ok(bytes) => core.keep_page_result(&session, &bytes).await,
                 Err(_) => return see_other("/imports"),
             };
             match kept {
-                Ok(token) => see_other(&format!("/imports?done={}", token.as_str())),
+                Ok(token) => see_other(&format!(
+                    "/imports?done={}{}",
+                    token.as_str(),
+                    rest.unwrap_or_default()
+                )),
                 // Imported: the summary is lost, the accounts show what happened.
                 Err(_) => see_other("/accounts"),
             }
@@ -418,6 +504,19 @@ pub async fn apply(
             Ok(text) => {
                 let mut p = page(&core, &caller, c, &pending.format, &pending.team).await;
                 p.error = Some(text);
+                // Nothing was stored: the same preview again, to correct the decision.
+                if let Ok(token) = keep_pending(&core, &session, &pending).await {
+                    let token = token.as_str().to_owned();
+                    return show_preview(
+                        &core,
+                        &caller,
+                        p,
+                        &pending,
+                        token,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
+                }
                 render(StatusCode::UNPROCESSABLE_ENTITY, &p)
             }
             Err(other) => service_failure(c, other),
