@@ -390,3 +390,71 @@ async fn the_audit_viewer_checks_its_filters_like_the_api() {
         );
     }
 }
+
+fn seqs_of(page: &str) -> Vec<i64> {
+    page.split("data-testid=\"event\" data-seq=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_audit_viewer_lists_the_newest_first_and_pages_back_in_time() {
+    let app = spawn_sso_app("").await;
+    let manager = app.token("manager", "*").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    app.set_totp(&manager, &id, SEED).await;
+    for _ in 0..55 {
+        let res = app
+            .totp_code(&manager, &id, json!({"justification": "weekly post"}))
+            .await;
+        expect_json(res, 200).await;
+    }
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "olga").await;
+    let head = app.audit_rows().await.iter().map(|r| r.seq).max().unwrap();
+    let first = browser.page(&format!("{}/audit", app.base)).await;
+    let seqs = seqs_of(&first);
+    assert_eq!(seqs.len(), 50);
+    assert_eq!(seqs[0], head, "the newest event comes first");
+    assert!(seqs.windows(2).all(|w| w[0] == w[1] + 1), "{seqs:?}");
+    assert!(
+        !first.contains("BROKEN"),
+        "links are checked whatever the order"
+    );
+    assert!(
+        first.contains(">token test</td>") && !first.contains(">token:"),
+        "a token is named, not shown by id"
+    );
+    let last = seqs[49];
+    assert!(
+        first.contains(&format!("/audit?before={last}")),
+        "the next page goes back in time"
+    );
+    let older = browser
+        .page(&format!("{}/audit?before={last}", app.base))
+        .await;
+    let older_seqs = seqs_of(&older);
+    assert_eq!(older_seqs.first(), Some(&(last - 1)));
+    assert_eq!(*older_seqs.last().unwrap(), 1, "down to the first event");
+
+    // Oldest first on request, paged forward; the filters keep the order.
+    let oldest = browser
+        .page(&format!("{}/audit?order=oldest", app.base))
+        .await;
+    let seqs = seqs_of(&oldest);
+    assert_eq!(seqs[..3], [1, 2, 3]);
+    assert!(
+        oldest.contains("/audit?order=oldest&#38;after=50"),
+        "the next page goes forward: {oldest}"
+    );
+    let reveals = browser
+        .page(&format!(
+            "{}/audit?action=totp.reveal&order=oldest",
+            app.base
+        ))
+        .await;
+    let seqs = seqs_of(&reveals);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]) && seqs.len() == 50);
+    assert!(reveals.contains(r#"name="order" value="oldest""#));
+}

@@ -83,6 +83,25 @@ impl Core {
         Ok((rows, next))
     }
 
+    /// [`Core::list_audit`] newest first: up to `limit` events before `before`, and the
+    /// `before` of the next (older) page when there may be one.
+    pub async fn list_audit_newest(
+        &self,
+        caller: &Caller,
+        filter: AuditFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<(Vec<AuditRow>, Option<i64>), ServiceError> {
+        self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
+            .await?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let rows = repo::search_newest(self.store.db(), &filter, before, limit).await?;
+        let next = (rows.len() as u64 == limit)
+            .then(|| rows.last().map(|r| r.seq))
+            .flatten();
+        Ok((rows, next))
+    }
+
     /// Recomputes the whole chain and checks anchors, checkpoints and the witness (auditor,
     /// security_admin). The cheap view for pages is [`Core::audit_chain_status`].
     pub async fn verify_audit(&self, caller: &Caller) -> Result<VerifyReport, ServiceError> {

@@ -121,9 +121,16 @@ pub async fn revoke(
 }
 
 impl super::Core {
-    /// A person-readable name for an actor subject (`member:…` → their name or email; a
-    /// token stays `token:…`).
+    /// A person-readable name for an actor subject (`member:…` → their name or email;
+    /// `token:…` → `token <its name>`); the subject itself when there is nothing better.
     pub async fn display_name(&self, subject: &str) -> String {
+        // A service token by its name (`token browser-manager`).
+        if let Some(id) = subject.strip_prefix("token:") {
+            return match crate::store::tokens::find(self.store.db(), id).await {
+                Ok(Some(token)) => format!("token {}", token.name),
+                _ => subject.to_owned(),
+            };
+        }
         let Some(id) = subject.strip_prefix("member:") else {
             return subject.to_owned();
         };

@@ -69,12 +69,8 @@ pub struct AuditFilter {
     pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-pub async fn search(
-    db: &impl ConnectionTrait,
-    filter: &AuditFilter,
-    limit: u64,
-) -> Result<Vec<AuditRow>, DbErr> {
-    let mut query = audit_event::Entity::find().filter(audit_event::Column::Seq.gt(filter.after));
+fn filtered(filter: &AuditFilter) -> sea_orm::Select<audit_event::Entity> {
+    let mut query = audit_event::Entity::find();
     if let Some(actor) = &filter.actor {
         query = query.filter(audit_event::Column::Actor.eq(actor.as_str()));
     }
@@ -94,7 +90,36 @@ pub async fn search(
         query = query.filter(audit_event::Column::At.lt(until));
     }
     query
+}
+
+/// Events matching `filter` after `filter.after`, oldest first.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    filter: &AuditFilter,
+    limit: u64,
+) -> Result<Vec<AuditRow>, DbErr> {
+    filtered(filter)
+        .filter(audit_event::Column::Seq.gt(filter.after))
         .order_by_asc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Events matching `filter` before `before` (all when `None`), newest first; `filter.after`
+/// still bounds them from below.
+pub async fn search_newest(
+    db: &impl ConnectionTrait,
+    filter: &AuditFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<AuditRow>, DbErr> {
+    let mut query = filtered(filter).filter(audit_event::Column::Seq.gt(filter.after));
+    if let Some(before) = before {
+        query = query.filter(audit_event::Column::Seq.lt(before));
+    }
+    query
+        .order_by_desc(audit_event::Column::Seq)
         .limit(limit)
         .all(db)
         .await

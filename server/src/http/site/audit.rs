@@ -29,7 +29,12 @@ pub struct AuditQuery {
     since: String,
     #[serde(default)]
     until: String,
+    /// `oldest` lists the oldest events first (paged with `after`); newest first otherwise
+    /// (paged with `before`).
+    #[serde(default)]
+    order: String,
     after: Option<i64>,
+    before: Option<i64>,
 }
 
 pub struct EventRow {
@@ -75,6 +80,9 @@ struct AuditPage {
     forwarders: Vec<ForwarderRow>,
     next: Option<String>,
     error: Option<String>,
+    /// Newest first (the default), and the link to the other order.
+    newest_first: bool,
+    other_order: String,
 }
 
 /// The id of the one account whose handle is `raw` (optionally after its platform, `x @brand`),
@@ -194,10 +202,21 @@ pub async fn audit(
     } else {
         filter
     };
-    let (rows, next) = match core.list_audit(&caller, filter, PAGE).await {
+    let oldest_first = q.order == "oldest";
+    let listed = if oldest_first {
+        core.list_audit(&caller, filter, PAGE).await
+    } else {
+        core.list_audit_newest(&caller, filter, q.before, PAGE)
+            .await
+    };
+    let (mut rows, next) = match listed {
         Ok(page) => page,
         Err(err) => return service_failure(c, err),
     };
+    // Links are checked oldest to newest, whatever the order shown.
+    if !oldest_first {
+        rows.reverse();
+    }
     let status = match core.audit_chain_status(&caller).await {
         Ok(status) => status,
         Err(err) => return service_failure(c, err),
@@ -268,6 +287,9 @@ pub async fn audit(
         .collect();
     // Names instead of ids, looked up once per page.
     let mut events = events;
+    if !oldest_first {
+        events.reverse();
+    }
     let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut handles: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for e in &mut events {
@@ -292,6 +314,12 @@ pub async fn audit(
                 handles.insert(id.clone(), label);
             }
             e.target_label = handles.get(&id).cloned().unwrap_or_default();
+        } else if e.target.starts_with("member:") || e.target.starts_with("token:") {
+            if !names.contains_key(&e.target) {
+                let name = core.display_name(&e.target).await;
+                names.insert(e.target.clone(), name);
+            }
+            e.target_label = names.get(&e.target).cloned().unwrap_or_default();
         }
     }
     // The rows on this page are checked one by one as well: an edited older event shows here
@@ -314,7 +342,8 @@ pub async fn audit(
             .replace("{seq}", &report.first_bad_seq.unwrap_or(0).to_string())
             .replace("{reason}", report.reason.as_deref().unwrap_or(""))
     };
-    let next = next.map(|after| {
+    // The same filters in another order, or on the next page.
+    let link = |order: &str, page: Option<(&str, i64)>| {
         let mut url = url::form_urlencoded::Serializer::new(String::new());
         for (key, value) in [
             ("account", &q.account),
@@ -328,9 +357,27 @@ pub async fn audit(
                 url.append_pair(key, value.trim());
             }
         }
-        url.append_pair("after", &after.to_string());
-        format!("/audit?{}", url.finish())
+        if order == "oldest" {
+            url.append_pair("order", "oldest");
+        }
+        if let Some((key, seq)) = page {
+            url.append_pair(key, &seq.to_string());
+        }
+        let query = url.finish();
+        if query.is_empty() {
+            "/audit".to_owned()
+        } else {
+            format!("/audit?{query}")
+        }
+    };
+    let next = next.map(|seq| {
+        if oldest_first {
+            link("oldest", Some(("after", seq)))
+        } else {
+            link("newest", Some(("before", seq)))
+        }
     });
+    let other_order = link(if oldest_first { "newest" } else { "oldest" }, None);
     render(
         StatusCode::OK,
         &AuditPage {
@@ -344,6 +391,8 @@ pub async fn audit(
             forwarders,
             next,
             error,
+            newest_first: !oldest_first,
+            other_order,
         },
     )
 }
