@@ -2,7 +2,7 @@
 // fresh SQLite database and key file, and Debian's Chromium through playwright-core.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -146,6 +146,20 @@ export function totpWindow(base32Seed, digits = 6, period = 30) {
     const bin = mac.readUInt32BE(offset) & 0x7fffffff;
     return String(bin % 10 ** digits).padStart(digits, '0');
   });
+}
+
+// axe-core (pinned in package.json), evaluated in the page over the DevTools protocol: the
+// page's Content-Security-Policy, which refuses injected script tags, stays as it is.
+const AXE_SOURCE = readFileSync(path.join(here, 'node_modules/axe-core/axe.min.js'), 'utf8');
+
+/// The WCAG 2.1 A and AA violations axe-core finds on the page, as readable lines.
+export async function a11yViolations(page) {
+  await page.evaluate(`${AXE_SOURCE}\n;0`);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.map((v) => `${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
+  });
+  return violations;
 }
 
 export const shot = (page, name) => page.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true });

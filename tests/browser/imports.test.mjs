@@ -92,6 +92,10 @@ test('a seed is stored from a QR screenshot on the account page, which then show
   const seed = 'OBQXG43XN5ZGIZDBORQWEYLTMVZWK3TEMFZWS3DM';
   const png = await QRCode.toBuffer(`otpauth://totp/Instagram:from_qr?secret=${seed}&issuer=Instagram`, { type: 'png', width: 360, margin: 4 });
   await page.goto(`${stack.base}/accounts/${created.body.id}`);
+  const help = await page.getByTestId('enroll-help').textContent();
+  assert.match(help, /Instagram/);
+  assert.match(help, /Accounts Center → Password and security → Two-factor authentication/, "the catalog says where Instagram turns on an authenticator app");
+  assert.equal(await page.getByTestId('sign-in-link').getAttribute('href'), 'https://www.instagram.com/accounts/login/', "the catalog's sign-in page, for an account without its own");
   await page.getByTestId('qr-file').setInputFiles({ name: 'instagram-2fa.png', mimeType: 'image/png', buffer: png });
   await page.waitForFunction(() => document.querySelector('[data-testid=qr-image]').value.length > 100);
   assert.ok(await page.locator('[data-image-ready]').isVisible(), 'the page says the screenshot is ready');
@@ -102,4 +106,28 @@ test('a seed is stored from a QR screenshot on the account page, which then show
   const next = (await page.getByTestId('next-code').textContent()).replace(/\s/g, '');
   assert.ok(totpWindow(seed).includes(next) && next !== code, 'the next code is shown beside it, for platforms that ask for two');
   await shot(page, '73-seed-from-qr');
+  // Then the backup codes: the page asks for them, with what Instagram gives and where.
+  assert.match(await page.getByTestId('enroll-next').textContent(), /backup codes/);
+  assert.equal(await page.getByTestId('import-details').getAttribute('open'), '', 'the import form is open');
+  assert.match(await page.getByTestId('backup-help').textContent(), /Instagram usually gives 5 backup codes: 8 digits each/);
+  await page.getByTestId('import-block').fill('1234 5678\n2345 6789\n3456 7890\n4567 8901');
+  await shot(page, '74-backup-codes-after-enrollment');
+  await page.getByTestId('import').click();
+  assert.match(await page.getByTestId('backup-notice').textContent(), /Instagram usually gives 5 codes, and 4 were imported\. Check that none were missed\./);
+});
+
+test('the preview imports one entry at a time, and the rest waits', async () => {
+  const one = SEEDS.map(([issuer, name, secret]) => `otpauth://totp/${issuer}:${name}_one?secret=${secret}&issuer=${issuer}`).join('\n');
+  await page.goto(`${stack.base}/imports`);
+  await page.getByTestId('format-otpauth').check();
+  await page.getByTestId('import-data').fill(one);
+  await page.getByTestId('import-team').fill('marketing');
+  await Promise.all([page.waitForURL('**/imports/preview'), page.getByTestId('import-preview-button').click()]);
+  await Promise.all([page.waitForURL(/pending=/), page.getByTestId('import-one-1').click()]);
+  assert.match(await page.getByTestId('import-summary').textContent(), /1 seed\(s\) stored/);
+  assert.equal(await page.getByTestId('import-one-1').count(), 0, 'the entry just stored is no longer offered');
+  assert.equal(await page.getByTestId('entry-action-1').inputValue(), 'skip');
+  await shot(page, '75-import-one-at-a-time');
+  await Promise.all([page.waitForURL(/\/imports\?done=[^&]+$/), page.getByTestId('import-apply').click()]);
+  assert.match(await page.getByTestId('import-summary').textContent(), /2 seed\(s\) stored/);
 });

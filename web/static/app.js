@@ -3,6 +3,15 @@
 // Loaded as an external file (the Content-Security-Policy forbids inline script).
 'use strict';
 
+// What screen readers should hear: the page's one polite live region.
+function announce(text) {
+  const region = document.getElementById('announcer');
+  if (!region || !text) return;
+  region.textContent = '';
+  // A new text node after a tick, so the same words are announced again.
+  setTimeout(() => { region.textContent = text; }, 50);
+}
+
 function startCountdowns() {
   document.querySelectorAll('[data-expires-in]').forEach((el) => {
     let left = Number(el.dataset.expiresIn);
@@ -27,8 +36,10 @@ function startCountdowns() {
           note.textContent = el.dataset.expiredText || '';
           box.appendChild(note);
         }
+        announce(el.dataset.expiredText);
         return;
       }
+      if (left === 10 && el.dataset.soonText) announce(el.dataset.soonText.replace('{n}', '10'));
       el.textContent = String(left);
       if (bar) bar.value = left;
     };
@@ -43,6 +54,7 @@ function startCopyButtons() {
       try {
         await navigator.clipboard.writeText(button.dataset.copy);
         button.textContent = button.dataset.copiedText || original;
+        announce(button.dataset.copiedText);
       } catch (err) {
         // Clipboard refused (e.g. no permission): select the code so it can be copied by hand.
         const code = button.parentElement.querySelector('.code');
