@@ -50,7 +50,8 @@ test('an empty account invites an import, and a pasted block is imported in list
   await page.getByTestId('import-block').fill(BLOCK);
   await page.getByTestId('import-issued-on').fill('2025-12-16');
   await page.getByTestId('import').click();
-  assert.equal(await page.getByTestId('backup-notice').textContent(), 'Generation 1 imported: 6 codes.');
+  // Six codes where YouTube gives ten: imported, with a hint from the platform catalog.
+  assert.equal(await page.getByTestId('backup-notice').textContent(), 'Generation 1 imported: 6 codes. YouTube (Google account) usually gives 10 codes, and 6 were imported. Check that none were missed.');
   assert.match(await page.getByTestId('generation-summary').textContent(), /Generation 1 · issued 2025-12-16 · left 6 \/ 6/);
   assert.deepEqual(await chipStates(), Array(6).fill('unused'));
   assert.equal(await page.locator('body').textContent().then((t) => t.includes('8364')), false, 'no code is on the page');

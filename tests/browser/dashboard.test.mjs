@@ -116,7 +116,7 @@ test('signing out ends the session', async () => {
   await signIn(page, stack.base, 'alice');
   await page.getByTestId('sign-out').click();
   assert.match(page.url(), /\/signin\?signed_out=1$/);
-  assert.match(await page.locator('[role=status]').textContent(), /signed out/);
+  assert.match(await page.locator('main [role=status]').textContent(), /signed out/);
   await page.goto(`${stack.base}/accounts`);
   assert.match(page.url(), /\/signin\?return_to=%2Faccounts$/);
   await shot(page, '09-signed-out');
