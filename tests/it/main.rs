@@ -13,6 +13,7 @@ mod breakglass;
 mod cli;
 mod concurrency;
 mod dashboard;
+mod docs;
 mod errors;
 mod imports;
 mod incidents;
