@@ -88,7 +88,7 @@ seed_demo() {
   local id
   id=$(curl -sf -H "$auth" -H "$json" -d '{"team":"marketing","platform":"instagram","handle":"@keyward_demo","login_url":"https://www.instagram.com/accounts/login/","notes":"Demo account made by make dev"}' \
     "$BASE/api/v1/accounts" | sed 's/.*"id":"\([^"]*\)".*/\1/') || return 0
-  curl -sf -X PUT -H "$auth" -H "$json" -d '{"otpauth_uri":"otpauth://totp/Instagram:keyward_demo?secret=JBSWY3DPEHPK3PXP&issuer=Instagram"}' \
+  curl -sf -X PUT -H "$auth" -H "$json" -d '{"otpauth_uri":"otpauth://totp/Instagram:keyward_demo?secret=6QPONMYIMP6SKWAI4EGMK7HFNZBRDGXL&issuer=Instagram"}' \
     "$BASE/api/v1/accounts/$id/totp" >/dev/null
   curl -sf -H "$auth" -H "$json" -d '{"block":"1. 8364 2091    6. 4417 9930\n2. 1947 6625    7. 2285 0163\n3. 7203 9184    8. 9051 3378\n4. 5520 7318    9. 6148 2297\n5. 3089 4456   10. 6631 0572","issued_on":"2025-12-16"}' \
     "$BASE/api/v1/accounts/$id/backup-codes" >/dev/null
@@ -116,6 +116,7 @@ cat <<MSG
     security_admin, org-wide:  $(cat "$DEV_DIR/security-admin.token")
     scim (provisioning):       $(cat "$DEV_DIR/scim.token")   SCIM base URL: $BASE/scim/v2
   Try:  curl -s -H "Authorization: Bearer \$(cat $DEV_DIR/manager.token)" $BASE/api/v1/me
+  Check the setup:  $BIN --config $DEV_DIR/keyward.toml doctor
 
   Ctrl-C stops both.
 

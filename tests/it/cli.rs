@@ -286,3 +286,263 @@ async fn invalid_configuration_names_the_key_and_help_explains_the_commands() {
     assert!(migrate.status.success(), "{}", stderr(&migrate));
     assert!(stdout(&migrate).contains("up to date"));
 }
+
+/// The binary with no `KEYWARD_*` variable at all, in `dir`.
+fn bare_cli(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KEYWARD_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(dir);
+    cmd
+}
+
+#[tokio::test]
+async fn without_a_configuration_the_cli_says_where_it_looks_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["token", "list"][..], &["migrate"], &["audit", "verify"]] {
+        let out = bare_cli(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("no configuration found")
+                && err.contains("--config PATH or KEYWARD_CONFIG")
+                && err.contains("KEYWARD_DATABASE_URL"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("pending migration"),
+            "{args:?}: no talk of migrations: {err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no ./keyward.db was created"
+    );
+    // What needs no database still works without one.
+    let out = bare_cli(dir.path())
+        .args(["runbook", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bare_cli(dir.path()).args(["doctor"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("FAIL  configuration"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn audit_export_filters_by_action_and_ends_quietly_when_the_reader_goes_away() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "*").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    app.set_totp(&manager, &id, SEED).await;
+    for _ in 0..3 {
+        let res = app
+            .totp_code(&manager, &id, json!({"justification": "weekly post"}))
+            .await;
+        expect_json(res, 200).await;
+    }
+    let out = cli_for(&app.settings)
+        .args(["audit", "export", "--action", "totp.reveal"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines
+        .iter()
+        .all(|l| l.contains("\"action\":\"totp.reveal\"")));
+
+    // `keyward audit export | head -0`: the pipe is closed before anything is written.
+    let mut child = cli_for(&app.settings)
+        .args(["audit", "export"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(
+        out.status.success() && !err.contains("Broken pipe") && err.is_empty(),
+        "{:?}: {err}",
+        out.status
+    );
+}
+
+#[tokio::test]
+async fn serve_writes_no_colour_codes_and_no_runtime_chatter_into_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(dir.path()).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for format in ["pretty", "json"] {
+        let log_path = dir.path().join(format!("serve-{format}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut server = cli_for(&settings)
+            .args(["serve"])
+            .env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("KEYWARD_LOG__FORMAT", format)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::from(log.try_clone().unwrap()))
+            .stderr(std::process::Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let client = reqwest::Client::new();
+        let mut up = false;
+        for _ in 0..100 {
+            if client
+                .get(format!("http://127.0.0.1:{port}/healthz"))
+                .send()
+                .await
+                .is_ok()
+            {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        assert!(up, "{text}");
+        assert!(text.contains("keyward is serving"), "{format}: {text}");
+        assert!(!text.contains('\u{1b}'), "{format}: no ANSI codes: {text}");
+        assert!(
+            !text.contains("Tokio runtime found"),
+            "{format}: no runtime chatter: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn doctor_says_what_is_in_order_and_what_is_wrong() {
+    // A server has run on this database: its key check values are recorded.
+    let app = spawn_app().await;
+    let settings = &app.settings;
+    let dir = &app.dir;
+    let key_file = settings.keys.key_file.clone().unwrap();
+    let out = cli_for(settings).args(["doctor"]).output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("ok    keys          key file"), "{text}");
+    assert!(text.contains("(mode 600)"), "{text}");
+    assert!(
+        text.contains("ok    database      connected; schema up to date"),
+        "{text}"
+    );
+    assert!(text.contains("every key's check value matches"), "{text}");
+    assert!(
+        text.contains("environment overrides in effect (values not shown): KEYWARD_DATABASE_URL, KEYWARD_KEY_FILE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("WARN  sign-in       no [oidc] section"),
+        "{text}"
+    );
+
+    // A key file others can read (the keyring refuses it), and another key file: failures.
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = cli_for(settings).args(["doctor"]).output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("FAIL  keys") && text.contains("has mode 644"),
+        "{text}"
+    );
+    assert_eq!(text.matches("FAIL").count(), 1, "said once: {text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let other = dir.path().join("other-keys.json");
+    keyward::crypto::KeyFile::generate().create(&other).unwrap();
+    let out = cli_for(settings)
+        .args(["doctor"])
+        .env("KEYWARD_KEY_FILE", &other)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  keys") && text.contains("not the key this database was written with"),
+        "{text}"
+    );
+
+    // An identity provider that does not answer, and a public_url on another port.
+    let config = dir.path().join("keyward.toml");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:8080\"\npublic_url = \"http://127.0.0.1:9999\"\n[oidc]\nissuer = \"http://127.0.0.1:{closed}\"\nclient_id = \"keyward\"\nclient_secret = \"doctor-must-not-print-this\"\n"
+        ),
+    )
+    .unwrap();
+    let out = cli_for(settings)
+        .arg("--config")
+        .arg(&config)
+        .args(["doctor", "--timeout", "2"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  sign-in") && text.contains("cannot be fetched"),
+        "{text}"
+    );
+    assert!(
+        text.contains("WARN  addresses") && text.contains("port 9999"),
+        "{text}"
+    );
+    assert!(!text.contains("doctor-must-not-print-this"), "{text}");
+}
+
+#[tokio::test]
+async fn doctor_finds_the_identity_provider_and_names_the_redirect_url() {
+    let sso = crate::support::idp::spawn_sso_app("").await;
+    let issuer = sso.idp.issuer.clone();
+    let config = sso.app.dir.path().join("doctor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "public_url = \"{}\"\n[oidc]\nissuer = \"{issuer}\"\nclient_id = \"keyward\"\nclient_secret = \"keyward-dev-secret\"\n",
+            sso.app.base
+        ),
+    )
+    .unwrap();
+    let out = cli_for(&sso.app.settings)
+        .arg("--config")
+        .arg(&config)
+        .args(["doctor"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("ok    sign-in       identity provider"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "must allow the redirect URL {}/auth/callback",
+            sso.app.base
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("within a second of the identity provider's Date")
+            || text.contains("WARN  clock"),
+        "the IdP's clock is compared: {text}"
+    );
+}

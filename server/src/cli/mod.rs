@@ -1,6 +1,7 @@
 //! The `keyward` command line: serve, migrate, keys, token, audit, member, breakglass.
 
 mod breakglass;
+mod doctor;
 mod import;
 
 use crate::audit::ExportFormat;
@@ -70,6 +71,13 @@ enum Command {
     /// Incident runbooks: check a folder of them before the server reads it.
     #[command(subcommand)]
     Runbook(RunbookCommand),
+    /// Check this deployment and say what is wrong in plain words: the configuration and the
+    /// environment overrides in effect (names, never values), the key file's mode and its key
+    /// check values against the database, database connectivity and pending migrations,
+    /// OIDC discovery and the redirect URL the IdP must allow, public_url against listen,
+    /// and this host's clock against the database server's and the IdP's. Reads only.
+    /// Exit 0 when nothing stops Keyward (warnings may remain), 1 otherwise.
+    Doctor(doctor::DoctorArgs),
 }
 
 #[derive(Subcommand)]
@@ -211,6 +219,7 @@ enum TokenCommand {
     /// Revoke a token at once.
     Revoke {
         /// The token id shown by `token list`.
+        #[arg(value_name = "ID")]
         id: String,
     },
 }
@@ -223,8 +232,10 @@ enum AuditCommand {
     Verify,
     /// Sign a checkpoint of the chain head now (the server also does this on its own).
     Checkpoint,
-    /// Write every event as JSON lines or CSV.
+    /// Write the events as JSON lines or CSV, oldest first: all of them, or those the
+    /// filters below select (every filter given must match).
     Export {
+        /// jsonl: one JSON object per event; csv: a header row, then one row per event.
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
         /// Write to this file instead of stdout.
@@ -242,6 +253,9 @@ enum AuditCommand {
         /// Only events by this actor, e.g. `member:…` or `token:…`.
         #[arg(long)]
         actor: Option<String>,
+        /// Only events of this action, e.g. `totp.reveal` or `backup.checkout`.
+        #[arg(long)]
+        action: Option<String>,
     },
     /// Show each SIEM destination (`[[audit.forward]]`): how far it has got and its last error.
     Forwarders,
@@ -261,6 +275,7 @@ enum AuditCommand {
     /// the signed anchor for its range in the database (needs the key file). Exit 0 when
     /// every file is intact and anchored, 1 otherwise.
     VerifyArchive {
+        /// Archive files written by `audit archive` (or the server's retention).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
@@ -328,6 +343,8 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader went away (`keyward audit export | head`): nothing more to say.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
@@ -335,8 +352,35 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Whether anything configures this run: `--config`/`KEYWARD_CONFIG`, or a `KEYWARD_*`
+/// variable. Without either, a command that needs the database says so rather than
+/// quietly creating `./keyward.db`.
+fn configured(config: Option<&std::path::Path>) -> bool {
+    config.is_some()
+        || std::env::vars_os().any(|(key, _)| {
+            key.to_str()
+                .is_some_and(|k| k.starts_with("KEYWARD_") && k != "KEYWARD_CONFIG")
+        })
+}
+
+const NO_CONFIGURATION: &str = "no configuration found: Keyward reads a TOML file given with \
+--config PATH or KEYWARD_CONFIG, and KEYWARD_* environment variables (at least \
+KEYWARD_DATABASE_URL and KEYWARD_KEY_FILE). Neither is set here, so nothing was opened or \
+created. `make dev` writes one to .dev/keyward.toml; `keyward doctor --config PATH` checks one.";
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = || Settings::load(cli.config.as_deref());
+    let settings = || -> anyhow::Result<Settings> {
+        anyhow::ensure!(configured(cli.config.as_deref()), NO_CONFIGURATION);
+        Ok(Settings::load(cli.config.as_deref())?)
+    };
     match cli.command {
         Command::Serve { no_migrate } => serve(settings()?, !no_migrate).await,
         Command::Migrate => {
@@ -370,6 +414,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Member(command) => member(&settings()?, command).await,
         Command::Breakglass(command) => breakglass::run(settings()?, command).await,
         Command::Import(args) => import::run(settings()?, args).await,
+        Command::Doctor(args) => Ok(doctor::run(
+            cli.config.as_deref(),
+            configured(cli.config.as_deref()),
+            args,
+        )
+        .await),
         Command::Runbook(command) => {
             let (dir, list) = match command {
                 RunbookCommand::Check { dir } => (dir, false),
@@ -379,7 +429,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // configuration that cannot be read is an error, not the built-in runbooks).
             let dir = match dir {
                 Some(dir) => Some(dir),
-                None => settings()?.incidents.runbooks_dir,
+                None if configured(cli.config.as_deref()) => settings()?.incidents.runbooks_dir,
+                None => None,
             };
             runbook_check(dir.as_deref(), list)
         }
@@ -399,12 +450,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             until,
             account,
             actor,
+            action,
         }) => {
             let filter = crate::store::audit::AuditFilter {
                 after: 0,
                 actor,
                 target: account.map(|a| format!("account:{a}")),
-                action: None,
+                action,
                 outcome: None,
                 since,
                 until,
@@ -1024,4 +1076,55 @@ async fn audit_export(
         eprintln!("exported {written} events to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every subcommand and every flag or argument, with the path that leads to it.
+    fn undocumented(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+        if command.get_about().is_none() && !path.is_empty() {
+            out.push(format!("{path} (the command)"));
+        }
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} --{id}"));
+            }
+        }
+        for sub in command.get_subcommands() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_command_flag_and_argument_has_a_help_text() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let mut missing = Vec::new();
+        undocumented(&cli, "", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
+    }
+
+    #[test]
+    fn the_audit_export_help_names_its_filters_including_action() {
+        let mut cli = Cli::command();
+        let export = cli
+            .find_subcommand_mut("audit")
+            .and_then(|a| a.find_subcommand_mut("export"))
+            .map(|e| e.render_long_help().to_string())
+            .unwrap_or_default();
+        assert!(
+            export.contains("--action") && !export.contains("every event"),
+            "{export}"
+        );
+    }
 }

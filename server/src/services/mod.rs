@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod anonymous;
 pub mod audit;
 pub mod backup;
+pub mod clock;
 pub mod escalation;
 pub mod escrow;
 pub mod imports;

@@ -13,10 +13,12 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: the database answers, migrations are applied, and every key is the one the
-/// database was written with and every key in use is held. Anonymous callers learn what kind
+/// database was written with and every key in use is held. Also reports the database
+/// server's clock against this host's (`clock.database_skew_ms`; null on SQLite), with a
+/// warning from 3 seconds. Anonymous callers learn what kind
 /// of problem there is, never key ids: those go to the log and `keyward keys status`.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(),
-    responses((status = 200, description = "ready"), (status = 503, description = "not ready, with the reasons")))]
+    responses((status = 200, description = "ready", example = json!({"status": "ready", "clock": {"database_skew_ms": 2}, "warnings": []})), (status = 503, description = "not ready, with the reasons")))]
 #[get("/readyz")]
 pub async fn readyz(core: web::Data<Core>) -> HttpResponse {
     let mut problems = Vec::new();
@@ -56,8 +58,31 @@ pub async fn readyz(core: web::Data<Core>) -> HttpResponse {
             Err(_) => problems.push("database: cannot read the migration table".to_owned()),
         }
     }
+    // The clocks: a skew is a warning, not unreadiness (codes are still served).
+    let mut warnings = Vec::new();
+    let database_skew = if problems.is_empty() {
+        crate::services::clock::database_skew_ms(&core.store)
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    if let Some(text) =
+        database_skew.and_then(|ms| crate::services::clock::describe("the database server", ms))
+    {
+        tracing::warn!(
+            skew_ms = database_skew,
+            "clock skew against the database server"
+        );
+        warnings.push(text);
+    }
     if problems.is_empty() {
-        HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
+        HttpResponse::Ok().json(serde_json::json!({
+            "status": "ready",
+            "clock": { "database_skew_ms": database_skew },
+            "warnings": warnings,
+        }))
     } else {
         HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({ "status": "unavailable", "problems": problems }))
