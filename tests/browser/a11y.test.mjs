@@ -44,6 +44,10 @@ async function expectNoViolations(page, what) {
 for (const locale of ['en-US', 'ja-JP']) {
   test(`the manager's pages pass axe-core (${locale})`, async () => {
     const page = await signedIn('mia', locale);
+    // Nothing on these pages logs an error (a missing favicon would).
+    const errors = [];
+    page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()); });
+    page.on('response', (res) => { if (res.status() >= 400) errors.push(`${res.status()} ${res.url()}`); });
     for (const path of ['/accounts', `/accounts/${accountId}`, '/imports', '/rotation-tasks', '/incidents', '/escrows']) {
       await page.goto(`${stack.base}${path}`);
       await expectNoViolations(page, `${locale} ${path}`);
@@ -56,6 +60,8 @@ for (const locale of ['en-US', 'ja-JP']) {
     await page.getByTestId('checkout').click();
     await page.getByTestId('backup-code').waitFor();
     await expectNoViolations(page, `${locale} account page with codes shown`);
+    assert.deepEqual(errors, [], 'no console error and no failed request');
+    assert.equal((await page.request.get(`${stack.base}/static/favicon.svg`)).headers()['content-type'], 'image/svg+xml');
     // The check can fail: an image without a text alternative is reported.
     await page.evaluate(() => document.querySelector('main').insertAdjacentHTML('beforeend', '<img src="/static/none.png">'));
     assert.match((await a11yViolations(page)).join('\n'), /^image-alt:/m);
