@@ -325,3 +325,29 @@ async fn a_frozen_account_reveals_nothing_until_unfrozen() {
     expect_json(patch("active").await, 200).await;
     expect_json(app.totp_code(&manager, &id, json!({})).await, 200).await;
 }
+
+#[tokio::test]
+async fn a_seed_under_128_bits_is_stored_with_a_warning_and_a_160_bit_one_without() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "*").await;
+    let id = app.account(&manager, "marketing", "@short").await;
+    // 80 bits, as some platforms still issue.
+    let res = app
+        .put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"secret": "JBSWY3DPEHPK3PXP"}),
+        )
+        .await;
+    let body = expect_json(res, 201).await;
+    assert_eq!(body["warnings"], json!(["short_seed"]), "{body}");
+    let res = app
+        .put(
+            &format!("/api/v1/accounts/{id}/totp"),
+            &manager,
+            json!({"secret": "6QPONMYIMP6SKWAI4EGMK7HFNZBRDGXL"}),
+        )
+        .await;
+    let body = expect_json(res, 201).await;
+    assert_eq!(body, json!({"version": 2}), "no warning for 160 bits");
+}

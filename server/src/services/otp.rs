@@ -65,6 +65,12 @@ fn not_set(kind: OtpKind) -> ServiceError {
     }
 }
 
+/// Whether a seed has fewer than 128 bits, the least RFC 4226 asks for (it recommends 160).
+/// Such seeds are stored, with a warning: platforms still issue 80-bit ones.
+pub fn is_short_seed(otp: &Otpauth) -> bool {
+    otp.secret.expose_bytes().len() < 16
+}
+
 impl Core {
     /// Stores a new version of the account's TOTP or HOTP seed; returns the version number.
     pub async fn set_otp(
@@ -85,6 +91,14 @@ impl Core {
             .store_otp_in(&tx, caller, account_id, team, &otp, None)
             .await?;
         tx.commit().await?;
+        if is_short_seed(&otp) {
+            // The length only: never the seed.
+            tracing::warn!(
+                account = %account_id,
+                bits = otp.secret.expose_bytes().len() * 8,
+                "stored a seed shorter than 128 bits; ask the platform for a new one if it can"
+            );
+        }
         Ok(version)
     }
 

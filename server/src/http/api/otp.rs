@@ -59,6 +59,28 @@ pub struct JustificationBody {
 #[derive(Serialize, ToSchema)]
 pub struct VersionOut {
     pub version: i32,
+    /// `short_seed` when a stored seed has fewer than 128 bits (RFC 4226 asks for 128 and
+    /// recommends 160): stored all the same, since platforms still issue such seeds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<&'static str>,
+}
+
+impl VersionOut {
+    pub fn new(version: i32) -> Self {
+        Self {
+            version,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The answer for a stored seed, with `short_seed` when it is under 128 bits.
+    pub fn for_seed(version: i32, otp: &Otpauth) -> Self {
+        let mut out = Self::new(version);
+        if crate::services::otp::is_short_seed(otp) {
+            out.warnings.push("short_seed");
+        }
+        out
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -174,12 +196,20 @@ async fn set(
             )
             .into());
         }
+        let short = VersionOut::for_seed(0, &otp).warnings;
         let version = core.set_otp(&auth.0, &allowed, otp).await?;
-        return Ok(HttpResponse::Created().json(VersionOut { version }));
+        return Ok(HttpResponse::Created().json(VersionOut {
+            version,
+            warnings: short,
+        }));
     }
     let otp = parse_otp(body, kind)?;
+    let short = VersionOut::for_seed(0, &otp).warnings;
     let version = core.set_otp(&auth.0, &allowed, otp).await?;
-    Ok(HttpResponse::Created().json(VersionOut { version }))
+    Ok(HttpResponse::Created().json(VersionOut {
+        version,
+        warnings: short,
+    }))
 }
 
 /// Stores a new TOTP seed version (manager).

@@ -38,7 +38,7 @@ pub async fn put_password(
     let allowed = core.allow(&auth.0, &id, Action::PasswordSet).await?;
     let password = Password::parse(body.into_inner()?.password)?;
     let version = core.set_password(&auth.0, &allowed, password).await?;
-    Ok(HttpResponse::Created().json(VersionOut { version }))
+    Ok(HttpResponse::Created().json(VersionOut::new(version)))
 }
 
 /// Reveals the current password (manager, justification required, rate-limited).

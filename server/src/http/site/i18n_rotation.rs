@@ -55,6 +55,7 @@ pub struct RotationTexts {
     pub import_codes_link: &'static str,
     /// `{version}`.
     pub seed_stored: &'static str,
+    pub short_seed: &'static str,
     /// `{version}`.
     pub password_stored: &'static str,
     /// `{n}`: rotation tasks closed by storing.
@@ -170,6 +171,7 @@ pub static EN: RotationTexts = RotationTexts {
     store_password_button: "Store password",
     import_codes_link: "Import the new backup codes",
     seed_stored: "New seed stored (version {version}).",
+    short_seed: "This seed is shorter than 128 bits, the least RFC 4226 asks for: it works, but if the platform can issue a longer one, set the authenticator up again.",
     password_stored: "New password stored (version {version}).",
     tasks_closed: "{n} rotation task(s) closed.",
     enroll_hint: "Type this code into the platform to finish enrolling the new seed.",
@@ -282,6 +284,7 @@ pub static JA: RotationTexts = RotationTexts {
     store_password_button: "パスワードを保存",
     import_codes_link: "新しいバックアップコードを取り込む",
     seed_stored: "新しいシードを保存しました（バージョン {version}）。",
+    short_seed: "このシードはRFC 4226が求める128ビットより短いものです。使えますが、プラットフォームがより長いシードを発行できる場合は、認証アプリを設定し直してください。",
     password_stored: "新しいパスワードを保存しました（バージョン {version}）。",
     tasks_closed: "ローテーションタスクを {n} 件完了しました。",
     enroll_hint: "このコードをプラットフォームに入力して、新しいシードの登録を完了してください。",

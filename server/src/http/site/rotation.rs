@@ -526,6 +526,9 @@ pub async fn store_seed(
     let hotp = parsed
         .as_ref()
         .is_ok_and(|otp| otp.params.kind() == OtpKind::Hotp);
+    let short = parsed
+        .as_ref()
+        .is_ok_and(crate::services::otp::is_short_seed);
     let stored = match parsed {
         // An HOTP link: a right of its own.
         Ok(otp) if hotp => match core.allow(&s.caller, &id, Action::HotpSet).await {
@@ -539,6 +542,10 @@ pub async fn store_seed(
         Ok(extras) => extras,
         Err(response) => return response,
     };
+    if let (Some(notice), true) = (extras.store.notice.as_mut(), short) {
+        notice.push(' ');
+        notice.push_str(s.t.r.short_seed);
+    }
     if extras.store.notice.is_some() && !hotp {
         // The current code of the new seed: a reveal like any other (audited).
         let code = match core.allow(&s.caller, &id, Action::TotpReveal).await {
