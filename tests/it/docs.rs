@@ -79,3 +79,149 @@ fn the_reader_finds_operations_in_backticks_only_and_drops_queries() {
     .collect();
     assert_eq!(found, want);
 }
+
+/// What a printed line must look like: a JSON object's keys in order, or the text's pieces
+/// between `…` with every number made 0.
+fn shape(line: &str) -> Vec<String> {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(line) {
+        return map.keys().map(|k| format!("key {k}")).collect();
+    }
+    let mut digits_as_zero = String::new();
+    let mut in_number = false;
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                digits_as_zero.push('0');
+            }
+            in_number = true;
+        } else {
+            digits_as_zero.push(c);
+            in_number = false;
+        }
+    }
+    digits_as_zero
+        .split('…')
+        .filter(|piece| !piece.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn matches(expected: &str, printed: &str) -> bool {
+    let want = shape(expected);
+    if want.first().is_some_and(|w| w.starts_with("key ")) {
+        return want == shape(printed);
+    }
+    // Text: each piece in order.
+    let printed = shape(printed).concat();
+    let mut from = 0;
+    want.iter()
+        .all(|piece| match printed[from..].find(piece.as_str()) {
+            Some(at) => {
+                from += at + piece.len();
+                true
+            }
+            None => false,
+        })
+}
+
+/// The README's API walkthrough: its shell blocks, with an `echo` marking where each group
+/// of `# →` lines stands, and the lines expected on the first and on a second run.
+fn walkthrough() -> (String, Vec<Vec<String>>, Vec<Vec<String>>) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let start = readme
+        .find("## First steps with the API")
+        .expect("the walkthrough");
+    let section = &readme[start..];
+    let section = &section[..section.find("Offboarding and rotation").expect("its end")];
+    let mut script = String::from("set -e\n");
+    let (mut first, mut second): (Vec<Vec<String>>, Vec<Vec<String>>) = (Vec::new(), Vec::new());
+    for block in section.split("```sh\n").skip(1) {
+        let block = block.split("```").next().unwrap_or_default();
+        let mut in_group = false;
+        for line in block.lines() {
+            if let Some(out) = line.strip_prefix("# → ") {
+                if !in_group {
+                    script.push_str("echo '@@@'\n");
+                    first.push(Vec::new());
+                    second.push(Vec::new());
+                    in_group = true;
+                }
+                first.last_mut().unwrap().push(out.to_owned());
+                second.last_mut().unwrap().push(out.to_owned());
+            } else if let Some(out) = line.strip_prefix("# ⤷ on a second run: ") {
+                *second.last_mut().unwrap().last_mut().unwrap() = out.to_owned();
+            } else {
+                in_group = false;
+                script.push_str(line);
+                script.push('\n');
+            }
+        }
+    }
+    (script, first, second)
+}
+
+#[tokio::test]
+async fn the_readme_api_walkthrough_runs_twice_and_prints_what_it_shows() {
+    let app = spawn_app().await;
+    if !app.settings.database.url.starts_with("sqlite:") {
+        // It is written for `make dev`, which runs on SQLite.
+        return;
+    }
+    let (script, first, second) = walkthrough();
+    assert!(first.len() >= 10, "{first:?}");
+    // A folder laid out as the repository after `make dev`: .dev/ with tokens, the database
+    // and the key file, and target/debug/keyward.
+    let root = tempfile::tempdir().unwrap();
+    let dev = root.path().join(".dev");
+    std::fs::create_dir(&dev).unwrap();
+    for name in ["keyward.db", "keys.json"] {
+        std::os::unix::fs::symlink(app.dir.path().join(name), dev.join(name)).unwrap();
+    }
+    std::fs::write(dev.join("manager.token"), app.token("manager", "*").await).unwrap();
+    std::fs::write(
+        dev.join("operator.token"),
+        app.token("operator", "marketing").await,
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.path().join("target/debug")).unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_keyward"),
+        root.path().join("target/debug/keyward"),
+    )
+    .unwrap();
+    let script = script.replace("http://127.0.0.1:8080", &app.base);
+    for (run, expected) in [("first", &first), ("second", &second)] {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(root.path())
+            .env_remove("KEYWARD_CONFIG")
+            .output()
+            .expect("bash runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{run} run: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed: Vec<Vec<&str>> = stdout
+            .split("@@@\n")
+            .map(|group| group.lines().filter(|l| !l.trim().is_empty()).collect())
+            .collect();
+        for (index, want) in expected.iter().enumerate() {
+            let got = printed.get(index).cloned().unwrap_or_default();
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "{run} run, output {index}: {got:?} for {want:?}"
+            );
+            for (w, g) in want.iter().zip(&got) {
+                assert!(
+                    matches(w, g),
+                    "{run} run: the README shows\n  {w}\nbut the server printed\n  {g}"
+                );
+            }
+        }
+    }
+}
