@@ -458,3 +458,35 @@ async fn the_audit_viewer_lists_the_newest_first_and_pages_back_in_time() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]) && seqs.len() == 50);
     assert!(reveals.contains(r#"name="order" value="oldest""#));
 }
+
+#[tokio::test]
+async fn a_short_seed_stored_from_the_account_page_gets_a_warning_and_a_long_one_none() {
+    let app = spawn_sso_app("").await;
+    let manager = app.token("manager", "*").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "mia").await;
+    for (seed, warned) in [
+        ("JBSWY3DPEHPK3PXP", true),
+        ("6QPONMYIMP6SKWAI4EGMK7HFNZBRDGXL", false),
+    ] {
+        let page = browser.page(&format!("{}/accounts/{id}", app.base)).await;
+        let res = browser
+            .submit(
+                &app.base,
+                &format!("/accounts/{id}/totp/set"),
+                &page,
+                &[("secret", seed)],
+            )
+            .await;
+        assert_eq!(res.status(), 303);
+        let shown = res.headers()["location"].to_str().unwrap().to_owned();
+        let html = browser.page(&format!("{}{shown}", app.base)).await;
+        assert!(html.contains("New seed stored"), "{html}");
+        assert_eq!(
+            html.contains("shorter than 128 bits"),
+            warned,
+            "{seed}: {html}"
+        );
+    }
+}
