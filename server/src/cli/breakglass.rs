@@ -32,6 +32,15 @@ pub enum BreakglassCommand {
     },
 }
 
+impl BreakglassCommand {
+    /// Whether the command names its database itself (`--database-url`): then it needs no
+    /// other configuration, as in an emergency on a machine that has none.
+    pub fn names_database(&self) -> bool {
+        let BreakglassCommand::Open { database_url, .. } = self;
+        database_url.is_some()
+    }
+}
+
 pub async fn run(settings: Settings, command: BreakglassCommand) -> anyhow::Result<ExitCode> {
     let BreakglassCommand::Open {
         escrow,
