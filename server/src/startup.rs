@@ -81,6 +81,7 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         anonymous: crate::services::anonymous::AnonymousGuard::new(
             settings.http.anonymous_per_minute,
         ),
+        idp_clock: Default::default(),
     })
 }
 
@@ -277,6 +278,28 @@ fn spawn_housekeeping(core: web::Data<Core>) {
             }
         }
     });
+    // The identity provider's clock, now and every ten minutes, for /readyz.
+    if let Some(issuer) = core.settings.oidc.as_ref().map(|o| o.issuer.clone()) {
+        let clocks = core.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let skew =
+                    crate::services::clock::ask_idp(&issuer, std::time::Duration::from_secs(5))
+                        .await
+                        .ok()
+                        .and_then(|answer| answer.skew_ms);
+                if let Some(text) = skew
+                    .and_then(|ms| crate::services::clock::describe("the identity provider", ms))
+                {
+                    tracing::warn!(skew_ms = skew, "{text}");
+                }
+                clocks.idp_clock.set(skew);
+            }
+        });
+    }
     let aggregates = core.clone();
     tokio::spawn(async move {
         let period = std::time::Duration::from_secs(60);

@@ -545,4 +545,29 @@ async fn doctor_finds_the_identity_provider_and_names_the_redirect_url() {
             || text.contains("WARN  clock"),
         "the IdP's clock is compared: {text}"
     );
+    // The server measures the IdP's clock at start (then every ten minutes): /readyz says it.
+    let mut ready = serde_json::Value::Null;
+    for _ in 0..100 {
+        ready = sso
+            .app
+            .client
+            .get(format!("{}/readyz", sso.app.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["clock"]["idp_skew_ms"].is_i64() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        ready["clock"]["idp_skew_ms"]
+            .as_i64()
+            .is_some_and(|ms| ms.abs() < 3_000),
+        "{ready}"
+    );
+    assert_eq!(ready["warnings"], json!([]), "{ready}");
 }

@@ -27,6 +27,10 @@ async fn health_and_readiness_answer_without_a_token() {
     } else {
         assert!(skew.as_i64().is_some_and(|ms| ms.abs() < 3_000), "{ready}");
     }
+    assert!(
+        ready["clock"]["idp_skew_ms"].is_null(),
+        "no IdP configured: {ready}"
+    );
     assert_eq!(ready["warnings"], json!([]));
 }
 

@@ -358,91 +358,66 @@ async fn check_oidc(settings: &Settings, wait: Duration, found: &mut Findings) {
         return;
     };
     let issuer = oidc.issuer.trim_end_matches('/');
-    let url = format!("{issuer}/.well-known/openid-configuration");
-    let client = match openidconnect::reqwest::Client::builder()
-        .timeout(wait)
-        .build()
-    {
-        Ok(client) => client,
-        Err(err) => {
-            found.add(Level::Fail, "sign-in", format!("no HTTP client: {err}"));
+    let answer = match clock::ask_idp(issuer, wait).await {
+        Ok(answer) => answer,
+        Err(text) => {
+            found.add(
+                Level::Fail,
+                "sign-in",
+                format!("the identity provider's discovery document {text}"),
+            );
             return;
         }
     };
-    match client.get(&url).send().await {
-        Err(err) => found.add(
+    if !(200..300).contains(&answer.status) {
+        found.add(
             Level::Fail,
             "sign-in",
             format!(
-                "the identity provider's discovery document {url} cannot be fetched: {}",
-                if err.is_timeout() {
-                    format!("no answer within {} s", wait.as_secs())
-                } else {
-                    "connection refused or the name does not resolve".to_owned()
-                }
+                "{issuer}/.well-known/openid-configuration answered {}: is oidc.issuer right?",
+                answer.status
             ),
+        );
+    } else if answer.issuer.as_deref() != Some(issuer) {
+        found.add(
+            Level::Fail,
+            "sign-in",
+            format!(
+                "the discovery document names issuer {:?}, not oidc.issuer {:?}: sign-ins would be refused",
+                answer.issuer.unwrap_or_default(),
+                oidc.issuer
+            ),
+        );
+    } else {
+        found.add(
+            Level::Ok,
+            "sign-in",
+            format!("identity provider {issuer} answers discovery"),
+        );
+    }
+    found.add(
+        Level::Note,
+        "",
+        format!(
+            "the identity provider must allow the redirect URL {}/auth/callback for client {}",
+            settings.public_url.trim_end_matches('/'),
+            oidc.client_id
         ),
-        Ok(response) => {
-            let received = chrono::Utc::now();
-            let date = response
-                .headers()
-                .get("date")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let status = response.status();
-            let document: Option<serde_json::Value> = response.json().await.ok();
-            let named = document
-                .as_ref()
-                .and_then(|d| d["issuer"].as_str())
-                .map(|s| s.trim_end_matches('/').to_owned());
-            if !status.is_success() {
-                found.add(
-                    Level::Fail,
-                    "sign-in",
-                    format!("{url} answered {status}: is oidc.issuer right?"),
-                );
-            } else if named.as_deref() != Some(issuer) {
-                found.add(
-                    Level::Fail,
-                    "sign-in",
-                    format!(
-                        "{url} names issuer {:?}, not oidc.issuer {:?}: sign-ins would be refused",
-                        named.unwrap_or_default(),
-                        oidc.issuer
-                    ),
-                );
-            } else {
-                found.add(
-                    Level::Ok,
-                    "sign-in",
-                    format!("identity provider {issuer} answers discovery"),
-                );
-            }
-            found.add(
-                Level::Note,
-                "",
-                format!(
-                    "the identity provider must allow the redirect URL {}/auth/callback for client {}",
-                    settings.public_url.trim_end_matches('/'),
-                    oidc.client_id
-                ),
-            );
-            match date.and_then(|d| clock::http_date_skew_ms(&d, received)) {
-                Some(ms) => match clock::describe("the identity provider", ms) {
-                    Some(text) => found.add(Level::Warn, "clock", text),
-                    None => found.add(
-                        Level::Ok,
-                        "clock",
-                        "within a second of the identity provider's Date",
-                    ),
-                },
-                None => found.add(
-                    Level::Note,
-                    "clock",
-                    "the identity provider sent no Date header to compare with",
-                ),
-            }
-        }
+    );
+    match answer.skew_ms {
+        Some(ms) => match clock::describe("the identity provider", ms) {
+            Some(text) => found.add(Level::Warn, "clock", text),
+            None => found.add(
+                Level::Ok,
+                "clock",
+                "within a second of the identity provider's Date",
+            ),
+        },
+        None => found.add(
+            Level::Note,
+            "clock",
+            "the identity provider sent no Date header to compare with",
+        ),
     }
 }
 

@@ -412,7 +412,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(KeysCommand::Status) => key_status(&settings()?).await,
         Command::Token(command) => token(&settings()?, command).await,
         Command::Member(command) => member(&settings()?, command).await,
-        Command::Breakglass(command) => breakglass::run(settings()?, command).await,
+        Command::Breakglass(command) => {
+            let settings = if command.names_database() && !configured(cli.config.as_deref()) {
+                Settings::load(None)?
+            } else {
+                settings()?
+            };
+            breakglass::run(settings, command).await
+        }
         Command::Import(args) => import::run(settings()?, args).await,
         Command::Doctor(args) => Ok(doctor::run(
             cli.config.as_deref(),

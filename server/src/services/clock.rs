@@ -40,6 +40,69 @@ pub fn http_date_skew_ms(date: &str, received: chrono::DateTime<chrono::Utc>) ->
     Some((theirs.with_timezone(&chrono::Utc) - received).num_milliseconds())
 }
 
+/// What the identity provider's discovery document said: whether it answered, the issuer it
+/// names, and its `Date` against this host's clock.
+pub struct IdpAnswer {
+    pub status: u16,
+    pub issuer: Option<String>,
+    pub skew_ms: Option<i64>,
+}
+
+/// Fetches `{issuer}/.well-known/openid-configuration` once, within `wait`.
+pub async fn ask_idp(issuer: &str, wait: std::time::Duration) -> Result<IdpAnswer, String> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let client = openidconnect::reqwest::Client::builder()
+        .timeout(wait)
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|_| "no HTTP client".to_owned())?;
+    let response = client.get(&url).send().await.map_err(|err| {
+        if err.is_timeout() {
+            format!("{url}: no answer within {} s", wait.as_secs())
+        } else {
+            format!("{url} cannot be fetched: connection refused or the name does not resolve")
+        }
+    })?;
+    let received = chrono::Utc::now();
+    let skew_ms = response
+        .headers()
+        .get("date")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|date| http_date_skew_ms(date, received));
+    let status = response.status().as_u16();
+    let document: Option<serde_json::Value> = response.json().await.ok();
+    Ok(IdpAnswer {
+        status,
+        issuer: document
+            .as_ref()
+            .and_then(|d| d["issuer"].as_str())
+            .map(|s| s.trim_end_matches('/').to_owned()),
+        skew_ms,
+    })
+}
+
+/// The identity provider's clock as last measured (by the server every ten minutes), for
+/// `/readyz`: readiness probes come often, and none of them waits on the IdP.
+#[derive(Default)]
+pub struct IdpClock {
+    skew_ms: std::sync::Mutex<Option<i64>>,
+}
+
+impl IdpClock {
+    pub fn set(&self, skew: Option<i64>) {
+        if let Ok(mut held) = self.skew_ms.lock() {
+            *held = skew;
+        }
+    }
+
+    pub fn get(&self) -> Option<i64> {
+        self.skew_ms.lock().ok().and_then(|held| *held)
+    }
+}
+
 /// Says a skew in words, or `None` when it is within [`WARN_SKEW_MS`].
 pub fn describe(what: &str, skew_ms: i64) -> Option<String> {
     (skew_ms.abs() >= WARN_SKEW_MS).then(|| {

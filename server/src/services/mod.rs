@@ -55,6 +55,8 @@ pub struct Core {
     pub notifier: escalation::Notifier,
     /// The incident runbooks, checked at start.
     pub runbooks: Arc<runbooks::Runbooks>,
+    /// The identity provider's clock against this host's, as last measured.
+    pub idp_clock: clock::IdpClock,
 }
 
 /// Where a request came from, for the audit trail.

@@ -14,11 +14,12 @@ pub async fn healthz() -> HttpResponse {
 
 /// Readiness: the database answers, migrations are applied, and every key is the one the
 /// database was written with and every key in use is held. Also reports the database
-/// server's clock against this host's (`clock.database_skew_ms`; null on SQLite), with a
-/// warning from 3 seconds. Anonymous callers learn what kind
+/// server's clock against this host's (`clock.database_skew_ms`; null on SQLite) and the
+/// identity provider's as last measured (`clock.idp_skew_ms`, every ten minutes; null
+/// before the first answer or without OIDC), with a warning from 3 seconds. Anonymous callers learn what kind
 /// of problem there is, never key ids: those go to the log and `keyward keys status`.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(),
-    responses((status = 200, description = "ready", example = json!({"status": "ready", "clock": {"database_skew_ms": 2}, "warnings": []})), (status = 503, description = "not ready, with the reasons")))]
+    responses((status = 200, description = "ready", example = json!({"status": "ready", "clock": {"database_skew_ms": 2, "idp_skew_ms": 0}, "warnings": []})), (status = 503, description = "not ready, with the reasons")))]
 #[get("/readyz")]
 pub async fn readyz(core: web::Data<Core>) -> HttpResponse {
     let mut problems = Vec::new();
@@ -77,10 +78,16 @@ pub async fn readyz(core: web::Data<Core>) -> HttpResponse {
         );
         warnings.push(text);
     }
+    let idp_skew = core.idp_clock.get();
+    if let Some(text) =
+        idp_skew.and_then(|ms| crate::services::clock::describe("the identity provider", ms))
+    {
+        warnings.push(text);
+    }
     if problems.is_empty() {
         HttpResponse::Ok().json(serde_json::json!({
             "status": "ready",
-            "clock": { "database_skew_ms": database_skew },
+            "clock": { "database_skew_ms": database_skew, "idp_skew_ms": idp_skew },
             "warnings": warnings,
         }))
     } else {
