@@ -728,3 +728,85 @@ async fn without_a_valid_token_nothing_is_served_and_the_attempt_is_audited() {
         .sum();
     assert_eq!(refused, 2, "the two presented tokens are audited");
 }
+
+/// The dashboard's forms that change an account or import seeds, for every demo member
+/// (viewer, operator, manager, security admin, auditor, no team), as the API's rows above
+/// allow: a redirect (or the preview) when allowed, a 403 page and an audited refusal when
+/// not.
+#[tokio::test]
+async fn every_member_gets_exactly_the_dashboard_forms_the_policy_grants() {
+    use crate::support::idp::{spawn_sso_app, Browser};
+    let app = spawn_sso_app("").await;
+    let manager = app.token("manager", "*").await;
+    let id = app.account(&manager, "marketing", "@forms").await;
+    app.set_password(&manager, &id, "correct horse battery staple")
+        .await;
+    let uri = format!("otpauth://totp/X:m?secret={SEED}&issuer=X");
+    // (member, allowed): only the team's manager changes accounts and imports.
+    let members = [
+        ("victor", false),
+        ("alice", false),
+        ("mia", true),
+        ("sam", false),
+        ("olga", false),
+        ("nora", false),
+    ];
+    for (member, allowed) in members {
+        let browser = Browser::new();
+        browser.sign_in(&app.base, member).await;
+        let page = browser.page(&format!("{}/accounts", app.base)).await;
+        let fresh = app
+            .account(
+                &manager,
+                "marketing",
+                &format!("@f{}", uuid::Uuid::now_v7().simple()),
+            )
+            .await;
+        let handle = format!("@d{}", uuid::Uuid::now_v7().simple());
+        let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
+            (
+                "/accounts".to_owned(),
+                vec![
+                    ("team", "marketing"),
+                    ("platform", "tiktok"),
+                    ("handle", &handle),
+                ],
+            ),
+            (
+                format!("/accounts/{id}/edit"),
+                vec![("handle", "@forms"), ("notes", "posting calendar")],
+            ),
+            (format!("/accounts/{fresh}/archive"), vec![]),
+            (
+                format!("/accounts/{id}/password/reveal"),
+                vec![("justification", "monthly campaign post")],
+            ),
+            (
+                "/imports/preview".to_owned(),
+                vec![("format", "otpauth"), ("data", &uri), ("team", "marketing")],
+            ),
+            ("/imports/apply".to_owned(), vec![("token", "none")]),
+        ];
+        for (path, fields) in forms {
+            let before = app.audit_rows().await.len();
+            let res = browser.submit(&app.base, &path, &page, &fields).await;
+            let status = res.status().as_u16();
+            let rows = app.audit_rows().await;
+            let denied = rows[before..].iter().any(|r| r.action == "auth.denied");
+            if allowed {
+                // A preview answers with the page; an apply of an unknown preview says it
+                // expired (422); every other form redirects.
+                let want = match path.as_str() {
+                    "/imports/preview" => 200,
+                    "/imports/apply" => 422,
+                    _ => 303,
+                };
+                assert_eq!(status, want, "{member} {path}");
+                assert!(!denied, "{member} {path}: no refusal");
+            } else {
+                assert_eq!(status, 403, "{member} {path}");
+                assert!(denied, "{member} {path}: the refusal is audited");
+            }
+        }
+    }
+}
