@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, signIn, shot, a11yViolations } from './harness.mjs';
+import { startStack, signIn, shot, a11yViolations, pageFor } from './harness.mjs';
 
 const SEED = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const CODES = '1111 2222\n3333 4444\n5555 6666\n7777 8888\n9999 0000';
@@ -29,9 +29,8 @@ after(async () => {
 });
 
 async function signedIn(user, locale) {
-  const context = await stack.browser.newContext({ locale, viewport: { width: 1280, height: 900 } });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.base });
-  const page = await context.newPage();
+  const page = await pageFor(stack, null, { locale, viewport: { width: 1280, height: 900 } });
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.base });
   await signIn(page, stack.base, user);
   return page;
 }

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, signIn, shot } from './harness.mjs';
+import { startStack, signIn, shot, pageFor } from './harness.mjs';
 
 // As Google shows them: two numbered columns, a space inside each code.
 const BLOCK = `1. 8364 2091     4. 5520 7318
@@ -24,12 +24,7 @@ before(async () => {
   });
   assert.equal(created.status, 201);
   accountId = created.body.id;
-  const context = await stack.browser.newContext({ locale: 'en-US' });
-  page = await context.newPage();
-  page.on('console', (msg) => {
-    if (/Content Security Policy|Refused to/.test(msg.text())) throw new Error(`CSP violation: ${msg.text()}`);
-  });
-  await signIn(page, stack.base, 'mia');
+  page = await pageFor(stack, 'mia');
 });
 
 after(async () => {

@@ -6,22 +6,14 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, signIn, shot } from './harness.mjs';
+import { startStack, shot, pageFor as harnessPageFor } from './harness.mjs';
 
 let stack;
 let sam;
 let escrowUrl;
 const shares = [];
 
-async function pageFor(user, locale = 'en-US') {
-  const context = await stack.browser.newContext({ locale });
-  const page = await context.newPage();
-  page.on('console', (msg) => {
-    if (/Content Security Policy|Refused to/.test(msg.text())) throw new Error(`CSP violation: ${msg.text()}`);
-  });
-  if (user) await signIn(page, stack.base, user);
-  return page;
-}
+const pageFor = (user, locale = 'en-US') => harnessPageFor(stack, user, { locale });
 
 before(async () => {
   stack = await startStack();

@@ -131,6 +131,20 @@ export async function signIn(page, base, user) {
   await Promise.all([page.waitForURL(`${base}/**`), page.getByRole('button', { name: 'Sign in' }).click()]);
 }
 
+/**
+ * A page in a fresh browser context (cookies of its own) that fails the test on any
+ * Content-Security-Policy violation, signed in as `user` when one is given.
+ */
+export async function pageFor(stack, user, { locale = 'en-US', ...contextOptions } = {}) {
+  const context = await stack.browser.newContext({ locale, ...contextOptions });
+  const page = await context.newPage();
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Refused to/.test(msg.text())) throw new Error(`CSP violation: ${msg.text()}`);
+  });
+  if (user) await signIn(page, stack.base, user);
+  return page;
+}
+
 /** RFC 6238 TOTP-SHA1 codes for the periods around now, computed independently of Keyward. */
 export function totpWindow(base32Seed, digits = 6, period = 30) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';

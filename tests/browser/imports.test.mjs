@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, signIn, shot, totpWindow } from './harness.mjs';
+import { startStack, shot, totpWindow, pageFor } from './harness.mjs';
 
 const SEEDS = [
   ['Instagram', 'brand', 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'],
@@ -26,12 +26,7 @@ let page;
 
 before(async () => {
   stack = await startStack();
-  const context = await stack.browser.newContext({ locale: 'en-US' });
-  page = await context.newPage();
-  page.on('console', (msg) => {
-    if (/Content Security Policy|Refused to/.test(msg.text())) throw new Error(`CSP violation: ${msg.text()}`);
-  });
-  await signIn(page, stack.base, 'mia');
+  page = await pageFor(stack, 'mia');
 });
 
 after(async () => {

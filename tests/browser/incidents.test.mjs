@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, signIn, shot, totpWindow } from './harness.mjs';
+import { startStack, shot, totpWindow, pageFor } from './harness.mjs';
 
 const SEED = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 const CODES = ['7301 4482', '9920 1175', '6048 3391', '2217 8806'];
@@ -24,13 +24,8 @@ before(async () => {
   assert.equal((await stack.api('PUT', `/api/v1/accounts/${accountId}/totp`, manager, { secret: SEED })).status, 201);
   const imported = await stack.api('POST', `/api/v1/accounts/${accountId}/backup-codes`, manager, { codes: CODES, issued_on: '2026-11-01' });
   assert.equal(imported.status, 201);
-  const context = await stack.browser.newContext({ locale: 'en-US' });
-  page = await context.newPage();
-  page.on('console', (msg) => {
-    if (/Content Security Policy|Refused to/.test(msg.text())) throw new Error(`CSP violation: ${msg.text()}`);
-  });
   // Alice is an operator: she can run incidents and use codes, not freeze accounts.
-  await signIn(page, stack.base, 'alice');
+  page = await pageFor(stack, 'alice');
 });
 
 after(async () => {

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, signIn, shot } from './harness.mjs';
+import { startStack, shot, pageFor } from './harness.mjs';
 
 let stack;
 let page;
@@ -12,12 +12,7 @@ let accountUrl;
 
 before(async () => {
   stack = await startStack();
-  const context = await stack.browser.newContext({ locale: 'en-US' });
-  page = await context.newPage();
-  page.on('console', (msg) => {
-    if (/Content Security Policy|Refused to/.test(msg.text())) throw new Error(`CSP violation: ${msg.text()}`);
-  });
-  await signIn(page, stack.base, 'mia');
+  page = await pageFor(stack, 'mia');
 });
 
 after(async () => {

@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, signIn, shot, totpWindow } from './harness.mjs';
+import { startStack, shot, totpWindow, pageFor as harnessPageFor } from './harness.mjs';
 
 const SEED = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const NEW_BLOCK = `1. 4410 2288\n2. 9031 5567\n3. 1184 7720\n4. 6502 3349`;
@@ -17,15 +17,7 @@ let alice;
 let sam;
 let mia;
 
-async function pageFor(user, locale = 'en-US') {
-  const context = await stack.browser.newContext({ locale });
-  const page = await context.newPage();
-  page.on('console', (msg) => {
-    if (/Content Security Policy|Refused to/.test(msg.text())) throw new Error(`CSP violation: ${msg.text()}`);
-  });
-  await signIn(page, stack.base, user);
-  return page;
-}
+const pageFor = (user, locale = 'en-US') => harnessPageFor(stack, user, { locale });
 
 before(async () => {
   stack = await startStack();

@@ -5,6 +5,8 @@
 //! checked at start.
 
 use crate::domain::{Platform, RotationKind};
+/// A line in both languages, as the runbooks have it.
+pub use crate::services::runbooks::Text;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -22,25 +24,6 @@ pub struct Steps {
 impl Steps {
     /// The steps in `lang` (`ja`, else English).
     pub fn in_lang(&self, lang: &str) -> &[String] {
-        if lang == "ja" {
-            &self.ja
-        } else {
-            &self.en
-        }
-    }
-}
-
-/// One line in both languages.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Text {
-    pub en: String,
-    pub ja: String,
-}
-
-impl Text {
-    /// The line in `lang` (`ja`, else English).
-    pub fn in_lang(&self, lang: &str) -> &str {
         if lang == "ja" {
             &self.ja
         } else {
@@ -127,10 +110,7 @@ fn parse(source: &str) -> Result<BTreeMap<String, PlatformGuide>, GuideError> {
             ("authenticator_setting", &guide.authenticator_setting),
             ("backup_code_setting", &guide.backup_code_setting),
         ];
-        if let Some((field, _)) = texts
-            .iter()
-            .find(|(_, t)| t.en.trim().is_empty() || t.ja.trim().is_empty())
-        {
+        if let Some((field, _)) = texts.iter().find(|(_, t)| t.missing().is_some()) {
             return Err(GuideError(format!(
                 "{key}.{field}: give it in both languages"
             )));

@@ -52,7 +52,8 @@ impl Text {
         }
     }
 
-    fn missing(&self) -> Option<&'static str> {
+    /// The language left blank, if one is.
+    pub(crate) fn missing(&self) -> Option<&'static str> {
         if self.en.trim().is_empty() {
             Some("en")
         } else if self.ja.trim().is_empty() {

@@ -72,14 +72,14 @@ impl VersionOut {
             warnings: Vec::new(),
         }
     }
+}
 
-    /// The answer for a stored seed, with `short_seed` when it is under 128 bits.
-    pub fn for_seed(version: i32, otp: &Otpauth) -> Self {
-        let mut out = Self::new(version);
-        if crate::services::otp::is_short_seed(otp) {
-            out.warnings.push("short_seed");
-        }
-        out
+/// `short_seed` when the seed is under 128 bits.
+fn seed_warnings(otp: &Otpauth) -> Vec<&'static str> {
+    if crate::services::otp::is_short_seed(otp) {
+        vec!["short_seed"]
+    } else {
+        Vec::new()
     }
 }
 
@@ -196,20 +196,14 @@ async fn set(
             )
             .into());
         }
-        let short = VersionOut::for_seed(0, &otp).warnings;
+        let warnings = seed_warnings(&otp);
         let version = core.set_otp(&auth.0, &allowed, otp).await?;
-        return Ok(HttpResponse::Created().json(VersionOut {
-            version,
-            warnings: short,
-        }));
+        return Ok(HttpResponse::Created().json(VersionOut { version, warnings }));
     }
     let otp = parse_otp(body, kind)?;
-    let short = VersionOut::for_seed(0, &otp).warnings;
+    let warnings = seed_warnings(&otp);
     let version = core.set_otp(&auth.0, &allowed, otp).await?;
-    Ok(HttpResponse::Created().json(VersionOut {
-        version,
-        warnings: short,
-    }))
+    Ok(HttpResponse::Created().json(VersionOut { version, warnings }))
 }
 
 /// Stores a new TOTP seed version (manager).
