@@ -14,6 +14,10 @@ pub struct Settings {
     pub listen: String,
     /// External base URL, for redirects and cookies.
     pub public_url: String,
+    /// Address of the Prometheus metrics listener (`GET /metrics`), e.g. `127.0.0.1:9464`;
+    /// off when unset. Keep it off the public network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
     pub database: DatabaseSettings,
     pub keys: KeySettings,
     pub log: LogSettings,
@@ -352,6 +356,7 @@ impl Default for Settings {
         Self {
             listen: "127.0.0.1:8080".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            metrics_listen: None,
             database: DatabaseSettings {
                 url: "sqlite://keyward.db?mode=rwc".to_owned(),
                 max_connections: 10,
@@ -447,6 +452,13 @@ impl Settings {
                 self.listen
             ))
         })?;
+        if let Some(metrics) = &self.metrics_listen {
+            metrics.parse::<SocketAddr>().map_err(|_| {
+                ConfigError(format!(
+                    "metrics_listen: {metrics:?} is not an address like 127.0.0.1:9464"
+                ))
+            })?;
+        }
         let public = url::Url::parse(&self.public_url)
             .map_err(|_| ConfigError(format!("public_url: {:?} is not a URL", self.public_url)))?;
         if !matches!(public.scheme(), "http" | "https") {

@@ -131,6 +131,7 @@ impl Application {
                 .wrap(from_fn(http::body_deadline))
                 .wrap(from_fn(http::origin_guard))
                 .wrap(from_fn(http::request_context))
+                .wrap(from_fn(crate::metrics::track))
                 .configure(|cfg| http::configure(cfg, body_limit))
         })
         // Headers must be in within 5 s; a closing client gets 1 s.
@@ -142,6 +143,12 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
         let server = server.run();
+        if let Some(address) = &settings.metrics_listen {
+            let listener = TcpListener::bind(address)
+                .with_context(|| format!("metrics_listen: cannot bind {address}"))?;
+            tokio::spawn(crate::metrics::server(core.clone(), listener)?);
+            tracing::info!(address = %address, "metrics at /metrics");
+        }
         spawn_forwarders(&core)?;
         spawn_housekeeping(core.clone());
         Ok(Self { server, port, core })

@@ -130,6 +130,7 @@ pub fn canonical_hash(row: &AuditRow) -> String {
 /// Appends `event` inside the caller's transaction and returns its sequence number.
 /// If this fails the caller's transaction must fail too: no audit, no action.
 pub async fn append(db: &impl ConnectionTrait, event: Event) -> Result<i64, DbErr> {
+    let started = std::time::Instant::now();
     let (seq, prev_hash) = match repo::lock_head(db).await? {
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS_HASH.to_owned()),
@@ -152,6 +153,7 @@ pub async fn append(db: &impl ConnectionTrait, event: Event) -> Result<i64, DbEr
     };
     row.hash = canonical_hash(&row);
     repo::insert(db, row).await?;
+    crate::metrics::observe_audit_append(started);
     Ok(seq)
 }
 

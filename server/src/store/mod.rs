@@ -7,6 +7,7 @@ pub mod backup;
 pub mod deks;
 pub mod entities;
 pub mod escrow;
+pub mod group;
 pub mod incidents;
 pub mod limits;
 pub mod members;
@@ -17,39 +18,19 @@ pub mod tokens;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use group::WriteTx;
 
 /// The database handle shared by the whole process.
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
-    /// SQLite has one writer: write transactions queue here instead of spinning on SQLITE_BUSY.
-    write_lock: Option<Arc<Mutex<()>>>,
-}
-
-/// A write transaction. Dropping it without `commit` rolls back.
-pub struct WriteTx {
-    // Field order matters: the transaction ends before the write lock is released.
-    tx: DatabaseTransaction,
-    _guard: Option<OwnedMutexGuard<()>>,
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = DatabaseTransaction;
-    fn deref(&self) -> &DatabaseTransaction {
-        &self.tx
-    }
-}
-
-impl WriteTx {
-    pub async fn commit(self) -> Result<(), DbErr> {
-        self.tx.commit().await
-    }
+    /// Write transactions share batches and durable commits (see [`group`]).
+    group: Arc<group::Group>,
 }
 
 impl Store {
@@ -72,11 +53,10 @@ impl Store {
                     .foreign_keys(true)
             });
         let db = Database::connect(options).await?;
-        let write_lock = match db.get_database_backend() {
-            DatabaseBackend::Sqlite => Some(Arc::new(Mutex::new(()))),
-            _ => None,
-        };
-        Ok(Self { db, write_lock })
+        Ok(Self {
+            db,
+            group: Arc::default(),
+        })
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -96,19 +76,36 @@ impl Store {
         Ok(Migrator::get_pending_migrations(&self.db).await?.len())
     }
 
-    /// Starts a write transaction. On SQLite it takes the database write lock at once, so a
-    /// transaction never reads a snapshot it cannot later write on.
+    /// Starts a write transaction: a unit of the open group-commit batch (see [`group`]).
+    /// On SQLite the batch holds the database write lock from its start, so a transaction
+    /// never reads a snapshot it cannot later write on.
     pub async fn begin_write(&self) -> Result<WriteTx, DbErr> {
-        let guard = match &self.write_lock {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
+        self.group.begin(&self.db).await
+    }
+
+    /// Write transactions waiting for their turn.
+    pub fn writers_waiting(&self) -> usize {
+        self.group.waiting()
+    }
+
+    /// The pool's connections: `(open, idle)`.
+    pub fn pool_use(&self) -> (i64, i64) {
+        let (size, idle) = match self.backend() {
+            DatabaseBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
         };
-        let tx = self.db.begin().await?;
-        if self.backend() == DatabaseBackend::Sqlite {
-            tx.execute_unprepared("UPDATE write_gate SET ticks = ticks + 1 WHERE id = 1")
-                .await?;
-        }
-        Ok(WriteTx { tx, _guard: guard })
+        (i64::from(size), idle as i64)
+    }
+
+    /// Running totals of committed batches.
+    pub fn group_stats(&self) -> &group::Stats {
+        self.group.stats()
     }
 
     /// A cheap round trip, for readiness.

@@ -241,6 +241,20 @@ pub async fn claim_notification(db: &impl ConnectionTrait, id: &str) -> Result<b
     Ok(result.rows_affected == 1)
 }
 
+/// Open tasks in all, and those of them past their deadline (for metrics).
+pub async fn totals(db: &impl ConnectionTrait) -> Result<(u64, u64), DbErr> {
+    let open = rotation_task::Entity::find()
+        .filter(rotation_task::Column::State.eq(OPEN))
+        .count(db)
+        .await?;
+    let overdue = rotation_task::Entity::find()
+        .filter(rotation_task::Column::State.eq(OPEN))
+        .filter(rotation_task::Column::DueAt.lt(now()))
+        .count(db)
+        .await?;
+    Ok((open, overdue))
+}
+
 /// How many tasks are open for an account (any kind).
 pub async fn count_open(db: &impl ConnectionTrait, account_id: &str) -> Result<u64, DbErr> {
     rotation_task::Entity::find()

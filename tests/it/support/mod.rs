@@ -299,6 +299,14 @@ pub struct ServerProcess {
     child: std::process::Child,
 }
 
+impl ServerProcess {
+    /// Ends the process with SIGKILL: no shutdown, no flush.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,245 @@
+//! Group commit: audited writes from concurrent requests share one database transaction and
+//! one durable commit.
+//!
+//! Each write ([`WriteTx`], a *unit*) runs its own statements in its own savepoint of the open
+//! batch transaction, one unit at a time (holding the batch is the turn to write), and
+//! appends its audit event last. A unit that finishes while others are queued for the turn
+//! hands the turn on and waits; the unit that finishes with nobody queued (or that fills the
+//! batch) commits it once for all of them. A lone request therefore never waits for
+//! company, and under load the units that arrive while one commit is on disk form the next
+//! batch. The commit runs in its own task, so a cancelled request cannot cut it short.
+//!
+//! No unit's `commit` returns before the batch's durable commit, so no response (and no
+//! revealed code) leaves before the commit that holds its audit event. A unit that fails
+//! rolls back to its own savepoint without touching the others; a failed batch commit fails
+//! every unit in it. The chain lock (PostgreSQL) is taken by the first append of a batch and
+//! held to its commit, so the chain stays linear across replicas.
+
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    TransactionTrait,
+};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Mutex, OwnedMutexGuard};
+
+/// The most units one commit carries; the unit that fills a batch commits it.
+const MAX_UNITS: usize = 64;
+
+/// How often a unit waiting for its batch checks that someone will commit it: the units
+/// queued behind it may all have been cancelled.
+const ORPHAN_CHECK: Duration = Duration::from_millis(20);
+
+/// What every unit of a batch learns when it ends: committed, or why not.
+type Outcome = Option<Result<(), Arc<str>>>;
+
+/// The open batch: its transaction and how its units learn the outcome.
+struct Batch {
+    id: u64,
+    tx: DatabaseTransaction,
+    /// Units that finished (released their savepoint) and wait for the commit.
+    units: usize,
+    done: watch::Sender<Outcome>,
+}
+
+type Turn = OwnedMutexGuard<Option<Batch>>;
+
+/// Running totals of group commits.
+#[derive(Default)]
+pub struct Stats {
+    /// Batches committed.
+    pub batches: AtomicUsize,
+    /// Units committed in them.
+    pub units: AtomicUsize,
+    /// Batches whose commit failed (every unit in them failed).
+    pub failed_batches: AtomicUsize,
+}
+
+/// Shared by every clone of the store.
+#[derive(Default)]
+pub(super) struct Group {
+    turn: Arc<Mutex<Option<Batch>>>,
+    /// Units waiting for their turn.
+    waiting: AtomicUsize,
+    next_id: AtomicU64,
+    stats: Arc<Stats>,
+}
+
+impl Group {
+    /// Units waiting for their turn to write.
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Waits for the turn, opens a batch if none is open, and starts the unit's savepoint.
+    pub(super) async fn begin(self: &Arc<Self>, db: &DatabaseConnection) -> Result<WriteTx, DbErr> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let queued = Queued(&self.waiting);
+        let mut turn = self.turn.clone().lock_owned().await;
+        drop(queued);
+        let tx = match turn.as_ref() {
+            Some(batch) => batch.tx.begin().await?,
+            None => {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let batch = open_batch(db, id).await?;
+                let tx = batch.tx.begin().await?;
+                *turn = Some(batch);
+                tx
+            }
+        };
+        Ok(WriteTx {
+            tx,
+            unit: Unit {
+                turn: Some(turn),
+                group: self.clone(),
+            },
+        })
+    }
+
+    /// Whether the unit holding `turn` should commit the batch now rather than hand on.
+    fn should_commit(&self, batch: &Batch) -> bool {
+        batch.units > 0 && (self.waiting() == 0 || batch.units >= MAX_UNITS)
+    }
+
+    /// Commits the batch in `turn` in a task of its own, holding the turn until it is done.
+    fn commit(&self, mut turn: Turn) {
+        let Some(batch) = turn.take() else { return };
+        let stats = self.stats.clone();
+        tokio::spawn(async move {
+            let Batch {
+                tx, units, done, ..
+            } = batch;
+            let outcome = tx.commit().await.map_err(|e| {
+                tracing::error!(error = %e, units, "a group commit failed; every write in it fails");
+                Arc::<str>::from(e.to_string())
+            });
+            drop(turn);
+            crate::metrics::observe_batch(units, outcome.is_ok());
+            let counter = if outcome.is_ok() {
+                stats.units.fetch_add(units, Ordering::Relaxed);
+                &stats.batches
+            } else {
+                &stats.failed_batches
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            done.send_replace(Some(outcome));
+        });
+    }
+}
+
+/// Counts a unit as waiting until it has the turn (or its request is cancelled).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn open_batch(db: &DatabaseConnection, id: u64) -> Result<Batch, DbErr> {
+    let tx = db.begin().await?;
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        // Takes SQLite's write lock at once, so the batch never reads a snapshot it cannot
+        // later write on.
+        tx.execute_unprepared("UPDATE write_gate SET ticks = ticks + 1 WHERE id = 1")
+            .await?;
+    }
+    let (done, _) = watch::channel(None);
+    Ok(Batch {
+        id,
+        tx,
+        units: 0,
+        done,
+    })
+}
+
+/// A write transaction: one unit of the open batch. Dropping it without `commit` rolls back
+/// to its savepoint and leaves the rest of the batch alone.
+pub struct WriteTx {
+    // Field order matters: the savepoint ends (its rollback queued) before the turn is
+    // given up.
+    tx: DatabaseTransaction,
+    unit: Unit,
+}
+
+/// A unit's place in its batch: the turn it holds until it ends.
+struct Unit {
+    /// `None` once the unit has handed its turn on.
+    turn: Option<Turn>,
+    group: Arc<Group>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+}
+
+fn lost_batch() -> DbErr {
+    DbErr::Custom("a write ended outside its batch".to_owned())
+}
+
+impl WriteTx {
+    /// Ends the unit and returns once the batch holding it is durably committed; fails if
+    /// the batch's commit fails.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        let WriteTx { tx, mut unit } = self;
+        tx.commit().await?;
+        let mut turn = unit.turn.take().ok_or_else(lost_batch)?;
+        let group = unit.group.clone();
+        let Some(batch) = turn.as_mut() else {
+            return Err(lost_batch());
+        };
+        batch.units += 1;
+        let (id, mut done) = (batch.id, batch.done.subscribe());
+        if group.should_commit(batch) {
+            group.commit(turn);
+        } else {
+            drop(turn);
+        }
+        loop {
+            match tokio::time::timeout(ORPHAN_CHECK, done.wait_for(Option::is_some)).await {
+                Ok(Ok(outcome)) => {
+                    return match &*outcome {
+                        Some(Ok(())) => Ok(()),
+                        Some(Err(reason)) => {
+                            Err(DbErr::Custom(format!("group commit failed: {reason}")))
+                        }
+                        None => Err(lost_batch()),
+                    };
+                }
+                Ok(Err(_)) => {
+                    return Err(DbErr::Custom("the batch ended without a commit".to_owned()))
+                }
+                // The units queued behind this one were cancelled and left the batch open:
+                // commit it here.
+                Err(_) => {
+                    if let Ok(turn) = group.turn.clone().try_lock_owned() {
+                        if turn.as_ref().is_some_and(|b| b.id == id) {
+                            group.commit(turn);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Unit {
+    fn drop(&mut self) {
+        // Not committed (the savepoint, dropped just before, rolls back). The units that
+        // finished before this one wait for a commit: if no one else is queued, start it now
+        // rather than at their next check.
+        let Some(turn) = self.turn.take() else { return };
+        let due = turn.as_ref().is_some_and(|b| self.group.should_commit(b));
+        if due && tokio::runtime::Handle::try_current().is_ok() {
+            self.group.commit(turn);
+        }
+    }
+}

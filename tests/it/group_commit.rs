@@ -1,0 +1,262 @@
+//! Group commit: concurrent audited writes share one transaction and one durable commit,
+//! without weakening "no audit, no action".
+
+use crate::support::{spawn_app, spawn_process, TestApp};
+use futures_util::future::join_all;
+use keyward::audit::Event;
+use keyward::store::Store;
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Waits until `n` write transactions are queued for their turn.
+async fn until_waiting(store: &Store, n: usize) {
+    for _ in 0..400 {
+        if store.writers_waiting() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{n} writers never queued ({} did)", store.writers_waiting());
+}
+
+fn event(tag: &str) -> Event {
+    Event::new("test:group-commit", "test.unit").details(json!({ "unit": tag }))
+}
+
+fn units_in(rows: &[keyward::store::audit::AuditRow]) -> BTreeSet<String> {
+    rows.iter()
+        .filter(|r| r.action == "test.unit")
+        .map(|r| serde_json::from_str::<serde_json::Value>(&r.details).unwrap()["unit"].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_unit_that_fails_mid_batch_rolls_back_alone_and_the_others_commit_in_one_batch() {
+    let app = spawn_app().await;
+    let store = app.core.store.clone();
+    let before = store
+        .group_stats()
+        .batches
+        .load(std::sync::atomic::Ordering::Relaxed);
+
+    // A holds the turn, so B and C queue behind it and join its batch.
+    let a = store.begin_write().await.unwrap();
+    keyward::audit::append(&*a, event("a")).await.unwrap();
+    let failing = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let b = store.begin_write().await.unwrap();
+            keyward::audit::append(&*b, event("b")).await.unwrap();
+            // A statement that fails: on PostgreSQL it aborts everything up to the last
+            // savepoint, which must be B's own.
+            let err = b.execute_unprepared("SELECT * FROM no_such_table").await;
+            assert!(err.is_err());
+            drop(b); // no commit: B rolls back
+        })
+    };
+    until_waiting(&store, 1).await;
+    let succeeding = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let c = store.begin_write().await.unwrap();
+            keyward::audit::append(&*c, event("c")).await.unwrap();
+            c.commit().await
+        })
+    };
+    until_waiting(&store, 2).await;
+    a.commit().await.unwrap();
+    failing.await.unwrap();
+    succeeding.await.unwrap().unwrap();
+
+    let rows = app.audit_rows().await;
+    assert_eq!(
+        units_in(&rows),
+        BTreeSet::from(["\"a\"".to_owned(), "\"c\"".to_owned()])
+    );
+    let after = store
+        .group_stats()
+        .batches
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after - before, 1, "A and C were committed by one commit");
+    let report = keyward::audit::verify(store.db(), |_| {}).await.unwrap();
+    assert!(
+        report.ok && report.checked == rows.len() as i64,
+        "{report:?}"
+    );
+}
+
+/// Makes the open batch's commit fail: a deferred foreign key is only checked at COMMIT
+/// (on SQLite and PostgreSQL alike).
+async fn poison_commit(tx: &keyward::store::WriteTx) {
+    for sql in [
+        "CREATE TABLE gc_parent (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE gc_child (p INTEGER REFERENCES gc_parent (id) DEFERRABLE INITIALLY DEFERRED)",
+        "INSERT INTO gc_child (p) VALUES (1)",
+    ] {
+        tx.execute_unprepared(sql).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_failed_group_commit_fails_every_request_in_the_batch_and_returns_no_code() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let id = app.account(&manager, "marketing", "@batch").await;
+    app.set_totp(&manager, &id, "JBSWY3DPEHPK3PXP").await;
+    let store = app.core.store.clone();
+    let events_before = app.audit_rows().await.len();
+
+    let poisoned = store.begin_write().await.unwrap();
+    poison_commit(&poisoned).await;
+    let reveals: Vec<_> = (0..5)
+        .map(|i| {
+            let (client, base, token) = (app.client.clone(), app.base.clone(), manager.clone());
+            let path = format!("/api/v1/accounts/{id}/totp/code");
+            tokio::spawn(async move {
+                client
+                    .post(format!("{base}{path}"))
+                    .bearer_auth(token)
+                    .json(&json!({ "justification": format!("batch {i}") }))
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    until_waiting(&store, 5).await;
+    let committed = poisoned.commit().await;
+    assert!(committed.is_err(), "the deferred check fails the commit");
+    for reveal in join_all(reveals).await {
+        let res = reveal.unwrap();
+        assert_eq!(res.status(), 503);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "storage_unavailable");
+        assert!(body.get("code").is_none(), "no code leaves a failed commit");
+    }
+    let rows = app.audit_rows().await;
+    assert_eq!(
+        rows.len(),
+        events_before,
+        "nothing of the batch was written"
+    );
+    assert_eq!(
+        store
+            .group_stats()
+            .failed_batches
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+
+    // The next batch is a fresh one: a reveal now succeeds.
+    let res = app.totp_code(&manager, &id, json!({})).await;
+    assert_eq!(res.status(), 200);
+    let report = keyward::audit::verify(store.db(), |_| {}).await.unwrap();
+    assert!(report.ok, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_lone_write_does_not_wait_for_company() {
+    let app = spawn_app().await;
+    let store = app.core.store.clone();
+    // One unit at a time, nobody else: each commit returns on its own batch, with no one
+    // to wait for (a batch that waited for company would never be committed here).
+    let before = store
+        .group_stats()
+        .batches
+        .load(std::sync::atomic::Ordering::Relaxed);
+    for i in 0..20 {
+        let tx = store.begin_write().await.unwrap();
+        keyward::audit::append(&*tx, event(&i.to_string()))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let after = store
+        .group_stats()
+        .batches
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after - before, 20, "each lone write was its own batch");
+    assert_eq!(units_in(&app.audit_rows().await).len(), 20);
+}
+
+/// Acknowledged reveals, by the request id the client gave.
+async fn reveal_until_killed(
+    base: String,
+    token: String,
+    path: String,
+    worker: usize,
+) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut acknowledged = Vec::new();
+    for n in 0.. {
+        let request_id = format!("kill9-{worker}-{n}");
+        let res = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .header("x-request-id", &request_id)
+            .json(&json!({}))
+            .send()
+            .await;
+        match res {
+            Ok(res) if res.status() == 200 => {
+                // Read the whole answer: a code is what the user was given.
+                let body: serde_json::Value = res.json().await.unwrap();
+                assert!(body["code"].is_string());
+                acknowledged.push(request_id);
+            }
+            _ => return acknowledged,
+        }
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn kill_9_under_load_loses_no_acknowledged_event_and_leaves_no_gap() {
+    let app: TestApp = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let id = app.account(&manager, "marketing", "@crash").await;
+    app.set_totp(&manager, &id, "JBSWY3DPEHPK3PXP").await;
+    let mut server = spawn_process(&app.settings).await;
+    let path = format!("/api/v1/accounts/{id}/totp/code");
+    let workers: Vec<_> = (0..16)
+        .map(|w| {
+            tokio::spawn(reveal_until_killed(
+                server.base.clone(),
+                manager.clone(),
+                path.clone(),
+                w,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill9();
+    let mut acknowledged = BTreeSet::new();
+    for worker in join_all(workers).await {
+        acknowledged.extend(worker.unwrap());
+    }
+    assert!(
+        acknowledged.len() > 16,
+        "load ran before the kill: {}",
+        acknowledged.len()
+    );
+
+    let rows = app.audit_rows().await;
+    let recorded: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r.action == "totp.reveal")
+        .filter_map(|r| r.request_id.clone())
+        .collect();
+    let lost: Vec<_> = acknowledged.difference(&recorded).collect();
+    assert!(lost.is_empty(), "acknowledged but not recorded: {lost:?}");
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=rows.len() as i64).collect::<Vec<_>>(), "no gap");
+    let report = keyward::audit::verify(app.core.store.db(), |_| {})
+        .await
+        .unwrap();
+    assert!(
+        report.ok && report.checked == rows.len() as i64,
+        "{report:?}"
+    );
+}
