@@ -48,7 +48,8 @@ test: check-postgres test-deps
 ## Shamir implementation (tests/breakglass, npm shamir-secret-sharing, pinned); Debian's
 ## Chromium, rsyslog and openssl (the SIEM forwarding tests' receiver and test CA), the
 ## reference `age` tool (it must open the shares Keyward encrypts to custodians), `promtool`
-## (Debian's prometheus: it judges the metrics' exposition format), and a
+## (Debian's prometheus: it judges the metrics' exposition format), HAProxy (it checks
+## deploy/haproxy.cfg), and a
 ## Japanese font (for readable screenshots) when missing.
 test-deps:
 	@command -v node >/dev/null || { echo "Node.js (with npm) is needed for the OIDC and browser tests."; exit 1; }
@@ -70,6 +71,7 @@ test-deps:
 	@test -x /usr/sbin/rsyslogd || $(APT_INSTALL) rsyslog
 	@command -v openssl >/dev/null || $(APT_INSTALL) openssl
 	@command -v promtool >/dev/null || $(APT_INSTALL) prometheus
+	@command -v haproxy >/dev/null || $(APT_INSTALL) haproxy
 	@fc-list 2>/dev/null | grep -qi -e ipagothic -e "noto sans cjk" || $(APT_INSTALL) fonts-ipafont-gothic || echo "note: no Japanese font; screenshots of Japanese pages will show boxes"
 
 # Runs the workspace's unit tests and the integration suite on SQLite.

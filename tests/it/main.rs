@@ -13,6 +13,7 @@ mod breakglass;
 mod cli;
 mod concurrency;
 mod dashboard;
+mod deploy;
 mod docs;
 mod errors;
 mod group_commit;

@@ -78,6 +78,14 @@ enum Command {
     /// and this host's clock against the database server's and the IdP's. Reads only.
     /// Exit 0 when nothing stops Keyward (warnings may remain), 1 otherwise.
     Doctor(doctor::DoctorArgs),
+    /// Ask a running server whether it is ready (`GET /readyz` on the `listen` address, or
+    /// `--url`): exit 0 when it answers 200, 1 otherwise. For container health checks; it
+    /// opens neither the database nor the key file.
+    Health {
+        /// The readiness URL to ask instead of the one `listen` gives.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -371,6 +379,43 @@ fn configured(config: Option<&std::path::Path>) -> bool {
         })
 }
 
+/// The readiness URL of a server listening on `listen` (a wildcard address is asked on
+/// loopback).
+fn readyz_url(listen: &str) -> String {
+    let local = match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => {
+            let ip: std::net::IpAddr = if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            };
+            std::net::SocketAddr::new(ip, addr.port()).to_string()
+        }
+        _ => listen.to_owned(),
+    };
+    format!("http://{local}/readyz")
+}
+
+async fn health(url: &str) -> anyhow::Result<ExitCode> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    match client.get(url).send().await {
+        Ok(res) if res.status().is_success() => {
+            println!("ready: {url}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(res) => {
+            println!("not ready: {url} answered {}", res.status());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            println!("not ready: {url} did not answer ({e})");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 const NO_CONFIGURATION: &str = "no configuration found: Keyward reads a TOML file given with \
 --config PATH or KEYWARD_CONFIG, and KEYWARD_* environment variables (at least \
 KEYWARD_DATABASE_URL and KEYWARD_KEY_FILE). Neither is set here, so nothing was opened or \
@@ -421,6 +466,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             breakglass::run(settings, command).await
         }
         Command::Import(args) => import::run(settings()?, args).await,
+        Command::Health { url } => {
+            let url = match url {
+                Some(url) => url,
+                None => readyz_url(&Settings::load(cli.config.as_deref())?.listen),
+            };
+            health(&url).await
+        }
         Command::Doctor(args) => Ok(doctor::run(
             cli.config.as_deref(),
             configured(cli.config.as_deref()),
@@ -1087,8 +1139,15 @@ async fn audit_export(
 
 #[cfg(test)]
 mod tests {
-    use super::Cli;
+    use super::{readyz_url, Cli};
     use clap::CommandFactory;
+
+    #[test]
+    fn health_asks_a_wildcard_listener_on_loopback() {
+        assert_eq!(readyz_url("0.0.0.0:8080"), "http://127.0.0.1:8080/readyz");
+        assert_eq!(readyz_url("[::]:8080"), "http://[::1]:8080/readyz");
+        assert_eq!(readyz_url("10.0.0.5:9000"), "http://10.0.0.5:9000/readyz");
+    }
 
     /// Every subcommand and every flag or argument, with the path that leads to it.
     fn undocumented(command: &clap::Command, path: &str, out: &mut Vec<String>) {
