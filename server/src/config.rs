@@ -754,6 +754,32 @@ mod tests {
     }
 
     #[test]
+    fn the_key_env_the_example_and_the_helm_chart_name_is_not_read_as_a_configuration_key() {
+        // The keyring's JSON in an environment variable (keys.key_env): a KEYWARD_* name
+        // would be read as a configuration key and refused as unknown, so the example and
+        // the chart name KW_KEYRING_JSON.
+        let example = include_str!("../../deploy/keyward.example.toml");
+        assert!(example.contains("# key_env = \"KW_KEYRING_JSON\""));
+        let chart = include_str!("../../deploy/helm/keyward/templates/_helpers.tpl");
+        assert!(chart.contains("value: KW_KEYRING_JSON"));
+        let settings = load_with(
+            "[keys]\nkey_env = \"KW_KEYRING_JSON\"\n",
+            &[("KW_KEYRING_JSON", "{}")],
+        );
+        let Ok(settings) = settings else {
+            unreachable!("{settings:?}")
+        };
+        assert_eq!(settings.keys.key_env.as_deref(), Some("KW_KEYRING_JSON"));
+        let err = load_with(
+            "[keys]\nkey_env = \"KEYWARD_KEYRING_JSON\"\n",
+            &[("KEYWARD_KEYRING_JSON", "{}")],
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(err.contains("keyring_json"), "{err}");
+    }
+
+    #[test]
     fn invalid_settings_name_the_key() {
         let err = load_with("", &[("KEYWARD_DATABASE__MAX_CONNECTIONS", "many")])
             .err()
