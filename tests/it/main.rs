@@ -25,6 +25,7 @@ mod metrics;
 mod offboarding;
 mod operations;
 mod otp;
+mod replicas;
 mod retention;
 mod rotation;
 mod schemathesis;

@@ -11,9 +11,9 @@ pub use audit_event::Model as AuditRow;
 /// Any fixed number; it names the advisory lock that serialises chain appends on PostgreSQL.
 const CHAIN_LOCK_KEY: i64 = 0x6b65_7977_6172_6401;
 
-/// Locks the chain for this transaction (PostgreSQL; SQLite writers are already serialised)
-/// and returns the current head `(seq, hash)`.
-pub async fn lock_head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)>, DbErr> {
+/// Takes the chain lock for the rest of this transaction (PostgreSQL; SQLite writers are
+/// already serialised). Taking it again in the same transaction is a no-op.
+pub async fn lock_chain(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     if db.get_database_backend() == DatabaseBackend::Postgres {
         db.execute(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
@@ -22,6 +22,12 @@ pub async fn lock_head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)
         ))
         .await?;
     }
+    Ok(())
+}
+
+/// Locks the chain for this transaction and returns the current head `(seq, hash)`.
+pub async fn lock_head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)>, DbErr> {
+    lock_chain(db).await?;
     head(db).await
 }
 

@@ -12,8 +12,9 @@
 //! No unit's `commit` returns before the batch's durable commit, so no response (and no
 //! revealed code) leaves before the commit that holds its audit event. A unit that fails
 //! rolls back to its own savepoint without touching the others; a failed batch commit fails
-//! every unit in it. The chain lock (PostgreSQL) is taken by the first append of a batch and
-//! held to its commit, so the chain stays linear across replicas.
+//! every unit in it. On PostgreSQL a batch takes the chain lock when it opens and holds it to
+//! its commit, so the chain stays linear across replicas and a batch never waits for a row
+//! while holding the chain.
 
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -148,6 +149,12 @@ async fn open_batch(db: &DatabaseConnection, id: u64) -> Result<Batch, DbErr> {
         // later write on.
         tx.execute_unprepared("UPDATE write_gate SET ticks = ticks + 1 WHERE id = 1")
             .await?;
+    } else {
+        // The chain lock first, before any unit's statement: a batch that took it at its
+        // first append would then take row locks in later units while holding it, and
+        // deadlock with another replica's batch that holds such a row and waits for the
+        // chain (the replicas test found this).
+        super::audit::lock_chain(&tx).await?;
     }
     let (done, _) = watch::channel(None);
     Ok(Batch {

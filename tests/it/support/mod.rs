@@ -305,6 +305,14 @@ impl ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sends SIGTERM (a graceful stop: in-flight requests finish) and waits for the exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill(2) with a pid this test started and has not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        self.child.wait().expect("the process exits")
+    }
 }
 
 impl Drop for ServerProcess {
