@@ -48,6 +48,12 @@ pub struct DatabaseSettings {
     /// `sqlite://PATH?mode=rwc` or `postgres://…`.
     pub url: String,
     pub max_connections: u32,
+    /// PostgreSQL: gather the writes of concurrent requests into one transaction and one
+    /// commit (`true`), or give each its own transaction (`false`, the default: PostgreSQL
+    /// already flushes concurrent commits together, and a shared transaction runs their
+    /// statements one after another; see bench/README.md). SQLite always gathers them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_commit: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -79,6 +85,10 @@ pub struct HttpSettings {
     pub upload_limit: usize,
     /// Seconds to let in-flight requests finish on shutdown.
     pub shutdown_timeout: u64,
+    /// Seconds after SIGTERM during which `/readyz` answers 503 `draining` while requests are
+    /// still served, so load balancers stop sending new ones before the listener closes.
+    #[serde(default = "default_drain_seconds")]
+    pub drain_seconds: u64,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     /// Sign-ins started and failed authentications one source address may make per minute
@@ -360,6 +370,7 @@ impl Default for Settings {
             database: DatabaseSettings {
                 url: "sqlite://keyward.db?mode=rwc".to_owned(),
                 max_connections: 10,
+                group_commit: None,
             },
             keys: KeySettings::default(),
             log: LogSettings {
@@ -369,6 +380,7 @@ impl Default for Settings {
             http: HttpSettings {
                 body_limit: 64 * 1024,
                 shutdown_timeout: 30,
+                drain_seconds: default_drain_seconds(),
                 workers: 0,
                 anonymous_per_minute: 60,
                 body_timeout_seconds: 10,
@@ -405,6 +417,10 @@ impl Default for Settings {
             role_bindings: Vec::new(),
         }
     }
+}
+
+fn default_drain_seconds() -> u64 {
+    5
 }
 
 fn default_upload_limit() -> usize {

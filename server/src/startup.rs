@@ -37,7 +37,8 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
     let keyring = Keyring::load(key_source(settings)?).context("keys")?;
     let store = Store::connect(&settings.database.url, settings.database.max_connections)
         .await
-        .context("database.url: cannot connect")?;
+        .context("database.url: cannot connect")?
+        .with_group_commit(settings.database.group_commit.unwrap_or(false));
     if migrate {
         store.migrate().await.context("applying migrations")?;
     }
@@ -82,6 +83,7 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
             settings.http.anonymous_per_minute,
         ),
         idp_clock: Default::default(),
+        draining: Default::default(),
     })
 }
 
@@ -138,6 +140,8 @@ impl Application {
         .client_request_timeout(std::time::Duration::from_secs(5))
         .client_disconnect_timeout(std::time::Duration::from_secs(1))
         .listen(listener)?
+        // Signals are handled by `run_until_stopped`, which drains first.
+        .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout);
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
@@ -162,8 +166,24 @@ impl Application {
         self.core.clone()
     }
 
-    /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish.
+    /// Serves until SIGTERM/SIGINT; then `/readyz` answers 503 for `http.drain_seconds`
+    /// while requests are still served (load balancers take the replica out), then the
+    /// listener closes and in-flight requests get `http.shutdown_timeout` to finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let core = self.core.clone();
+        tokio::spawn(async move {
+            stop_signal().await;
+            core.draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            let drain = core.settings.http.drain_seconds;
+            tracing::info!(
+                drain_seconds = drain,
+                "stopping: draining first (/readyz answers 503)"
+            );
+            tokio::time::sleep(std::time::Duration::from_secs(drain)).await;
+            handle.stop(true).await;
+        });
         self.server.await
     }
 
@@ -173,6 +193,22 @@ impl Application {
 
     pub fn into_server(self) -> Server {
         self.server
+    }
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }
 

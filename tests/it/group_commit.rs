@@ -1,7 +1,7 @@
 //! Group commit: concurrent audited writes share one transaction and one durable commit,
 //! without weakening "no audit, no action".
 
-use crate::support::{spawn_app, spawn_process, TestApp};
+use crate::support::{spawn_process_with, spawn_with, test_settings, TestApp};
 use futures_util::future::join_all;
 use keyward::audit::Event;
 use keyward::store::Store;
@@ -9,6 +9,14 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
+
+/// An app with group commit on (PostgreSQL has it off by default; SQLite always on).
+async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path()).await;
+    settings.database.group_commit = Some(true);
+    spawn_with(dir, settings).await
+}
 
 /// Waits until `n` write transactions are queued for their turn.
 async fn until_waiting(store: &Store, n: usize) {
@@ -218,7 +226,11 @@ async fn kill_9_under_load_loses_no_acknowledged_event_and_leaves_no_gap() {
     let manager = app.token("manager", "marketing").await;
     let id = app.account(&manager, "marketing", "@crash").await;
     app.set_totp(&manager, &id, "JBSWY3DPEHPK3PXP").await;
-    let mut server = spawn_process(&app.settings).await;
+    let mut server = spawn_process_with(
+        &app.settings,
+        &[("KEYWARD_DATABASE__GROUP_COMMIT", "true".to_owned())],
+    )
+    .await;
     let path = format!("/api/v1/accounts/{id}/totp/code");
     let workers: Vec<_> = (0..16)
         .map(|w| {

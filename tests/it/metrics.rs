@@ -41,7 +41,11 @@ async fn metrics_count_requests_and_reveals_by_route_and_outcome_without_identit
     let metrics_url = format!("http://127.0.0.1:{port}/metrics");
     let server = spawn_process_with(
         &app.settings,
-        &[("KEYWARD_METRICS_LISTEN", format!("127.0.0.1:{port}"))],
+        &[
+            ("KEYWARD_METRICS_LISTEN", format!("127.0.0.1:{port}")),
+            // On PostgreSQL group commit is off by default; the batch series need it.
+            ("KEYWARD_DATABASE__GROUP_COMMIT", "true".to_owned()),
+        ],
     )
     .await;
     let client = reqwest::Client::new();

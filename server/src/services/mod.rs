@@ -57,6 +57,9 @@ pub struct Core {
     pub runbooks: Arc<runbooks::Runbooks>,
     /// The identity provider's clock against this host's, as last measured.
     pub idp_clock: clock::IdpClock,
+    /// Set on SIGTERM: `/readyz` answers 503 while in-flight and new requests are still
+    /// served (see `http.drain_seconds`).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Where a request came from, for the audit trail.

@@ -95,10 +95,10 @@ impl Group {
         };
         Ok(WriteTx {
             tx,
-            unit: Unit {
+            unit: Some(Unit {
                 turn: Some(turn),
                 group: self.clone(),
-            },
+            }),
         })
     }
 
@@ -165,13 +165,15 @@ async fn open_batch(db: &DatabaseConnection, id: u64) -> Result<Batch, DbErr> {
     })
 }
 
-/// A write transaction: one unit of the open batch. Dropping it without `commit` rolls back
-/// to its savepoint and leaves the rest of the batch alone.
+/// A write transaction: one unit of the open batch, or a transaction of its own (PostgreSQL
+/// without group commit). Dropping it without `commit` rolls back its savepoint (or itself)
+/// and leaves the rest of the batch alone.
 pub struct WriteTx {
     // Field order matters: the savepoint ends (its rollback queued) before the turn is
     // given up.
     tx: DatabaseTransaction,
-    unit: Unit,
+    /// `None` for a transaction of its own.
+    unit: Option<Unit>,
 }
 
 /// A unit's place in its batch: the turn it holds until it ends.
@@ -193,11 +195,22 @@ fn lost_batch() -> DbErr {
 }
 
 impl WriteTx {
+    /// A transaction of its own; its first audit append takes the chain lock.
+    pub(super) async fn own(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        Ok(Self {
+            tx: db.begin().await?,
+            unit: None,
+        })
+    }
+
     /// Ends the unit and returns once the batch holding it is durably committed; fails if
     /// the batch's commit fails.
     pub async fn commit(self) -> Result<(), DbErr> {
-        let WriteTx { tx, mut unit } = self;
+        let WriteTx { tx, unit } = self;
         tx.commit().await?;
+        let Some(mut unit) = unit else {
+            return Ok(());
+        };
         let mut turn = unit.turn.take().ok_or_else(lost_batch)?;
         let group = unit.group.clone();
         let Some(batch) = turn.as_mut() else {

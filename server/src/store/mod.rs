@@ -31,6 +31,8 @@ pub struct Store {
     db: DatabaseConnection,
     /// Write transactions share batches and durable commits (see [`group`]).
     group: Arc<group::Group>,
+    /// PostgreSQL without group commit: each write transaction is its own.
+    own_transactions: bool,
 }
 
 impl Store {
@@ -53,9 +55,11 @@ impl Store {
                     .foreign_keys(true)
             });
         let db = Database::connect(options).await?;
+        let own_transactions = db.get_database_backend() == DatabaseBackend::Postgres;
         Ok(Self {
             db,
             group: Arc::default(),
+            own_transactions,
         })
     }
 
@@ -76,10 +80,20 @@ impl Store {
         Ok(Migrator::get_pending_migrations(&self.db).await?.len())
     }
 
-    /// Starts a write transaction: a unit of the open group-commit batch (see [`group`]).
-    /// On SQLite the batch holds the database write lock from its start, so a transaction
-    /// never reads a snapshot it cannot later write on.
+    /// Group commit on PostgreSQL (`database.group_commit`); SQLite always has it.
+    pub fn with_group_commit(mut self, on: bool) -> Self {
+        self.own_transactions = self.backend() == DatabaseBackend::Postgres && !on;
+        self
+    }
+
+    /// Starts a write transaction: a unit of the open group-commit batch (see [`group`]), or
+    /// on PostgreSQL without group commit a transaction of its own. On SQLite the batch
+    /// holds the database write lock from its start, so a transaction never reads a
+    /// snapshot it cannot later write on.
     pub async fn begin_write(&self) -> Result<WriteTx, DbErr> {
+        if self.own_transactions {
+            return WriteTx::own(&self.db).await;
+        }
         self.group.begin(&self.db).await
     }
 

@@ -342,6 +342,8 @@ pub async fn spawn_process_with(settings: &Settings, env: &[(&str, String)]) -> 
         .env("KEYWARD_LOG__LEVEL", "warn")
         .env("KEYWARD_LIMITS__REVEALS_PER_MINUTE", "0")
         .env("KEYWARD_LIMITS__REVEALS_PER_HOUR", "0")
+        // Stop at once on SIGTERM unless a test asks for a drain.
+        .env("KEYWARD_HTTP__DRAIN_SECONDS", "0")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -23,6 +23,9 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(core: web::Data<Core>) -> HttpResponse {
     let mut problems = Vec::new();
+    if core.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        problems.push("draining: this replica is stopping".to_owned());
+    }
     if core.store.ping().await.is_err() {
         problems.push("database: unreachable".to_owned());
     } else {
