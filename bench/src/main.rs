@@ -26,6 +26,8 @@ struct Options {
     backends: Vec<String>,
     scale: f64,
     pg_admin: String,
+    /// `database.group_commit` for PostgreSQL (SQLite always has it).
+    group_commit: Option<bool>,
 }
 
 fn options() -> Result<Options> {
@@ -35,6 +37,7 @@ fn options() -> Result<Options> {
         scale: 1.0,
         pg_admin: std::env::var("KW_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+        group_commit: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -43,12 +46,22 @@ fn options() -> Result<Options> {
             "--keyward" => opts.keyward = value()?,
             "--backends" => opts.backends = value()?.split(',').map(str::to_owned).collect(),
             "--scale" => opts.scale = value()?.parse().context("--scale takes a number")?,
+            "--group-commit" => {
+                opts.group_commit = Some(match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => bail!("--group-commit takes on or off"),
+                })
+            }
             "-h" | "--help" => {
                 println!(
-                    "keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]\n\n\
+                    "keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]\n\
+                     \x20             [--group-commit on|off]\n\n\
                           Measures /healthz, TOTP reveal and backup-code check-out at concurrency\n\
-                          1, 16 and 64 on each backend, then the reveal's transaction with and\n\
-                          without its audit write. --scale multiplies the request counts."
+                          1, 16 and 64 on each backend, with the server's CPU time per request,\n\
+                          then the reveal's transaction with and without its audit write.\n\
+                          --scale multiplies the request counts; --group-commit sets\n\
+                          database.group_commit on PostgreSQL (default: the server's, off)."
                 );
                 std::process::exit(0);
             }
@@ -162,6 +175,10 @@ async fn start(opts: &Options, backend: &str) -> Result<(Server, Vec<String>)> {
         ("KEYWARD_LISTEN".into(), format!("127.0.0.1:{port}")),
         ("KEYWARD_LOG__LEVEL".into(), "warn".into()),
         ("KEYWARD_DATABASE__MAX_CONNECTIONS".into(), "16".into()),
+        (
+            "KEYWARD_DATABASE__GROUP_COMMIT".into(),
+            opts.group_commit.unwrap_or(false).to_string(),
+        ),
         // Limits stay on (their counter is part of every reveal) but never bite.
         (
             "KEYWARD_LIMITS__REVEALS_PER_MINUTE".into(),
@@ -413,9 +430,10 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
         next_code: Arc::new(AtomicUsize::new(0)),
     };
     let mut reveal_p50 = Vec::new();
+    let idle_rss = memory_mib(server.child.id(), "VmRSS")?;
     println!("\n### {backend}\n");
-    println!("| concurrency | endpoint | req/s | p50 ms | p99 ms | req/s ÷ baseline | p50 × baseline | p99 × baseline |");
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    println!("| concurrency | endpoint | req/s | p50 ms | p99 ms | req/s ÷ baseline | p50 × baseline | p99 × baseline | server CPU µs/req |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for concurrency in CONCURRENCY {
         let n = requests_at(concurrency, opts.scale);
         let mut baseline: Option<Measure> = None;
@@ -426,7 +444,9 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
             );
             // Warm-up: connections, caches, the database's pages.
             run(&load, target, concurrency, n / 10).await?;
+            let cpu_before = cpu_seconds(server.child.id())?;
             let m = run(&load, target, concurrency, n).await?;
+            let cpu_us = (cpu_seconds(server.child.id())? - cpu_before) * 1e6 / n as f64;
             let (tp, p50, p99) = match &baseline {
                 Some(b) => (
                     format!("{:.3}", m.throughput / b.throughput),
@@ -436,7 +456,7 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
                 None => ("1".into(), "1".into(), "1".into()),
             };
             println!(
-                "| {concurrency} | {} | {:.0} | {} | {} | {tp} | {p50} | {p99} |",
+                "| {concurrency} | {} | {:.0} | {} | {} | {tp} | {p50} | {p99} | {cpu_us:.0} |",
                 target.name(),
                 m.throughput,
                 ms(m.p50),
@@ -450,9 +470,43 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
             }
         }
     }
+    println!(
+        "\nServer memory: {idle_rss:.1} MiB resident at idle (after seeding), {:.1} MiB at its \
+         peak under load (VmHWM).",
+        memory_mib(server.child.id(), "VmHWM")?
+    );
     audit_cost_table(opts, &server, &load.totp, &reveal_p50).await?;
     drop(server);
     Ok(())
+}
+
+/// The user and system CPU time a process has used so far, from `/proc/PID/stat` (in clock
+/// ticks of 1/100 s, Linux's `USER_HZ`).
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // The command name, in parentheses, may hold spaces: count fields after its end.
+    let after = stat.rsplit_once(')').context("a /proc stat line")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line; field 3 is the first after the name.
+    let ticks = |i: usize| -> Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("a /proc stat field")?
+            .parse::<f64>()?)
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// A memory figure of `/proc/PID/status` (`VmRSS`, `VmHWM`), in MiB.
+fn memory_mib(pid: u32, field: &str) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("{field} in /proc/{pid}/status"))?;
+    Ok(kib / 1024.0)
 }
 
 /// The reveal's transaction with and without its audit write (see `audit_cost.rs`), next
