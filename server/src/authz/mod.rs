@@ -3,7 +3,7 @@
 
 use crate::authn::Principal;
 use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use tokio::sync::RwLock;
 
 const MODEL: &str = include_str!("../../../policies/model.conf");
@@ -57,7 +57,7 @@ impl Role {
 }
 
 /// Everything a principal may ask to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     AccountRead,
     AccountCreate,
@@ -142,10 +142,23 @@ impl Action {
 #[error("authorization policy error: {0}")]
 pub struct AuthzError(String);
 
-/// The Casbin enforcer behind a lock.
+/// The Casbin enforcer behind a lock, and the decisions it has made.
 pub struct Authorizer {
     enforcer: RwLock<Enforcer>,
+    /// Decisions by (the principal's bindings, team, action). The policy is embedded and
+    /// never changes while the process runs, and the bindings are part of the key (they are
+    /// read afresh with every request), so an entry never goes stale: a revoked role or
+    /// token changes the key, not the answer. Emptied when it grows past
+    /// [`DECISION_CACHE_LIMIT`].
+    decisions: std::sync::Mutex<HashMap<DecisionKey, bool>>,
 }
+
+/// A principal's bindings as sorted `(role, team)` pairs, the team asked about, the action.
+type DecisionKey = (Vec<(Role, String)>, String, Action);
+
+/// Entries kept before the decision cache starts again (distinct binding sets × teams ×
+/// actions; a few thousand in a large organisation).
+const DECISION_CACHE_LIMIT: usize = 50_000;
 
 fn policy_lines() -> Vec<Vec<String>> {
     POLICY
@@ -174,11 +187,39 @@ impl Authorizer {
             .map_err(|e| AuthzError(e.to_string()))?;
         Ok(Self {
             enforcer: RwLock::new(enforcer),
+            decisions: Default::default(),
         })
     }
 
     /// Whether `principal` may do `action` in `team` (or org-wide with [`ORG_WIDE`]).
     pub async fn allows(&self, principal: &Principal, team: &str, action: Action) -> bool {
+        let mut bindings: Vec<(Role, String)> = principal
+            .bindings
+            .iter()
+            .map(|b| (b.role, b.team.clone()))
+            .collect();
+        bindings.sort();
+        bindings.dedup();
+        let key = (bindings, team.to_owned(), action);
+        if let Some(known) = self.cached(&key) {
+            return known;
+        }
+        let allowed = self.enforce(principal, team, action).await;
+        if let Ok(mut decisions) = self.decisions.lock() {
+            if decisions.len() >= DECISION_CACHE_LIMIT {
+                decisions.clear();
+            }
+            decisions.insert(key, allowed);
+        }
+        allowed
+    }
+
+    fn cached(&self, key: &DecisionKey) -> Option<bool> {
+        self.decisions.lock().ok()?.get(key).copied()
+    }
+
+    /// Asks Casbin, after syncing the principal's bindings into its grouping lines.
+    async fn enforce(&self, principal: &Principal, team: &str, action: Action) -> bool {
         let subject = principal.subject();
         let wanted: BTreeSet<Vec<String>> = principal
             .bindings
@@ -251,6 +292,51 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[tokio::test]
+    async fn cached_decisions_are_casbins_for_every_role_team_and_action_and_follow_bindings() {
+        let (Ok(cached), Ok(fresh)) = (Authorizer::new().await, Authorizer::new().await) else {
+            unreachable!("policy loads")
+        };
+        let actions = [
+            Action::AccountRead,
+            Action::AccountCreate,
+            Action::TotpSet,
+            Action::TotpReveal,
+            Action::TotpExport,
+            Action::HotpReveal,
+            Action::AuditRead,
+        ];
+        let mut allowed = 0;
+        for role in Role::ALL {
+            for bound in ["marketing", ORG_WIDE] {
+                let who = principal(&[(bound, role)]);
+                for team in ["marketing", "sales", ORG_WIDE] {
+                    for action in actions {
+                        let casbin = fresh.enforce(&who, team, action).await;
+                        // Asked twice: the second answer comes from the cache.
+                        assert_eq!(cached.allows(&who, team, action).await, casbin);
+                        assert_eq!(cached.allows(&who, team, action).await, casbin);
+                        allowed += usize::from(casbin);
+                    }
+                }
+            }
+        }
+        assert!(
+            allowed > 10,
+            "the matrix holds allows and denials: {allowed}"
+        );
+        // The bindings are the key: the same principal with a role taken away is refused.
+        let manager = principal(&[("marketing", Role::Manager)]);
+        assert!(cached.allows(&manager, "marketing", Action::TotpSet).await);
+        let demoted = principal(&[("marketing", Role::Viewer)]);
+        assert!(!cached.allows(&demoted, "marketing", Action::TotpSet).await);
+        assert!(
+            !cached
+                .allows(&principal(&[]), "marketing", Action::TotpSet)
+                .await
+        );
     }
 
     #[tokio::test]
