@@ -272,3 +272,78 @@ async fn kill_9_under_load_loses_no_acknowledged_event_and_leaves_no_gap() {
         "{report:?}"
     );
 }
+
+#[tokio::test]
+async fn a_batch_whose_only_write_failed_does_not_keep_the_write_lock() {
+    let app = spawn_app().await;
+    let tx = app.core.store.begin_write().await.unwrap();
+    keyward::audit::append(&*tx, event("refused"))
+        .await
+        .unwrap();
+    drop(tx); // a refused request: no commit, nobody queued
+              // Another process's store must be able to write at once: an empty batch left open
+              // would hold SQLite's write lock (or PostgreSQL's chain lock) until this one wrote again.
+    let other = Store::connect(&app.settings.database.url, 2)
+        .await
+        .unwrap()
+        .with_group_commit(true);
+    let write = async {
+        let tx = other.begin_write().await?;
+        keyward::audit::append(&*tx, event("other")).await?;
+        tx.commit().await
+    };
+    tokio::time::timeout(Duration::from_secs(5), write)
+        .await
+        .expect("the other store writes within 5 s")
+        .unwrap();
+    assert_eq!(
+        units_in(&app.audit_rows().await),
+        BTreeSet::from(["\"other\"".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn writes_cancelled_at_any_point_never_lose_an_acknowledged_one() {
+    let app = spawn_app().await;
+    let store = app.core.store.clone();
+    let acked: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let (store, acked) = (store.clone(), acked.clone());
+        let task = tokio::spawn(async move {
+            let tag = i.to_string();
+            let tx = store.begin_write().await.unwrap();
+            keyward::audit::append(&*tx, event(&tag)).await.unwrap();
+            if tx.commit().await.is_ok() {
+                acked.lock().unwrap().push(format!("\"{tag}\""));
+            }
+        });
+        // Every other write is cancelled after a short, varying delay: while queued, while
+        // opening its savepoint, appending, releasing, or waiting for the commit.
+        if i % 2 == 0 {
+            let delay = Duration::from_micros(i * 7919 % 3000);
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                task.abort();
+            }));
+        } else {
+            tasks.push(tokio::spawn(async move {
+                let _ = task.await;
+            }));
+        }
+    }
+    join_all(tasks).await;
+    // Let cancelled writes that were already in a batch be committed by it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stored = units_in(&app.audit_rows().await);
+    let acked: BTreeSet<String> = acked.lock().unwrap().iter().cloned().collect();
+    assert!(
+        acked.len() >= 100,
+        "the uncancelled writes were acknowledged: {}",
+        acked.len()
+    );
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    let report = keyward::audit::verify(store.db(), |_| {}).await.unwrap();
+    assert!(report.ok, "{report:?}");
+}

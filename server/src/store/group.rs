@@ -41,6 +41,8 @@ struct Batch {
     tx: DatabaseTransaction,
     /// Units that finished (released their savepoint) and wait for the commit.
     units: usize,
+    /// Units that got the turn in this batch, finished or not.
+    turns: usize,
     done: watch::Sender<Outcome>,
 }
 
@@ -77,34 +79,70 @@ impl Group {
         &self.stats
     }
 
-    /// Waits for the turn, opens a batch if none is open, and starts the unit's savepoint.
+    /// Waits for the turn, then opens a batch if none is open and starts the unit's
+    /// savepoint in a task of its own: a request dropped meanwhile cannot leave a half-made
+    /// savepoint behind (sqlx would roll it back as the whole batch).
     pub(super) async fn begin(self: &Arc<Self>, db: &DatabaseConnection) -> Result<WriteTx, DbErr> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let queued = Queued(&self.waiting);
-        let mut turn = self.turn.clone().lock_owned().await;
+        let turn = self.turn.clone().lock_owned().await;
         drop(queued);
-        let tx = match turn.as_ref() {
-            Some(batch) => batch.tx.begin().await?,
-            None => {
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                let batch = open_batch(db, id).await?;
-                let tx = batch.tx.begin().await?;
-                *turn = Some(batch);
-                tx
-            }
-        };
-        Ok(WriteTx {
-            tx,
-            unit: Some(Unit {
-                turn: Some(turn),
-                group: self.clone(),
-            }),
-        })
+        let (group, db) = (self.clone(), db.clone());
+        tokio::spawn(async move { group.start_unit(turn, &db).await })
+            .await
+            .map_err(|_| DbErr::Custom("a write could not start".to_owned()))?
     }
 
-    /// Whether the unit holding `turn` should commit the batch now rather than hand on.
+    async fn start_unit(
+        self: Arc<Self>,
+        mut turn: Turn,
+        db: &DatabaseConnection,
+    ) -> Result<WriteTx, DbErr> {
+        if turn.is_none() {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            *turn = Some(open_batch(db, id).await?);
+        }
+        let savepoint = match turn.as_mut() {
+            Some(batch) => {
+                batch.turns += 1;
+                batch.tx.begin().await
+            }
+            None => return Err(lost_batch()),
+        };
+        match savepoint {
+            Ok(tx) => Ok(WriteTx {
+                tx,
+                unit: Some(Unit {
+                    turn: Some(turn),
+                    group: self,
+                }),
+            }),
+            Err(e) => {
+                // A savepoint that failed may have taken the batch with it.
+                self.fail(turn, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the unit holding the turn should commit the batch now rather than hand on:
+    /// nobody is queued (an empty batch too, so it never holds the write or chain lock
+    /// idle), or the batch has had its share of turns.
     fn should_commit(&self, batch: &Batch) -> bool {
-        batch.units > 0 && (self.waiting() == 0 || batch.units >= MAX_UNITS)
+        self.waiting() == 0 || batch.turns >= MAX_UNITS
+    }
+
+    /// Ends the batch in `turn` without committing it (its transaction rolls back): every
+    /// unit in it fails.
+    fn fail(&self, mut turn: Turn, why: &DbErr) {
+        if let Some(batch) = turn.take() {
+            tracing::error!(error = %why, units = batch.units, "a write batch broke; every write in it fails");
+            self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::observe_batch(batch.units, false);
+            batch
+                .done
+                .send_replace(Some(Err(Arc::from(why.to_string()))));
+        }
     }
 
     /// Commits the batch in `turn` in a task of its own, holding the turn until it is done.
@@ -161,6 +199,7 @@ async fn open_batch(db: &DatabaseConnection, id: u64) -> Result<Batch, DbErr> {
         id,
         tx,
         units: 0,
+        turns: 0,
         done,
     })
 }
@@ -207,12 +246,29 @@ impl WriteTx {
     /// the batch's commit fails.
     pub async fn commit(self) -> Result<(), DbErr> {
         let WriteTx { tx, unit } = self;
-        tx.commit().await?;
-        let Some(mut unit) = unit else {
-            return Ok(());
+        let Some(unit) = unit else {
+            return tx.commit().await;
         };
-        let mut turn = unit.turn.take().ok_or_else(lost_batch)?;
-        let group = unit.group.clone();
+        // Releasing the savepoint, handing on or committing, and waiting for the outcome run
+        // in a task of their own: a request dropped meanwhile leaves no half-released
+        // savepoint and no batch that nobody commits.
+        tokio::spawn(unit.finish(tx))
+            .await
+            .map_err(|_| DbErr::Custom("a write could not finish".to_owned()))?
+    }
+}
+
+impl Unit {
+    async fn finish(mut self, savepoint: DatabaseTransaction) -> Result<(), DbErr> {
+        if let Err(e) = savepoint.commit().await {
+            // The release failed: what the batch holds is unknown, so it fails as a whole.
+            if let Some(turn) = self.turn.take() {
+                self.group.fail(turn, &e);
+            }
+            return Err(e);
+        }
+        let mut turn = self.turn.take().ok_or_else(lost_batch)?;
+        let group = self.group.clone();
         let Some(batch) = turn.as_mut() else {
             return Err(lost_batch());
         };
@@ -253,9 +309,9 @@ impl WriteTx {
 
 impl Drop for Unit {
     fn drop(&mut self) {
-        // Not committed (the savepoint, dropped just before, rolls back). The units that
-        // finished before this one wait for a commit: if no one else is queued, start it now
-        // rather than at their next check.
+        // Not committed (the savepoint, dropped just before, rolls back). If no one else is
+        // queued, commit the batch now: the units that finished before this one wait for it,
+        // and an empty batch must not hold the write (or chain) lock.
         let Some(turn) = self.turn.take() else { return };
         let due = turn.as_ref().is_some_and(|b| self.group.should_commit(b));
         if due && tokio::runtime::Handle::try_current().is_ok() {
