@@ -18,6 +18,14 @@ async fn spawn_app() -> TestApp {
     spawn_with(dir, settings).await
 }
 
+/// Batches committed so far.
+fn batches(store: &Store) -> usize {
+    store
+        .group_stats()
+        .batches
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Waits until `n` write transactions are queued for their turn.
 async fn until_waiting(store: &Store, n: usize) {
     for _ in 0..400 {
@@ -44,10 +52,7 @@ fn units_in(rows: &[keyward::store::audit::AuditRow]) -> BTreeSet<String> {
 async fn a_unit_that_fails_mid_batch_rolls_back_alone_and_the_others_commit_in_one_batch() {
     let app = spawn_app().await;
     let store = app.core.store.clone();
-    let before = store
-        .group_stats()
-        .batches
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let before = batches(&store);
 
     // A holds the turn, so B and C queue behind it and join its batch.
     let a = store.begin_write().await.unwrap();
@@ -83,10 +88,7 @@ async fn a_unit_that_fails_mid_batch_rolls_back_alone_and_the_others_commit_in_o
         units_in(&rows),
         BTreeSet::from(["\"a\"".to_owned(), "\"c\"".to_owned()])
     );
-    let after = store
-        .group_stats()
-        .batches
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let after = batches(&store);
     assert_eq!(after - before, 1, "A and C were committed by one commit");
     let report = keyward::audit::verify(store.db(), |_| {}).await.unwrap();
     assert!(
@@ -170,10 +172,7 @@ async fn a_lone_write_does_not_wait_for_company() {
     let store = app.core.store.clone();
     // One unit at a time, nobody else: each commit returns on its own batch, with no one
     // to wait for (a batch that waited for company would never be committed here).
-    let before = store
-        .group_stats()
-        .batches
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let before = batches(&store);
     for i in 0..20 {
         let tx = store.begin_write().await.unwrap();
         keyward::audit::append(&*tx, event(&i.to_string()))
@@ -181,10 +180,7 @@ async fn a_lone_write_does_not_wait_for_company() {
             .unwrap();
         tx.commit().await.unwrap();
     }
-    let after = store
-        .group_stats()
-        .batches
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let after = batches(&store);
     assert_eq!(after - before, 20, "each lone write was its own batch");
     assert_eq!(units_in(&app.audit_rows().await).len(), 20);
 }

@@ -123,15 +123,7 @@ async fn three_replicas_behind_haproxy_survive_a_kill_and_a_drain_with_one_chain
     let rsyslog = Rsyslog::start(dir.path()).await;
     let mut settings = test_settings(dir.path()).await;
     settings.public_url = public.clone();
-    settings.oidc = Some(keyward::config::OidcSettings {
-        issuer: idp.issuer.clone(),
-        client_id: "keyward".into(),
-        client_secret: Some("keyward-dev-secret".into()),
-        client_secret_file: None,
-        groups_claim: "groups".into(),
-        scopes: vec!["openid".into(), "email".into(), "profile".into()],
-    });
-    settings.role_bindings = crate::support::idp::demo_bindings();
+    crate::support::idp::sign_in_through(&mut settings, &idp);
     // Group commit across replicas is the mode with the most to get wrong (see the
     // PostgreSQL chain lock in store/group.rs); the default mode is covered by the
     // two-process chain test.

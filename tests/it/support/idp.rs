@@ -108,6 +108,14 @@ pub async fn spawn_sso_app_with(
     let idp = start_idp(&format!("{base}/auth/callback"), tamper);
     let mut settings = test_settings(dir.path()).await;
     settings.public_url = base;
+    sign_in_through(&mut settings, &idp);
+    adjust(&mut settings, dir.path());
+    let app = spawn_on(dir, settings, listener).await;
+    SsoApp { app, idp }
+}
+
+/// Points `settings` at the test provider: its OIDC client and the demo group bindings.
+pub fn sign_in_through(settings: &mut Settings, idp: &Idp) {
     settings.oidc = Some(OidcSettings {
         issuer: idp.issuer.clone(),
         client_id: "keyward".into(),
@@ -117,9 +125,6 @@ pub async fn spawn_sso_app_with(
         scopes: vec!["openid".into(), "email".into(), "profile".into()],
     });
     settings.role_bindings = demo_bindings();
-    adjust(&mut settings, dir.path());
-    let app = spawn_on(dir, settings, listener).await;
-    SsoApp { app, idp }
 }
 
 /// An HTTP client with its own cookie jar that follows no redirect by itself.
