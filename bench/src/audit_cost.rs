@@ -32,10 +32,15 @@ async fn reveal_tx(
 ) -> Result<()> {
     let tx = store.begin_write().await?;
     let now = chrono::Utc::now().timestamp();
-    for (window, seconds) in [("m", 60), ("h", 3600)] {
-        let start = now - now.rem_euclid(seconds);
-        limits::hit(&*tx, &format!("reveal:{window}:bench:{worker}"), start).await?;
-    }
+    let keys: Vec<(String, i64)> = [("m", 60), ("h", 3600)]
+        .iter()
+        .map(|&(window, seconds)| {
+            let start = now - now.rem_euclid(seconds);
+            (format!("reveal:{window}:bench:{worker}"), start)
+        })
+        .collect();
+    let windows: Vec<(&str, i64)> = keys.iter().map(|(k, s)| (k.as_str(), *s)).collect();
+    limits::add_many(&*tx, &windows, 1).await?;
     let row = secrets::current(&*tx, account, "totp")
         .await?
         .context("the account has a TOTP seed")?;

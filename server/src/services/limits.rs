@@ -54,10 +54,23 @@ impl Core {
         ];
         let now = chrono::Utc::now().timestamp();
         let subject = caller.principal.subject();
-        for window in windows.iter().filter(|w| w.max > 0) {
-            let start = now - now.rem_euclid(window.seconds);
-            let key = format!("reveal:{}:{subject}", window.name);
-            let hits = repo::hit(&*tx, &key, start).await?;
+        let enabled: Vec<(&Window, String, i64)> = windows
+            .iter()
+            .filter(|w| w.max > 0)
+            .map(|w| {
+                let start = now - now.rem_euclid(w.seconds);
+                (w, format!("reveal:{}:{subject}", w.name), start)
+            })
+            .collect();
+        if enabled.is_empty() {
+            return Ok(tx);
+        }
+        // Every window is counted in one statement; a refusal drops the transaction, so none
+        // of the increments stays.
+        let keys: Vec<(&str, i64)> = enabled.iter().map(|(_, k, s)| (k.as_str(), *s)).collect();
+        let totals = repo::add_many(&*tx, &keys, 1).await?;
+        for ((window, _, start), hits) in enabled.iter().zip(totals) {
+            let (window, start) = (*window, *start);
             if hits > i64::from(window.max) {
                 drop(tx);
                 let retry_after = (start + window.seconds - now).max(1) as u64;

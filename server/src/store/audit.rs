@@ -2,8 +2,8 @@
 
 use super::entities::audit_event;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 
 pub use audit_event::Model as AuditRow;
@@ -31,18 +31,21 @@ pub async fn lock_head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)
     head(db).await
 }
 
-/// The newest event's `(seq, hash)`.
+/// The newest event's `(seq, hash)`, reading only those two columns.
 pub async fn head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)>, DbErr> {
-    Ok(audit_event::Entity::find()
+    audit_event::Entity::find()
+        .select_only()
+        .columns([audit_event::Column::Seq, audit_event::Column::Hash])
         .order_by_desc(audit_event::Column::Seq)
+        .into_tuple::<(i64, String)>()
         .one(db)
-        .await?
-        .map(|e| (e.seq, e.hash)))
+        .await
 }
 
+/// Inserts one event; a single statement (nothing is read back).
 pub async fn insert(db: &impl ConnectionTrait, row: AuditRow) -> Result<(), DbErr> {
-    audit_event::ActiveModel::from(row)
-        .insert(db)
+    audit_event::Entity::insert(audit_event::ActiveModel::from(row))
+        .exec_without_returning(db)
         .await
         .map(|_| ())
 }

@@ -2,15 +2,8 @@
 //! fixed window, incremented with an upsert inside the caller's transaction.
 
 use super::entities::rate_counter;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
-
-/// Counts one hit for `key` in the window starting at `window_start` (a Unix time); returns
-/// the hits in that window, this one included. The upsert locks the row, so concurrent
-/// callers are counted one after the other.
-pub async fn hit(db: &impl ConnectionTrait, key: &str, window_start: i64) -> Result<i64, DbErr> {
-    add(db, key, window_start, 1).await
-}
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 /// Counts `n` hits at once (e.g. the guesses one backup-code verify tried); returns the total.
 pub async fn add(
@@ -19,22 +12,67 @@ pub async fn add(
     window_start: i64,
     n: i32,
 ) -> Result<i64, DbErr> {
-    rate_counter::Entity::insert(rate_counter::ActiveModel {
-        key: Set(key.to_owned()),
-        window_start: Set(window_start),
-        hits: Set(n),
-    })
-    .on_conflict(
-        OnConflict::columns([rate_counter::Column::Key, rate_counter::Column::WindowStart])
-            .value(
-                rate_counter::Column::Hits,
-                Expr::col((rate_counter::Entity, rate_counter::Column::Hits)).add(n),
-            )
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(count(db, key, window_start).await?.max(i64::from(n)))
+    let totals = add_many(db, &[(key, window_start)], n).await?;
+    totals.first().copied().ok_or_else(uncounted)
+}
+
+/// Counts `n` hits in each `(key, window_start)` with one statement (an upsert that returns
+/// the new totals); returns the totals in the order given.
+pub async fn add_many(
+    db: &impl ConnectionTrait,
+    windows: &[(&str, i64)],
+    n: i32,
+) -> Result<Vec<i64>, DbErr> {
+    let mut insert = Query::insert();
+    insert.into_table(rate_counter::Entity).columns([
+        rate_counter::Column::Key,
+        rate_counter::Column::WindowStart,
+        rate_counter::Column::Hits,
+    ]);
+    for &(key, window_start) in windows {
+        insert
+            .values([key.into(), window_start.into(), n.into()])
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
+    }
+    insert
+        .on_conflict(
+            OnConflict::columns([rate_counter::Column::Key, rate_counter::Column::WindowStart])
+                .value(
+                    rate_counter::Column::Hits,
+                    Expr::col((rate_counter::Entity, rate_counter::Column::Hits)).add(n),
+                )
+                .to_owned(),
+        )
+        .returning(Query::returning().columns([
+            rate_counter::Column::Key,
+            rate_counter::Column::WindowStart,
+            rate_counter::Column::Hits,
+        ]));
+    let rows = db
+        .query_all(db.get_database_backend().build(&insert))
+        .await?;
+    let mut counted = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key: String = row.try_get("", "key")?;
+        let start: i64 = row.try_get("", "window_start")?;
+        let hits: i32 = row.try_get("", "hits")?;
+        counted.push((key, start, i64::from(hits)));
+    }
+    windows
+        .iter()
+        .map(|&(key, start)| {
+            counted
+                .iter()
+                .find(|(k, s, _)| k == key && *s == start)
+                .map(|c| c.2)
+                .ok_or_else(uncounted)
+        })
+        .collect()
+}
+
+/// A counter the upsert did not return: never counted as "no hits".
+fn uncounted() -> DbErr {
+    DbErr::Custom("a rate counter was not returned by its upsert".to_owned())
 }
 
 /// The hits counted for `key` in the window starting at `window_start`, without adding one.
