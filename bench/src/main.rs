@@ -28,6 +28,8 @@ struct Options {
     pg_admin: String,
     /// `database.group_commit` for PostgreSQL (SQLite always has it).
     group_commit: Option<bool>,
+    /// Replica counts for the HAProxy run on PostgreSQL (empty: no such run).
+    replicas: Vec<usize>,
 }
 
 fn options() -> Result<Options> {
@@ -38,6 +40,7 @@ fn options() -> Result<Options> {
         pg_admin: std::env::var("KW_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
         group_commit: None,
+        replicas: vec![1, 3],
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -46,6 +49,19 @@ fn options() -> Result<Options> {
             "--keyward" => opts.keyward = value()?,
             "--backends" => opts.backends = value()?.split(',').map(str::to_owned).collect(),
             "--scale" => opts.scale = value()?.parse().context("--scale takes a number")?,
+            "--replicas" => {
+                let v = value()?;
+                opts.replicas = if v == "none" {
+                    Vec::new()
+                } else {
+                    v.split(',')
+                        .map(|n| match n.parse::<usize>() {
+                            Ok(n @ 1..=8) => Ok(n),
+                            _ => bail!("--replicas takes counts from 1 to 8, or none"),
+                        })
+                        .collect::<Result<_>>()?
+                };
+            }
             "--group-commit" => {
                 opts.group_commit = Some(match value()?.as_str() {
                     "on" => true,
@@ -56,10 +72,13 @@ fn options() -> Result<Options> {
             "-h" | "--help" => {
                 println!(
                     "keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]\n\
-                     \x20             [--group-commit on|off]\n\n\
+                     \x20             [--group-commit on|off] [--replicas 1,3|none]\n\n\
                           Measures /healthz, TOTP reveal and backup-code check-out at concurrency\n\
                           1, 16 and 64 on each backend, with the server's CPU time per request,\n\
                           then the reveal's transaction with and without its audit write.\n\
+                          Then, on PostgreSQL, the same at concurrency 16 and 64 through HAProxy\n\
+                          (Debian's haproxy) before each number of replicas given (default 1,3;\n\
+                          none skips it), with each process's memory.\n\
                           --scale multiplies the request counts; --group-commit sets\n\
                           database.group_commit on PostgreSQL (default: the server's, off)."
                 );
@@ -81,8 +100,10 @@ fn requests_at(concurrency: usize, scale: f64) -> usize {
     ((base as f64) * scale).max(50.0) as usize
 }
 
+/// The server: one `keyward serve` process, or several replicas behind HAProxy.
 struct Server {
-    child: Child,
+    replicas: Vec<Child>,
+    proxy: Option<Child>,
     base: String,
     env: Vec<(String, String)>,
     keyward: String,
@@ -91,12 +112,28 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in self.replicas.iter_mut().chain(self.proxy.as_mut()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Server {
+    fn pids(&self) -> Vec<u32> {
+        self.replicas.iter().map(Child::id).collect()
+    }
+
+    /// The replicas' CPU time so far, added up.
+    fn cpu_seconds(&self) -> Result<f64> {
+        self.pids().into_iter().map(cpu_seconds).sum()
+    }
+
+    /// Each replica's memory figure (`VmRSS`, `VmHWM`), in MiB.
+    fn memory_mib(&self, field: &str) -> Result<Vec<f64>> {
+        self.pids().into_iter().map(|p| memory_mib(p, field)).collect()
+    }
+
     fn cli(&self, args: &[&str]) -> Result<String> {
         let out = Command::new(&self.keyward)
             .args(args)
@@ -162,9 +199,54 @@ fn database_url(backend: &str, dir: &std::path::Path, pg_admin: &str) -> Result<
     Ok(format!("{root}/{name}"))
 }
 
-async fn start(opts: &Options, backend: &str) -> Result<(Server, Vec<String>)> {
+/// Waits for `GET {base}/readyz` to answer 200.
+async fn wait_ready(base: &str, what: &str) -> Result<()> {
+    let client = Client::new();
+    for _ in 0..200 {
+        if let Ok(res) = client.get(format!("{base}/readyz")).send().await {
+            if res.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{what} did not become ready")
+}
+
+/// HAProxy (Debian's) on `port`, round-robin over `backends` (host:port), keeping
+/// connections to them alive.
+fn start_haproxy(dir: &std::path::Path, port: u16, backends: &[String]) -> Result<Child> {
+    let servers: String = backends
+        .iter()
+        .enumerate()
+        .map(|(i, b)| format!("    server r{i} {b} check\n"))
+        .collect();
+    let cfg = format!(
+        "global\n    maxconn 4096\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
+         frontend keyward\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\
+         backend replicas\n    balance roundrobin\n    option httpchk GET /readyz\n\
+         \x20   default-server inter 1s\n{servers}"
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, cfg)?;
+    Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("haproxy (Debian's package; `make test-deps` installs it) is needed for the replica run; --replicas none skips it")
+}
+
+/// Starts Keyward on a fresh database of `backend`: one process, or with `behind_proxy`
+/// that many replicas behind HAProxy; returns it with one token per worker.
+async fn start(
+    opts: &Options,
+    backend: &str,
+    behind_proxy: Option<usize>,
+) -> Result<(Server, Vec<String>)> {
     let dir = tempfile::tempdir()?;
-    let port = free_port()?;
     let key_file = dir.path().join("keys.json");
     let env: Vec<(String, String)> = vec![
         (
@@ -172,7 +254,6 @@ async fn start(opts: &Options, backend: &str) -> Result<(Server, Vec<String>)> {
             database_url(backend, dir.path(), &opts.pg_admin)?,
         ),
         ("KEYWARD_KEY_FILE".into(), key_file.display().to_string()),
-        ("KEYWARD_LISTEN".into(), format!("127.0.0.1:{port}")),
         ("KEYWARD_LOG__LEVEL".into(), "warn".into()),
         ("KEYWARD_DATABASE__MAX_CONNECTIONS".into(), "16".into()),
         (
@@ -189,10 +270,13 @@ async fn start(opts: &Options, backend: &str) -> Result<(Server, Vec<String>)> {
             "1000000000".into(),
         ),
     ];
-    let spawn = |args: &[&str]| -> Result<Child> {
+    let spawn_on = |args: &[&str], port: Option<u16>| -> Result<Child> {
         let mut cmd = Command::new(&opts.keyward);
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("KEYWARD_")) {
             cmd.env_remove(key);
+        }
+        if let Some(port) = port {
+            cmd.env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"));
         }
         Ok(cmd
             .args(args)
@@ -200,6 +284,7 @@ async fn start(opts: &Options, backend: &str) -> Result<(Server, Vec<String>)> {
             .stdout(Stdio::null())
             .spawn()?)
     };
+    let spawn = |args: &[&str]| spawn_on(args, None);
     let status = spawn(&[
         "keys",
         "init",
@@ -213,27 +298,29 @@ async fn start(opts: &Options, backend: &str) -> Result<(Server, Vec<String>)> {
     if !spawn(&["migrate"])?.wait()?.success() {
         bail!("migrate failed");
     }
-    let child = spawn(&["serve", "--no-migrate"])?;
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
+    let mut replicas = Vec::new();
+    let mut addresses = Vec::new();
+    for _ in 0..behind_proxy.unwrap_or(1) {
+        let port = free_port()?;
+        replicas.push(spawn_on(&["serve", "--no-migrate"], Some(port))?);
+        addresses.push(format!("127.0.0.1:{port}"));
+    }
+    let mut server = Server {
+        replicas,
+        proxy: None,
+        base: format!("http://{}", addresses[0]),
         env,
         keyward: opts.keyward.clone(),
         _dir: dir,
     };
-    let client = Client::new();
-    let mut ready = false;
-    for _ in 0..200 {
-        if let Ok(res) = client.get(format!("{}/readyz", server.base)).send().await {
-            if res.status().is_success() {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for address in &addresses {
+        wait_ready(&format!("http://{address}"), "keyward").await?;
     }
-    if !ready {
-        bail!("keyward did not become ready");
+    if behind_proxy.is_some() {
+        let port = free_port()?;
+        server.proxy = Some(start_haproxy(server._dir.path(), port, &addresses)?);
+        server.base = format!("http://127.0.0.1:{port}");
+        wait_ready(&server.base, "HAProxy").await?;
     }
     eprintln!("  creating {} tokens…", CONCURRENCY[2]);
     let tokens = (0..CONCURRENCY[2])
@@ -411,15 +498,19 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
-    eprintln!("== {backend}: starting keyward");
-    let (server, tokens) = start(opts, backend).await?;
-    let total_checkouts: usize = CONCURRENCY
+/// Seeds the accounts that `levels` need and returns what the workers share.
+async fn prepare_load(
+    opts: &Options,
+    server: &Server,
+    tokens: Vec<String>,
+    levels: &[usize],
+) -> Result<Load> {
+    let total_checkouts: usize = levels
         .iter()
         .map(|c| requests_at(*c, opts.scale) + requests_at(*c, opts.scale) / 10)
         .sum();
-    let (totp, code_accounts) = seed(&server, &tokens[0], total_checkouts).await?;
-    let load = Load {
+    let (totp, code_accounts) = seed(server, &tokens[0], total_checkouts).await?;
+    Ok(Load {
         client: Client::builder()
             .pool_max_idle_per_host(CONCURRENCY[2])
             .build()?,
@@ -428,13 +519,21 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
         totp,
         code_accounts: Arc::new(code_accounts),
         next_code: Arc::new(AtomicUsize::new(0)),
-    };
+    })
+}
+
+/// Measures `/healthz`, the reveal and the check-out at each of `levels` and prints the
+/// table; returns the reveal's p50 per level.
+async fn measure_levels(
+    opts: &Options,
+    server: &Server,
+    load: &Load,
+    levels: &[usize],
+) -> Result<Vec<(usize, Duration)>> {
     let mut reveal_p50 = Vec::new();
-    let idle_rss = memory_mib(server.child.id(), "VmRSS")?;
-    println!("\n### {backend}\n");
     println!("| concurrency | endpoint | req/s | p50 ms | p99 ms | req/s ÷ baseline | p50 × baseline | p99 × baseline | server CPU µs/req |");
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
-    for concurrency in CONCURRENCY {
+    for &concurrency in levels {
         let n = requests_at(concurrency, opts.scale);
         let mut baseline: Option<Measure> = None;
         for target in [Target::Healthz, Target::Totp, Target::Checkout] {
@@ -443,10 +542,10 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
                 target.name()
             );
             // Warm-up: connections, caches, the database's pages.
-            run(&load, target, concurrency, n / 10).await?;
-            let cpu_before = cpu_seconds(server.child.id())?;
-            let m = run(&load, target, concurrency, n).await?;
-            let cpu_us = (cpu_seconds(server.child.id())? - cpu_before) * 1e6 / n as f64;
+            run(load, target, concurrency, n / 10).await?;
+            let cpu_before = server.cpu_seconds()?;
+            let m = run(load, target, concurrency, n).await?;
+            let cpu_us = (server.cpu_seconds()? - cpu_before) * 1e6 / n as f64;
             let (tp, p50, p99) = match &baseline {
                 Some(b) => (
                     format!("{:.3}", m.throughput / b.throughput),
@@ -470,13 +569,48 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
             }
         }
     }
+    Ok(reveal_p50)
+}
+
+/// Each replica's figures, "12.3, 14.5 MiB".
+fn mib_list(values: &[f64]) -> String {
+    let list: Vec<String> = values.iter().map(|v| format!("{v:.1}")).collect();
+    format!("{} MiB", list.join(", "))
+}
+
+async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
+    eprintln!("== {backend}: starting keyward");
+    let (server, tokens) = start(opts, backend, None).await?;
+    let load = prepare_load(opts, &server, tokens, &CONCURRENCY).await?;
+    let idle_rss = server.memory_mib("VmRSS")?;
+    println!("\n### {backend}\n");
+    let reveal_p50 = measure_levels(opts, &server, &load, &CONCURRENCY).await?;
     println!(
-        "\nServer memory: {idle_rss:.1} MiB resident at idle (after seeding), {:.1} MiB at its \
-         peak under load (VmHWM).",
-        memory_mib(server.child.id(), "VmHWM")?
+        "\nServer memory: {} resident at idle (after seeding), {} at its peak under load (VmHWM).",
+        mib_list(&idle_rss),
+        mib_list(&server.memory_mib("VmHWM")?)
     );
     audit_cost_table(opts, &server, &load.totp, &reveal_p50).await?;
     drop(server);
+    Ok(())
+}
+
+/// Replicas on one PostgreSQL database behind HAProxy: the same measures at 16 and 64
+/// clients for each replica count, with every process's memory.
+async fn bench_replicas(opts: &Options, count: usize) -> Result<()> {
+    eprintln!("== postgres: {count} replica(s) behind HAProxy");
+    let levels = [CONCURRENCY[1], CONCURRENCY[2]];
+    let (server, tokens) = start(opts, "postgres", Some(count)).await?;
+    let load = prepare_load(opts, &server, tokens, &levels).await?;
+    let idle_rss = server.memory_mib("VmRSS")?;
+    println!("\n### postgres, {count} replica(s) behind HAProxy\n");
+    measure_levels(opts, &server, &load, &levels).await?;
+    println!(
+        "\nMemory of each replica: {} resident at idle (after seeding), {} at its peak under load (VmHWM). \
+         Server CPU is the replicas' added up.",
+        mib_list(&idle_rss),
+        mib_list(&server.memory_mib("VmHWM")?)
+    );
     Ok(())
 }
 
@@ -582,6 +716,9 @@ async fn main() -> Result<()> {
     }
     for backend in opts.backends.clone() {
         bench_backend(&opts, &backend).await?;
+    }
+    for count in opts.replicas.clone() {
+        bench_replicas(&opts, count).await?;
     }
     Ok(())
 }

@@ -193,12 +193,10 @@ impl Core {
         if !crate::domain::is_id(account_id) {
             return Err(ServiceError::NotFound("account"));
         }
-        let account = repo::find(self.store.db(), account_id)
+        // Every account has a team (a foreign key), so the inner join loses none.
+        let (account, team) = repo::find_with_team(self.store.db(), account_id)
             .await?
             .ok_or(ServiceError::NotFound("account"))?;
-        let team = repo::team_slug(self.store.db(), &account.team_id)
-            .await?
-            .ok_or(ServiceError::NotFound("team"))?;
         self.authorize(caller, &team, action, Some(&target(account_id)))
             .await?;
         Ok(super::Allowed {

@@ -106,6 +106,23 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Account>
     account::Entity::find_by_id(id).one(db).await
 }
 
+/// An account and its team's slug, read with one statement (a join).
+pub async fn find_with_team(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<(Account, String)>, DbErr> {
+    let to_team = account::Entity::belongs_to(team::Entity)
+        .from(account::Column::TeamId)
+        .to(team::Column::Id)
+        .into();
+    Ok(account::Entity::find_by_id(id)
+        .select_also(team::Entity)
+        .join(sea_orm::JoinType::InnerJoin, to_team)
+        .one(db)
+        .await?
+        .and_then(|(account, team)| team.map(|t| (account, t.slug))))
+}
+
 /// Filters for listing accounts; `None` means any.
 #[derive(Default)]
 pub struct AccountFilter {

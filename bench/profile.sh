@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Profiles the release server under concurrent TOTP reveals on SQLite with `perf`:
+# starts `keyward serve` on a fresh SQLite file, drives it with wrk (CONNECTIONS
+# connections for DURATION seconds, one service token), records call graphs of the server
+# process only, and prints the top entries by own time and the server's CPU per reveal.
+#
+#   bench/profile.sh                      # after `cargo build --release -p keyward`
+#   CONNECTIONS=64 DURATION=20 bench/profile.sh
+#
+# Needs perf (Debian's linux-perf) and wrk (Debian's wrk); run as root, or with
+# kernel.perf_event_paranoid <= 1. Where hardware counters are missing (virtual machines),
+# perf samples with the software clock (cpu-clock).
+set -euo pipefail
+
+KEYWARD=${KEYWARD:-target/release/keyward}
+CONNECTIONS=${CONNECTIONS:-16}
+DURATION=${DURATION:-15}
+TOP=${TOP:-25}
+for tool in perf wrk curl "$KEYWARD"; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed (see the comment at the top)"; exit 1; }
+done
+
+dir=$(mktemp -d)
+trap 'kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export KEYWARD_DATABASE_URL="sqlite://$dir/profile.db?mode=rwc"
+export KEYWARD_KEY_FILE="$dir/keys.json"
+export KEYWARD_LISTEN="127.0.0.1:$port"
+export KEYWARD_LOG__LEVEL=warn
+export KEYWARD_LIMITS__REVEALS_PER_MINUTE=1000000000
+export KEYWARD_LIMITS__REVEALS_PER_HOUR=1000000000
+"$KEYWARD" keys init --key-file "$KEYWARD_KEY_FILE" >/dev/null
+"$KEYWARD" migrate >/dev/null
+"$KEYWARD" serve --no-migrate >/dev/null &
+server=$!
+base="http://127.0.0.1:$port"
+for _ in $(seq 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done
+token=$("$KEYWARD" token create --name profile --role manager --team marketing | tail -1 | tr -d '[:space:]')
+account=$(curl -fs -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{"team":"marketing","platform":"x","handle":"@profile"}' "$base/api/v1/accounts" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+curl -fs -X PUT -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{"secret":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}' "$base/api/v1/accounts/$account/totp" >/dev/null
+
+cat >"$dir/reveal.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "{}"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+done = function(summary, latency, requests)
+  io.write(string.format("requests=%d non2xx=%d\n", summary.requests,
+    (summary.errors.status or 0)))
+end
+EOF
+url="$base/api/v1/accounts/$account/totp/code"
+echo "warming up…" >&2
+wrk -t2 -c"$CONNECTIONS" -d3s -s "$dir/reveal.lua" "$url" >/dev/null
+ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+switches() { cat /proc/"$server"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+before=$(ticks)
+switched=$(switches)
+perf record -q -g -F 999 -o "$dir/perf.data" -p "$server" -- sleep "$DURATION" 2>/dev/null &
+recorder=$!
+wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$dir/reveal.lua" --latency "$url" | tee "$dir/wrk.txt"
+wait "$recorder" || true
+after=$(ticks)
+switched=$(( $(switches) - switched ))
+requests=$(sed -n 's/^requests=\([0-9]*\).*/\1/p' "$dir/wrk.txt")
+python3 -c "print(f'server CPU per reveal: {($after - $before) * 10000 / $requests:.0f} µs, \
+{$switched / $requests:.1f} thread switches per reveal ({$requests} reveals, perf attached)')"
+echo "threads: $(ls /proc/$server/task | wc -l)"
+echo
+echo "Top $TOP by own time (perf report --no-children --sort dso,symbol):"
+perf report -i "$dir/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+  grep -E '^ +[0-9]' | sed -E 's/[[:space:]-]+$//' | head -n "$TOP"
+echo
+echo "By shared object:"
+perf report -i "$dir/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null |
+  grep -E '^ +[0-9]' | sed -E 's/[[:space:]-]+$//' | head -n 8
