@@ -3,9 +3,11 @@
 //! the same server: `GET /healthz` (the baseline), the TOTP reveal and the backup-code
 //! check-out (each with its audit write and rate-limit count in one transaction), at
 //! concurrency 1, 16 and 64. Prints throughput, p50 and p99, and each as a ratio to the baseline.
-//! Then the reveal's transaction with and without its audit write (`audit_cost.rs`).
+//! Then the reveal's transaction with and without its audit write (`audit_cost.rs`), and the
+//! same measures through HAProxy before one and then three replicas on one PostgreSQL.
 //!
 //! Usage: keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]
+//!                      [--group-commit on|off] [--replicas 1,3|none]
 
 mod audit_cost;
 
@@ -103,6 +105,8 @@ fn requests_at(concurrency: usize, scale: f64) -> usize {
 /// The server: one `keyward serve` process, or several replicas behind HAProxy.
 struct Server {
     replicas: Vec<Child>,
+    /// Each replica's metrics address (`metrics_listen`), for its statement count.
+    metrics: Vec<String>,
     proxy: Option<Child>,
     base: String,
     env: Vec<(String, String)>,
@@ -129,9 +133,26 @@ impl Server {
         self.pids().into_iter().map(cpu_seconds).sum()
     }
 
+    /// Statements the replicas have sent to the database so far (`keyward_db_statements_total`).
+    async fn statements(&self, client: &Client) -> Result<f64> {
+        let mut total = 0.0;
+        for url in &self.metrics {
+            let text = client.get(url).send().await?.text().await?;
+            total += text
+                .lines()
+                .find_map(|l| l.strip_prefix("keyward_db_statements_total "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .context("keyward_db_statements_total in /metrics")?;
+        }
+        Ok(total)
+    }
+
     /// Each replica's memory figure (`VmRSS`, `VmHWM`), in MiB.
     fn memory_mib(&self, field: &str) -> Result<Vec<f64>> {
-        self.pids().into_iter().map(|p| memory_mib(p, field)).collect()
+        self.pids()
+            .into_iter()
+            .map(|p| memory_mib(p, field))
+            .collect()
     }
 
     fn cli(&self, args: &[&str]) -> Result<String> {
@@ -270,13 +291,17 @@ async fn start(
             "1000000000".into(),
         ),
     ];
-    let spawn_on = |args: &[&str], port: Option<u16>| -> Result<Child> {
+    // `serve` gets its listen address and its metrics address.
+    let spawn_on = |args: &[&str], ports: Option<(u16, u16)>| -> Result<Child> {
         let mut cmd = Command::new(&opts.keyward);
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("KEYWARD_")) {
             cmd.env_remove(key);
         }
-        if let Some(port) = port {
-            cmd.env("KEYWARD_LISTEN", format!("127.0.0.1:{port}"));
+        if let Some((port, metrics_port)) = ports {
+            cmd.env("KEYWARD_LISTEN", format!("127.0.0.1:{port}")).env(
+                "KEYWARD_METRICS_LISTEN",
+                format!("127.0.0.1:{metrics_port}"),
+            );
         }
         Ok(cmd
             .args(args)
@@ -298,15 +323,19 @@ async fn start(
     if !spawn(&["migrate"])?.wait()?.success() {
         bail!("migrate failed");
     }
-    let mut replicas = Vec::new();
-    let mut addresses = Vec::new();
+    let (mut replicas, mut addresses, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..behind_proxy.unwrap_or(1) {
-        let port = free_port()?;
-        replicas.push(spawn_on(&["serve", "--no-migrate"], Some(port))?);
+        let (port, metrics_port) = (free_port()?, free_port()?);
+        replicas.push(spawn_on(
+            &["serve", "--no-migrate"],
+            Some((port, metrics_port)),
+        )?);
         addresses.push(format!("127.0.0.1:{port}"));
+        metrics.push(format!("http://127.0.0.1:{metrics_port}/metrics"));
     }
     let mut server = Server {
         replicas,
+        metrics,
         proxy: None,
         base: format!("http://{}", addresses[0]),
         env,
@@ -531,8 +560,8 @@ async fn measure_levels(
     levels: &[usize],
 ) -> Result<Vec<(usize, Duration)>> {
     let mut reveal_p50 = Vec::new();
-    println!("| concurrency | endpoint | req/s | p50 ms | p99 ms | req/s ÷ baseline | p50 × baseline | p99 × baseline | server CPU µs/req |");
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| concurrency | endpoint | req/s | p50 ms | p99 ms | req/s ÷ baseline | p50 × baseline | p99 × baseline | server CPU µs/req | statements/req |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &concurrency in levels {
         let n = requests_at(concurrency, opts.scale);
         let mut baseline: Option<Measure> = None;
@@ -543,9 +572,12 @@ async fn measure_levels(
             );
             // Warm-up: connections, caches, the database's pages.
             run(load, target, concurrency, n / 10).await?;
+            let statements_before = server.statements(&load.client).await?;
             let cpu_before = server.cpu_seconds()?;
             let m = run(load, target, concurrency, n).await?;
             let cpu_us = (server.cpu_seconds()? - cpu_before) * 1e6 / n as f64;
+            let statements =
+                (server.statements(&load.client).await? - statements_before) / n as f64;
             let (tp, p50, p99) = match &baseline {
                 Some(b) => (
                     format!("{:.3}", m.throughput / b.throughput),
@@ -555,7 +587,7 @@ async fn measure_levels(
                 None => ("1".into(), "1".into(), "1".into()),
             };
             println!(
-                "| {concurrency} | {} | {:.0} | {} | {} | {tp} | {p50} | {p99} | {cpu_us:.0} |",
+                "| {concurrency} | {} | {:.0} | {} | {} | {tp} | {p50} | {p99} | {cpu_us:.0} | {statements:.1} |",
                 target.name(),
                 m.throughput,
                 ms(m.p50),

@@ -49,6 +49,7 @@ pub struct Metrics {
     rotation_tasks: IntGaugeVec,
     pool: IntGaugeVec,
     writers_waiting: IntGauge,
+    statements: IntCounter,
 }
 
 /// Seconds from 100 µs to about 6.5 s.
@@ -135,6 +136,13 @@ impl Metrics {
                     "Audited writes waiting for their turn in the group commit",
                 )?,
             )?,
+            statements: register(
+                &r,
+                IntCounter::new(
+                    "db_statements_total",
+                    "Statements sent to the database (BEGIN, COMMIT and savepoints aside)",
+                )?,
+            )?,
             registry: r.clone(),
         };
         gauges("build_info", "The running build's version", &["version"])?
@@ -150,6 +158,13 @@ static METRICS: LazyLock<Option<Metrics>> = LazyLock::new(|| {
         .map_err(|e| tracing::error!(error = %e, "metrics are off: they could not be set up"))
         .ok()
 });
+
+/// Counts one statement sent to the database (the store's statement callback).
+pub fn count_statement() {
+    if let Some(m) = METRICS.as_ref() {
+        m.statements.inc();
+    }
+}
 
 /// Records one audit append's duration.
 pub fn observe_audit_append(started: Instant) {
