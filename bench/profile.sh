@@ -57,6 +57,22 @@ echo "warming up…" >&2
 wrk -t2 -c"$CONNECTIONS" -d3s -s "$dir/reveal.lua" "$url" >/dev/null
 ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 switches() { cat /proc/"$server"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+# Per thread: "name<TAB>cpu ticks<TAB>switches", one line each, to split the CPU by kind.
+threads() {
+  python3 - "$server" <<'PY'
+import glob, sys
+for task in glob.glob(f"/proc/{sys.argv[1]}/task/*"):
+    try:
+        name = open(f"{task}/comm").read().strip()
+        stat = open(f"{task}/stat").read().rsplit(")", 1)[1].split()
+        status = open(f"{task}/status").read().splitlines()
+    except OSError:
+        continue
+    sw = sum(int(l.split()[1]) for l in status if "ctxt_switches" in l)
+    print(f"{task.rsplit('/', 1)[1]}\t{name}\t{int(stat[11]) + int(stat[12])}\t{sw}")
+PY
+}
+threads >"$dir/threads.before"
 before=$(ticks)
 switched=$(switches)
 perf record -q -g -F 999 -o "$dir/perf.data" -p "$server" -- sleep "$DURATION" 2>/dev/null &
@@ -64,11 +80,27 @@ recorder=$!
 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$dir/reveal.lua" --latency "$url" | tee "$dir/wrk.txt"
 wait "$recorder" || true
 after=$(ticks)
+threads >"$dir/threads.after"
 switched=$(( $(switches) - switched ))
 requests=$(sed -n 's/^requests=\([0-9]*\).*/\1/p' "$dir/wrk.txt")
 python3 -c "print(f'server CPU per reveal: {($after - $before) * 10000 / $requests:.0f} µs, \
 {$switched / $requests:.1f} thread switches per reveal ({$requests} reveals, perf attached)')"
-echo "threads: $(ls /proc/$server/task | wc -l)"
+echo "threads: $(ls /proc/$server/task | wc -l); CPU and thread switches per reveal by thread kind:"
+python3 - "$dir/threads.before" "$dir/threads.after" "$requests" <<'PY'
+import re, sys
+def load(path):
+    return {l.split("\t")[0]: l.rstrip("\n").split("\t")[1:] for l in open(path)}
+before, after, n = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3])
+kinds = {}
+for tid, (name, ticks, sw) in after.items():
+    _, t0, s0 = before.get(tid, (name, 0, 0))
+    kind = re.sub(r"[-_ ]?\d+$", "", name)
+    k = kinds.setdefault(kind, [0, 0, 0])
+    k[0] += 1; k[1] += int(ticks) - int(t0); k[2] += int(sw) - int(s0)
+for kind, (count, ticks, sw) in sorted(kinds.items(), key=lambda kv: -kv[1][1]):
+    print(f"  {kind:<18} {count:>2} threads  {ticks * 10000 / n:7.0f} µs  {sw / n:5.1f} switches")
+PY
+set +o pipefail # head closes the pipes early
 echo
 echo "Top $TOP by own time (perf report --no-children --sort dso,symbol):"
 perf report -i "$dir/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
