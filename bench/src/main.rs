@@ -49,7 +49,16 @@ fn options() -> Result<Options> {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--keyward" => opts.keyward = value()?,
-            "--backends" => opts.backends = value()?.split(',').map(str::to_owned).collect(),
+            "--backends" => {
+                let v = value()?;
+                opts.backends = Vec::new();
+                for backend in v.split(',').filter(|b| *b != "none") {
+                    if !matches!(backend, "sqlite" | "postgres") {
+                        bail!("--backends takes sqlite, postgres or none");
+                    }
+                    opts.backends.push(backend.to_owned());
+                }
+            }
             "--scale" => opts.scale = value()?.parse().context("--scale takes a number")?,
             "--replicas" => {
                 let v = value()?;
@@ -73,7 +82,7 @@ fn options() -> Result<Options> {
             }
             "-h" | "--help" => {
                 println!(
-                    "keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]\n\
+                    "keyward-bench [--keyward PATH] [--backends sqlite,postgres|none] [--scale F]\n\
                      \x20             [--group-commit on|off] [--replicas 1,3|none]\n\n\
                           Measures /healthz, TOTP reveal and backup-code check-out at concurrency\n\
                           1, 16 and 64 on each backend, with the server's CPU time per request,\n\
