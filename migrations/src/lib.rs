@@ -14,6 +14,7 @@ mod m20261124_000008_handle_keys;
 mod m20261130_000009_offboarding;
 mod m20261130_000010_escrows;
 mod m20261201_000011_incidents;
+mod m20261202_000012_notification_outbox;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_offboarding::Migration),
             Box::new(m20261130_000010_escrows::Migration),
             Box::new(m20261201_000011_incidents::Migration),
+            Box::new(m20261202_000012_notification_outbox::Migration),
         ]
     }
 }

@@ -283,6 +283,14 @@ pub struct NotifySettings {
     /// A PEM CA certificate to trust besides the public roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Seconds a delivery may take (1–60). A replica that dies while delivering leaves the
+    /// notification to another after twice this and a second.
+    #[serde(default = "default_notify_timeout")]
+    pub timeout_seconds: u32,
+}
+
+fn default_notify_timeout() -> u32 {
+    10
 }
 
 impl std::fmt::Debug for NotifySettings {
@@ -292,6 +300,7 @@ impl std::fmt::Debug for NotifySettings {
             .field("secret_file", &self.secret_file)
             .field("secret_env", &self.secret_env)
             .field("ca_file", &self.ca_file)
+            .field("timeout_seconds", &self.timeout_seconds)
             .finish()
     }
 }
@@ -658,6 +667,9 @@ impl Settings {
             if hook.secret_file.is_none() && hook.secret_env.is_none() {
                 return bad("secret_file: a webhook needs an HMAC key (secret_file or secret_env)");
             }
+            if !(1..=60).contains(&hook.timeout_seconds) {
+                return bad("timeout_seconds: between 1 and 60");
+            }
         }
         Ok(())
     }
@@ -887,6 +899,10 @@ mod tests {
             (
                 "[[notify]]\nurl = \"https://chat.example.com/hook\"",
                 "notify[0].secret_file",
+            ),
+            (
+                "[[notify]]\nurl = \"https://chat.example.com/hook\"\nsecret_env = \"K\"\ntimeout_seconds = 0",
+                "notify[0].timeout_seconds",
             ),
         ];
         for (toml, key) in cases {

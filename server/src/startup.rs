@@ -303,6 +303,18 @@ fn spawn_housekeeping(core: web::Data<Core>) {
             }
         });
     }
+    if core.notifier.hook_count() > 0 {
+        // Every replica delivers from the notification outbox (see services::escalation).
+        let outbox = core.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(err) = outbox.deliver_notifications().await {
+                    tracing::warn!(error = %err, "notification outbox round failed");
+                }
+                outbox.notifier.idle().await;
+            }
+        });
+    }
     let escalation = core.clone();
     tokio::spawn(async move {
         let period = std::time::Duration::from_secs(

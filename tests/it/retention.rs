@@ -339,3 +339,48 @@ async fn an_archive_without_its_signed_anchor_does_not_verify() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_run_cut_off_by_a_crash_holds_retention_until_its_lease_ends_then_the_next_run_archives()
+{
+    let app = archiving_app().await;
+    let manager = app.token("manager", "marketing").await;
+    work(&app, &manager, "crash", 4).await;
+    let head = app.audit_rows().await.last().unwrap().seq;
+    let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
+    // A replica died in the middle of a run: the retention lease it took is still held.
+    let db = app.core.store.db();
+    let lease = |until: chrono::DateTime<chrono::Utc>| async move {
+        keyward::store::audit::take_lease(db, "#retention", "dead-replica", until)
+            .await
+            .unwrap()
+    };
+    keyward::store::audit::ensure_cursor(db, "#retention", 0)
+        .await
+        .unwrap();
+    assert!(lease(chrono::Utc::now() + chrono::Duration::minutes(30)).await);
+    let blocked = app
+        .core
+        .archive_audit("system", cutoff, |_| {})
+        .await
+        .unwrap();
+    assert!(
+        blocked.is_empty(),
+        "no run while the dead one's lease holds"
+    );
+    assert_eq!(
+        app.audit_rows().await.first().unwrap().seq,
+        1,
+        "nothing removed"
+    );
+    // Thirty minutes on, its lease has ended (set in the past here): the next run goes on.
+    assert!(lease(chrono::Utc::now() - chrono::Duration::seconds(1)).await);
+    let archived = app
+        .core
+        .archive_audit("system", cutoff, |_| {})
+        .await
+        .unwrap();
+    let ranges: Vec<(i64, i64)> = archived.iter().map(|x| (x.first_seq, x.last_seq)).collect();
+    assert_eq!(ranges, [(1, head - 1)]);
+    assert_eq!(cli(&app, &["audit", "verify"]).0, 0);
+}

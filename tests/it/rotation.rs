@@ -6,19 +6,25 @@ use crate::support::{expect_json, spawn_with, test_settings, TestApp};
 use keyward::config::NotifySettings;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Requests a receiver got: the head (request line and headers) and the body.
 type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 /// A webhook receiver on loopback: keeps each request (headers and body); answers 500 to the
-/// first `fail_first` requests, then 200.
+/// first `fail_first` requests, then 200. With `hang_first`, the very first request is kept
+/// and never answered (its connection stays open).
 struct Receiver {
     url: String,
     seen: Seen,
 }
 
 async fn receiver(fail_first: usize) -> Receiver {
+    receiver_with(fail_first, false).await
+}
+
+async fn receiver_with(fail_first: usize, hang_first: bool) -> Receiver {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let seen: Seen = Arc::default();
@@ -57,6 +63,14 @@ async fn receiver(fail_first: usize) -> Receiver {
                 }
             };
             served += 1;
+            if hang_first && served == 1 {
+                store.lock().unwrap().push((head, body));
+                tokio::spawn(async move {
+                    let _open = socket;
+                    std::future::pending::<()>().await;
+                });
+                continue;
+            }
             let status = if served <= fail_first {
                 "500 Internal Server Error"
             } else {
@@ -75,6 +89,10 @@ async fn receiver(fail_first: usize) -> Receiver {
 }
 
 async fn app_notifying(url: &str) -> TestApp {
+    app_notifying_with(url, 10).await
+}
+
+async fn app_notifying_with(url: &str, timeout_seconds: u32) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("notify.key");
     std::fs::write(&key, "a-test-key-of-thirty-two-bytes!!").unwrap();
@@ -84,6 +102,7 @@ async fn app_notifying(url: &str) -> TestApp {
         secret_file: Some(key),
         secret_env: None,
         ca_file: None,
+        timeout_seconds,
     }];
     spawn_with(dir, settings).await
 }
@@ -173,6 +192,77 @@ async fn an_overdue_task_is_escalated_once_across_replicas_signed_and_retried() 
         body,
     );
     assert_eq!(header("x-keyward-signature"), format!("sha256={expected}"));
+}
+
+#[tokio::test]
+async fn an_escalation_whose_replica_dies_mid_delivery_is_delivered_by_another_once() {
+    // The first delivery never gets an answer: its sender dies holding the lease.
+    let hook = receiver_with(0, true).await;
+    let app = app_notifying_with(&hook.url, 1).await;
+    let manager = app.token("manager", "marketing").await;
+    let task = task_due(&app, &manager, "@orphan", -1).await;
+
+    // Replica A: the same settings and database, none of the background jobs.
+    let a = keyward::startup::build_core(&app.settings, false)
+        .await
+        .unwrap();
+    assert_eq!(a.escalate_overdue().await.unwrap(), 1);
+    // A's notification is leased to A: the app's own outbox job leaves it alone.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        hook.seen.lock().unwrap().is_empty(),
+        "nobody but A sends it"
+    );
+    // A starts the delivery and dies while waiting for the answer.
+    let died = tokio::time::timeout(Duration::from_millis(500), a.deliver_notifications()).await;
+    assert!(died.is_err(), "A was still waiting for the receiver");
+    drop(a);
+    assert_eq!(hook.seen.lock().unwrap().len(), 1);
+
+    // The app's outbox job takes over once A's lease (two timeouts and a second) ends.
+    for _ in 0..100 {
+        if hook.seen.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = keyward::store::notifications::of_task(app.core.store.db(), &task)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one webhook, one notification");
+    assert!(rows[0].delivered_at.is_some(), "{rows:?}");
+    assert_eq!(
+        rows[0].attempts, 0,
+        "A's try never ended, so it never counted as failed"
+    );
+    // Delivered once: nothing more comes after the confirmed delivery.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let seen = hook.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "A's unanswered try and the takeover");
+    assert_eq!(seen[0].1, seen[1].1, "the same notification");
+    let delivery = |head: &str| {
+        head.lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("x-keyward-delivery:")
+                    .map(|v| v.trim().to_owned())
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        delivery(&seen[0].0),
+        delivery(&seen[1].0),
+        "a receiver can drop the repeat"
+    );
+    let payload: Value = serde_json::from_slice(&seen[1].1).unwrap();
+    assert_eq!(payload["task"]["id"], task.as_str());
+    let escalations = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "rotation.escalate")
+        .count();
+    assert_eq!(escalations, 1);
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ pub mod group;
 pub mod incidents;
 pub mod limits;
 pub mod members;
+pub mod notifications;
 pub mod rotation;
 pub mod secrets;
 pub mod sessions;

@@ -14,6 +14,7 @@ pub mod incident;
 pub mod key_check;
 pub mod login_flow;
 pub mod member;
+pub mod notification;
 pub mod page_result;
 pub mod rate_counter;
 pub mod release_request;
