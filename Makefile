@@ -14,7 +14,7 @@ SCIM_VENV  := target/scim
 
 export KW_TEST_PG_URL ?= $(PG_ADMIN)
 
-.PHONY: help build dev test test-deps test-sqlite test-postgres test-browser test-fuzz check-postgres lint fmt clean-test-dbs bench
+.PHONY: help build dev test test-deps test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
 
 # Root installs with apt-get directly; others through sudo.
 APT_INSTALL = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq && apt-get install -y -qq "$$@"' --
@@ -40,6 +40,7 @@ test: check-postgres test-deps
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 	$(MAKE) --no-print-directory test-browser
+	$(MAKE) --no-print-directory test-image
 	$(MAKE) --no-print-directory test-fuzz
 
 ## test-deps: the OpenID Provider and playwright-core from their lockfiles; Schemathesis from
@@ -72,6 +73,8 @@ test-deps:
 	@command -v openssl >/dev/null || $(APT_INSTALL) openssl
 	@command -v promtool >/dev/null || $(APT_INSTALL) prometheus
 	@command -v haproxy >/dev/null || $(APT_INSTALL) haproxy
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || \
+		$(APT_INSTALL) podman runc debootstrap
 	@fc-list 2>/dev/null | grep -qi -e ipagothic -e "noto sans cjk" || $(APT_INSTALL) fonts-ipafont-gothic || echo "note: no Japanese font; screenshots of Japanese pages will show boxes"
 
 # Runs the workspace's unit tests and the integration suite on SQLite.
@@ -96,6 +99,12 @@ test-postgres: clean-test-dbs
 test-browser:
 	@echo "== browser tests (Chromium: /usr/bin/chromium)"
 	cd tests/browser && KW_BIN=$(CURDIR)/$(BIN) node --test --test-concurrency=1
+
+## test-image: builds deploy/Dockerfile with podman and runs the image read-only, as uid
+## 10001, with the key file from a mounted secret (tests/image/run.sh says what it checks).
+test-image:
+	@echo "== the container image (podman, deploy/Dockerfile)"
+	$(if $(filter 0,$(shell id -u)),,sudo) env KW_BIN=$(BIN) tests/image/run.sh
 
 ## test-fuzz: a short run of each cargo fuzz target (fuzz/) from its corpus in the repo. The
 ## targets build on the stable toolchain without a sanitizer (-s none: the parsers are safe
