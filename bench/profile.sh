@@ -6,6 +6,7 @@
 #
 #   bench/profile.sh                      # after `cargo build --release -p keyward`
 #   CONNECTIONS=64 DURATION=20 bench/profile.sh
+#   PERF_DATA=/tmp/reveal.perf bench/profile.sh   # keep the recording for `perf report -i`
 #
 # Needs perf (Debian's linux-perf) and wrk (Debian's wrk); run as root, or with
 # kernel.perf_event_paranoid <= 1. Where hardware counters are missing (virtual machines),
@@ -79,6 +80,7 @@ perf record -q -g -F 999 -o "$dir/perf.data" -p "$server" -- sleep "$DURATION" 2
 recorder=$!
 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$dir/reveal.lua" --latency "$url" | tee "$dir/wrk.txt"
 wait "$recorder" || true
+[ -z "${PERF_DATA:-}" ] || cp "$dir/perf.data" "$PERF_DATA"
 after=$(ticks)
 threads >"$dir/threads.after"
 switched=$(( $(switches) - switched ))

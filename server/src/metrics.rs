@@ -47,6 +47,7 @@ pub struct Metrics {
     failed_batches: IntCounter,
     forward_lag: IntGaugeVec,
     rotation_tasks: IntGaugeVec,
+    notifications: IntGaugeVec,
     pool: IntGaugeVec,
     writers_waiting: IntGauge,
     statements: IntCounter,
@@ -122,6 +123,11 @@ impl Metrics {
             rotation_tasks: gauges(
                 "rotation_tasks",
                 "Rotation tasks still open, and those of them past their deadline",
+                &["state"],
+            )?,
+            notifications: gauges(
+                "notifications",
+                "Escalation notifications in the outbox still waiting for their webhook, and given up",
                 &["state"],
             )?,
             pool: gauges(
@@ -270,6 +276,10 @@ async fn refresh(m: &Metrics, core: &Core) -> Result<(), sea_orm::DbErr> {
     let (open, overdue) = crate::store::rotation::totals(db).await?;
     for (state, n) in [("open", open), ("overdue", overdue)] {
         m.rotation_tasks.with_label_values(&[state]).set(n as i64);
+    }
+    let (waiting, given_up) = crate::store::notifications::totals(db).await?;
+    for (state, n) in [("waiting", waiting), ("given_up", given_up)] {
+        m.notifications.with_label_values(&[state]).set(n as i64);
     }
     let (size, idle) = core.store.pool_use();
     let max = i64::from(core.settings.database.max_connections);

@@ -149,3 +149,18 @@ pub async fn of_task(
         .all(db)
         .await
 }
+
+/// Notifications still waiting for delivery, and those given up (for metrics).
+pub async fn totals(db: &impl ConnectionTrait) -> Result<(u64, u64), DbErr> {
+    use sea_orm::PaginatorTrait;
+    let waiting = notification::Entity::find()
+        .filter(notification::Column::DeliveredAt.is_null())
+        .filter(notification::Column::GivenUpAt.is_null())
+        .count(db)
+        .await?;
+    let given_up = notification::Entity::find()
+        .filter(notification::Column::GivenUpAt.is_not_null())
+        .count(db)
+        .await?;
+    Ok((waiting, given_up))
+}
