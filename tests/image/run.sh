@@ -26,6 +26,8 @@ work=$(mktemp -d)
 cleanup() {
   podman rm -f -t 0 "$NAME" "$NAME-bad" >/dev/null 2>&1 || true
   podman volume rm -f "$NAME-data" >/dev/null 2>&1 || true
+  # the previous build of the test image, untagged by this one
+  podman image prune -f >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
