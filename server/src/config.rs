@@ -670,6 +670,10 @@ impl Settings {
             if !(1..=60).contains(&hook.timeout_seconds) {
                 return bad("timeout_seconds: between 1 and 60");
             }
+            // The outbox names a webhook by its URL: one URL is one webhook.
+            if self.notify[..i].iter().any(|other| other.url == hook.url) {
+                return bad("url: the same webhook is configured twice");
+            }
         }
         Ok(())
     }
@@ -903,6 +907,11 @@ mod tests {
             (
                 "[[notify]]\nurl = \"https://chat.example.com/hook\"\nsecret_env = \"K\"\ntimeout_seconds = 0",
                 "notify[0].timeout_seconds",
+            ),
+            (
+                "[[notify]]\nurl = \"https://chat.example.com/hook\"\nsecret_env = \"K\"\n\
+                 [[notify]]\nurl = \"https://chat.example.com/hook\"\nsecret_env = \"L\"",
+                "notify[1].url",
             ),
         ];
         for (toml, key) in cases {
