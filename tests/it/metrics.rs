@@ -183,6 +183,46 @@ async fn metrics_count_requests_and_reveals_by_route_and_outcome_without_identit
         per_reveal <= most,
         "{per_reveal} statements per reveal (at most {most})"
     );
+    // And per backup-code check-out, over ten of a generation of twenty (so no low-codes
+    // task opens): the reveal's statements (the code's instead of the seed) plus the
+    // failed-attempt budget (one read), the generation (a read and its row lock), the code
+    // (one update that picks the lowest unused and returns it) and the count left: 10 on
+    // SQLite and 12 on PostgreSQL; 12 and 14 when the budget read the generations first and
+    // the lowest code was read, then updated.
+    let codes: Vec<String> = (0..20)
+        .map(|i| format!("{:04}-{:04}", 7000 + i, 8000 + i))
+        .collect();
+    let many = app.account(&manager, "marketing", "@metrics-many").await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/accounts/{many}/backup-codes"),
+            &manager,
+            json!({"codes": codes, "issued_on": "2025-12-16"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let before = scrape().await;
+    for _ in 0..10 {
+        let res = post(
+            &manager,
+            format!("/api/v1/accounts/{many}/backup-codes/checkout"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let per_checkout = (scrape().await - before - own) / 10.0;
+    let most = if app.core.store.backend() == sea_orm::DatabaseBackend::Sqlite {
+        10.5
+    } else {
+        12.5
+    };
+    assert!(
+        per_checkout <= most,
+        "{per_checkout} statements per check-out (at most {most})"
+    );
     assert!(text.contains(&format!(
         r#"keyward_build_info{{version="{}"}} 1"#,
         env!("CARGO_PKG_VERSION")

@@ -441,13 +441,10 @@ impl Core {
             if !repo::lock_if_current(&**tx, &generation.id).await? {
                 continue;
             }
-            let Some(code) = repo::lowest_unused(&**tx, &generation.id).await? else {
+            let by = caller.principal.subject();
+            let Some(code) = repo::check_out_lowest(&**tx, &generation.id, &by).await? else {
                 return Ok(None);
             };
-            if !repo::check_out(&**tx, &code.id, &caller.principal.subject()).await? {
-                // Unreachable while the lock is held; refuse rather than hand out twice.
-                return Ok(None);
-            }
             return Ok(Some((generation, code)));
         }
         Err(ServiceError::Conflict {

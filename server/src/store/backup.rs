@@ -161,6 +161,39 @@ pub async fn lock_if_current(
     Ok(result.rows_affected == 1)
 }
 
+/// Marks the unused code with the lowest position checked out by `by` and returns it, in one
+/// statement; `None` when no code is left. Callers hold the generation's row lock, so two
+/// check-outs never pick the same code.
+pub async fn check_out_lowest(
+    db: &impl ConnectionTrait,
+    generation_id: &str,
+    by: &str,
+) -> Result<Option<CodeRow>, DbErr> {
+    let lowest = sea_orm::sea_query::Query::select()
+        .column(backup_code::Column::Id)
+        .from(backup_code::Entity)
+        .and_where(backup_code::Column::GenerationId.eq(generation_id))
+        .and_where(backup_code::Column::State.eq(state::UNUSED))
+        .order_by(
+            backup_code::Column::Position,
+            sea_orm::sea_query::Order::Asc,
+        )
+        .limit(1)
+        .to_owned();
+    let at = now();
+    let mut rows = backup_code::Entity::update_many()
+        .col_expr(backup_code::Column::State, Expr::value(state::CHECKED_OUT))
+        .col_expr(backup_code::Column::StateBy, Expr::value(by))
+        .col_expr(backup_code::Column::StateAt, Expr::value(at))
+        .col_expr(backup_code::Column::CheckedOutBy, Expr::value(by))
+        .col_expr(backup_code::Column::CheckedOutAt, Expr::value(at))
+        .filter(backup_code::Column::Id.in_subquery(lowest))
+        .filter(backup_code::Column::State.eq(state::UNUSED))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.pop())
+}
+
 /// The unused code with the lowest position.
 pub async fn lowest_unused(
     db: &impl ConnectionTrait,
@@ -270,18 +303,16 @@ pub async fn rejected_since(
     account_id: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, DbErr> {
-    let generation_ids: Vec<String> = all_generations(db, account_id)
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
-    if generation_ids.is_empty() {
-        return Ok(Vec::new());
-    }
+    // The account's generations as a subquery: one statement.
+    let generations = sea_orm::sea_query::Query::select()
+        .column(generation::Column::Id)
+        .from(generation::Entity)
+        .and_where(generation::Column::AccountId.eq(account_id))
+        .to_owned();
     let rows = backup_code::Entity::find()
         .select_only()
         .column(backup_code::Column::StateAt)
-        .filter(backup_code::Column::GenerationId.is_in(generation_ids))
+        .filter(backup_code::Column::GenerationId.in_subquery(generations))
         .filter(backup_code::Column::State.eq(state::REJECTED))
         .filter(backup_code::Column::StateAt.gte(since))
         .order_by_asc(backup_code::Column::StateAt)
