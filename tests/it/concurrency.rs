@@ -212,3 +212,89 @@ async fn sixty_four_writers_across_two_server_processes_keep_one_linear_chain() 
         "{report:?}"
     );
 }
+
+#[tokio::test]
+async fn check_outs_racing_imports_hand_out_each_code_once_from_a_current_generation() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let id = app.account(&manager, "marketing", "@racing").await;
+    let path = format!("/api/v1/accounts/{id}/backup-codes");
+    let generation = |g: usize| -> Vec<String> {
+        (0..4)
+            .map(|i| format!("{:04}-{:04}", 3000 + g, 4000 + i))
+            .collect()
+    };
+    let first = app
+        .post(
+            &path,
+            &manager,
+            json!({"codes": generation(0), "issued_on": "2025-12-16"}),
+        )
+        .await;
+    assert_eq!(first.status(), 201);
+    // Eight imports and twenty-four check-outs at once: each check-out locks the generation
+    // that is current when it gets the lock, or finds it superseded and looks again.
+    let imports = (1..=8).map(|g| {
+        app.post(
+            &path,
+            &manager,
+            json!({"codes": generation(g), "issued_on": "2025-12-16"}),
+        )
+    });
+    let checkout = format!("{path}/checkout");
+    let check_outs =
+        (0..24).map(|_| app.post(&checkout, &manager, json!({"justification": "race test"})));
+    let (imports, check_outs) = tokio::join!(
+        futures_util::future::join_all(imports),
+        futures_util::future::join_all(check_outs)
+    );
+    for res in imports {
+        assert!(
+            matches!(res.status().as_u16(), 201 | 409),
+            "{}",
+            res.status()
+        );
+    }
+    let mut handed = Vec::new();
+    for res in check_outs {
+        let status = res.status().as_u16();
+        let body: serde_json::Value = res.json().await.unwrap();
+        match status {
+            200 => handed.push((
+                body["generation"].as_i64().unwrap(),
+                body["position"].as_i64().unwrap(),
+                body["code"].as_str().unwrap().replace(' ', "-"),
+            )),
+            409 => assert!(
+                matches!(
+                    body["error"]["code"].as_str(),
+                    Some("no_backup_codes_left" | "backup_codes_changing")
+                ),
+                "{body}"
+            ),
+            _ => panic!("{status} {body}"),
+        }
+    }
+    assert!(!handed.is_empty());
+    let mut codes: Vec<&String> = handed.iter().map(|(_, _, c)| c).collect();
+    codes.sort();
+    codes.dedup();
+    assert_eq!(
+        codes.len(),
+        handed.len(),
+        "no code handed out twice: {handed:?}"
+    );
+    // Each code sits at its position in the list it was imported with (generation numbers
+    // follow the imports' commit order, so the list is found by the code).
+    let plain = |c: &str| c.replace([' ', '-'], "");
+    for (g, position, code) in &handed {
+        let list = (0..=8)
+            .map(generation)
+            .find(|list| list.iter().any(|c| plain(c) == plain(code)))
+            .unwrap_or_else(|| panic!("{code} was never imported"));
+        let at = list.iter().position(|c| plain(c) == plain(code)).unwrap();
+        assert_eq!(i64::try_from(at + 1).unwrap(), *position, "generation {g}");
+    }
+    let report = app.core.verify_audit_fully().await.unwrap();
+    assert!(report.ok, "{report:?}");
+}

@@ -435,12 +435,13 @@ impl Core {
     ) -> Result<Option<(GenerationRow, CodeRow)>, ServiceError> {
         // Another import may supersede the generation between the read and the lock: retry.
         for _ in 0..3 {
-            let generation = repo::current(&**tx, account_id)
-                .await?
-                .ok_or(ServiceError::NotFound("backup codes"))?;
-            if !repo::lock_if_current(&**tx, &generation.id).await? {
+            let Some(generation) = repo::lock_current(&**tx, account_id).await? else {
+                // None at all, or superseded while this waited for its lock: look again.
+                if repo::current(&**tx, account_id).await?.is_none() {
+                    return Err(ServiceError::NotFound("backup codes"));
+                }
                 continue;
-            }
+            };
             let by = caller.principal.subject();
             let Some(code) = repo::check_out_lowest(&**tx, &generation.id, &by).await? else {
                 return Ok(None);

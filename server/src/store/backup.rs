@@ -145,6 +145,27 @@ pub async fn insert_generation(
 /// Takes the generation's row lock if it is still current, so concurrent check-outs of one
 /// account queue here and an import cannot supersede it until this transaction ends.
 /// (On SQLite the write transaction already holds the database lock.)
+/// Locks the account's current generation (its row, for the rest of the transaction) and
+/// returns it, in one statement; `None` when there is none, or when an import superseded it
+/// while this waited for the lock (read [`current`] again then).
+pub async fn lock_current(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+) -> Result<Option<GenerationRow>, DbErr> {
+    let mut rows = generation::Entity::update_many()
+        .col_expr(
+            generation::Column::Total,
+            Expr::col(generation::Column::Total).into(),
+        )
+        .filter(generation::Column::AccountId.eq(account_id))
+        .filter(generation::Column::SupersededAt.is_null())
+        .exec_with_returning(db)
+        .await?;
+    // One generation is current at a time; should there be more, the newest is.
+    rows.sort_by_key(|g| g.generation);
+    Ok(rows.pop())
+}
+
 pub async fn lock_if_current(
     db: &impl ConnectionTrait,
     generation_id: &str,
