@@ -190,6 +190,19 @@ pub async fn check_out_lowest(
     generation_id: &str,
     by: &str,
 ) -> Result<Option<CodeRow>, DbErr> {
+    let mut rows = check_out_lowest_update(generation_id, by)
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.pop())
+}
+
+/// The update [`check_out_lowest`] runs. The code is picked by `id = (SELECT …)`, a scalar
+/// subquery, so the row is found by its key: with `id IN (SELECT …)` SQLite scanned every
+/// unused code of every account by the state index.
+fn check_out_lowest_update(
+    generation_id: &str,
+    by: &str,
+) -> sea_orm::UpdateMany<backup_code::Entity> {
     let lowest = sea_orm::sea_query::Query::select()
         .column(backup_code::Column::Id)
         .from(backup_code::Entity)
@@ -201,18 +214,17 @@ pub async fn check_out_lowest(
         )
         .limit(1)
         .to_owned();
+    let picked =
+        sea_orm::sea_query::SimpleExpr::SubQuery(None, Box::new(lowest.into_sub_query_statement()));
     let at = now();
-    let mut rows = backup_code::Entity::update_many()
+    backup_code::Entity::update_many()
         .col_expr(backup_code::Column::State, Expr::value(state::CHECKED_OUT))
         .col_expr(backup_code::Column::StateBy, Expr::value(by))
         .col_expr(backup_code::Column::StateAt, Expr::value(at))
         .col_expr(backup_code::Column::CheckedOutBy, Expr::value(by))
         .col_expr(backup_code::Column::CheckedOutAt, Expr::value(at))
-        .filter(backup_code::Column::Id.in_subquery(lowest))
+        .filter(Expr::col(backup_code::Column::Id).eq(picked))
         .filter(backup_code::Column::State.eq(state::UNUSED))
-        .exec_with_returning(db)
-        .await?;
-    Ok(rows.pop())
 }
 
 /// The unused code with the lowest position.
@@ -354,4 +366,49 @@ pub async fn any_code(
         .one(db)
         .await?
         .map(|g| (g, code)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{DatabaseBackend, QueryTrait, Statement};
+
+    /// SQLite's plan for the check-out's update: the code by its primary key, its generation's
+    /// lowest unused code by the position index; never a scan of every unused code.
+    #[tokio::test]
+    async fn a_check_out_finds_its_code_by_key_not_by_scanning_unused_codes() {
+        let store = crate::store::Store::connect("sqlite::memory:", 1)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let update = check_out_lowest_update("g", "token:t").build(DatabaseBackend::Sqlite);
+        let explain = Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            format!("EXPLAIN QUERY PLAN {}", update.sql),
+            update.values.map(|v| v.0).unwrap_or_default(),
+        );
+        let plan: Vec<String> = store
+            .db()
+            .query_all(explain)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            plan.iter().any(|d| d.starts_with(
+                "SEARCH backup_code USING INDEX sqlite_autoindex_backup_code_1 (id=?)"
+            )),
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("ux_backup_code_position (generation_id=?)")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|d| d.contains("ix_backup_code_state_at")),
+            "{plan:?}"
+        );
+    }
 }
