@@ -20,6 +20,39 @@ struct Receiver {
     seen: Seen,
 }
 
+impl Receiver {
+    /// Waits up to `tries` × 100 ms until at least `n` requests came; returns what came.
+    async fn wait_for(&self, n: usize, tries: usize) -> Vec<(String, Vec<u8>)> {
+        for _ in 0..tries {
+            if self.seen.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A header's value in a request head (names compared without case).
+fn header(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {name} header in {head}"))
+}
+
+/// The `rotation.escalate` events in the trail.
+async fn escalations(app: &TestApp) -> usize {
+    app.audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "rotation.escalate")
+        .count()
+}
+
 async fn receiver(fail_first: usize) -> Receiver {
     receiver_with(fail_first, false).await
 }
@@ -153,22 +186,10 @@ async fn an_overdue_task_is_escalated_once_across_replicas_signed_and_retried() 
     let (a, b) = tokio::join!(app.core.escalate_overdue(), app.core.escalate_overdue());
     assert_eq!(a.unwrap() + b.unwrap(), 1);
     assert_eq!(app.core.escalate_overdue().await.unwrap(), 0, "never twice");
-    let escalations = app
-        .audit_rows()
-        .await
-        .into_iter()
-        .filter(|r| r.action == "rotation.escalate")
-        .count();
-    assert_eq!(escalations, 1);
+    assert_eq!(escalations(&app).await, 1);
 
     // The first delivery fails, the retry a second later gets through.
-    for _ in 0..100 {
-        if hook.seen.lock().unwrap().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let seen = hook.seen.lock().unwrap().clone();
+    let seen = hook.wait_for(2, 100).await;
     assert_eq!(seen.len(), 2, "one failed try and one retry");
     let (head, body) = &seen[1];
     let payload: Value = serde_json::from_slice(body).unwrap();
@@ -176,22 +197,16 @@ async fn an_overdue_task_is_escalated_once_across_replicas_signed_and_retried() 
     assert_eq!(payload["task"]["id"], overdue.as_str());
     assert_eq!(payload["task"]["handle"], "@late");
     // Signed as the SIEM webhook is: HMAC-SHA256 over "timestamp.body".
-    let header = |name: &str| {
-        head.lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .starts_with(name)
-                    .then(|| l.split_once(':').unwrap().1.trim().to_owned())
-            })
-            .unwrap()
-    };
-    let timestamp = header("x-keyward-timestamp");
+    let timestamp = header(head, "x-keyward-timestamp");
     let expected = keyward::audit::forward::webhook_signature(
         b"a-test-key-of-thirty-two-bytes!!",
         &timestamp,
         body,
     );
-    assert_eq!(header("x-keyward-signature"), format!("sha256={expected}"));
+    assert_eq!(
+        header(head, "x-keyward-signature"),
+        format!("sha256={expected}")
+    );
 }
 
 #[tokio::test]
@@ -220,12 +235,7 @@ async fn an_escalation_whose_replica_dies_mid_delivery_is_delivered_by_another_o
     assert_eq!(hook.seen.lock().unwrap().len(), 1);
 
     // The app's outbox job takes over once A's lease (two timeouts and a second) ends.
-    for _ in 0..100 {
-        if hook.seen.lock().unwrap().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    hook.wait_for(2, 100).await;
     let rows = keyward::store::notifications::of_task(app.core.store.db(), &task)
         .await
         .unwrap();
@@ -240,29 +250,14 @@ async fn an_escalation_whose_replica_dies_mid_delivery_is_delivered_by_another_o
     let seen = hook.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2, "A's unanswered try and the takeover");
     assert_eq!(seen[0].1, seen[1].1, "the same notification");
-    let delivery = |head: &str| {
-        head.lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("x-keyward-delivery:")
-                    .map(|v| v.trim().to_owned())
-            })
-            .unwrap()
-    };
     assert_eq!(
-        delivery(&seen[0].0),
-        delivery(&seen[1].0),
+        header(&seen[0].0, "x-keyward-delivery"),
+        header(&seen[1].0, "x-keyward-delivery"),
         "a receiver can drop the repeat"
     );
     let payload: Value = serde_json::from_slice(&seen[1].1).unwrap();
     assert_eq!(payload["task"]["id"], task.as_str());
-    let escalations = app
-        .audit_rows()
-        .await
-        .into_iter()
-        .filter(|r| r.action == "rotation.escalate")
-        .count();
-    assert_eq!(escalations, 1);
+    assert_eq!(escalations(&app).await, 1);
 }
 
 #[tokio::test]
@@ -450,12 +445,7 @@ async fn each_release_state_change_is_told_to_the_notify_webhooks_without_a_shar
         200,
     )
     .await;
-    for _ in 0..50 {
-        if hook.seen.lock().unwrap().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    hook.wait_for(2, 50).await;
     let events: Vec<String> = hook
         .seen
         .lock()
@@ -520,13 +510,7 @@ async fn an_incident_step_tells_the_notify_webhooks_with_ids_only() {
             assert_eq!(body["result"]["hooks"], 1);
         }
     }
-    for _ in 0..50 {
-        if !hook.seen.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let seen = hook.seen.lock().unwrap().clone();
+    let seen = hook.wait_for(1, 50).await;
     let told: Vec<Value> = seen
         .iter()
         .map(|(_, body)| serde_json::from_slice(body).unwrap())

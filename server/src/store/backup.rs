@@ -142,12 +142,11 @@ pub async fn insert_generation(
     Ok(previous.map(|g| g.generation))
 }
 
-/// Takes the generation's row lock if it is still current, so concurrent check-outs of one
-/// account queue here and an import cannot supersede it until this transaction ends.
-/// (On SQLite the write transaction already holds the database lock.)
 /// Locks the account's current generation (its row, for the rest of the transaction) and
-/// returns it, in one statement; `None` when there is none, or when an import superseded it
-/// while this waited for the lock (read [`current`] again then).
+/// returns it, in one statement, so concurrent check-outs of one account queue here and an
+/// import cannot supersede it until this transaction ends (on SQLite the write transaction
+/// already holds the database lock). `None` when there is none, or when an import superseded
+/// it while this waited for the lock (read [`current`] again then).
 pub async fn lock_current(
     db: &impl ConnectionTrait,
     account_id: &str,
@@ -164,22 +163,6 @@ pub async fn lock_current(
     // One generation is current at a time; should there be more, the newest is.
     rows.sort_by_key(|g| g.generation);
     Ok(rows.pop())
-}
-
-pub async fn lock_if_current(
-    db: &impl ConnectionTrait,
-    generation_id: &str,
-) -> Result<bool, DbErr> {
-    let result = generation::Entity::update_many()
-        .col_expr(
-            generation::Column::Total,
-            Expr::col(generation::Column::Total).into(),
-        )
-        .filter(generation::Column::Id.eq(generation_id))
-        .filter(generation::Column::SupersededAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
 }
 
 /// Marks the unused code with the lowest position checked out by `by` and returns it, in one
@@ -227,36 +210,6 @@ fn check_out_lowest_update(
         .filter(backup_code::Column::State.eq(state::UNUSED))
 }
 
-/// The unused code with the lowest position.
-pub async fn lowest_unused(
-    db: &impl ConnectionTrait,
-    generation_id: &str,
-) -> Result<Option<CodeRow>, DbErr> {
-    backup_code::Entity::find()
-        .filter(backup_code::Column::GenerationId.eq(generation_id))
-        .filter(backup_code::Column::State.eq(state::UNUSED))
-        .order_by_asc(backup_code::Column::Position)
-        .one(db)
-        .await
-}
-
-/// Marks a code checked out by `by`, only if it is still unused.
-pub async fn check_out(db: &impl ConnectionTrait, code_id: &str, by: &str) -> Result<bool, DbErr> {
-    let at = now();
-    let result = backup_code::Entity::update_many()
-        .col_expr(backup_code::Column::State, Expr::value(state::CHECKED_OUT))
-        .col_expr(backup_code::Column::StateBy, Expr::value(by))
-        .col_expr(backup_code::Column::StateAt, Expr::value(at))
-        .col_expr(backup_code::Column::CheckedOutBy, Expr::value(by))
-        .col_expr(backup_code::Column::CheckedOutAt, Expr::value(at))
-        .filter(backup_code::Column::Id.eq(code_id))
-        .filter(backup_code::Column::State.eq(state::UNUSED))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
-/// Records the outcome of a checked-out code, only if it is still checked out.
 /// Records the outcome of a checked-out code, only while `holder` still holds it; who held it
 /// stays recorded (they saw the code, whoever reports).
 pub async fn report(

@@ -92,6 +92,14 @@ pub async fn lease(
     Ok(result.rows_affected == 1)
 }
 
+/// Not delivered yet, and leased by `owner`: what only the lease holder may settle.
+fn held_by(id: &str, owner: &str) -> Condition {
+    Condition::all()
+        .add(notification::Column::Id.eq(id))
+        .add(notification::Column::LeaseOwner.eq(owner))
+        .add(notification::Column::DeliveredAt.is_null())
+}
+
 /// Marks a notification `owner` leased as delivered.
 pub async fn delivered(db: &impl ConnectionTrait, id: &str, owner: &str) -> Result<bool, DbErr> {
     let result = notification::Entity::update_many()
@@ -100,9 +108,7 @@ pub async fn delivered(db: &impl ConnectionTrait, id: &str, owner: &str) -> Resu
             notification::Column::LeaseUntil,
             Expr::value(None::<DateTime<Utc>>),
         )
-        .filter(notification::Column::Id.eq(id))
-        .filter(notification::Column::LeaseOwner.eq(owner))
-        .filter(notification::Column::DeliveredAt.is_null())
+        .filter(held_by(id, owner))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -129,13 +135,7 @@ pub async fn failed(
         Some(at) => update.col_expr(notification::Column::NextAttemptAt, Expr::value(at)),
         None => update.col_expr(notification::Column::GivenUpAt, Expr::value(now())),
     };
-    update
-        .filter(notification::Column::Id.eq(id))
-        .filter(notification::Column::LeaseOwner.eq(owner))
-        .filter(notification::Column::DeliveredAt.is_null())
-        .exec(db)
-        .await
-        .map(|_| ())
+    update.filter(held_by(id, owner)).exec(db).await.map(|_| ())
 }
 
 /// The notifications of one task, oldest first (for tests and support).
