@@ -4,6 +4,38 @@
 use super::Invalid;
 use zeroize::Zeroizing;
 
+/// Warnings an account or a generation can carry.
+pub mod warning {
+    /// Unused codes are at or below the configured threshold.
+    pub const LOW_CODES: &str = "low_backup_codes";
+    /// One more rejected code may make the platform lock sign-in.
+    pub const FAILED_ATTEMPTS: &str = "failed_attempts";
+}
+
+/// What the caller reports about a code they used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOutcome {
+    Worked,
+    Rejected,
+}
+
+impl CodeOutcome {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "worked" => Some(Self::Worked),
+            "rejected" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Worked => "worked",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
 /// Shortest and longest code accepted, after normalisation.
 pub const CODE_CHARS: std::ops::RangeInclusive<usize> = 6..=32;
 /// Most codes one generation may hold (platforms issue 5 to 20).

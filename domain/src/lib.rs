@@ -4,6 +4,7 @@
 
 mod account;
 pub mod backup;
+pub mod identity;
 pub mod import;
 mod incident;
 mod otp;

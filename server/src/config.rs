@@ -604,7 +604,7 @@ impl Settings {
             }
         }
         for (i, binding) in self.role_bindings.iter().enumerate() {
-            if crate::authz::Role::parse(&binding.role).is_none() {
+            if crate::domain::identity::Role::parse(&binding.role).is_none() {
                 return Err(ConfigError(format!(
                     "role_bindings[{i}].role: unknown role {:?}",
                     binding.role

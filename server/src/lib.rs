@@ -11,7 +11,6 @@ pub mod crypto;
 pub use keyward_domain as domain;
 pub mod files;
 pub mod http;
-pub mod metrics;
 pub mod services;
 pub mod startup;
 pub mod store;

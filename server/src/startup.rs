@@ -133,7 +133,7 @@ impl Application {
                 .wrap(from_fn(http::body_deadline))
                 .wrap(from_fn(http::origin_guard))
                 .wrap(from_fn(http::request_context))
-                .wrap(from_fn(crate::metrics::track))
+                .wrap(from_fn(crate::http::metrics::track))
                 .configure(|cfg| http::configure(cfg, body_limit))
         })
         // Headers must be in within 5 s; a closing client gets 1 s.
@@ -150,7 +150,7 @@ impl Application {
         if let Some(address) = &settings.metrics_listen {
             let listener = TcpListener::bind(address)
                 .with_context(|| format!("metrics_listen: cannot bind {address}"))?;
-            tokio::spawn(crate::metrics::server(core.clone(), listener)?);
+            tokio::spawn(crate::http::metrics::server(core.clone(), listener)?);
             tracing::info!(address = %address, "metrics at /metrics");
         }
         spawn_forwarders(&core)?;

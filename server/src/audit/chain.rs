@@ -153,7 +153,7 @@ pub async fn append(db: &impl ConnectionTrait, event: Event) -> Result<i64, DbEr
     };
     row.hash = canonical_hash(&row);
     repo::insert(db, row).await?;
-    crate::metrics::observe_audit_append(started);
+    crate::telemetry::metrics::observe_audit_append(started);
     Ok(seq)
 }
 

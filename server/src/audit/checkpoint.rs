@@ -125,7 +125,7 @@ pub async fn verify(
     let key_id = trust.key_id;
     let mut next_first = 1;
     for a in &anchors {
-        let message = super::retention::anchor_row_message(a);
+        let message = super::anchor::anchor_row_message(a);
         if a.key_id != key_id || !checkpoint_signature_valid(&a.key_id, &message, &a.signature) {
             let reason = format!(
                 "the retention anchor at seq {} is not signed by this keyring's key",
@@ -212,30 +212,6 @@ pub async fn verify(
         }
     }
     Ok(report)
-}
-
-/// The newest retention anchor, if every anchor is signed by `key_id` and they follow one
-/// another from seq 1: how far the log is proven by archives. Anything else proves nothing.
-pub async fn signed_anchor_head(
-    db: &impl ConnectionTrait,
-    key_id: &str,
-) -> Result<Option<repo::AnchorRow>, DbErr> {
-    let mut next_first = 1;
-    let mut head = None;
-    for a in repo::anchors(db).await? {
-        let signed = a.key_id == key_id
-            && checkpoint_signature_valid(
-                &a.key_id,
-                &super::retention::anchor_row_message(&a),
-                &a.signature,
-            );
-        if !signed || a.first_seq != next_first {
-            return Ok(None);
-        }
-        next_first = a.seq + 1;
-        head = Some(a);
-    }
-    Ok(head)
 }
 
 /// Recomputes the whole chain and, given what to trust, checks its anchors, checkpoints and

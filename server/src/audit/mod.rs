@@ -1,6 +1,7 @@
 //! The hash-chained audit log: every event's hash covers its predecessor's, so an edit,
 //! a deletion or a reordering breaks the chain. Appends happen inside the action's transaction.
 
+pub mod anchor;
 mod chain;
 pub mod checkpoint;
 mod export;

@@ -9,9 +9,10 @@
 //! stays (new events chain onto it), and events a SIEM forwarder has not yet delivered are
 //! never removed.
 
+use super::anchor::anchor_row_message;
 use super::chain::{canonical_hash, Event, GENESIS_HASH};
 use super::export::to_json;
-use crate::crypto::{anchor_message, Keyring};
+use crate::crypto::Keyring;
 use crate::store::audit::{self as repo, AnchorRow, AuditRow};
 use crate::store::{now, Store};
 use chrono::SecondsFormat;
@@ -252,17 +253,6 @@ pub fn cutoff(days: u32) -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     now.checked_sub_signed(chrono::Duration::days(i64::from(days.min(36_500))))
         .unwrap_or(now)
-}
-
-/// What an anchor's signature covers.
-pub fn anchor_row_message(row: &AnchorRow) -> String {
-    anchor_message(
-        row.seq,
-        &row.hash,
-        row.first_seq,
-        &row.archive_sha256,
-        &row.at.to_rfc3339_opts(SecondsFormat::Micros, true),
-    )
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> RetentionError + '_ {

@@ -133,8 +133,7 @@ pub async fn advance(
         }
         // Archived events count only under anchors signed with this keyring: an anchor row
         // anyone can insert must not carry the witness onto a forged chain.
-        let anchor =
-            super::checkpoint::signed_anchor_head(db, &keyring.checkpoint_key_id()).await?;
+        let anchor = super::anchor::signed_anchor_head(db, &keyring.checkpoint_key_id()).await?;
         let still_there = match &anchor {
             Some(a) if prior.seq < a.seq => true,
             Some(a) if prior.seq == a.seq => a.hash == prior.head_hash,

@@ -1,7 +1,7 @@
 //! Authorization: Casbin RBAC with domains (teams), policies from `policies/`, deny by default.
 //! A principal's current bindings are synced into the enforcer before each decision.
 
-use crate::authn::Principal;
+use crate::domain::identity::Principal;
 use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 use std::collections::{BTreeSet, HashMap};
 use tokio::sync::RwLock;
@@ -9,52 +9,7 @@ use tokio::sync::RwLock;
 const MODEL: &str = include_str!("../../../policies/model.conf");
 const POLICY: &str = include_str!("../../../policies/policy.csv");
 
-/// The domain used for org-wide actions and bindings.
-pub const ORG_WIDE: &str = "*";
-
-/// Roles a principal can hold in a team.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Viewer,
-    Operator,
-    Manager,
-    SecurityAdmin,
-    Auditor,
-    Custodian,
-    /// The IdP's provisioning token: SCIM and nothing else.
-    Scim,
-}
-
-impl Role {
-    pub const ALL: [Role; 7] = [
-        Role::Viewer,
-        Role::Operator,
-        Role::Manager,
-        Role::SecurityAdmin,
-        Role::Auditor,
-        Role::Custodian,
-        Role::Scim,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Manager => "manager",
-            Role::SecurityAdmin => "security_admin",
-            Role::Auditor => "auditor",
-            Role::Custodian => "custodian",
-            Role::Scim => "scim",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Role> {
-        Self::ALL.into_iter().find(|r| r.as_str() == raw.trim())
-    }
-}
+pub use crate::domain::identity::{Role, ORG_WIDE};
 
 /// Everything a principal may ask to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

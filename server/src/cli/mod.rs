@@ -989,7 +989,7 @@ async fn audit_verify_archive(settings: &Settings, files: &[PathBuf]) -> anyhow:
             let signed = anchor.key_id == key_id
                 && crate::crypto::checkpoint_signature_valid(
                     &anchor.key_id,
-                    &crate::audit::retention::anchor_row_message(anchor),
+                    &crate::audit::anchor::anchor_row_message(anchor),
                     &anchor.signature,
                 );
             if !signed {

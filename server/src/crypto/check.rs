@@ -2,8 +2,7 @@
 //! database the first time a key is used. A key file whose key has the right id but other
 //! material (a fresh `keys init`, a flipped byte) is caught before anything is written under it.
 
-use super::keyring::Loaded;
-use super::{CryptoError, Keyring};
+use super::loaded::Loaded;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::BTreeMap;
@@ -36,7 +35,7 @@ pub(super) fn checks_of(loaded: &Loaded) -> BTreeMap<String, String> {
 }
 
 /// The check value of one key held, by id.
-fn check_of(loaded: &Loaded, id: &str) -> Option<String> {
+pub(super) fn check_of(loaded: &Loaded, id: &str) -> Option<String> {
     if id == ROOT_KEY_ID {
         return Some(check_value(&loaded.root));
     }
@@ -52,52 +51,10 @@ pub(super) fn mismatched(loaded: &Loaded, expected: &BTreeMap<String, String>) -
         .collect()
 }
 
-impl Keyring {
-    /// Check values of every key held (KEKs and the root).
-    pub fn key_checks(&self) -> BTreeMap<String, String> {
-        self.read(checks_of)
-    }
-
-    /// Takes the check values the database holds. From now on a key is used for writing only
-    /// when its check value is among them, and a reload that changes a known key is refused.
-    pub fn accept_checks(&self, recorded: BTreeMap<String, String>) {
-        self.set_expected(recorded);
-    }
-
-    /// Keys held whose check value the database does not (yet) vouch for.
-    pub fn unproven(&self) -> Vec<String> {
-        let expected = self.expected();
-        self.key_checks()
-            .into_iter()
-            .filter(|(id, value)| expected.get(id) != Some(value))
-            .map(|(id, _)| id)
-            .collect()
-    }
-
-    /// Keys in the key source *as it is now on disk* whose material differs from the
-    /// database's record (a running keyring refuses such a file on reload and keeps its keys,
-    /// so this is how a swapped key file shows before the next start).
-    pub fn source_mismatches(&self) -> Result<Vec<String>, CryptoError> {
-        let fresh = super::keyring::load(self.source())?;
-        Ok(mismatched(&fresh, &self.expected()))
-    }
-
-    /// Refuses to write under `id` unless the database vouches for its material.
-    pub(super) fn require_proven(&self, id: &str) -> Result<(), CryptoError> {
-        let held = self.read(|l| check_of(l, id));
-        match (held, self.expected().get(id)) {
-            (Some(value), Some(recorded)) if &value == recorded => Ok(()),
-            (Some(_), Some(_)) => Err(CryptoError::KeyMismatch(id.to_owned())),
-            (Some(_), None) => Err(CryptoError::KeyUnproven(id.to_owned())),
-            (None, _) => Err(CryptoError::UnknownKey(id.to_owned())),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{KeyFile, KeySource};
+    use crate::crypto::{CryptoError, KeyFile, KeySource, Keyring};
 
     fn ring(dir: &std::path::Path, name: &str) -> Keyring {
         let path = dir.join(name);

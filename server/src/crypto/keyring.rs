@@ -1,30 +1,12 @@
 //! The loaded keyring: KEKs by id, the active one for new DEKs, and where they came from.
 //! An unknown KEK id triggers one reload, so `keys rotate` works while the server runs.
 
-use super::keyfile::KeyFile;
+use super::check::{check_of, checks_of, mismatched};
+use super::loaded::{load, modified, KeySource, Loaded};
 use super::CryptoError;
-use base64::Engine as _;
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::sync::RwLock;
 use zeroize::Zeroizing;
-
-/// Where KEKs come from. A cloud KMS or PKCS#11 provider would be another variant.
-#[derive(Debug, Clone)]
-pub enum KeySource {
-    /// A key file written by `keyward keys init`.
-    File(PathBuf),
-    /// The key file's JSON in an environment variable (name kept for reloads).
-    Env(String),
-}
-
-pub(super) struct Loaded {
-    /// The key file's modification time when loaded, to notice a rotation.
-    pub modified: Option<std::time::SystemTime>,
-    pub active: String,
-    pub keks: HashMap<String, Zeroizing<[u8; 32]>>,
-    pub root: Zeroizing<[u8; 32]>,
-}
 
 /// Versioned KEKs in memory.
 pub struct Keyring {
@@ -32,62 +14,6 @@ pub struct Keyring {
     loaded: RwLock<Loaded>,
     /// Check values the database holds for key ids (see `check`): what writing requires.
     expected: RwLock<BTreeMap<String, String>>,
-}
-
-fn decode_key(b64: &str, what: &str) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
-    let bytes = Zeroizing::new(
-        base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|_| CryptoError::KeyringInvalid(format!("{what} is not Base64")))?,
-    );
-    let mut key = Zeroizing::new([0u8; 32]);
-    if bytes.len() != 32 {
-        return Err(CryptoError::KeyringInvalid(format!(
-            "{what} is not 32 bytes"
-        )));
-    }
-    key.copy_from_slice(&bytes);
-    Ok(key)
-}
-
-fn modified(source: &KeySource) -> Option<std::time::SystemTime> {
-    match source {
-        KeySource::File(path) => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
-        KeySource::Env(_) => None,
-    }
-}
-
-pub(super) fn load(source: &KeySource) -> Result<Loaded, CryptoError> {
-    let modified = modified(source);
-    let file = match source {
-        KeySource::File(path) => KeyFile::read(path)?,
-        KeySource::Env(var) => {
-            let text = Zeroizing::new(
-                std::env::var(var)
-                    .map_err(|_| CryptoError::KeyringInvalid(format!("{var} is not set")))?,
-            );
-            KeyFile::parse(&text)?
-        }
-    };
-    let mut keks = HashMap::new();
-    for entry in &file.keys {
-        keks.insert(
-            entry.id.clone(),
-            decode_key(&entry.material, &format!("key {}", entry.id))?,
-        );
-    }
-    if !keks.contains_key(&file.active) {
-        return Err(CryptoError::KeyringInvalid(format!(
-            "the active key {} is not in the file",
-            file.active
-        )));
-    }
-    Ok(Loaded {
-        modified,
-        active: file.active.clone(),
-        keks,
-        root: decode_key(&file.root, "the root key")?,
-    })
 }
 
 impl Keyring {
@@ -129,7 +55,7 @@ impl Keyring {
     /// database knows has changed material is refused, and the keys already held are kept.
     pub fn reload(&self) -> Result<(), CryptoError> {
         let fresh = load(&self.source)?;
-        if let Some(id) = super::check::mismatched(&fresh, &self.expected()).pop() {
+        if let Some(id) = mismatched(&fresh, &self.expected()).pop() {
             return Err(CryptoError::KeyMismatch(id));
         }
         if let Ok(mut guard) = self.loaded.write() {
@@ -186,5 +112,47 @@ impl Keyring {
             let _ = hk.expand(purpose.as_bytes(), out.as_mut());
             out
         })
+    }
+}
+
+impl Keyring {
+    /// Check values of every key held (KEKs and the root).
+    pub fn key_checks(&self) -> BTreeMap<String, String> {
+        self.read(checks_of)
+    }
+
+    /// Takes the check values the database holds. From now on a key is used for writing only
+    /// when its check value is among them, and a reload that changes a known key is refused.
+    pub fn accept_checks(&self, recorded: BTreeMap<String, String>) {
+        self.set_expected(recorded);
+    }
+
+    /// Keys held whose check value the database does not (yet) vouch for.
+    pub fn unproven(&self) -> Vec<String> {
+        let expected = self.expected();
+        self.key_checks()
+            .into_iter()
+            .filter(|(id, value)| expected.get(id) != Some(value))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Keys in the key source *as it is now on disk* whose material differs from the
+    /// database's record (a running keyring refuses such a file on reload and keeps its keys,
+    /// so this is how a swapped key file shows before the next start).
+    pub fn source_mismatches(&self) -> Result<Vec<String>, CryptoError> {
+        let fresh = load(self.source())?;
+        Ok(mismatched(&fresh, &self.expected()))
+    }
+
+    /// Refuses to write under `id` unless the database vouches for its material.
+    pub(super) fn require_proven(&self, id: &str) -> Result<(), CryptoError> {
+        let held = self.read(|l| check_of(l, id));
+        match (held, self.expected().get(id)) {
+            (Some(value), Some(recorded)) if &value == recorded => Ok(()),
+            (Some(_), Some(_)) => Err(CryptoError::KeyMismatch(id.to_owned())),
+            (Some(_), None) => Err(CryptoError::KeyUnproven(id.to_owned())),
+            (None, _) => Err(CryptoError::UnknownKey(id.to_owned())),
+        }
     }
 }

@@ -7,13 +7,15 @@ mod envelope;
 pub mod escrow;
 mod keyfile;
 mod keyring;
+mod loaded;
 mod lookup;
 
 pub use check::ROOT_KEY_ID;
 pub use checkpoint::{anchor_message, checkpoint_message, checkpoint_signature_valid};
 pub use envelope::{backup_code_aad, open_with_dek, secret_aad, Sealed, SealedSet};
 pub use keyfile::{KeyFile, KEY_FILE_FORMAT};
-pub use keyring::{KeySource, Keyring};
+pub use keyring::Keyring;
+pub use loaded::KeySource;
 
 /// Crypto failures. Messages name files and key ids, never material.
 #[derive(Debug, thiserror::Error)]

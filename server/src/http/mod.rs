@@ -6,13 +6,15 @@ mod auth;
 pub(crate) mod cursor;
 mod error;
 pub(crate) mod extract;
+pub mod metrics;
+pub mod openapi;
 mod request;
 pub mod scim;
 pub mod site;
 
-pub use auth::{Authenticated, MaybeSession};
+pub use auth::{origin_guard, Authenticated, MaybeSession};
 pub use error::ApiError;
-pub use request::{body_deadline, origin_guard, request_context, RequestId};
+pub use request::{body_deadline, request_context, RequestId};
 
 use actix_web::web;
 
@@ -22,6 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
         .app_data(
             web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()),
         )
+        // Before the API's scope, which would answer 404 for a path it does not know.
+        .service(openapi::openapi_document)
         .configure(api::configure)
         .configure(site::configure)
         .configure(scim::configure)

@@ -3,7 +3,6 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use std::time::Instant;
@@ -93,47 +92,4 @@ pub async fn body_deadline(
         });
     }
     next.call(req).await
-}
-
-/// Middleware: a state-changing request that carries the session cookie must come from this
-/// service's own origin (`Origin`, or lacking that, `Referer`) — unless it is authenticated by
-/// a bearer token, which a browser never adds on its own. Any other `Authorization` header
-/// (Basic, a malformed bearer) does not count: such a request falls back to the cookie.
-pub async fn origin_guard(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    // Only the JSON API authenticates by bearer token (and then never by the cookie); the
-    // dashboard's forms always use the cookie, whatever else the request carries.
-    let by_token = req.path().starts_with("/api/") && super::auth::bearer(req.request()).is_some();
-    let uses_cookie = req.cookie(crate::authn::session::SESSION_COOKIE).is_some() && !by_token;
-    if unsafe_method && uses_cookie {
-        let expected = req
-            .app_data::<web::Data<crate::services::Core>>()
-            .map(|c| c.settings.public_origin());
-        let origin = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| {
-                req.headers()
-                    .get(header::REFERER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|r| url::Url::parse(r).ok())
-                    .map(|u| u.origin().ascii_serialization())
-            });
-        if expected.is_none() || origin != expected {
-            let error = super::ApiError::new(
-                actix_web::http::StatusCode::FORBIDDEN,
-                "cross_origin_request",
-                "this request did not come from Keyward's own pages",
-            );
-            return Ok(req.error_response(error));
-        }
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_boxed_body)
 }

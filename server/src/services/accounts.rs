@@ -4,6 +4,7 @@ use super::{Caller, Core, ServiceError};
 use crate::authz::Action;
 use crate::authz::ORG_WIDE;
 use crate::config::LimitSettings;
+use crate::domain::backup::warning;
 use crate::domain::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 use crate::store::accounts::{
     self as repo, Account, AccountFacts, AccountFilter, BackupSummary, ListPosition, NewAccount,
@@ -19,7 +20,7 @@ pub struct AccountView {
     pub account: Account,
     pub team: String,
     pub facts: AccountFacts,
-    /// What needs attention (see `services::backup::warning`).
+    /// What needs attention (see `domain::backup::warning`).
     pub warnings: Vec<&'static str>,
 }
 
@@ -41,10 +42,10 @@ fn warnings(facts: &AccountFacts, limits: &LimitSettings) -> Vec<&'static str> {
         .as_ref()
         .is_some_and(|b| i64::from(b.remaining) <= i64::from(limits.low_backup_codes))
     {
-        out.push(super::backup::warning::LOW_CODES);
+        out.push(warning::LOW_CODES);
     }
     if facts.rejected_recently + 1 >= i64::from(limits.failed_attempt_budget) {
-        out.push(super::backup::warning::FAILED_ATTEMPTS);
+        out.push(warning::FAILED_ATTEMPTS);
     }
     out
 }

@@ -17,42 +17,13 @@ use zeroize::Zeroizing;
 /// Days a `low_codes` rotation task is given before it is overdue.
 const LOW_CODES_DUE_DAYS: i64 = 7;
 
-/// Warnings an account or a generation can carry.
-pub mod warning {
-    /// Unused codes are at or below the configured threshold.
-    pub const LOW_CODES: &str = "low_backup_codes";
-    /// One more rejected code may make the platform lock sign-in.
-    pub const FAILED_ATTEMPTS: &str = "failed_attempts";
-}
+pub use crate::domain::backup::{warning, CodeOutcome};
 
-/// What the caller reports about a code they used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeOutcome {
-    Worked,
-    Rejected,
-}
-
-impl CodeOutcome {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "worked" => Some(Self::Worked),
-            "rejected" => Some(Self::Rejected),
-            _ => None,
-        }
-    }
-
-    fn state(self) -> &'static str {
-        match self {
-            Self::Worked => state::USED,
-            Self::Rejected => state::REJECTED,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Worked => "worked",
-            Self::Rejected => "rejected",
-        }
+/// The state a code takes when its outcome is reported.
+fn state_after(outcome: CodeOutcome) -> &'static str {
+    match outcome {
+        CodeOutcome::Worked => state::USED,
+        CodeOutcome::Rejected => state::REJECTED,
     }
 }
 
@@ -647,7 +618,7 @@ impl Core {
             action,
         } = plan;
         let position = code.position;
-        if !repo::report(db, &code.id, outcome.state(), &holder).await? {
+        if !repo::report(db, &code.id, state_after(outcome), &holder).await? {
             return Err(not_checked_out(&generation, &code));
         }
         let remaining = repo::remaining(db, &generation.id).await?;
@@ -670,7 +641,7 @@ impl Core {
         Ok(Reported {
             position,
             generation: generation.generation,
-            state: outcome.state(),
+            state: state_after(outcome),
             remaining,
             warnings: self.warnings(remaining, &failed),
             failed,

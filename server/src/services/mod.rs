@@ -8,6 +8,7 @@ pub mod backup;
 pub mod clock;
 pub mod escalation;
 pub mod escrow;
+pub mod gauges;
 pub mod imports;
 pub mod incidents;
 pub mod keys;

@@ -6,10 +6,7 @@ use crate::store::tokens::{self as repo, TokenRow};
 use crate::store::{new_id, Store};
 use zeroize::Zeroizing;
 
-/// Who runs CLI administration, in the audit trail.
-pub const CLI_ACTOR: &str = "cli";
-/// The server itself (background jobs, start-up checks), in the audit trail.
-pub const SYSTEM_ACTOR: &str = "system";
+pub use crate::domain::identity::{CLI_ACTOR, SYSTEM_ACTOR};
 
 /// Creates a token; the returned value is shown once and never stored.
 pub async fn create(

@@ -138,7 +138,7 @@ impl Group {
         if let Some(batch) = turn.take() {
             tracing::error!(error = %why, units = batch.units, "a write batch broke; every write in it fails");
             self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::observe_batch(batch.units, false);
+            crate::telemetry::metrics::observe_batch(batch.units, false);
             batch
                 .done
                 .send_replace(Some(Err(Arc::from(why.to_string()))));
@@ -158,7 +158,7 @@ impl Group {
                 Arc::<str>::from(e.to_string())
             });
             drop(turn);
-            crate::metrics::observe_batch(units, outcome.is_ok());
+            crate::telemetry::metrics::observe_batch(units, outcome.is_ok());
             let counter = if outcome.is_ok() {
                 stats.units.fetch_add(units, Ordering::Relaxed);
                 &stats.batches

@@ -58,7 +58,7 @@ impl Store {
         let mut db = Database::connect(options).await?;
         // Every statement is counted (`keyward_db_statements_total`); BEGIN, COMMIT and
         // savepoints do not pass through this callback.
-        db.set_metric_callback(|_| crate::metrics::count_statement());
+        db.set_metric_callback(|_| crate::telemetry::metrics::count_statement());
         let own_transactions = db.get_database_backend() == DatabaseBackend::Postgres;
         Ok(Self {
             db,

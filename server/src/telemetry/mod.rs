@@ -1,4 +1,7 @@
-//! Logging: JSON lines (or pretty text) on stdout through `tracing`. Fields name ids, never values.
+//! Logging (JSON lines or pretty text on stdout through `tracing`; fields name ids, never
+//! values) and the metrics registry: a leaf, so any layer may log and count.
+
+pub mod metrics;
 
 use crate::config::LogSettings;
 use tracing_subscriber::EnvFilter;

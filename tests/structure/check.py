@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""The house rules of Keyward's source tree, checked from the code itself.
+
+Reads every `.rs` file of `server/src`, `domain/src`, `proto/src` and `importers/src`, finds
+what each one refers to (`use` lines and `crate::`/`super::` paths in code), and fails on:
+
+- an import cycle between files (a strongly connected set of two or more files);
+- an upward import: a module using a module of a higher layer (LAYERS below, bottom first);
+- a source file over MAX_LINES lines (migrations are exempt: they are append-only history).
+
+Unit tests (`#[cfg(test)] mod … { … }`) are left out: a test may build its fixture from any
+layer. `--report` prints the figures (files, lines, cycles, largest file) and exits 0.
+"""
+
+import os
+import re
+import sys
+from collections import defaultdict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MAX_LINES = 700
+
+# Crates, bottom first, and the name other crates use for each.
+CRATES = [
+    ("domain", "domain/src", "keyward_domain"),
+    ("importers", "importers/src", "keyward_importers"),
+    ("proto", "proto/src", "keyward_proto"),
+    ("server", "server/src", "keyward"),
+]
+
+# The server's layers, bottom first. A module may import from its own layer or below. The
+# crates below the server (domain, importers, proto) count as layer 0.
+LAYERS = [
+    ["files"],
+    ["config"],
+    ["telemetry"],
+    ["crypto"],
+    ["store"],
+    ["audit"],
+    ["authz"],
+    ["authn"],
+    ["services"],
+    ["jobs"],
+    ["http"],
+    ["startup"],
+    ["cli"],
+    ["lib", "main"],
+]
+
+
+def layer_of(node):
+    crate, module = node
+    if crate != "server":
+        return 0
+    top = module[0] if module else "lib"
+    for index, names in enumerate(LAYERS):
+        if top in names:
+            return index + 1
+    return None
+
+
+def strip(text):
+    """Blanks out comments and the insides of string and char literals (lines are kept)."""
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            i = j
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    if text[i] == "\n":
+                        out.append("\n")
+                    i += 1
+        elif c == "r" and re.match(r'r#*"', text[i:i + 10]) and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+            m = re.match(r'r(#*)"', text[i:])
+            end = '"' + m.group(1)
+            j = text.find(end, i + len(m.group(0)))
+            j = n if j < 0 else j + len(end)
+            out.append('""' + "\n" * text.count("\n", i, j))
+            i = j
+        elif c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append('""' + "\n" * text.count("\n", i, j))
+            i = j + 1
+        elif c == "'":
+            m = re.match(r"'(\\.[^']*|[^\\'])'", text[i:])
+            if m:
+                out.append("' '")
+                i += len(m.group(0))
+            else:
+                out.append(c)
+                i += 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def drop_test_modules(text):
+    """Removes `#[cfg(test)] mod name { … }` blocks (text already stripped)."""
+    while True:
+        m = re.search(r"#\[cfg\(test\)\]\s*(pub(\([^)]*\))?\s+)?mod\s+\w+\s*\{", text)
+        if not m:
+            return text
+        depth, j = 1, m.end()
+        while j < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+        text = text[: m.start()] + "\n" * text.count("\n", m.start(), j) + text[j:]
+
+
+def expand_use(tree):
+    """`a::{b, c::{d, e}}` → [[a, b], [a, c, d], [a, c, e]] (aliases and globs dropped)."""
+    tree = re.sub(r"\s+", "", tree)
+    results = []
+
+    def walk(prefix, s):
+        # s is one tree: path segments, optionally ending in {…} or * or `as`.
+        brace = s.find("{")
+        if brace < 0:
+            parts = [p for p in s.split("::") if p]
+            results.append(prefix + [p for p in parts if p != "*"])
+            return
+        head = [p for p in s[:brace].split("::") if p]
+        inner = s[brace + 1: s.rfind("}")]
+        depth, start = 0, 0
+        for k, ch in enumerate(inner + ","):
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+            elif ch == "," and depth == 0:
+                item = inner[start:k]
+                start = k + 1
+                if item:
+                    walk(prefix + head, item)
+        if not inner:
+            results.append(prefix + head)
+
+    walk([], tree)
+    return results
+
+
+USE_RE = re.compile(r"(?<![\w:])(pub(?:\([^)]*\))?\s+)?use\s+([^;]+);")
+# A path in code: `crate::a::b`, `super::a`, `self::a`, `keyward_domain::a`.
+PATH_RE = re.compile(r"(?<![\w:])((?:crate|super|self|keyward_domain|keyward_proto|keyward_importers|keyward)(?:::\w+)+)")
+
+
+CHILD_RE = re.compile(r"(?<![\w:])([a-z_]\w*(?:::\w+)+)")
+
+
+class Tree:
+    def __init__(self):
+        self.files = {}  # node -> path
+        self.modules = {}  # (crate, tuple) -> node (file node)
+        for crate, src, _ in CRATES:
+            base = os.path.join(ROOT, src)
+            if not os.path.isdir(base):
+                continue
+            for dirpath, _, names in os.walk(base):
+                for name in names:
+                    if not name.endswith(".rs"):
+                        continue
+                    rel = os.path.relpath(os.path.join(dirpath, name), base)
+                    parts = rel[:-3].split(os.sep)
+                    if parts[-1] == "mod":
+                        parts = parts[:-1]
+                    if parts in (["lib"],):
+                        parts = []
+                    node = (crate, tuple(parts))
+                    self.files[node] = os.path.join(src, rel)
+                    self.modules[node] = node
+        self.texts = {}
+        self.reexports = {}  # node -> {name: (crate, absolute path)}
+        for node, path in self.files.items():
+            text = drop_test_modules(strip(open(os.path.join(ROOT, path), encoding="utf-8").read()))
+            self.texts[node] = text
+        for node, text in self.texts.items():
+            names = {}
+            for m in USE_RE.finditer(text):
+                if not m.group(1):
+                    continue
+                for segments in expand_use(m.group(2)):
+                    if not segments:
+                        continue
+                    alias = segments[-1]
+                    a = re.match(r"^(\w+)as(\w+)$", alias)
+                    if a:
+                        segments = segments[:-1] + [a.group(1)]
+                        alias = a.group(2)
+                    target = self.absolute(node, segments)
+                    if target:
+                        names[alias] = (target[0], list(target[1]))
+            self.reexports[node] = names
+
+    def resolve(self, crate, path, depth=0):
+        """The file a path (absolute segments within `crate`) lands in: its longest module
+        prefix, followed through `pub use` re-exports (a re-export is an alias, not a use)."""
+        for k in range(len(path), -1, -1):
+            node = (crate, tuple(path[:k]))
+            if node in self.modules:
+                if k < len(path) and depth < 20:
+                    target = self.reexports.get(node, {}).get(path[k])
+                    if target:
+                        return self.resolve(target[0], target[1] + list(path[k + 1:]), depth + 1)
+                return node
+        return None
+
+    def absolute(self, node, segments):
+        """Makes a path absolute: (crate, segments) or None for an outside crate."""
+        crate, module = node
+        if not segments:
+            return None
+        first = segments[0]
+        if first == "crate":
+            rest = segments[1:]
+            if crate == "server" and rest[:1] == ["domain"]:
+                return ("domain", rest[1:])
+            return (crate, rest)
+        for other, _, extern in CRATES:
+            if first == extern:
+                return (other, segments[1:])
+        here = list(module)
+        if first == "self":
+            return (crate, here + segments[1:])
+        if first == "super":
+            up, rest = list(here), list(segments)
+            while rest and rest[0] == "super":
+                up, rest = up[:-1], rest[1:]
+            return (crate, up + rest)
+        # A relative path through a child module declared here.
+        if (crate, tuple(here + [first])) in self.modules:
+            return (crate, here + segments)
+        return None
+
+    def edges(self, node):
+        text = self.texts[node]
+        found = set()
+        for m in USE_RE.finditer(text):
+            if m.group(1):
+                continue  # a re-export: its users are sent on to its target
+            for path in expand_use(m.group(2)):
+                path = [re.sub(r"as\w+$", "", p) for p in path]
+                target = self.absolute(node, path)
+                if target:
+                    found.add((target[0], tuple(target[1])))
+        code = USE_RE.sub("", text)
+        for m in PATH_RE.finditer(code):
+            target = self.absolute(node, m.group(1).split("::"))
+            if target:
+                found.add((target[0], tuple(target[1])))
+        # A path through a child module of this one (`backup::checkout` in `site/mod.rs`).
+        for m in CHILD_RE.finditer(code):
+            segments = m.group(1).split("::")
+            if (node[0], node[1] + (segments[0],)) in self.modules:
+                found.add((node[0], node[1] + tuple(segments)))
+        out = set()
+        for crate, path in found:
+            dest = self.resolve(crate, path)
+            if dest and dest != node:
+                out.add(dest)
+        return out
+
+
+def sccs(graph):
+    index, low, stack, on, result, counter = {}, {}, [], set(), [], [0]
+    sys.setrecursionlimit(10000)
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            result.append(comp)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return result
+
+
+def name(tree, node):
+    return tree.files[node]
+
+
+def main():
+    report = "--report" in sys.argv
+    tree = Tree()
+    graph = {node: tree.edges(node) for node in tree.files}
+    problems = []
+
+    cycles = [sorted(c) for c in sccs(graph) if len(c) > 1]
+    for comp in sorted(cycles, key=len, reverse=True):
+        problems.append(f"import cycle of {len(comp)} files: " + ", ".join(name(tree, n) for n in comp))
+
+    upward = []
+    for node, targets in sorted(graph.items()):
+        mine = layer_of(node)
+        if mine is None:
+            problems.append(f"{name(tree, node)}: module in no layer (add it to LAYERS in {__file__})")
+            continue
+        for target in sorted(targets):
+            theirs = layer_of(target)
+            if theirs is not None and theirs > mine:
+                upward.append((node, target))
+                problems.append(f"upward import: {name(tree, node)} uses {name(tree, target)}")
+        if node[0] != "server" and any(t[0] == "server" for t in targets):
+            problems.append(f"{name(tree, node)} uses the server crate")
+
+    sizes = []
+    for node, path in tree.files.items():
+        lines = sum(1 for _ in open(os.path.join(ROOT, path), encoding="utf-8"))
+        sizes.append((lines, path))
+        if lines > MAX_LINES:
+            problems.append(f"{path}: {lines} lines (at most {MAX_LINES})")
+    sizes.sort(reverse=True)
+
+    if report:
+        print(f"files: {len(tree.files)}, lines: {sum(s for s, _ in sizes)}")
+        print(f"cycles: {len(cycles)} (largest {max((len(c) for c in cycles), default=0)} files)")
+        print(f"upward imports: {len(upward)}")
+        print(f"files over {MAX_LINES} lines: {sum(1 for s, _ in sizes if s > MAX_LINES)}; largest: {sizes[0][1]} ({sizes[0][0]})")
+        for p in problems:
+            print("  " + p)
+        return 0
+    for p in problems:
+        print(p, file=sys.stderr)
+    checks = 3
+    failed = len({("cycle" if "cycle" in p else "upward" if "upward" in p else "size") for p in problems})
+    print(f"structure: {checks - failed} passed, {failed} failed")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
