@@ -39,30 +39,39 @@ async fn health_and_readiness_answer_without_a_token() {
 fn routes_in_source() -> Vec<(String, String)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
     let mut routes = Vec::new();
+    // Each wing's folder and its subfolders; the HTTP layer's own files (".") alone.
+    let mut files = Vec::new();
     for dir in ["api", "site", "scim", "."] {
-        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                continue;
+        let mut folders = vec![root.join(dir)];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if !path.is_dir() {
+                    files.push((dir, path));
+                } else if dir != "." {
+                    folders.push(path);
+                }
             }
-            let text = std::fs::read_to_string(&path).unwrap();
-            let prefix = match dir {
-                "api" if !path.ends_with("health.rs") => "/api/v1",
-                "scim" => "/scim/v2",
-                // The HTTP layer's own routes (the OpenAPI document) carry their whole path.
-                _ => "",
-            };
-            for line in text.lines().map(str::trim) {
-                for method in ["get", "post", "put", "patch", "delete"] {
-                    for attr in [
-                        format!("#[{method}(\""),
-                        format!("#[{method}_route(\""),
-                        format!("#[actix_web::{method}(\""),
-                    ] {
-                        if let Some(rest) = line.strip_prefix(&attr) {
-                            let route = rest.split('"').next().unwrap();
-                            routes.push((method.to_owned(), format!("{prefix}{route}")));
-                        }
+        }
+    }
+    for (dir, path) in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let prefix = match dir {
+            "api" if !path.ends_with("health.rs") => "/api/v1",
+            "scim" => "/scim/v2",
+            // The HTTP layer's own routes (the OpenAPI document) carry their whole path.
+            _ => "",
+        };
+        for line in text.lines().map(str::trim) {
+            for method in ["get", "post", "put", "patch", "delete"] {
+                for attr in [
+                    format!("#[{method}(\""),
+                    format!("#[{method}_route(\""),
+                    format!("#[actix_web::{method}(\""),
+                ] {
+                    if let Some(rest) = line.strip_prefix(&attr) {
+                        let route = rest.split('"').next().unwrap();
+                        routes.push((method.to_owned(), format!("{prefix}{route}")));
                     }
                 }
             }

@@ -122,6 +122,7 @@ def drop_test_modules(text):
 
 def expand_use(tree):
     """`a::{b, c::{d, e}}` → [[a, b], [a, c, d], [a, c, e]] (aliases and globs dropped)."""
+    tree = re.sub(r"\s+as\s+", "@", tree)  # `name as alias` → `name@alias`
     tree = re.sub(r"\s+", "", tree)
     results = []
 
@@ -194,11 +195,9 @@ class Tree:
                 for segments in expand_use(m.group(2)):
                     if not segments:
                         continue
-                    alias = segments[-1]
-                    a = re.match(r"^(\w+)as(\w+)$", alias)
-                    if a:
-                        segments = segments[:-1] + [a.group(1)]
-                        alias = a.group(2)
+                    name, _, alias = segments[-1].partition("@")
+                    segments = segments[:-1] + [name]
+                    alias = alias or name
                     target = self.absolute(node, segments)
                     if target:
                         names[alias] = (target[0], list(target[1]))
@@ -247,15 +246,18 @@ class Tree:
     def edges(self, node):
         text = self.texts[node]
         found = set()
+        code = USE_RE.sub("", text)
         for m in USE_RE.finditer(text):
-            if m.group(1):
-                continue  # a re-export: its users are sent on to its target
             for path in expand_use(m.group(2)):
-                path = [re.sub(r"as\w+$", "", p) for p in path]
+                name, _, alias = path[-1].partition("@") if path else ("", "", "")
+                if m.group(1) and not re.search(r"\b%s\b" % re.escape(alias or name), code):
+                    # A re-export this file does not use itself: its users are sent on to
+                    # its target, and it is no dependency of this file.
+                    continue
+                path = [p.partition("@")[0] for p in path]
                 target = self.absolute(node, path)
                 if target:
                     found.add((target[0], tuple(target[1])))
-        code = USE_RE.sub("", text)
         for m in PATH_RE.finditer(code):
             target = self.absolute(node, m.group(1).split("::"))
             if target:

@@ -1,6 +1,6 @@
 //! `keyward breakglass`: open an escrow offline from k shares and the database alone.
 
-use super::connect_migrated;
+use super::common::connect_migrated;
 use crate::config::Settings;
 use crate::services;
 use std::process::ExitCode;

@@ -425,7 +425,11 @@ async fn check_oidc(settings: &Settings, wait: Duration, found: &mut Findings) {
 pub async fn run(config: Option<&Path>, configured: bool, args: DoctorArgs) -> ExitCode {
     let mut found = Findings::default();
     if !configured {
-        found.add(Level::Fail, "configuration", super::NO_CONFIGURATION);
+        found.add(
+            Level::Fail,
+            "configuration",
+            super::common::NO_CONFIGURATION,
+        );
         return found.print();
     }
     let settings = match Settings::load(config) {

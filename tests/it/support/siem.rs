@@ -143,7 +143,10 @@ input(type="imudp" address="127.0.0.1" port="{port}" ruleset="kw")
         let Ok(text) = std::fs::read_to_string(self.dir.join("received.jsonl")) else {
             return Vec::new();
         };
-        text.lines()
+        // A last line without its newline is still being written: not received yet.
+        let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+        complete
+            .lines()
             .map(|l| serde_json::from_str(l).expect("rsyslog wrote JSON"))
             .collect()
     }

@@ -17,6 +17,7 @@ pub(crate) mod incidents;
 pub(crate) mod lifecycle;
 pub(crate) mod members;
 pub(crate) mod pages;
+pub(crate) mod releases;
 pub(crate) mod rotation;
 
 use crate::authn::session::{LANG_COOKIE, SESSION_COOKIE};
@@ -63,13 +64,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(breakglass::create)
     .service(breakglass::escrow_detail)
     .service(breakglass::pickup)
-    .service(breakglass::request)
-    .service(breakglass::release_detail)
-    .service(breakglass::veto)
-    .service(breakglass::submit_page)
-    .service(breakglass::submit)
-    .service(breakglass::open)
-    .service(breakglass::secrets)
+    .service(releases::request)
+    .service(releases::release_detail)
+    .service(releases::veto)
+    .service(releases::submit_page)
+    .service(releases::submit)
+    .service(releases::open)
+    .service(releases::secrets)
     .service(lifecycle::add)
     .service(lifecycle::edit)
     .service(lifecycle::archive)

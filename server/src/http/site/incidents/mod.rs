@@ -3,6 +3,8 @@
 //! cancel), and the lists of open incidents. Every form answers with a redirect; what it
 //! produced (a code, a release key) is kept for one view of the page it leads to.
 
+mod panel;
+
 use super::i18n::Texts;
 use super::i18n_incidents::{action_done, action_label};
 use super::pages::{form_caller, service_failure};
@@ -12,112 +14,16 @@ use crate::authz::Action;
 use crate::domain::{IncidentState, Invalid, Justification, RunbookKey};
 use crate::http::MaybeSession;
 use crate::services::incidents::{Answer, IncidentView, Revealed};
-use crate::services::runbooks::Text;
 use crate::services::{Caller, Core, ServiceError};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
+use panel::{dash, shorten, state_label, text};
+pub use panel::{lines, runbook_choices, IncidentLine, RunbookChoice};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
-
-/// One incident in a list.
-pub struct IncidentLine {
-    pub id: String,
-    pub account_id: String,
-    pub platform: String,
-    pub handle: String,
-    pub title: String,
-    pub step: String,
-    pub state: String,
-    pub state_label: &'static str,
-    pub opened_at: String,
-}
-
-/// A runbook to choose when starting an incident.
-pub struct RunbookChoice {
-    pub id: String,
-    pub title: String,
-    pub summary: String,
-}
-
-fn state_label(t: &Texts, state: &str) -> &'static str {
-    match state {
-        "open" => t.inc.state_open,
-        "resolved" => t.inc.state_resolved,
-        _ => t.inc.state_cancelled,
-    }
-}
-
-/// A note after a dash, or nothing.
-fn dash(note: Option<&str>) -> String {
-    note.map(|n| format!("— {n}")).unwrap_or_default()
-}
-
-/// The start of a long text, for the timeline.
-fn shorten(text: &str) -> String {
-    const MAX: usize = 60;
-    if text.chars().count() <= MAX {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(MAX).collect::<String>())
-    }
-}
-
-fn text(t: &Texts, text: &Text) -> String {
-    text.in_lang(t.lang).to_owned()
-}
-
-fn line(core: &Core, t: &Texts, view: IncidentView) -> IncidentLine {
-    let runbook = core.runbooks.get(&view.row.runbook);
-    let step = runbook
-        .and_then(|r| r.step(&view.row.step))
-        .map(|s| text(t, &s.text))
-        .unwrap_or_else(|| view.row.step.clone());
-    IncidentLine {
-        title: runbook
-            .map(|r| text(t, &r.title))
-            .unwrap_or_else(|| view.row.runbook.clone()),
-        step,
-        state_label: state_label(t, &view.row.state),
-        opened_at: when(view.row.opened_at),
-        id: view.row.id,
-        account_id: view.row.account_id,
-        platform: view.platform,
-        handle: view.handle,
-        state: view.row.state,
-    }
-}
-
-/// The incidents the caller may read, as lines (open ones, or all), optionally of one account.
-pub async fn lines(
-    core: &Core,
-    caller: &Caller,
-    t: &Texts,
-    state: Option<IncidentState>,
-    account: Option<&str>,
-) -> Vec<IncidentLine> {
-    match core.incidents(caller, state, account).await {
-        Ok(views) => views.into_iter().map(|v| line(core, t, v)).collect(),
-        Err(err) => {
-            tracing::warn!(error = %err, "incidents not listed");
-            Vec::new()
-        }
-    }
-}
-
-/// The runbooks, for the start form.
-pub fn runbook_choices(core: &Core, t: &Texts) -> Vec<RunbookChoice> {
-    core.runbooks
-        .all()
-        .map(|r| RunbookChoice {
-            id: r.id.clone(),
-            title: text(t, &r.title),
-            summary: text(t, &r.summary),
-        })
-        .collect()
-}
 
 #[derive(Deserialize, ToSchema)]
 pub struct StartForm {

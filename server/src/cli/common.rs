@@ -1,0 +1,47 @@
+//! What the commands share: connecting to the database and reading roles and teams.
+use crate::authz::{Role, ORG_WIDE};
+use crate::config::Settings;
+use crate::domain::TeamSlug;
+use crate::store::Store;
+use anyhow::Context;
+
+pub(super) const NO_CONFIGURATION: &str =
+    "no configuration found: Keyward reads a TOML file given with \
+--config PATH or KEYWARD_CONFIG, and KEYWARD_* environment variables (at least \
+KEYWARD_DATABASE_URL and KEYWARD_KEY_FILE). Neither is set here, so nothing was opened or \
+created. `make dev` writes one to .dev/keyward.toml; `keyward doctor --config PATH` checks one.";
+
+pub(super) async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    Store::connect(&settings.database.url, 2)
+        .await
+        .context("database.url: cannot connect")
+}
+
+/// Connects and refuses to work on a database whose schema is behind the binary.
+pub(super) async fn connect_migrated(settings: &Settings) -> anyhow::Result<Store> {
+    let store = connect(settings).await?;
+    let pending = store.pending_migrations().await?;
+    anyhow::ensure!(
+        pending == 0,
+        "the database has {pending} pending migration(s); run `keyward migrate` first"
+    );
+    Ok(store)
+}
+
+pub(super) fn parse_role(role: &str) -> anyhow::Result<Role> {
+    Role::parse(role).with_context(|| {
+        let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("--role: {role:?} is not one of {}", roles.join(", "))
+    })
+}
+
+pub(super) fn parse_team(team: &str) -> anyhow::Result<String> {
+    if team.trim() == ORG_WIDE {
+        Ok(ORG_WIDE.to_owned())
+    } else {
+        Ok(TeamSlug::parse(team)
+            .map_err(|e| anyhow::anyhow!("--team: {e}"))?
+            .as_str()
+            .to_owned())
+    }
+}
