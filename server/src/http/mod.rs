@@ -9,8 +9,10 @@ pub(crate) mod extract;
 pub mod metrics;
 pub mod openapi;
 mod request;
+pub mod routes;
 pub mod scim;
 pub mod site;
+pub mod wire;
 
 pub use auth::{origin_guard, Authenticated, MaybeSession};
 pub use error::ApiError;
@@ -24,11 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
         .app_data(
             web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()),
         )
-        // Before the API's scope, which would answer 404 for a path it does not know.
-        .service(openapi::openapi_document)
-        .configure(api::configure)
         .configure(site::configure)
-        .configure(scim::configure)
+        .configure(routes::configure)
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::not_found("route"))
         }));

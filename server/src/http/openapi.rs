@@ -2,10 +2,10 @@
 //! of the JSON API, the dashboard and SCIM, and the error answers each can give.
 
 use super::api::{
-    self, accounts, audit, backup, escrows, health, imports, incidents, me, members, otp,
-    passwords, releases, rotation,
+    accounts, audit, backup, escrows, health, imports, incidents, me, members, otp, passwords,
+    releases, rotation,
 };
-use super::{scim, site};
+use super::{scim, site, wire};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -47,7 +47,7 @@ impl Modify for BearerAuth {
         incidents::list_runbooks, incidents::start, incidents::list, incidents::get, incidents::answer,
         incidents::resolve, incidents::cancel,
         site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout, site::auth::backchannel_logout,
-        site::pages::home, site::pages::signin, site::pages::accounts, site::pages::account,
+        site::pages::home, site::pages::signin, site::pages::accounts, site::account::account,
         site::pages::reveal_totp, site::pages::language, site::assets::asset,
         site::backup::checkout, site::backup::report, site::backup::verify, site::backup::import,
         site::audit::audit,
@@ -66,7 +66,7 @@ impl Modify for BearerAuth {
         scim::users::list, scim::users::search, scim::users::search_root, scim::users::create,
         scim::users::get, scim::users::replace, scim::users::patch, scim::users::delete,
     ),
-    components(schemas(api::ErrorBody, api::ErrorDetail, scim::ScimErrorBody)),
+    components(schemas(wire::ErrorBody, wire::ErrorDetail, scim::ScimErrorBody)),
     modifiers(&BearerAuth, &ErrorResponses),
     security(("bearer" = []))
 )]
@@ -75,7 +75,6 @@ pub struct ApiDoc;
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", security(),
     responses((status = 200, description = "the OpenAPI document of the whole service")))]
-#[actix_web::get("/api/v1/openapi.json")]
 pub async fn openapi_document() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }

@@ -306,7 +306,7 @@ pub async fn take_lease(
     until: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool, DbErr> {
     use sea_orm::sea_query::{Condition, Expr};
-    let now = super::now();
+    let now = super::values::now();
     let free = Condition::any()
         .add(cursor::Column::LeaseOwner.eq(owner))
         .add(cursor::Column::LeaseUntil.is_null())
@@ -365,7 +365,7 @@ pub async fn advance_cursor(
     to: i64,
 ) -> Result<bool, DbErr> {
     use sea_orm::sea_query::Expr;
-    let now = super::now();
+    let now = super::values::now();
     let res = cursor::Entity::update_many()
         .col_expr(cursor::Column::Seq, Expr::value(to))
         .col_expr(cursor::Column::Failures, Expr::value(0))
@@ -400,7 +400,10 @@ pub async fn cursor_failed(
             cursor::Column::LastError,
             Expr::value(error.chars().take(500).collect::<String>()),
         )
-        .col_expr(cursor::Column::LastAttemptAt, Expr::value(super::now()))
+        .col_expr(
+            cursor::Column::LastAttemptAt,
+            Expr::value(super::values::now()),
+        )
         .filter(cursor::Column::Name.eq(name))
         .filter(cursor::Column::LeaseOwner.eq(owner))
         .exec(db)

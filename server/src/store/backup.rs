@@ -2,7 +2,7 @@
 //! the atomic check-out of the lowest unused position, outcome reports and lookups for verify.
 
 use super::entities::{backup_code, backup_code_generation as generation};
-use super::now;
+use super::values::now;
 use crate::crypto::SealedSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;

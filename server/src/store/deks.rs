@@ -246,7 +246,7 @@ pub async fn record_key_check(
     let row = key_check::ActiveModel {
         key_id: sea_orm::Set(key_id.to_owned()),
         check_value: sea_orm::Set(check_value.to_owned()),
-        recorded_at: sea_orm::Set(super::now()),
+        recorded_at: sea_orm::Set(super::values::now()),
     };
     let insert = key_check::Entity::insert(row)
         .on_conflict(

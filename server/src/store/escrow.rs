@@ -1,7 +1,7 @@
 //! Escrows, their custodians, and the DEKs sealed to them.
 
 use super::entities::{escrow, escrow_custodian as custodian, escrow_seal as seal};
-use super::now;
+use super::values::now;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,

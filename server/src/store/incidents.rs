@@ -3,7 +3,7 @@
 //! code it checked out, close it once, and list them.
 
 use super::entities::incident;
-use super::now;
+use super::values::now;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,

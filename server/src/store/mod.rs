@@ -16,6 +16,7 @@ pub mod rotation;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;
+mod values;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use group::WriteTx;
+pub use values::{is_unique_violation, new_id, now};
 
 /// The database handle shared by the whole process.
 #[derive(Clone)]
@@ -170,23 +172,4 @@ fn private_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A new opaque id: UUID v7, so ids sort by creation time.
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-/// Now, truncated to microseconds so it round-trips through every backend unchanged.
-pub fn now() -> chrono::DateTime<chrono::Utc> {
-    use chrono::{SubsecRound, Utc};
-    Utc::now().trunc_subsecs(6)
-}
-
-/// Whether a database error is a unique-constraint violation.
-pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
 }

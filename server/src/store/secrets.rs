@@ -2,7 +2,7 @@
 //! advance an HOTP counter atomically.
 
 use super::entities::secret;
-use super::now;
+use super::values::now;
 use crate::crypto::Sealed;
 use sea_orm::sea_query::Expr;
 use sea_orm::{

@@ -1,7 +1,7 @@
 //! Browser sessions and in-flight logins.
 
 use super::entities::{login_flow, page_result, session};
-use super::now;
+use super::values::now;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{

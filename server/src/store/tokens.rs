@@ -1,7 +1,7 @@
 //! Service tokens, stored by hash.
 
 use super::entities::service_token;
-use super::now;
+use super::values::now;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,

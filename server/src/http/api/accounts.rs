@@ -8,7 +8,7 @@ use crate::services::accounts::{
     AccountInput, AccountPatch, AccountView, ListQuery as Listing, MAX_LIST,
 };
 use crate::services::Core;
-use actix_web::{delete, get, patch as patch_route, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -18,7 +18,7 @@ pub struct CreateAccount {
     /// Team slug, e.g. `marketing`.
     #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
     pub team: String,
-    #[schema(value_type = super::PlatformName)]
+    #[schema(value_type = crate::http::wire::PlatformName)]
     pub platform: String,
     /// As the platform shows it, e.g. `@brand`; no spaces, control or invisible characters.
     #[schema(min_length = 1, max_length = 100)]
@@ -34,7 +34,7 @@ pub struct CreateAccount {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAccount {
-    #[schema(value_type = Option<super::PlatformName>)]
+    #[schema(value_type = Option<crate::http::wire::PlatformName>)]
     pub platform: Option<String>,
     #[schema(min_length = 1, max_length = 100)]
     pub handle: Option<String>,
@@ -153,7 +153,6 @@ impl From<AccountView> for AccountOut {
 /// Registers a shared account in a team (manager).
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = CreateAccount,
     responses((status = 201, body = AccountOut)))]
-#[post("/accounts")]
 pub async fn create(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -186,7 +185,6 @@ pub async fn create(
 /// Accounts in the teams you may see, optionally filtered, in pages.
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(ListQuery),
     responses((status = 200, body = AccountList)))]
-#[get("/accounts")]
 pub async fn list(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -231,9 +229,8 @@ pub async fn list(
 }
 
 /// One account.
-#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts", params(super::AccountId),
+#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts", params(crate::http::wire::AccountId),
     responses((status = 200, body = AccountOut)))]
-#[get("/accounts/{id}")]
 pub async fn get(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -244,9 +241,8 @@ pub async fn get(
 }
 
 /// Changes an account's details or freezes/unfreezes it (manager).
-#[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", params(super::AccountId),
+#[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", params(crate::http::wire::AccountId),
     request_body = PatchAccount, responses((status = 200, body = AccountOut)))]
-#[patch_route("/accounts/{id}")]
 pub async fn patch(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -276,9 +272,8 @@ pub async fn patch(
 }
 
 /// Archives an account (manager). Its secrets stay, unusable, for the audit trail.
-#[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts", params(super::AccountId),
+#[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts", params(crate::http::wire::AccountId),
     responses((status = 200, body = AccountOut)))]
-#[delete("/accounts/{id}")]
 pub async fn archive(
     core: web::Data<Core>,
     auth: Authenticated,

@@ -7,7 +7,7 @@ use crate::http::extract::Query;
 use crate::http::{ApiError, Authenticated};
 use crate::services::Core;
 use crate::store::audit::AuditFilter;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -45,7 +45,6 @@ pub struct AuditQuery {
 /// A page of audit events, oldest first; `next` is the cursor for the following page.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = AuditPage)))]
-#[get("/audit")]
 pub async fn list(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -82,8 +81,7 @@ pub struct AuditPage {
 
 /// Recomputes the hash chain.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
-    responses((status = 200, body = VerifyReport), (status = 403, body = super::ErrorBody)))]
-#[get("/audit/verify")]
+    responses((status = 200, body = VerifyReport), (status = 403, body = crate::http::wire::ErrorBody)))]
 pub async fn verify(core: web::Data<Core>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
     let report = core.verify_audit(&auth.0).await?;
     Ok(HttpResponse::Ok().json(report))
@@ -91,8 +89,7 @@ pub async fn verify(core: web::Data<Core>, auth: Authenticated) -> Result<HttpRe
 
 /// The SIEM destinations (`[[audit.forward]]`) and how far each has got.
 #[utoipa::path(get, path = "/api/v1/audit/forwarders", tag = "audit",
-    responses((status = 200, description = "`{\"forwarders\":[ForwarderStatus…]}`"), (status = 403, body = super::ErrorBody)))]
-#[get("/audit/forwarders")]
+    responses((status = 200, description = "`{\"forwarders\":[ForwarderStatus…]}`"), (status = 403, body = crate::http::wire::ErrorBody)))]
 pub async fn forwarders(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -187,8 +184,7 @@ where
 /// starting `# ERROR export_incomplete`).
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
     responses((status = 200, description = "JSON lines (application/x-ndjson) or CSV (text/csv)"),
-        (status = 403, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
-#[get("/audit/export")]
+        (status = 403, body = crate::http::wire::ErrorBody), (status = 422, body = crate::http::wire::ErrorBody)))]
 pub async fn export(
     core: web::Data<Core>,
     auth: Authenticated,

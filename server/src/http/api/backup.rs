@@ -8,7 +8,7 @@ use crate::http::extract::{Json, OptionalJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::backup::{CodeOutcome, FailedAttempts};
 use crate::services::Core;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -174,9 +174,8 @@ fn parse_date(raw: &str) -> Result<chrono::NaiveDate, Invalid> {
 }
 
 /// Imports a generation of backup codes in order; the previous generation is superseded (manager).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", params(super::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", params(crate::http::wire::AccountId),
     request_body = ImportCodes, responses((status = 201, body = ImportedOut)))]
-#[post("/accounts/{id}/backup-codes")]
 pub async fn import(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -199,9 +198,8 @@ pub async fn import(
 }
 
 /// The current generation: each position's state, never a value (operator, manager, auditor…).
-#[utoipa::path(get, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", params(super::AccountId),
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", params(crate::http::wire::AccountId),
     responses((status = 200, body = GenerationOut)))]
-#[get("/accounts/{id}/backup-codes")]
 pub async fn status(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -230,9 +228,8 @@ pub async fn status(
 
 /// Hands out the lowest unused code of the current generation, once (operator; justification
 /// required; rate-limited).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/checkout", tag = "backup-codes", params(super::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/checkout", tag = "backup-codes", params(crate::http::wire::AccountId),
     request_body = JustificationBody, responses((status = 200, body = CheckedOutOut)))]
-#[post("/accounts/{id}/backup-codes/checkout")]
 pub async fn checkout(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -269,7 +266,6 @@ pub struct CodePosition(
 /// holds it, or a manager with `"override": true` (audited as `backup.result_override`).
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/{position}/result", tag = "backup-codes",
     params(CodePosition), request_body = ResultIn, responses((status = 200, body = ResultOut)))]
-#[post("/accounts/{id}/backup-codes/{position}/result")]
 pub async fn result(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -307,9 +303,8 @@ pub async fn result(
 }
 
 /// Says what a typed code is, with hints, without revealing any other code (operator).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/verify", tag = "backup-codes", params(super::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/verify", tag = "backup-codes", params(crate::http::wire::AccountId),
     request_body = VerifyIn, responses((status = 200, body = VerifyOut)))]
-#[post("/accounts/{id}/backup-codes/verify")]
 pub async fn verify(
     core: web::Data<Core>,
     auth: Authenticated,

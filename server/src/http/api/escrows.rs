@@ -6,7 +6,7 @@ use crate::http::extract::Json;
 use crate::http::{ApiError, Authenticated};
 use crate::services::escrow::{EscrowInput, EscrowView};
 use crate::services::Core;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -130,7 +130,6 @@ pub struct EscrowId(
 /// are in this answer, once.
 #[utoipa::path(post, path = "/api/v1/escrows", tag = "break-glass", request_body = CreateEscrow,
     responses((status = 201, body = EscrowOut)))]
-#[post("/escrows")]
 pub async fn create(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -162,7 +161,6 @@ pub async fn create(
 /// Escrows: all for security admins and auditors, theirs for custodians.
 #[utoipa::path(get, path = "/api/v1/escrows", tag = "break-glass",
     responses((status = 200, body = EscrowList)))]
-#[get("/escrows")]
 pub async fn list(core: web::Data<Core>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
     let escrows = core.escrows(&auth.0).await?;
     Ok(HttpResponse::Ok().json(EscrowList {
@@ -172,8 +170,7 @@ pub async fn list(core: web::Data<Core>, auth: Authenticated) -> Result<HttpResp
 
 /// One escrow (security admins, auditors, its custodians).
 #[utoipa::path(get, path = "/api/v1/escrows/{id}", tag = "break-glass", params(EscrowId),
-    responses((status = 200, body = EscrowOut), (status = 404, description = "no such escrow", body = super::ErrorBody)))]
-#[get("/escrows/{id}")]
+    responses((status = 200, body = EscrowOut), (status = 404, description = "no such escrow", body = crate::http::wire::ErrorBody)))]
 pub async fn get(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -186,9 +183,8 @@ pub async fn get(
 /// A custodian picks up their share, once, after a recent sign-in.
 #[utoipa::path(post, path = "/api/v1/escrows/{id}/share", tag = "break-glass", params(EscrowId),
     responses((status = 200, body = PickedUp),
-    (status = 404, description = "no such escrow", body = super::ErrorBody),
-    (status = 409, description = "`share_already_issued`", body = super::ErrorBody)))]
-#[post("/escrows/{id}/share")]
+    (status = 404, description = "no such escrow", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`share_already_issued`", body = crate::http::wire::ErrorBody)))]
 pub async fn share(
     core: web::Data<Core>,
     auth: Authenticated,

@@ -2,12 +2,11 @@
 
 use crate::services::keys::KeyProblem;
 use crate::services::Core;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 
 /// Liveness: the process answers. Touches nothing.
 #[utoipa::path(get, path = "/healthz", tag = "operations", security(),
     responses((status = 200, description = "alive", example = json!({"status": "ok"}))))]
-#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
@@ -20,7 +19,6 @@ pub async fn healthz() -> HttpResponse {
 /// of problem there is, never key ids: those go to the log and `keyward keys status`.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(),
     responses((status = 200, description = "ready", example = json!({"status": "ready", "clock": {"database_skew_ms": 2, "idp_skew_ms": 0}, "warnings": []})), (status = 503, description = "not ready, with the reasons")))]
-#[get("/readyz")]
 pub async fn readyz(core: web::Data<Core>) -> HttpResponse {
     let mut problems = Vec::new();
     if core.draining.load(std::sync::atomic::Ordering::Relaxed) {

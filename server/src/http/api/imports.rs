@@ -7,7 +7,7 @@ use crate::http::extract::UploadJson;
 use crate::http::{ApiError, Authenticated};
 use crate::services::imports::{Decision, ImportAction, PreviewEntry};
 use crate::services::Core;
-use actix_web::{post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -200,8 +200,7 @@ pub(crate) async fn import_text(format: ImportFormat, raw: &str) -> Result<Strin
 /// on, create the account, or skip it. Nothing is stored; no secret is in the answer.
 #[utoipa::path(post, path = "/api/v1/imports/preview", tag = "imports", request_body = PreviewBody,
     responses((status = 200, body = PreviewOut),
-    (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `unsupported_image`, `not_an_image`, `no_qr_code`", body = super::ErrorBody)))]
-#[post("/imports/preview")]
+    (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `unsupported_image`, `not_an_image`, `no_qr_code`", body = crate::http::wire::ErrorBody)))]
 pub async fn preview(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -222,10 +221,9 @@ pub async fn preview(
 /// `totp.set`/`hotp.set` per stored seed). A seed already stored on its account is skipped.
 #[utoipa::path(post, path = "/api/v1/imports", tag = "imports", request_body = ImportBody,
     responses((status = 200, body = ImportOut),
-    (status = 404, description = "an account to attach to does not exist", body = super::ErrorBody),
-    (status = 409, description = "`account_exists`: an account to create exists already", body = super::ErrorBody),
-    (status = 422, description = "a bad import or decision", body = super::ErrorBody)))]
-#[post("/imports")]
+    (status = 404, description = "an account to attach to does not exist", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`account_exists`: an account to create exists already", body = crate::http::wire::ErrorBody),
+    (status = 422, description = "a bad import or decision", body = crate::http::wire::ErrorBody)))]
 pub async fn apply(
     core: web::Data<Core>,
     auth: Authenticated,

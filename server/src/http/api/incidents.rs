@@ -11,7 +11,7 @@ use crate::http::{ApiError, Authenticated};
 use crate::services::incidents::{ActionResult, Answer, IncidentView, Revealed, TimelineEntry};
 use crate::services::runbooks::{Runbooks, Text};
 use crate::services::Core;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -281,7 +281,6 @@ fn note(raw: Option<&str>) -> Result<Option<Justification>, Invalid> {
 /// The runbooks installed (anyone signed in).
 #[utoipa::path(get, path = "/api/v1/runbooks", tag = "incidents",
     responses((status = 200, body = RunbookList)))]
-#[get("/runbooks")]
 pub async fn list_runbooks(core: web::Data<Core>, _auth: Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(RunbookList {
         runbooks: core
@@ -299,9 +298,8 @@ pub async fn list_runbooks(core: web::Data<Core>, _auth: Authenticated) -> HttpR
 /// Starts an incident on an account (operator, manager or security admin of its team).
 #[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", request_body = StartBody,
     responses((status = 201, body = IncidentOut),
-    (status = 404, description = "no such account or runbook", body = super::ErrorBody),
-    (status = 423, description = "the account is archived", body = super::ErrorBody)))]
-#[post("/incidents")]
+    (status = 404, description = "no such account or runbook", body = crate::http::wire::ErrorBody),
+    (status = 423, description = "the account is archived", body = crate::http::wire::ErrorBody)))]
 pub async fn start(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -325,7 +323,6 @@ pub async fn start(
 /// Incidents on the accounts whose incidents you may read, newest first (at most 500).
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentQuery),
     responses((status = 200, body = IncidentList)))]
-#[get("/incidents")]
 pub async fn list(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -349,8 +346,7 @@ pub async fn list(
 /// One incident: its current step and its timeline.
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents", params(IncidentId),
     responses((status = 200, body = IncidentOut),
-    (status = 404, description = "no such incident", body = super::ErrorBody)))]
-#[get("/incidents/{id}")]
+    (status = 404, description = "no such incident", body = crate::http::wire::ErrorBody)))]
 pub async fn get(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -364,13 +360,12 @@ pub async fn get(
 /// incident at its next step, with the action's `result` (shown once).
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/answer", tag = "incidents", params(IncidentId),
     request_body = AnswerBody, responses((status = 200, body = IncidentOut),
-    (status = 403, description = "`action_not_allowed`: your role does not allow the choice's action", body = super::ErrorBody),
-    (status = 404, description = "no such incident", body = super::ErrorBody),
-    (status = 409, description = "`step_changed`: someone answered first; `incident_closed`", body = super::ErrorBody),
-    (status = 422, description = "`unknown_choice`", body = super::ErrorBody),
-    (status = 423, description = "the account is frozen (for actions that use its secrets)", body = super::ErrorBody),
-    (status = 429, description = "`failed_attempt_budget`: too many rejected codes; wait", body = super::ErrorBody)))]
-#[post("/incidents/{id}/answer")]
+    (status = 403, description = "`action_not_allowed`: your role does not allow the choice's action", body = crate::http::wire::ErrorBody),
+    (status = 404, description = "no such incident", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`step_changed`: someone answered first; `incident_closed`", body = crate::http::wire::ErrorBody),
+    (status = 422, description = "`unknown_choice`", body = crate::http::wire::ErrorBody),
+    (status = 423, description = "the account is frozen (for actions that use its secrets)", body = crate::http::wire::ErrorBody),
+    (status = 429, description = "`failed_attempt_budget`: too many rejected codes; wait", body = crate::http::wire::ErrorBody)))]
 pub async fn answer(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -398,9 +393,8 @@ pub async fn answer(
 /// Resolves an open incident with a summary of what happened.
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "incidents", params(IncidentId),
     request_body = ResolveBody, responses((status = 200, body = IncidentOut),
-    (status = 404, description = "no such incident", body = super::ErrorBody),
-    (status = 409, description = "`incident_closed`", body = super::ErrorBody)))]
-#[post("/incidents/{id}/resolve")]
+    (status = 404, description = "no such incident", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`incident_closed`", body = crate::http::wire::ErrorBody)))]
 pub async fn resolve(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -420,9 +414,8 @@ pub async fn resolve(
 /// Cancels an open incident (started by mistake, or a duplicate), with the reason.
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/cancel", tag = "incidents", params(IncidentId),
     request_body = CancelBody, responses((status = 200, body = IncidentOut),
-    (status = 404, description = "no such incident", body = super::ErrorBody),
-    (status = 409, description = "`incident_closed`", body = super::ErrorBody)))]
-#[post("/incidents/{id}/cancel")]
+    (status = 404, description = "no such incident", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`incident_closed`", body = crate::http::wire::ErrorBody)))]
 pub async fn cancel(
     core: web::Data<Core>,
     auth: Authenticated,

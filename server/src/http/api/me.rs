@@ -1,7 +1,7 @@
 //! Who am I.
 
 use crate::http::Authenticated;
-use actix_web::{get, HttpResponse};
+use actix_web::HttpResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -23,8 +23,7 @@ pub struct Me {
 
 /// The authenticated principal and its role bindings.
 #[utoipa::path(get, path = "/api/v1/me", tag = "identity",
-    responses((status = 200, body = Me), (status = 401, body = super::ErrorBody)))]
-#[get("/me")]
+    responses((status = 200, body = Me), (status = 401, body = crate::http::wire::ErrorBody)))]
 pub async fn me(auth: Authenticated) -> HttpResponse {
     let p = &auth.0.principal;
     HttpResponse::Ok().json(Me {

@@ -8,7 +8,7 @@ use crate::http::{ApiError, Authenticated};
 use crate::services::offboarding::{ExposureItem, MemberView, OffboardingReport};
 use crate::services::Core;
 use actix_web::http::header;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -163,7 +163,6 @@ fn policy(raw: Option<&str>) -> Result<OffboardPolicy, ApiError> {
 /// Members, with their roles (security admins and auditors).
 #[utoipa::path(get, path = "/api/v1/members", tag = "members", params(MemberListQuery),
     responses((status = 200, body = MemberList)))]
-#[get("/members")]
 pub async fn list(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -185,8 +184,7 @@ pub async fn list(
 
 /// What a member saw (or could still use), from the audit trail (security admins, auditors).
 #[utoipa::path(get, path = "/api/v1/members/{id}/exposure", tag = "members", params(MemberId, ExposureQuery),
-    responses((status = 200, body = ExposureOut), (status = 404, description = "no such member", body = super::ErrorBody)))]
-#[get("/members/{id}/exposure")]
+    responses((status = 200, body = ExposureOut), (status = 404, description = "no such member", body = crate::http::wire::ErrorBody)))]
 pub async fn exposure(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -207,9 +205,8 @@ pub async fn exposure(
 /// and a rotation task opens for each secret they were exposed to (security admin).
 #[utoipa::path(post, path = "/api/v1/members/{id}/offboard", tag = "members", params(MemberId),
     request_body = OffboardBody, responses((status = 200, body = OffboardOut),
-    (status = 404, description = "no such member", body = super::ErrorBody),
-    (status = 409, description = "`already_departed`: the member was offboarded before", body = super::ErrorBody)))]
-#[post("/members/{id}/offboard")]
+    (status = 404, description = "no such member", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`already_departed`: the member was offboarded before", body = crate::http::wire::ErrorBody)))]
 pub async fn offboard(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -235,9 +232,8 @@ pub async fn offboard(
     responses((status = 200, description = "the report", content(
         (ReportOut = "application/json"),
         (String = "text/csv"))),
-    (status = 404, description = "no such member", body = super::ErrorBody),
-    (status = 409, description = "`not_offboarded`: the member has not departed", body = super::ErrorBody)))]
-#[get("/members/{id}/offboarding-report")]
+    (status = 404, description = "no such member", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`not_offboarded`: the member has not departed", body = crate::http::wire::ErrorBody)))]
 pub async fn report(
     core: web::Data<Core>,
     auth: Authenticated,

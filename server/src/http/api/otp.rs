@@ -7,7 +7,7 @@ use crate::domain::{
 use crate::http::extract::{OptionalJson, UploadJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::Core;
-use actix_web::{post, put, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -207,9 +207,8 @@ async fn set(
 }
 
 /// Stores a new TOTP seed version (manager).
-#[utoipa::path(put, path = "/api/v1/accounts/{id}/totp", tag = "otp", params(super::AccountId), request_body = SetOtp,
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/totp", tag = "otp", params(crate::http::wire::AccountId), request_body = SetOtp,
     responses((status = 201, body = VersionOut)))]
-#[put("/accounts/{id}/totp")]
 pub async fn put_totp(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -220,10 +219,9 @@ pub async fn put_totp(
 }
 
 /// The current TOTP code (operator). The justification is optional.
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/code", tag = "otp", params(super::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/code", tag = "otp", params(crate::http::wire::AccountId),
     request_body(content = Option<JustificationBody>, content_type = "application/json"),
     responses((status = 200, body = TotpCodeOut)))]
-#[post("/accounts/{id}/totp/code")]
 pub async fn totp_code(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -260,9 +258,8 @@ async fn export(
 }
 
 /// Exports the TOTP seed as an otpauth URI (security_admin, justification required).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/export", tag = "otp", params(super::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/export", tag = "otp", params(crate::http::wire::AccountId),
     request_body = JustificationBody, responses((status = 200, body = ExportOut)))]
-#[post("/accounts/{id}/totp/export")]
 pub async fn totp_export(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -273,9 +270,8 @@ pub async fn totp_export(
 }
 
 /// Stores a new HOTP seed version (manager).
-#[utoipa::path(put, path = "/api/v1/accounts/{id}/hotp", tag = "otp", params(super::AccountId), request_body = SetOtp,
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/hotp", tag = "otp", params(crate::http::wire::AccountId), request_body = SetOtp,
     responses((status = 201, body = VersionOut)))]
-#[put("/accounts/{id}/hotp")]
 pub async fn put_hotp(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -286,10 +282,9 @@ pub async fn put_hotp(
 }
 
 /// The HOTP code for the stored counter, which advances atomically (operator).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/code", tag = "otp", params(super::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/code", tag = "otp", params(crate::http::wire::AccountId),
     request_body(content = Option<JustificationBody>, content_type = "application/json"),
     responses((status = 200, body = HotpCodeOut)))]
-#[post("/accounts/{id}/hotp/code")]
 pub async fn hotp_code(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -306,9 +301,8 @@ pub async fn hotp_code(
 }
 
 /// Exports the HOTP seed with its live counter (security_admin, justification required).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/export", tag = "otp", params(super::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/export", tag = "otp", params(crate::http::wire::AccountId),
     request_body = JustificationBody, responses((status = 200, body = ExportOut)))]
-#[post("/accounts/{id}/hotp/export")]
 pub async fn hotp_export(
     core: web::Data<Core>,
     auth: Authenticated,

@@ -6,7 +6,7 @@ use crate::domain::Password;
 use crate::http::extract::{Json, OptionalJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::Core;
-use actix_web::{post, put, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -26,9 +26,8 @@ pub struct PasswordOut {
 }
 
 /// Stores a new password version (manager).
-#[utoipa::path(put, path = "/api/v1/accounts/{id}/password", tag = "passwords", params(super::AccountId),
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/password", tag = "passwords", params(crate::http::wire::AccountId),
     request_body = SetPassword, responses((status = 201, body = VersionOut)))]
-#[put("/accounts/{id}/password")]
 pub async fn put_password(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -42,9 +41,8 @@ pub async fn put_password(
 }
 
 /// Reveals the current password (manager, justification required, rate-limited).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/password/reveal", tag = "passwords", params(super::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/password/reveal", tag = "passwords", params(crate::http::wire::AccountId),
     request_body = JustificationBody, responses((status = 200, body = PasswordOut)))]
-#[post("/accounts/{id}/password/reveal")]
 pub async fn reveal_password(
     core: web::Data<Core>,
     auth: Authenticated,

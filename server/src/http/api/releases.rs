@@ -8,7 +8,7 @@ use crate::http::extract::{Json, OptionalJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::release::ReleaseView;
 use crate::services::Core;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -109,9 +109,8 @@ pub struct ReleaseId(
 #[utoipa::path(post, path = "/api/v1/escrows/{id}/releases", tag = "break-glass",
     params(super::escrows::EscrowId), request_body = RequestBody,
     responses((status = 201, body = ReleaseOut),
-    (status = 404, description = "no such escrow", body = super::ErrorBody),
-    (status = 409, description = "`escrow_spent`", body = super::ErrorBody)))]
-#[post("/escrows/{id}/releases")]
+    (status = 404, description = "no such escrow", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`escrow_spent`", body = crate::http::wire::ErrorBody)))]
 pub async fn request(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -139,15 +138,14 @@ pub async fn request(
 #[utoipa::path(post, path = "/api/v1/releases/{id}/shares", tag = "break-glass", security(),
     params(ReleaseId), request_body = ShareBody,
     responses((status = 200, body = ReleaseOut),
-    (status = 400, description = "the body is not JSON", body = super::ErrorBody),
-    (status = 404, description = "no such release", body = super::ErrorBody),
-    (status = 409, description = "`share_already_submitted`, or the release takes no more shares", body = super::ErrorBody),
-    (status = 413, description = "the body is too large", body = super::ErrorBody),
-    (status = 415, description = "not JSON", body = super::ErrorBody),
-    (status = 422, description = "`invalid_share`", body = super::ErrorBody),
-    (status = 429, description = "too many refused shares from this address", body = super::ErrorBody),
-    (status = 503, description = "the database is unavailable", body = super::ErrorBody)))]
-#[post("/releases/{id}/shares")]
+    (status = 400, description = "the body is not JSON", body = crate::http::wire::ErrorBody),
+    (status = 404, description = "no such release", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`share_already_submitted`, or the release takes no more shares", body = crate::http::wire::ErrorBody),
+    (status = 413, description = "the body is too large", body = crate::http::wire::ErrorBody),
+    (status = 415, description = "not JSON", body = crate::http::wire::ErrorBody),
+    (status = 422, description = "`invalid_share`", body = crate::http::wire::ErrorBody),
+    (status = 429, description = "too many refused shares from this address", body = crate::http::wire::ErrorBody),
+    (status = 503, description = "the database is unavailable", body = crate::http::wire::ErrorBody)))]
 pub async fn submit(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -167,8 +165,7 @@ pub async fn submit(
 
 /// A release (its requester, the escrow's custodians, security admins and auditors).
 #[utoipa::path(get, path = "/api/v1/releases/{id}", tag = "break-glass", params(ReleaseId),
-    responses((status = 200, body = ReleaseOut), (status = 404, description = "no such release", body = super::ErrorBody)))]
-#[get("/releases/{id}")]
+    responses((status = 200, body = ReleaseOut), (status = 404, description = "no such release", body = crate::http::wire::ErrorBody)))]
 pub async fn get(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -181,9 +178,8 @@ pub async fn get(
 /// Stops a release collecting shares or waiting (security admins and custodians).
 #[utoipa::path(post, path = "/api/v1/releases/{id}/veto", tag = "break-glass", params(ReleaseId),
     request_body = JustificationBody,
-    responses((status = 200, body = ReleaseOut), (status = 404, description = "no such release", body = super::ErrorBody),
-    (status = 409, description = "`release_not_vetoable`", body = super::ErrorBody)))]
-#[post("/releases/{id}/veto")]
+    responses((status = 200, body = ReleaseOut), (status = 404, description = "no such release", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`release_not_vetoable`", body = crate::http::wire::ErrorBody)))]
 pub async fn veto(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -206,10 +202,9 @@ pub async fn veto(
 #[utoipa::path(get, path = "/api/v1/releases/{id}/secrets", tag = "break-glass",
     params(ReleaseId, ("X-Release-Key" = String, Header, description = "the release key given when the release was asked for")),
     responses((status = 200, body = ReleasedOut),
-    (status = 404, description = "no such release", body = super::ErrorBody),
-    (status = 409, description = "not enough shares yet, or vetoed", body = super::ErrorBody),
-    (status = 410, description = "`release_expired`: the window has ended", body = super::ErrorBody)))]
-#[get("/releases/{id}/secrets")]
+    (status = 404, description = "no such release", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "not enough shares yet, or vetoed", body = crate::http::wire::ErrorBody),
+    (status = 410, description = "`release_expired`: the window has ended", body = crate::http::wire::ErrorBody)))]
 pub async fn secrets(
     req: HttpRequest,
     core: web::Data<Core>,

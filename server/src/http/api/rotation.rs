@@ -9,7 +9,7 @@ use crate::http::{ApiError, Authenticated};
 use crate::services::platforms::{self, Steps};
 use crate::services::rotation::{TaskQuery, TaskView};
 use crate::services::Core;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -120,7 +120,6 @@ fn nonblank(v: Option<String>) -> Option<String> {
 /// Rotation tasks on the accounts you may see (at most 1000, soonest deadline first).
 #[utoipa::path(get, path = "/api/v1/rotation-tasks", tag = "rotation", params(TaskListQuery),
     responses((status = 200, body = TaskList)))]
-#[get("/rotation-tasks")]
 pub async fn list(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -160,10 +159,9 @@ pub struct OpenTaskBody {
 /// Opens a rotation task by hand (reason `manual`; manager or security admin).
 #[utoipa::path(post, path = "/api/v1/rotation-tasks", tag = "rotation", request_body = OpenTaskBody,
     responses((status = 201, body = TaskOut),
-    (status = 404, description = "no such account", body = super::ErrorBody),
-    (status = 409, description = "`task_exists`: one is open already", body = super::ErrorBody),
-    (status = 423, description = "the account is archived", body = super::ErrorBody)))]
-#[post("/rotation-tasks")]
+    (status = 404, description = "no such account", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "`task_exists`: one is open already", body = crate::http::wire::ErrorBody),
+    (status = 423, description = "the account is archived", body = crate::http::wire::ErrorBody)))]
 pub async fn open(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -192,8 +190,7 @@ pub async fn open(
 
 /// One rotation task (anyone who may see its account).
 #[utoipa::path(get, path = "/api/v1/rotation-tasks/{id}", tag = "rotation", params(TaskId),
-    responses((status = 200, body = TaskOut), (status = 404, description = "no such task", body = super::ErrorBody)))]
-#[get("/rotation-tasks/{id}")]
+    responses((status = 200, body = TaskOut), (status = 404, description = "no such task", body = crate::http::wire::ErrorBody)))]
 pub async fn get(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -206,9 +203,8 @@ pub async fn get(
 /// Gives an open task to a member (manager of the account's team).
 #[utoipa::path(post, path = "/api/v1/rotation-tasks/{id}/assign", tag = "rotation", params(TaskId),
     request_body = AssignBody, responses((status = 200, body = TaskOut),
-    (status = 404, description = "no such task or member", body = super::ErrorBody),
-    (status = 409, description = "the task is no longer open, or the member departed", body = super::ErrorBody)))]
-#[post("/rotation-tasks/{id}/assign")]
+    (status = 404, description = "no such task or member", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "the task is no longer open, or the member departed", body = crate::http::wire::ErrorBody)))]
 pub async fn assign(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -226,9 +222,8 @@ pub async fn assign(
 /// Dismisses an open task: the risk is accepted (security admin, justification required).
 #[utoipa::path(post, path = "/api/v1/rotation-tasks/{id}/dismiss", tag = "rotation", params(TaskId),
     request_body = JustificationBody, responses((status = 200, body = TaskOut),
-    (status = 404, description = "no such task", body = super::ErrorBody),
-    (status = 409, description = "the task is no longer open", body = super::ErrorBody)))]
-#[post("/rotation-tasks/{id}/dismiss")]
+    (status = 404, description = "no such task", body = crate::http::wire::ErrorBody),
+    (status = 409, description = "the task is no longer open", body = crate::http::wire::ErrorBody)))]
 pub async fn dismiss(
     core: web::Data<Core>,
     auth: Authenticated,

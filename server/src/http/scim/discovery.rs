@@ -3,7 +3,7 @@
 
 use super::{scim_json, ScimError, LIST_SCHEMA, USER_SCHEMA};
 use actix_web::http::StatusCode;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -84,7 +84,6 @@ pub struct DiscoveryId(
 /// What this SCIM service provider supports (RFC 7643 5).
 #[utoipa::path(get, path = "/scim/v2/ServiceProviderConfig", tag = "scim", security(),
     responses((status = 200, description = "the configuration", content_type = "application/scim+json", body = Object)))]
-#[get("/ServiceProviderConfig")]
 pub async fn service_provider_config(core: web::Data<crate::services::Core>) -> HttpResponse {
     let body = json!({
         "schemas": [SPC_SCHEMA],
@@ -108,7 +107,6 @@ pub async fn service_provider_config(core: web::Data<crate::services::Core>) -> 
 /// The resource types: User.
 #[utoipa::path(get, path = "/scim/v2/ResourceTypes", tag = "scim", security(),
     responses((status = 200, description = "a list response", content_type = "application/scim+json", body = Object)))]
-#[get("/ResourceTypes")]
 pub async fn resource_types(core: web::Data<crate::services::Core>) -> HttpResponse {
     scim_json(StatusCode::OK, &list(vec![user_resource_type(&core)]))
 }
@@ -117,7 +115,6 @@ pub async fn resource_types(core: web::Data<crate::services::Core>) -> HttpRespo
 #[utoipa::path(get, path = "/scim/v2/ResourceTypes/{id}", tag = "scim", security(), params(DiscoveryId),
     responses((status = 200, description = "the resource type", content_type = "application/scim+json", body = Object),
     (status = 404, description = "no such resource type", content_type = "application/scim+json", body = super::ScimErrorBody)))]
-#[get("/ResourceTypes/{id}")]
 pub async fn resource_type(
     core: web::Data<crate::services::Core>,
     id: web::Path<String>,
@@ -135,7 +132,6 @@ pub async fn resource_type(
 /// The schemas: User.
 #[utoipa::path(get, path = "/scim/v2/Schemas", tag = "scim", security(),
     responses((status = 200, description = "a list response", content_type = "application/scim+json", body = Object)))]
-#[get("/Schemas")]
 pub async fn schema_list(core: web::Data<crate::services::Core>) -> HttpResponse {
     scim_json(StatusCode::OK, &list(vec![user_schema(&core)]))
 }
@@ -144,7 +140,6 @@ pub async fn schema_list(core: web::Data<crate::services::Core>) -> HttpResponse
 #[utoipa::path(get, path = "/scim/v2/Schemas/{id}", tag = "scim", security(), params(DiscoveryId),
     responses((status = 200, description = "the schema", content_type = "application/scim+json", body = Object),
     (status = 404, description = "no such schema", content_type = "application/scim+json", body = super::ScimErrorBody)))]
-#[get("/Schemas/{id}")]
 pub async fn schema_one(
     core: web::Data<crate::services::Core>,
     id: web::Path<String>,

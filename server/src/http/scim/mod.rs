@@ -14,38 +14,20 @@ pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/scim/v2")
-            .service(discovery::service_provider_config)
-            .service(discovery::resource_types)
-            .service(discovery::resource_type)
-            .service(discovery::schema_list)
-            .service(discovery::schema_one)
-            .service(users::search_root)
-            .service(users::search)
-            .service(users::list)
-            .service(users::create)
-            .service(users::get)
-            .service(users::replace)
-            .service(users::patch)
-            .service(users::delete)
-            // Discovery is read-only: any other method on it is 405.
-            .service(
-                web::resource("/ServiceProviderConfig")
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(web::resource("/ResourceTypes").default_service(web::to(method_not_allowed)))
-            .service(
-                web::resource("/ResourceTypes/{id}").default_service(web::to(method_not_allowed)),
-            )
-            .service(web::resource("/Schemas").default_service(web::to(method_not_allowed)))
-            .service(web::resource("/Schemas/{id}").default_service(web::to(method_not_allowed)))
-            .default_service(web::to(|| async {
-                ScimError::new(StatusCode::NOT_FOUND, None, "no such SCIM endpoint")
-                    .error_response()
-            })),
-    );
+/// SCIM's scope after its routes (`http::routes`): discovery is read-only (any other method
+/// is 405), and an unknown SCIM path gets a SCIM 404.
+pub fn finish_scope(scope: actix_web::Scope) -> actix_web::Scope {
+    scope
+        .service(
+            web::resource("/ServiceProviderConfig").default_service(web::to(method_not_allowed)),
+        )
+        .service(web::resource("/ResourceTypes").default_service(web::to(method_not_allowed)))
+        .service(web::resource("/ResourceTypes/{id}").default_service(web::to(method_not_allowed)))
+        .service(web::resource("/Schemas").default_service(web::to(method_not_allowed)))
+        .service(web::resource("/Schemas/{id}").default_service(web::to(method_not_allowed)))
+        .default_service(web::to(|| async {
+            ScimError::new(StatusCode::NOT_FOUND, None, "no such SCIM endpoint").error_response()
+        }))
 }
 
 async fn method_not_allowed() -> HttpResponse {

@@ -9,7 +9,7 @@ use crate::services::scim::{apply_patch, user_name, Draft, PatchOperation};
 use crate::services::{Caller, Core};
 use crate::store::members::MemberRow;
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, patch, post, put, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -205,7 +205,6 @@ async fn answer_list(
 /// Users, filtered and in pages.
 #[utoipa::path(get, path = "/scim/v2/Users", tag = "scim", params(ListParams),
     responses((status = 200, description = "a list response", content_type = "application/scim+json", body = Object)))]
-#[get("/Users")]
 pub async fn list(
     core: web::Data<Core>,
     auth: Result<Authenticated, ApiError>,
@@ -241,7 +240,6 @@ pub struct SearchRequest {
 /// Users, searched with a body (RFC 7644 3.4.3).
 #[utoipa::path(post, path = "/scim/v2/Users/.search", tag = "scim", request_body(content = SearchRequest, content_type = "application/scim+json"),
     responses((status = 200, description = "a list response", content_type = "application/scim+json", body = Object)))]
-#[post("/Users/.search")]
 pub async fn search(
     core: web::Data<Core>,
     auth: Result<Authenticated, ApiError>,
@@ -273,7 +271,6 @@ pub async fn search(
 /// Searching every resource type at once is not offered: search `/Users/.search`.
 #[utoipa::path(post, path = "/scim/v2/.search", tag = "scim",
     responses((status = 501, description = "not offered", content_type = "application/scim+json", body = super::ScimErrorBody)))]
-#[post("/.search")]
 pub async fn search_root(
     core: web::Data<Core>,
     auth: Result<Authenticated, ApiError>,
@@ -291,7 +288,6 @@ pub async fn search_root(
 #[utoipa::path(post, path = "/scim/v2/Users", tag = "scim", request_body(content = Object, content_type = "application/scim+json"),
     responses((status = 201, description = "the user", content_type = "application/scim+json", body = Object),
     (status = 409, description = "the userName is taken", content_type = "application/scim+json", body = super::ScimErrorBody)))]
-#[post("/Users")]
 pub async fn create(
     core: web::Data<Core>,
     auth: Result<Authenticated, ApiError>,
@@ -317,7 +313,6 @@ pub async fn create(
 /// One user.
 #[utoipa::path(get, path = "/scim/v2/Users/{id}", tag = "scim", params(UserId, Projection),
     responses((status = 200, description = "the user", content_type = "application/scim+json", body = Object)))]
-#[get("/Users/{id}")]
 pub async fn get(
     core: web::Data<Core>,
     auth: Result<Authenticated, ApiError>,
@@ -336,7 +331,6 @@ pub async fn get(
 /// Replaces a user; `active: false` offboards the member.
 #[utoipa::path(put, path = "/scim/v2/Users/{id}", tag = "scim", params(UserId), request_body(content = Object, content_type = "application/scim+json"),
     responses((status = 200, description = "the user", content_type = "application/scim+json", body = Object)))]
-#[put("/Users/{id}")]
 pub async fn replace(
     core: web::Data<Core>,
     auth: Result<Authenticated, ApiError>,
@@ -375,7 +369,6 @@ pub struct PatchOpBody {
 /// Changes some attributes of a user; `active` to false offboards the member.
 #[utoipa::path(patch, path = "/scim/v2/Users/{id}", tag = "scim", params(UserId), request_body(content = PatchBody, content_type = "application/scim+json"),
     responses((status = 200, description = "the user", content_type = "application/scim+json", body = Object)))]
-#[patch("/Users/{id}")]
 pub async fn patch(
     core: web::Data<Core>,
     auth: Result<Authenticated, ApiError>,
@@ -414,7 +407,6 @@ pub async fn patch(
 /// Deletes a user: an active member is offboarded; their record stays for the audit trail.
 #[utoipa::path(delete, path = "/scim/v2/Users/{id}", tag = "scim", params(UserId),
     responses((status = 204, description = "deleted")))]
-#[delete("/Users/{id}")]
 pub async fn delete(
     core: web::Data<Core>,
     auth: Result<Authenticated, ApiError>,

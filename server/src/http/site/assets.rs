@@ -1,7 +1,7 @@
 //! Static assets, embedded in the binary.
 
 use actix_web::http::header;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 
 const APP_CSS: &str = include_str!("../../../../web/static/app.css");
 const APP_JS: &str = include_str!("../../../../web/static/app.js");
@@ -11,7 +11,6 @@ const FAVICON: &str = include_str!("../../../../web/static/favicon.svg");
 #[utoipa::path(get, path = "/static/{name}", tag = "dashboard", security(),
     params(("name" = String, Path, description = "app.css, app.js or favicon.svg")),
     responses((status = 200, description = "the asset", content_type = "text/css"), (status = 404, description = "no such asset")))]
-#[get("/static/{name}")]
 pub async fn asset(name: web::Path<String>) -> HttpResponse {
     let (body, content_type) = match name.as_str() {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),

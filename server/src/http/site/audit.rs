@@ -1,14 +1,14 @@
 //! The audit viewer (auditors and security admins): filters, paging, each event's hash and
 //! whether it links to the one before, and the whole chain's verification.
 
-use super::pages::service_failure;
+use super::kit::service_failure;
 use super::{render, to_signin, Chrome};
 use crate::audit::canonical_hash;
 use crate::domain::FilterText;
 use crate::http::MaybeSession;
 use crate::store::audit::AuditFilter;
 use actix_web::http::StatusCode;
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
@@ -124,7 +124,6 @@ async fn account_by_handle(core: &crate::services::Core, raw: &str) -> Result<St
 /// The audit viewer (auditors and security admins).
 #[utoipa::path(get, path = "/audit", tag = "dashboard", security(("session" = [])), params(AuditQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html")))]
-#[get("/audit")]
 pub async fn audit(
     req: HttpRequest,
     core: web::Data<crate::services::Core>,

@@ -8,7 +8,7 @@ use crate::http::MaybeSession;
 use crate::services::{Core, ServiceError};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -26,7 +26,6 @@ pub struct LoginQuery {
 /// Starts a sign-in at the identity provider (authorization code + PKCE).
 #[utoipa::path(get, path = "/auth/login", tag = "identity", security(), params(LoginQuery),
     responses((status = 302, description = "to the identity provider"), (status = 400, description = "single sign-on is not configured", content_type = "text/html"), (status = 429, description = "too many sign-ins from this address", content_type = "text/html"), (status = 503, description = "the identity provider cannot be reached", content_type = "text/html")))]
-#[get("/auth/login")]
 pub async fn login(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -85,7 +84,6 @@ fn idp_error_text(t: &super::i18n::Texts, code: &str) -> String {
 /// The identity provider's redirect back: finishes the sign-in and sets the session cookie.
 #[utoipa::path(get, path = "/auth/callback", tag = "identity", security(), params(CallbackQuery),
     responses((status = 303, description = "a redirect (see Location)"), (status = 400, description = "the sign-in was refused", content_type = "text/html"), (status = 429, description = "too many failed sign-ins from this address", content_type = "text/html"), (status = 503, description = "the identity provider cannot be reached", content_type = "text/html")))]
-#[get("/auth/callback")]
 pub async fn callback(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -156,7 +154,6 @@ pub struct ReauthQuery {
 /// The page a form that needs a fresh sign-in leads to: one link to the step-up sign-in.
 #[utoipa::path(get, path = "/auth/reauth", tag = "identity", security(), params(ReauthQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html")))]
-#[get("/auth/reauth")]
 pub async fn reauth(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -183,7 +180,6 @@ pub struct LogoutForm {
 #[utoipa::path(post, path = "/auth/logout", tag = "identity", security(("session" = [])),
     request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF)", content_type = "text/html")))]
-#[post("/auth/logout")]
 pub async fn logout(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -265,7 +261,6 @@ pub struct BackchannelLogoutForm {
     (status = 400, description = "the logout token was refused", content_type = "application/json", body = Object),
     (status = 429, description = "too many refused tokens from this address", content_type = "application/json", body = Object),
     (status = 503, description = "the identity provider cannot be reached", content_type = "application/json", body = Object)))]
-#[post("/auth/backchannel-logout")]
 pub async fn backchannel_logout(
     req: HttpRequest,
     core: web::Data<Core>,

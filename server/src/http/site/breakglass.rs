@@ -3,8 +3,8 @@
 //! page where custodians submit shares without signing in, and the released secrets for the
 //! browser that holds the release key.
 
-use super::pages::{form_caller, recoverable, service_failure};
-use super::rotation::when;
+use super::kit::when;
+use super::kit::{form_caller, recoverable, service_failure};
 use super::{error_page, render, see_other, to_signin, Chrome};
 use crate::authz::{Action, ORG_WIDE};
 use crate::http::MaybeSession;
@@ -12,7 +12,7 @@ use crate::services::escrow::EscrowInput;
 use crate::services::{Caller, Core, ServiceError};
 use crate::store::escrow::ReleaseRow;
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -125,7 +125,6 @@ async fn escrows_page(
 /// Escrows the signed-in member may see, and the ceremony form for security admins.
 #[utoipa::path(get, path = "/escrows", tag = "dashboard", security(("session" = [])),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)")))]
-#[get("/escrows")]
 pub async fn escrows_list(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -196,7 +195,6 @@ async fn show_escrow_once(
 #[utoipa::path(post, path = "/escrows", tag = "dashboard", security(("session" = [])),
     request_body(content = CeremonyForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "to the new escrow"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 422, description = "the form is invalid", content_type = "text/html")))]
-#[post("/escrows")]
 pub async fn create(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -311,7 +309,6 @@ pub struct ReleasePath(
 /// One escrow: custodians, releases, a custodian's pickup, asking for a release.
 #[utoipa::path(get, path = "/escrows/{id}", tag = "dashboard", security(("session" = [])), params(EscrowPath, ShownQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html"), (status = 404, description = "no such escrow", content_type = "text/html")))]
-#[get("/escrows/{id}")]
 pub async fn escrow_detail(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -398,7 +395,6 @@ pub struct CsrfForm {
 #[utoipa::path(post, path = "/escrows/{id}/share", tag = "dashboard", security(("session" = [])), params(EscrowPath),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not a custodian", content_type = "text/html"), (status = 404, description = "no such escrow", content_type = "text/html"), (status = 409, description = "picked up already", content_type = "text/html")))]
-#[post("/escrows/{id}/share")]
 pub async fn pickup(
     req: HttpRequest,
     core: web::Data<Core>,

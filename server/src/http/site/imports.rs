@@ -4,7 +4,7 @@
 //! redirect to the summary.
 
 use super::i18n::Texts;
-use super::pages::{form_caller, service_failure};
+use super::kit::{form_caller, service_failure};
 use super::{error_page, render, see_other, to_signin, Chrome};
 use crate::authz::Action;
 use crate::domain::{Handle, ImportFormat, Invalid, Platform, TeamSlug};
@@ -13,7 +13,7 @@ use crate::http::MaybeSession;
 use crate::services::imports::{Decision, ImportAction, PreviewEntry};
 use crate::services::{Caller, Core, ServiceError};
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -148,7 +148,6 @@ pub struct ImportQuery {
 /// The import page: the form, or the summary of the import just made.
 #[utoipa::path(get, path = "/imports", tag = "dashboard", security(("session" = [])), params(ImportQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)")))]
-#[get("/imports")]
 pub async fn import_page(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -299,7 +298,6 @@ fn message(err: ServiceError) -> Result<String, ServiceError> {
 #[utoipa::path(post, path = "/imports/preview", tag = "dashboard", security(("session" = [])),
     request_body(content = PreviewForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "the preview (HTML)", content_type = "text/html"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 422, description = "an export that cannot be read", content_type = "text/html")))]
-#[post("/imports/preview")]
 pub async fn preview(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -377,7 +375,6 @@ pub async fn preview(
     request_body(content = Object, content_type = "application/x-www-form-urlencoded",
         description = "`token` (the preview's), `csrf`, per entry N: `action_N` (attach, create or skip), `platform_N`, `handle_N`, `account_N`; and `only` (an entry number) to import that entry alone"),
     responses((status = 303, description = "a redirect to the summary"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 422, description = "a decision that cannot be carried out, or a preview that expired", content_type = "text/html")))]
-#[post("/imports/apply")]
 pub async fn apply(
     req: HttpRequest,
     core: web::Data<Core>,

@@ -2,7 +2,9 @@
 //! unfreeze it, archive it, and reveal its password (managers; shown once). Every form
 //! answers with a redirect; what it produced is kept for one view of the account page.
 
-use super::pages::{form_caller, recoverable, service_failure, show_once, Extras};
+use super::account::{show_once, Extras};
+use super::kit::{form_caller, recoverable, service_failure};
+use super::panels::lifecycle::ShownPassword;
 use super::{error_page, see_other, Chrome};
 use crate::authz::Action;
 use crate::domain::{
@@ -12,16 +14,9 @@ use crate::http::MaybeSession;
 use crate::services::accounts::{AccountInput, AccountPatch};
 use crate::services::Core;
 use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use utoipa::ToSchema;
-use zeroize::Zeroizing;
-
-/// A password just revealed, shown once.
-#[derive(Serialize, Deserialize)]
-pub struct ShownPassword {
-    pub password: Zeroizing<String>,
-}
 
 #[derive(Deserialize, ToSchema)]
 pub struct AddForm {
@@ -52,7 +47,6 @@ fn login_url(raw: &str) -> Result<Option<LoginUrl>, Invalid> {
 #[utoipa::path(post, path = "/accounts", tag = "dashboard", security(("session" = [])),
     request_body(content = AddForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the new account"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 409, description = "the account exists", content_type = "text/html"), (status = 422, description = "a bad field", content_type = "text/html")))]
-#[post("/accounts")]
 pub async fn add(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -106,10 +100,9 @@ pub struct EditForm {
 
 /// Saves an account's details, or freezes or unfreezes it (`status`).
 #[utoipa::path(post, path = "/accounts/{id}/edit", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::AccountId),
+    params(crate::http::wire::AccountId),
     request_body(content = EditForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
-#[post("/accounts/{id}/edit")]
 pub async fn edit(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -176,10 +169,9 @@ pub struct CsrfOnly {
 
 /// Archives an account (manager) and goes back to the list.
 #[utoipa::path(post, path = "/accounts/{id}/archive", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::AccountId),
+    params(crate::http::wire::AccountId),
     request_body(content = CsrfOnly, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the accounts"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html"), (status = 423, description = "archived already", content_type = "text/html")))]
-#[post("/accounts/{id}/archive")]
 pub async fn archive(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -208,10 +200,9 @@ pub struct RevealPasswordForm {
 /// Reveals the account's password (manager, with a reason, after a recent sign-in); the
 /// answer redirects to the account page, which shows it once.
 #[utoipa::path(post, path = "/accounts/{id}/password/reveal", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::AccountId),
+    params(crate::http::wire::AccountId),
     request_body(content = RevealPasswordForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
-#[post("/accounts/{id}/password/reveal")]
 pub async fn reveal_password(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -245,113 +236,4 @@ pub async fn reveal_password(
         },
     }
     show_once(&req, &core, &caller, &id, extras, "password").await
-}
-
-/// The platform catalog's help for one account, in the page's language: where to sign in,
-/// where to turn on an authenticator app, and what backup codes to expect and where.
-pub struct PlatformHelp {
-    pub name: String,
-    pub login_url: Option<String>,
-    pub settings_url: Option<String>,
-    /// "Turn on an authenticator app: …".
-    pub authenticator: String,
-    /// "… usually gives 5 backup codes: 8 digits each …".
-    pub backup_usual: String,
-    /// "New codes: …".
-    pub backup_where: String,
-    /// The usual count, to compare an import with.
-    pub count: Option<u16>,
-}
-
-impl PlatformHelp {
-    /// The help for `platform`, if the catalog has it.
-    pub fn of(platform: &str, t: &super::i18n::Texts) -> Option<Self> {
-        let guide = crate::services::platforms::guide(platform)?;
-        let name = guide.name.as_str();
-        let format = guide.backup_code_format.in_lang(t.lang);
-        let backup_usual = match guide.backup_code_count {
-            Some(n) => t
-                .life
-                .guide_backup_count
-                .replace("{n}", &n.to_string())
-                .replace("{format}", format),
-            None => t.life.guide_backup_format.replace("{format}", format),
-        };
-        Some(Self {
-            name: name.to_owned(),
-            login_url: guide.login_url.clone(),
-            settings_url: guide.settings_url.clone(),
-            authenticator: t
-                .life
-                .guide_authenticator
-                .replace("{path}", guide.authenticator_setting.in_lang(t.lang)),
-            backup_usual: backup_usual.replace("{platform}", name),
-            backup_where: t
-                .life
-                .guide_backup_where
-                .replace("{path}", guide.backup_code_setting.in_lang(t.lang)),
-            count: guide.backup_code_count,
-        })
-    }
-
-    /// A hint when an import's count is not the platform's usual one.
-    pub fn count_hint(&self, t: &super::i18n::Texts, imported: usize) -> Option<String> {
-        let usual = self.count?;
-        (usize::from(usual) != imported).then(|| {
-            t.life
-                .guide_count_differs
-                .replace("{platform}", &self.name)
-                .replace("{n}", &usual.to_string())
-                .replace("{m}", &imported.to_string())
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::PlatformHelp;
-    use crate::http::site::i18n::{EN, JA};
-
-    #[test]
-    fn the_help_names_the_platform_s_menus_and_its_usual_backup_codes_in_both_languages() {
-        let en = PlatformHelp::of("instagram", &EN).expect("instagram is in the catalog");
-        assert!(
-            en.authenticator.contains("Accounts Center"),
-            "{}",
-            en.authenticator
-        );
-        assert_eq!(
-            en.backup_usual,
-            "Instagram usually gives 5 backup codes: 8 digits each, sometimes shown as two groups of four."
-        );
-        assert!(en
-            .login_url
-            .is_some_and(|u| u.starts_with("https://www.instagram.com/")));
-        let ja = PlatformHelp::of("instagram", &JA).expect("instagram is in the catalog");
-        assert!(
-            ja.authenticator.contains("アカウントセンター"),
-            "{}",
-            ja.authenticator
-        );
-        assert!(ja.backup_usual.contains("通常5個"), "{}", ja.backup_usual);
-        let other = PlatformHelp::of("other", &EN).expect("other is in the catalog");
-        assert!(other
-            .backup_usual
-            .starts_with("Other platform's backup codes:"));
-        assert!(PlatformHelp::of("myspace", &EN).is_none());
-    }
-
-    #[test]
-    fn an_import_of_an_unusual_count_gets_a_hint_and_the_usual_count_none() {
-        let help = PlatformHelp::of("github", &EN).expect("github is in the catalog");
-        assert_eq!(help.count_hint(&EN, 16), None);
-        assert_eq!(
-            help.count_hint(&EN, 15).as_deref(),
-            Some(
-                "GitHub usually gives 16 codes, and 15 were imported. Check that none were missed."
-            )
-        );
-        let other = PlatformHelp::of("other", &EN).expect("other is in the catalog");
-        assert_eq!(other.count_hint(&EN, 3), None, "no usual count, no hint");
-    }
 }

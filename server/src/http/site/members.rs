@@ -2,8 +2,9 @@
 //! offboard form (a preview first, then the departure), and the printable offboarding report.
 
 use super::i18n::Texts;
-use super::pages::{form_caller, service_failure};
-use super::rotation::{cards, when, TaskCard};
+use super::kit::when;
+use super::kit::{form_caller, service_failure};
+use super::panels::rotation::{cards, TaskCard};
 use super::{render, see_other, to_signin, Chrome};
 use crate::authz::{Action, ORG_WIDE};
 use crate::domain::{DepartureReason, OffboardPolicy};
@@ -11,7 +12,7 @@ use crate::http::MaybeSession;
 use crate::services::offboarding::{ExposureItem, MemberView};
 use crate::services::{Caller, Core, ServiceError};
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -106,7 +107,6 @@ struct MembersPage {
 /// Members (security admins and auditors).
 #[utoipa::path(get, path = "/members", tag = "dashboard", security(("session" = [])),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html")))]
-#[get("/members")]
 pub async fn members(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -187,7 +187,6 @@ async fn member_page(
 #[utoipa::path(get, path = "/members/{id}", tag = "dashboard", security(("session" = [])),
     params(crate::http::api::members::MemberId, MemberQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html"), (status = 404, description = "no such member", content_type = "text/html")))]
-#[get("/members/{id}")]
 pub async fn member(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -218,7 +217,6 @@ pub struct OffboardForm {
     params(crate::http::api::members::MemberId),
     request_body(content = OffboardForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "to the offboarding report"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such member", content_type = "text/html"), (status = 409, description = "already departed", content_type = "text/html"), (status = 422, description = "no reason given", content_type = "text/html")))]
-#[post("/members/{id}/offboard")]
 pub async fn offboard(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -282,7 +280,6 @@ struct ReportPage {
 #[utoipa::path(get, path = "/members/{id}/report", tag = "dashboard", security(("session" = [])),
     params(crate::http::api::members::MemberId),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html"), (status = 404, description = "no such member", content_type = "text/html"), (status = 409, description = "not offboarded", content_type = "text/html")))]
-#[get("/members/{id}/report")]
 pub async fn report(
     req: HttpRequest,
     core: web::Data<Core>,

@@ -1,6 +1,7 @@
 //! The web dashboard: server-rendered pages (askama templates in `web/templates`), assets
 //! embedded from `web/static`, sign-in through the IdP. No inline script (strict CSP).
 
+pub(crate) mod account;
 pub(crate) mod assets;
 pub(crate) mod audit;
 pub(crate) mod auth;
@@ -14,9 +15,11 @@ mod i18n_lifecycle;
 mod i18n_rotation;
 pub(crate) mod imports;
 pub(crate) mod incidents;
+pub(crate) mod kit;
 pub(crate) mod lifecycle;
 pub(crate) mod members;
 pub(crate) mod pages;
+pub(crate) mod panels;
 pub(crate) mod releases;
 pub(crate) mod rotation;
 
@@ -28,63 +31,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use i18n::Texts;
 
+/// How the dashboard reads forms and query strings: at most 16 KiB a form, and one that cannot
+/// be read gets an HTML page (its routes are in `http::routes`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::FormConfig::default()
             .limit(16 * 1024)
             .error_handler(|err, req| unreadable(req, &err, "form")),
     )
-    .app_data(web::QueryConfig::default().error_handler(|err, req| unreadable(req, &err, "query")))
-    .service(auth::login)
-    .service(auth::callback)
-    .service(auth::logout)
-    .service(auth::backchannel_logout)
-    .service(auth::reauth)
-    .service(assets::asset)
-    .service(pages::home)
-    .service(pages::signin)
-    .service(pages::accounts)
-    .service(pages::account)
-    .service(pages::reveal_totp)
-    .service(backup::checkout)
-    .service(backup::report)
-    .service(backup::verify)
-    .service(backup::import)
-    .service(audit::audit)
-    .service(rotation::tasks)
-    .service(rotation::take)
-    .service(rotation::dismiss)
-    .service(rotation::store_seed)
-    .service(rotation::store_password)
-    .service(members::members)
-    .service(members::member)
-    .service(members::offboard)
-    .service(members::report)
-    .service(breakglass::escrows_list)
-    .service(breakglass::create)
-    .service(breakglass::escrow_detail)
-    .service(breakglass::pickup)
-    .service(releases::request)
-    .service(releases::release_detail)
-    .service(releases::veto)
-    .service(releases::submit_page)
-    .service(releases::submit)
-    .service(releases::open)
-    .service(releases::secrets)
-    .service(lifecycle::add)
-    .service(lifecycle::edit)
-    .service(lifecycle::archive)
-    .service(lifecycle::reveal_password)
-    .service(imports::import_page)
-    .service(imports::preview)
-    .service(imports::apply)
-    .service(incidents::start)
-    .service(incidents::list)
-    .service(incidents::incident)
-    .service(incidents::answer)
-    .service(incidents::resolve)
-    .service(incidents::cancel)
-    .service(pages::language);
+    .app_data(web::QueryConfig::default().error_handler(|err, req| unreadable(req, &err, "query")));
 }
 
 /// A form or a query string a page could not read: an HTML page saying so (400, or 415 for a

@@ -4,8 +4,8 @@
 use super::breakglass::{
     release_cookie, release_key, release_line, CsrfForm, EscrowPath, ReleaseLine, ReleasePath,
 };
-use super::pages::{form_caller, service_failure};
-use super::rotation::when;
+use super::kit::when;
+use super::kit::{form_caller, service_failure};
 use super::{cookie, error_page, render, see_other, to_signin, Chrome};
 use crate::authz::{Action, ORG_WIDE};
 use crate::domain::Justification;
@@ -14,7 +14,7 @@ use crate::services::release::ReleaseView;
 use crate::services::{Core, ServiceError};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -25,7 +25,6 @@ use utoipa::{IntoParams, ToSchema};
 #[utoipa::path(post, path = "/escrows/{id}/releases", tag = "dashboard", security(("session" = [])), params(EscrowPath),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "to the release"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such escrow", content_type = "text/html"), (status = 409, description = "the escrow is spent", content_type = "text/html"), (status = 422, description = "no reason", content_type = "text/html")))]
-#[post("/escrows/{id}/releases")]
 pub async fn request(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -81,7 +80,6 @@ struct ReleasePage {
 /// A release: progress, waiting period, veto, and (for its requester) the released secrets.
 #[utoipa::path(get, path = "/releases/{id}", tag = "dashboard", security(("session" = [])), params(ReleasePath),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html"), (status = 404, description = "no such release", content_type = "text/html")))]
-#[get("/releases/{id}")]
 pub async fn release_detail(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -132,7 +130,6 @@ pub async fn release_detail(
 #[utoipa::path(post, path = "/releases/{id}/veto", tag = "dashboard", security(("session" = [])), params(ReleasePath),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "back to the release"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such release", content_type = "text/html"), (status = 409, description = "it cannot be vetoed now", content_type = "text/html"), (status = 422, description = "no justification", content_type = "text/html")))]
-#[post("/releases/{id}/veto")]
 pub async fn veto(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -178,7 +175,6 @@ pub struct SubmitQuery {
 /// Where custodians submit their share: no sign-in (the IdP may be down).
 #[utoipa::path(get, path = "/releases/{id}/submit", tag = "dashboard", security(), params(ReleasePath, SubmitQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html")))]
-#[get("/releases/{id}/submit")]
 pub async fn submit_page(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -214,7 +210,6 @@ pub struct ShareForm {
 #[utoipa::path(post, path = "/releases/{id}/submit", tag = "dashboard", security(), params(ReleasePath),
     request_body(content = ShareForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "accepted: back to the page"), (status = 404, description = "no such release", content_type = "text/html"), (status = 409, description = "submitted already, or not collecting", content_type = "text/html"), (status = 422, description = "not a share of this escrow", content_type = "text/html"), (status = 429, description = "too many refused shares from this address", content_type = "text/html")))]
-#[post("/releases/{id}/submit")]
 pub async fn submit(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -272,7 +267,6 @@ struct SecretsPage {
 #[utoipa::path(post, path = "/releases/{id}/open", tag = "dashboard", security(("session" = [])), params(ReleasePath),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "to the released secrets"), (status = 403, description = "a stale form (CSRF), not the requester, or no release key in this browser", content_type = "text/html"), (status = 404, description = "no such release", content_type = "text/html"), (status = 409, description = "not released (yet)", content_type = "text/html"), (status = 410, description = "the window has ended", content_type = "text/html"), (status = 429, description = "still waiting", content_type = "text/html")))]
-#[post("/releases/{id}/open")]
 pub async fn open(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -302,7 +296,6 @@ pub async fn open(
 /// The released secrets, for the browser that holds the release key, until the window ends.
 #[utoipa::path(get, path = "/releases/{id}/secrets", tag = "dashboard", security(("session" = [])), params(ReleasePath),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not the requester, or no release key in this browser", content_type = "text/html"), (status = 404, description = "no such release", content_type = "text/html"), (status = 409, description = "not released (yet)", content_type = "text/html"), (status = 410, description = "the window has ended", content_type = "text/html"), (status = 429, description = "still waiting", content_type = "text/html")))]
-#[get("/releases/{id}/secrets")]
 pub async fn secrets(
     req: HttpRequest,
     core: web::Data<Core>,

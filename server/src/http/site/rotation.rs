@@ -2,8 +2,10 @@
 //! platform's steps, taking and dismissing a task, and the account page's forms that store a
 //! new seed or password (which close the matching tasks).
 
+use super::account::{show_once, Extras};
 use super::i18n::Texts;
-use super::pages::{form_caller, recoverable, service_failure, show_once, Extras};
+use super::kit::{form_caller, recoverable, service_failure};
+use super::panels::rotation::{cards, TaskCard};
 use super::{render, see_other, to_signin, Chrome};
 use crate::authz::Action;
 use crate::domain::{
@@ -11,161 +13,14 @@ use crate::domain::{
     RotationKind, TaskState,
 };
 use crate::http::MaybeSession;
-use crate::services::platforms;
 use crate::services::rotation::{TaskQuery, TaskView};
 use crate::services::{Caller, Core, ServiceError};
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
-
-/// A task as a page shows it.
-pub struct TaskCard {
-    pub id: String,
-    pub account: String,
-    pub platform: String,
-    pub handle: String,
-    pub team: String,
-    pub kind: String,
-    pub kind_label: &'static str,
-    pub reason_label: &'static str,
-    pub state: String,
-    pub state_label: &'static str,
-    pub due: String,
-    pub overdue: bool,
-    pub assignee: String,
-    pub steps: Vec<String>,
-    pub settings_url: Option<String>,
-    pub completed: Option<String>,
-    pub can_take: bool,
-    pub can_dismiss: bool,
-    pub can_store: bool,
-}
-
-pub fn when(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-pub fn kind_label(t: &Texts, kind: &str) -> &'static str {
-    match kind {
-        "totp" => t.r.kind_totp,
-        "hotp" => t.r.kind_hotp,
-        "password" => t.r.kind_password,
-        _ => t.r.kind_backup_codes,
-    }
-}
-
-fn reason_label(t: &Texts, reason: &str) -> &'static str {
-    match reason {
-        "departure" => t.r.reason_departure,
-        "leak" => t.r.reason_leak,
-        "incident" => t.r.reason_incident,
-        "break_glass" => t.r.reason_break_glass,
-        "low_codes" => t.r.reason_low_codes,
-        _ => t.r.reason_manual,
-    }
-}
-
-pub fn state_label(t: &Texts, state: &str) -> &'static str {
-    match state {
-        "done" => t.r.state_done,
-        "dismissed" => t.r.state_dismissed,
-        _ => t.r.state_open,
-    }
-}
-
-/// Cards for tasks, with what the caller may do on each.
-pub async fn cards(
-    core: &Core,
-    caller: &Caller,
-    t: &'static Texts,
-    views: Vec<TaskView>,
-) -> Vec<TaskCard> {
-    let mut out = Vec::with_capacity(views.len());
-    for view in views {
-        let overdue = view.overdue();
-        let kind = view.kind().unwrap_or(RotationKind::Password);
-        let guide = platforms::guide(&view.platform);
-        let open = view.task.state == "open";
-        let store_action = match kind {
-            RotationKind::Totp => Action::TotpSet,
-            RotationKind::Hotp => Action::HotpSet,
-            RotationKind::Password => Action::PasswordSet,
-            RotationKind::BackupCodes => Action::BackupImport,
-        };
-        let assignee = match &view.task.assignee {
-            Some(id) => core.display_name(&format!("member:{id}")).await,
-            None => t.r.team_managers.to_owned(),
-        };
-        let completed = match (&view.task.completed_at, &view.task.completed_by) {
-            (Some(at), by) => {
-                let by = match by {
-                    Some(by) => core.display_name(by).await,
-                    None => String::new(),
-                };
-                let what = match view.task.resulting_version {
-                    Some(v) => t.r.completed_with.replace("{version}", &v.to_string()),
-                    None => state_label(t, &view.task.state).to_owned(),
-                };
-                Some(format!(
-                    "{what} · {} {by} · {}",
-                    t.r.completed_by,
-                    when(*at)
-                ))
-            }
-            _ => None,
-        };
-        out.push(TaskCard {
-            can_take: open
-                && view.task.assignee.as_deref() != Some(caller.principal.id.as_str())
-                && core.may(caller, &view.team, Action::RotationAssign).await,
-            can_dismiss: open && core.may(caller, &view.team, Action::RotationDismiss).await,
-            can_store: open && core.may(caller, &view.team, store_action).await,
-            id: view.task.id.clone(),
-            account: view.task.account_id.clone(),
-            platform: view.platform.clone(),
-            handle: view.handle.clone(),
-            team: view.team.clone(),
-            kind: kind.as_str().to_owned(),
-            kind_label: kind_label(t, kind.as_str()),
-            reason_label: reason_label(t, &view.task.reason),
-            state_label: state_label(t, &view.task.state),
-            state: view.task.state.clone(),
-            due: view.task.due_at.map(when).unwrap_or_default(),
-            overdue,
-            assignee,
-            steps: guide
-                .map(|g| g.steps(kind).in_lang(t.lang).to_vec())
-                .unwrap_or_default(),
-            settings_url: guide.and_then(|g| g.settings_url.clone()),
-            completed,
-        });
-    }
-    out
-}
-
-/// The open tasks of one account, for its page.
-pub async fn account_tasks(
-    core: &Core,
-    caller: &Caller,
-    t: &'static Texts,
-    account: &str,
-) -> Vec<TaskCard> {
-    let query = TaskQuery {
-        state: Some(TaskState::Open),
-        account: Some(account.to_owned()),
-        ..TaskQuery::default()
-    };
-    match core.rotation_tasks(caller, query).await {
-        Ok(views) => cards(core, caller, t, views).await,
-        Err(err) => {
-            tracing::warn!(error = %err, "rotation tasks of an account could not be read");
-            Vec::new()
-        }
-    }
-}
 
 #[derive(Template)]
 #[template(path = "rotation_tasks.html")]
@@ -187,7 +42,6 @@ pub struct TasksQuery {
 /// Rotation tasks: mine, my teams', overdue, closed.
 #[utoipa::path(get, path = "/rotation-tasks", tag = "dashboard", security(("session" = [])), params(TasksQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)")))]
-#[get("/rotation-tasks")]
 pub async fn tasks(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -271,7 +125,6 @@ fn tasks_error(c: Chrome, message: String) -> HttpResponse {
     params(crate::http::api::rotation::TaskId),
     request_body(content = TaskForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such task", content_type = "text/html"), (status = 409, description = "the task is closed", content_type = "text/html")))]
-#[post("/rotation-tasks/{id}/take")]
 pub async fn take(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -302,7 +155,6 @@ pub async fn take(
     params(crate::http::api::rotation::TaskId),
     request_body(content = TaskForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such task", content_type = "text/html"), (status = 409, description = "the task is closed", content_type = "text/html"), (status = 422, description = "no justification", content_type = "text/html")))]
-#[post("/rotation-tasks/{id}/dismiss")]
 pub async fn dismiss(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -345,14 +197,6 @@ pub struct SeedForm {
     #[serde(default)]
     #[schema(value_type = String)]
     qr_image: SecretString,
-}
-
-/// What the account page shows after a store form.
-#[derive(Default, serde::Serialize, serde::Deserialize)]
-pub struct StoreExtras {
-    pub notice: Option<String>,
-    pub error: Option<String>,
-    pub enroll_note: Option<String>,
 }
 
 fn parse_seed(raw: &str) -> Result<Otpauth, crate::domain::Invalid> {
@@ -473,10 +317,9 @@ impl Storing {
 
 /// Stores a new TOTP seed, then shows its current code (to finish the platform's enrollment).
 #[utoipa::path(post, path = "/accounts/{id}/totp/set", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::AccountId),
+    params(crate::http::wire::AccountId),
     request_body(content = SeedForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
-#[post("/accounts/{id}/totp/set")]
 pub async fn store_seed(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -557,7 +400,7 @@ pub async fn store_seed(
         };
         extras.store.enroll_note = Some(match code {
             Ok(code) => {
-                extras.totp = Some(super::pages::ShownTotp::for_enrollment(code));
+                extras.totp = Some(super::account::ShownTotp::for_enrollment(code));
                 s.t.r.enroll_hint.to_owned()
             }
             Err(ServiceError::ReauthRequired) => s.t.r.enroll_reauth.to_owned(),
@@ -578,10 +421,9 @@ pub struct PasswordForm {
 
 /// Stores a new password version.
 #[utoipa::path(post, path = "/accounts/{id}/password/set", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::AccountId),
+    params(crate::http::wire::AccountId),
     request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
-#[post("/accounts/{id}/password/set")]
 pub async fn store_password(
     req: HttpRequest,
     core: web::Data<Core>,

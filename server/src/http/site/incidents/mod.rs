@@ -7,8 +7,8 @@ mod panel;
 
 use super::i18n::Texts;
 use super::i18n_incidents::{action_done, action_label};
-use super::pages::{form_caller, service_failure};
-use super::rotation::when;
+use super::kit::when;
+use super::kit::{form_caller, service_failure};
 use super::{cookie, error_page, render, see_other, to_signin, Chrome};
 use crate::authz::Action;
 use crate::domain::{IncidentState, Invalid, Justification, RunbookKey};
@@ -17,7 +17,7 @@ use crate::services::incidents::{Answer, IncidentView, Revealed};
 use crate::services::{Caller, Core, ServiceError};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use panel::{dash, shorten, state_label, text};
 pub use panel::{lines, runbook_choices, IncidentLine, RunbookChoice};
@@ -37,10 +37,9 @@ pub struct StartForm {
 
 /// Starts an incident on the account and goes to it.
 #[utoipa::path(post, path = "/accounts/{id}/incidents", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::AccountId),
+    params(crate::http::wire::AccountId),
     request_body(content = StartForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the incident"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account or runbook", content_type = "text/html"), (status = 422, description = "a bad runbook or note", content_type = "text/html")))]
-#[post("/accounts/{id}/incidents")]
 pub async fn start(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -81,7 +80,6 @@ struct IncidentsPage {
 /// The incidents you may read: open ones first, then the recently closed.
 #[utoipa::path(get, path = "/incidents", tag = "dashboard", security(("session" = [])),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)")))]
-#[get("/incidents")]
 pub async fn list(req: HttpRequest, core: web::Data<Core>, session: MaybeSession) -> HttpResponse {
     let Some(caller) = session.0 else {
         return to_signin("/incidents");
@@ -370,7 +368,6 @@ pub struct IncidentQuery {
 #[utoipa::path(get, path = "/incidents/{id}", tag = "dashboard", security(("session" = [])),
     params(crate::http::api::incidents::IncidentId, IncidentQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html"), (status = 404, description = "no such incident", content_type = "text/html")))]
-#[get("/incidents/{id}")]
 pub async fn incident(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -475,7 +472,6 @@ pub struct AnswerForm {
     params(crate::http::api::incidents::IncidentId),
     request_body(content = AnswerForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the incident (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such incident", content_type = "text/html")))]
-#[post("/incidents/{id}/answer")]
 pub async fn answer(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -604,7 +600,6 @@ async fn close(
     params(crate::http::api::incidents::IncidentId),
     request_body(content = CloseForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the incident (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such incident", content_type = "text/html")))]
-#[post("/incidents/{id}/resolve")]
 pub async fn resolve(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -620,7 +615,6 @@ pub async fn resolve(
     params(crate::http::api::incidents::IncidentId),
     request_body(content = CloseForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the incident (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such incident", content_type = "text/html")))]
-#[post("/incidents/{id}/cancel")]
 pub async fn cancel(
     req: HttpRequest,
     core: web::Data<Core>,

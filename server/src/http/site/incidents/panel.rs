@@ -3,7 +3,7 @@
 
 use crate::domain::IncidentState;
 use crate::http::site::i18n::Texts;
-use crate::http::site::rotation::when;
+use crate::http::site::kit::when;
 use crate::services::incidents::IncidentView;
 use crate::services::runbooks::Text;
 use crate::services::{Caller, Core};
