@@ -14,7 +14,7 @@ SCIM_VENV  := target/scim
 
 export KW_TEST_PG_URL ?= $(PG_ADMIN)
 
-.PHONY: help build dev test test-deps test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
+.PHONY: help build dev test test-deps test-structure test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
 
 # Root installs with apt-get directly; others through sudo.
 APT_INSTALL = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq && apt-get install -y -qq "$$@"' --
@@ -36,6 +36,7 @@ dev: build
 ## test: installs what the tests need, builds once, then runs every test: unit and integration
 ## on SQLite, integration on PostgreSQL, and the dashboard in headless Chromium.
 test: check-postgres test-deps
+	$(MAKE) --no-print-directory test-structure
 	$(CARGO) build --locked --workspace --tests --bins
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
@@ -76,6 +77,12 @@ test-deps:
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || \
 		$(APT_INSTALL) podman runc debootstrap
 	@fc-list 2>/dev/null | grep -qi -e ipagothic -e "noto sans cjk" || $(APT_INSTALL) fonts-ipafont-gothic || echo "note: no Japanese font; screenshots of Japanese pages will show boxes"
+
+## test-structure: the source tree's house rules (docs/architecture.md): no import cycle between
+## files, no import from a higher layer, no source file over 700 lines.
+test-structure:
+	@echo "== structure: layers, cycles, file sizes (tests/structure/check.py)"
+	python3 tests/structure/check.py
 
 # Runs the workspace's unit tests and the integration suite on SQLite.
 test-sqlite:

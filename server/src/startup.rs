@@ -77,9 +77,9 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         audit_state: Default::default(),
         kek_ids_at_start,
         runbooks: Arc::new(runbooks),
-        notifier: crate::services::escalation::Notifier::new(&settings.notify)
+        notifier: crate::services::notifier::Notifier::new(&settings.notify)
             .map_err(anyhow::Error::msg)?,
-        anonymous: crate::services::anonymous::AnonymousGuard::new(
+        anonymous: crate::services::anonymous_guard::AnonymousGuard::new(
             settings.http.anonymous_per_minute,
         ),
         idp_clock: Default::default(),

@@ -28,6 +28,7 @@ mod otp;
 mod replicas;
 mod retention;
 mod rotation;
+mod route_matrix;
 mod schemathesis;
 mod scim;
 mod siem;

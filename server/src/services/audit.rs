@@ -1,57 +1,16 @@
 //! Reading and verifying the audit trail (org-wide: auditor and security_admin), and keeping
 //! its witness: the signed head outside the database.
 
+use super::audit_state::{locked, replace};
 use super::{Caller, Core, ServiceError};
 use crate::audit::checkpoint::{self, Trust};
 use crate::audit::witness::{self, Advance, AdvanceError, Witness};
-use crate::audit::{ChainPoint, VerifyReport};
+use crate::audit::VerifyReport;
 use crate::authz::{Action, ORG_WIDE};
 use crate::store::audit::{self as repo, AuditFilter, AuditRow};
 
 /// The most events one page returns.
 pub const MAX_PAGE: u64 = 500;
-
-type Mark = (ChainPoint, i64);
-type FullRun = (chrono::DateTime<chrono::Utc>, VerifyReport);
-
-/// How far the chain is known to be intact, in memory. Each part has its own short lock, held
-/// only to read or replace it — never across a recomputation, so a long verification never
-/// holds up the witness.
-#[derive(Default)]
-pub struct AuditState {
-    /// The newest event verified, and the newest checkpoint checked, by the last good run.
-    mark: std::sync::Mutex<Option<Mark>>,
-    /// The newest head written to the witness file (the witness loop alone moves it).
-    witnessed: tokio::sync::Mutex<Option<Witness>>,
-    /// When the whole chain was last recomputed, and what that found.
-    last_full: std::sync::Mutex<Option<FullRun>>,
-}
-
-fn locked<T: Clone>(lock: &std::sync::Mutex<T>) -> T {
-    match lock.lock() {
-        Ok(guard) => guard.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    }
-}
-
-fn replace<T>(lock: &std::sync::Mutex<T>, value: T) {
-    match lock.lock() {
-        Ok(mut guard) => *guard = value,
-        Err(poisoned) => *poisoned.into_inner() = value,
-    }
-}
-
-impl AuditState {
-    fn remember(&self, report: &VerifyReport, checkpoints_through: i64) {
-        if report.ok {
-            let point = ChainPoint {
-                seq: report.head_seq,
-                hash: report.head.clone(),
-            };
-            replace(&self.mark, Some((point, checkpoints_through)));
-        }
-    }
-}
 
 /// The chain as the audit page shows it.
 pub struct ChainStatus {

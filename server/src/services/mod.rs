@@ -3,7 +3,9 @@
 
 pub mod accounts;
 pub mod anonymous;
+pub mod anonymous_guard;
 pub mod audit;
+pub mod audit_state;
 pub mod backup;
 pub mod clock;
 pub mod escalation;
@@ -15,6 +17,7 @@ pub mod keys;
 pub mod limits;
 pub mod logout;
 pub mod members;
+pub mod notifier;
 pub mod offboarding;
 pub mod otp;
 pub mod page_results;
@@ -46,14 +49,14 @@ pub struct Core {
     pub oidc: Option<Oidc>,
     pub settings: Arc<Settings>,
     /// How far the audit chain is verified and witnessed (see `services::audit`).
-    pub audit_state: audit::AuditState,
+    pub audit_state: audit_state::AuditState,
     /// Per-address limits and denial aggregation for anonymous requests.
-    pub anonymous: anonymous::AnonymousGuard,
+    pub anonymous: anonymous_guard::AnonymousGuard,
     /// KEK ids that wrapped stored DEKs when the server started (counted once): readiness
     /// checks each of them is still held.
     pub kek_ids_at_start: Vec<String>,
     /// The `[[notify]]` webhooks told about overdue rotation tasks.
-    pub notifier: escalation::Notifier,
+    pub notifier: notifier::Notifier,
     /// The incident runbooks, checked at start.
     pub runbooks: Arc<runbooks::Runbooks>,
     /// The identity provider's clock against this host's, as last measured.
@@ -71,13 +74,20 @@ pub struct RequestMeta {
     pub request_id: Option<String>,
 }
 
+/// An authenticated browser session.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id_hash: String,
+    pub auth_time: chrono::DateTime<chrono::Utc>,
+}
+
 /// An authenticated principal making a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
     pub meta: RequestMeta,
     /// Set when the caller is a signed-in browser (not a service token).
-    pub session: Option<signin::SessionInfo>,
+    pub session: Option<SessionInfo>,
 }
 
 impl Caller {

@@ -2,7 +2,7 @@
 //! session, for a minute) and answers with a redirect; the page the redirect leads to takes
 //! it once. A reload shows the page without it, and repeats nothing.
 
-use super::signin::SessionInfo;
+use super::SessionInfo;
 use super::{Core, ServiceError};
 use crate::authn::session::{hash, new_secret};
 use crate::store::now;

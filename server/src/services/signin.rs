@@ -1,7 +1,7 @@
 //! Signing in and out through the IdP: login flows bound to the browser that started them,
 //! members created from claims, roles recomputed from groups at every login, sessions.
 
-use super::{Caller, Core, RequestMeta, ServiceError};
+use super::{Caller, Core, RequestMeta, ServiceError, SessionInfo};
 use crate::audit::{Event, Outcome};
 use crate::authn::oidc::{Identity, OidcError};
 use crate::authn::session::{self, new_secret};
@@ -37,13 +37,6 @@ pub struct SignedIn {
     pub session_cookie: Zeroizing<String>,
     pub return_to: String,
     pub principal: Principal,
-}
-
-/// An authenticated browser session.
-#[derive(Debug, Clone)]
-pub struct SessionInfo {
-    pub id_hash: String,
-    pub auth_time: DateTime<Utc>,
 }
 
 fn login_refused(meta: &RequestMeta, actor: &str, reason: &str) -> Event {

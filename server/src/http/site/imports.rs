@@ -234,7 +234,7 @@ async fn show_preview(
 /// Seals a pending import again (after part of it was imported, or a decision was refused).
 async fn keep_pending(
     core: &Core,
-    session: &crate::services::signin::SessionInfo,
+    session: &crate::services::SessionInfo,
     pending: &Pending,
 ) -> Result<Zeroizing<String>, ServiceError> {
     let bytes = Zeroizing::new(

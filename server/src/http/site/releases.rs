@@ -280,16 +280,15 @@ pub async fn open(
         Err(response) => return response,
     };
     let c = Chrome::new(&req, &core, Some(&caller));
-    let Some(key) = release_key(&req, &id) else {
-        let message = c.t.bg.no_key;
-        return error_page(c, StatusCode::FORBIDDEN, message);
-    };
-    match core.released_secrets(&caller, &id, &key, true).await {
+    // Without the key the service still decides, so the refusal is audited.
+    let key = release_key(&req, &id);
+    let has_key = key.is_some();
+    match core
+        .released_secrets(&caller, &id, &key.unwrap_or_default(), true)
+        .await
+    {
         Ok(_) => see_other(&format!("/releases/{id}/secrets")),
-        Err(err) => {
-            let api = crate::http::ApiError::from(err);
-            error_page(c, api.status, api.message)
-        }
+        Err(err) => refused(c, err, has_key),
     }
 }
 
@@ -306,12 +305,14 @@ pub async fn secrets(
         return to_signin(&format!("/releases/{id}"));
     };
     let c = Chrome::new(&req, &core, Some(&caller));
-    let Some(key) = release_key(&req, &id) else {
-        let message = c.t.bg.no_key;
-        return error_page(c, StatusCode::FORBIDDEN, message);
-    };
+    // Without the key the service still decides, so the refusal is audited.
+    let key = release_key(&req, &id);
+    let has_key = key.is_some();
     // A GET never opens a release (another site could link here): the page's form does.
-    match core.released_secrets(&caller, &id, &key, false).await {
+    match core
+        .released_secrets(&caller, &id, &key.unwrap_or_default(), false)
+        .await
+    {
         Ok((accounts, expires)) => {
             let accounts = accounts
                 .iter()
@@ -333,9 +334,17 @@ pub async fn secrets(
             };
             render(StatusCode::OK, &page)
         }
-        Err(err) => {
-            let api = crate::http::ApiError::from(err);
-            error_page(c, api.status, api.message)
-        }
+        Err(err) => refused(c, err, has_key),
     }
+}
+
+/// A release the caller may not read, or not yet: a browser without the release key is told
+/// it lacks it; anything else as the service says.
+fn refused(c: Chrome, err: crate::services::ServiceError, has_key: bool) -> HttpResponse {
+    let api = crate::http::ApiError::from(err);
+    if !has_key && api.status == StatusCode::FORBIDDEN {
+        let message = c.t.bg.no_key;
+        return error_page(c, StatusCode::FORBIDDEN, message);
+    }
+    error_page(c, api.status, api.message)
 }
