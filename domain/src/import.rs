@@ -93,7 +93,10 @@ pub fn parse_import(
 
 /// An entry's place for messages: "entry 3".
 fn at(i: usize) -> impl Fn(Invalid) -> Invalid {
-    move |e| Invalid::new(e.code, format!("entry {}: {}", i + 1, e.message))
+    move |e| Invalid {
+        message: format!("entry {}: {}", i + 1, e.message),
+        ..e
+    }
 }
 
 fn lines(data: &str) -> impl Iterator<Item = &str> {

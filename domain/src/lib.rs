@@ -40,13 +40,26 @@ pub fn is_id(raw: &str) -> bool {
 pub struct Invalid {
     pub code: &'static str,
     pub message: String,
+    /// Something required is absent (the API answers 400), rather than present but invalid
+    /// (422).
+    pub required: bool,
 }
 
 impl Invalid {
+    /// A value that is there but not valid.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
+            required: false,
+        }
+    }
+
+    /// A required value that is absent.
+    pub fn required(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            required: true,
+            ..Self::new(code, message)
         }
     }
 }

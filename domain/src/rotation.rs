@@ -164,11 +164,12 @@ pub struct DepartureReason(Justification);
 impl DepartureReason {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         Justification::parse(raw).map(Self).map_err(|e| {
-            let code = match e.code {
-                "justification_required" => "reason_required",
-                _ => "invalid_reason",
-            };
-            Invalid::new(code, e.message.replace("justification", "reason"))
+            let message = e.message.replace("justification", "reason");
+            if e.required {
+                Invalid::required("reason_required", message)
+            } else {
+                Invalid::new("invalid_reason", message)
+            }
         })
     }
 

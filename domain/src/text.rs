@@ -13,7 +13,7 @@ impl Justification {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let text = raw.trim();
         if text.is_empty() {
-            return Err(Invalid::new(
+            return Err(Invalid::required(
                 "justification_required",
                 "a justification is required",
             ));

@@ -434,3 +434,37 @@ async fn concurrent_seed_writes_and_imports_never_fail_as_storage_errors() {
     generations.dedup();
     assert_eq!(generations.len(), count, "no generation number twice");
 }
+
+#[tokio::test]
+async fn a_stored_value_that_cannot_be_read_is_an_internal_error_never_storage_or_an_echo() {
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let operator = app.token("operator", "marketing").await;
+    let id = app.account(&manager, "marketing", "@brand").await;
+    app.set_totp(&manager, &id, SEED).await;
+    // Someone with the database changes a seed's parameters to what no writer produces.
+    use sea_orm::ConnectionTrait;
+    app.core
+        .store
+        .db()
+        .execute_unprepared("UPDATE secret SET params = 'planted{not json' WHERE kind = 'totp'")
+        .await
+        .unwrap();
+    let res = app
+        .post(
+            &format!("/api/v1/accounts/{id}/totp/code"),
+            &operator,
+            json!({}),
+        )
+        .await;
+    let body = expect_error(res, 500, "internal_error").await;
+    assert!(!body.to_string().contains("planted"), "{body}");
+    // The database itself answers: readiness says so.
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}

@@ -26,15 +26,6 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-/// Codes of validation failures that mean "the request is missing something" (400) rather
-/// than "well-formed but invalid" (422).
-const BAD_REQUEST_CODES: &[&str] = &[
-    "justification_required",
-    "reason_required",
-    "secret_required",
-    "missing_field",
-];
-
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -60,7 +51,8 @@ impl ApiError {
 
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
-        let status = if BAD_REQUEST_CODES.contains(&invalid.code) {
+        // Something absent is a bad request; something present but invalid, unprocessable.
+        let status = if invalid.required {
             StatusCode::BAD_REQUEST
         } else {
             StatusCode::UNPROCESSABLE_ENTITY
@@ -73,24 +65,11 @@ impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::Invalid(invalid) => invalid.into(),
-            ServiceError::NotFound(what) => {
-                let code = match what {
-                    "account" => "account_not_found",
-                    "totp secret" => "totp_not_set",
-                    "hotp secret" => "hotp_not_set",
-                    "password" => "password_not_set",
-                    "backup codes" => "backup_codes_not_set",
-                    "backup code" => "backup_code_not_found",
-                    "member" => "member_not_found",
-                    "rotation task" => "task_not_found",
-                    "escrow" => "escrow_not_found",
-                    "release" => "release_not_found",
-                    "incident" => "incident_not_found",
-                    "runbook" => "runbook_not_found",
-                    _ => "not_found",
-                };
-                Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))
-            }
+            ServiceError::NotFound(what) => Self::new(
+                StatusCode::NOT_FOUND,
+                what.code(),
+                format!("{what} not found"),
+            ),
             ServiceError::Forbidden => Self::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -133,6 +112,14 @@ impl From<ServiceError> for ApiError {
                     "the key needed for this secret is not available; ask an operator to check the key file",
                 )
             }
+            ServiceError::Internal { what } => {
+                tracing::error!(error = %what, "internal error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "something went wrong on the server; it has been logged",
+                )
+            }
             ServiceError::Storage(cause) => {
                 tracing::error!(error = %cause, "storage error");
                 Self::new(
@@ -160,5 +147,70 @@ impl ResponseError for ApiError {
         }
         response
             .json(serde_json::json!({ "error": { "code": self.code, "message": self.message } }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::Missing;
+
+    #[test]
+    fn each_service_error_maps_to_its_status_and_code_without_reading_its_message() {
+        let cases: Vec<(ServiceError, u16, &str)> = vec![
+            (
+                ServiceError::NotFound(Missing::Account),
+                404,
+                "account_not_found",
+            ),
+            (
+                ServiceError::NotFound(Missing::RotationTask),
+                404,
+                "task_not_found",
+            ),
+            (ServiceError::NotFound(Missing::Team), 404, "not_found"),
+            (
+                Invalid::required("reason_required", "x").into(),
+                400,
+                "reason_required",
+            ),
+            (
+                Invalid::new("invalid_reason", "x").into(),
+                422,
+                "invalid_reason",
+            ),
+            // The same code, absent or present but invalid: the kind decides, not the text.
+            (
+                Invalid::required("secret_required", "x").into(),
+                400,
+                "secret_required",
+            ),
+            (
+                Invalid::new("secret_required", "x").into(),
+                422,
+                "secret_required",
+            ),
+            (
+                ServiceError::internal("unreadable password"),
+                500,
+                "internal_error",
+            ),
+            (
+                ServiceError::Storage(sea_orm::DbErr::Custom("down".into())),
+                503,
+                "storage_unavailable",
+            ),
+            (ServiceError::Forbidden, 403, "forbidden"),
+        ];
+        for (err, status, code) in cases {
+            let api = ApiError::from(err);
+            assert_eq!((api.status.as_u16(), api.code), (status, code));
+        }
+    }
+
+    #[test]
+    fn an_internal_error_says_nothing_of_its_cause() {
+        let api = ApiError::from(ServiceError::internal("unreadable secret parameters"));
+        assert!(!api.message.contains("unreadable"), "{}", api.message);
     }
 }

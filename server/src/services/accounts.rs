@@ -192,12 +192,12 @@ impl Core {
         action: Action,
     ) -> Result<super::Allowed, ServiceError> {
         if !crate::domain::is_id(account_id) {
-            return Err(ServiceError::NotFound("account"));
+            return Err(ServiceError::NotFound(crate::services::Missing::Account));
         }
         // Every account has a team (a foreign key), so the inner join loses none.
         let (account, team) = repo::find_with_team(self.store.db(), account_id)
             .await?
-            .ok_or(ServiceError::NotFound("account"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
         self.authorize(caller, &team, action, Some(&target(account_id)))
             .await?;
         Ok(super::Allowed {
@@ -370,7 +370,7 @@ impl Core {
         // Re-read inside the transaction so a concurrent archive is seen.
         let current = repo::find(db, account_id)
             .await?
-            .ok_or(ServiceError::NotFound("account"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
         if current.status == AccountStatus::Archived.as_str() {
             return Err(archived());
         }
@@ -423,7 +423,7 @@ impl Core {
         let tx = self.store.begin_write().await?;
         let current = repo::find(&*tx, account_id)
             .await?
-            .ok_or(ServiceError::NotFound("account"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
         if current.status == AccountStatus::Archived.as_str() {
             return Err(archived());
         }

@@ -199,10 +199,9 @@ pub(crate) fn key_bytes(raw: &str) -> Option<[u8; 32]> {
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
 }
 
-/// A key Keyward stored itself; one it cannot read is a storage fault, never the caller's.
+/// A key Keyward stored itself; one it cannot read is the server's fault, never the caller's.
 pub(crate) fn stored_key(raw: &str, what: &str) -> Result<[u8; 32], ServiceError> {
-    key_bytes(raw)
-        .ok_or_else(|| ServiceError::Storage(sea_orm::DbErr::Custom(format!("unreadable {what}"))))
+    key_bytes(raw).ok_or_else(|| ServiceError::internal(format!("unreadable {what}")))
 }
 
 fn public_key(escrow: &EscrowRow) -> Result<[u8; 32], ServiceError> {
@@ -210,7 +209,7 @@ fn public_key(escrow: &EscrowRow) -> Result<[u8; 32], ServiceError> {
 }
 
 fn seal_error(err: crate::crypto::escrow::EscrowError) -> ServiceError {
-    ServiceError::Storage(sea_orm::DbErr::Custom(err.to_string()))
+    ServiceError::internal(err.to_string())
 }
 
 impl Core {
@@ -489,7 +488,7 @@ impl Core {
             None
         };
         let view = self
-            .escrow_view(found.ok_or(ServiceError::NotFound("escrow"))?)
+            .escrow_view(found.ok_or(ServiceError::NotFound(crate::services::Missing::Escrow))?)
             .await?;
         if self.may(caller, ORG_WIDE, Action::EscrowRead).await
             || self.custodian_of(caller, &view).await?.is_some()

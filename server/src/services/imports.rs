@@ -144,7 +144,8 @@ impl Core {
             parse_import(format, &data, password.as_deref().map(String::as_str))
         })
         .await
-        .map_err(|_| ServiceError::Storage(sea_orm::DbErr::Custom("import parser stopped".into())))?
+        // The parser stopped (it panicked on this input): the input's fault, told as such.
+        .map_err(|_| crate::domain::Invalid::new("invalid_import", "the export could not be read"))?
         .map_err(ServiceError::from)
     }
 

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod audit_state;
 pub mod backup;
 pub mod clock;
+mod error;
 pub mod escalation;
 pub mod escrow;
 pub mod gauges;
@@ -35,11 +36,12 @@ use crate::authn::oidc::Oidc;
 use crate::authn::Principal;
 use crate::authz::{Action, Authorizer};
 use crate::config::Settings;
-use crate::crypto::{CryptoError, Keyring};
-use crate::domain::Invalid;
+use crate::crypto::Keyring;
 use crate::store::Store;
-use sea_orm::DbErr;
 use std::sync::Arc;
+
+pub(crate) use error::concurrent_change;
+pub use error::{Missing, ServiceError};
 
 /// Everything a use case needs: storage, keys, the authorizer, the IdP and the settings.
 pub struct Core {
@@ -167,70 +169,6 @@ impl Allowed {
         } else {
             // A handler asked for one right and used another: refuse rather than guess.
             Err(ServiceError::Forbidden)
-        }
-    }
-}
-
-/// Errors of the use cases. Messages never carry a secret value.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    #[error("not allowed")]
-    Forbidden,
-    /// Not allowed for a reason of its own (403 with this code).
-    #[error("{message}")]
-    Refused { code: &'static str, message: String },
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    #[error("{message}")]
-    Locked { code: &'static str, message: String },
-    /// It existed and is gone for good (410).
-    #[error("{message}")]
-    Gone { code: &'static str, message: String },
-    #[error("{message}")]
-    RateLimited {
-        code: &'static str,
-        message: String,
-        retry_after: u64,
-    },
-    #[error("{message}")]
-    SignIn { code: &'static str, message: String },
-    #[error("a recent sign-in is required")]
-    ReauthRequired,
-    #[error("the identity provider is unavailable")]
-    IdpUnavailable,
-    #[error("the key needed for this secret is unavailable")]
-    KeyUnavailable(#[source] CryptoError),
-    #[error("storage error")]
-    Storage(#[from] DbErr),
-}
-
-impl From<CryptoError> for ServiceError {
-    fn from(err: CryptoError) -> Self {
-        ServiceError::KeyUnavailable(err)
-    }
-}
-
-/// A unique-key clash from two writers at once is a conflict to retry, not a storage failure.
-pub(crate) fn concurrent_change(err: DbErr) -> ServiceError {
-    if crate::store::is_unique_violation(&err) {
-        ServiceError::Conflict {
-            code: "concurrent_change",
-            message: "someone else changed this at the same moment; try again".to_owned(),
-        }
-    } else {
-        ServiceError::Storage(err)
-    }
-}
-
-impl From<keys::RotateError> for ServiceError {
-    fn from(err: keys::RotateError) -> Self {
-        match err {
-            keys::RotateError::Crypto(err) => ServiceError::KeyUnavailable(err),
-            keys::RotateError::Storage(err) => ServiceError::Storage(err),
         }
     }
 }

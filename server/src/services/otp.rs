@@ -60,8 +60,8 @@ fn audit_name(kind: OtpKind, what: &str) -> &'static str {
 
 fn not_set(kind: OtpKind) -> ServiceError {
     match kind {
-        OtpKind::Totp => ServiceError::NotFound("totp secret"),
-        OtpKind::Hotp => ServiceError::NotFound("hotp secret"),
+        OtpKind::Totp => ServiceError::NotFound(crate::services::Missing::TotpSecret),
+        OtpKind::Hotp => ServiceError::NotFound(crate::services::Missing::HotpSecret),
     }
 }
 
@@ -214,11 +214,8 @@ impl Core {
     ) -> Result<(Base32Secret, OtpParams), ServiceError> {
         let aad = secret_aad(&account.id, &row.id, row.version, &row.kind);
         let bytes = self.keyring.open(&row.id, &aad, &row.sealed())?;
-        let params: OtpParams = serde_json::from_str(&row.params).map_err(|_| {
-            ServiceError::Storage(sea_orm::DbErr::Custom(
-                "unreadable secret parameters".into(),
-            ))
-        })?;
+        let params: OtpParams = serde_json::from_str(&row.params)
+            .map_err(|_| ServiceError::internal("unreadable secret parameters"))?;
         Ok((Base32Secret::from_bytes(bytes), params))
     }
 

@@ -79,14 +79,12 @@ impl Core {
             .await?;
         let row = repo::current(&*tx, account_id, KIND)
             .await?
-            .ok_or(ServiceError::NotFound("password"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Password))?;
         let aad = secret_aad(account_id, &row.id, row.version, KIND);
         let bytes = self.keyring.open(&row.id, &aad, &row.sealed())?;
         let password = std::str::from_utf8(&bytes)
             .map(|text| Zeroizing::new(text.to_owned()))
-            .map_err(|_| {
-                ServiceError::Storage(sea_orm::DbErr::Custom("unreadable password".into()))
-            })?;
+            .map_err(|_| ServiceError::internal("unreadable password"))?;
         let event = caller
             .event("password.reveal")
             .target(target)

@@ -188,13 +188,19 @@ impl Core {
         action: Action,
     ) -> Result<TaskView, ServiceError> {
         if !crate::domain::is_id(id) {
-            return Err(ServiceError::NotFound("rotation task"));
+            return Err(ServiceError::NotFound(
+                crate::services::Missing::RotationTask,
+            ));
         }
         let task = repo::find(self.store.db(), id)
             .await?
-            .ok_or(ServiceError::NotFound("rotation task"))?;
+            .ok_or(ServiceError::NotFound(
+                crate::services::Missing::RotationTask,
+            ))?;
         let mut views = self.views(vec![task], None).await?;
-        let view = views.pop().ok_or(ServiceError::NotFound("rotation task"))?;
+        let view = views.pop().ok_or(ServiceError::NotFound(
+            crate::services::Missing::RotationTask,
+        ))?;
         self.authorize(caller, &view.team, action, Some(&task_target(id)))
             .await?;
         Ok(view)
@@ -287,7 +293,7 @@ impl Core {
         } else {
             None
         };
-        let member = member.ok_or(ServiceError::NotFound("member"))?;
+        let member = member.ok_or(ServiceError::NotFound(crate::services::Missing::Member))?;
         if member.status != "active" {
             return Err(ServiceError::Conflict {
                 code: "member_departed",
@@ -339,9 +345,12 @@ impl Core {
     }
 
     async fn reload(&self, view: TaskView) -> Result<TaskView, ServiceError> {
-        let task = repo::find(self.store.db(), &view.task.id)
-            .await?
-            .ok_or(ServiceError::NotFound("rotation task"))?;
+        let task =
+            repo::find(self.store.db(), &view.task.id)
+                .await?
+                .ok_or(ServiceError::NotFound(
+                    crate::services::Missing::RotationTask,
+                ))?;
         Ok(TaskView { task, ..view })
     }
 

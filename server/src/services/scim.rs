@@ -224,7 +224,9 @@ impl Core {
         } else {
             None
         };
-        found.filter(live).ok_or(ServiceError::NotFound("member"))
+        found
+            .filter(live)
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Member))
     }
 
     /// Whether another live member already is this user: the same userName, or (for a new
@@ -366,7 +368,7 @@ async fn live_member(tx: &WriteTx, id: &str) -> Result<MemberRow, ServiceError> 
     repo::find(&**tx, id)
         .await?
         .filter(live)
-        .ok_or(ServiceError::NotFound("member"))
+        .ok_or(ServiceError::NotFound(crate::services::Missing::Member))
 }
 
 /// The audit event of a SCIM change: identifiers only.

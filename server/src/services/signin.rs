@@ -82,9 +82,7 @@ impl Core {
                 pkce_verifier: start.pkce_verifier.expose_secret().to_owned(),
                 fresh,
             })
-            .map_err(|_| {
-                ServiceError::Storage(sea_orm::DbErr::Custom("cannot encode login flow".into()))
-            })?,
+            .map_err(|_| ServiceError::internal("cannot encode login flow"))?,
         );
         let sealed =
             self.sealing_keyring()

@@ -157,7 +157,7 @@ fn parse_codes(body: &ImportCodes) -> Result<CodeList, Invalid> {
             CodeList::parse(&texts)
         }
         (None, Some(block)) => CodeList::parse_block(block.expose_secret()),
-        _ => Err(Invalid::new(
+        _ => Err(Invalid::required(
             "missing_field",
             "send either codes (a list) or block (the text copied from the platform)",
         )),

@@ -188,11 +188,8 @@ pub(crate) async fn import_text(format: ImportFormat, raw: &str) -> Result<Strin
         Ok::<_, Invalid>(texts)
     })
     .await
-    .map_err(|_| {
-        ApiError::from(crate::services::ServiceError::Storage(
-            sea_orm::DbErr::Custom("image reader stopped".into()),
-        ))
-    })??;
+    // The reader stopped (it panicked on this image): the image's fault.
+    .map_err(|_| Invalid::new("not_an_image", "the image could not be read"))??;
     Ok(texts.join("\n"))
 }
 

@@ -274,8 +274,10 @@ pub struct IncidentId(
 );
 
 fn note(raw: Option<&str>) -> Result<Option<Justification>, Invalid> {
-    Justification::parse_optional(raw)
-        .map_err(|e| Invalid::new(e.code, e.message.replace("justification", "note")))
+    Justification::parse_optional(raw).map_err(|e| Invalid {
+        message: e.message.replace("justification", "note"),
+        ..e
+    })
 }
 
 /// The runbooks installed (anyone signed in).
@@ -405,8 +407,10 @@ pub async fn resolve(
         .allow_incident(&auth.0, &id, Action::IncidentRun)
         .await?;
     let body = body.into_inner()?;
-    let summary = Justification::parse(&body.summary)
-        .map_err(|e| Invalid::new(e.code, e.message.replace("justification", "summary")))?;
+    let summary = Justification::parse(&body.summary).map_err(|e| Invalid {
+        message: e.message.replace("justification", "summary"),
+        ..e
+    })?;
     let view = core.resolve_incident(&auth.0, allowed, summary).await?;
     Ok(HttpResponse::Ok().json(incident_out(&core.runbooks, view)))
 }
@@ -426,8 +430,10 @@ pub async fn cancel(
         .allow_incident(&auth.0, &id, Action::IncidentRun)
         .await?;
     let body = body.into_inner()?;
-    let reason = Justification::parse(&body.reason)
-        .map_err(|e| Invalid::new(e.code, e.message.replace("justification", "reason")))?;
+    let reason = Justification::parse(&body.reason).map_err(|e| Invalid {
+        message: e.message.replace("justification", "reason"),
+        ..e
+    })?;
     let view = core.cancel_incident(&auth.0, allowed, reason).await?;
     Ok(HttpResponse::Ok().json(incident_out(&core.runbooks, view)))
 }

@@ -118,7 +118,7 @@ fn parse_otp(body: SetOtp, kind: OtpKind) -> Result<Otpauth, Invalid> {
         return Ok(otp);
     }
     let secret = body.secret.as_ref().ok_or_else(|| {
-        Invalid::new(
+        Invalid::required(
             "secret_required",
             "send otpauth_uri, or secret with its parameters",
         )
@@ -150,8 +150,9 @@ pub(super) fn justification(
 pub(super) fn required_justification(
     body: OptionalJson<JustificationBody>,
 ) -> Result<Justification, ApiError> {
-    justification(body)?
-        .ok_or_else(|| Invalid::new("justification_required", "a justification is required").into())
+    justification(body)?.ok_or_else(|| {
+        Invalid::required("justification_required", "a justification is required").into()
+    })
 }
 
 fn actions(kind: OtpKind) -> (Action, Action, Action) {
@@ -181,11 +182,8 @@ async fn set(
             .map_err(|_| Invalid::new("invalid_image", "qr_image is not base64"))?;
         let otp = web::block(move || crate::domain::qr::otpauth_from_image(&bytes))
             .await
-            .map_err(|_| {
-                ApiError::from(crate::services::ServiceError::Storage(
-                    sea_orm::DbErr::Custom("image reader stopped".into()),
-                ))
-            })??;
+            // The reader stopped (it panicked on this image): the image's fault.
+            .map_err(|_| Invalid::new("not_an_image", "the image could not be read"))??;
         if otp.params.kind() != kind {
             return Err(Invalid::new(
                 "wrong_otp_kind",

@@ -330,7 +330,11 @@ pub async fn preview(
         };
         let data = crate::http::api::imports::import_text(format, given)
             .await
-            .map_err(|e| Invalid::new(e.code, e.message))?;
+            .map_err(|e| Invalid {
+                required: e.status == actix_web::http::StatusCode::BAD_REQUEST,
+                code: e.code,
+                message: e.message,
+            })?;
         let entries = core
             .preview_import(&caller, format, data.clone(), password.clone())
             .await?;

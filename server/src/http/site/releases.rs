@@ -108,7 +108,7 @@ pub async fn release_detail(
         Err(_) => false,
     };
     let Ok(view) = view else {
-        return service_failure(c, ServiceError::NotFound("escrow"));
+        return service_failure(c, ServiceError::NotFound(crate::services::Missing::Escrow));
     };
     let page = ReleasePage {
         r: release_line(&c, &release),

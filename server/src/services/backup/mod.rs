@@ -295,7 +295,9 @@ impl Core {
         let db = self.store.db();
         let generation = repo::current(db, account_id)
             .await?
-            .ok_or(ServiceError::NotFound("backup codes"))?;
+            .ok_or(ServiceError::NotFound(
+                crate::services::Missing::BackupCodes,
+            ))?;
         let codes = repo::codes(db, &generation.id).await?;
         let remaining = codes.iter().filter(|c| c.state == state::UNUSED).count() as u64;
         let failed = self.failed_attempts(db, account_id).await?;
@@ -410,7 +412,9 @@ impl Core {
             let Some(generation) = repo::lock_current(&**tx, account_id).await? else {
                 // None at all, or superseded while this waited for its lock: look again.
                 if repo::current(&**tx, account_id).await?.is_none() {
-                    return Err(ServiceError::NotFound("backup codes"));
+                    return Err(ServiceError::NotFound(
+                        crate::services::Missing::BackupCodes,
+                    ));
                 }
                 continue;
             };
@@ -508,7 +512,7 @@ impl Core {
         )?;
         std::str::from_utf8(&bytes)
             .map(|text| Zeroizing::new(text.to_owned()))
-            .map_err(|_| ServiceError::Storage(sea_orm::DbErr::Custom("unreadable code".into())))
+            .map_err(|_| ServiceError::internal("unreadable code"))
     }
 
     /// Records whether a checked-out code worked or was rejected by the platform. Only the
@@ -556,10 +560,12 @@ impl Core {
             Some(n) => repo::by_number(db, account_id, n).await?,
             None => repo::current(db, account_id).await?,
         }
-        .ok_or(ServiceError::NotFound("backup codes"))?;
+        .ok_or(ServiceError::NotFound(
+            crate::services::Missing::BackupCodes,
+        ))?;
         let code = repo::code_at(db, &generation.id, position)
             .await?
-            .ok_or(ServiceError::NotFound("backup code"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::BackupCode))?;
         if code.state != state::CHECKED_OUT {
             return Err(not_checked_out(&generation, &code));
         }

@@ -173,6 +173,7 @@ fn error_code(err: &ServiceError) -> &'static str {
         ServiceError::IdpUnavailable => "idp_unavailable",
         ServiceError::KeyUnavailable(_) => "key_unavailable",
         ServiceError::Storage(_) => "storage_error",
+        ServiceError::Internal { .. } => "internal_error",
     }
 }
 
@@ -191,13 +192,13 @@ impl Core {
         } else {
             None
         };
-        let row = found.ok_or(ServiceError::NotFound("incident"))?;
+        let row = found.ok_or(ServiceError::NotFound(crate::services::Missing::Incident))?;
         let account = accounts_repo::find(db, &row.account_id)
             .await?
-            .ok_or(ServiceError::NotFound("account"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
         let team = accounts_repo::team_slug(db, &account.team_id)
             .await?
-            .ok_or(ServiceError::NotFound("team"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Team))?;
         self.authorize(caller, &team, action, Some(&target(id)))
             .await?;
         Ok(AllowedIncident {
@@ -233,7 +234,7 @@ impl Core {
         let runbook = self
             .runbooks
             .get(runbook.as_str())
-            .ok_or(ServiceError::NotFound("runbook"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Runbook))?;
         if account.status == AccountStatus::Archived.as_str() {
             return Err(archived());
         }
@@ -434,7 +435,7 @@ impl Core {
             return Err(match repo::find(self.store.db(), &row.id).await? {
                 Some(now) if now.state != IncidentState::Open.as_str() => closed(&now),
                 Some(now) => step_changed(&now.step),
-                None => ServiceError::NotFound("incident"),
+                None => ServiceError::NotFound(crate::services::Missing::Incident),
             });
         }
         let answered = caller
@@ -579,7 +580,7 @@ impl Core {
         tx.commit().await?;
         let row = repo::find(self.store.db(), &row.id)
             .await?
-            .ok_or(ServiceError::NotFound("incident"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Incident))?;
         self.incident_view(row, account, team).await
     }
 }

@@ -245,7 +245,7 @@ impl Core {
         } else {
             None
         };
-        let member = member.ok_or(ServiceError::NotFound("member"))?;
+        let member = member.ok_or(ServiceError::NotFound(crate::services::Missing::Member))?;
         let grants = repo::grants(db, &member.id).await?;
         Ok(MemberView { member, grants })
     }
@@ -301,7 +301,7 @@ impl Core {
         } else {
             None
         };
-        let member = member.ok_or(ServiceError::NotFound("member"))?;
+        let member = member.ok_or(ServiceError::NotFound(crate::services::Missing::Member))?;
         let done = self.depart_in(&tx, actor, &member, &reason, policy).await?;
         tx.commit().await?;
         Ok(Offboarded {

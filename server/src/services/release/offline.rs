@@ -22,7 +22,7 @@ pub async fn open_offline(
 ) -> Result<Vec<ReleasedAccount>, ServiceError> {
     let escrow = repo::find(store.db(), escrow_id)
         .await?
-        .ok_or(ServiceError::NotFound("escrow"))?;
+        .ok_or(ServiceError::NotFound(crate::services::Missing::Escrow))?;
     if escrow.state != repo::ACTIVE {
         return Err(conflict(
             "escrow_spent",

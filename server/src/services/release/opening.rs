@@ -33,9 +33,8 @@ pub async fn open_scope(
         hide_archived: true,
         ..accounts_repo::AccountFilter::default()
     };
-    let opening = |e: crate::crypto::escrow::EscrowError| {
-        ServiceError::Storage(sea_orm::DbErr::Custom(format!("release: {e}")))
-    };
+    let opening =
+        |e: crate::crypto::escrow::EscrowError| ServiceError::internal(format!("release: {e}"));
     let mut out = Vec::new();
     for account in accounts_repo::list(db, &filter, u64::MAX >> 1).await? {
         let current = secrets::current_of(db, std::slice::from_ref(&account.id)).await?;

@@ -23,10 +23,10 @@ impl Core {
         } else {
             None
         };
-        let release = found.ok_or(ServiceError::NotFound("release"))?;
+        let release = found.ok_or(ServiceError::NotFound(crate::services::Missing::Release))?;
         let escrow = repo::find(self.store.db(), &release.escrow_id)
             .await?
-            .ok_or(ServiceError::NotFound("escrow"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Escrow))?;
         Ok((release, escrow))
     }
 
@@ -116,7 +116,7 @@ impl Core {
         } else {
             None
         };
-        let escrow = found.ok_or(ServiceError::NotFound("escrow"))?;
+        let escrow = found.ok_or(ServiceError::NotFound(crate::services::Missing::Escrow))?;
         let view = self.escrow_view(escrow).await?;
         if self.may_request_in(caller, &view).await {
             return Ok(view);
@@ -186,7 +186,7 @@ impl Core {
         repo::lock_release(&*tx, &release.id).await?;
         let mut release = repo::find_release(&*tx, &release.id)
             .await?
-            .ok_or(ServiceError::NotFound("release"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Release))?;
         let escrow_now = repo::find(&*tx, &escrow.id).await?;
         if escrow_now.is_none_or(|e| e.state != repo::ACTIVE) {
             drop(tx);
@@ -231,7 +231,7 @@ impl Core {
             &share_aad(&release.id, custodian.share_index),
             &share.bytes,
         )
-        .map_err(|e| ServiceError::Storage(sea_orm::DbErr::Custom(e.to_string())))?;
+        .map_err(|e| ServiceError::internal(e.to_string()))?;
         repo::insert_release_share(&*tx, &release.id, custodian.share_index, sealed).await?;
         release.shares_received += 1;
         if release.shares_received >= release.threshold {
@@ -312,7 +312,7 @@ impl Core {
         repo::lock_release(&*tx, id).await?;
         let mut release = repo::find_release(&*tx, id)
             .await?
-            .ok_or(ServiceError::NotFound("release"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Release))?;
         if !(release.state == repo::COLLECTING || release.state == repo::WAITING) {
             return Err(conflict(
                 "release_not_vetoable",
@@ -387,7 +387,7 @@ impl Core {
         repo::lock_release(&*tx, id).await?;
         let mut release = repo::find_release(&*tx, id)
             .await?
-            .ok_or(ServiceError::NotFound("release"))?;
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Release))?;
         let at = now();
         match release.state.as_str() {
             repo::COLLECTING => {
@@ -458,7 +458,7 @@ impl Core {
         let json = Zeroizing::new(serde_json::to_vec(&accounts).unwrap_or_default());
         release.opened = Some(
             seal_to(&key.public(), &secrets_aad(id), &json)
-                .map_err(|e| ServiceError::Storage(sea_orm::DbErr::Custom(e.to_string())))?,
+                .map_err(|e| ServiceError::internal(e.to_string()))?,
         );
         release.state = repo::RELEASED.to_owned();
         release.opened_at = Some(at);

@@ -442,7 +442,9 @@ async fn answer_failed(
         | ServiceError::Conflict { message, .. }
         | ServiceError::RateLimited { message, .. } => message,
         ServiceError::Invalid(invalid) => invalid.message,
-        ServiceError::NotFound(what) if what != "incident" => format!("{what} not found"),
+        ServiceError::NotFound(what) if what != crate::services::Missing::Incident => {
+            format!("{what} not found")
+        }
         other => return service_failure(Chrome::new(req, core, Some(caller)), other),
     };
     let extras = IncidentExtras {
