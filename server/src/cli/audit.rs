@@ -23,8 +23,8 @@ pub(super) async fn audit_checkpoint(settings: &Settings) -> anyhow::Result<Exit
         None => println!("nothing new since the last checkpoint"),
     }
     if let Some(path) = settings.witness_path() {
-        use crate::audit::witness::{advance, Advance};
-        match advance(store.db(), &keyring, &path, None).await? {
+        use crate::audit::witness::Advance;
+        match services::admin::advance_witness(&store, &keyring, &path, None).await? {
             Advance::Written(w) => println!("witness {} now holds seq {}", path.display(), w.seq),
             Advance::Unchanged(w) => {
                 println!("witness {} already holds seq {}", path.display(), w.seq)
@@ -80,7 +80,7 @@ pub(super) async fn audit_archive(
     };
     let core = startup::build_core(settings, false).await?;
     anyhow::ensure!(
-        core.store.pending_migrations().await? == 0,
+        core.pending_migrations().await? == 0,
         "the database has pending migrations; run `keyward migrate` first"
     );
     let forwarders: Vec<String> = settings
@@ -89,7 +89,7 @@ pub(super) async fn audit_archive(
         .iter()
         .map(|f| f.name.clone())
         .collect();
-    let plan = crate::audit::retention::plan(&core.store, cutoff, &forwarders).await?;
+    let plan = core.retention_plan(cutoff, &forwarders).await?;
     let Some((first, last)) = plan else {
         println!("nothing to archive before {}", cutoff.to_rfc3339());
         return Ok(ExitCode::SUCCESS);
@@ -138,7 +138,7 @@ pub(super) async fn audit_verify_archive(
         .context("verify-archive checks the anchors' signatures and needs the key file")?;
     let key_id = keyring.checkpoint_key_id();
     let store = connect_migrated(settings).await?;
-    let anchors = crate::store::audit::anchors(store.db()).await?;
+    let anchors = services::admin::anchors(&store).await?;
     let mut ok = true;
     for file in files {
         let verdict = crate::audit::retention::verify_archive(file).and_then(|summary| {
@@ -227,7 +227,7 @@ pub(super) async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode
             key_id,
             witness: witness.as_ref(),
         });
-    let report = crate::audit::checkpoint::verify_all(store.db(), trust, |checked| {
+    let report = services::admin::verify_chain(&store, trust, |checked| {
         if checked % 10_000 == 0 {
             eprintln!("  {checked} events checked…");
         }
@@ -286,7 +286,7 @@ pub(super) async fn audit_export(
     }
     let mut written = 0;
     loop {
-        let rows = crate::store::audit::search(store.db(), &filter, 1000).await?;
+        let rows = services::admin::audit_page(&store, &filter, 1000).await?;
         let Some(last) = rows.last() else { break };
         filter.after = last.seq;
         crate::audit::write_rows(&mut out, format, &rows)?;

@@ -12,7 +12,7 @@ KEYWARD_DATABASE_URL and KEYWARD_KEY_FILE). Neither is set here, so nothing was 
 created. `make dev` writes one to .dev/keyward.toml; `keyward doctor --config PATH` checks one.";
 
 pub(super) async fn connect(settings: &Settings) -> anyhow::Result<Store> {
-    Store::connect(&settings.database.url, 2)
+    crate::services::admin::connect(settings, 2)
         .await
         .context("database.url: cannot connect")
 }

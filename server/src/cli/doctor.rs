@@ -5,7 +5,6 @@
 use crate::config::Settings;
 use crate::crypto::{KeySource, Keyring};
 use crate::services::clock;
-use crate::store::Store;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -251,7 +250,7 @@ async fn check_database(
     wait: Duration,
     found: &mut Findings,
 ) {
-    let connected = tokio::time::timeout(wait, Store::connect(&settings.database.url, 1)).await;
+    let connected = tokio::time::timeout(wait, crate::services::admin::connect(settings, 1)).await;
     let store = match connected {
         Ok(Ok(store)) => store,
         Ok(Err(err)) => {

@@ -48,8 +48,7 @@ pub(super) async fn rotate(
 pub(super) async fn key_status(settings: &Settings) -> anyhow::Result<ExitCode> {
     let keyring = Keyring::load(startup::key_source(settings)?)?;
     let store = connect_migrated(settings).await?;
-    let counts = crate::store::deks::count_by_kek(store.db()).await?;
-    let recorded = crate::store::deks::key_checks(store.db()).await?;
+    let (counts, recorded) = services::admin::key_inventory(&store).await?;
     let in_use: Vec<String> = counts.keys().cloned().collect();
     let problems = services::keys::health(&store, &keyring, &in_use).await?;
     let problem = |id: &str| problems.iter().find(|(p, _)| p == id).map(|(_, k)| *k);

@@ -15,12 +15,11 @@ pub(super) async fn member(
     let store = connect_migrated(settings).await?;
     match command {
         MemberCommand::List => {
-            let members = crate::store::members::list(store.db()).await?;
+            let members = services::admin::members_with_grants(&store).await?;
             if members.is_empty() {
                 println!("no members yet: people appear here after their first sign-in");
             }
-            for m in members {
-                let grants = crate::store::members::grants(store.db(), &m.id).await?;
+            for (m, grants) in members {
                 let roles: Vec<String> = grants
                     .iter()
                     .map(|g| format!("{}@{} ({})", g.role, g.team, g.source))
@@ -172,7 +171,7 @@ pub(super) async fn token(settings: &Settings, command: TokenCommand) -> anyhow:
             println!("{}", token.as_str());
         }
         TokenCommand::List => {
-            let rows = crate::store::tokens::list(store.db()).await?;
+            let rows = services::admin::tokens(&store).await?;
             if rows.is_empty() {
                 println!("no tokens yet; create one with `keyward token create --name NAME --role ROLE --team TEAM`");
             }

@@ -8,7 +8,6 @@ use crate::audit::Outcome;
 use crate::authn::session::SESSION_COOKIE;
 use crate::authn::tokens::{self, Unusable};
 use crate::services::{Caller, Core, RequestMeta};
-use crate::store::tokens as token_repo;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
@@ -62,12 +61,10 @@ async fn from_session(
 
 async fn from_token(core: &Core, token: &str, meta: RequestMeta) -> Result<Caller, ApiError> {
     let row = if tokens::looks_valid(token) {
-        token_repo::find_by_hash(core.store.db(), &tokens::hash(token))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "token lookup failed");
-                storage_unavailable()
-            })?
+        core.token_presented(token).await.map_err(|e| {
+            tracing::error!(error = %e, "token lookup failed");
+            storage_unavailable()
+        })?
     } else {
         None
     };

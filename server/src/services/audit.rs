@@ -9,6 +9,27 @@ use crate::audit::VerifyReport;
 use crate::authz::{Action, ORG_WIDE};
 use crate::store::audit::{self as repo, AuditFilter, AuditRow};
 
+/// An export that was allowed and audited: only such an export reads its pages.
+pub struct AuditExport {
+    filter: AuditFilter,
+}
+
+impl AuditExport {
+    /// The next `limit` events after `after` that the export's filter selects.
+    pub async fn page(
+        &self,
+        core: &Core,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<AuditRow>, sea_orm::DbErr> {
+        let filter = AuditFilter {
+            after,
+            ..self.filter.clone()
+        };
+        repo::search(core.store.db(), &filter, limit).await
+    }
+}
+
 /// The most events one page returns.
 pub const MAX_PAGE: u64 = 500;
 
@@ -181,7 +202,7 @@ impl Core {
         caller: &Caller,
         filter: &AuditFilter,
         format: crate::audit::ExportFormat,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<AuditExport, ServiceError> {
         self.authorize(caller, ORG_WIDE, Action::AuditRead, None)
             .await?;
         let tx = self.store.begin_write().await?;
@@ -195,7 +216,9 @@ impl Core {
         }));
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(AuditExport {
+            filter: filter.clone(),
+        })
     }
 
     /// Signs a checkpoint of the chain head if one is due (see `[audit]` in the settings).
@@ -325,5 +348,37 @@ impl Core {
             archived.push(file);
         }
         Ok(archived)
+    }
+}
+
+impl Core {
+    /// Accounts whose handle key is `key` (on `platform`, if given), at most 20: how the
+    /// audit viewer turns a typed handle into an account. Handles only, never a secret.
+    pub async fn accounts_with_handle(
+        &self,
+        platform: Option<crate::domain::Platform>,
+        key: &str,
+    ) -> Result<Vec<crate::store::accounts::Account>, ServiceError> {
+        let filter = crate::store::accounts::AccountFilter {
+            platform: platform.map(|p| p.as_str().to_owned()),
+            handle_contains: Some(key.to_owned()),
+            ..Default::default()
+        };
+        Ok(crate::store::accounts::list(self.store.db(), &filter, 20)
+            .await?
+            .into_iter()
+            .filter(|a| a.handle_key.as_deref() == Some(key))
+            .collect())
+    }
+
+    /// The account `id` names, to label an event with its platform and handle.
+    pub async fn account_for_label(&self, id: &str) -> Option<crate::store::accounts::Account> {
+        if !crate::domain::is_id(id) {
+            return None;
+        }
+        crate::store::accounts::find(self.store.db(), id)
+            .await
+            .ok()
+            .flatten()
     }
 }

@@ -585,3 +585,13 @@ impl Core {
         Ok((text, custodian.share_index))
     }
 }
+
+impl Core {
+    /// The releases of an escrow the caller was allowed to see (the view proves it).
+    pub async fn escrow_releases(
+        &self,
+        view: &EscrowView,
+    ) -> Result<Vec<crate::store::escrow::ReleaseRow>, ServiceError> {
+        Ok(crate::store::escrow::releases_of(self.store.db(), &view.escrow.id).await?)
+    }
+}

@@ -2,6 +2,7 @@
 //! event inside that transaction. Services know nothing of HTTP.
 
 pub mod accounts;
+pub mod admin;
 pub mod anonymous;
 pub mod anonymous_guard;
 pub mod audit;
@@ -12,6 +13,7 @@ mod error;
 pub mod escalation;
 pub mod escrow;
 pub mod gauges;
+pub mod health;
 pub mod imports;
 pub mod incidents;
 pub mod keys;

@@ -69,3 +69,11 @@ pub async fn revoke(store: &Store, id: &str) -> Result<bool, sea_orm::DbErr> {
     tx.commit().await?;
     Ok(true)
 }
+
+impl super::Core {
+    /// The stored token a presented bearer token is, if any (looked up by its hash; whether it
+    /// is still usable is the caller's to decide).
+    pub async fn token_presented(&self, token: &str) -> Result<Option<TokenRow>, sea_orm::DbErr> {
+        repo::find_by_hash(self.store.db(), &tokens::hash(token)).await
+    }
+}

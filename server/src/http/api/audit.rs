@@ -206,11 +206,12 @@ pub async fn export(
         since: bound(query.since.as_deref(), "since")?,
         until: bound(query.until.as_deref(), "until")?,
     };
-    core.start_audit_export(&auth.0, &filter, format).await?;
+    let export = std::sync::Arc::new(core.start_audit_export(&auth.0, &filter, format).await?);
     // The first page is read before the first byte goes out, so a failure there is a plain
     // error response; a failure later ends the stream with a line that says so.
     const PAGE: u64 = 500;
-    let first = crate::store::audit::search(core.store.db(), &filter, PAGE)
+    let first = export
+        .page(&core, 0, PAGE)
         .await
         .map_err(crate::services::ServiceError::from)?;
     let head = match format {
@@ -218,14 +219,8 @@ pub async fn export(
         ExportFormat::Jsonl => Vec::new(),
     };
     let pages = export_pages(format, first, move |after| {
-        let (core, filter) = (
-            core.clone(),
-            AuditFilter {
-                after,
-                ..filter.clone()
-            },
-        );
-        async move { crate::store::audit::search(core.store.db(), &filter, PAGE).await }
+        let (core, export) = (core.clone(), export.clone());
+        async move { export.page(&core, after, PAGE).await }
     });
     let body = futures_util::stream::once(async move { Ok(web::Bytes::from(head)) }).chain(pages);
     let (content_type, name) = match format {

@@ -95,17 +95,10 @@ async fn account_by_handle(core: &crate::services::Core, raw: &str) -> Result<St
     let key = crate::domain::Handle::parse(handle)
         .map(|h| h.key())
         .map_err(|e| e.message)?;
-    let filter = crate::store::accounts::AccountFilter {
-        platform: platform.map(|p| p.as_str().to_owned()),
-        handle_contains: Some(key.clone()),
-        ..Default::default()
-    };
-    let found: Vec<_> = crate::store::accounts::list(core.store.db(), &filter, 20)
+    let found = core
+        .accounts_with_handle(platform, &key)
         .await
-        .map_err(|_| "the accounts could not be read".to_owned())?
-        .into_iter()
-        .filter(|a| a.handle_key.as_deref() == Some(key.as_str()))
-        .collect();
+        .map_err(|_| "the accounts could not be read".to_owned())?;
     match found.as_slice() {
         [one] => Ok(one.id.clone()),
         [] => Err(format!("no account has the handle {handle}")),
@@ -299,14 +292,7 @@ pub async fn audit(
         e.actor_name = names.get(&e.actor).cloned().unwrap_or_default();
         if let Some(id) = e.account.clone() {
             if !handles.contains_key(&id) {
-                let found = if crate::domain::is_id(&id) {
-                    crate::store::accounts::find(core.store.db(), &id)
-                        .await
-                        .ok()
-                        .flatten()
-                } else {
-                    None
-                };
+                let found = core.account_for_label(&id).await;
                 let label = found
                     .map(|a| format!("{} {}", a.platform, a.handle))
                     .unwrap_or_else(|| e.target.clone());

@@ -359,7 +359,8 @@ async fn escrow_page(
         },
         picked_up: x.picked_up_at.is_some() || x.delivery == "age",
     };
-    let releases = crate::store::escrow::releases_of(core.store.db(), &view.escrow.id)
+    let releases = core
+        .escrow_releases(&view)
         .await
         .unwrap_or_default()
         .iter()
