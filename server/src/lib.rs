@@ -1,5 +1,5 @@
-//! Keyward: team secret custody for shared social accounts.
-//! Layers, one way: `http` → `authz` → `services` → `store` / `crypto`.
+//! Keyward: team secret custody for shared social accounts. The layers, bottom first: config,
+//! telemetry, crypto, store, audit, authz, authn, services, http, startup, cli (docs/architecture.md).
 
 pub mod audit;
 pub mod authn;

@@ -7,7 +7,8 @@ what each one refers to (`use` lines and `crate::`/`super::` paths in code), and
 - an import cycle between files (a strongly connected set of two or more files);
 - an upward import: a module using a module of a higher layer (LAYERS below, bottom first);
 - a source file over MAX_LINES lines (migrations are exempt: they are append-only history);
-- an HTTP handler or a CLI command that queries the store itself instead of a service.
+- an HTTP handler or a CLI command that queries the store itself instead of a service;
+- a file without a module doc (`//!`) on its first line.
 
 Unit tests (`#[cfg(test)] mod … { … }`) are left out: a test may build its fixture from any
 layer. `--report` prints the figures (files, lines, cycles, largest file) and exits 0.
@@ -349,6 +350,12 @@ def problems_of(tree):
                 line = tree.texts[node].count("\n", 0, m.start()) + 1
                 problems.append(f"layer skipped: {path}:{line} uses the store directly ({m.group(0)})")
 
+    for node, path in sorted(tree.files.items()):
+        with open(os.path.join(tree.root, path), encoding="utf-8") as f:
+            first = f.readline()
+        if not first.startswith("//!"):
+            problems.append(f"{path}: no module doc (a `//!` line first that says what it owns)")
+
     sizes = []
     for node, path in tree.files.items():
         lines = sum(1 for _ in open(os.path.join(tree.root, path), encoding="utf-8"))
@@ -360,14 +367,15 @@ def problems_of(tree):
 
 
 SELF_TEST = {
-    # store uses services (upward), services/a and services/b use each other (a cycle), and
-    # services/b is one line too long; a unit test's upward import and a re-export are fine.
+    # store uses services (upward), services/a and services/b use each other (a cycle),
+    # services/b is one line too long, http/mod.rs queries the store twice on its line 3 and
+    # lib.rs has no module doc; a unit test's upward import and a re-export are fine.
     "server/src/lib.rs": "pub mod store;\npub mod services;\n",
-    "server/src/store/mod.rs": "use crate::services::Core;\n#[cfg(test)]\nmod tests {\n    use crate::services::a;\n}\n",
-    "server/src/services/mod.rs": "pub mod a;\npub mod b;\npub use a::Core;\n",
-    "server/src/services/a.rs": "use super::b::helper;\npub struct Core;\n",
-    "server/src/services/b.rs": "use crate::services::a::Core;\n" + "// filler\n" * MAX_LINES,
-    "server/src/http/mod.rs": "fn h(core: &crate::services::a::Core) {\n    let _ = crate::store::tokens::find(core.store.db());\n}\n",
+    "server/src/store/mod.rs": "//! s\nuse crate::services::Core;\n#[cfg(test)]\nmod tests {\n    use crate::services::a;\n}\n",
+    "server/src/services/mod.rs": "//! s\npub mod a;\npub mod b;\npub use a::Core;\n",
+    "server/src/services/a.rs": "//! a\nuse super::b::helper;\npub struct Core;\n",
+    "server/src/services/b.rs": "//! b\nuse crate::services::a::Core;\n" + "// filler\n" * (MAX_LINES - 1),
+    "server/src/http/mod.rs": "//! h\nfn h(core: &crate::services::a::Core) {\n    let _ = crate::store::tokens::find(core.store.db());\n}\n",
 }
 
 
@@ -385,9 +393,10 @@ def self_test():
     assert names == expected, f"self-test: cycles {names}"
     assert [(a[1], b[1]) for a, b in upward] == [(("store",), ("services", "a"))], f"self-test: upward {upward}"
     assert any("services/b.rs" in p and "lines" in p for p in problems), f"self-test: {problems}"
-    skipped = [p for p in problems if p.startswith("layer skipped: server/src/http/mod.rs:2")]
+    skipped = [p for p in problems if p.startswith("layer skipped: server/src/http/mod.rs:3")]
     assert len(skipped) == 2, f"self-test: {problems}"
-    assert len(problems) == 5, f"self-test: {problems}"
+    assert any(p.startswith("server/src/lib.rs: no module doc") for p in problems), problems
+    assert len(problems) == 6, f"self-test: {problems}"
 
 
 def main():
@@ -405,7 +414,12 @@ def main():
         return 0
     for p in problems:
         print(p, file=sys.stderr)
-    kinds = {"cycle": "cycles", "upward": "layers", "skipped": "handlers and CLI through services"}
+    kinds = {
+        "cycle": "cycles",
+        "upward": "layers",
+        "skipped": "handlers and CLI through services",
+        "module doc": "module docs",
+    }
     checks = len(kinds) + 1
     failed = len({next((k for k in kinds if k in p), "size") for p in problems})
     print(f"structure: {checks - failed} passed, {failed} failed")

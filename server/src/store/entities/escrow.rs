@@ -1,3 +1,5 @@
+//! The `escrow` table, as the migrations make it (a sea-orm entity; queries are in `store`).
+
 use sea_orm::entity::prelude::*;
 
 /// A break-glass escrow: its public key and scope. The private key is never stored.

@@ -1,3 +1,5 @@
+//! The `escrow_custodian` table, as the migrations make it (a sea-orm entity; queries are in `store`).
+
 use sea_orm::entity::prelude::*;
 
 /// A custodian of an escrow: where their share went and its fingerprint (never the share; a

@@ -1,3 +1,5 @@
+//! The `escrow_seal` table, as the migrations make it (a sea-orm entity; queries are in `store`).
+
 use sea_orm::entity::prelude::*;
 
 /// A DEK (of a secret version or a backup-code generation) sealed to an escrow's public key.

@@ -1,3 +1,5 @@
+//! The `login_flow` table, as the migrations make it (a sea-orm entity; queries are in `store`).
+
 use sea_orm::entity::prelude::*;
 
 /// An OIDC login in progress, bound to the browser that started it by a cookie whose

@@ -1,3 +1,5 @@
+//! The `notification` table, as the migrations make it (a sea-orm entity; queries are in `store`).
+
 use sea_orm::entity::prelude::*;
 
 /// One webhook's copy of an escalation, waiting for delivery or delivered (the outbox).

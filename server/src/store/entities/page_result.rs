@@ -1,3 +1,5 @@
+//! The `page_result` table, as the migrations make it (a sea-orm entity; queries are in `store`).
+
 use sea_orm::entity::prelude::*;
 
 /// What a dashboard form produced, sealed, for the one page view its redirect leads to.

@@ -1,3 +1,5 @@
+//! The `release_request` table, as the migrations make it (a sea-orm entity; queries are in `store`).
+
 use sea_orm::entity::prelude::*;
 
 /// A break-glass release: who asked and why, how far it is, and (once opened) the released

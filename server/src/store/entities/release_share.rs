@@ -1,3 +1,5 @@
+//! The `release_share` table, as the migrations make it (a sea-orm entity; queries are in `store`).
+
 use sea_orm::entity::prelude::*;
 
 /// A share submitted to a release, sealed to the requester's release key until the release

@@ -1,3 +1,5 @@
+//! The `secret` table, as the migrations make it (a sea-orm entity; queries are in `store`).
+
 use sea_orm::entity::prelude::*;
 
 /// One version of a secret. Only ciphertext and clear metadata; never the value.

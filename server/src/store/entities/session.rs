@@ -1,3 +1,5 @@
+//! The `session` table, as the migrations make it (a sea-orm entity; queries are in `store`).
+
 use sea_orm::entity::prelude::*;
 
 /// A signed-in browser. The cookie holds the id; only its SHA-256 is stored.
