@@ -12,8 +12,11 @@
 mod audit_cost;
 
 use anyhow::{bail, Context, Result};
+use keyward_proto::accounts::{AccountOut, CreateAccount};
+use keyward_proto::backup::{CheckedOutOut, ImportCodes, ImportedOut};
+use keyward_proto::otp::{JustificationBody, SetOtp, TotpCodeOut, VersionOut};
+use keyward_proto::Sensitive;
 use reqwest::Client;
-use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -367,25 +370,26 @@ async fn start(
     Ok((server, tokens))
 }
 
-async fn call(
+/// One API call with a typed body (the wire types of `keyward-proto`), its typed answer.
+async fn call<B: serde::Serialize, R: serde::de::DeserializeOwned>(
     client: &Client,
     base: &str,
     token: &str,
     method: &str,
     path: &str,
-    body: Value,
-) -> Result<Value> {
+    body: &B,
+) -> Result<R> {
     let req = match method {
         "PUT" => client.put(format!("{base}{path}")),
         _ => client.post(format!("{base}{path}")),
     };
-    let res = req.bearer_auth(token).json(&body).send().await?;
+    let res = req.bearer_auth(token).json(body).send().await?;
     let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let text = res.text().await.unwrap_or_default();
     if !status.is_success() {
-        bail!("{method} {path}: {status} {body}");
+        bail!("{method} {path}: {status} {text}");
     }
-    Ok(body)
+    serde_json::from_str(&text).with_context(|| format!("{method} {path}: the answer"))
 }
 
 /// One TOTP account, and enough accounts with a full generation for every check-out.
@@ -395,26 +399,35 @@ async fn seed(server: &Server, token: &str, checkouts: usize) -> Result<(String,
     let account = |handle: String| {
         let client = client.clone();
         async move {
-            let body = call(
-                &client,
-                base,
-                token,
-                "POST",
-                "/api/v1/accounts",
-                json!({"team": "marketing", "platform": "x", "handle": handle}),
-            )
-            .await?;
-            body["id"].as_str().map(str::to_owned).context("account id")
+            let body = CreateAccount {
+                team: "marketing".into(),
+                platform: "x".into(),
+                handle,
+                login_url: None,
+                notes: None,
+            };
+            let out: AccountOut =
+                call(&client, base, token, "POST", "/api/v1/accounts", &body).await?;
+            Ok::<_, anyhow::Error>(out.id)
         }
     };
     let totp = account("@bench_totp".into()).await?;
-    call(
+    let seed = SetOtp {
+        secret: Some(Sensitive::new(SEED)),
+        otpauth_uri: None,
+        qr_image: None,
+        algorithm: None,
+        digits: None,
+        period: None,
+        counter: None,
+    };
+    let _: VersionOut = call(
         &client,
         base,
         token,
         "PUT",
         &format!("/api/v1/accounts/{totp}/totp"),
-        json!({"secret": SEED}),
+        &seed,
     )
     .await?;
     let needed = checkouts.div_ceil(CODES_PER_GENERATION);
@@ -422,16 +435,22 @@ async fn seed(server: &Server, token: &str, checkouts: usize) -> Result<(String,
     let mut with_codes = Vec::with_capacity(needed);
     for i in 0..needed {
         let id = account(format!("@bench_codes_{i}")).await?;
-        let codes: Vec<String> = (0..CODES_PER_GENERATION)
-            .map(|c| format!("{i:05}-{c:05}"))
-            .collect();
-        call(
+        let codes = ImportCodes {
+            codes: Some(
+                (0..CODES_PER_GENERATION)
+                    .map(|c| Sensitive::new(format!("{i:05}-{c:05}")))
+                    .collect(),
+            ),
+            block: None,
+            issued_on: "2025-12-16".into(),
+        };
+        let _: ImportedOut = call(
             &client,
             base,
             token,
             "POST",
             &format!("/api/v1/accounts/{id}/backup-codes"),
-            json!({"codes": codes, "issued_on": "2025-12-16"}),
+            &codes,
         )
         .await?;
         with_codes.push(id);
@@ -489,7 +508,7 @@ async fn run(load: &Load, target: Target, concurrency: usize, n: usize) -> Resul
                     Target::Totp => client
                         .post(format!("{base}/api/v1/accounts/{totp}/totp/code"))
                         .bearer_auth(&token)
-                        .json(&json!({})),
+                        .json(&JustificationBody::default()),
                     Target::Checkout => {
                         // Spread over the accounts: consecutive check-outs hit different ones.
                         let k = next_code.fetch_add(1, Ordering::Relaxed);
@@ -499,16 +518,24 @@ async fn run(load: &Load, target: Target, concurrency: usize, n: usize) -> Resul
                                 "{base}/api/v1/accounts/{account}/backup-codes/checkout"
                             ))
                             .bearer_auth(&token)
-                            .json(&json!({"justification": "benchmark"}))
+                            .json(&JustificationBody {
+                                justification: Some("benchmark".into()),
+                            })
                     }
                 };
                 let t0 = Instant::now();
                 let res = request.send().await?;
                 let status = res.status();
-                let _ = res.bytes().await?;
+                let body = res.bytes().await?;
                 latencies.push(t0.elapsed());
                 if !status.is_success() {
                     bail!("{}: HTTP {status}", target.name());
+                }
+                // Every answer is the documented wire type (read after the clock stopped).
+                match target {
+                    Target::Healthz => {}
+                    Target::Totp => drop(serde_json::from_slice::<TotpCodeOut>(&body)?),
+                    Target::Checkout => drop(serde_json::from_slice::<CheckedOutOut>(&body)?),
                 }
             }
             Ok::<_, anyhow::Error>(latencies)

@@ -34,3 +34,4 @@ mod scim;
 mod siem;
 mod sso;
 mod tamper;
+mod wire;

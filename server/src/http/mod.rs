@@ -12,7 +12,6 @@ mod request;
 pub mod routes;
 pub mod scim;
 pub mod site;
-pub mod wire;
 
 pub use auth::{origin_guard, Authenticated, MaybeSession};
 pub use error::ApiError;

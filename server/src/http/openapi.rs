@@ -5,7 +5,7 @@ use super::api::{
     accounts, audit, backup, escrows, health, imports, incidents, me, members, otp, passwords,
     releases, rotation,
 };
-use super::{scim, site, wire};
+use super::{scim, site};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -66,7 +66,7 @@ impl Modify for BearerAuth {
         scim::users::list, scim::users::search, scim::users::search_root, scim::users::create,
         scim::users::get, scim::users::replace, scim::users::patch, scim::users::delete,
     ),
-    components(schemas(wire::ErrorBody, wire::ErrorDetail, scim::ScimErrorBody)),
+    components(schemas(keyward_proto::ErrorBody, keyward_proto::ErrorDetail, scim::ScimErrorBody)),
     modifiers(&BearerAuth, &ErrorResponses),
     security(("bearer" = []))
 )]

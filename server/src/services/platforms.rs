@@ -13,24 +13,7 @@ use std::sync::OnceLock;
 
 const SOURCE: &str = include_str!("../../../policies/platforms.toml");
 
-/// Steps in both languages (the same number of each).
-#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Steps {
-    pub en: Vec<String>,
-    pub ja: Vec<String>,
-}
-
-impl Steps {
-    /// The steps in `lang` (`ja`, else English).
-    pub fn in_lang(&self, lang: &str) -> &[String] {
-        if lang == "ja" {
-            &self.ja
-        } else {
-            &self.en
-        }
-    }
-}
+pub use keyward_proto::wire::Steps;
 
 /// One platform's name, pages, usual backup codes, settings paths and steps per kind.
 #[derive(Debug, Clone, Deserialize)]

@@ -6,7 +6,7 @@
 
 use crate::domain::{RotationKind, RunbookKey};
 use crate::services::backup::CodeOutcome;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
@@ -34,35 +34,7 @@ const BUILT_IN: [(&str, &str); 5] = [
     ),
 ];
 
-/// Text in both languages.
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Text {
-    pub en: String,
-    pub ja: String,
-}
-
-impl Text {
-    /// The text in `lang` (`ja`, else English).
-    pub fn in_lang(&self, lang: &str) -> &str {
-        if lang == "ja" {
-            &self.ja
-        } else {
-            &self.en
-        }
-    }
-
-    /// The language left blank, if one is.
-    pub(crate) fn missing(&self) -> Option<&'static str> {
-        if self.en.trim().is_empty() {
-            Some("en")
-        } else if self.ja.trim().is_empty() {
-            Some("ja")
-        } else {
-            None
-        }
-    }
-}
+pub use keyward_proto::wire::Text;
 
 /// What a step is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -204,18 +204,26 @@ impl TestApp {
             .await
     }
 
-    /// Creates an account as `token` and returns its id.
+    /// Creates an account as `token` and returns its id (through the typed wire types).
     pub async fn account(&self, token: &str, team: &str, handle: &str) -> String {
+        let body = keyward_proto::accounts::CreateAccount {
+            team: team.to_owned(),
+            platform: "x".to_owned(),
+            handle: handle.to_owned(),
+            login_url: None,
+            notes: None,
+        };
         let res = self
-            .post(
-                "/api/v1/accounts",
-                token,
-                json!({"team": team, "platform": "x", "handle": handle}),
-            )
-            .await;
+            .client
+            .post(format!("{}/api/v1/accounts", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request is sent");
         assert_eq!(res.status(), 201, "account is created");
-        let body: Value = res.json().await.expect("json");
-        body["id"].as_str().expect("id").to_owned()
+        let out: keyward_proto::accounts::AccountOut = res.json().await.expect("an AccountOut");
+        out.id
     }
 
     /// The `keyward` binary, configured for this app's database and key file.

@@ -9,109 +9,9 @@ use crate::services::accounts::{
 };
 use crate::services::Core;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateAccount {
-    /// Team slug, e.g. `marketing`.
-    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
-    pub team: String,
-    #[schema(value_type = crate::http::wire::PlatformName)]
-    pub platform: String,
-    /// As the platform shows it, e.g. `@brand`; no spaces, control or invisible characters.
-    #[schema(min_length = 1, max_length = 100)]
-    pub handle: String,
-    /// An http(s) URL.
-    #[schema(max_length = 2048)]
-    pub login_url: Option<String>,
-    /// Stored in clear: never put a secret here.
-    #[schema(max_length = 2000)]
-    pub notes: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchAccount {
-    #[schema(value_type = Option<crate::http::wire::PlatformName>)]
-    pub platform: Option<String>,
-    #[schema(min_length = 1, max_length = 100)]
-    pub handle: Option<String>,
-    /// An empty string removes the URL.
-    #[schema(max_length = 2048)]
-    pub login_url: Option<String>,
-    #[schema(max_length = 2000)]
-    pub notes: Option<String>,
-    /// `active` or `frozen` (archive with DELETE).
-    #[schema(value_type = Option<PatchStatus>)]
-    pub status: Option<String>,
-}
-
-/// What a PATCH may set the status to.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum PatchStatus {
-    Active,
-    Frozen,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BackupCodesOut {
-    pub generation: i32,
-    pub issued_on: String,
-    pub total: i32,
-    pub remaining: i32,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AccountOut {
-    pub id: String,
-    pub team: String,
-    pub platform: String,
-    pub handle: String,
-    pub login_url: Option<String>,
-    pub notes: String,
-    /// active, frozen or archived.
-    pub status: String,
-    pub has_totp: bool,
-    pub has_hotp: bool,
-    pub has_password: bool,
-    pub backup_codes: Option<BackupCodesOut>,
-    pub open_rotation_tasks: i64,
-    /// Open rotation tasks past their deadline.
-    pub overdue_rotation_tasks: i64,
-    /// The earliest deadline of the open rotation tasks (RFC 3339), if any.
-    pub rotate_by: Option<String>,
-    /// What needs attention: `low_backup_codes`, `failed_attempts`.
-    pub warnings: Vec<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AccountList {
-    pub accounts: Vec<AccountOut>,
-    /// Pass as `after` for the next page; null on the last page.
-    pub next: Option<String>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// A team slug.
-    pub team: Option<String>,
-    /// x, instagram, facebook, tiktok, youtube, linkedin, github, google or other.
-    pub platform: Option<String>,
-    /// active, frozen or archived.
-    pub status: Option<String>,
-    /// At most this many (1-500, default 500).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<u64>,
-    /// The `next` of the previous page.
-    pub after: Option<String>,
-}
+use keyward_proto::accounts::{
+    AccountList, AccountOut, BackupCodesOut, CreateAccount, ListQuery, PatchAccount,
+};
 
 pub(crate) fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -229,7 +129,7 @@ pub async fn list(
 }
 
 /// One account.
-#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts", params(crate::http::wire::AccountId),
+#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts", params(keyward_proto::wire::AccountId),
     responses((status = 200, body = AccountOut)))]
 pub async fn get(
     core: web::Data<Core>,
@@ -241,7 +141,7 @@ pub async fn get(
 }
 
 /// Changes an account's details or freezes/unfreezes it (manager).
-#[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", params(crate::http::wire::AccountId),
+#[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", params(keyward_proto::wire::AccountId),
     request_body = PatchAccount, responses((status = 200, body = AccountOut)))]
 pub async fn patch(
     core: web::Data<Core>,
@@ -272,7 +172,7 @@ pub async fn patch(
 }
 
 /// Archives an account (manager). Its secrets stay, unusable, for the audit trail.
-#[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts", params(crate::http::wire::AccountId),
+#[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts", params(keyward_proto::wire::AccountId),
     responses((status = 200, body = AccountOut)))]
 pub async fn archive(
     core: web::Data<Core>,

@@ -9,8 +9,7 @@ use crate::services::Core;
 use crate::store::audit::AuditFilter;
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
-use serde::Deserialize;
-use utoipa::IntoParams;
+use keyward_proto::audit::{AuditPage, AuditQuery, ExportQuery};
 
 /// A filter value: absent or blank means none; otherwise checked (length, no control
 /// characters) so every database treats it alike.
@@ -23,23 +22,6 @@ async fn authorize_reader(core: &Core, auth: &Authenticated) -> Result<(), ApiEr
     Ok(core
         .authorize(&auth.0, ORG_WIDE, Action::AuditRead, None)
         .await?)
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Return events with a sequence number above this.
-    #[param(minimum = 0)]
-    pub after: Option<i64>,
-    /// At most this many (1-500, default 100).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<u64>,
-    /// e.g. `token:0190…`.
-    pub actor: Option<String>,
-    /// An account id.
-    pub account: Option<String>,
-    /// e.g. `totp.reveal`.
-    pub action: Option<String>,
 }
 
 /// A page of audit events, oldest first; `next` is the cursor for the following page.
@@ -68,20 +50,9 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events, "next": next })))
 }
 
-/// A page of the trail.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct AuditPage {
-    /// Events, oldest first: seq, at, actor, action, target, team, outcome, justification,
-    /// ip, user_agent, request_id, details, prev_hash, hash.
-    #[schema(value_type = Vec<Object>)]
-    pub events: Vec<serde_json::Value>,
-    /// The `after` for the next page, when there may be one.
-    pub next: Option<i64>,
-}
-
 /// Recomputes the hash chain.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
-    responses((status = 200, body = VerifyReport), (status = 403, body = crate::http::wire::ErrorBody)))]
+    responses((status = 200, body = VerifyReport), (status = 403, body = keyward_proto::wire::ErrorBody)))]
 pub async fn verify(core: web::Data<Core>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
     let report = core.verify_audit(&auth.0).await?;
     Ok(HttpResponse::Ok().json(report))
@@ -89,30 +60,13 @@ pub async fn verify(core: web::Data<Core>, auth: Authenticated) -> Result<HttpRe
 
 /// The SIEM destinations (`[[audit.forward]]`) and how far each has got.
 #[utoipa::path(get, path = "/api/v1/audit/forwarders", tag = "audit",
-    responses((status = 200, description = "`{\"forwarders\":[ForwarderStatus…]}`"), (status = 403, body = crate::http::wire::ErrorBody)))]
+    responses((status = 200, description = "`{\"forwarders\":[ForwarderStatus…]}`"), (status = 403, body = keyward_proto::wire::ErrorBody)))]
 pub async fn forwarders(
     core: web::Data<Core>,
     auth: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let forwarders = core.audit_forwarders(&auth.0).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "forwarders": forwarders })))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExportQuery {
-    /// jsonl (default) or csv.
-    pub format: Option<String>,
-    /// Events at or after this time (RFC 3339, or a date meaning its start in UTC).
-    pub since: Option<String>,
-    /// Events before this time.
-    pub until: Option<String>,
-    /// An account id.
-    pub account: Option<String>,
-    /// e.g. `member:0190…`.
-    pub actor: Option<String>,
-    /// e.g. `backup.checkout`.
-    pub action: Option<String>,
 }
 
 fn bound(raw: Option<&str>, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Invalid> {
@@ -184,7 +138,7 @@ where
 /// starting `# ERROR export_incomplete`).
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
     responses((status = 200, description = "JSON lines (application/x-ndjson) or CSV (text/csv)"),
-        (status = 403, body = crate::http::wire::ErrorBody), (status = 422, body = crate::http::wire::ErrorBody)))]
+        (status = 403, body = keyward_proto::wire::ErrorBody), (status = 422, body = keyward_proto::wire::ErrorBody)))]
 pub async fn export(
     core: web::Data<Core>,
     auth: Authenticated,

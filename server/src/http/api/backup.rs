@@ -1,7 +1,7 @@
 //! Backup codes: import a generation, list its states, check one out, report the outcome,
 //! verify a typed code.
 
-use super::otp::{required_justification, JustificationBody};
+use super::otp::required_justification;
 use crate::authz::Action;
 use crate::domain::{CodeList, Invalid, TypedCode};
 use crate::http::extract::{Json, OptionalJson};
@@ -9,52 +9,12 @@ use crate::http::{ApiError, Authenticated};
 use crate::services::backup::{CodeOutcome, FailedAttempts};
 use crate::services::Core;
 use actix_web::{web, HttpResponse};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-
-/// A generation as the platform issued it: `codes` in order, or a pasted `block`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ImportCodes {
-    /// The codes in the platform's order; spaces, hyphens and case are normalised.
-    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 50)]
-    pub codes: Option<Vec<SecretString>>,
-    /// Alternatively, the block as copied from the platform's page (numbered columns are
-    /// read in list order).
-    #[schema(value_type = Option<String>)]
-    pub block: Option<SecretString>,
-    /// The date the platform issued the codes (YYYY-MM-DD).
-    #[schema(format = Date)]
-    pub issued_on: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ImportedOut {
-    pub generation: i32,
-    pub total: usize,
-    pub issued_on: String,
-    /// The generation this one replaced, if any.
-    pub superseded: Option<i32>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CodeStateOut {
-    pub position: i32,
-    /// unused, checked_out, used or rejected.
-    pub state: String,
-    pub by: Option<String>,
-    pub at: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct FailedAttemptsOut {
-    /// Codes reported rejected within the window.
-    pub count: u32,
-    /// At this many, check-outs wait (the platforms' usual lock-out).
-    pub budget: u32,
-    pub window_minutes: u32,
-}
+use keyward_proto::backup::{
+    CheckedOutOut, CodePosition, CodeStateOut, FailedAttemptsOut, GenerationOut, ImportCodes,
+    ImportedOut, ResultIn, ResultOut, VerifyIn, VerifyOut,
+};
+use keyward_proto::otp::JustificationBody;
+use secrecy::ExposeSecret;
 
 impl From<FailedAttempts> for FailedAttemptsOut {
     fn from(f: FailedAttempts) -> Self {
@@ -64,82 +24,6 @@ impl From<FailedAttempts> for FailedAttemptsOut {
             window_minutes: f.window_minutes,
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct GenerationOut {
-    pub generation: i32,
-    pub issued_on: String,
-    pub total: i32,
-    pub remaining: u64,
-    pub codes: Vec<CodeStateOut>,
-    pub failed_attempts: FailedAttemptsOut,
-    /// `low_backup_codes`, `failed_attempts`.
-    pub warnings: Vec<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CheckedOutOut {
-    /// As the platform shows it.
-    pub code: String,
-    pub position: i32,
-    pub generation: i32,
-    pub remaining: u64,
-    pub warnings: Vec<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResultIn {
-    #[schema(value_type = OutcomeName)]
-    pub outcome: String,
-    /// The generation the code came from; the current one when absent.
-    #[schema(minimum = 1)]
-    pub generation: Option<i32>,
-    /// A manager reporting for the person who holds the code (audited as
-    /// `backup.result_override`); others may report only codes they hold.
-    #[serde(default, rename = "override")]
-    pub override_holder: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ResultOut {
-    pub position: i32,
-    pub generation: i32,
-    /// used or rejected.
-    pub state: String,
-    pub remaining: u64,
-    pub failed_attempts: FailedAttemptsOut,
-    pub warnings: Vec<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyIn {
-    /// The code as typed (spaces, hyphens, case and look-alikes are forgiven).
-    #[schema(value_type = String, min_length = 1, max_length = 80)]
-    pub code: SecretString,
-}
-
-/// What happened when the code was typed into the platform.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum OutcomeName {
-    Worked,
-    Rejected,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VerifyOut {
-    /// unused, checked_out, used, rejected, superseded or unknown.
-    pub status: String,
-    pub generation: Option<i32>,
-    pub position: Option<i32>,
-    /// False when the code matched only after swapping look-alike characters (O/0, I/1/l…).
-    pub exact: bool,
-    /// whitespace, hyphen, lowercase, ambiguous_characters.
-    pub hints: Vec<String>,
 }
 
 fn strings(list: &[&'static str]) -> Vec<String> {
@@ -174,7 +58,7 @@ fn parse_date(raw: &str) -> Result<chrono::NaiveDate, Invalid> {
 }
 
 /// Imports a generation of backup codes in order; the previous generation is superseded (manager).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", params(crate::http::wire::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", params(keyward_proto::wire::AccountId),
     request_body = ImportCodes, responses((status = 201, body = ImportedOut)))]
 pub async fn import(
     core: web::Data<Core>,
@@ -198,7 +82,7 @@ pub async fn import(
 }
 
 /// The current generation: each position's state, never a value (operator, manager, auditor…).
-#[utoipa::path(get, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", params(crate::http::wire::AccountId),
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/backup-codes", tag = "backup-codes", params(keyward_proto::wire::AccountId),
     responses((status = 200, body = GenerationOut)))]
 pub async fn status(
     core: web::Data<Core>,
@@ -228,7 +112,7 @@ pub async fn status(
 
 /// Hands out the lowest unused code of the current generation, once (operator; justification
 /// required; rate-limited).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/checkout", tag = "backup-codes", params(crate::http::wire::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/checkout", tag = "backup-codes", params(keyward_proto::wire::AccountId),
     request_body = JustificationBody, responses((status = 200, body = CheckedOutOut)))]
 pub async fn checkout(
     core: web::Data<Core>,
@@ -249,18 +133,6 @@ pub async fn checkout(
         warnings: strings(&out.warnings),
     }))
 }
-
-/// The position of a code in its generation, from 1.
-#[derive(IntoParams)]
-#[into_params(names("id", "position"), parameter_in = Path)]
-#[allow(dead_code)]
-pub struct CodePosition(
-    /// The account's id.
-    String,
-    /// The code's position in its generation (1, 2, …).
-    #[param(minimum = 1, maximum = 50)]
-    i32,
-);
 
 /// Reports whether a checked-out code worked or was rejected by the platform: the person who
 /// holds it, or a manager with `"override": true` (audited as `backup.result_override`).
@@ -303,7 +175,7 @@ pub async fn result(
 }
 
 /// Says what a typed code is, with hints, without revealing any other code (operator).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/verify", tag = "backup-codes", params(crate::http::wire::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/backup-codes/verify", tag = "backup-codes", params(keyward_proto::wire::AccountId),
     request_body = VerifyIn, responses((status = 200, body = VerifyOut)))]
 pub async fn verify(
     core: web::Data<Core>,

@@ -7,74 +7,9 @@ use crate::http::{ApiError, Authenticated};
 use crate::services::escrow::{EscrowInput, EscrowView};
 use crate::services::Core;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CustodianIn {
-    pub email: String,
-    /// The custodian's own age key (`age1…`): the share is encrypted to it and returned once.
-    /// Without one, the custodian picks the share up once after signing in.
-    pub age_recipient: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateEscrow {
-    #[schema(min_length = 1, max_length = 100)]
-    pub name: String,
-    /// Team slugs, or `["*"]` for every team.
-    pub teams: Vec<String>,
-    /// k: how many shares open the escrow (2 ≤ k ≤ n ≤ 16).
-    #[schema(minimum = 2, maximum = 16)]
-    pub threshold: i64,
-    /// n custodians, one share each.
-    pub custodians: Vec<CustodianIn>,
-    /// Minutes between the k-th share and the release, during which it can be vetoed (0 to 10080).
-    #[schema(minimum = 0, maximum = 10080)]
-    pub waiting_period_minutes: Option<i64>,
-    /// Minutes the released secrets stay readable (5 to 1440; default 60).
-    #[schema(minimum = 5, maximum = 1440)]
-    pub release_ttl_minutes: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CustodianOut {
-    pub email: String,
-    pub index: i32,
-    /// SHA-256 of the share bytes, hex: lets a custodian check they hold the right share.
-    pub fingerprint: String,
-    /// `age` or `pickup`.
-    pub delivered: String,
-    pub picked_up: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShareOut {
-    pub email: String,
-    /// The share, age-encrypted to the custodian's key. Shown once; Keyward keeps no copy.
-    pub age_armored: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EscrowOut {
-    pub id: String,
-    pub name: String,
-    pub teams: Vec<String>,
-    pub threshold: i32,
-    pub custodians: Vec<CustodianOut>,
-    /// The 32-byte X25519 public key, base64.
-    pub public_key: String,
-    /// `active`, `spent` or `retired`.
-    pub state: String,
-    pub waiting_period_minutes: i32,
-    pub release_ttl_minutes: i32,
-    pub created_at: String,
-    /// Only in the answer to the ceremony: the age-encrypted shares.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub shares: Vec<ShareOut>,
-}
+use keyward_proto::escrows::{
+    CreateEscrow, CustodianOut, EscrowId, EscrowList, EscrowOut, PickedUp, ShareOut,
+};
 
 impl From<EscrowView> for EscrowOut {
     fn from(view: EscrowView) -> Self {
@@ -104,27 +39,6 @@ impl From<EscrowView> for EscrowOut {
         }
     }
 }
-
-#[derive(Serialize, ToSchema)]
-pub struct EscrowList {
-    pub escrows: Vec<EscrowOut>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PickedUp {
-    /// `kwshare1-…`: keep it offline. It is not shown again.
-    pub share: String,
-    pub index: i32,
-}
-
-/// The escrow named in the path.
-#[derive(IntoParams)]
-#[into_params(names("id"), parameter_in = Path)]
-#[allow(dead_code)]
-pub struct EscrowId(
-    /// The escrow's id.
-    String,
-);
 
 /// Sets up an escrow: the key ceremony (security admin). Shares for custodians with an age key
 /// are in this answer, once.
@@ -170,7 +84,7 @@ pub async fn list(core: web::Data<Core>, auth: Authenticated) -> Result<HttpResp
 
 /// One escrow (security admins, auditors, its custodians).
 #[utoipa::path(get, path = "/api/v1/escrows/{id}", tag = "break-glass", params(EscrowId),
-    responses((status = 200, body = EscrowOut), (status = 404, description = "no such escrow", body = crate::http::wire::ErrorBody)))]
+    responses((status = 200, body = EscrowOut), (status = 404, description = "no such escrow", body = keyward_proto::wire::ErrorBody)))]
 pub async fn get(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -183,8 +97,8 @@ pub async fn get(
 /// A custodian picks up their share, once, after a recent sign-in.
 #[utoipa::path(post, path = "/api/v1/escrows/{id}/share", tag = "break-glass", params(EscrowId),
     responses((status = 200, body = PickedUp),
-    (status = 404, description = "no such escrow", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`share_already_issued`", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such escrow", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`share_already_issued`", body = keyward_proto::wire::ErrorBody)))]
 pub async fn share(
     core: web::Data<Core>,
     auth: Authenticated,

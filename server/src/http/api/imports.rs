@@ -8,50 +8,10 @@ use crate::http::{ApiError, Authenticated};
 use crate::services::imports::{Decision, ImportAction, PreviewEntry};
 use crate::services::Core;
 use actix_web::{web, HttpResponse};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-/// An export to read.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PreviewBody {
-    /// `google-authenticator`, `aegis`, `2fas`, `bitwarden` or `otpauth`.
-    pub format: String,
-    /// The export: its text (one `otpauth-migration://` or `otpauth://` URI per line, or the
-    /// JSON file), or the file in base64; for google-authenticator and otpauth also
-    /// screenshots of the QR codes (base64 PNG, JPEG or WebP, one per line).
-    #[schema(value_type = String)]
-    pub data: SecretString,
-    /// The password of an encrypted Aegis vault.
-    #[schema(value_type = Option<String>)]
-    pub password: Option<SecretString>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ProposalOut {
-    /// `attach`, `create` or `skip`.
-    pub action: String,
-    /// The account to attach to (or whose seed is this one already).
-    pub account: Option<String>,
-    pub platform: Option<String>,
-    pub handle: Option<String>,
-    /// `same_handle`, `already_stored` or `no_handle`.
-    pub reason: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PreviewEntryOut {
-    pub index: usize,
-    pub issuer: Option<String>,
-    pub label: Option<String>,
-    /// `totp` or `hotp`.
-    pub kind: String,
-    pub algorithm: String,
-    pub digits: u32,
-    pub period: Option<u64>,
-    pub proposal: ProposalOut,
-}
+use keyward_proto::imports::{
+    AppliedEntryOut, ImportBody, ImportOut, PreviewBody, PreviewEntryOut, PreviewOut, ProposalOut,
+};
+use secrecy::ExposeSecret;
 
 impl From<PreviewEntry> for PreviewEntryOut {
     fn from(e: PreviewEntry) -> Self {
@@ -72,62 +32,6 @@ impl From<PreviewEntry> for PreviewEntryOut {
             },
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PreviewOut {
-    pub entries: Vec<PreviewEntryOut>,
-}
-
-/// What to do with one entry of the import.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionIn {
-    /// The entry's index in the preview.
-    #[schema(minimum = 0, maximum = 499)]
-    pub index: usize,
-    /// `attach`, `create` or `skip`.
-    pub action: String,
-    /// For `attach`: the account id.
-    pub account: Option<String>,
-    /// For `create`: the platform.
-    pub platform: Option<String>,
-    /// For `create`: the handle.
-    pub handle: Option<String>,
-}
-
-/// An import as decided; entries not listed are skipped.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ImportBody {
-    /// `google-authenticator`, `aegis`, `2fas`, `bitwarden` or `otpauth`.
-    pub format: String,
-    /// The same export as for the preview.
-    #[schema(value_type = String)]
-    pub data: SecretString,
-    #[schema(value_type = Option<String>)]
-    pub password: Option<SecretString>,
-    /// The team new accounts are created in.
-    pub team: String,
-    pub entries: Vec<DecisionIn>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AppliedEntryOut {
-    pub index: usize,
-    pub account: Option<String>,
-    /// `attach`, `create` or `skip`.
-    pub action: String,
-    /// The seed's new version, when one was stored.
-    pub version: Option<i32>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ImportOut {
-    pub stored: usize,
-    pub created: usize,
-    pub skipped: usize,
-    pub results: Vec<AppliedEntryOut>,
 }
 
 /// The export's text: as sent, or decoded from base64 when it is not text of its format.
@@ -197,7 +101,7 @@ pub(crate) async fn import_text(format: ImportFormat, raw: &str) -> Result<Strin
 /// on, create the account, or skip it. Nothing is stored; no secret is in the answer.
 #[utoipa::path(post, path = "/api/v1/imports/preview", tag = "imports", request_body = PreviewBody,
     responses((status = 200, body = PreviewOut),
-    (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `unsupported_image`, `not_an_image`, `no_qr_code`", body = crate::http::wire::ErrorBody)))]
+    (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `unsupported_image`, `not_an_image`, `no_qr_code`", body = keyward_proto::wire::ErrorBody)))]
 pub async fn preview(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -218,9 +122,9 @@ pub async fn preview(
 /// `totp.set`/`hotp.set` per stored seed). A seed already stored on its account is skipped.
 #[utoipa::path(post, path = "/api/v1/imports", tag = "imports", request_body = ImportBody,
     responses((status = 200, body = ImportOut),
-    (status = 404, description = "an account to attach to does not exist", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`account_exists`: an account to create exists already", body = crate::http::wire::ErrorBody),
-    (status = 422, description = "a bad import or decision", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "an account to attach to does not exist", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`account_exists`: an account to create exists already", body = keyward_proto::wire::ErrorBody),
+    (status = 422, description = "a bad import or decision", body = keyward_proto::wire::ErrorBody)))]
 pub async fn apply(
     core: web::Data<Core>,
     auth: Authenticated,

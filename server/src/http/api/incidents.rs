@@ -3,7 +3,6 @@
 //! or cancel it. Plain JSON throughout, so a chat-ops bot with a service token can drive it.
 
 use super::accounts::rfc3339;
-use super::backup::FailedAttemptsOut;
 use crate::authz::Action;
 use crate::domain::{IncidentState, Invalid, Justification, RunbookKey};
 use crate::http::extract::{Json, Query};
@@ -12,54 +11,10 @@ use crate::services::incidents::{ActionResult, Answer, IncidentView, Revealed, T
 use crate::services::runbooks::{Runbooks, Text};
 use crate::services::Core;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-
-#[derive(Serialize, ToSchema)]
-pub struct RunbookOut {
-    pub id: String,
-    pub title: Text,
-    pub summary: Text,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RunbookList {
-    pub runbooks: Vec<RunbookOut>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ChoiceOut {
-    pub id: String,
-    pub text: Text,
-    /// The action this answer runs as you, if any (`checkout_backup_code`, `freeze_account`…).
-    pub action: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct StepOut {
-    pub id: String,
-    /// `question`, `action`, `info` or `done`.
-    pub kind: String,
-    pub text: Text,
-    pub choices: Vec<ChoiceOut>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TimelineOut {
-    pub at: String,
-    pub actor: String,
-    /// `incident.start`, `incident.answer`, `incident.action`, `incident.resolve` or
-    /// `incident.cancel`.
-    pub event: String,
-    /// `success`, `denied` or `failure`.
-    pub outcome: String,
-    pub step: Option<String>,
-    pub choice: Option<String>,
-    pub note: Option<String>,
-    /// What an action did (never a secret), or `{"error": code}`.
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
-}
+use keyward_proto::incidents::{
+    AnswerBody, CancelBody, ChoiceOut, IncidentId, IncidentList, IncidentOut, IncidentQuery,
+    ResolveBody, RunbookList, RunbookOut, StartBody, StepOut, TimelineOut,
+};
 
 impl From<TimelineEntry> for TimelineOut {
     fn from(e: TimelineEntry) -> Self {
@@ -74,49 +29,6 @@ impl From<TimelineEntry> for TimelineOut {
             result: e.result,
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct IncidentOut {
-    pub id: String,
-    /// The account id.
-    pub account: String,
-    pub team: String,
-    pub platform: String,
-    pub handle: String,
-    pub runbook: String,
-    pub title: Option<Text>,
-    /// `open`, `resolved` or `cancelled`.
-    pub state: String,
-    /// The current step; answer it with its id.
-    pub step: StepOut,
-    /// Answers given so far; send it back with an answer to make sure it answers this visit
-    /// of the step.
-    pub answers: i32,
-    pub note: Option<String>,
-    /// How it ended (resolve summary or cancel reason).
-    pub summary: Option<String>,
-    pub opened_by: String,
-    pub opened_at: String,
-    pub updated_at: String,
-    pub closed_by: Option<String>,
-    pub closed_at: Option<String>,
-    /// `failed_attempts` when one more rejected code may make the platform lock sign-in.
-    pub warnings: Vec<String>,
-    pub failed_attempts: Option<FailedAttemptsOut>,
-    /// Oldest first (absent in lists).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeline: Option<Vec<TimelineOut>>,
-    /// What the answered step's action did. A checked-out backup code or a revealed TOTP code
-    /// (`code`), or a break-glass release key (`release_key`), is here once and never again.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct IncidentList {
-    pub incidents: Vec<IncidentOut>,
 }
 
 fn step_out(books: &Runbooks, view: &IncidentView) -> (Option<Text>, StepOut) {
@@ -214,65 +126,6 @@ pub(crate) fn result_json(result: &ActionResult) -> serde_json::Value {
     out
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartBody {
-    /// The account id.
-    pub account: String,
-    /// A runbook id from `GET /api/v1/runbooks`, e.g. `lockout`.
-    pub runbook: String,
-    /// What is going on (up to 500 characters).
-    pub note: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnswerBody {
-    /// The id of the step you are answering; it must still be the current one.
-    pub step: String,
-    /// One of that step's choice ids.
-    pub choice: String,
-    /// Anything worth keeping in the timeline (up to 500 characters).
-    pub note: Option<String>,
-    /// The incident's `answers` you read with the step (optional). When given, it must still
-    /// be current: an old answer is refused even after the runbook has come back to the same
-    /// step (as it does between backup codes).
-    #[schema(minimum = 0)]
-    pub answers: Option<i32>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResolveBody {
-    /// What happened and what worked (3 to 500 characters).
-    pub summary: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CancelBody {
-    /// Why the incident is cancelled (3 to 500 characters).
-    pub reason: String,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct IncidentQuery {
-    /// `open`, `resolved` or `cancelled`.
-    pub state: Option<String>,
-    /// An account id.
-    pub account: Option<String>,
-}
-
-/// The incident named in the path.
-#[derive(IntoParams)]
-#[into_params(names("id"), parameter_in = Path)]
-#[allow(dead_code)]
-pub struct IncidentId(
-    /// The incident's id.
-    String,
-);
-
 fn note(raw: Option<&str>) -> Result<Option<Justification>, Invalid> {
     Justification::parse_optional(raw).map_err(|e| Invalid {
         message: e.message.replace("justification", "note"),
@@ -300,8 +153,8 @@ pub async fn list_runbooks(core: web::Data<Core>, _auth: Authenticated) -> HttpR
 /// Starts an incident on an account (operator, manager or security admin of its team).
 #[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", request_body = StartBody,
     responses((status = 201, body = IncidentOut),
-    (status = 404, description = "no such account or runbook", body = crate::http::wire::ErrorBody),
-    (status = 423, description = "the account is archived", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such account or runbook", body = keyward_proto::wire::ErrorBody),
+    (status = 423, description = "the account is archived", body = keyward_proto::wire::ErrorBody)))]
 pub async fn start(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -348,7 +201,7 @@ pub async fn list(
 /// One incident: its current step and its timeline.
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents", params(IncidentId),
     responses((status = 200, body = IncidentOut),
-    (status = 404, description = "no such incident", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such incident", body = keyward_proto::wire::ErrorBody)))]
 pub async fn get(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -362,12 +215,12 @@ pub async fn get(
 /// incident at its next step, with the action's `result` (shown once).
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/answer", tag = "incidents", params(IncidentId),
     request_body = AnswerBody, responses((status = 200, body = IncidentOut),
-    (status = 403, description = "`action_not_allowed`: your role does not allow the choice's action", body = crate::http::wire::ErrorBody),
-    (status = 404, description = "no such incident", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`step_changed`: someone answered first; `incident_closed`", body = crate::http::wire::ErrorBody),
-    (status = 422, description = "`unknown_choice`", body = crate::http::wire::ErrorBody),
-    (status = 423, description = "the account is frozen (for actions that use its secrets)", body = crate::http::wire::ErrorBody),
-    (status = 429, description = "`failed_attempt_budget`: too many rejected codes; wait", body = crate::http::wire::ErrorBody)))]
+    (status = 403, description = "`action_not_allowed`: your role does not allow the choice's action", body = keyward_proto::wire::ErrorBody),
+    (status = 404, description = "no such incident", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`step_changed`: someone answered first; `incident_closed`", body = keyward_proto::wire::ErrorBody),
+    (status = 422, description = "`unknown_choice`", body = keyward_proto::wire::ErrorBody),
+    (status = 423, description = "the account is frozen (for actions that use its secrets)", body = keyward_proto::wire::ErrorBody),
+    (status = 429, description = "`failed_attempt_budget`: too many rejected codes; wait", body = keyward_proto::wire::ErrorBody)))]
 pub async fn answer(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -395,8 +248,8 @@ pub async fn answer(
 /// Resolves an open incident with a summary of what happened.
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "incidents", params(IncidentId),
     request_body = ResolveBody, responses((status = 200, body = IncidentOut),
-    (status = 404, description = "no such incident", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`incident_closed`", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such incident", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`incident_closed`", body = keyward_proto::wire::ErrorBody)))]
 pub async fn resolve(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -418,8 +271,8 @@ pub async fn resolve(
 /// Cancels an open incident (started by mistake, or a duplicate), with the reason.
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/cancel", tag = "incidents", params(IncidentId),
     request_body = CancelBody, responses((status = 200, body = IncidentOut),
-    (status = 404, description = "no such incident", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`incident_closed`", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such incident", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`incident_closed`", body = keyward_proto::wire::ErrorBody)))]
 pub async fn cancel(
     core: web::Data<Core>,
     auth: Authenticated,

@@ -2,28 +2,11 @@
 
 use crate::http::Authenticated;
 use actix_web::HttpResponse;
-use serde::Serialize;
-use utoipa::ToSchema;
-
-#[derive(Serialize, ToSchema)]
-pub struct RoleBindingOut {
-    pub team: String,
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Me {
-    pub id: String,
-    pub email: Option<String>,
-    pub name: String,
-    /// `member` or `token`.
-    pub kind: String,
-    pub roles: Vec<RoleBindingOut>,
-}
+use keyward_proto::me::{Me, RoleBindingOut};
 
 /// The authenticated principal and its role bindings.
 #[utoipa::path(get, path = "/api/v1/me", tag = "identity",
-    responses((status = 200, body = Me), (status = 401, body = crate::http::wire::ErrorBody)))]
+    responses((status = 200, body = Me), (status = 401, body = keyward_proto::wire::ErrorBody)))]
 pub async fn me(auth: Authenticated) -> HttpResponse {
     let p = &auth.0.principal;
     HttpResponse::Ok().json(Me {

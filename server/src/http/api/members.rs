@@ -1,37 +1,18 @@
 //! Members and offboarding: list, exposure, offboard (security admin), the offboarding report.
 
 use super::accounts::rfc3339;
-use super::rotation::TaskOut;
 use crate::domain::{DepartureReason, OffboardPolicy};
 use crate::http::extract::{Json, Query};
 use crate::http::{ApiError, Authenticated};
-use crate::services::offboarding::{ExposureItem, MemberView, OffboardingReport};
+use crate::services::offboarding::{MemberView, OffboardingReport};
 use crate::services::Core;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-
-#[derive(Serialize, ToSchema)]
-pub struct RoleOut {
-    pub team: String,
-    pub role: String,
-    /// `idp` (the IdP's groups at the last sign-in), `grant` (`keyward member grant`) or `scim`.
-    pub source: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MemberOut {
-    pub id: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    /// `active` or `departed`.
-    pub status: String,
-    pub departed_at: Option<String>,
-    pub departed_reason: Option<String>,
-    pub departed_by: Option<String>,
-    pub roles: Vec<RoleOut>,
-}
+use keyward_proto::members::{
+    AuditHead, ExposureOut, ExposureQuery, MemberId, MemberList, MemberListQuery, MemberOut,
+    OffboardBody, OffboardOut, ReportOut, ReportQuery, RoleOut,
+};
+use keyward_proto::rotation::TaskOut;
 
 impl From<MemberView> for MemberOut {
     fn from(view: MemberView) -> Self {
@@ -59,99 +40,6 @@ impl From<MemberView> for MemberOut {
         }
     }
 }
-
-#[derive(Serialize, ToSchema)]
-pub struct MemberList {
-    pub members: Vec<MemberOut>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct MemberListQuery {
-    /// `active` or `departed`.
-    pub status: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ExposureOut {
-    /// The member's id.
-    pub member: String,
-    /// The policy the exposure was computed with.
-    pub policy: String,
-    pub items: Vec<ExposureItem>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExposureQuery {
-    /// `exposed` (default): what the member saw; `strict`: also what they could reach.
-    pub policy: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OffboardBody {
-    /// Why the member leaves, for the audit trail and the report (3 to 500 characters).
-    #[schema(min_length = 3, max_length = 500)]
-    pub reason: String,
-    /// `exposed` (default) or `strict`.
-    pub policy: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OffboardOut {
-    pub member: MemberOut,
-    pub sessions_revoked: u64,
-    pub tokens_revoked: u64,
-    pub exposure: Vec<ExposureItem>,
-    pub rotation_tasks: Vec<TaskOut>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ReportQuery {
-    /// `json` (default) or `csv`.
-    pub format: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AuditHead {
-    pub seq: i64,
-    pub hash: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ReportOut {
-    pub member: MemberOut,
-    /// Who offboarded the member (`member:…`, `token:…`, `cli`).
-    pub offboarded_by: String,
-    pub offboarded_at: String,
-    pub reason: Option<String>,
-    pub policy: Option<String>,
-    /// The audit sequence number of the `member.offboard` event.
-    pub offboard_seq: i64,
-    pub sessions_revoked: u64,
-    pub tokens_revoked: u64,
-    /// What the member was exposed to at the departure.
-    pub exposure: Vec<ExposureItem>,
-    pub tasks: Vec<TaskOut>,
-    pub open: usize,
-    pub done: usize,
-    pub dismissed: usize,
-    pub overdue: usize,
-    /// The audit chain head when this report was made.
-    pub audit_head: AuditHead,
-    pub generated_at: String,
-}
-
-/// The member named in the path.
-#[derive(IntoParams)]
-#[into_params(names("id"), parameter_in = Path)]
-#[allow(dead_code)]
-pub struct MemberId(
-    /// The member's id.
-    String,
-);
 
 fn policy(raw: Option<&str>) -> Result<OffboardPolicy, ApiError> {
     match raw.map(str::trim).filter(|p| !p.is_empty()) {
@@ -184,7 +72,7 @@ pub async fn list(
 
 /// What a member saw (or could still use), from the audit trail (security admins, auditors).
 #[utoipa::path(get, path = "/api/v1/members/{id}/exposure", tag = "members", params(MemberId, ExposureQuery),
-    responses((status = 200, body = ExposureOut), (status = 404, description = "no such member", body = crate::http::wire::ErrorBody)))]
+    responses((status = 200, body = ExposureOut), (status = 404, description = "no such member", body = keyward_proto::wire::ErrorBody)))]
 pub async fn exposure(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -197,7 +85,7 @@ pub async fn exposure(
     Ok(HttpResponse::Ok().json(ExposureOut {
         member: view.member.id,
         policy: policy.as_str().to_owned(),
-        items,
+        items: items.into_iter().map(exposure_item).collect(),
     }))
 }
 
@@ -205,8 +93,8 @@ pub async fn exposure(
 /// and a rotation task opens for each secret they were exposed to (security admin).
 #[utoipa::path(post, path = "/api/v1/members/{id}/offboard", tag = "members", params(MemberId),
     request_body = OffboardBody, responses((status = 200, body = OffboardOut),
-    (status = 404, description = "no such member", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`already_departed`: the member was offboarded before", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such member", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`already_departed`: the member was offboarded before", body = keyward_proto::wire::ErrorBody)))]
 pub async fn offboard(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -222,7 +110,7 @@ pub async fn offboard(
         member: done.member.into(),
         sessions_revoked: done.sessions_revoked,
         tokens_revoked: done.tokens_revoked,
-        exposure: done.exposure,
+        exposure: done.exposure.into_iter().map(exposure_item).collect(),
         rotation_tasks: done.tasks.into_iter().map(TaskOut::from).collect(),
     }))
 }
@@ -232,8 +120,8 @@ pub async fn offboard(
     responses((status = 200, description = "the report", content(
         (ReportOut = "application/json"),
         (String = "text/csv"))),
-    (status = 404, description = "no such member", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`not_offboarded`: the member has not departed", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such member", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`not_offboarded`: the member has not departed", body = keyward_proto::wire::ErrorBody)))]
 pub async fn report(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -280,7 +168,7 @@ pub(crate) fn report_out(r: OffboardingReport) -> ReportOut {
         sessions_revoked: r.sessions_revoked,
         tokens_revoked: r.tokens_revoked,
         member: r.member.into(),
-        exposure: r.exposure,
+        exposure: r.exposure.into_iter().map(exposure_item).collect(),
         tasks,
         audit_head: AuditHead {
             seq: r.head_seq,
@@ -385,4 +273,23 @@ fn report_csv(out: &ReportOut) -> String {
         ]);
     }
     text
+}
+
+/// One exposure item as the API answers it.
+fn exposure_item(
+    item: crate::services::offboarding::ExposureItem,
+) -> keyward_proto::members::ExposureItem {
+    keyward_proto::members::ExposureItem {
+        account: item.account,
+        team: item.team,
+        platform: item.platform,
+        handle: item.handle,
+        kind: item.kind,
+        secret: item.secret,
+        version: item.version,
+        position: item.position,
+        how: item.how,
+        at: item.at,
+        seq: item.seq,
+    }
 }

@@ -8,69 +8,16 @@ use crate::http::extract::{OptionalJson, UploadJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::Core;
 use actix_web::{web, HttpResponse};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use keyward_proto::otp::{
+    ExportOut, HotpCodeOut, JustificationBody, SetOtp, TotpCodeOut, VersionOut,
+};
+use secrecy::ExposeSecret;
 
-/// Either an `otpauth://` URI or the seed and its parameters.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetOtp {
-    #[schema(value_type = Option<String>)]
-    pub otpauth_uri: Option<SecretString>,
-    /// A screenshot of the platform's QR code (base64 PNG, JPEG or WebP, at most 8 MiB): its
-    /// `otpauth://` URI is read; nothing of the image is kept.
-    #[schema(value_type = Option<String>)]
-    pub qr_image: Option<SecretString>,
-    /// Base32; spaces, lowercase and missing padding are accepted.
-    #[schema(value_type = Option<String>)]
-    pub secret: Option<SecretString>,
-    /// SHA1 (default), SHA256 or SHA512.
-    #[schema(value_type = Option<AlgorithmName>)]
-    pub algorithm: Option<String>,
-    /// 6 (default) or 8.
-    #[schema(minimum = 6, maximum = 8)]
-    pub digits: Option<u32>,
-    /// TOTP only: 30 (default) or 60.
-    #[schema(minimum = 30, maximum = 60)]
-    pub period: Option<u64>,
-    /// HOTP only: the next counter value (default 0), at most 2^53 − 1.
-    #[schema(minimum = 0, maximum = 9007199254740991_u64)]
-    pub counter: Option<u64>,
-}
-
-/// An OTP hash algorithm.
-#[derive(ToSchema)]
-#[allow(dead_code, clippy::upper_case_acronyms)]
-pub enum AlgorithmName {
-    SHA1,
-    SHA256,
-    SHA512,
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JustificationBody {
-    /// Why you need this, for the audit trail (3 to 500 characters).
-    #[schema(min_length = 3, max_length = 500)]
-    pub justification: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VersionOut {
-    pub version: i32,
-    /// `short_seed` when a stored seed has fewer than 128 bits (RFC 4226 asks for 128 and
-    /// recommends 160): stored all the same, since platforms still issue such seeds.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<&'static str>,
-}
-
-impl VersionOut {
-    pub fn new(version: i32) -> Self {
-        Self {
-            version,
-            warnings: Vec::new(),
-        }
+/// A stored version, with no warning.
+pub(crate) fn version_out(version: i32) -> VersionOut {
+    VersionOut {
+        version,
+        warnings: Vec::new(),
     }
 }
 
@@ -81,29 +28,6 @@ fn seed_warnings(otp: &Otpauth) -> Vec<&'static str> {
     } else {
         Vec::new()
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TotpCodeOut {
-    pub code: String,
-    pub digits: u32,
-    pub period: u64,
-    /// Seconds the code stays valid.
-    pub expires_in: u64,
-    /// The next period's code, when `expires_in` ≤ 5.
-    pub next_code: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct HotpCodeOut {
-    pub code: String,
-    /// The counter the code was computed for; the stored counter is now one higher.
-    pub counter: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ExportOut {
-    pub otpauth_uri: String,
 }
 
 fn parse_otp(body: SetOtp, kind: OtpKind) -> Result<Otpauth, Invalid> {
@@ -196,16 +120,22 @@ async fn set(
         }
         let warnings = seed_warnings(&otp);
         let version = core.set_otp(&auth.0, &allowed, otp).await?;
-        return Ok(HttpResponse::Created().json(VersionOut { version, warnings }));
+        return Ok(HttpResponse::Created().json(VersionOut {
+            version,
+            warnings: warnings.into_iter().map(str::to_owned).collect(),
+        }));
     }
     let otp = parse_otp(body, kind)?;
     let warnings = seed_warnings(&otp);
     let version = core.set_otp(&auth.0, &allowed, otp).await?;
-    Ok(HttpResponse::Created().json(VersionOut { version, warnings }))
+    Ok(HttpResponse::Created().json(VersionOut {
+        version,
+        warnings: warnings.into_iter().map(str::to_owned).collect(),
+    }))
 }
 
 /// Stores a new TOTP seed version (manager).
-#[utoipa::path(put, path = "/api/v1/accounts/{id}/totp", tag = "otp", params(crate::http::wire::AccountId), request_body = SetOtp,
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/totp", tag = "otp", params(keyward_proto::wire::AccountId), request_body = SetOtp,
     responses((status = 201, body = VersionOut)))]
 pub async fn put_totp(
     core: web::Data<Core>,
@@ -217,7 +147,7 @@ pub async fn put_totp(
 }
 
 /// The current TOTP code (operator). The justification is optional.
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/code", tag = "otp", params(crate::http::wire::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/code", tag = "otp", params(keyward_proto::wire::AccountId),
     request_body(content = Option<JustificationBody>, content_type = "application/json"),
     responses((status = 200, body = TotpCodeOut)))]
 pub async fn totp_code(
@@ -256,7 +186,7 @@ async fn export(
 }
 
 /// Exports the TOTP seed as an otpauth URI (security_admin, justification required).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/export", tag = "otp", params(crate::http::wire::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/totp/export", tag = "otp", params(keyward_proto::wire::AccountId),
     request_body = JustificationBody, responses((status = 200, body = ExportOut)))]
 pub async fn totp_export(
     core: web::Data<Core>,
@@ -268,7 +198,7 @@ pub async fn totp_export(
 }
 
 /// Stores a new HOTP seed version (manager).
-#[utoipa::path(put, path = "/api/v1/accounts/{id}/hotp", tag = "otp", params(crate::http::wire::AccountId), request_body = SetOtp,
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/hotp", tag = "otp", params(keyward_proto::wire::AccountId), request_body = SetOtp,
     responses((status = 201, body = VersionOut)))]
 pub async fn put_hotp(
     core: web::Data<Core>,
@@ -280,7 +210,7 @@ pub async fn put_hotp(
 }
 
 /// The HOTP code for the stored counter, which advances atomically (operator).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/code", tag = "otp", params(crate::http::wire::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/code", tag = "otp", params(keyward_proto::wire::AccountId),
     request_body(content = Option<JustificationBody>, content_type = "application/json"),
     responses((status = 200, body = HotpCodeOut)))]
 pub async fn hotp_code(
@@ -299,7 +229,7 @@ pub async fn hotp_code(
 }
 
 /// Exports the HOTP seed with its live counter (security_admin, justification required).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/export", tag = "otp", params(crate::http::wire::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/hotp/export", tag = "otp", params(keyward_proto::wire::AccountId),
     request_body = JustificationBody, responses((status = 200, body = ExportOut)))]
 pub async fn hotp_export(
     core: web::Data<Core>,

@@ -1,32 +1,17 @@
 //! Account passwords: store a new version (manager), reveal with a justification (manager).
 
-use super::otp::{required_justification, JustificationBody, VersionOut};
+use super::otp::{required_justification, version_out};
 use crate::authz::Action;
 use crate::domain::Password;
 use crate::http::extract::{Json, OptionalJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::Core;
 use actix_web::{web, HttpResponse};
-use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetPassword {
-    /// Kept exactly as given (no trimming), up to 1024 characters.
-    #[schema(value_type = String, min_length = 1, max_length = 1024)]
-    pub password: SecretString,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PasswordOut {
-    pub password: String,
-    pub version: i32,
-}
+use keyward_proto::otp::{JustificationBody, VersionOut};
+use keyward_proto::passwords::{PasswordOut, SetPassword};
 
 /// Stores a new password version (manager).
-#[utoipa::path(put, path = "/api/v1/accounts/{id}/password", tag = "passwords", params(crate::http::wire::AccountId),
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/password", tag = "passwords", params(keyward_proto::wire::AccountId),
     request_body = SetPassword, responses((status = 201, body = VersionOut)))]
 pub async fn put_password(
     core: web::Data<Core>,
@@ -35,13 +20,13 @@ pub async fn put_password(
     body: Json<SetPassword>,
 ) -> Result<HttpResponse, ApiError> {
     let allowed = core.allow(&auth.0, &id, Action::PasswordSet).await?;
-    let password = Password::parse(body.into_inner()?.password)?;
+    let password = Password::parse(body.into_inner()?.password.into())?;
     let version = core.set_password(&auth.0, &allowed, password).await?;
-    Ok(HttpResponse::Created().json(VersionOut::new(version)))
+    Ok(HttpResponse::Created().json(version_out(version)))
 }
 
 /// Reveals the current password (manager, justification required, rate-limited).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/password/reveal", tag = "passwords", params(crate::http::wire::AccountId),
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/password/reveal", tag = "passwords", params(keyward_proto::wire::AccountId),
     request_body = JustificationBody, responses((status = 200, body = PasswordOut)))]
 pub async fn reveal_password(
     core: web::Data<Core>,

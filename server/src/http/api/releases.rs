@@ -2,55 +2,21 @@
 //! follow it, veto it, and read the released secrets with the release key.
 
 use super::accounts::rfc3339;
-use super::otp::{required_justification, JustificationBody};
+use super::otp::required_justification;
 use crate::domain::Justification;
 use crate::http::extract::{Json, OptionalJson};
 use crate::http::{ApiError, Authenticated};
 use crate::services::release::ReleaseView;
 use crate::services::Core;
 use actix_web::{web, HttpRequest, HttpResponse};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use keyward_proto::otp::JustificationBody;
+use keyward_proto::releases::{
+    BackupCodeOut, ReleaseId, ReleaseOut, ReleasedAccountOut, ReleasedOut, RequestBody, ShareBody,
+};
+use secrecy::ExposeSecret;
 
 /// The header that carries the release key to read the released secrets.
 pub const RELEASE_KEY_HEADER: &str = "X-Release-Key";
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RequestBody {
-    /// Why the release is needed (3 to 500 characters): custodians see it.
-    #[schema(min_length = 3, max_length = 500)]
-    pub reason: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShareBody {
-    /// The custodian's `kwshare1-…` text (case, spaces and line breaks do not matter).
-    #[schema(value_type = String, max_length = 1024)]
-    pub share: SecretString,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ReleaseOut {
-    pub id: String,
-    pub escrow: String,
-    pub requester: String,
-    pub reason: String,
-    /// `collecting`, `waiting`, `released`, `vetoed` or `expired`.
-    pub state: String,
-    pub shares_received: i32,
-    pub threshold: i32,
-    /// When the secrets open (the end of the waiting period).
-    pub release_at: Option<String>,
-    /// When the released secrets are gone.
-    pub expires_at: Option<String>,
-    /// Only in the answer that creates the release: the key that reads the secrets. Keep it;
-    /// Keyward keeps no copy.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub release_key: Option<String>,
-}
 
 impl From<ReleaseView> for ReleaseOut {
     fn from(view: ReleaseView) -> Self {
@@ -70,47 +36,14 @@ impl From<ReleaseView> for ReleaseOut {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct BackupCodeOut {
-    pub position: i32,
-    pub code: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ReleasedAccountOut {
-    pub account: String,
-    pub platform: String,
-    pub handle: String,
-    pub otpauth_uri: Option<String>,
-    /// The current TOTP code of the released seed.
-    pub totp_code: Option<String>,
-    pub password: Option<String>,
-    pub backup_codes: Vec<BackupCodeOut>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ReleasedOut {
-    pub accounts: Vec<ReleasedAccountOut>,
-    pub expires_at: String,
-}
-
-/// The release named in the path.
-#[derive(IntoParams)]
-#[into_params(names("id"), parameter_in = Path)]
-#[allow(dead_code)]
-pub struct ReleaseId(
-    /// The release's id.
-    String,
-);
-
 /// Asks for a release of an escrow (anyone with a role in its teams, or a custodian). The
 /// answer carries the release key, once: it reads the secrets once the custodians' shares
 /// are in.
 #[utoipa::path(post, path = "/api/v1/escrows/{id}/releases", tag = "break-glass",
-    params(super::escrows::EscrowId), request_body = RequestBody,
+    params(keyward_proto::escrows::EscrowId), request_body = RequestBody,
     responses((status = 201, body = ReleaseOut),
-    (status = 404, description = "no such escrow", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`escrow_spent`", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such escrow", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`escrow_spent`", body = keyward_proto::wire::ErrorBody)))]
 pub async fn request(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -138,14 +71,14 @@ pub async fn request(
 #[utoipa::path(post, path = "/api/v1/releases/{id}/shares", tag = "break-glass", security(),
     params(ReleaseId), request_body = ShareBody,
     responses((status = 200, body = ReleaseOut),
-    (status = 400, description = "the body is not JSON", body = crate::http::wire::ErrorBody),
-    (status = 404, description = "no such release", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`share_already_submitted`, or the release takes no more shares", body = crate::http::wire::ErrorBody),
-    (status = 413, description = "the body is too large", body = crate::http::wire::ErrorBody),
-    (status = 415, description = "not JSON", body = crate::http::wire::ErrorBody),
-    (status = 422, description = "`invalid_share`", body = crate::http::wire::ErrorBody),
-    (status = 429, description = "too many refused shares from this address", body = crate::http::wire::ErrorBody),
-    (status = 503, description = "the database is unavailable", body = crate::http::wire::ErrorBody)))]
+    (status = 400, description = "the body is not JSON", body = keyward_proto::wire::ErrorBody),
+    (status = 404, description = "no such release", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`share_already_submitted`, or the release takes no more shares", body = keyward_proto::wire::ErrorBody),
+    (status = 413, description = "the body is too large", body = keyward_proto::wire::ErrorBody),
+    (status = 415, description = "not JSON", body = keyward_proto::wire::ErrorBody),
+    (status = 422, description = "`invalid_share`", body = keyward_proto::wire::ErrorBody),
+    (status = 429, description = "too many refused shares from this address", body = keyward_proto::wire::ErrorBody),
+    (status = 503, description = "the database is unavailable", body = keyward_proto::wire::ErrorBody)))]
 pub async fn submit(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -165,7 +98,7 @@ pub async fn submit(
 
 /// A release (its requester, the escrow's custodians, security admins and auditors).
 #[utoipa::path(get, path = "/api/v1/releases/{id}", tag = "break-glass", params(ReleaseId),
-    responses((status = 200, body = ReleaseOut), (status = 404, description = "no such release", body = crate::http::wire::ErrorBody)))]
+    responses((status = 200, body = ReleaseOut), (status = 404, description = "no such release", body = keyward_proto::wire::ErrorBody)))]
 pub async fn get(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -178,8 +111,8 @@ pub async fn get(
 /// Stops a release collecting shares or waiting (security admins and custodians).
 #[utoipa::path(post, path = "/api/v1/releases/{id}/veto", tag = "break-glass", params(ReleaseId),
     request_body = JustificationBody,
-    responses((status = 200, body = ReleaseOut), (status = 404, description = "no such release", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`release_not_vetoable`", body = crate::http::wire::ErrorBody)))]
+    responses((status = 200, body = ReleaseOut), (status = 404, description = "no such release", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`release_not_vetoable`", body = keyward_proto::wire::ErrorBody)))]
 pub async fn veto(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -202,9 +135,9 @@ pub async fn veto(
 #[utoipa::path(get, path = "/api/v1/releases/{id}/secrets", tag = "break-glass",
     params(ReleaseId, ("X-Release-Key" = String, Header, description = "the release key given when the release was asked for")),
     responses((status = 200, body = ReleasedOut),
-    (status = 404, description = "no such release", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "not enough shares yet, or vetoed", body = crate::http::wire::ErrorBody),
-    (status = 410, description = "`release_expired`: the window has ended", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such release", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "not enough shares yet, or vetoed", body = keyward_proto::wire::ErrorBody),
+    (status = 410, description = "`release_expired`: the window has ended", body = keyward_proto::wire::ErrorBody)))]
 pub async fn secrets(
     req: HttpRequest,
     core: web::Data<Core>,

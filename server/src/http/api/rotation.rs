@@ -2,48 +2,16 @@
 //! when a new version of its secret is stored; there is no "mark as done".
 
 use super::accounts::rfc3339;
-use super::otp::{required_justification, JustificationBody};
+use super::otp::required_justification;
 use crate::domain::{RotationKind, RotationReason, TaskState};
 use crate::http::extract::{Json, OptionalJson, Query};
 use crate::http::{ApiError, Authenticated};
-use crate::services::platforms::{self, Steps};
+use crate::services::platforms::{self};
 use crate::services::rotation::{TaskQuery, TaskView};
 use crate::services::Core;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-
-/// A request to replace one secret of one account on the platform and store the new value.
-#[derive(Serialize, ToSchema)]
-pub struct TaskOut {
-    pub id: String,
-    /// The account id.
-    pub account: String,
-    pub team: String,
-    pub platform: String,
-    pub handle: String,
-    /// `totp`, `hotp`, `password` or `backup_codes`.
-    pub kind: String,
-    /// `departure`, `leak`, `incident`, `break_glass`, `low_codes` or `manual`.
-    pub reason: String,
-    /// The departed member whose exposure opened it.
-    pub member: Option<String>,
-    pub due_at: Option<String>,
-    pub overdue: bool,
-    /// `open`, `done` or `dismissed`.
-    pub state: String,
-    /// The member it is given to; null means the account's team managers.
-    pub assignee: Option<String>,
-    pub created_at: String,
-    pub completed_at: Option<String>,
-    pub completed_by: Option<String>,
-    /// The version (or backup-code generation) whose storing closed the task.
-    pub resulting_version: Option<i32>,
-    /// The platform's own steps for this rotation, in English and Japanese.
-    pub steps: Option<Steps>,
-    /// Where on the platform to start.
-    pub settings_url: Option<String>,
-}
+use keyward_proto::otp::JustificationBody;
+use keyward_proto::rotation::{AssignBody, OpenTaskBody, TaskId, TaskList, TaskListQuery, TaskOut};
 
 impl From<TaskView> for TaskOut {
     fn from(view: TaskView) -> Self {
@@ -77,42 +45,6 @@ impl From<TaskView> for TaskOut {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TaskList {
-    pub tasks: Vec<TaskOut>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TaskListQuery {
-    /// `open`, `done` or `dismissed`.
-    pub state: Option<String>,
-    /// An account id.
-    pub account: Option<String>,
-    /// `departure`, `leak`, `incident`, `break_glass`, `low_codes` or `manual`.
-    pub reason: Option<String>,
-    /// `true`: only open tasks past their deadline.
-    pub overdue: Option<bool>,
-    /// A member id: only tasks given to them.
-    pub assignee: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AssignBody {
-    /// The id of an active member.
-    pub assignee: String,
-}
-
-/// The rotation task named in the path.
-#[derive(IntoParams)]
-#[into_params(names("id"), parameter_in = Path)]
-#[allow(dead_code)]
-pub struct TaskId(
-    /// The task's id.
-    String,
-);
-
 fn nonblank(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
@@ -144,24 +76,12 @@ pub async fn list(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OpenTaskBody {
-    /// The account id.
-    pub account: String,
-    /// `totp`, `hotp`, `password` or `backup_codes`.
-    pub kind: String,
-    /// Hours until it is overdue (1 to 8760; default: the kind's configured deadline).
-    #[schema(minimum = 1, maximum = 8760)]
-    pub due_in_hours: Option<u32>,
-}
-
 /// Opens a rotation task by hand (reason `manual`; manager or security admin).
 #[utoipa::path(post, path = "/api/v1/rotation-tasks", tag = "rotation", request_body = OpenTaskBody,
     responses((status = 201, body = TaskOut),
-    (status = 404, description = "no such account", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "`task_exists`: one is open already", body = crate::http::wire::ErrorBody),
-    (status = 423, description = "the account is archived", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such account", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`task_exists`: one is open already", body = keyward_proto::wire::ErrorBody),
+    (status = 423, description = "the account is archived", body = keyward_proto::wire::ErrorBody)))]
 pub async fn open(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -190,7 +110,7 @@ pub async fn open(
 
 /// One rotation task (anyone who may see its account).
 #[utoipa::path(get, path = "/api/v1/rotation-tasks/{id}", tag = "rotation", params(TaskId),
-    responses((status = 200, body = TaskOut), (status = 404, description = "no such task", body = crate::http::wire::ErrorBody)))]
+    responses((status = 200, body = TaskOut), (status = 404, description = "no such task", body = keyward_proto::wire::ErrorBody)))]
 pub async fn get(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -203,8 +123,8 @@ pub async fn get(
 /// Gives an open task to a member (manager of the account's team).
 #[utoipa::path(post, path = "/api/v1/rotation-tasks/{id}/assign", tag = "rotation", params(TaskId),
     request_body = AssignBody, responses((status = 200, body = TaskOut),
-    (status = 404, description = "no such task or member", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "the task is no longer open, or the member departed", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such task or member", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "the task is no longer open, or the member departed", body = keyward_proto::wire::ErrorBody)))]
 pub async fn assign(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -222,8 +142,8 @@ pub async fn assign(
 /// Dismisses an open task: the risk is accepted (security admin, justification required).
 #[utoipa::path(post, path = "/api/v1/rotation-tasks/{id}/dismiss", tag = "rotation", params(TaskId),
     request_body = JustificationBody, responses((status = 200, body = TaskOut),
-    (status = 404, description = "no such task", body = crate::http::wire::ErrorBody),
-    (status = 409, description = "the task is no longer open", body = crate::http::wire::ErrorBody)))]
+    (status = 404, description = "no such task", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "the task is no longer open", body = keyward_proto::wire::ErrorBody)))]
 pub async fn dismiss(
     core: web::Data<Core>,
     auth: Authenticated,

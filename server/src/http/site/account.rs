@@ -256,7 +256,7 @@ pub struct AccountQuery {
 
 /// One account: TOTP reveal, backup codes, and a form's result shown once.
 #[utoipa::path(get, path = "/accounts/{id}", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId, AccountQuery),
+    params(keyward_proto::wire::AccountId, AccountQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 pub async fn account(
     req: HttpRequest,

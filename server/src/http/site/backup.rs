@@ -59,7 +59,7 @@ pub struct CheckoutForm {
 
 /// Checks out the next backup code; the answer redirects to the account page, which shows it once.
 #[utoipa::path(post, path = "/accounts/{id}/backup/checkout", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId),
+    params(keyward_proto::wire::AccountId),
     request_body(content = CheckoutForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 pub async fn checkout(
@@ -114,7 +114,7 @@ pub struct ResultForm {
 
 /// Reports a checked-out code's outcome (the holder, or a manager with override).
 #[utoipa::path(post, path = "/accounts/{id}/backup/{position}/result", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::backup::CodePosition),
+    params(keyward_proto::backup::CodePosition),
     request_body(content = ResultForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 pub async fn report(
@@ -175,7 +175,7 @@ pub struct VerifyForm {
 
 /// Says what a typed backup code is; the answer redirects to the account page with the result.
 #[utoipa::path(post, path = "/accounts/{id}/backup/verify", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId),
+    params(keyward_proto::wire::AccountId),
     request_body(content = VerifyForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 pub async fn verify(
@@ -224,7 +224,7 @@ pub struct ImportForm {
 
 /// Imports a pasted generation of backup codes (manager).
 #[utoipa::path(post, path = "/accounts/{id}/backup/import", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId),
+    params(keyward_proto::wire::AccountId),
     request_body(content = ImportForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 pub async fn import(

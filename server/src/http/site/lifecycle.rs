@@ -100,7 +100,7 @@ pub struct EditForm {
 
 /// Saves an account's details, or freezes or unfreezes it (`status`).
 #[utoipa::path(post, path = "/accounts/{id}/edit", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId),
+    params(keyward_proto::wire::AccountId),
     request_body(content = EditForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 pub async fn edit(
@@ -169,7 +169,7 @@ pub struct CsrfOnly {
 
 /// Archives an account (manager) and goes back to the list.
 #[utoipa::path(post, path = "/accounts/{id}/archive", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId),
+    params(keyward_proto::wire::AccountId),
     request_body(content = CsrfOnly, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the accounts"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html"), (status = 423, description = "archived already", content_type = "text/html")))]
 pub async fn archive(
@@ -200,7 +200,7 @@ pub struct RevealPasswordForm {
 /// Reveals the account's password (manager, with a reason, after a recent sign-in); the
 /// answer redirects to the account page, which shows it once.
 #[utoipa::path(post, path = "/accounts/{id}/password/reveal", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId),
+    params(keyward_proto::wire::AccountId),
     request_body(content = RevealPasswordForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 pub async fn reveal_password(

@@ -185,7 +185,7 @@ async fn member_page(
 
 /// A member: what they were exposed to, and the offboard form.
 #[utoipa::path(get, path = "/members/{id}", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::members::MemberId, MemberQuery),
+    params(keyward_proto::members::MemberId, MemberQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html"), (status = 404, description = "no such member", content_type = "text/html")))]
 pub async fn member(
     req: HttpRequest,
@@ -214,7 +214,7 @@ pub struct OffboardForm {
 
 /// Offboards the member, then shows the report (security admins).
 #[utoipa::path(post, path = "/members/{id}/offboard", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::members::MemberId),
+    params(keyward_proto::members::MemberId),
     request_body(content = OffboardForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "to the offboarding report"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such member", content_type = "text/html"), (status = 409, description = "already departed", content_type = "text/html"), (status = 422, description = "no reason given", content_type = "text/html")))]
 pub async fn offboard(
@@ -278,7 +278,7 @@ struct ReportPage {
 
 /// The printable offboarding report (security admins and auditors).
 #[utoipa::path(get, path = "/members/{id}/report", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::members::MemberId),
+    params(keyward_proto::members::MemberId),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html"), (status = 404, description = "no such member", content_type = "text/html"), (status = 409, description = "not offboarded", content_type = "text/html")))]
 pub async fn report(
     req: HttpRequest,

@@ -213,7 +213,7 @@ pub struct RevealForm {
 
 /// Reveals the current TOTP code; the answer redirects to the account page, which shows it once.
 #[utoipa::path(post, path = "/accounts/{id}/totp/reveal", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId),
+    params(keyward_proto::wire::AccountId),
     request_body(content = RevealForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 pub async fn reveal_totp(

@@ -122,7 +122,7 @@ fn tasks_error(c: Chrome, message: String) -> HttpResponse {
 
 /// Takes a task: it is given to the signed-in manager.
 #[utoipa::path(post, path = "/rotation-tasks/{id}/take", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::rotation::TaskId),
+    params(keyward_proto::rotation::TaskId),
     request_body(content = TaskForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such task", content_type = "text/html"), (status = 409, description = "the task is closed", content_type = "text/html")))]
 pub async fn take(
@@ -152,7 +152,7 @@ pub async fn take(
 
 /// Dismisses a task, with a justification (security admins).
 #[utoipa::path(post, path = "/rotation-tasks/{id}/dismiss", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::rotation::TaskId),
+    params(keyward_proto::rotation::TaskId),
     request_body(content = TaskForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such task", content_type = "text/html"), (status = 409, description = "the task is closed", content_type = "text/html"), (status = 422, description = "no justification", content_type = "text/html")))]
 pub async fn dismiss(
@@ -317,7 +317,7 @@ impl Storing {
 
 /// Stores a new TOTP seed, then shows its current code (to finish the platform's enrollment).
 #[utoipa::path(post, path = "/accounts/{id}/totp/set", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId),
+    params(keyward_proto::wire::AccountId),
     request_body(content = SeedForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 pub async fn store_seed(
@@ -421,7 +421,7 @@ pub struct PasswordForm {
 
 /// Stores a new password version.
 #[utoipa::path(post, path = "/accounts/{id}/password/set", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId),
+    params(keyward_proto::wire::AccountId),
     request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
 pub async fn store_password(

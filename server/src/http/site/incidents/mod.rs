@@ -37,7 +37,7 @@ pub struct StartForm {
 
 /// Starts an incident on the account and goes to it.
 #[utoipa::path(post, path = "/accounts/{id}/incidents", tag = "dashboard", security(("session" = [])),
-    params(crate::http::wire::AccountId),
+    params(keyward_proto::wire::AccountId),
     request_body(content = StartForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the incident"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account or runbook", content_type = "text/html"), (status = 422, description = "a bad runbook or note", content_type = "text/html")))]
 pub async fn start(
@@ -366,7 +366,7 @@ pub struct IncidentQuery {
 
 /// One incident: its current step, what the last answer produced (once), the timeline.
 #[utoipa::path(get, path = "/incidents/{id}", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::incidents::IncidentId, IncidentQuery),
+    params(keyward_proto::incidents::IncidentId, IncidentQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)"), (status = 403, description = "not allowed", content_type = "text/html"), (status = 404, description = "no such incident", content_type = "text/html")))]
 pub async fn incident(
     req: HttpRequest,
@@ -471,7 +471,7 @@ pub struct AnswerForm {
 
 /// Answers the current step (the pressed button's choice); the choice's action runs as you.
 #[utoipa::path(post, path = "/incidents/{id}/answer", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::incidents::IncidentId),
+    params(keyward_proto::incidents::IncidentId),
     request_body(content = AnswerForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the incident (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such incident", content_type = "text/html")))]
 pub async fn answer(
@@ -599,7 +599,7 @@ async fn close(
 
 /// Resolves the incident with what happened.
 #[utoipa::path(post, path = "/incidents/{id}/resolve", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::incidents::IncidentId),
+    params(keyward_proto::incidents::IncidentId),
     request_body(content = CloseForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the incident (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such incident", content_type = "text/html")))]
 pub async fn resolve(
@@ -614,7 +614,7 @@ pub async fn resolve(
 
 /// Cancels the incident, with the reason.
 #[utoipa::path(post, path = "/incidents/{id}/cancel", tag = "dashboard", security(("session" = [])),
-    params(crate::http::api::incidents::IncidentId),
+    params(keyward_proto::incidents::IncidentId),
     request_body(content = CloseForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect to the incident (see Location)"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such incident", content_type = "text/html")))]
 pub async fn cancel(
