@@ -1,5 +1,6 @@
 //! Keyward: team secret custody for shared social accounts. The layers, bottom first: config,
-//! telemetry, crypto, store, audit, authz, authn, services, http, startup, cli (docs/architecture.md).
+//! telemetry, crypto, store, audit, authz, authn, services, jobs, http, startup, cli
+//! (docs/architecture.md).
 
 pub mod audit;
 pub mod authn;
@@ -11,6 +12,7 @@ pub mod crypto;
 pub use keyward_domain as domain;
 pub mod files;
 pub mod http;
+pub mod jobs;
 pub mod services;
 pub mod startup;
 pub mod store;

@@ -1,0 +1,30 @@
+//! The background loops every replica runs, one per file; each calls services and logs what
+//! failed, and none holds anything another replica needs (leases live in the database).
+
+mod anonymous;
+mod escalation;
+mod forward;
+mod idp_clock;
+mod outbox;
+mod purge;
+mod retention;
+mod verify;
+mod witness;
+
+use crate::services::Core;
+use std::sync::Arc;
+
+/// Starts every background loop. A SIEM destination that cannot be set up stops start-up
+/// rather than silently not forwarding.
+pub fn spawn_all(core: &Arc<Core>) -> anyhow::Result<()> {
+    forward::spawn(core)?;
+    retention::spawn(core);
+    witness::spawn(core);
+    verify::spawn(core);
+    outbox::spawn(core);
+    escalation::spawn(core);
+    idp_clock::spawn(core);
+    anonymous::spawn(core);
+    purge::spawn(core);
+    Ok(())
+}
