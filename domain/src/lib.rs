@@ -1,14 +1,13 @@
 //! Keyward's domain types: values that validate on construction, so the rest of the code can
 //! only hold valid ones. Normalisation (spaces, case, padding) happens here, once. A crate of
-//! its own with few dependencies: the parsers are fuzzed (`fuzz/`) without the server.
+//! its own with few dependencies (the importers are `keyward-importers`): its parsers are
+//! fuzzed (`fuzz/`) without the server.
 
 mod account;
 pub mod backup;
 pub mod identity;
-pub mod import;
 mod incident;
 mod otp;
-pub mod qr;
 mod return_to;
 mod rotation;
 pub mod scim;
@@ -17,7 +16,6 @@ mod text;
 
 pub use account::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 pub use backup::{CodeList, Hint, TypedCode};
-pub use import::{ImportFormat, ImportedSeed};
 pub use incident::{IncidentState, RunbookKey};
 pub use otp::{Base32Secret, HashAlgorithm, OtpKind, OtpParams, Otpauth};
 pub use return_to::ReturnTo;

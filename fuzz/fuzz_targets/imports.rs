@@ -3,7 +3,7 @@
 //! panic, never more than the limit, and every seed it returns is one Keyward could store.
 #![no_main]
 
-use keyward_domain::import::{parse_import, ImportFormat, MAX_ENTRIES};
+use keyward_importers::{parse_import, ImportFormat, MAX_ENTRIES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! huge dimensions), reading them returns texts or a refusal, never a panic.
 #![no_main]
 
-use keyward_domain::qr::{otpauth_from_image, qr_texts};
+use keyward_importers::qr::{otpauth_from_image, qr_texts};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

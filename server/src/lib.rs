@@ -11,6 +11,8 @@ pub mod crypto;
 /// Domain types that validate on construction (the `keyward-domain` crate).
 pub use keyward_domain as domain;
 pub mod files;
+/// Imports from authenticator apps and QR screenshots (the `keyward-importers` crate).
+pub use keyward_importers as importers;
 pub mod http;
 pub mod jobs;
 pub mod services;

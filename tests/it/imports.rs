@@ -6,7 +6,7 @@
 
 use crate::support::otp::{base32, totp_window};
 use crate::support::{expect_error, expect_json, spawn_app, TestApp};
-use keyward::domain::import::{MigrationOtp, MigrationPayload};
+use keyward::importers::{MigrationOtp, MigrationPayload};
 use serde_json::{json, Value};
 
 /// Seeds of 160 bits (RFC 4226's recommendation), one per platform.

@@ -5,7 +5,8 @@
 use crate::authn::{Binding, Principal};
 use crate::authz::{Role, ORG_WIDE};
 use crate::config::Settings;
-use crate::domain::{Handle, ImportFormat, Platform, TeamSlug};
+use crate::domain::{Handle, Platform, TeamSlug};
+use crate::importers::ImportFormat;
 use crate::services::imports::{Decision, ImportAction, PreviewEntry};
 use crate::services::{Caller, RequestMeta};
 use anyhow::Context;

@@ -1,5 +1,5 @@
-//! Imports of seeds from other authenticators (see `domain::import` for the formats): a
-//! preview that proposes, per entry, to attach the seed to an account the caller may store
+//! Imports of seeds from other authenticators (the formats are the `keyward-importers`
+//! crate's): a preview that proposes, per entry, to attach the seed to an account the caller may store
 //! seeds on, to create the account, or to skip it (never showing a secret); and the import
 //! itself, as the caller decided, in one transaction with its audit events. A seed already
 //! stored on its account is recognised and skipped.
@@ -7,8 +7,8 @@
 use super::accounts::AccountInput;
 use super::{Caller, Core, ServiceError};
 use crate::authz::Action;
-use crate::domain::import::{parse_import, ImportFormat, ImportedSeed};
 use crate::domain::{Handle, Invalid, Notes, OtpKind, Platform, TeamSlug};
+use crate::importers::{parse_import, ImportFormat, ImportedSeed};
 use crate::store::accounts::{self as accounts_repo, Account, AccountFilter};
 use crate::store::secrets;
 use std::collections::{BTreeSet, HashMap};

@@ -2,9 +2,10 @@
 //! secret), then the import as decided, in one transaction.
 
 use crate::authz::Action;
-use crate::domain::{Handle, ImportFormat, Invalid, Platform, TeamSlug};
+use crate::domain::{Handle, Invalid, Platform, TeamSlug};
 use crate::http::extract::UploadJson;
 use crate::http::{ApiError, Authenticated};
+use crate::importers::ImportFormat;
 use crate::services::imports::{Decision, ImportAction, PreviewEntry};
 use crate::services::Core;
 use actix_web::{web, HttpResponse};
@@ -64,7 +65,7 @@ pub(crate) async fn import_text(format: ImportFormat, raw: &str) -> Result<Strin
     }
     let images = files
         .iter()
-        .filter(|f| crate::domain::qr::is_image(f))
+        .filter(|f| crate::importers::qr::is_image(f))
         .count();
     if images == 0 {
         let [file] = <[Vec<u8>; 1]>::try_from(files).map_err(|_| not_base64())?;
@@ -87,7 +88,7 @@ pub(crate) async fn import_text(format: ImportFormat, raw: &str) -> Result<Strin
     let texts = web::block(move || {
         let mut texts = Vec::new();
         for file in &files {
-            texts.extend(crate::domain::qr::qr_texts(file)?);
+            texts.extend(crate::importers::qr::qr_texts(file)?);
         }
         Ok::<_, Invalid>(texts)
     })

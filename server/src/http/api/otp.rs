@@ -104,7 +104,7 @@ async fn set(
         let bytes = data_encoding::BASE64
             .decode(image.expose_secret().trim().as_bytes())
             .map_err(|_| Invalid::new("invalid_image", "qr_image is not base64"))?;
-        let otp = web::block(move || crate::domain::qr::otpauth_from_image(&bytes))
+        let otp = web::block(move || crate::importers::qr::otpauth_from_image(&bytes))
             .await
             // The reader stopped (it panicked on this image): the image's fault.
             .map_err(|_| Invalid::new("not_an_image", "the image could not be read"))??;

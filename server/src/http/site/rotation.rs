@@ -352,7 +352,7 @@ pub async fn store_seed(
         parse_seed(form.secret.expose_secret())
     } else {
         match data_encoding::BASE64.decode(image.as_bytes()) {
-            Ok(bytes) => web::block(move || crate::domain::qr::otpauth_from_image(&bytes))
+            Ok(bytes) => web::block(move || crate::importers::qr::otpauth_from_image(&bytes))
                 .await
                 .unwrap_or_else(|_| {
                     Err(crate::domain::Invalid::new(

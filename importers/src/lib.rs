@@ -1,11 +1,14 @@
-//! Imports from other authenticators and password managers: the seeds of a Google
+//! Keyward's importers, a crate of their own (the image, protobuf and scrypt code stays out of
+//! the domain): imports from other authenticators and password managers: the seeds of a Google
 //! Authenticator "Transfer accounts" export (`otpauth-migration://` URIs, a protobuf payload),
 //! an Aegis vault (plain, or encrypted with a password: scrypt and AES-256-GCM as Aegis
 //! documents), a 2FAS backup (plain), a Bitwarden JSON export (`login.totp`), or a list of
 //! `otpauth://` URIs. Each becomes an [`Otpauth`]: checked like one typed by hand. Messages
 //! never quote the input: it is full of secrets.
 
-use crate::{Base32Secret, HashAlgorithm, Invalid, OtpParams, Otpauth};
+pub mod qr;
+
+use keyward_domain::{Base32Secret, HashAlgorithm, Invalid, OtpParams, Otpauth};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 

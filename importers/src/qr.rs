@@ -1,7 +1,7 @@
 //! QR codes in screenshots (PNG, JPEG or WebP): the texts they hold, read with `rqrr`. The
 //! image is decoded in memory, within limits, and nothing of it is kept.
 
-use crate::{Invalid, Otpauth};
+use keyward_domain::{Invalid, Otpauth};
 
 /// The largest image accepted, in bytes and in pixels per side.
 pub const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;
