@@ -266,7 +266,7 @@ impl Core {
                 Some(recipient) => {
                     let armored = age_armored(recipient, text.as_bytes()).map_err(seal_error)?;
                     delivered.push((custodian.email.clone(), armored));
-                    ("age", None)
+                    (crate::store::escrow::DELIVERY_AGE, None)
                 }
                 None => (
                     "pickup",
@@ -287,7 +287,7 @@ impl Core {
                 },
             )
             .await?;
-            if delivery == "age" {
+            if delivery == crate::store::escrow::DELIVERY_AGE {
                 let event = actor
                     .event("escrow.share_issued")
                     .target(format!("escrow:{escrow_id}"))

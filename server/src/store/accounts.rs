@@ -371,3 +371,10 @@ pub async fn facts(
     }
     Ok(out)
 }
+
+impl Account {
+    /// Archived: kept for the record, no longer used (its secrets are not revealed).
+    pub fn is_archived(&self) -> bool {
+        self.status == crate::domain::AccountStatus::Archived.as_str()
+    }
+}

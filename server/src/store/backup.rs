@@ -321,6 +321,13 @@ pub async fn any_code(
         .map(|g| (g, code)))
 }
 
+impl CodeRow {
+    /// Handed out and not yet reported.
+    pub fn is_checked_out(&self) -> bool {
+        self.state == state::CHECKED_OUT
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -237,3 +237,20 @@ pub async fn live_releases(db: &impl ConnectionTrait) -> Result<Vec<ReleaseRow>,
         .all(db)
         .await
 }
+
+/// How a custodian got their share: encrypted to their own `age` key at the ceremony.
+pub const DELIVERY_AGE: &str = "age";
+
+impl CustodianRow {
+    /// The share went to the custodian's `age` key at the ceremony (nothing to pick up).
+    pub fn delivered_by_age(&self) -> bool {
+        self.delivery == DELIVERY_AGE
+    }
+}
+
+impl ReleaseRow {
+    /// Still collecting shares or waiting out its period: a veto can stop it.
+    pub fn may_be_vetoed(&self) -> bool {
+        self.state == COLLECTING || self.state == WAITING
+    }
+}

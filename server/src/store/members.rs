@@ -391,3 +391,10 @@ pub async fn delete_grant(
         .await?
         .rows_affected)
 }
+
+impl MemberRow {
+    /// Not departed.
+    pub fn is_active(&self) -> bool {
+        self.status == ACTIVE
+    }
+}

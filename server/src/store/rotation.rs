@@ -263,3 +263,10 @@ pub async fn count_open(db: &impl ConnectionTrait, account_id: &str) -> Result<u
         .count(db)
         .await
 }
+
+impl TaskRow {
+    /// Neither done nor dismissed.
+    pub fn is_open(&self) -> bool {
+        self.state == OPEN
+    }
+}

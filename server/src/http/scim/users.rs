@@ -97,7 +97,7 @@ fn user_json(core: &Core, member: &MemberRow, projection: &Projection) -> Value 
     if let Some(name) = &member.name {
         user.insert("displayName".into(), json!(name));
     }
-    user.insert("active".into(), json!(member.status == "active"));
+    user.insert("active".into(), json!(member.is_active()));
     user.insert(
         "meta".into(),
         json!({
@@ -339,7 +339,7 @@ pub async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     let caller = provisioner(&core, auth, Some(&id)).await?;
     let member = core.scim_user(&id).await?;
-    let input = draft_of(&body.into_inner()?, member.status == "active")?.validate()?;
+    let input = draft_of(&body.into_inner()?, member.is_active())?.validate()?;
     let member = core
         .scim_replace(&caller, member, input, "scim.replace")
         .await?;

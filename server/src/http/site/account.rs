@@ -187,13 +187,15 @@ pub async fn account_page(
     });
     let a = AccountCard::from_view(&view, c.t);
     let tasks = super::panels::rotation::account_tasks(core, caller, c.t, &view.account.id).await;
-    let usable = view.account.status != "archived";
+    let usable = !view.account.is_archived();
     let can_store_seed = usable && core.may(caller, &view.team, Action::TotpSet).await;
     let can_store_password = usable && core.may(caller, &view.team, Action::PasswordSet).await;
     let can_import = usable && core.may(caller, &view.team, Action::BackupImport).await;
     // A due backup-code rotation, or a seed just enrolled: the platform's codes come next.
-    let import_due =
-        tasks.iter().any(|t| t.kind == "backup_codes") || extras.store.enroll_note.is_some();
+    let import_due = tasks
+        .iter()
+        .any(|t| t.kind == crate::domain::RotationKind::BackupCodes.as_str())
+        || extras.store.enroll_note.is_some();
     let help = super::panels::lifecycle::PlatformHelp::of(&view.account.platform, c.t);
     let sign_in_url = view
         .account

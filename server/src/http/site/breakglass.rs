@@ -352,12 +352,12 @@ async fn escrow_page(
         email: x.email.clone(),
         index: x.share_index,
         fingerprint: x.fingerprint.chars().take(16).collect(),
-        delivered: if x.delivery == "age" {
+        delivered: if x.delivered_by_age() {
             c.t.bg.delivered_age
         } else {
             c.t.bg.delivered_pickup
         },
-        picked_up: x.picked_up_at.is_some() || x.delivery == "age",
+        picked_up: x.picked_up_at.is_some() || x.delivered_by_age(),
     };
     let releases = core
         .escrow_releases(&view)

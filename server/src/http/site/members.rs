@@ -30,7 +30,7 @@ pub struct MemberRowView {
 
 fn member_row(view: &MemberView, t: &Texts) -> MemberRowView {
     let m = &view.member;
-    let active = m.status == "active";
+    let active = m.is_active();
     MemberRowView {
         id: m.id.clone(),
         name: m.name.clone().unwrap_or_default(),

@@ -118,7 +118,7 @@ pub async fn release_detail(
         raw_state: release.state.clone(),
         release_at: release.release_at.map(when).unwrap_or_default(),
         expires_at: release.expires_at.map(when).unwrap_or_default(),
-        can_veto: can_veto && (release.state == "collecting" || release.state == "waiting"),
+        can_veto: can_veto && release.may_be_vetoed(),
         has_key: req.cookie(&release_cookie(&release.id)).is_some(),
         opened: release.opened.is_some(),
         c,

@@ -89,7 +89,7 @@ pub async fn list(req: HttpRequest, core: web::Data<Core>, session: MaybeSession
         lines(&core, &caller, c.t, None, None)
             .await
             .into_iter()
-            .partition(|l| l.state == "open");
+            .partition(|l| l.state == crate::domain::IncidentState::Open.as_str());
     let closed = closed.into_iter().take(50).collect();
     render(StatusCode::OK, &IncidentsPage { c, open, closed })
 }
@@ -223,7 +223,7 @@ async fn timeline(core: &Core, t: &Texts, view: &IncidentView) -> Vec<TimelineVi
     let runbook = core.runbooks.get(&view.row.runbook);
     let mut out = Vec::new();
     for e in view.timeline.iter().flatten() {
-        let refused = e.outcome != "success";
+        let refused = e.outcome != crate::audit::Outcome::Success.as_str();
         let step = e.step.as_deref().unwrap_or_default();
         let choice_text = runbook
             .and_then(|r| r.step(step))

@@ -194,7 +194,7 @@ pub async fn panel(
             let when = |c: &crate::store::backup::CodeRow| {
                 c.state_at.map(super::super::kit::when).unwrap_or_default()
             };
-            for code in status.codes.iter().filter(|c| c.state == "checked_out") {
+            for code in status.codes.iter().filter(|c| c.is_checked_out()) {
                 match code.state_by.as_deref() {
                     Some(holder) if holder == me => panel.pending.push(Pending {
                         position: code.position,

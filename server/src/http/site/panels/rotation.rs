@@ -72,7 +72,7 @@ pub async fn cards(
         let overdue = view.overdue();
         let kind = view.kind().unwrap_or(RotationKind::Password);
         let guide = platforms::guide(&view.platform);
-        let open = view.task.state == "open";
+        let open = view.task.is_open();
         let store_action = match kind {
             RotationKind::Totp => Action::TotpSet,
             RotationKind::Hotp => Action::HotpSet,
