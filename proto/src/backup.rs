@@ -62,7 +62,8 @@ pub struct GenerationOut {
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct CheckedOutOut {
     /// As the platform shows it.
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: Sensitive,
     pub position: i32,
     pub generation: i32,
     pub remaining: u64,

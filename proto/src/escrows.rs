@@ -1,5 +1,6 @@
 //! Break-glass escrows: setting one up, reading it, picking up a share.
 
+use crate::Sensitive;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -47,7 +48,8 @@ pub struct CustodianOut {
 pub struct ShareOut {
     pub email: String,
     /// The share, age-encrypted to the custodian's key. Shown once; Keyward keeps no copy.
-    pub age_armored: String,
+    #[schema(value_type = String)]
+    pub age_armored: Sensitive,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -77,7 +79,8 @@ pub struct EscrowList {
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct PickedUp {
     /// `kwshare1-…`: keep it offline. It is not shown again.
-    pub share: String,
+    #[schema(value_type = String)]
+    pub share: Sensitive,
     pub index: i32,
 }
 

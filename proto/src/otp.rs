@@ -59,23 +59,27 @@ pub struct VersionOut {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct TotpCodeOut {
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: Sensitive,
     pub digits: u32,
     pub period: u64,
     /// Seconds the code stays valid.
     pub expires_in: u64,
     /// The next period's code, when `expires_in` ≤ 5.
-    pub next_code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub next_code: Option<Sensitive>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct HotpCodeOut {
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: Sensitive,
     /// The counter the code was computed for; the stored counter is now one higher.
     pub counter: u64,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct ExportOut {
-    pub otpauth_uri: String,
+    #[schema(value_type = String)]
+    pub otpauth_uri: Sensitive,
 }

@@ -14,6 +14,7 @@ pub struct SetPassword {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct PasswordOut {
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Sensitive,
     pub version: i32,
 }

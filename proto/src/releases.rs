@@ -37,13 +37,15 @@ pub struct ReleaseOut {
     /// Only in the answer that creates the release: the key that reads the secrets. Keep it;
     /// Keyward keeps no copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release_key: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub release_key: Option<Sensitive>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct BackupCodeOut {
     pub position: i32,
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: Sensitive,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -51,10 +53,13 @@ pub struct ReleasedAccountOut {
     pub account: String,
     pub platform: String,
     pub handle: String,
-    pub otpauth_uri: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub otpauth_uri: Option<Sensitive>,
     /// The current TOTP code of the released seed.
-    pub totp_code: Option<String>,
-    pub password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub totp_code: Option<Sensitive>,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Sensitive>,
     pub backup_codes: Vec<BackupCodeOut>,
 }
 

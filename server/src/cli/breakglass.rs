@@ -73,7 +73,9 @@ pub async fn run(settings: Settings, command: BreakglassCommand) -> anyhow::Resu
     let accounts =
         match services::release::open_offline(&store, &settings, escrow.trim(), &given).await {
             Ok(accounts) => accounts,
-            Err(err) => anyhow::bail!("{}", crate::http::ApiError::from(err).message),
+            // The service's own words and cause (this command logs nothing, so they are said
+            // here): a share that does not fit, a spent escrow, an unreadable stored key.
+            Err(err) => return Err(anyhow::Error::new(err)),
         };
     let out: Vec<serde_json::Value> = accounts
         .iter()

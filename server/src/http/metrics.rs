@@ -89,6 +89,9 @@ pub async fn track(
 
 /// `GET /metrics`: the Prometheus text exposition (format 0.0.4).
 async fn scrape(core: web::Data<Core>) -> HttpResponse {
+    if !metrics::enabled() {
+        return HttpResponse::ServiceUnavailable().body("metrics are off: see the log\n");
+    }
     let gauges = match core.gauges().await {
         Ok(gauges) => gauges,
         Err(e) => {
@@ -100,9 +103,10 @@ async fn scrape(core: web::Data<Core>) -> HttpResponse {
         Ok(body) => HttpResponse::Ok()
             .content_type(metrics::TEXT_FORMAT)
             .body(body),
-        Err(metrics::MetricsOff) => {
+        Err(metrics::RenderError::Off) => {
             HttpResponse::ServiceUnavailable().body("metrics are off: see the log\n")
         }
+        Err(metrics::RenderError::Encode) => HttpResponse::InternalServerError().finish(),
     }
 }
 

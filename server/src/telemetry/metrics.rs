@@ -201,13 +201,23 @@ pub struct Gauges {
     pub writers_waiting: usize,
 }
 
-/// The metrics are off: they could not be set up (logged once at start).
+/// Why the registry was not rendered.
 #[derive(Debug)]
-pub struct MetricsOff;
+pub enum RenderError {
+    /// The metrics are off: they could not be set up (logged once at start).
+    Off,
+    /// The text encoder failed (a bug).
+    Encode,
+}
+
+/// Whether the metrics are on (they could be set up at start).
+pub fn enabled() -> bool {
+    METRICS.is_some()
+}
 
 /// Sets the gauges, then renders the whole registry in the Prometheus text format (0.0.4).
-pub fn render(gauges: &Gauges) -> Result<String, MetricsOff> {
-    let m = METRICS.as_ref().ok_or(MetricsOff)?;
+pub fn render(gauges: &Gauges) -> Result<String, RenderError> {
+    let m = METRICS.as_ref().ok_or(RenderError::Off)?;
     for (destination, lag) in &gauges.forward_lag {
         m.forward_lag
             .with_label_values(&[destination.as_str()])
@@ -236,7 +246,7 @@ pub fn render(gauges: &Gauges) -> Result<String, MetricsOff> {
     let mut body = String::new();
     TextEncoder::new()
         .encode_utf8(&m.registry.gather(), &mut body)
-        .map_err(|_| MetricsOff)?;
+        .map_err(|_| RenderError::Encode)?;
     Ok(body)
 }
 

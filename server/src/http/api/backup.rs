@@ -14,6 +14,7 @@ use keyward_proto::backup::{
     ImportedOut, ResultIn, ResultOut, VerifyIn, VerifyOut,
 };
 use keyward_proto::otp::JustificationBody;
+use keyward_proto::Sensitive;
 use secrecy::ExposeSecret;
 
 impl From<FailedAttempts> for FailedAttemptsOut {
@@ -126,7 +127,7 @@ pub async fn checkout(
         .check_out_backup_code(&auth.0, &allowed, justification)
         .await?;
     Ok(HttpResponse::Ok().json(CheckedOutOut {
-        code: out.code.as_str().to_owned(),
+        code: Sensitive::new(out.code.as_str()),
         position: out.position,
         generation: out.generation,
         remaining: out.remaining,

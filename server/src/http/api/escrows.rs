@@ -10,6 +10,7 @@ use actix_web::{web, HttpResponse};
 use keyward_proto::escrows::{
     CreateEscrow, CustodianOut, EscrowId, EscrowList, EscrowOut, PickedUp, ShareOut,
 };
+use keyward_proto::Sensitive;
 
 impl From<EscrowView> for EscrowOut {
     fn from(view: EscrowView) -> Self {
@@ -67,7 +68,10 @@ pub async fn create(
     out.shares = created
         .shares
         .into_iter()
-        .map(|(email, age_armored)| ShareOut { email, age_armored })
+        .map(|(email, age_armored)| ShareOut {
+            email,
+            age_armored: Sensitive::new(age_armored),
+        })
         .collect();
     Ok(HttpResponse::Created().json(out))
 }
@@ -106,7 +110,7 @@ pub async fn share(
 ) -> Result<HttpResponse, ApiError> {
     let (share, index) = core.pick_up_share(&auth.0, &id).await?;
     Ok(HttpResponse::Ok().json(PickedUp {
-        share: share.as_str().to_owned(),
+        share: Sensitive::new(share.as_str()),
         index,
     }))
 }

@@ -11,6 +11,7 @@ use actix_web::{web, HttpResponse};
 use keyward_proto::otp::{
     ExportOut, HotpCodeOut, JustificationBody, SetOtp, TotpCodeOut, VersionOut,
 };
+use keyward_proto::Sensitive;
 use secrecy::ExposeSecret;
 
 /// A stored version, with no warning.
@@ -160,11 +161,11 @@ pub async fn totp_code(
     let justification = justification(body)?;
     let code = core.reveal_totp(&auth.0, &allowed, justification).await?;
     Ok(HttpResponse::Ok().json(TotpCodeOut {
-        code: code.code.as_str().to_owned(),
+        code: Sensitive::new(code.code.as_str()),
         digits: code.digits,
         period: code.period,
         expires_in: code.expires_in,
-        next_code: code.next_code.as_ref().map(|c| c.as_str().to_owned()),
+        next_code: code.next_code.as_ref().map(|c| Sensitive::new(c.as_str())),
     }))
 }
 
@@ -181,7 +182,7 @@ async fn export(
         .export_otp(&auth.0, &allowed, kind, justification)
         .await?;
     Ok(HttpResponse::Ok().json(ExportOut {
-        otpauth_uri: uri.as_str().to_owned(),
+        otpauth_uri: Sensitive::new(uri.as_str()),
     }))
 }
 
@@ -223,7 +224,7 @@ pub async fn hotp_code(
     let justification = justification(body)?;
     let code = core.reveal_hotp(&auth.0, &allowed, justification).await?;
     Ok(HttpResponse::Ok().json(HotpCodeOut {
-        code: code.code.as_str().to_owned(),
+        code: Sensitive::new(code.code.as_str()),
         counter: code.counter,
     }))
 }

@@ -9,6 +9,7 @@ use crate::services::Core;
 use actix_web::{web, HttpResponse};
 use keyward_proto::otp::{JustificationBody, VersionOut};
 use keyward_proto::passwords::{PasswordOut, SetPassword};
+use keyward_proto::Sensitive;
 
 /// Stores a new password version (manager).
 #[utoipa::path(put, path = "/api/v1/accounts/{id}/password", tag = "passwords", params(keyward_proto::wire::AccountId),
@@ -40,7 +41,7 @@ pub async fn reveal_password(
         .reveal_password(&auth.0, &allowed, justification)
         .await?;
     Ok(HttpResponse::Ok().json(PasswordOut {
-        password: revealed.password.as_str().to_owned(),
+        password: Sensitive::new(revealed.password.as_str()),
         version: revealed.version,
     }))
 }

@@ -13,6 +13,7 @@ use keyward_proto::otp::JustificationBody;
 use keyward_proto::releases::{
     BackupCodeOut, ReleaseId, ReleaseOut, ReleasedAccountOut, ReleasedOut, RequestBody, ShareBody,
 };
+use keyward_proto::Sensitive;
 use secrecy::ExposeSecret;
 
 /// The header that carries the release key to read the released secrets.
@@ -62,7 +63,7 @@ pub async fn request(
     };
     let requested = core.request_release(&auth.0, &id, reason).await?;
     let mut out = ReleaseOut::from(requested.view);
-    out.release_key = Some(requested.release_key.as_str().to_owned());
+    out.release_key = Some(Sensitive::new(requested.release_key.as_str()));
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -156,18 +157,18 @@ pub async fn secrets(
         accounts: accounts
             .iter()
             .map(|a| ReleasedAccountOut {
-                totp_code: a.totp_code().map(|c| c.as_str().to_owned()),
+                totp_code: a.totp_code().map(|c| Sensitive::new(c.as_str())),
                 account: a.account.clone(),
                 platform: a.platform.clone(),
                 handle: a.handle.clone(),
-                otpauth_uri: a.otpauth_uri.clone(),
-                password: a.password.clone(),
+                otpauth_uri: a.otpauth_uri.clone().map(Sensitive::new),
+                password: a.password.clone().map(Sensitive::new),
                 backup_codes: a
                     .backup_codes
                     .iter()
                     .map(|(position, code)| BackupCodeOut {
                         position: *position,
-                        code: code.clone(),
+                        code: Sensitive::new(code.as_str()),
                     })
                     .collect(),
             })

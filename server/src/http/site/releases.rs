@@ -305,14 +305,15 @@ pub async fn secrets(
         return to_signin(&format!("/releases/{id}"));
     };
     let c = Chrome::new(&req, &core, Some(&caller));
-    // Without the key the service still decides, so the refusal is audited.
-    let key = release_key(&req, &id);
-    let has_key = key.is_some();
+    // Without the key there is nothing to show, and nothing is written: another site could
+    // link here and make a signed-in browser write refusals in its member's name. (The form
+    // that opens a release asks the service, which audits.)
+    let Some(key) = release_key(&req, &id) else {
+        let message = c.t.bg.no_key;
+        return error_page(c, StatusCode::FORBIDDEN, message);
+    };
     // A GET never opens a release (another site could link here): the page's form does.
-    match core
-        .released_secrets(&caller, &id, &key.unwrap_or_default(), false)
-        .await
-    {
+    match core.released_secrets(&caller, &id, &key, false).await {
         Ok((accounts, expires)) => {
             let accounts = accounts
                 .iter()
@@ -334,7 +335,7 @@ pub async fn secrets(
             };
             render(StatusCode::OK, &page)
         }
-        Err(err) => refused(c, err, has_key),
+        Err(err) => refused(c, err, true),
     }
 }
 
