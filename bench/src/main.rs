@@ -412,15 +412,7 @@ async fn seed(server: &Server, token: &str, checkouts: usize) -> Result<(String,
         }
     };
     let totp = account("@bench_totp".into()).await?;
-    let seed = SetOtp {
-        secret: Some(Sensitive::new(SEED)),
-        otpauth_uri: None,
-        qr_image: None,
-        algorithm: None,
-        digits: None,
-        period: None,
-        counter: None,
-    };
+    let seed = SetOtp::seed(SEED);
     let _: VersionOut = call(
         &client,
         base,

@@ -31,6 +31,21 @@ pub struct SetOtp {
     pub counter: Option<u64>,
 }
 
+impl SetOtp {
+    /// A Base32 seed with the default parameters (SHA1, 6 digits, 30 s; HOTP from 0).
+    pub fn seed(secret: impl Into<String>) -> Self {
+        Self {
+            secret: Some(Sensitive::new(secret)),
+            otpauth_uri: None,
+            qr_image: None,
+            algorithm: None,
+            digits: None,
+            period: None,
+            counter: None,
+        }
+    }
+}
+
 /// An OTP hash algorithm.
 #[derive(Serialize, Deserialize, ToSchema)]
 #[allow(dead_code, clippy::upper_case_acronyms)]

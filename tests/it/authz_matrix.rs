@@ -446,26 +446,8 @@ async fn setup(app: &TestApp) -> (String, String) {
     )
     .await;
     let codes: Vec<String> = (1..=20).map(|i| format!("1000-{i:04}")).collect();
-    expect_json(
-        app.post(
-            &format!("/api/v1/accounts/{id}/backup-codes"),
-            &owner,
-            json!({"codes": codes, "issued_on": "2025-12-16"}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{id}/password"),
-            &owner,
-            json!({"password": "matrix-pass"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    app.backup_codes(&owner, &id, &codes).await;
+    app.set_password(&owner, &id, "matrix-pass").await;
     (owner, id)
 }
 
@@ -497,58 +479,17 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
         .await
         .expect("departs");
     let open_task = task(&app, &id).await;
-    let escrow = expect_json(
-        app.post(
-            "/api/v1/escrows",
-            &app.token("security_admin", "*").await,
-            json!({"name": "matrix", "teams": ["marketing"], "threshold": 2,
-                "custodians": [{"email": "c1@example.com"}, {"email": "c2@example.com"}]}),
-        )
-        .await,
-        201,
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = app.token("security_admin", "*").await;
+    let escrow = app.escrow(&admin, "matrix", "marketing").await;
     let requester = app.token("manager", "marketing").await;
     let ask = |escrow: String| {
         let (app, requester) = (&app, requester.clone());
-        async move {
-            expect_json(
-                app.post(
-                    &format!("/api/v1/escrows/{escrow}/releases"),
-                    &requester,
-                    json!({"reason": "matrix setup"}),
-                )
-                .await,
-                201,
-            )
-            .await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
+        async move { app.release(&requester, &escrow, "matrix setup").await }
     };
     let release = ask(escrow.clone()).await;
     let start_incident = || {
-        let (app, requester) = (&app, requester.clone());
-        let id = id.clone();
-        async move {
-            expect_json(
-                app.post(
-                    "/api/v1/incidents",
-                    &requester,
-                    json!({"account": id, "runbook": "lockout"}),
-                )
-                .await,
-                201,
-            )
-            .await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
+        let (app, requester, id) = (&app, requester.clone(), id.clone());
+        async move { app.incident(&requester, &id).await }
     };
     let incident = start_incident().await;
     let denied_before = app

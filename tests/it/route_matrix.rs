@@ -72,36 +72,10 @@ async fn fixture(app: &TestApp) -> Fixture {
     let account = app.account(&owner, "marketing", "@routes").await;
     app.set_totp(&owner, &account, SEED).await;
     let codes: Vec<String> = (1..=40).map(|i| format!("2000-{i:04}")).collect();
-    expect_json(
-        app.post(
-            &format!("/api/v1/accounts/{account}/backup-codes"),
-            &owner,
-            json!({"codes": codes, "issued_on": "2025-12-16"}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    expect_json(
-        app.put(
-            &format!("/api/v1/accounts/{account}/password"),
-            &owner,
-            json!({"password": "route-matrix-pass"}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let member = keyward::store::members::upsert(
-        app.core.store.db(),
-        "https://idp.test",
-        "route-matrix",
-        Some("route-matrix@example.com"),
-        None,
-    )
-    .await
-    .expect("member")
-    .id;
+    app.backup_codes(&owner, &account, &codes).await;
+    app.set_password(&owner, &account, "route-matrix-pass")
+        .await;
+    let member = app.member("route-matrix").await;
     let task = expect_json(
         app.post(
             "/api/v1/rotation-tasks",
@@ -116,46 +90,9 @@ async fn fixture(app: &TestApp) -> Fixture {
         .expect("task id")
         .to_owned();
     let admin = app.token("security_admin", "*").await;
-    let escrow = expect_json(
-        app.post(
-            "/api/v1/escrows",
-            &admin,
-            json!({"name": "routes", "teams": ["marketing"], "threshold": 2,
-                "custodians": [{"email": "c1@example.com"}, {"email": "c2@example.com"}]}),
-        )
-        .await,
-        201,
-    )
-    .await["id"]
-        .as_str()
-        .expect("escrow id")
-        .to_owned();
-    let release = expect_json(
-        app.post(
-            &format!("/api/v1/escrows/{escrow}/releases"),
-            &owner,
-            json!({"reason": "route matrix"}),
-        )
-        .await,
-        201,
-    )
-    .await["id"]
-        .as_str()
-        .expect("release id")
-        .to_owned();
-    let incident = expect_json(
-        app.post(
-            "/api/v1/incidents",
-            &owner,
-            json!({"account": account, "runbook": "lockout"}),
-        )
-        .await,
-        201,
-    )
-    .await["id"]
-        .as_str()
-        .expect("incident id")
-        .to_owned();
+    let escrow = app.escrow(&admin, "routes", "marketing").await;
+    let release = app.release(&owner, &escrow, "route matrix").await;
+    let incident = app.incident(&owner, &account).await;
     Fixture {
         account,
         member,

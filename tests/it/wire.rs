@@ -32,15 +32,7 @@ async fn the_main_answers_read_into_their_wire_types_and_back_unchanged() {
     let admin = app.token("security_admin", "*").await;
     let id = app.account(&manager, "marketing", "@wire").await;
 
-    let body = otp::SetOtp {
-        secret: Some(keyward_proto::Sensitive::new(SEED)),
-        otpauth_uri: None,
-        qr_image: None,
-        algorithm: None,
-        digits: None,
-        period: None,
-        counter: None,
-    };
+    let body = otp::SetOtp::seed(SEED);
     let stored = expect_json(
         app.put(
             &format!("/api/v1/accounts/{id}/totp"),

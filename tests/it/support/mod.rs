@@ -383,16 +383,19 @@ impl TestApp {
         .await
     }
 
-    /// Stores a TOTP seed (Base32) on an account as `token`, asserting 201.
+    /// Stores a TOTP seed (Base32) on an account as `token`, asserting 201 and a version.
     pub async fn set_totp(&self, token: &str, account_id: &str, seed: &str) {
         let res = self
-            .put(
-                &format!("/api/v1/accounts/{account_id}/totp"),
-                token,
-                json!({"secret": seed}),
-            )
-            .await;
-        expect_json(res, 201).await;
+            .client
+            .put(format!("{}/api/v1/accounts/{account_id}/totp", self.base))
+            .bearer_auth(token)
+            .json(&keyward_proto::otp::SetOtp::seed(seed))
+            .send()
+            .await
+            .expect("request is sent");
+        assert_eq!(res.status(), 201, "the seed is stored");
+        let out: keyward_proto::otp::VersionOut = res.json().await.expect("a VersionOut");
+        assert!(out.version >= 1);
     }
 
     /// Stores a password on an account as `token`, asserting 201; the new version's view.
@@ -406,4 +409,43 @@ impl TestApp {
             .await;
         expect_json(res, 201).await
     }
+
+    /// Imports `codes` as a new backup-code generation of an account, asserting 201.
+    pub async fn backup_codes(&self, token: &str, account_id: &str, codes: &[String]) {
+        let res = self
+            .post(
+                &format!("/api/v1/accounts/{account_id}/backup-codes"),
+                token,
+                json!({"codes": codes, "issued_on": "2025-12-16"}),
+            )
+            .await;
+        expect_json(res, 201).await;
+    }
+
+    /// Sets up a 2-of-2 escrow over `team` as the security admin `token`; its id.
+    pub async fn escrow(&self, token: &str, name: &str, team: &str) -> String {
+        let body = json!({"name": name, "teams": [team], "threshold": 2,
+            "custodians": [{"email": "c1@example.com"}, {"email": "c2@example.com"}]});
+        let res = self.post("/api/v1/escrows", token, body).await;
+        id_of(expect_json(res, 201).await)
+    }
+
+    /// Asks for a release of `escrow` as `token`; its id.
+    pub async fn release(&self, token: &str, escrow: &str, reason: &str) -> String {
+        let path = format!("/api/v1/escrows/{escrow}/releases");
+        let res = self.post(&path, token, json!({"reason": reason})).await;
+        id_of(expect_json(res, 201).await)
+    }
+
+    /// Starts the lockout runbook on an account as `token`; the incident's id.
+    pub async fn incident(&self, token: &str, account_id: &str) -> String {
+        let body = json!({"account": account_id, "runbook": "lockout"});
+        let res = self.post("/api/v1/incidents", token, body).await;
+        id_of(expect_json(res, 201).await)
+    }
+}
+
+/// The `id` of a created thing's answer.
+fn id_of(body: Value) -> String {
+    body["id"].as_str().expect("an id").to_owned()
 }

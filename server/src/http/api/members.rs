@@ -85,7 +85,7 @@ pub async fn exposure(
     Ok(HttpResponse::Ok().json(ExposureOut {
         member: view.member.id,
         policy: policy.as_str().to_owned(),
-        items: items.into_iter().map(exposure_item).collect(),
+        items,
     }))
 }
 
@@ -110,7 +110,7 @@ pub async fn offboard(
         member: done.member.into(),
         sessions_revoked: done.sessions_revoked,
         tokens_revoked: done.tokens_revoked,
-        exposure: done.exposure.into_iter().map(exposure_item).collect(),
+        exposure: done.exposure,
         rotation_tasks: done.tasks.into_iter().map(TaskOut::from).collect(),
     }))
 }
@@ -168,7 +168,7 @@ pub(crate) fn report_out(r: OffboardingReport) -> ReportOut {
         sessions_revoked: r.sessions_revoked,
         tokens_revoked: r.tokens_revoked,
         member: r.member.into(),
-        exposure: r.exposure.into_iter().map(exposure_item).collect(),
+        exposure: r.exposure,
         tasks,
         audit_head: AuditHead {
             seq: r.head_seq,
@@ -273,23 +273,4 @@ fn report_csv(out: &ReportOut) -> String {
         ]);
     }
     text
-}
-
-/// One exposure item as the API answers it.
-fn exposure_item(
-    item: crate::services::offboarding::ExposureItem,
-) -> keyward_proto::members::ExposureItem {
-    keyward_proto::members::ExposureItem {
-        account: item.account,
-        team: item.team,
-        platform: item.platform,
-        handle: item.handle,
-        kind: item.kind,
-        secret: item.secret,
-        version: item.version,
-        position: item.position,
-        how: item.how,
-        at: item.at,
-        seq: item.seq,
-    }
 }

@@ -50,7 +50,7 @@ impl Core {
                         .collect()
                 };
                 for item in found {
-                    if seen.insert(item.key()) {
+                    if seen.insert(same_secret(&item)) {
                         items.push(item);
                     }
                 }

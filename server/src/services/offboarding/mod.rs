@@ -15,7 +15,6 @@ use crate::store::rotation::{self as rotation_repo, NewTask};
 use crate::store::{sessions, tokens, WriteTx};
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Audit actions that expose a secret that outlives the moment.
@@ -30,44 +29,23 @@ const EXPOSING: [&str; 5] = [
 /// The most accounts a strict departure looks at.
 const MAX_REACH: u64 = 10_000;
 
-/// One secret a member saw (or, under the strict policy, could have reached).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ExposureItem {
-    /// The account id.
-    pub account: String,
-    pub team: String,
-    pub platform: String,
-    pub handle: String,
-    /// `totp_seed`, `hotp_seed`, `password` or `backup_code`.
-    pub kind: String,
-    /// The secret version's id, or the backup-code generation's id.
-    pub secret: String,
-    /// The secret's version, or the backup-code generation's number.
-    pub version: Option<i32>,
-    /// The backup code's position in its generation.
-    pub position: Option<i32>,
-    /// `export`, `reveal`, `checkout`, `break_glass` or `could_reach`.
-    pub how: String,
-    pub at: Option<DateTime<Utc>>,
-    /// The audit event that proves it (none for `could_reach`).
-    pub seq: Option<i64>,
+/// One secret a member saw (or, under the strict policy, could have reached): the wire type,
+/// so what the API answers is what the service found.
+pub use keyward_proto::members::ExposureItem;
+
+/// The kind of rotation that covers an item.
+pub fn rotation_kind(item: &ExposureItem) -> RotationKind {
+    match item.kind.as_str() {
+        "totp_seed" => RotationKind::Totp,
+        "hotp_seed" => RotationKind::Hotp,
+        "password" => RotationKind::Password,
+        _ => RotationKind::BackupCodes,
+    }
 }
 
-impl ExposureItem {
-    /// The kind of rotation that covers this item.
-    pub fn rotation_kind(&self) -> RotationKind {
-        match self.kind.as_str() {
-            "totp_seed" => RotationKind::Totp,
-            "hotp_seed" => RotationKind::Hotp,
-            "password" => RotationKind::Password,
-            _ => RotationKind::BackupCodes,
-        }
-    }
-
-    /// Two items about the same secret (the same code, for backup codes) are one.
-    fn key(&self) -> (String, Option<i32>) {
-        (self.secret.clone(), self.position)
-    }
+/// Two items about the same secret (the same code, for backup codes) are one.
+fn same_secret(item: &ExposureItem) -> (String, Option<i32>) {
+    (item.secret.clone(), item.position)
 }
 
 /// A member and their role grants.
@@ -350,7 +328,7 @@ impl Core {
         let mut groups: BTreeMap<(String, RotationKind), &ExposureItem> = BTreeMap::new();
         for item in &exposure {
             groups
-                .entry((item.account.clone(), item.rotation_kind()))
+                .entry((item.account.clone(), rotation_kind(item)))
                 .or_insert(item);
         }
         let mut tasks = Vec::new();
