@@ -8,7 +8,8 @@ what each one refers to (`use` lines and `crate::`/`super::` paths in code), and
 - an upward import: a module using a module of a higher layer (LAYERS below, bottom first);
 - a source file over MAX_LINES lines (migrations are exempt: they are append-only history);
 - an HTTP handler or a CLI command that queries the store itself instead of a service;
-- a file without a module doc (`//!`) on its first line.
+- a file without a module doc (`//!`) on its first line;
+- two services wings whose use cases call each other, directly or around a circle.
 
 Unit tests (`#[cfg(test)] mod … { … }`) are left out: a test may build its fixture from any
 layer. `--report` prints the figures (files, lines, cycles, largest file) and exits 0.
@@ -323,6 +324,42 @@ STORE_ACCESS = re.compile(
 ADMIN_IN_HTTP = re.compile(r"\bservices::admin\b")
 
 
+CORE_IMPL = re.compile(r"\nimpl (?:super::|crate::services::)?Core \{")
+CORE_FN = re.compile(r"\n    (?:pub(?:\([^)]*\))? )?(?:async )?fn (\w+)")
+CORE_CALL = re.compile(r"\b(?:self|core)\.(\w+)\(")
+
+
+def wing_calls(tree):
+    """Which services wing calls which: the use cases are methods of one `Core`, so the `use`
+    lines do not show it. A wing is a file or folder of `server/src/services`; a call is
+    `self.m(`/`core.m(` of a method another wing defines (a name two wings define counts
+    for both)."""
+    def wing(module):
+        return module[1] if len(module) > 1 else "mod"
+
+    defined = {}
+    for (crate, module), text in tree.texts.items():
+        if crate != "server" or module[:1] != ("services",):
+            continue
+        for m in CORE_IMPL.finditer(text):
+            depth, j = 1, m.end()
+            while j < len(text) and depth:
+                depth += {"{": 1, "}": -1}.get(text[j], 0)
+                j += 1
+            for name in CORE_FN.findall(text, m.end(), j):
+                defined.setdefault(name, set()).add(wing(module))
+    calls = {}
+    for (crate, module), text in tree.texts.items():
+        if crate != "server" or module[:1] != ("services",):
+            continue
+        here = wing(module)
+        for name in set(CORE_CALL.findall(text)):
+            for there in defined.get(name, ()):
+                if there != here and there != "mod":
+                    calls.setdefault(here, set()).add(there)
+    return calls
+
+
 def problems_of(tree):
     """(problems, cycles, upward imports, sizes) of a tree."""
     graph = {node: tree.edges(node) for node in tree.files}
@@ -356,6 +393,16 @@ def problems_of(tree):
                 line = tree.texts[node].count("\n", 0, m.start()) + 1
                 problems.append(f"layer skipped: {path}:{line} uses the CLI's unchecked reads ({m.group(0)})")
 
+    calls = wing_calls(tree)
+    wing_graph = {w: set() for w in calls}
+    for w, targets in calls.items():
+        for t in targets:
+            wing_graph.setdefault(t, set())
+            wing_graph[w].add(t)
+    for comp in sccs(wing_graph):
+        if len(comp) > 1:
+            problems.append("services wings call each other in a circle: " + ", ".join(sorted(comp)))
+
     for node, path in sorted(tree.files.items()):
         with open(os.path.join(tree.root, path), encoding="utf-8") as f:
             first = f.readline()
@@ -382,6 +429,9 @@ SELF_TEST = {
     "server/src/services/a.rs": "//! a\nuse super::b::helper;\npub struct Core;\n",
     "server/src/services/b.rs": "//! b\nuse crate::services::a::Core;\n" + "// filler\n" * (MAX_LINES - 1),
     "server/src/http/mod.rs": "//! h\nfn h(core: &crate::services::a::Core) {\n    let _ = crate::store::tokens::find(core.store.db());\n}\n",
+    # Two wings whose use cases call each other: a circle the `use` lines do not show.
+    "server/src/services/c.rs": "//! c\nimpl Core {\n    pub async fn cee(&self) {\n        self.dee().await;\n    }\n}\n",
+    "server/src/services/d.rs": "//! d\nimpl super::Core {\n    async fn dee(&self) {\n        self.cee().await;\n    }\n}\n",
 }
 
 
@@ -402,7 +452,8 @@ def self_test():
     skipped = [p for p in problems if p.startswith("layer skipped: server/src/http/mod.rs:3")]
     assert len(skipped) == 2, f"self-test: {problems}"
     assert any(p.startswith("server/src/lib.rs: no module doc") for p in problems), problems
-    assert len(problems) == 6, f"self-test: {problems}"
+    assert any(p.endswith("in a circle: c, d") for p in problems), f"self-test: {problems}"
+    assert len(problems) == 7, f"self-test: {problems}"
 
 
 def main():
@@ -415,6 +466,10 @@ def main():
         print(f"cycles: {len(cycles)} (largest {max((len(c) for c in cycles), default=0)} files)")
         print(f"upward imports: {len(upward)}")
         print(f"files over {MAX_LINES} lines: {sum(1 for s, _ in sizes if s > MAX_LINES)}; largest: {sizes[0][1]} ({sizes[0][0]})")
+        print("services wings, and the wings whose use cases each calls:")
+        calls = wing_calls(tree)
+        for w in sorted(calls):
+            print(f"  {w} -> {', '.join(sorted(calls[w]))}")
         for p in problems:
             print("  " + p)
         return 0
@@ -425,6 +480,7 @@ def main():
         "upward": "layers",
         "skipped": "handlers and CLI through services",
         "module doc": "module docs",
+        "wings": "services wings",
     }
     checks = len(kinds) + 1
     failed = len({next((k for k in kinds if k in p), "size") for p in problems})
