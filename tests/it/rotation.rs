@@ -234,11 +234,20 @@ async fn an_escalation_whose_replica_dies_mid_delivery_is_delivered_by_another_o
     drop(a);
     assert_eq!(hook.seen.lock().unwrap().len(), 1);
 
-    // The app's outbox job takes over once A's lease (two timeouts and a second) ends.
+    // The app's outbox job takes over once A's lease (two timeouts and a second) ends. The
+    // receiver has the request before the job has its answer and records the delivery: wait
+    // for the record, not just the request.
     hook.wait_for(2, 100).await;
-    let rows = keyward::store::notifications::of_task(app.core.store.db(), &task)
-        .await
-        .unwrap();
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        rows = keyward::store::notifications::of_task(app.core.store.db(), &task)
+            .await
+            .unwrap();
+        if rows.iter().all(|r| r.delivered_at.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(rows.len(), 1, "one webhook, one notification");
     assert!(rows[0].delivered_at.is_some(), "{rows:?}");
     assert_eq!(
