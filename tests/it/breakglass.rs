@@ -1029,6 +1029,22 @@ async fn an_ended_window_is_forgotten_by_housekeeping_even_if_nobody_reads_again
         .unwrap()
         .unwrap();
     assert!(row.opened.is_none() && row.state == "expired");
+    // The read and the expiry are both on the record.
+    let rows = app.audit_rows().await;
+    let of = |action: &str| -> Vec<_> {
+        rows.iter()
+            .filter(|r| r.action == action && r.target.as_deref() == Some(&format!("release:{id}")))
+            .collect()
+    };
+    assert_eq!(of("release.read").len(), 1);
+    let expired = of("release.expire");
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].actor, "system");
+    assert!(
+        expired[0].details.contains("window_over"),
+        "{}",
+        expired[0].details
+    );
     // Only a security admin or a custodian vetoes; anyone else is refused before the body.
     let requester_view = expect_json(
         app.get(&format!("/api/v1/releases/{id}"), &manager).await,
@@ -1097,4 +1113,50 @@ async fn a_picked_up_share_is_shown_even_when_its_one_time_page_cannot_be_kept()
         .and_then(|rest| rest.split('<').next())
         .expect("the share is on the page");
     assert!(ShareText::parse(share).is_ok());
+}
+
+#[tokio::test]
+async fn every_read_of_released_secrets_and_an_expiry_on_reading_are_audited_without_a_secret() {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let (id, key) = ready_release(&app, &admin, &manager, "@readtwice", "read twice").await;
+    let (id, key) = (id.as_str(), key.as_str());
+    for _ in 0..3 {
+        expect_json(read_secrets(&app, &manager, id, key).await, 200).await;
+    }
+    let target = format!("release:{id}");
+    let reads: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "release.read" && r.target.as_deref() == Some(target.as_str()))
+        .collect();
+    assert_eq!(reads.len(), 3, "the opening read and two more");
+    assert!(reads.iter().all(|r| r.actor.starts_with("token:")
+        && r.details.contains("\"accounts\":1")
+        && !r.details.contains("read twice")));
+    // Read after the window: 410, and the expiry is recorded in that read's transaction.
+    let db = app.core.store.db();
+    let mut row = keyward::store::escrow::find_release(db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    row.expires_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+    keyward::store::escrow::update_release(db, row)
+        .await
+        .unwrap();
+    assert_eq!(read_secrets(&app, &manager, id, key).await.status(), 410);
+    let rows = app.audit_rows().await;
+    let expired: Vec<_> = rows
+        .iter()
+        .filter(|r| r.action == "release.expire" && r.target.as_deref() == Some(target.as_str()))
+        .collect();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(
+        rows.iter().filter(|r| r.action == "release.read").count(),
+        3,
+        "a refused read is no read"
+    );
+    assert_eq!(app.core.expire_releases().await.unwrap(), 0, "ended once");
 }

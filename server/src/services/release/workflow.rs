@@ -415,6 +415,7 @@ impl Core {
                 release.state = repo::EXPIRED.to_owned();
                 release.opened = None;
                 repo::update_release(&*tx, release).await?;
+                crate::audit::append(&*tx, expire_event(id, "window_over")).await?;
                 tx.commit().await?;
                 return Err(gone());
             }
@@ -425,6 +426,9 @@ impl Core {
                 )
             })?;
             let accounts: Vec<ReleasedAccount> = serde_json::from_slice(&json).unwrap_or_default();
+            // Every read of released secrets is on the record, in the read's own transaction.
+            crate::audit::append(&*tx, read_event(caller, id, accounts.len())).await?;
+            tx.commit().await?;
             return Ok((accounts, release.expires_at.unwrap_or(at)));
         }
         if !may_open {
@@ -476,10 +480,28 @@ impl Core {
             details,
         )
         .await?;
+        crate::audit::append(&*tx, read_event(caller, id, accounts.len())).await?;
         tx.commit().await?;
         self.notify_release("release.opened", &release);
         Ok((accounts, expires))
     }
+}
+
+/// `release.read`: `caller` read the secrets of release `id` (how many accounts, never what).
+fn read_event(caller: &Caller, id: &str, accounts: usize) -> Event {
+    caller
+        .event("release.read")
+        .target(target(id))
+        .details(serde_json::json!({ "accounts": accounts }))
+}
+
+/// `release.expire`: the server ended release `id` (its window is over, or it lapsed unopened)
+/// and forgot its secrets and shares.
+fn expire_event(id: &str, why: &str) -> Event {
+    Actor::system()
+        .event("release.expire")
+        .target(target(id))
+        .details(serde_json::json!({ "reason": why }))
 }
 
 /// How long a release may collect shares or wait before it lapses.
@@ -500,6 +522,8 @@ impl Core {
                 && release.created_at + Duration::days(RELEASE_MAX_DAYS) <= at;
             if window_over || lapsed {
                 repo::delete_release_shares(&*tx, &release.id).await?;
+                let why = if window_over { "window_over" } else { "lapsed" };
+                crate::audit::append(&*tx, expire_event(&release.id, why)).await?;
                 let mut release = release;
                 release.state = repo::EXPIRED.to_owned();
                 release.opened = None;
