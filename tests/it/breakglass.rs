@@ -666,6 +666,19 @@ async fn k_shares_release_the_teams_secrets_to_the_requester_alone_and_spend_the
         .all(|r| !r.details.contains("released password") && !r.details.contains("5555-6666")));
 }
 
+/// Moves an opened release's window into the past, as time would.
+async fn end_window(app: &TestApp, id: &str) {
+    let db = app.core.store.db();
+    let mut row = keyward::store::escrow::find_release(db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    row.expires_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+    keyward::store::escrow::update_release(db, row)
+        .await
+        .unwrap();
+}
+
 /// A marketing account holding `password`, a 2-of-2 escrow over the team, and a release asked
 /// for by `requester` with both shares in: (release id, release key).
 async fn ready_release(
@@ -1014,15 +1027,8 @@ async fn an_ended_window_is_forgotten_by_housekeeping_even_if_nobody_reads_again
     let (id, key) = ready_release(&app, &admin, &manager, "@swept", "swept").await;
     let (id, key) = (id.as_str(), key.as_str());
     expect_json(read_secrets(&app, &manager, id, key).await, 200).await;
+    end_window(&app, id).await;
     let db = app.core.store.db();
-    let mut row = keyward::store::escrow::find_release(db, id)
-        .await
-        .unwrap()
-        .unwrap();
-    row.expires_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
-    keyward::store::escrow::update_release(db, row)
-        .await
-        .unwrap();
     assert_eq!(app.core.expire_releases().await.unwrap(), 1);
     let row = keyward::store::escrow::find_release(db, id)
         .await
@@ -1137,15 +1143,7 @@ async fn every_read_of_released_secrets_and_an_expiry_on_reading_are_audited_wit
         && r.details.contains("\"accounts\":1")
         && !r.details.contains("read twice")));
     // Read after the window: 410, and the expiry is recorded in that read's transaction.
-    let db = app.core.store.db();
-    let mut row = keyward::store::escrow::find_release(db, id)
-        .await
-        .unwrap()
-        .unwrap();
-    row.expires_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
-    keyward::store::escrow::update_release(db, row)
-        .await
-        .unwrap();
+    end_window(&app, id).await;
     assert_eq!(read_secrets(&app, &manager, id, key).await.status(), 410);
     let rows = app.audit_rows().await;
     let expired: Vec<_> = rows

@@ -168,7 +168,6 @@ class Tree:
     def __init__(self, root=None):
         self.root = root or ROOT
         self.files = {}  # node -> path
-        self.modules = {}  # (crate, tuple) -> node (file node)
         for crate, src, _ in CRATES:
             base = os.path.join(self.root, src)
             if not os.path.isdir(base):
@@ -185,7 +184,6 @@ class Tree:
                         parts = []
                     node = (crate, tuple(parts))
                     self.files[node] = os.path.join(src, rel)
-                    self.modules[node] = node
         self.texts = {}
         self.reexports = {}  # node -> {name: (crate, absolute path)}
         for node, path in self.files.items():
@@ -212,7 +210,7 @@ class Tree:
         prefix, followed through `pub use` re-exports (a re-export is an alias, not a use)."""
         for k in range(len(path), -1, -1):
             node = (crate, tuple(path[:k]))
-            if node in self.modules:
+            if node in self.files:
                 if k < len(path) and depth < 20:
                     target = self.reexports.get(node, {}).get(path[k])
                     if target:
@@ -243,7 +241,7 @@ class Tree:
                 up, rest = up[:-1], rest[1:]
             return (crate, up + rest)
         # A relative path through a child module declared here.
-        if (crate, tuple(here + [first])) in self.modules:
+        if (crate, tuple(here + [first])) in self.files:
             return (crate, here + segments)
         return None
 
@@ -269,7 +267,7 @@ class Tree:
         # A path through a child module of this one (`backup::checkout` in `site/mod.rs`).
         for m in CHILD_RE.finditer(code):
             segments = m.group(1).split("::")
-            if (node[0], node[1] + (segments[0],)) in self.modules:
+            if (node[0], node[1] + (segments[0],)) in self.files:
                 found.add((node[0], node[1] + tuple(segments)))
         out = set()
         for crate, path in found:
