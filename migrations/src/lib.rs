@@ -15,6 +15,11 @@ mod m20261130_000009_offboarding;
 mod m20261130_000010_escrows;
 mod m20261201_000011_incidents;
 mod m20261202_000012_notification_outbox;
+mod m20261207_000013_row_integrity;
+mod m20261207_000014_escrow_ceremony;
+
+/// The migration that adds row MACs: the server MACs existing rows right after applying it.
+pub const ROW_INTEGRITY: &str = "m20261207_000013_row_integrity";
 
 pub struct Migrator;
 
@@ -34,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_escrows::Migration),
             Box::new(m20261201_000011_incidents::Migration),
             Box::new(m20261202_000012_notification_outbox::Migration),
+            Box::new(m20261207_000013_row_integrity::Migration),
+            Box::new(m20261207_000014_escrow_ceremony::Migration),
         ]
     }
 }

@@ -39,8 +39,19 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         .await
         .context("database.url: cannot connect")?
         .with_group_commit(settings.database.group_commit.unwrap_or(false));
+    let keyring = Arc::new(keyring);
+    let integrity = Arc::new(crate::store::Integrity::new(keyring.clone()));
     if migrate {
-        store.migrate().await.context("applying migrations")?;
+        let (_, signed) = store
+            .migrate_signing(Some(&integrity))
+            .await
+            .context("applying migrations")?;
+        if let Some(n) = signed.filter(|n| *n > 0) {
+            tracing::info!(
+                rows = n,
+                "row integrity: MAC'ed the rows that existed before"
+            );
+        }
     }
     let mut kek_ids_at_start = Vec::new();
     if store.pending_migrations().await? == 0 {
@@ -70,7 +81,8 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
     };
     Ok(Core {
         store,
-        keyring: Arc::new(keyring),
+        integrity,
+        keyring,
         authz,
         oidc,
         settings: Arc::new(settings.clone()),

@@ -259,12 +259,17 @@ async fn the_migration_gives_existing_accounts_their_keys_and_keeps_colliding_on
         .unwrap();
     }
     migration::Migrator::up(&db, None).await.unwrap();
-    let keys: Vec<Option<String>> = keyward::store::accounts::list(&db, &Default::default(), 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.handle_key)
-        .collect();
+    let keys: Vec<Option<String>> = keyward::store::accounts::list(
+        &db,
+        &keyward::store::Integrity::without_keys(),
+        &Default::default(),
+        10,
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|a| a.handle_key)
+    .collect();
     assert!(keys.contains(&Some("@brand".to_owned())), "{keys:?}");
     assert!(
         keys.contains(&Some(
@@ -342,8 +347,9 @@ async fn a_handle_search_matches_parts_of_handles_literally_and_ignores_case_and
             ..Default::default()
         };
         let db = app.core.store.db().clone();
+        let ig = app.core.integrity.clone();
         async move {
-            keyward::store::accounts::list(&db, &filter, 100)
+            keyward::store::accounts::list(&db, &ig, &filter, 100)
                 .await
                 .unwrap()
                 .into_iter()

@@ -255,7 +255,7 @@ fn endpoints() -> Vec<Endpoint> {
             path: "/api/v1/escrows",
             body: Some(|| {
                 json!({"name": "m", "teams": ["marketing"], "threshold": 2,
-                "custodians": [{"email": "c1@example.com"}, {"email": "c2@example.com"}]})
+                "custodians": ["{member}", "{fresh_member}"]})
             }),
             allowed: [false, false, false, true, false, false, false, false],
         },
@@ -277,7 +277,7 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: [true, true, true, true, true, false, false, false],
         },
         Endpoint {
-            // Only the escrow's custodians (by their email) pick up a share: none of these.
+            // Only the escrow's custodians (members, by id) fetch a share: none of these.
             name: "pick up a share",
             method: Method::POST,
             path: "/api/v1/escrows/{escrow}/share",
@@ -285,12 +285,13 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: [false, false, false, false, false, false, false, false],
         },
         Endpoint {
-            // Anyone who may see the escrow's team's accounts may ask (the shares decide).
+            // An operator or above in the escrow's team (or one of its custodians); a viewer
+            // or an auditor may see it but not ask.
             name: "ask for a release",
             method: Method::POST,
             path: "/api/v1/escrows/{escrow}/releases",
             body: Some(|| json!({"reason": "matrix test"})),
-            allowed: [true, true, true, true, true, false, false, false],
+            allowed: [false, true, true, true, false, false, false, false],
         },
         Endpoint {
             name: "get a release",
@@ -399,6 +400,7 @@ async fn member(app: &TestApp) -> String {
     let subject = uuid::Uuid::now_v7().simple().to_string();
     keyward::store::members::upsert(
         app.core.store.db(),
+        &app.core.integrity,
         "https://idp.test",
         &subject,
         Some(&format!("{subject}@example.com")),
@@ -415,6 +417,7 @@ async fn member(app: &TestApp) -> String {
 async fn task(app: &TestApp, account: &str) -> String {
     keyward::store::rotation::insert(
         app.core.store.db(),
+        &app.core.integrity,
         keyward::store::rotation::NewTask {
             account_id: account,
             kind: "backup_codes",
@@ -533,7 +536,11 @@ async fn every_role_gets_exactly_the_endpoints_the_policy_grants() {
             } else {
                 String::new()
             };
-            let fresh_member = if endpoint.path.contains("{fresh_member}") {
+            let uses_fresh_member = endpoint.path.contains("{fresh_member}")
+                || endpoint
+                    .body
+                    .is_some_and(|b| b().to_string().contains("{fresh_member}"));
+            let fresh_member = if uses_fresh_member {
                 member(&app).await
             } else {
                 String::new()

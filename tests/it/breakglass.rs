@@ -107,18 +107,7 @@ fn custodian(name: &str) -> (String, String, age::x25519::Identity) {
     )
 }
 
-fn open_age(identity: &age::x25519::Identity, armored: &str) -> String {
-    use std::io::Read;
-    let reader = age::armor::ArmoredReader::new(armored.as_bytes());
-    let decryptor = age::Decryptor::new(reader).unwrap();
-    let mut out = String::new();
-    decryptor
-        .decrypt(std::iter::once(identity as &dyn age::Identity))
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    out
-}
+use crate::support::open_age;
 
 /// A member with a verified email and a token acting for them.
 async fn member_token(app: &TestApp, name: &str) -> String {
@@ -127,70 +116,208 @@ async fn member_token(app: &TestApp, name: &str) -> String {
 }
 
 #[tokio::test]
-async fn the_ceremony_hands_each_share_out_once_and_keeps_only_fingerprints() {
+async fn the_ceremony_names_members_hands_each_their_own_share_once_and_activates_on_all_confirms()
+{
     let app = spawn_app().await;
     let admin = app.token("security_admin", "*").await;
-    let (ada, ada_key, ada_identity) = custodian("ada");
+    let manager = app.token("manager", "marketing").await;
+    let (_, ada_key, ada_identity) = custodian("ada");
+    let ada_member = app.member("ada").await;
+    let ada = app.token_for(&ada_member, &[("custodian", "*")]).await;
+    let bob = member_token(&app, "bob").await;
+    let cy_member = app.member("cy").await;
+    let cy = app.token_for(&cy_member, &[("custodian", "*")]).await;
+    // Ada enrols her own key; nobody can enrol one for her, and a token of no member cannot.
+    let enrolled = expect_json(
+        app.put(
+            "/api/v1/me/age-recipient",
+            &ada,
+            json!({"age_recipient": ada_key}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(enrolled["member"], ada_member.as_str());
+    expect_error(
+        app.put(
+            "/api/v1/me/age-recipient",
+            &admin,
+            json!({"age_recipient": ada_key}),
+        )
+        .await,
+        403,
+        "not_a_member",
+    )
+    .await;
+    expect_error(
+        app.put(
+            "/api/v1/me/age-recipient",
+            &bob,
+            json!({"age_recipient": "age1nope"}),
+        )
+        .await,
+        422,
+        "invalid_age_recipient",
+    )
+    .await;
+    // The operator cannot name a custodian's key.
+    let (_, mallory_key, _) = custodian("mallory");
+    expect_error(
+        app.post("/api/v1/escrows", &admin, json!({"name": "e", "teams": ["marketing"], "threshold": 2,
+            "custodians": [{"member": ada_member, "age_recipient": mallory_key}, "bob@example.com"]}))
+        .await,
+        422,
+        "recipient_from_operator",
+    )
+    .await;
     let body = json!({
         "name": "marketing break-glass",
         "teams": ["marketing"],
         "threshold": 2,
-        "custodians": [
-            {"email": ada, "age_recipient": ada_key},
-            {"email": "bob@example.com"},
-            {"email": "cy@example.com"},
-        ],
-        "waiting_period_minutes": 0,
+        "custodians": [ada_member, "bob@example.com", {"member": cy_member}],
         "release_ttl_minutes": 30,
     });
-    let escrow = expect_json(app.post("/api/v1/escrows", &admin, body).await, 201).await;
+    let res = app.post("/api/v1/escrows", &admin, body).await;
+    assert_eq!(res.status(), 201);
+    let text = res.text().await.unwrap();
+    assert!(
+        !text.contains("kwshare1-") && !text.contains("AGE ENCRYPTED"),
+        "no share in the answer: {text}"
+    );
+    let escrow: Value = serde_json::from_str(&text).unwrap();
     let id = escrow["id"].as_str().unwrap().to_owned();
-    assert_eq!(escrow["state"], "active");
+    assert_eq!(escrow["state"], "pending");
     assert_eq!(
-        escrow["shares"].as_array().unwrap().len(),
-        1,
-        "only the age share is returned"
+        escrow["waiting_period_minutes"], 15,
+        "the default waiting period"
     );
-    let ada_share = open_age(
-        &ada_identity,
-        escrow["shares"][0]["age_armored"].as_str().unwrap(),
-    );
-    let parsed = ShareText::parse(&ada_share).unwrap();
-    assert_eq!(parsed.escrow, id);
-    use sha2::Digest;
     let custodians = escrow["custodians"].as_array().unwrap();
-    assert_eq!(
-        custodians[0]["fingerprint"],
-        hex::encode(sha2::Sha256::digest(parsed.bytes.as_slice()))
-    );
+    assert_eq!(custodians[0]["member"], ada_member.as_str());
+    assert_eq!(custodians[0]["delivered"], "age");
     assert_eq!(custodians[1]["delivered"], "pickup");
+    // The trail names each custodian's recipient (by fingerprint).
+    let created = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .find(|r| r.action == "escrow.create")
+        .unwrap();
+    let details: Value = serde_json::from_str(&created.details).unwrap();
+    assert_eq!(
+        details["custodians"][0]["recipient"],
+        keyward::services::escrow::recipient_fingerprint(&ada_key)
+    );
+    assert_eq!(
+        details["custodians"][0]["member"],
+        format!("member:{ada_member}")
+    );
+    // A pending escrow takes no release.
+    expect_error(
+        app.post(
+            &format!("/api/v1/escrows/{id}/releases"),
+            &manager,
+            json!({"reason": "too early"}),
+        )
+        .await,
+        409,
+        "escrow_pending",
+    )
+    .await;
 
-    // Bob picks his up once; a non-custodian cannot.
-    let bob = member_token(&app, "bob").await;
+    // Nobody but the custodian fetches a share: not a stranger, not the security admin.
     let stranger = member_token(&app, "eve").await;
+    for (token, code) in [(&stranger, "forbidden"), (&admin, "not_a_custodian")] {
+        expect_error(
+            app.post(&format!("/api/v1/escrows/{id}/share"), token, json!({}))
+                .await,
+            403,
+            code,
+        )
+        .await;
+    }
+    let fetch = |token: String| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            expect_json(
+                app.post(&format!("/api/v1/escrows/{id}/share"), &token, json!({}))
+                    .await,
+                200,
+            )
+            .await
+        }
+    };
+    let ada_fetched = fetch(ada.clone()).await;
+    assert!(
+        ada_fetched.get("share").is_none(),
+        "encrypted to her key, not plain"
+    );
+    let ada_share = open_age(&ada_identity, ada_fetched["age_armored"].as_str().unwrap());
     expect_error(
-        app.post(&format!("/api/v1/escrows/{id}/share"), &stranger, json!({}))
-            .await,
-        403,
-        "forbidden",
-    )
-    .await;
-    let picked = expect_json(
-        app.post(&format!("/api/v1/escrows/{id}/share"), &bob, json!({}))
-            .await,
-        200,
-    )
-    .await;
-    expect_error(
-        app.post(&format!("/api/v1/escrows/{id}/share"), &bob, json!({}))
+        app.post(&format!("/api/v1/escrows/{id}/share"), &ada, json!({}))
             .await,
         409,
         "share_already_issued",
     )
     .await;
-    let bob_share = ShareText::parse(picked["share"].as_str().unwrap()).unwrap();
-    let mine = expect_json(app.get(&format!("/api/v1/escrows/{id}"), &bob).await, 200).await;
-    assert_eq!(mine["custodians"][1]["picked_up"], true);
+    let bob_share = fetch(bob.clone()).await["share"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cy_share = fetch(cy.clone()).await["share"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let parsed = ShareText::parse(&ada_share).unwrap();
+    assert_eq!((parsed.escrow.as_str(), parsed.index), (id.as_str(), 1));
+    use sha2::Digest;
+    assert_eq!(
+        custodians[0]["fingerprint"],
+        hex::encode(sha2::Sha256::digest(parsed.bytes.as_slice()))
+    );
+
+    // Each confirms their own share; another's is refused.
+    let confirm = |token: String, share: String| {
+        let (app, path) = (&app, format!("/api/v1/escrows/{id}/confirm"));
+        async move { app.post(&path, &token, json!({"share": share})).await }
+    };
+    expect_error(
+        confirm(bob.clone(), ada_share.clone()).await,
+        422,
+        "invalid_share",
+    )
+    .await;
+    let after = expect_json(confirm(ada.clone(), ada_share.clone()).await, 200).await;
+    assert_eq!(after["state"], "pending");
+    expect_error(
+        confirm(ada.clone(), ada_share.clone()).await,
+        409,
+        "already_confirmed",
+    )
+    .await;
+    expect_json(confirm(bob.clone(), bob_share.clone()).await, 200).await;
+    let after = expect_json(confirm(cy.clone(), cy_share.clone()).await, 200).await;
+    assert_eq!(
+        after["state"], "active",
+        "active once every custodian confirmed"
+    );
+    let rows = app.audit_rows().await;
+    assert_eq!(
+        rows.iter().filter(|r| r.action == "escrow.confirm").count(),
+        3
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.action == "escrow.activate")
+            .count(),
+        1
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.action == "member.age_recipient_set")
+            .count(),
+        1
+    );
 
     // Any two shares rebuild the escrow's key; one does not.
     use base64::Engine;
@@ -199,26 +326,188 @@ async fn the_ceremony_hands_each_share_out_once_and_keeps_only_fingerprints() {
         .unwrap()
         .try_into()
         .unwrap();
+    let bob_parsed = ShareText::parse(&bob_share).unwrap();
     assert!(rebuild(
-        &[parsed.bytes.as_slice(), bob_share.bytes.as_slice()],
+        &[parsed.bytes.as_slice(), bob_parsed.bytes.as_slice()],
         &public
     )
     .is_ok());
     assert!(rebuild(&[parsed.bytes.as_slice()], &public).is_err());
 
-    // Nothing of a share is in the database or the audit trail.
-    let rows = app.audit_rows().await;
+    // Nothing of a share is in the audit trail.
     let trail: String = rows.iter().map(|r| r.details.clone()).collect();
-    for share in [&ada_share, picked["share"].as_str().unwrap()] {
+    for share in [&ada_share, &bob_share, &cy_share] {
         assert!(!trail.contains(&share[40..80]));
     }
     assert_eq!(
         rows.iter()
             .filter(|r| r.action == "escrow.share_issued")
             .count(),
-        2
+        3
     );
-    assert!(rows.iter().any(|r| r.action == "escrow.create"));
+}
+
+#[tokio::test]
+async fn retiring_an_escrow_deletes_its_seals_and_ends_its_releases_and_a_departure_calls_for_a_new_ceremony(
+) {
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@lifecycle").await;
+    app.set_password(&manager, &account, "sealed").await;
+    let made = app.ceremony(&admin, "life", &["marketing"], 2, 3, 30).await;
+    let id = made.id.clone();
+    let seals = |id: String| {
+        let app = &app;
+        async move {
+            keyward::store::escrow::seals(app.core.store.db(), &app.core.integrity, &id)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(
+        seals(id.clone()).await,
+        1,
+        "the password's DEK was sealed at activation"
+    );
+    // A viewer or an auditor may see the escrow but not ask for a release; a custodian may.
+    for (role, team) in [("viewer", "marketing"), ("auditor", "*")] {
+        let token = app.token(role, team).await;
+        expect_error(
+            app.post(
+                &format!("/api/v1/escrows/{id}/releases"),
+                &token,
+                json!({"reason": "nope"}),
+            )
+            .await,
+            403,
+            "forbidden",
+        )
+        .await;
+    }
+    let (custodian, custodian_token) = made.custodians[0].clone();
+    expect_json(
+        app.post(
+            &format!("/api/v1/escrows/{id}/releases"),
+            &custodian_token,
+            json!({"reason": "a custodian asks"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // A custodian departs: the escrow needs a new ceremony and their share is refused.
+    expect_json(
+        app.post(
+            &format!("/api/v1/members/{custodian}/offboard"),
+            &admin,
+            json!({"reason": "left the company"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let escrow = expect_json(app.get(&format!("/api/v1/escrows/{id}"), &admin).await, 200).await;
+    assert_eq!(escrow["needs_ceremony"], true);
+    let requester_member = app.member("requester").await;
+    let requester = app
+        .token_for(&requester_member, &[("manager", "marketing")])
+        .await;
+    let release = expect_json(
+        app.post(
+            &format!("/api/v1/escrows/{id}/releases"),
+            &requester,
+            json!({"reason": "lifecycle"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let release_id = release["id"].as_str().unwrap().to_owned();
+    expect_error(
+        app.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/releases/{release_id}/shares"),
+            None,
+            Some(json!({"share": made.shares[0]})),
+        )
+        .await,
+        422,
+        "custodian_departed",
+    )
+    .await;
+    // The requester departs: their open release is cancelled.
+    expect_json(
+        app.post(
+            &format!("/api/v1/members/{requester_member}/offboard"),
+            &admin,
+            json!({"reason": "left the company"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let ended = expect_json(
+        app.get(&format!("/api/v1/releases/{release_id}"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(ended["state"], "cancelled");
+    // Another release, then the escrow is retired: seals gone, the release ends.
+    let other = app.release(&manager, &id, "before retiring").await;
+    expect_error(
+        app.post(
+            &format!("/api/v1/escrows/{id}/retire"),
+            &manager,
+            json!({"justification": "not mine"}),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let retired = expect_json(
+        app.post(
+            &format!("/api/v1/escrows/{id}/retire"),
+            &admin,
+            json!({"justification": "custodian left"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(retired["state"], "retired");
+    assert_eq!(seals(id.clone()).await, 0);
+    let other = expect_json(
+        app.get(&format!("/api/v1/releases/{other}"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(other["state"], "cancelled");
+    // Nothing new is sealed to a retired escrow.
+    app.set_password(&manager, &account, "after retiring").await;
+    assert_eq!(seals(id.clone()).await, 0);
+    expect_error(
+        app.post(
+            &format!("/api/v1/escrows/{id}/retire"),
+            &admin,
+            json!({"justification": "twice"}),
+        )
+        .await,
+        409,
+        "escrow_retired",
+    )
+    .await;
+    let rows = app.audit_rows().await;
+    assert!(rows.iter().any(|r| r.action == "escrow.retire"));
+    assert!(rows.iter().any(|r| r.action == "escrow.needs_ceremony"));
+    // The departed custodian's own release, the departed requester's, and the one the retirement ended.
+    assert_eq!(
+        rows.iter().filter(|r| r.action == "release.cancel").count(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -242,28 +531,22 @@ async fn every_secret_in_scope_opens_with_the_escrow_key_alone_even_when_the_kek
         201,
     )
     .await;
-    let (a, a_key, a_id) = custodian("a");
-    let (b, b_key, b_id) = custodian("b");
+    let made = app.ceremony(&admin, "e", &["marketing"], 2, 2, 0).await;
+    let escrow_id = made.id.clone();
     let escrow = expect_json(
-        app.post("/api/v1/escrows", &admin, json!({"name": "e", "teams": ["marketing"], "threshold": 2,
-            "custodians": [{"email": a, "age_recipient": a_key}, {"email": b, "age_recipient": b_key}]})).await,
-        201,
+        app.get(&format!("/api/v1/escrows/{escrow_id}"), &admin)
+            .await,
+        200,
     )
     .await;
-    let escrow_id = escrow["id"].as_str().unwrap().to_owned();
     // A version written after the ceremony is sealed to the escrow as it is written.
     app.set_password(&manager, &inside, "after the ceremony")
         .await;
 
-    let shares: Vec<ShareText> = [(&a_id, 0), (&b_id, 1)]
+    let shares: Vec<ShareText> = made
+        .shares
         .iter()
-        .map(|(identity, i)| {
-            ShareText::parse(&open_age(
-                identity,
-                escrow["shares"][*i]["age_armored"].as_str().unwrap(),
-            ))
-            .unwrap()
-        })
+        .map(|share| ShareText::parse(share).unwrap())
         .collect();
     use base64::Engine;
     let public: [u8; 32] = base64::engine::general_purpose::STANDARD
@@ -285,7 +568,9 @@ async fn every_secret_in_scope_opens_with_the_escrow_key_alone_even_when_the_kek
     ))
     .await
     .unwrap();
-    let seals = keyward::store::escrow::seals(db, &escrow_id).await.unwrap();
+    let seals = keyward::store::escrow::seals(db, &app.core.integrity, &escrow_id)
+        .await
+        .unwrap();
     assert!(
         seals.iter().all(|s| s.account_id == inside),
         "nothing outside the scope is sealed"
@@ -346,11 +631,8 @@ async fn a_bad_ceremony_request_is_refused_clearly_after_the_right_is_decided() 
         "forbidden",
     )
     .await;
-    let custodians = |n: usize| -> Value {
-        (0..n)
-            .map(|i| json!({"email": format!("c{i}@example.com")}))
-            .collect()
-    };
+    let custodians =
+        |n: usize| -> Value { (0..n).map(|i| json!(format!("c{i}@example.com"))).collect() };
     for (body, code) in [
         (
             json!({"name": "e", "teams": ["marketing"], "threshold": 1, "custodians": custodians(3)}),
@@ -365,12 +647,12 @@ async fn a_bad_ceremony_request_is_refused_clearly_after_the_right_is_decided() 
             "invalid_threshold",
         ),
         (
-            json!({"name": "e", "teams": ["marketing"], "threshold": 2, "custodians": [{"email": "a@example.com"}, {"email": "A@example.com"}]}),
+            json!({"name": "e", "teams": ["marketing"], "threshold": 2, "custodians": ["a@example.com", "A@example.com"]}),
             "duplicate_custodian",
         ),
         (
-            json!({"name": "e", "teams": ["marketing"], "threshold": 2, "custodians": [{"email": "a@example.com", "age_recipient": "age1nope"}, {"email": "b@example.com"}]}),
-            "invalid_age_recipient",
+            json!({"name": "e", "teams": ["marketing"], "threshold": 2, "custodians": [{"email": "a@example.com", "age_recipient": "age1nope"}, "b@example.com"]}),
+            "recipient_from_operator",
         ),
         (
             json!({"name": "e", "teams": [], "threshold": 2, "custodians": custodians(2)}),
@@ -389,8 +671,8 @@ async fn a_bad_ceremony_request_is_refused_clearly_after_the_right_is_decided() 
             "invalid_name",
         ),
         (
-            json!({"name": "e", "teams": ["marketing"], "threshold": 2, "custodians": [{"email": "not an email"}, {"email": "b@example.com"}]}),
-            "invalid_email",
+            json!({"name": "e", "teams": ["marketing"], "threshold": 2, "custodians": ["not a member", "b@example.com"]}),
+            "unknown_custodian",
         ),
     ] {
         expect_error(app.post("/api/v1/escrows", &admin, body).await, 422, code).await;
@@ -415,25 +697,10 @@ async fn escrow_with_shares(
     n: u8,
     waiting: i64,
 ) -> (String, Vec<String>) {
-    let custodians: Vec<(String, String, age::x25519::Identity)> =
-        (0..n).map(|i| custodian(&format!("keeper{i}"))).collect();
-    let body = json!({
-        "name": "release test", "teams": ["marketing"], "threshold": k,
-        "custodians": custodians.iter().map(|(email, key, _)| json!({"email": email, "age_recipient": key})).collect::<Vec<_>>(),
-        "waiting_period_minutes": waiting, "release_ttl_minutes": 30,
-    });
-    let escrow = expect_json(app.post("/api/v1/escrows", admin, body).await, 201).await;
-    let shares = custodians
-        .iter()
-        .enumerate()
-        .map(|(i, (_, _, identity))| {
-            open_age(
-                identity,
-                escrow["shares"][i]["age_armored"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    (escrow["id"].as_str().unwrap().to_owned(), shares)
+    let made = app
+        .ceremony(admin, "release test", &["marketing"], k, n, waiting)
+        .await;
+    (made.id, made.shares)
 }
 
 async fn submit(app: &TestApp, release: &str, share: &str) -> reqwest::Response {
@@ -669,12 +936,12 @@ async fn k_shares_release_the_teams_secrets_to_the_requester_alone_and_spend_the
 /// Moves an opened release's window into the past, as time would.
 async fn end_window(app: &TestApp, id: &str) {
     let db = app.core.store.db();
-    let mut row = keyward::store::escrow::find_release(db, id)
+    let mut row = keyward::store::escrow::find_release(db, &app.core.integrity, id)
         .await
         .unwrap()
         .unwrap();
     row.expires_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
-    keyward::store::escrow::update_release(db, row)
+    keyward::store::escrow::update_release(db, &app.core.integrity, row)
         .await
         .unwrap();
 }
@@ -776,26 +1043,15 @@ async fn a_veto_stops_a_waiting_release_and_an_ended_window_is_gone() {
     let (id, key) = ask_release(&app, &manager, &escrow, "window test").await;
     submit_all(&app, &id, &shares).await;
     expect_json(read_secrets(&app, &manager, &id, &key).await, 200).await;
-    use sea_orm::ConnectionTrait;
-    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    end_window(&app, &id).await;
     let db = app.core.store.db();
-    let sql = if crate::support::backend() == "postgres" {
-        format!("UPDATE release_request SET expires_at = '{past}'::timestamptz WHERE id = '{id}'")
-    } else {
-        format!(
-            "UPDATE release_request SET expires_at = '{}' WHERE id = '{id}'",
-            (chrono::Utc::now() - chrono::Duration::minutes(1))
-                .format("%Y-%m-%d %H:%M:%S%.f+00:00")
-        )
-    };
-    db.execute_unprepared(&sql).await.unwrap();
     expect_error(
         read_secrets(&app, &manager, &id, &key).await,
         410,
         "release_expired",
     )
     .await;
-    let row = keyward::store::escrow::find_release(db, &id)
+    let row = keyward::store::escrow::find_release(db, &app.core.integrity, &id)
         .await
         .unwrap()
         .unwrap();
@@ -868,6 +1124,7 @@ async fn the_offline_cli_opens_an_escrow_from_the_database_and_shares_without_th
         .await;
     let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 3, 0).await;
     // The key file is gone; the CLI gets the database and two shares, nothing else.
+    let key_file = std::fs::read(app.key_file()).unwrap();
     std::fs::remove_file(app.key_file()).unwrap();
     let run = |shares: Vec<String>| {
         let mut cmd = run_cmd(&escrow, &app.settings.database.url);
@@ -910,17 +1167,66 @@ async fn the_offline_cli_opens_an_escrow_from_the_database_and_shares_without_th
     let opened = rows.iter().find(|r| r.action == "release.open").unwrap();
     assert_eq!(opened.actor, "cli");
     assert!(opened.details.contains("\"offline\":true"));
-    let tasks = keyward::store::rotation::list(
-        app.core.store.db(),
-        &keyward::store::rotation::TaskFilter {
-            reason: Some("break_glass".into()),
-            ..Default::default()
-        },
-        100,
-    )
-    .await
-    .unwrap();
-    assert_eq!(tasks.len(), 2);
+    let tasks = || async {
+        keyward::store::rotation::list(
+            app.core.store.db(),
+            &app.core.integrity,
+            &keyward::store::rotation::TaskFilter {
+                reason: Some("break_glass".into()),
+                ..Default::default()
+            },
+            100,
+        )
+        .await
+        .unwrap()
+    };
+    // Written without the key file, the tasks and the spent escrow carry no MAC: they are
+    // not believed until the key file is back and a security admin attests them.
+    assert!(tasks().await.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keyward integrity attest"));
+    std::fs::write(app.key_file(), key_file).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(app.key_file(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let check = app.cli().args(["integrity", "check"]).output().unwrap();
+    assert!(!check.status.success());
+    assert!(String::from_utf8_lossy(&check.stderr).contains("do not verify"));
+    let listed = String::from_utf8_lossy(&check.stdout).into_owned();
+    let bad: Vec<(String, String)> = listed
+        .lines()
+        .filter_map(|l| l.strip_prefix("bad  "))
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            (
+                parts.next().unwrap().to_owned(),
+                parts.next().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bad.iter().filter(|(t, _)| t == "rotation_task").count(),
+        2,
+        "{listed}"
+    );
+    assert!(
+        bad.contains(&("escrow".to_owned(), escrow.clone())),
+        "{listed}"
+    );
+    for (table, id) in &bad {
+        let out = app
+            .cli()
+            .args(["integrity", "attest", "--table", table, "--id", id])
+            .args(["--justification", "written by the offline open"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(tasks().await.len(), 2);
 }
 
 #[tokio::test]
@@ -1030,7 +1336,7 @@ async fn an_ended_window_is_forgotten_by_housekeeping_even_if_nobody_reads_again
     end_window(&app, id).await;
     let db = app.core.store.db();
     assert_eq!(app.core.expire_releases().await.unwrap(), 1);
-    let row = keyward::store::escrow::find_release(db, id)
+    let row = keyward::store::escrow::find_release(db, &app.core.integrity, id)
         .await
         .unwrap()
         .unwrap();
@@ -1077,24 +1383,26 @@ async fn a_picked_up_share_is_shown_even_when_its_one_time_page_cannot_be_kept()
     use crate::support::idp::{spawn_sso_app, Browser};
     let app = spawn_sso_app("").await;
     let admin = app.token("security_admin", "*").await;
-    let escrow = expect_json(
-        app.post(
-            "/api/v1/escrows",
-            &admin,
-            json!({"name": "pickup", "teams": ["marketing"], "threshold": 2,
-                "custodians": [{"email": "alice@example.com"}, {"email": "mia@example.com"}]}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let id = escrow["id"].as_str().unwrap();
+    // Custodians are members: alice signs in first; mia is another member.
     let browser = Browser::new();
     assert!(browser
         .sign_in(&app.base, "alice")
         .await
         .status()
         .is_redirection());
+    let mia = app.member("mia").await;
+    let escrow = expect_json(
+        app.post(
+            "/api/v1/escrows",
+            &admin,
+            json!({"name": "pickup", "teams": ["marketing"], "threshold": 2,
+                "custodians": ["alice@example.com", mia]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = escrow["id"].as_str().unwrap();
     let page = browser.page(&format!("{}/escrows/{id}", app.base)).await;
     // The one-time page results cannot be written any more.
     use sea_orm::ConnectionTrait;
@@ -1157,4 +1465,92 @@ async fn every_read_of_released_secrets_and_an_expiry_on_reading_are_audited_wit
         "a refused read is no read"
     );
     assert_eq!(app.core.expire_releases().await.unwrap(), 0, "ended once");
+}
+
+#[tokio::test]
+async fn a_requester_who_reads_the_database_cannot_open_the_submitted_shares_while_a_release_waits()
+{
+    let app = spawn_app().await;
+    let admin = app.token("security_admin", "*").await;
+    let manager = app.token("manager", "marketing").await;
+    app.account(&manager, "marketing", "@waiting_reader").await;
+    let (escrow, shares) = escrow_with_shares(&app, &admin, 2, 2, 60).await;
+    let (id, release_key) = ask_release(&app, &manager, &escrow, "waiting").await;
+    submit_all(&app, &id, &shares).await;
+    // What the database holds for the submitted shares does not open with the release key
+    // alone: it is also sealed under the server's keys.
+    let rows = keyward::store::escrow::shares_of(app.core.store.db(), &id)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    use base64::Engine;
+    let key = keyward::crypto::escrow::EscrowKey::from_private(
+        &base64::engine::general_purpose::STANDARD
+            .decode(&release_key)
+            .unwrap(),
+    )
+    .unwrap();
+    for row in &rows {
+        let aad = format!("keyward/v1/release/{id}/share/{}", row.share_index);
+        assert!(key.open(&aad, &row.sealed).is_err());
+        // With the server's key first (what only the service does, when the release opens).
+        let inner = app
+            .core
+            .keyring
+            .open_derived("keyward/v1/release-share", &aad, &row.sealed)
+            .unwrap();
+        assert!(key.open(&aad, &inner).is_ok());
+    }
+    // The waiting period is the service's to enforce.
+    expect_error(
+        read_secrets(&app, &manager, &id, &release_key).await,
+        429,
+        "release_waiting",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn after_a_custodian_leaves_the_dashboard_starts_a_new_ceremony_with_the_same_scope() {
+    use crate::support::idp::{spawn_sso_app, Browser};
+    let app = spawn_sso_app("").await;
+    let admin = app.token("security_admin", "*").await;
+    let made = app
+        .ceremony(&admin, "brand break-glass", &["marketing"], 2, 3, 0)
+        .await;
+    let (leaver, _) = made.custodians[0].clone();
+    expect_json(
+        app.post(
+            &format!("/api/v1/members/{leaver}/offboard"),
+            &admin,
+            json!({"reason": "left the company"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let browser = Browser::new();
+    assert!(browser
+        .sign_in(&app.base, "sam")
+        .await
+        .status()
+        .is_redirection());
+    let page = browser
+        .page(&format!("{}/escrows/{}", app.base, made.id))
+        .await;
+    assert!(page.contains("data-testid=\"needs-ceremony\""), "{page}");
+    assert!(page.contains(&format!("href=\"/escrows?like={}#new-escrow\"", made.id)));
+    let form = browser
+        .page(&format!("{}/escrows?like={}", app.base, made.id))
+        .await;
+    assert!(form.contains("value=\"brand break-glass\""));
+    assert!(form.contains("value=\"marketing\""));
+    let textarea = form
+        .split("data-testid=\"escrow-custodians\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</textarea>").next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(textarea.lines().count(), 2, "the two who stay: {textarea}");
+    assert!(textarea.lines().all(|l| l.ends_with("@example.com")));
 }

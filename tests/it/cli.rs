@@ -214,6 +214,31 @@ async fn key_rotation_rewraps_every_dek_while_the_server_keeps_serving() {
         rewraps, 3,
         "one audit event per committed batch (2 of secrets, 1 of generations)"
     );
+    // Every row MAC was renewed under the new key, and every row still verifies.
+    let check = app.cli().args(["integrity", "check"]).output().unwrap();
+    assert!(check.status.success(), "{}", stdout(&check));
+    let macs: Vec<String> = {
+        use sea_orm::ConnectionTrait;
+        let db = app.core.store.db();
+        db.query_all(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT mac FROM account UNION ALL SELECT mac FROM service_token".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.try_get::<String>("", "mac").unwrap())
+        .collect()
+    };
+    assert!(
+        !macs.is_empty() && macs.iter().all(|m| m.starts_with("kek-0002:")),
+        "{macs:?}"
+    );
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|r| r.action == "integrity.rekey"));
 
     // Nothing left: a resume is a no-op that succeeds.
     let resume = app

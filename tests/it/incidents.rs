@@ -26,10 +26,15 @@ async fn token_with(app: &TestApp, roles: &[(&str, &str)]) -> String {
             role: Role::parse(role).unwrap(),
         })
         .collect();
-    let (_, token) =
-        keyward::services::tokens::create(&app.core.store, "incidents", bindings, None)
-            .await
-            .unwrap();
+    let (_, token) = keyward::services::tokens::create(
+        &app.core.store,
+        &app.core.integrity,
+        "incidents",
+        bindings,
+        None,
+    )
+    .await
+    .unwrap();
     token.as_str().to_owned()
 }
 
@@ -56,15 +61,7 @@ async fn equipped_account(app: &TestApp, manager: &str) -> String {
 
 async fn escrow_for_marketing(app: &TestApp) {
     let admin = app.token("security_admin", "*").await;
-    let res = app
-        .post(
-            "/api/v1/escrows",
-            &admin,
-            json!({"name": "incidents", "teams": ["marketing"], "threshold": 2,
-                "custodians": [{"email": "c1@example.com"}, {"email": "c2@example.com"}]}),
-        )
-        .await;
-    expect_json(res, 201).await;
+    app.escrow(&admin, "incidents", "marketing").await;
 }
 
 async fn start(app: &TestApp, token: &str, account: &str, runbook: &str) -> Value {
@@ -806,6 +803,7 @@ async fn revoking_sessions_signs_out_those_who_used_the_accounts_secrets_but_not
     for member in [&user, &bystander] {
         keyward::store::sessions::insert(
             db,
+            &app.core.integrity,
             keyward::store::sessions::NewSession {
                 id_hash: &format!("hash-{member}"),
                 member_id: member,
@@ -836,8 +834,9 @@ async fn revoking_sessions_signs_out_those_who_used_the_accounts_secrets_but_not
     assert_eq!(done["result"]["members"], 1);
     assert_eq!(done["result"]["sessions"], 1);
     let db = app.core.store.db();
+    let ig = &app.core.integrity;
     let left = |m: String| async move {
-        keyward::store::sessions::find(db, &format!("hash-{m}"))
+        keyward::store::sessions::find(db, ig, &format!("hash-{m}"))
             .await
             .unwrap()
     };

@@ -499,73 +499,80 @@ async fn no_seed_code_token_or_key_reaches_the_logs_or_the_database() {
         assert!(!text.contains(PASSWORD), "{text}");
     }
 
-    // A break-glass ceremony: one share age-encrypted to its custodian, one picked up.
+    // A break-glass ceremony: custodians are members; one enrolled an age key (their share
+    // comes encrypted to it), the other picks theirs up plainly; both confirm.
     let keeper = age::x25519::Identity::generate();
+    let mut keepers = Vec::new();
+    for email in ["keeper1@example.com", "keeper2@example.com"] {
+        let (s, _) = call(
+            &client,
+            &base,
+            Method::POST,
+            "/scim/v2/Users",
+            &scim,
+            json!({"userName": email}),
+        )
+        .await;
+        assert_eq!(s, 201);
+        keepers.push(token_from(
+            cli_for(&settings)
+                .args(["token", "create", "--name", "k", "--role", "custodian"])
+                .args(["--team", "*", "--member", email])
+                .output()
+                .unwrap(),
+        ));
+    }
+    let (s, enrolled) = call(
+        &client,
+        &base,
+        Method::PUT,
+        "/api/v1/me/age-recipient",
+        &keepers[0],
+        json!({"age_recipient": keeper.to_public().to_string()}),
+    )
+    .await;
+    assert_eq!(s, 200, "{enrolled}");
     let (s, escrow) = call(
         &client,
         &base,
         Method::POST,
         "/api/v1/escrows",
         &admin,
-        json!({"name": "leak", "teams": ["marketing"], "threshold": 2, "custodians": [
-            {"email": "keeper1@example.com", "age_recipient": keeper.to_public().to_string()},
-            {"email": "keeper2@example.com"}]}),
+        json!({"name": "leak", "teams": ["marketing"], "threshold": 2,
+            "custodians": ["keeper1@example.com", "keeper2@example.com"]}),
     )
     .await;
     assert_eq!(s, 201, "{escrow}");
+    let escrow_id = escrow["id"].as_str().unwrap().to_owned();
     let mut shares = Vec::new();
-    {
-        use std::io::Read;
-        let armored = escrow["shares"][0]["age_armored"].as_str().unwrap();
-        let decryptor =
-            age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).unwrap();
-        let mut text = String::new();
-        decryptor
-            .decrypt(std::iter::once(&keeper as &dyn age::Identity))
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        shares.push(text);
+    for (i, as_keeper) in keepers.iter().enumerate() {
+        let (s, fetched) = call(
+            &client,
+            &base,
+            Method::POST,
+            &format!("/api/v1/escrows/{escrow_id}/share"),
+            as_keeper,
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 200, "{fetched}");
+        let share = if i == 0 {
+            crate::support::open_age(&keeper, fetched["age_armored"].as_str().unwrap())
+        } else {
+            fetched["share"].as_str().unwrap().to_owned()
+        };
+        let (s, confirmed) = call(
+            &client,
+            &base,
+            Method::POST,
+            &format!("/api/v1/escrows/{escrow_id}/confirm"),
+            as_keeper,
+            json!({"share": share}),
+        )
+        .await;
+        assert_eq!(s, 200, "{confirmed}");
+        shares.push(share);
     }
-    let (s, _) = call(
-        &client,
-        &base,
-        Method::POST,
-        "/scim/v2/Users",
-        &scim,
-        json!({"userName": "keeper2@example.com"}),
-    )
-    .await;
-    assert_eq!(s, 201);
-    let as_keeper = token_from(
-        cli_for(&settings)
-            .args([
-                "token",
-                "create",
-                "--name",
-                "k",
-                "--role",
-                "custodian",
-                "--team",
-                "*",
-                "--member",
-                "keeper2@example.com",
-            ])
-            .output()
-            .unwrap(),
-    );
-    let escrow_id = escrow["id"].as_str().unwrap();
-    let (s, picked) = call(
-        &client,
-        &base,
-        Method::POST,
-        &format!("/api/v1/escrows/{escrow_id}/share"),
-        &as_keeper,
-        json!({}),
-    )
-    .await;
-    assert_eq!(s, 200, "{picked}");
-    shares.push(picked["share"].as_str().unwrap().to_owned());
 
     // Secrets in the wrong places of bad requests.
     let bad_uri = format!("otpauth://totp/x?secret={TOTP_SEED}&digits=7");

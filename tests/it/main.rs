@@ -19,6 +19,7 @@ mod errors;
 mod group_commit;
 mod imports;
 mod incidents;
+mod integrity;
 mod keys;
 mod leaks;
 mod metrics;

@@ -84,6 +84,7 @@ async fn metrics_count_requests_and_reveals_by_route_and_outcome_without_identit
     // An escalation waiting in the outbox (for a webhook this process does not have).
     keyward::store::notifications::enqueue(
         app.core.store.db(),
+        &app.core.integrity,
         "task-of-the-metrics-test",
         "a-hook",
         "{}",

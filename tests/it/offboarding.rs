@@ -491,6 +491,7 @@ async fn the_strict_policy_also_counts_every_secret_the_member_could_reach() {
     let viewer = member(&app, "viewer").await;
     keyward::store::members::insert_grant(
         app.core.store.db(),
+        &app.core.integrity,
         &viewer,
         "marketing",
         "viewer",
@@ -757,6 +758,7 @@ async fn a_reveal_authenticated_before_the_departure_but_run_after_it_is_refused
     let leaver = member(&app, "racer").await;
     keyward::store::members::insert_grant(
         app.core.store.db(),
+        &app.core.integrity,
         &leaver,
         "marketing",
         "manager",
@@ -836,12 +838,12 @@ async fn a_team_manager_sees_their_tasks_however_many_other_teams_have() {
     // More tasks elsewhere than one listing holds, all due sooner than ours.
     let tx = app.core.store.begin_write().await.unwrap();
     for _ in 0..=keyward::store::rotation::LIST_LIMIT {
-        keyward::store::rotation::insert(&*tx, task(&busy, 1))
+        keyward::store::rotation::insert(&*tx, &app.core.integrity, task(&busy, 1))
             .await
             .unwrap();
     }
     tx.commit().await.unwrap();
-    keyward::store::rotation::insert(db, task(&mine, 48))
+    keyward::store::rotation::insert(db, &app.core.integrity, task(&mine, 48))
         .await
         .unwrap();
     let listed = expect_json(

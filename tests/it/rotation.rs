@@ -10,14 +10,14 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Requests a receiver got: the head (request line and headers) and the body.
-type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 /// A webhook receiver on loopback: keeps each request (headers and body); answers 500 to the
 /// first `fail_first` requests, then 200. With `hang_first`, the very first request is kept
 /// and never answered (its connection stays open).
-struct Receiver {
-    url: String,
-    seen: Seen,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) seen: Seen,
 }
 
 impl Receiver {
@@ -53,7 +53,7 @@ async fn escalations(app: &TestApp) -> usize {
         .count()
 }
 
-async fn receiver(fail_first: usize) -> Receiver {
+pub(crate) async fn receiver(fail_first: usize) -> Receiver {
     receiver_with(fail_first, false).await
 }
 
@@ -121,7 +121,7 @@ async fn receiver_with(fail_first: usize, hang_first: bool) -> Receiver {
     Receiver { url, seen }
 }
 
-async fn app_notifying(url: &str) -> TestApp {
+pub(crate) async fn app_notifying(url: &str) -> TestApp {
     app_notifying_with(url, 10).await
 }
 
@@ -145,6 +145,7 @@ async fn task_due(app: &TestApp, manager: &str, handle: &str, hours: i64) -> Str
     let account = app.account(manager, "marketing", handle).await;
     keyward::store::rotation::insert(
         app.core.store.db(),
+        &app.core.integrity,
         keyward::store::rotation::NewTask {
             account_id: &account,
             kind: "password",
@@ -424,18 +425,10 @@ async fn each_release_state_change_is_told_to_the_notify_webhooks_without_a_shar
     let admin = app.token("security_admin", "*").await;
     let manager = app.token("manager", "marketing").await;
     app.account(&manager, "marketing", "@notified").await;
-    let escrow = expect_json(
-        app.post("/api/v1/escrows", &admin, json!({"name": "n", "teams": ["marketing"], "threshold": 2,
-            "custodians": [{"email": "a@example.com"}, {"email": "b@example.com"}], "waiting_period_minutes": 30})).await,
-        201,
-    )
-    .await;
+    let escrow = app.ceremony(&admin, "n", &["marketing"], 2, 2, 30).await.id;
     let release = expect_json(
         app.post(
-            &format!(
-                "/api/v1/escrows/{}/releases",
-                escrow["id"].as_str().unwrap()
-            ),
+            &format!("/api/v1/escrows/{escrow}/releases"),
             &manager,
             json!({"reason": "notify test"}),
         )

@@ -40,9 +40,15 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
             role,
         })
         .collect();
-    let (_, token) = keyward::services::tokens::create(&app.core.store, "fuzz", bindings, None)
-        .await
-        .unwrap();
+    let (_, token) = keyward::services::tokens::create(
+        &app.core.store,
+        &app.core.integrity,
+        "fuzz",
+        bindings,
+        None,
+    )
+    .await
+    .unwrap();
     let token = token.as_str().to_owned();
     let id = app.account(&token, "marketing", "@fuzzed").await;
     app.set_totp(&token, &id, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")

@@ -630,6 +630,7 @@ async fn creating_a_user_who_already_signed_in_is_a_uniqueness_conflict() {
     let token = scim_token(&app).await;
     keyward::store::members::upsert(
         app.core.store.db(),
+        &app.core.integrity,
         "https://idp.test",
         "sub-42",
         None,

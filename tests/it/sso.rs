@@ -209,9 +209,10 @@ async fn an_old_login_must_step_up_before_revealing_and_comes_back_to_the_same_p
     let id = seeded_account(&app).await;
     let browser = Browser::new();
     browser.sign_in(&app.base, "alice").await;
-    sql(
-        &app,
+    crate::support::sql_attested(
+        &app.core,
         "UPDATE session SET auth_time = '2020-01-01 00:00:00+00:00'",
+        "session",
     )
     .await;
 
@@ -404,9 +405,10 @@ async fn expired_and_idle_sessions_end_and_logout_ends_the_session_at_once() {
     let browser = Browser::new();
     browser.sign_in(&app.base, "victor").await;
     expect_json(browser.get(&me).await, 200).await;
-    sql(
-        &app,
+    crate::support::sql_attested(
+        &app.core,
         "UPDATE session SET expires_at = '2020-01-01 00:00:00+00:00'",
+        "session",
     )
     .await;
     expect_error(browser.get(&me).await, 401, "unauthenticated").await;
@@ -464,7 +466,7 @@ async fn roles_are_recomputed_at_every_login_so_lost_groups_mean_lost_access() {
     assert_eq!(me["roles"], json!([]));
     // Pretend an earlier login had granted nora a role through a group she has since lost.
     let member = me["id"].as_str().unwrap();
-    sql(&app, &format!("INSERT INTO role_grant (id, member_id, team, role, source, created_at) VALUES ('g1', '{member}', 'marketing', 'manager', 'idp', '2026-01-01 00:00:00+00:00')")).await;
+    crate::support::sql_attested(&app.core, &format!("INSERT INTO role_grant (id, member_id, team, role, source, created_at) VALUES ('g1', '{member}', 'marketing', 'manager', 'idp', '2026-01-01 00:00:00+00:00')"), "role_grant").await;
     let stale = expect_json(browser.get(&format!("{}/api/v1/me", app.base)).await, 200).await;
     assert_eq!(
         stale["roles"],

@@ -50,6 +50,8 @@ pub enum Action {
     EscrowManage,
     /// Seeing escrows and their custodians (org-wide).
     EscrowRead,
+    /// Asking for a break-glass release of an escrow over the team (custodians may too).
+    ReleaseRequest,
     /// Seeing an account's incidents and their timelines.
     IncidentRead,
     /// Starting, answering, resolving and cancelling incidents. Each action a step runs is
@@ -87,6 +89,7 @@ impl Action {
             Action::ScimProvision => "scim.provision",
             Action::EscrowManage => "escrow.manage",
             Action::EscrowRead => "escrow.read",
+            Action::ReleaseRequest => "release.request",
             Action::IncidentRead => "incident.read",
             Action::IncidentRun => "incident.run",
         }

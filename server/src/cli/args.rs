@@ -57,6 +57,10 @@ pub(super) enum Command {
     /// Incident runbooks: check a folder of them before the server reads it.
     #[command(subcommand)]
     Runbook(RunbookCommand),
+    /// Row integrity: find rows of the database that were changed or planted without the key
+    /// file (their MAC does not verify), and re-sign one a security admin has reviewed.
+    #[command(subcommand)]
+    Integrity(IntegrityCommand),
     /// Check this deployment and say what is wrong in plain words: the configuration and the
     /// environment overrides in effect (names, never values), the key file's mode and its key
     /// check values against the database, database connectivity and pending migrations,
@@ -71,6 +75,31 @@ pub(super) enum Command {
         /// The readiness URL to ask instead of the one `listen` gives.
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(super) enum IntegrityCommand {
+    /// Scan every row that carries authority (tokens, sessions, members, grants, teams,
+    /// accounts, escrows, custodians, seals, releases, rotation tasks, notifications) and list
+    /// those whose MAC does not verify. Exit 0 when all verify, 1 otherwise. Reads only.
+    ///
+    /// Example: keyward integrity check
+    Check,
+    /// Re-sign one row you have reviewed (it is believed again); audited as integrity.attest.
+    ///
+    /// Example: keyward integrity attest --table account --id 0193… --justification "moved
+    /// back to marketing by hand, ticket OPS-12"
+    Attest {
+        /// The table, as `integrity check` names it.
+        #[arg(long)]
+        table: String,
+        /// The row id, as `integrity check` prints it.
+        #[arg(long)]
+        id: String,
+        /// Why the row is right (kept in the audit trail).
+        #[arg(long)]
+        justification: String,
     },
 }
 

@@ -99,5 +99,10 @@ pub async fn run(settings: Settings, command: BreakglassCommand) -> anyhow::Resu
         "released {} account(s); the escrow is spent, rotation tasks are open — rotate every secret above",
         accounts.len()
     );
+    eprintln!(
+        "written without the key file, those records carry no integrity MAC: once the key file \
+         is back, list them with `keyward integrity check` and re-sign each with \
+         `keyward integrity attest` (until then Keyward does not show them)"
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -45,3 +45,13 @@ pub(super) fn parse_team(team: &str) -> anyhow::Result<String> {
             .to_owned())
     }
 }
+
+/// Signs and checks rows that carry authority with the configured keyring (the key file is
+/// needed: without it nothing such a command writes would be believed).
+pub(super) fn integrity(settings: &Settings) -> anyhow::Result<crate::store::Integrity> {
+    let keyring = crate::crypto::Keyring::load(crate::startup::key_source(settings)?)
+        .context("keys: this command needs the key file (keys.key_file or KEYWARD_KEY_FILE)")?;
+    Ok(crate::services::integrity::signer(std::sync::Arc::new(
+        keyring,
+    )))
+}

@@ -325,6 +325,9 @@ async fn check_database(
             ),
         }
     }
+    if keyring.is_some() && matches!(store.pending_migrations().await, Ok(0)) {
+        check_integrity(settings, &store, found).await;
+    }
     match clock::database_skew_ms(&store).await {
         Ok(Some(ms)) => match clock::describe("the database server", ms) {
             Some(text) => found.add(Level::Warn, "clock", text),
@@ -343,6 +346,47 @@ async fn check_database(
             Level::Warn,
             "clock",
             format!("the database server's clock cannot be read: {err}"),
+        ),
+    }
+}
+
+/// Every row that carries authority against its MAC (as `keyward integrity check`).
+async fn check_integrity(settings: &Settings, store: &crate::store::Store, found: &mut Findings) {
+    let Ok(keyring) = crate::startup::key_source(settings).and_then(|s| Ok(Keyring::load(s)?))
+    else {
+        return;
+    };
+    let ig = crate::services::integrity::signer(std::sync::Arc::new(keyring));
+    match crate::services::integrity::check(store, &ig).await {
+        Ok(scans) => {
+            let rows: u64 = scans.iter().map(|s| s.rows).sum();
+            let bad: Vec<String> = scans
+                .iter()
+                .flat_map(|s| s.bad.iter().map(move |id| format!("{} {id}", s.table)))
+                .collect();
+            if bad.is_empty() {
+                found.add(
+                    Level::Ok,
+                    "integrity",
+                    format!("all {rows} rows that carry authority verify"),
+                );
+            } else {
+                found.add(
+                    Level::Fail,
+                    "integrity",
+                    format!(
+                        "{} row(s) do not verify (changed or planted without the key file): {}; \
+                         see `keyward integrity check`",
+                        bad.len(),
+                        bad.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+        }
+        Err(err) => found.add(
+            Level::Warn,
+            "integrity",
+            format!("the rows could not be scanned: {err}"),
         ),
     }
 }

@@ -37,10 +37,12 @@ pub(super) async fn rotate(
         );
         return Ok(ExitCode::from(1));
     }
+    let active = keyring.active_id();
+    let ig = crate::services::integrity::signer(std::sync::Arc::new(keyring));
+    let remaced = services::integrity::rekey(&store, &ig).await?;
     println!(
-        "done: {} data keys re-wrapped; every secret now uses {}",
+        "done: {} data keys re-wrapped and {remaced} row MACs renewed; every secret now uses {active}",
         report.rewrapped,
-        keyring.active_id()
     );
     Ok(ExitCode::SUCCESS)
 }

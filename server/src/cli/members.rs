@@ -1,6 +1,6 @@
 //! `keyward member` and `keyward token`: role bindings, offboarding, service tokens.
 use super::args::{MemberCommand, TokenCommand};
-use super::common::{connect_migrated, parse_role, parse_team};
+use super::common::{connect_migrated, integrity, parse_role, parse_team};
 use crate::authn::Binding;
 use crate::config::Settings;
 use crate::services;
@@ -13,9 +13,10 @@ pub(super) async fn member(
     command: MemberCommand,
 ) -> anyhow::Result<ExitCode> {
     let store = connect_migrated(settings).await?;
+    let ig = &integrity(settings)?;
     match command {
         MemberCommand::List => {
-            let members = services::admin::members_with_grants(&store).await?;
+            let members = services::admin::members_with_grants(&store, ig).await?;
             if members.is_empty() {
                 println!("no members yet: people appear here after their first sign-in");
             }
@@ -39,7 +40,7 @@ pub(super) async fn member(
         }
         MemberCommand::Grant { who, role, team } => {
             let (role, team, who) = (parse_role(&role)?, parse_team(&team)?, who.resolve());
-            let added = services::members::grant(&store, &who, role, &team).await?;
+            let added = services::members::grant(&store, ig, &who, role, &team).await?;
             let verb = if added { "granted" } else { "already had" };
             println!("{who} {verb} {} in {team}", role.as_str());
         }
@@ -51,7 +52,7 @@ pub(super) async fn member(
         MemberCommand::Revoke { who, role, team } => {
             let (role, team, who) = (parse_role(&role)?, parse_team(&team)?, who.resolve());
             anyhow::ensure!(
-                services::members::revoke(&store, &who, role, &team).await?,
+                services::members::revoke(&store, ig, &who, role, &team).await?,
                 "{who} has no granted {} in {team}",
                 role.as_str()
             );
@@ -73,11 +74,15 @@ pub(super) async fn offboard(
     let policy =
         crate::domain::OffboardPolicy::parse(policy.unwrap_or(&settings.rotation.offboard_policy))
             .map_err(|e| anyhow::anyhow!("--policy: {e}"))?;
-    let member =
-        services::members::find_one(store, &services::members::MemberRef::from_arg(who)).await?;
+    let core = startup::build_core(settings, false).await?;
+    let member = services::members::find_one(
+        store,
+        &core.integrity,
+        &services::members::MemberRef::from_arg(who),
+    )
+    .await?;
     let label = member.email.clone().unwrap_or_else(|| member.id.clone());
     eprintln!("offboarding {label} (policy {}) …", policy.as_str());
-    let core = startup::build_core(settings, false).await?;
     let done = match core
         .depart(&services::Actor::cli(), &member.id, reason, policy)
         .await
@@ -121,6 +126,7 @@ pub(super) async fn offboard(
 
 pub(super) async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<ExitCode> {
     let store = connect_migrated(settings).await?;
+    let ig = &integrity(settings)?;
     match command {
         TokenCommand::Create {
             name,
@@ -133,6 +139,7 @@ pub(super) async fn token(settings: &Settings, command: TokenCommand) -> anyhow:
                 Some(who) => Some(
                     services::members::find_one(
                         &store,
+                        ig,
                         &services::members::MemberRef::from_arg(&who),
                     )
                     .await?
@@ -155,6 +162,7 @@ pub(super) async fn token(settings: &Settings, command: TokenCommand) -> anyhow:
             }];
             let (row, token) = services::tokens::create_for(
                 &store,
+                ig,
                 &name,
                 bindings,
                 expires_at,
@@ -171,7 +179,7 @@ pub(super) async fn token(settings: &Settings, command: TokenCommand) -> anyhow:
             println!("{}", token.as_str());
         }
         TokenCommand::List => {
-            let rows = services::admin::tokens(&store).await?;
+            let rows = services::admin::tokens(&store, ig).await?;
             if rows.is_empty() {
                 println!("no tokens yet; create one with `keyward token create --name NAME --role ROLE --team TEAM`");
             }
@@ -187,7 +195,7 @@ pub(super) async fn token(settings: &Settings, command: TokenCommand) -> anyhow:
         }
         TokenCommand::Revoke { id } => {
             anyhow::ensure!(
-                services::tokens::revoke(&store, &id).await?,
+                services::tokens::revoke(&store, ig, &id).await?,
                 "no token with id {id}"
             );
             println!("revoked token {id}");

@@ -6,6 +6,7 @@ mod breakglass;
 mod common;
 mod doctor;
 mod import;
+mod integrity;
 mod keys;
 mod members;
 
@@ -154,9 +155,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => {
             let settings = settings()?;
             let store = connect(&settings).await?;
-            let pending = store.pending_migrations().await?;
-            store.migrate().await?;
-            println!("applied {pending} migration(s); the database is up to date");
+            // With the key file at hand, the rows that exist when row MACs arrive are MAC'ed.
+            let ig = common::integrity(&settings).ok();
+            let (applied, signed) = store.migrate_signing(ig.as_ref()).await?;
+            println!("applied {applied} migration(s); the database is up to date");
+            match signed {
+                Some(0) => {}
+                Some(n) => println!("row integrity: MAC'ed the {n} rows that carry authority"),
+                None => eprintln!(
+                    "row integrity: the key file is not at hand, so existing rows got no MAC \
+                     and Keyward will not believe them; `keyward integrity check` lists them \
+                     and `keyward integrity attest` re-signs each after review"
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(KeysCommand::Init { key_file }) => {
@@ -202,6 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             args,
         )
         .await),
+        Command::Integrity(command) => integrity::run(&settings()?, command).await,
         Command::Runbook(command) => {
             let (dir, list) = match command {
                 RunbookCommand::Check { dir } => (dir, false),

@@ -120,6 +120,13 @@ impl From<ServiceError> for ApiError {
                     "something went wrong on the server; it has been logged",
                 )
             }
+            ServiceError::Storage(cause) if crate::services::integrity::is_tampered(&cause) => {
+                Self::new(
+                    StatusCode::FORBIDDEN,
+                    "integrity_violation",
+                    "a record this needs was changed outside Keyward and is not trusted; a security admin has been told",
+                )
+            }
             ServiceError::Storage(cause) => {
                 tracing::error!(error = %cause, "storage error");
                 Self::new(

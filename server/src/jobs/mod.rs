@@ -5,6 +5,7 @@ mod anonymous;
 mod escalation;
 mod forward;
 mod idp_clock;
+mod integrity;
 mod outbox;
 mod purge;
 mod retention;
@@ -26,5 +27,6 @@ pub fn spawn_all(core: &Arc<Core>) -> anyhow::Result<()> {
     idp_clock::spawn(core);
     anonymous::spawn(core);
     purge::spawn(core);
+    integrity::spawn(core);
     Ok(())
 }

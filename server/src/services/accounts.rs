@@ -9,9 +9,7 @@ use crate::domain::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 use crate::store::accounts::{
     self as repo, Account, AccountFacts, AccountFilter, BackupSummary, ListPosition, NewAccount,
 };
-use crate::store::entities::account;
 use crate::store::{is_unique_violation, now};
-use sea_orm::Set;
 use std::collections::{BTreeSet, HashMap};
 
 /// An account as callers see it.
@@ -160,9 +158,10 @@ impl Core {
         input: &AccountInput,
     ) -> Result<Account, ServiceError> {
         let team = input.team.as_str();
-        let team_row = repo::ensure_team(db, team).await?;
+        let team_row = repo::ensure_team(db, &self.integrity, team).await?;
         let account = repo::insert(
             db,
+            &self.integrity,
             NewAccount {
                 team_id: &team_row.id,
                 platform: input.platform.as_str(),
@@ -195,7 +194,7 @@ impl Core {
             return Err(ServiceError::NotFound(crate::services::Missing::Account));
         }
         // Every account has a team (a foreign key), so the inner join loses none.
-        let (account, team) = repo::find_with_team(self.store.db(), account_id)
+        let (account, team) = repo::find_with_team(self.store.db(), &self.integrity, account_id)
             .await?
             .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
         self.authorize(caller, &team, action, Some(&target(account_id)))
@@ -256,7 +255,7 @@ impl Core {
             after: query.after,
             handle_contains: query.search.as_deref().and_then(Handle::search_key),
         };
-        let mut accounts = repo::list(db, &filter, limit + 1).await?;
+        let mut accounts = repo::list(db, &self.integrity, &filter, limit + 1).await?;
         let next = (accounts.len() as u64 > limit)
             .then(|| {
                 accounts.truncate(limit as usize);
@@ -271,7 +270,7 @@ impl Core {
             Some(known) => known,
             None => {
                 let ids: BTreeSet<&String> = accounts.iter().map(|a| &a.team_id).collect();
-                repo::team_slugs_of(db, ids.into_iter().cloned().collect()).await?
+                repo::team_slugs_of(db, &self.integrity, ids.into_iter().cloned().collect()).await?
             }
         };
         let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
@@ -309,7 +308,7 @@ impl Core {
         let org_wide = self.authz.allows(&caller.principal, ORG_WIDE, action).await;
         if org_wide {
             return Ok(match only {
-                Some(slug) => Some(repo::team_ids(db, &[slug.to_owned()]).await?),
+                Some(slug) => Some(repo::team_ids(db, &self.integrity, &[slug.to_owned()]).await?),
                 None => None,
             });
         }
@@ -331,7 +330,7 @@ impl Core {
                 slugs.push(binding.team.clone());
             }
         }
-        Ok(Some(repo::team_ids(db, &slugs).await?))
+        Ok(Some(repo::team_ids(db, &self.integrity, &slugs).await?))
     }
 
     pub async fn update_account(
@@ -368,37 +367,39 @@ impl Core {
         incident: Option<&str>,
     ) -> Result<Account, ServiceError> {
         // Re-read inside the transaction so a concurrent archive is seen.
-        let current = repo::find(db, account_id)
+        let current = repo::find(db, &self.integrity, account_id)
             .await?
             .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
         if current.status == AccountStatus::Archived.as_str() {
             return Err(archived());
         }
         let mut changed = Vec::new();
-        let mut model: account::ActiveModel = current.clone().into();
+        let mut model = current.clone();
         if let Some(platform) = patch.platform {
-            model.platform = Set(platform.as_str().to_owned());
+            model.platform = platform.as_str().to_owned();
             changed.push("platform");
         }
         if let Some(handle) = patch.handle {
-            model.handle = Set(handle.as_str().to_owned());
-            model.handle_key = Set(Some(handle.key()));
+            model.handle = handle.as_str().to_owned();
+            model.handle_key = Some(handle.key());
             changed.push("handle");
         }
         if let Some(login_url) = patch.login_url {
-            model.login_url = Set(login_url.map(|u| u.as_str().to_owned()));
+            model.login_url = login_url.map(|u| u.as_str().to_owned());
             changed.push("login_url");
         }
         if let Some(notes) = patch.notes {
-            model.notes = Set(notes.as_str().to_owned());
+            model.notes = notes.as_str().to_owned();
             changed.push("notes");
         }
         if let Some(status) = patch.status {
-            model.status = Set(status.as_str().to_owned());
+            model.status = status.as_str().to_owned();
             changed.push("status");
         }
-        model.updated_at = Set(now());
-        let updated = repo::update(db, model).await.map_err(duplicate)?;
+        model.updated_at = now();
+        let updated = repo::update(db, &self.integrity, model)
+            .await
+            .map_err(duplicate)?;
         let mut details = serde_json::json!({ "changed": changed, "status": updated.status });
         if let Some(incident) = incident {
             details["incident"] = incident.into();
@@ -421,16 +422,16 @@ impl Core {
             .account_for(caller, account_id, Action::AccountArchive)
             .await?;
         let tx = self.store.begin_write().await?;
-        let current = repo::find(&*tx, account_id)
+        let current = repo::find(&*tx, &self.integrity, account_id)
             .await?
             .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
         if current.status == AccountStatus::Archived.as_str() {
             return Err(archived());
         }
-        let mut model: account::ActiveModel = current.into();
-        model.status = Set(AccountStatus::Archived.as_str().to_owned());
-        model.updated_at = Set(now());
-        let updated = repo::update(&*tx, model).await?;
+        let mut model = current;
+        model.status = AccountStatus::Archived.as_str().to_owned();
+        model.updated_at = now();
+        let updated = repo::update(&*tx, &self.integrity, model).await?;
         crate::audit::append(
             &*tx,
             caller

@@ -21,18 +21,21 @@ pub async fn connect(settings: &Settings, pool: u32) -> Result<Store, DbErr> {
 }
 
 /// Every member with their role grants.
-pub async fn members_with_grants(store: &Store) -> Result<Vec<(MemberRow, Vec<GrantRow>)>, DbErr> {
+pub async fn members_with_grants(
+    store: &Store,
+    ig: &crate::store::Integrity,
+) -> Result<Vec<(MemberRow, Vec<GrantRow>)>, DbErr> {
     let mut out = Vec::new();
-    for member in store::members::list(store.db()).await? {
-        let grants = store::members::grants(store.db(), &member.id).await?;
+    for member in store::members::list(store.db(), ig).await? {
+        let grants = store::members::grants(store.db(), ig, &member.id).await?;
         out.push((member, grants));
     }
     Ok(out)
 }
 
 /// Every service token (hashes only; a token's value is never stored).
-pub async fn tokens(store: &Store) -> Result<Vec<TokenRow>, DbErr> {
-    store::tokens::list(store.db()).await
+pub async fn tokens(store: &Store, ig: &crate::store::Integrity) -> Result<Vec<TokenRow>, DbErr> {
+    store::tokens::list(store.db(), ig).await
 }
 
 /// DEKs per KEK id, and the key check values the database holds.

@@ -364,11 +364,13 @@ impl Core {
             handle_contains: Some(key.to_owned()),
             ..Default::default()
         };
-        Ok(crate::store::accounts::list(self.store.db(), &filter, 20)
-            .await?
-            .into_iter()
-            .filter(|a| a.handle_key.as_deref() == Some(key))
-            .collect())
+        Ok(
+            crate::store::accounts::list(self.store.db(), &self.integrity, &filter, 20)
+                .await?
+                .into_iter()
+                .filter(|a| a.handle_key.as_deref() == Some(key))
+                .collect(),
+        )
     }
 
     /// The account `id` names, to label an event with its platform and handle.
@@ -376,7 +378,7 @@ impl Core {
         if !crate::domain::is_id(id) {
             return None;
         }
-        crate::store::accounts::find(self.store.db(), id)
+        crate::store::accounts::find(self.store.db(), &self.integrity, id)
             .await
             .ok()
             .flatten()

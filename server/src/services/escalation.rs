@@ -22,7 +22,7 @@ impl Core {
     /// Safe on several replicas at once: the claim is a conditional update, so each task is
     /// escalated (and notified) once.
     pub async fn escalate_overdue(&self) -> Result<usize, ServiceError> {
-        let rows = repo::overdue_unnotified(self.store.db()).await?;
+        let rows = repo::overdue_unnotified(self.store.db(), &self.integrity).await?;
         let views = self.task_views(rows).await?;
         let mut claimed = 0;
         for view in views {
@@ -51,8 +51,16 @@ impl Core {
             let notifier = &self.notifier;
             for hook in &notifier.hooks {
                 let until = crate::store::now() + hook.lease();
-                outbox::enqueue(&*tx, &view.task.id, &hook.id, &body, &notifier.owner, until)
-                    .await?;
+                outbox::enqueue(
+                    &*tx,
+                    &self.integrity,
+                    &view.task.id,
+                    &hook.id,
+                    &body,
+                    &notifier.owner,
+                    until,
+                )
+                .await?;
             }
             tx.commit().await?;
             claimed += 1;
@@ -70,7 +78,7 @@ impl Core {
         }
         let hooks = notifier.hook_ids();
         let owner = notifier.owner.as_str();
-        let due = outbox::due(self.store.db(), owner, &hooks, ROUND).await?;
+        let due = outbox::due(self.store.db(), &self.integrity, owner, &hooks, ROUND).await?;
         let mut delivered = 0;
         for row in due {
             let Some(hook) = notifier.hooks.iter().find(|h| h.id == row.hook) else {

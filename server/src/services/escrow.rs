@@ -5,7 +5,7 @@
 
 use super::{Actor, Caller, Core, ServiceError};
 use crate::authz::{Action, ORG_WIDE};
-use crate::crypto::escrow::{age_armored, is_age_recipient, seal_to, EscrowKey};
+use crate::crypto::escrow::{is_age_recipient, seal_to, EscrowKey};
 use crate::domain::share::ShareText;
 use crate::domain::{Invalid, TeamSlug};
 use crate::store::escrow::{self as repo, CustodianRow, EscrowRow};
@@ -16,24 +16,18 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// The key a share waiting for pickup is sealed under.
-const PICKUP_PURPOSE: &str = "keyward/v1/escrow-share";
+pub(crate) const PICKUP_PURPOSE: &str = "keyward/v1/escrow-share";
 
-/// A custodian as the ceremony is told of them.
-#[derive(Debug, Clone)]
-pub struct CustodianInput {
-    pub email: String,
-    /// An `age1…` key: the share is encrypted to it and returned once; else picked up once.
-    pub age_recipient: Option<String>,
-}
-
-/// A validated escrow request.
+/// A validated escrow request. Custodians are named, never given keys: each is a member who
+/// enrolled their own age recipient (or picks their share up after a fresh sign-in).
 #[derive(Debug, Clone)]
 pub struct EscrowInput {
     pub name: String,
     /// Team slugs, or `*` alone.
     pub teams: Vec<String>,
     pub threshold: u8,
-    pub custodians: Vec<CustodianInput>,
+    /// Member ids or emails, as given (resolved to distinct active members at the ceremony).
+    pub custodians: Vec<String>,
     pub waiting_period_minutes: u32,
     pub release_ttl_minutes: u32,
 }
@@ -42,35 +36,30 @@ fn bad(code: &'static str, message: &str) -> Invalid {
     Invalid::new(code, message.to_owned())
 }
 
-/// An email as a custodian is named by: trimmed, lower case, one `@`, no spaces.
-fn custodian_email(raw: &str) -> Result<String, Invalid> {
-    let email = raw.trim().to_lowercase();
-    let ok = email.len() <= 320
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@')
-        });
-    if ok {
-        Ok(email)
-    } else {
-        Err(bad(
-            "invalid_email",
-            "each custodian needs an email address",
-        ))
-    }
-}
+/// The waiting period when the request names none: long enough for a custodian or a security
+/// admin to notice and veto a release nobody expected.
+pub const DEFAULT_WAITING_MINUTES: i64 = 15;
 
 impl EscrowInput {
-    /// Checks the request: 2 ≤ k ≤ n ≤ 16, distinct custodians, known shapes of everything.
+    /// Checks the request: 2 ≤ k ≤ n ≤ 16, known shapes of everything. `recipients` says
+    /// whether the request named an age key for a custodian: refused, since a custodian's key
+    /// must be the one they enrolled themselves.
     #[allow(clippy::too_many_arguments)]
     pub fn parse(
         name: &str,
         teams: &[String],
         threshold: i64,
-        custodians: Vec<(String, Option<String>)>,
+        custodians: Vec<String>,
+        recipients: bool,
         waiting_period_minutes: Option<i64>,
         release_ttl_minutes: Option<i64>,
     ) -> Result<Self, Invalid> {
+        if recipients {
+            return Err(bad(
+                "recipient_from_operator",
+                "custodians enrol their own age key (PUT /api/v1/me/age-recipient); the ceremony names members only",
+            ));
+        }
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
             return Err(bad("invalid_name", "the name is 1 to 100 characters"));
@@ -100,31 +89,21 @@ impl EscrowInput {
                 "threshold and custodians must satisfy 2 ≤ k ≤ n ≤ 16",
             ));
         }
-        let mut parsed: Vec<CustodianInput> = Vec::new();
-        for (email, recipient) in custodians {
-            let email = custodian_email(&email)?;
-            if parsed.iter().any(|c| c.email == email) {
+        let mut named: Vec<String> = Vec::new();
+        for raw in custodians {
+            let who = raw.trim().to_lowercase();
+            if who.is_empty() || who.len() > 320 || who.chars().any(char::is_control) {
+                return Err(bad(
+                    "invalid_custodian",
+                    "name each custodian by member id or email",
+                ));
+            }
+            if named.contains(&who) {
                 return Err(bad("duplicate_custodian", "each custodian appears once"));
             }
-            let age_recipient = match recipient
-                .map(|r| r.trim().to_owned())
-                .filter(|r| !r.is_empty())
-            {
-                Some(r) if is_age_recipient(&r) => Some(r),
-                Some(_) => {
-                    return Err(bad(
-                        "invalid_age_recipient",
-                        "an age recipient is an age1… key",
-                    ))
-                }
-                None => None,
-            };
-            parsed.push(CustodianInput {
-                email,
-                age_recipient,
-            });
+            named.push(who);
         }
-        let waiting = waiting_period_minutes.unwrap_or(0);
+        let waiting = waiting_period_minutes.unwrap_or(DEFAULT_WAITING_MINUTES);
         let ttl = release_ttl_minutes.unwrap_or(60);
         if !(0..=10_080).contains(&waiting) {
             return Err(bad(
@@ -142,7 +121,7 @@ impl EscrowInput {
             name: name.to_owned(),
             teams: slugs,
             threshold: threshold as u8,
-            custodians: parsed,
+            custodians: named,
             waiting_period_minutes: waiting as u32,
             release_ttl_minutes: ttl as u32,
         })
@@ -157,11 +136,16 @@ pub struct EscrowView {
     pub custodians: Vec<CustodianRow>,
 }
 
-/// A new escrow and the age-encrypted shares, returned once.
-pub struct Created {
-    pub view: EscrowView,
-    /// (custodian email, armored age file).
-    pub shares: Vec<(String, String)>,
+/// A share handed to its custodian: age-encrypted to the recipient they enrolled, or plain
+/// (after their own fresh sign-in).
+pub enum Handed {
+    Age(String),
+    Plain(Zeroizing<String>),
+}
+
+/// A short fingerprint of an age recipient, for the audit trail.
+pub fn recipient_fingerprint(recipient: &str) -> String {
+    hex::encode(&Sha256::digest(recipient.trim().as_bytes())[..8])
 }
 
 /// What owns a DEK: a secret version (`secret`) or a backup-code generation (`backup`), with
@@ -219,27 +203,71 @@ impl Core {
             .await
     }
 
-    /// The ceremony, in one transaction with `escrow.create`, each `escrow.share_issued` and
-    /// every existing DEK in scope sealed to the new key. The private key is split and dropped
-    /// (zeroised) before this returns.
+    /// The members named as custodians: distinct, active, each found once (by id or email).
+    async fn resolve_custodians(
+        &self,
+        named: &[String],
+    ) -> Result<Vec<crate::store::members::MemberRow>, ServiceError> {
+        let db = self.store.db();
+        let mut members: Vec<crate::store::members::MemberRow> = Vec::new();
+        for who in named {
+            let found = if crate::domain::is_id(who) {
+                crate::store::members::find(db, &self.integrity, who)
+                    .await?
+                    .into_iter()
+                    .collect()
+            } else {
+                crate::store::members::find_by_email(db, &self.integrity, who).await?
+            };
+            let mut active: Vec<_> = found.into_iter().filter(|m| m.is_active()).collect();
+            let member = match active.len() {
+                1 => active.remove(0),
+                0 => {
+                    return Err(ServiceError::Invalid(bad(
+                        "unknown_custodian",
+                        "each custodian is an active member, named by id or email",
+                    )))
+                }
+                _ => {
+                    return Err(ServiceError::Invalid(bad(
+                        "ambiguous_custodian",
+                        "an email names several members; name that custodian by member id",
+                    )))
+                }
+            };
+            if members.iter().any(|m| m.id == member.id) {
+                return Err(ServiceError::Invalid(bad(
+                    "duplicate_custodian",
+                    "each custodian appears once",
+                )));
+            }
+            members.push(member);
+        }
+        Ok(members)
+    }
+
+    /// The ceremony, in one transaction with `escrow.create`: the X25519 key is made, split
+    /// k-of-n and dropped (zeroised) before this returns. Each share waits, sealed, for its
+    /// custodian to fetch it once; the answer holds none. The escrow is `pending` until every
+    /// custodian has confirmed their share; only then is anything sealed to it.
     pub async fn create_escrow(
         &self,
         caller: &Caller,
         input: EscrowInput,
-    ) -> Result<Created, ServiceError> {
+    ) -> Result<EscrowView, ServiceError> {
         let actor = Actor::from(caller);
         let keys = self.sealing_keyring().await?;
+        let members = self.resolve_custodians(&input.custodians).await?;
         let key = EscrowKey::generate();
         let public = key.public();
-        let n = input.custodians.len() as u8;
+        let n = members.len() as u8;
         let shares = key.split(input.threshold, n).map_err(seal_error)?;
+        drop(key);
         let escrow_id = new_id();
         let tx = self.store.begin_write().await?;
-        // Writers of new versions take the same lock before they look for escrows to seal to:
-        // a version written during the ceremony is either seen here or sees this escrow.
-        crate::store::audit::lock_head(&*tx).await?;
         let escrow = repo::insert(
             &*tx,
+            &self.integrity,
             EscrowRow {
                 id: escrow_id.clone(),
                 name: input.name.clone(),
@@ -247,58 +275,50 @@ impl Core {
                 threshold: i32::from(input.threshold),
                 custodians: i32::from(n),
                 public_key: base64::engine::general_purpose::STANDARD.encode(public),
-                state: repo::ACTIVE.to_owned(),
+                state: repo::PENDING.to_owned(),
                 waiting_period_minutes: input.waiting_period_minutes as i32,
                 release_ttl_minutes: input.release_ttl_minutes as i32,
                 created_by: actor.subject.clone(),
                 created_at: now(),
                 spent_at: None,
+                needs_ceremony: false,
+                mac: None,
             },
         )
         .await?;
         let mut custodians = Vec::new();
-        let mut delivered = Vec::new();
-        for (i, (custodian, share)) in input.custodians.iter().zip(&shares).enumerate() {
+        for (i, (member, share)) in members.iter().zip(&shares).enumerate() {
             let index = i as u8 + 1;
             let text = ShareText::encode(&escrow_id, index, share);
             let id = new_id();
-            let (delivery, pending) = match &custodian.age_recipient {
-                Some(recipient) => {
-                    let armored = age_armored(recipient, text.as_bytes()).map_err(seal_error)?;
-                    delivered.push((custodian.email.clone(), armored));
-                    (crate::store::escrow::DELIVERY_AGE, None)
-                }
-                None => (
-                    "pickup",
-                    Some(keys.seal_derived(PICKUP_PURPOSE, &id, text.as_bytes())?),
-                ),
+            let recipient = member.age_recipient.clone().filter(|r| is_age_recipient(r));
+            let delivery = if recipient.is_some() {
+                repo::DELIVERY_AGE
+            } else {
+                repo::DELIVERY_PICKUP
             };
             let row = repo::insert_custodian(
                 &*tx,
+                &self.integrity,
                 CustodianRow {
-                    id,
+                    id: id.clone(),
                     escrow_id: escrow_id.clone(),
                     share_index: i32::from(index),
-                    email: custodian.email.clone(),
+                    email: member.email.clone().unwrap_or_default().to_lowercase(),
                     fingerprint: fingerprint(share),
                     delivery: delivery.to_owned(),
-                    pending_share: pending,
+                    pending_share: Some(keys.seal_derived(PICKUP_PURPOSE, &id, text.as_bytes())?),
                     picked_up_at: None,
+                    member_id: Some(member.id.clone()),
+                    age_recipient: recipient,
+                    confirmed_at: None,
+                    mac: None,
                 },
             )
             .await?;
-            if delivery == crate::store::escrow::DELIVERY_AGE {
-                let event = actor
-                    .event("escrow.share_issued")
-                    .target(format!("escrow:{escrow_id}"))
-                    .details(serde_json::json!({ "custodian": row.email, "index": index, "delivery": "age", "fingerprint": row.fingerprint }));
-                crate::audit::append(&*tx, event).await?;
-            }
             custodians.push(row);
         }
         drop(shares);
-        let sealed = self.seal_scope(&*tx, &escrow, &key).await?;
-        drop(key);
         let event = actor
             .event("escrow.create")
             .target(format!("escrow:{escrow_id}"))
@@ -307,33 +327,32 @@ impl Core {
                 "teams": input.teams,
                 "threshold": input.threshold,
                 "custodians": custodians.iter().map(|c| serde_json::json!({
-                    "email": c.email, "index": c.share_index, "delivery": c.delivery, "fingerprint": c.fingerprint,
+                    "member": c.member_id.as_ref().map(|m| format!("member:{m}")),
+                    "email": c.email,
+                    "index": c.share_index,
+                    "delivery": c.delivery,
+                    "fingerprint": c.fingerprint,
+                    "recipient": c.age_recipient.as_deref().map(recipient_fingerprint),
                 })).collect::<Vec<_>>(),
                 "public_key": escrow.public_key,
-                "sealed_keys": sealed,
                 "waiting_period_minutes": input.waiting_period_minutes,
                 "release_ttl_minutes": input.release_ttl_minutes,
             }));
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
-        Ok(Created {
-            view: EscrowView {
-                teams: input.teams,
-                escrow,
-                custodians,
-            },
-            shares: delivered,
+        Ok(EscrowView {
+            teams: input.teams,
+            escrow,
+            custodians,
         })
     }
 
     /// Seals every existing DEK in the escrow's teams (every version and generation) to it;
-    /// returns how many. Run while the escrow's key is in memory (the ceremony), only to check
-    /// nothing here needs it: sealing needs the public key alone.
-    async fn seal_scope(
+    /// returns how many. Sealing needs the public key alone (run when the escrow activates).
+    pub(crate) async fn seal_scope(
         &self,
         db: &impl ConnectionTrait,
         escrow: &EscrowRow,
-        _key: &EscrowKey,
     ) -> Result<usize, ServiceError> {
         let public = public_key(escrow)?;
         let teams = teams_of(escrow);
@@ -341,7 +360,7 @@ impl Core {
             None
         } else {
             Some(
-                accounts_repo::team_ids(db, &teams)
+                accounts_repo::team_ids(db, &self.integrity, &teams)
                     .await?
                     .into_keys()
                     .collect(),
@@ -351,11 +370,12 @@ impl Core {
             team_ids,
             ..accounts_repo::AccountFilter::default()
         };
-        let accounts: Vec<String> = accounts_repo::list(db, &filter, u64::MAX >> 1)
-            .await?
-            .into_iter()
-            .map(|a| a.id)
-            .collect();
+        let accounts: Vec<String> =
+            accounts_repo::list(db, &self.integrity, &filter, u64::MAX >> 1)
+                .await?
+                .into_iter()
+                .map(|a| a.id)
+                .collect();
         let mut count = 0;
         for secret in secrets::all_of(db, &accounts).await? {
             let dek = self
@@ -365,6 +385,7 @@ impl Core {
             let sealed = seal_to(&public, &aad, &dek).map_err(seal_error)?;
             repo::insert_seal(
                 db,
+                &self.integrity,
                 &escrow.id,
                 &secret.id,
                 "secret",
@@ -382,6 +403,7 @@ impl Core {
             let sealed = seal_to(&public, &aad, &dek).map_err(seal_error)?;
             repo::insert_seal(
                 db,
+                &self.integrity,
                 &escrow.id,
                 &generation.id,
                 "backup",
@@ -405,7 +427,7 @@ impl Core {
         // Under the chain's lock (taken by the writer's audit event anyway), as the ceremony
         // is: a version written during a ceremony is either sealed by it or sees its escrow.
         crate::store::audit::lock_head(db).await?;
-        let escrows: Vec<EscrowRow> = repo::active(db)
+        let escrows: Vec<EscrowRow> = repo::active(db, &self.integrity)
             .await?
             .into_iter()
             .filter(|e| covers(e, team))
@@ -421,6 +443,7 @@ impl Core {
             let sealed = seal_to(&public_key(&escrow)?, &aad, &dek).map_err(seal_error)?;
             repo::insert_seal(
                 db,
+                &self.integrity,
                 &escrow.id,
                 owner.id,
                 owner.kind,
@@ -432,14 +455,15 @@ impl Core {
         Ok(())
     }
 
-    /// Whether the caller is the custodian `email` (a member with that verified email, or a
-    /// token bound to such a member).
-    /// The caller's email (lowercase) when they are, or act for, an active member.
-    async fn member_email(&self, caller: &Caller) -> Result<Option<String>, ServiceError> {
+    /// The active member the caller is, or acts for (a token bound to a member).
+    pub(crate) async fn caller_member(
+        &self,
+        caller: &Caller,
+    ) -> Result<Option<crate::store::members::MemberRow>, ServiceError> {
         let member_id = match caller.principal.kind {
             crate::authn::PrincipalKind::Member => Some(caller.principal.id.clone()),
             crate::authn::PrincipalKind::Token => {
-                crate::store::tokens::find(self.store.db(), &caller.principal.id)
+                crate::store::tokens::find(self.store.db(), &self.integrity, &caller.principal.id)
                     .await?
                     .and_then(|t| t.member_id)
             }
@@ -448,15 +472,15 @@ impl Core {
         let Some(member_id) = member_id else {
             return Ok(None);
         };
-        Ok(crate::store::members::find(self.store.db(), &member_id)
-            .await?
-            .filter(|m| m.status == "active")
-            .and_then(|m| m.email)
-            .map(|e| e.to_lowercase()))
+        Ok(
+            crate::store::members::find(self.store.db(), &self.integrity, &member_id)
+                .await?
+                .filter(|m| m.is_active()),
+        )
     }
 
     pub(crate) async fn escrow_view(&self, escrow: EscrowRow) -> Result<EscrowView, ServiceError> {
-        let custodians = repo::custodians(self.store.db(), &escrow.id).await?;
+        let custodians = repo::custodians(self.store.db(), &self.integrity, &escrow.id).await?;
         Ok(EscrowView {
             teams: teams_of(&escrow),
             escrow,
@@ -469,7 +493,7 @@ impl Core {
     pub async fn escrows(&self, caller: &Caller) -> Result<Vec<EscrowView>, ServiceError> {
         let all = self.may(caller, ORG_WIDE, Action::EscrowRead).await;
         let mut out = Vec::new();
-        for escrow in repo::list(self.store.db()).await? {
+        for escrow in repo::list(self.store.db(), &self.integrity).await? {
             let view = self.escrow_view(escrow).await?;
             let mine = self.custodian_of(caller, &view).await?.is_some()
                 || self.may_request_in(caller, &view).await;
@@ -483,7 +507,7 @@ impl Core {
     /// One escrow (security admins, auditors, its custodians); a refusal is audited.
     pub async fn escrow(&self, caller: &Caller, id: &str) -> Result<EscrowView, ServiceError> {
         let found = if crate::domain::is_id(id) {
-            repo::find(self.store.db(), id).await?
+            repo::find(self.store.db(), &self.integrity, id).await?
         } else {
             None
         };
@@ -509,6 +533,16 @@ impl Core {
     /// Whether the caller has a role in one of the escrow's teams (any team, for an
     /// org-wide escrow): they may see it and ask for its release.
     pub(crate) async fn may_request_in(&self, caller: &Caller, view: &EscrowView) -> bool {
+        self.may_in_scope(caller, view, Action::AccountRead).await
+    }
+
+    /// Whether the caller may ask for a release: operator or above in one of its teams.
+    pub(crate) async fn may_ask_release_in(&self, caller: &Caller, view: &EscrowView) -> bool {
+        self.may_in_scope(caller, view, Action::ReleaseRequest)
+            .await
+    }
+
+    async fn may_in_scope(&self, caller: &Caller, view: &EscrowView, action: Action) -> bool {
         for team in &view.teams {
             let teams: Vec<String> = if team == ORG_WIDE {
                 caller
@@ -521,7 +555,7 @@ impl Core {
                 vec![team.clone()]
             };
             for t in teams {
-                if self.may(caller, &t, Action::AccountRead).await {
+                if self.may(caller, &t, action).await {
                     return true;
                 }
             }
@@ -529,60 +563,26 @@ impl Core {
         false
     }
 
-    /// The caller's custodian row on this escrow, if they are one of its custodians.
+    /// The caller's custodian row on this escrow, if they are one of its custodians: matched
+    /// by member id, so a recycled or changed email gains nothing. (Escrows made before
+    /// custodians were members name an email alone; those match it.)
     pub(crate) async fn custodian_of(
         &self,
         caller: &Caller,
         view: &EscrowView,
     ) -> Result<Option<CustodianRow>, ServiceError> {
-        let Some(email) = self.member_email(caller).await? else {
+        let Some(member) = self.caller_member(caller).await? else {
             return Ok(None);
         };
-        Ok(view.custodians.iter().find(|c| c.email == email).cloned())
-    }
-
-    /// A custodian picks up their share, once, after a recent sign-in; it is forgotten then.
-    pub async fn pick_up_share(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<(Zeroizing<String>, i32), ServiceError> {
-        let view = self.escrow(caller, id).await?;
-        let Some(custodian) = self.custodian_of(caller, &view).await? else {
-            let event = caller
-                .event("auth.denied")
-                .target(format!("escrow:{}", view.escrow.id))
-                .outcome(crate::audit::Outcome::Denied)
-                .details(serde_json::json!({ "attempted": "escrow.share_pickup", "reason": "not_a_custodian" }));
-            self.record_standalone(event).await;
-            return Err(ServiceError::Refused {
-                code: "not_a_custodian",
-                message: "only this escrow's custodians pick up shares".to_owned(),
-            });
-        };
-        self.require_recent_auth(caller)?;
-        let issued = || ServiceError::Conflict {
-            code: "share_already_issued",
-            message: "this share was handed out already; it is not kept".to_owned(),
-        };
-        if custodian.delivery != "pickup" {
-            return Err(issued());
-        }
-        let tx = self.store.begin_write().await?;
-        let sealed = repo::take_pending_share(&*tx, &custodian)
-            .await?
-            .ok_or_else(issued)?;
-        let text = self
-            .keyring
-            .open_derived(PICKUP_PURPOSE, &custodian.id, &sealed)?;
-        let text = Zeroizing::new(String::from_utf8_lossy(&text).into_owned());
-        let event = caller
-            .event("escrow.share_issued")
-            .target(format!("escrow:{}", view.escrow.id))
-            .details(serde_json::json!({ "custodian": custodian.email, "index": custodian.share_index, "delivery": "pickup", "fingerprint": custodian.fingerprint }));
-        crate::audit::append(&*tx, event).await?;
-        tx.commit().await?;
-        Ok((text, custodian.share_index))
+        let email = member.email.as_deref().map(str::to_lowercase);
+        Ok(view
+            .custodians
+            .iter()
+            .find(|c| match &c.member_id {
+                Some(id) => *id == member.id,
+                None => email.as_deref() == Some(c.email.as_str()),
+            })
+            .cloned())
     }
 }
 
@@ -592,6 +592,9 @@ impl Core {
         &self,
         view: &EscrowView,
     ) -> Result<Vec<crate::store::escrow::ReleaseRow>, ServiceError> {
-        Ok(crate::store::escrow::releases_of(self.store.db(), &view.escrow.id).await?)
+        Ok(
+            crate::store::escrow::releases_of(self.store.db(), &self.integrity, &view.escrow.id)
+                .await?,
+        )
     }
 }

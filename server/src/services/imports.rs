@@ -164,10 +164,10 @@ impl Core {
             hide_archived: true,
             ..Default::default()
         };
-        let accounts = accounts_repo::list(db, &filter, MAX_CANDIDATES).await?;
+        let accounts = accounts_repo::list(db, &self.integrity, &filter, MAX_CANDIDATES).await?;
         let slugs = match teams {
             Some(known) => known,
-            None => accounts_repo::team_slugs(db).await?,
+            None => accounts_repo::team_slugs(db, &self.integrity).await?,
         };
         Ok(accounts
             .into_iter()

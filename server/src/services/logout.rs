@@ -43,7 +43,8 @@ impl Core {
             }
         };
         let tx = self.store.begin_write().await?;
-        let member = members::find_by_identity(&*tx, &order.issuer, &order.subject).await?;
+        let member =
+            members::find_by_identity(&*tx, &self.integrity, &order.issuer, &order.subject).await?;
         let Some(member) = member else {
             // Nobody known: nothing to end (the spec counts that as success).
             return Ok(0);

@@ -4,7 +4,7 @@ use super::tokens::CLI_ACTOR;
 use crate::audit::Event;
 use crate::authz::Role;
 use crate::store::members::{self as repo, MemberRow, SOURCE_ADMIN};
-use crate::store::Store;
+use crate::store::{Integrity, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
@@ -48,15 +48,23 @@ impl MemberRef {
 }
 
 /// The one member `who` names.
-pub async fn find_one(store: &Store, who: &MemberRef) -> Result<MemberRow, GrantError> {
-    one_member(store, who).await
+pub async fn find_one(
+    store: &Store,
+    ig: &Integrity,
+    who: &MemberRef,
+) -> Result<MemberRow, GrantError> {
+    one_member(store, ig, who).await
 }
 
-async fn one_member(store: &Store, who: &MemberRef) -> Result<MemberRow, GrantError> {
+async fn one_member(
+    store: &Store,
+    ig: &Integrity,
+    who: &MemberRef,
+) -> Result<MemberRow, GrantError> {
     let email = match who {
         MemberRef::Id(id) => {
             let found = if crate::domain::is_id(id) {
-                repo::find(store.db(), id).await?
+                repo::find(store.db(), ig, id).await?
             } else {
                 None
             };
@@ -64,7 +72,7 @@ async fn one_member(store: &Store, who: &MemberRef) -> Result<MemberRow, GrantEr
         }
         MemberRef::Email(email) => email,
     };
-    let mut found = repo::find_by_email(store.db(), email).await?;
+    let mut found = repo::find_by_email(store.db(), ig, email).await?;
     match found.len() {
         0 => Err(GrantError::UnknownMember(email.to_owned())),
         1 => Ok(found.remove(0)),
@@ -75,20 +83,21 @@ async fn one_member(store: &Store, who: &MemberRef) -> Result<MemberRow, GrantEr
 /// Grants `role` in `team` (or `*`) to a member. Returns false if they already had it.
 pub async fn grant(
     store: &Store,
+    ig: &Integrity,
     who: &MemberRef,
     role: Role,
     team: &str,
 ) -> Result<bool, GrantError> {
-    let member = one_member(store, who).await?;
+    let member = one_member(store, ig, who).await?;
     let tx = store.begin_write().await?;
-    let held = repo::grants(&*tx, &member.id).await?;
+    let held = repo::grants(&*tx, ig, &member.id).await?;
     if held
         .iter()
         .any(|g| g.source == SOURCE_ADMIN && g.team == team && g.role == role.as_str())
     {
         return Ok(false);
     }
-    repo::insert_grant(&*tx, &member.id, team, role.as_str(), SOURCE_ADMIN).await?;
+    repo::insert_grant(&*tx, ig, &member.id, team, role.as_str(), SOURCE_ADMIN).await?;
     let event = Event::new(CLI_ACTOR, "member.grant")
         .target(format!("member:{}", member.id))
         .team(team)
@@ -101,11 +110,12 @@ pub async fn grant(
 /// Removes a grant given with [`grant`]. Returns false if there was none.
 pub async fn revoke(
     store: &Store,
+    ig: &Integrity,
     who: &MemberRef,
     role: Role,
     team: &str,
 ) -> Result<bool, GrantError> {
-    let member = one_member(store, who).await?;
+    let member = one_member(store, ig, who).await?;
     let tx = store.begin_write().await?;
     let removed = repo::delete_grant(&*tx, &member.id, team, role.as_str(), SOURCE_ADMIN).await?;
     if removed == 0 {
@@ -126,7 +136,7 @@ impl super::Core {
     pub async fn display_name(&self, subject: &str) -> String {
         // A service token by its name (`token browser-manager`).
         if let Some(id) = subject.strip_prefix("token:") {
-            return match crate::store::tokens::find(self.store.db(), id).await {
+            return match crate::store::tokens::find(self.store.db(), &self.integrity, id).await {
                 Ok(Some(token)) => format!("token {}", token.name),
                 _ => subject.to_owned(),
             };
@@ -134,7 +144,7 @@ impl super::Core {
         let Some(id) = subject.strip_prefix("member:") else {
             return subject.to_owned();
         };
-        match repo::find(self.store.db(), id).await {
+        match repo::find(self.store.db(), &self.integrity, id).await {
             Ok(Some(member)) => member
                 .name
                 .or(member.email)

@@ -8,6 +8,7 @@ pub mod anonymous_guard;
 pub mod audit;
 pub mod audit_state;
 pub mod backup;
+pub mod ceremony;
 pub mod clock;
 mod error;
 pub mod escalation;
@@ -16,6 +17,7 @@ pub mod gauges;
 pub mod health;
 pub mod imports;
 pub mod incidents;
+pub mod integrity;
 pub mod keys;
 pub mod limits;
 pub mod logout;
@@ -49,6 +51,8 @@ pub use error::{Missing, ServiceError};
 pub struct Core {
     pub store: Store,
     pub keyring: Arc<Keyring>,
+    /// Signs and checks the rows that carry authority (see `store::integrity`).
+    pub integrity: Arc<crate::store::Integrity>,
     pub authz: Authorizer,
     pub oidc: Option<Oidc>,
     pub settings: Arc<Settings>,

@@ -69,7 +69,7 @@ impl Core {
         team: &str,
         new: NewTask<'_>,
     ) -> Result<TaskRow, ServiceError> {
-        open_task(db, actor, team, new).await
+        open_task(db, &self.integrity, actor, team, new).await
     }
     /// Closes the account's open tasks for `kind`: a new version (or generation) numbered
     /// `version` was stored in `db`, the same transaction. Records `rotation.done` for each.
@@ -83,7 +83,8 @@ impl Core {
         version: i32,
     ) -> Result<Vec<String>, ServiceError> {
         let by = caller.principal.subject();
-        let closed = repo::complete(db, account_id, kind.as_str(), &by, version).await?;
+        let closed =
+            repo::complete(db, &self.integrity, account_id, kind.as_str(), &by, version).await?;
         for task in &closed {
             let event = caller
                 .event("rotation.done")
@@ -126,7 +127,7 @@ impl Core {
         let readable = match &teams {
             Some(teams) => {
                 let ids: Vec<String> = teams.keys().cloned().collect();
-                Some(accounts_repo::ids_in_teams(db, &ids).await?)
+                Some(accounts_repo::ids_in_teams(db, &self.integrity, &ids).await?)
             }
             None => None,
         };
@@ -136,7 +137,7 @@ impl Core {
             (Some(account), _) => Some(vec![account.clone()]),
             (None, readable) => readable,
         };
-        let rows = repo::list(db, &filter, repo::LIST_LIMIT).await?;
+        let rows = repo::list(db, &self.integrity, &filter, repo::LIST_LIMIT).await?;
         self.views(rows, teams.as_ref()).await
     }
 
@@ -156,11 +157,11 @@ impl Core {
     ) -> Result<Vec<TaskView>, ServiceError> {
         let db = self.store.db();
         let mut accounts: HashMap<String, Option<Account>> = HashMap::new();
-        let slugs = accounts_repo::team_slugs(db).await?;
+        let slugs = accounts_repo::team_slugs(db, &self.integrity).await?;
         let mut out = Vec::with_capacity(rows.len());
         for task in rows {
             if !accounts.contains_key(&task.account_id) {
-                let found = accounts_repo::find(db, &task.account_id).await?;
+                let found = accounts_repo::find(db, &self.integrity, &task.account_id).await?;
                 accounts.insert(task.account_id.clone(), found);
             }
             let Some(Some(account)) = accounts.get(&task.account_id) else {
@@ -192,7 +193,7 @@ impl Core {
                 crate::services::Missing::RotationTask,
             ));
         }
-        let task = repo::find(self.store.db(), id)
+        let task = repo::find(self.store.db(), &self.integrity, id)
             .await?
             .ok_or(ServiceError::NotFound(
                 crate::services::Missing::RotationTask,
@@ -250,9 +251,16 @@ impl Core {
         // Two managers asking at once: the account's row lock makes one task.
         accounts_repo::lock(&*tx, &account.id).await?;
         let reason = RotationReason::Manual.as_str();
-        if repo::find_open(&*tx, &account.id, kind.as_str(), reason, None)
-            .await?
-            .is_some()
+        if repo::find_open(
+            &*tx,
+            &self.integrity,
+            &account.id,
+            kind.as_str(),
+            reason,
+            None,
+        )
+        .await?
+        .is_some()
         {
             return Err(ServiceError::Conflict {
                 code: "task_exists",
@@ -289,7 +297,7 @@ impl Core {
         assignee: &str,
     ) -> Result<TaskView, ServiceError> {
         let member = if crate::domain::is_id(assignee) {
-            crate::store::members::find(self.store.db(), assignee).await?
+            crate::store::members::find(self.store.db(), &self.integrity, assignee).await?
         } else {
             None
         };
@@ -325,7 +333,14 @@ impl Core {
         justification: Justification,
     ) -> Result<TaskView, ServiceError> {
         let tx = self.store.begin_write().await?;
-        if !repo::dismiss(&*tx, &view.task.id, &caller.principal.subject()).await? {
+        if !repo::dismiss(
+            &*tx,
+            &self.integrity,
+            &view.task.id,
+            &caller.principal.subject(),
+        )
+        .await?
+        {
             return Err(not_open());
         }
         let event = caller
@@ -345,12 +360,11 @@ impl Core {
     }
 
     async fn reload(&self, view: TaskView) -> Result<TaskView, ServiceError> {
-        let task =
-            repo::find(self.store.db(), &view.task.id)
-                .await?
-                .ok_or(ServiceError::NotFound(
-                    crate::services::Missing::RotationTask,
-                ))?;
+        let task = repo::find(self.store.db(), &self.integrity, &view.task.id)
+            .await?
+            .ok_or(ServiceError::NotFound(
+                crate::services::Missing::RotationTask,
+            ))?;
         Ok(TaskView { task, ..view })
     }
 
@@ -362,6 +376,7 @@ impl Core {
         // Every task of one departure: at most four kinds per account it could reach.
         let rows = repo::list(
             self.store.db(),
+            &self.integrity,
             &TaskFilter {
                 member_id: Some(member_id.to_owned()),
                 ..TaskFilter::default()
@@ -400,11 +415,12 @@ pub(crate) fn due(settings: &crate::config::RotationSettings, kind: RotationKind
 /// Opens a task in `db` (the caller's transaction) and records `rotation.open` there.
 pub(crate) async fn open_task(
     db: &impl ConnectionTrait,
+    ig: &crate::store::Integrity,
     actor: &Actor,
     team: &str,
     new: NewTask<'_>,
 ) -> Result<TaskRow, ServiceError> {
-    let row = repo::insert(db, new).await?;
+    let row = repo::insert(db, ig, new).await?;
     let event = actor
         .event("rotation.open")
         .target(task_target(&row.id))

@@ -192,7 +192,7 @@ impl Core {
     ) -> Result<(usize, Vec<MemberRow>), ServiceError> {
         // An organisation has hundreds of members, not millions: matching in memory keeps
         // the case-insensitive userName comparison the same on every database.
-        let mut members: Vec<MemberRow> = repo::list(self.store.db())
+        let mut members: Vec<MemberRow> = repo::list(self.store.db(), &self.integrity)
             .await?
             .into_iter()
             .filter(live)
@@ -220,7 +220,7 @@ impl Core {
     /// One user (not deleted).
     pub async fn scim_user(&self, id: &str) -> Result<MemberRow, ServiceError> {
         let found = if crate::domain::is_id(id) {
-            repo::find(self.store.db(), id).await?
+            repo::find(self.store.db(), &self.integrity, id).await?
         } else {
             None
         };
@@ -240,7 +240,7 @@ impl Core {
     ) -> Result<bool, ServiceError> {
         let key = UserName::key(input.user_name.as_str());
         let external = input.external_id.as_ref().map(ExternalId::as_str);
-        Ok(repo::list(&**tx)
+        Ok(repo::list(&**tx, &self.integrity)
             .await?
             .iter()
             .filter(|m| live(m) && Some(m.id.as_str()) != except)
@@ -266,7 +266,7 @@ impl Core {
         if self.user_taken(&tx, &input, None).await? {
             return Err(taken());
         }
-        let member = repo::insert_provisioned(&*tx, profile(&input)).await?;
+        let member = repo::insert_provisioned(&*tx, &self.integrity, profile(&input)).await?;
         crate::audit::append(&*tx, user_event(&actor, "scim.create", &member, &input)).await?;
         if !input.active {
             self.scim_depart(&tx, &actor, &member).await?;
@@ -287,7 +287,7 @@ impl Core {
     ) -> Result<MemberRow, ServiceError> {
         let actor = Actor::from(caller);
         let tx = self.store.begin_write().await?;
-        let current = live_member(&tx, &member.id).await?;
+        let current = live_member(&tx, &self.integrity, &member.id).await?;
         if self.user_taken(&tx, &input, Some(&current.id)).await? {
             return Err(taken());
         }
@@ -295,14 +295,14 @@ impl Core {
         // Only a departure the IdP made can the IdP undo: a security admin's offboarding
         // stands whatever the IdP still says about the person.
         let scim_departure = current.departed_reason.as_deref() == Some(SCIM_REASON);
-        let updated = repo::update_profile(&*tx, current, profile(&input)).await?;
+        let updated = repo::update_profile(&*tx, &self.integrity, current, profile(&input)).await?;
         crate::audit::append(&*tx, user_event(&actor, action, &updated, &input)).await?;
         match (was_active, input.active) {
             (true, false) => {
                 self.scim_depart(&tx, &actor, &updated).await?;
             }
             (false, true) if scim_departure => {
-                repo::reactivate(&*tx, &updated.id).await?;
+                repo::reactivate(&*tx, &self.integrity, &updated.id).await?;
                 let event = actor
                     .event("member.reactivate")
                     .target(format!("member:{}", updated.id))
@@ -335,7 +335,7 @@ impl Core {
     ) -> Result<(), ServiceError> {
         let actor = Actor::from(caller);
         let tx = self.store.begin_write().await?;
-        let current = live_member(&tx, &member.id).await?;
+        let current = live_member(&tx, &self.integrity, &member.id).await?;
         if current.status == repo::ACTIVE {
             self.scim_depart(&tx, &actor, &current).await?;
         }
@@ -363,9 +363,13 @@ impl Core {
 
 /// A member read again in `tx` with their row locked: a concurrent departure is waited for
 /// and seen.
-async fn live_member(tx: &WriteTx, id: &str) -> Result<MemberRow, ServiceError> {
+async fn live_member(
+    tx: &WriteTx,
+    ig: &crate::store::Integrity,
+    id: &str,
+) -> Result<MemberRow, ServiceError> {
     repo::lock(&**tx, id).await?;
-    repo::find(&**tx, id)
+    repo::find(&**tx, ig, id)
         .await?
         .filter(live)
         .ok_or(ServiceError::NotFound(crate::services::Missing::Member))

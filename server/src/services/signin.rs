@@ -223,6 +223,7 @@ impl Core {
         let tx = self.store.begin_write().await?;
         let member = members::upsert(
             &*tx,
+            &self.integrity,
             &identity.issuer,
             &identity.subject,
             identity.email.as_deref(),
@@ -242,13 +243,14 @@ impl Core {
                 message: "this account was offboarded; ask a security admin".to_owned(),
             });
         }
-        members::replace_grants(&*tx, &member.id, SOURCE_IDP, &bindings).await?;
+        members::replace_grants(&*tx, &self.integrity, &member.id, SOURCE_IDP, &bindings).await?;
         if let Some(old) = previous_session {
             repo::delete(&*tx, &session::hash(old)).await?;
         }
         let id_hash = session::hash(&cookie);
         repo::insert(
             &*tx,
+            &self.integrity,
             NewSession {
                 id_hash: &id_hash,
                 member_id: &member.id,
@@ -263,7 +265,7 @@ impl Core {
             },
         )
         .await?;
-        let grants = members::grants(&*tx, &member.id).await?;
+        let grants = members::grants(&*tx, &self.integrity, &member.id).await?;
         let principal = member_principal(&member, &grants);
         let mut event = Event::new(principal.subject(), "auth.login").details(serde_json::json!({
             "issuer": identity.issuer,
@@ -289,7 +291,7 @@ impl Core {
         cookie: &str,
     ) -> Result<Option<(Principal, SessionInfo)>, ServiceError> {
         let id_hash = session::hash(cookie);
-        let Some(row) = repo::find(self.store.db(), &id_hash).await? else {
+        let Some(row) = repo::find(self.store.db(), &self.integrity, &id_hash).await? else {
             return Ok(None);
         };
         let at = now();
@@ -300,13 +302,14 @@ impl Core {
             tx.commit().await?;
             return Ok(None);
         }
-        let Some(member) = members::find(self.store.db(), &row.member_id).await? else {
+        let Some(member) = members::find(self.store.db(), &self.integrity, &row.member_id).await?
+        else {
             return Ok(None);
         };
         if member.status != "active" {
             return Ok(None);
         }
-        let grants = members::grants(self.store.db(), &member.id).await?;
+        let grants = members::grants(self.store.db(), &self.integrity, &member.id).await?;
         if at - row.last_seen_at > Duration::seconds(60) {
             repo::touch(self.store.db(), &id_hash).await?;
         }

@@ -1,40 +1,48 @@
 //! Teams and accounts.
 
 use super::entities::{account, backup_code, backup_code_generation, secret, team};
-use super::{new_id, now};
+use super::integrity::tampered;
+use super::{new_id, now, Integrity};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 
 pub use account::Model as Account;
 
 /// Finds a team by slug, creating it on first use.
-pub async fn ensure_team(db: &impl ConnectionTrait, slug: &str) -> Result<team::Model, DbErr> {
+pub async fn ensure_team(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    slug: &str,
+) -> Result<team::Model, DbErr> {
     if let Some(found) = team::Entity::find()
         .filter(team::Column::Slug.eq(slug))
         .one(db)
         .await?
     {
-        return Ok(found);
+        // A team row that does not verify is not used (nothing is added to it).
+        return ig.check(found).ok_or_else(|| tampered("team"));
     }
-    team::ActiveModel {
-        id: Set(new_id()),
-        slug: Set(slug.to_owned()),
-        name: Set(slug.to_owned()),
-        created_at: Set(now()),
-    }
-    .insert(db)
-    .await
+    let row = ig.signed(team::Model {
+        id: new_id(),
+        slug: slug.to_owned(),
+        name: slug.to_owned(),
+        created_at: now(),
+        mac: None,
+    })?;
+    team::ActiveModel::from(row).insert(db).await
 }
 
-/// Every team id with its slug.
-pub async fn team_slugs(db: &impl ConnectionTrait) -> Result<HashMap<String, String>, DbErr> {
-    Ok(team::Entity::find()
-        .all(db)
-        .await?
+/// Every team id with its slug (teams whose rows verify).
+pub async fn team_slugs(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+) -> Result<HashMap<String, String>, DbErr> {
+    Ok(ig
+        .keep(team::Entity::find().all(db).await?)
         .into_iter()
         .map(|t| (t.id, t.slug))
         .collect())
@@ -43,21 +51,28 @@ pub async fn team_slugs(db: &impl ConnectionTrait) -> Result<HashMap<String, Str
 /// The slugs of these teams, by id.
 pub async fn team_slugs_of(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     ids: Vec<String>,
 ) -> Result<HashMap<String, String>, DbErr> {
-    Ok(team::Entity::find()
-        .filter(team::Column::Id.is_in(ids))
-        .all(db)
-        .await?
+    Ok(ig
+        .keep(
+            team::Entity::find()
+                .filter(team::Column::Id.is_in(ids))
+                .all(db)
+                .await?,
+        )
         .into_iter()
         .map(|t| (t.id, t.slug))
         .collect())
 }
 
-pub async fn team_slug(db: &impl ConnectionTrait, team_id: &str) -> Result<Option<String>, DbErr> {
-    Ok(team::Entity::find_by_id(team_id)
-        .one(db)
-        .await?
+pub async fn team_slug(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    team_id: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(ig
+        .check_opt(team::Entity::find_by_id(team_id).one(db).await?)
         .map(|t| t.slug))
 }
 
@@ -70,22 +85,26 @@ pub struct NewAccount<'a> {
     pub notes: &'a str,
 }
 
-pub async fn insert(db: &impl ConnectionTrait, new: NewAccount<'_>) -> Result<Account, DbErr> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    new: NewAccount<'_>,
+) -> Result<Account, DbErr> {
     let at = now();
-    account::ActiveModel {
-        id: Set(new_id()),
-        team_id: Set(new.team_id.to_owned()),
-        platform: Set(new.platform.to_owned()),
-        handle: Set(new.handle.to_owned()),
-        handle_key: Set(Some(new.handle_key)),
-        login_url: Set(new.login_url.map(str::to_owned)),
-        notes: Set(new.notes.to_owned()),
-        status: Set("active".to_owned()),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
-    .insert(db)
-    .await
+    let row = ig.signed(Account {
+        id: new_id(),
+        team_id: new.team_id.to_owned(),
+        platform: new.platform.to_owned(),
+        handle: new.handle.to_owned(),
+        handle_key: Some(new.handle_key),
+        login_url: new.login_url.map(str::to_owned),
+        notes: new.notes.to_owned(),
+        status: "active".to_owned(),
+        created_at: at,
+        updated_at: at,
+        mac: None,
+    })?;
+    account::ActiveModel::from(row).insert(db).await
 }
 
 /// Takes the account's row lock for the rest of the transaction (a no-op update: portable),
@@ -102,13 +121,20 @@ pub async fn lock(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
     Ok(result.rows_affected == 1)
 }
 
-pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Account>, DbErr> {
-    account::Entity::find_by_id(id).one(db).await
+/// The account, if its row verifies (an account moved to another team in the database does
+/// not: it is in no team until a security admin re-attests it).
+pub async fn find(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    id: &str,
+) -> Result<Option<Account>, DbErr> {
+    Ok(ig.check_opt(account::Entity::find_by_id(id).one(db).await?))
 }
 
-/// An account and its team's slug, read with one statement (a join).
+/// An account and its team's slug, read with one statement (a join); both rows verified.
 pub async fn find_with_team(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     id: &str,
 ) -> Result<Option<(Account, String)>, DbErr> {
     let to_team = account::Entity::belongs_to(team::Entity)
@@ -120,7 +146,11 @@ pub async fn find_with_team(
         .join(sea_orm::JoinType::InnerJoin, to_team)
         .one(db)
         .await?
-        .and_then(|(account, team)| team.map(|t| (account, t.slug))))
+        .and_then(|(account, team)| {
+            let account = ig.check(account)?;
+            let team = ig.check(team?)?;
+            Some((account, team.slug))
+        }))
 }
 
 /// Filters for listing accounts; `None` means any.
@@ -149,6 +179,7 @@ pub struct ListPosition {
 /// A page of accounts in the listing order: at most `limit`, from `filter.after` on.
 pub async fn list(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     filter: &AccountFilter,
     limit: u64,
 ) -> Result<Vec<Account>, DbErr> {
@@ -197,48 +228,62 @@ pub async fn list(
                 ),
         );
     }
-    query
-        .order_by_asc(account::Column::Platform)
-        .order_by_asc(account::Column::Handle)
-        .order_by_asc(account::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
+    // A page may come back shorter when rows in it do not verify; the next page starts
+    // after the last row read, so listing goes on past them.
+    Ok(ig.keep(
+        query
+            .order_by_asc(account::Column::Platform)
+            .order_by_asc(account::Column::Handle)
+            .order_by_asc(account::Column::Id)
+            .limit(limit)
+            .all(db)
+            .await?,
+    ))
 }
 
-/// The ids of every account in these teams (archived ones too).
+/// The ids of every account in these teams (archived ones too) whose rows verify.
 pub async fn ids_in_teams(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     team_ids: &[String],
 ) -> Result<Vec<String>, DbErr> {
-    account::Entity::find()
-        .select_only()
-        .column(account::Column::Id)
-        .filter(account::Column::TeamId.is_in(team_ids.iter().cloned()))
-        .into_tuple::<String>()
-        .all(db)
-        .await
+    Ok(ig
+        .keep(
+            account::Entity::find()
+                .filter(account::Column::TeamId.is_in(team_ids.iter().cloned()))
+                .all(db)
+                .await?,
+        )
+        .into_iter()
+        .map(|a| a.id)
+        .collect())
 }
 
 /// The ids of the teams with these slugs.
 pub async fn team_ids(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     slugs: &[String],
 ) -> Result<HashMap<String, String>, DbErr> {
-    Ok(team::Entity::find()
-        .filter(team::Column::Slug.is_in(slugs.iter().cloned()))
-        .all(db)
-        .await?
+    Ok(ig
+        .keep(
+            team::Entity::find()
+                .filter(team::Column::Slug.is_in(slugs.iter().cloned()))
+                .all(db)
+                .await?,
+        )
         .into_iter()
         .map(|t| (t.id, t.slug))
         .collect())
 }
 
+/// Writes a changed account, signed. The caller read it verified.
 pub async fn update(
     db: &impl ConnectionTrait,
-    model: account::ActiveModel,
+    ig: &Integrity,
+    row: Account,
 ) -> Result<Account, DbErr> {
-    model.update(db).await
+    super::integrity::write::<account::Entity>(db, ig, row).await
 }
 
 /// Backup-code totals of an account's current generation.

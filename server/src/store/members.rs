@@ -1,11 +1,12 @@
 //! Members (people from the IdP) and their role grants.
 
 use super::entities::{member, role_grant};
-use super::{new_id, now};
+use super::integrity::{tampered, write, write_if};
+use super::{new_id, now, Integrity};
 use sea_orm::sea_query::Expr;
+use sea_orm::Condition;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
 };
 
 pub use member::Model as MemberRow;
@@ -26,6 +27,7 @@ pub const SOURCE_SCIM_DELETED: &str = "scim_deleted";
 /// Creates or updates a member from the IdP's claims.
 pub async fn upsert(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     issuer: &str,
     subject: &str,
     email: Option<&str>,
@@ -36,41 +38,44 @@ pub async fn upsert(
         .filter(member::Column::Subject.eq(subject))
         .one(db)
         .await?;
-    if found.is_none() {
-        found = provisioned_for(db, subject, email).await?;
+    if let Some(row) = found.take() {
+        // A tampered member row is neither used nor given a fresh MAC by signing in.
+        found = Some(ig.check(row).ok_or_else(|| tampered("member"))?);
+    } else {
+        found = provisioned_for(db, ig, subject, email).await?;
     }
     let at = now();
     match found {
-        Some(row) => {
-            let mut active: member::ActiveModel = row.into();
+        Some(mut row) => {
             // A member provisioned by SCIM takes the IdP's identity at their first sign-in.
-            active.issuer = Set(issuer.to_owned());
-            active.subject = Set(subject.to_owned());
-            active.email = Set(email.map(str::to_owned));
-            active.name = Set(name.map(str::to_owned));
-            active.updated_at = Set(at);
-            active.update(db).await
+            row.issuer = issuer.to_owned();
+            row.subject = subject.to_owned();
+            row.email = email.map(str::to_owned);
+            row.name = name.map(str::to_owned);
+            row.updated_at = at;
+            write::<member::Entity>(db, ig, row).await
         }
         None => {
-            member::ActiveModel {
-                id: Set(new_id()),
-                issuer: Set(issuer.to_owned()),
-                subject: Set(subject.to_owned()),
-                email: Set(email.map(str::to_owned)),
-                name: Set(name.map(str::to_owned)),
-                status: Set(ACTIVE.to_owned()),
-                departed_at: Set(None),
-                departed_reason: Set(None),
-                departed_by: Set(None),
-                offboard_policy: Set(None),
-                external_id: Set(None),
-                user_name: Set(None),
-                source: Set(Some("sso".to_owned())),
-                created_at: Set(at),
-                updated_at: Set(at),
-            }
-            .insert(db)
-            .await
+            let row = ig.signed(MemberRow {
+                id: new_id(),
+                issuer: issuer.to_owned(),
+                subject: subject.to_owned(),
+                email: email.map(str::to_owned),
+                name: name.map(str::to_owned),
+                status: ACTIVE.to_owned(),
+                departed_at: None,
+                departed_reason: None,
+                departed_by: None,
+                offboard_policy: None,
+                external_id: None,
+                user_name: None,
+                source: Some("sso".to_owned()),
+                created_at: at,
+                updated_at: at,
+                age_recipient: None,
+                mac: None,
+            })?;
+            member::ActiveModel::from(row).insert(db).await
         }
     }
 }
@@ -79,14 +84,17 @@ pub async fn upsert(
 /// their externalId) or, failing that, their verified email (as their userName).
 async fn provisioned_for(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     subject: &str,
     email: Option<&str>,
 ) -> Result<Option<MemberRow>, DbErr> {
-    let waiting = member::Entity::find()
-        .filter(member::Column::Issuer.eq(SCIM_ISSUER))
-        .order_by_asc(member::Column::CreatedAt)
-        .all(db)
-        .await?;
+    let waiting = ig.keep(
+        member::Entity::find()
+            .filter(member::Column::Issuer.eq(SCIM_ISSUER))
+            .order_by_asc(member::Column::CreatedAt)
+            .all(db)
+            .await?,
+    );
     let live = |m: &&MemberRow| m.source.as_deref() != Some(SOURCE_SCIM_DELETED);
     if let Some(by_subject) = waiting
         .iter()
@@ -116,76 +124,77 @@ pub struct Profile<'a> {
 /// A member the IdP provisions before their first sign-in.
 pub async fn insert_provisioned(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     profile: Profile<'_>,
 ) -> Result<MemberRow, DbErr> {
     let at = now();
     let id = new_id();
-    member::ActiveModel {
-        id: Set(id.clone()),
-        issuer: Set(SCIM_ISSUER.to_owned()),
-        subject: Set(id),
-        email: Set(profile.email.map(str::to_owned)),
-        name: Set(profile.display_name.map(str::to_owned)),
-        status: Set(ACTIVE.to_owned()),
-        departed_at: Set(None),
-        departed_reason: Set(None),
-        departed_by: Set(None),
-        offboard_policy: Set(None),
-        external_id: Set(profile.external_id.map(str::to_owned)),
-        user_name: Set(Some(profile.user_name.to_owned())),
-        source: Set(Some("scim".to_owned())),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
-    .insert(db)
-    .await
+    let row = ig.signed(MemberRow {
+        id: id.clone(),
+        issuer: SCIM_ISSUER.to_owned(),
+        subject: id,
+        email: profile.email.map(str::to_owned),
+        name: profile.display_name.map(str::to_owned),
+        status: ACTIVE.to_owned(),
+        departed_at: None,
+        departed_reason: None,
+        departed_by: None,
+        offboard_policy: None,
+        external_id: profile.external_id.map(str::to_owned),
+        user_name: Some(profile.user_name.to_owned()),
+        source: Some("scim".to_owned()),
+        created_at: at,
+        updated_at: at,
+        age_recipient: None,
+        mac: None,
+    })?;
+    member::ActiveModel::from(row).insert(db).await
 }
 
 /// Replaces what SCIM manages of a member (userName, externalId, displayName; the email too
 /// while nobody has signed in: afterwards it is the one the IdP verified at sign-in).
 pub async fn update_profile(
     db: &impl ConnectionTrait,
-    row: MemberRow,
+    ig: &Integrity,
+    mut row: MemberRow,
     profile: Profile<'_>,
 ) -> Result<MemberRow, DbErr> {
-    let waiting = row.issuer == SCIM_ISSUER;
-    let mut active: member::ActiveModel = row.into();
-    active.user_name = Set(Some(profile.user_name.to_owned()));
-    active.external_id = Set(profile.external_id.map(str::to_owned));
-    active.name = Set(profile.display_name.map(str::to_owned));
-    if waiting {
-        active.email = Set(profile.email.map(str::to_owned));
+    if !ig.valid(&row) {
+        return Err(tampered("member"));
     }
-    active.updated_at = Set(now());
-    active.update(db).await
+    let waiting = row.issuer == SCIM_ISSUER;
+    row.user_name = Some(profile.user_name.to_owned());
+    row.external_id = profile.external_id.map(str::to_owned);
+    row.name = profile.display_name.map(str::to_owned);
+    if waiting {
+        row.email = profile.email.map(str::to_owned);
+    }
+    row.updated_at = now();
+    write::<member::Entity>(db, ig, row).await
 }
 
 /// Makes a departed member active again (the IdP re-activated them through SCIM).
-pub async fn reactivate(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
-    let result = member::Entity::update_many()
-        .col_expr(member::Column::Status, Expr::value(ACTIVE))
-        .col_expr(
-            member::Column::DepartedAt,
-            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
-        )
-        .col_expr(
-            member::Column::DepartedReason,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            member::Column::DepartedBy,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            member::Column::OffboardPolicy,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(member::Column::UpdatedAt, Expr::value(now()))
-        .filter(member::Column::Id.eq(id))
-        .filter(member::Column::Status.eq(DEPARTED))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+pub async fn reactivate(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    id: &str,
+) -> Result<bool, DbErr> {
+    let Some(mut row) = find(db, ig, id).await? else {
+        return Ok(false);
+    };
+    if row.status != DEPARTED {
+        return Ok(false);
+    }
+    row.status = ACTIVE.to_owned();
+    row.departed_at = None;
+    row.departed_reason = None;
+    row.departed_by = None;
+    row.offboard_policy = None;
+    row.updated_at = now();
+    let condition = Condition::all()
+        .add(member::Column::Id.eq(id))
+        .add(member::Column::Status.eq(DEPARTED));
+    write_if::<member::Entity>(db, ig, row, condition).await
 }
 
 /// Marks a member deleted by SCIM (they stay for the audit trail and reports).
@@ -202,35 +211,47 @@ pub async fn mark_scim_deleted(db: &impl ConnectionTrait, id: &str) -> Result<()
 /// The member an IdP identity (issuer, subject) belongs to.
 pub async fn find_by_identity(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     issuer: &str,
     subject: &str,
 ) -> Result<Option<MemberRow>, DbErr> {
-    member::Entity::find()
-        .filter(member::Column::Issuer.eq(issuer))
-        .filter(member::Column::Subject.eq(subject))
-        .one(db)
-        .await
+    Ok(ig.check_opt(
+        member::Entity::find()
+            .filter(member::Column::Issuer.eq(issuer))
+            .filter(member::Column::Subject.eq(subject))
+            .one(db)
+            .await?,
+    ))
 }
 
-pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<MemberRow>, DbErr> {
-    member::Entity::find_by_id(id).one(db).await
+pub async fn find(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    id: &str,
+) -> Result<Option<MemberRow>, DbErr> {
+    Ok(ig.check_opt(member::Entity::find_by_id(id).one(db).await?))
 }
 
 pub async fn find_by_email(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     email: &str,
 ) -> Result<Vec<MemberRow>, DbErr> {
-    member::Entity::find()
-        .filter(member::Column::Email.eq(email))
-        .all(db)
-        .await
+    Ok(ig.keep(
+        member::Entity::find()
+            .filter(member::Column::Email.eq(email))
+            .all(db)
+            .await?,
+    ))
 }
 
-pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<MemberRow>, DbErr> {
-    member::Entity::find()
-        .order_by_asc(member::Column::Email)
-        .all(db)
-        .await
+pub async fn list(db: &impl ConnectionTrait, ig: &Integrity) -> Result<Vec<MemberRow>, DbErr> {
+    Ok(ig.keep(
+        member::Entity::find()
+            .order_by_asc(member::Column::Email)
+            .all(db)
+            .await?,
+    ))
 }
 
 /// Takes the member's row lock for the rest of the transaction if they are still active (a
@@ -265,17 +286,20 @@ pub async fn lock(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
 /// Members with a status (`active`, `departed`), or all, by email then id.
 pub async fn list_by_status(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     status: Option<&str>,
 ) -> Result<Vec<MemberRow>, DbErr> {
     let mut query = member::Entity::find();
     if let Some(status) = status {
         query = query.filter(member::Column::Status.eq(status));
     }
-    query
-        .order_by_asc(member::Column::Email)
-        .order_by_asc(member::Column::Id)
-        .all(db)
-        .await
+    Ok(ig.keep(
+        query
+            .order_by_asc(member::Column::Email)
+            .order_by_asc(member::Column::Id)
+            .all(db)
+            .await?,
+    ))
 }
 
 /// What a departure records.
@@ -289,40 +313,42 @@ pub struct Departure<'a> {
 /// gone): the row lock of this UPDATE makes two concurrent departures one.
 pub async fn depart(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     id: &str,
     departure: Departure<'_>,
 ) -> Result<bool, DbErr> {
+    let Some(mut row) = find(db, ig, id).await? else {
+        return Ok(false);
+    };
+    if row.status != ACTIVE {
+        return Ok(false);
+    }
     let at = now();
-    let result = member::Entity::update_many()
-        .col_expr(member::Column::Status, Expr::value(DEPARTED))
-        .col_expr(member::Column::DepartedAt, Expr::value(at))
-        .col_expr(
-            member::Column::DepartedReason,
-            Expr::value(departure.reason),
-        )
-        .col_expr(member::Column::DepartedBy, Expr::value(departure.by))
-        .col_expr(
-            member::Column::OffboardPolicy,
-            Expr::value(departure.policy),
-        )
-        .col_expr(member::Column::UpdatedAt, Expr::value(at))
-        .filter(member::Column::Id.eq(id))
-        .filter(member::Column::Status.eq(ACTIVE))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    row.status = DEPARTED.to_owned();
+    row.departed_at = Some(at);
+    row.departed_reason = Some(departure.reason.to_owned());
+    row.departed_by = Some(departure.by.to_owned());
+    row.offboard_policy = Some(departure.policy.to_owned());
+    row.updated_at = at;
+    let condition = Condition::all()
+        .add(member::Column::Id.eq(id))
+        .add(member::Column::Status.eq(ACTIVE));
+    write_if::<member::Entity>(db, ig, row, condition).await
 }
 
 /// Grants of many members at once (member id → grants).
 pub async fn grants_of(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     member_ids: &[String],
 ) -> Result<std::collections::HashMap<String, Vec<GrantRow>>, DbErr> {
-    let rows = role_grant::Entity::find()
-        .filter(role_grant::Column::MemberId.is_in(member_ids.iter().cloned()))
-        .order_by_asc(role_grant::Column::Team)
-        .all(db)
-        .await?;
+    let rows = ig.keep(
+        role_grant::Entity::find()
+            .filter(role_grant::Column::MemberId.is_in(member_ids.iter().cloned()))
+            .order_by_asc(role_grant::Column::Team)
+            .all(db)
+            .await?,
+    );
     let mut out: std::collections::HashMap<String, Vec<GrantRow>> = Default::default();
     for row in rows {
         out.entry(row.member_id.clone()).or_default().push(row);
@@ -330,17 +356,25 @@ pub async fn grants_of(
     Ok(out)
 }
 
-pub async fn grants(db: &impl ConnectionTrait, member_id: &str) -> Result<Vec<GrantRow>, DbErr> {
-    role_grant::Entity::find()
-        .filter(role_grant::Column::MemberId.eq(member_id))
-        .order_by_asc(role_grant::Column::Team)
-        .all(db)
-        .await
+/// A member's grants whose rows verify.
+pub async fn grants(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    member_id: &str,
+) -> Result<Vec<GrantRow>, DbErr> {
+    Ok(ig.keep(
+        role_grant::Entity::find()
+            .filter(role_grant::Column::MemberId.eq(member_id))
+            .order_by_asc(role_grant::Column::Team)
+            .all(db)
+            .await?,
+    ))
 }
 
 /// Replaces a member's grants from one source with `bindings` (team, role).
 pub async fn replace_grants(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     member_id: &str,
     source: &str,
     bindings: &[(String, String)],
@@ -351,28 +385,29 @@ pub async fn replace_grants(
         .exec(db)
         .await?;
     for (team, role) in bindings {
-        insert_grant(db, member_id, team, role, source).await?;
+        insert_grant(db, ig, member_id, team, role, source).await?;
     }
     Ok(())
 }
 
 pub async fn insert_grant(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     member_id: &str,
     team: &str,
     role: &str,
     source: &str,
 ) -> Result<GrantRow, DbErr> {
-    role_grant::ActiveModel {
-        id: Set(new_id()),
-        member_id: Set(member_id.to_owned()),
-        team: Set(team.to_owned()),
-        role: Set(role.to_owned()),
-        source: Set(source.to_owned()),
-        created_at: Set(now()),
-    }
-    .insert(db)
-    .await
+    let row = ig.signed(GrantRow {
+        id: new_id(),
+        member_id: member_id.to_owned(),
+        team: team.to_owned(),
+        role: role.to_owned(),
+        source: source.to_owned(),
+        created_at: now(),
+        mac: None,
+    })?;
+    role_grant::ActiveModel::from(row).insert(db).await
 }
 
 pub async fn delete_grant(
@@ -390,6 +425,18 @@ pub async fn delete_grant(
         .exec(db)
         .await?
         .rows_affected)
+}
+
+/// Sets the member's own age recipient (or clears it); the caller read the row verified.
+pub async fn set_age_recipient(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    mut row: MemberRow,
+    recipient: Option<&str>,
+) -> Result<MemberRow, DbErr> {
+    row.age_recipient = recipient.map(str::to_owned);
+    row.updated_at = now();
+    write::<member::Entity>(db, ig, row).await
 }
 
 impl MemberRow {

@@ -9,6 +9,7 @@ pub mod entities;
 pub mod escrow;
 pub mod group;
 pub mod incidents;
+pub mod integrity;
 pub mod limits;
 pub mod members;
 pub mod notifications;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use group::WriteTx;
+pub use integrity::{Covered, Integrity};
 pub use values::{is_unique_violation, new_id, now};
 
 /// The database handle shared by the whole process.
@@ -79,6 +81,31 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<(), DbErr> {
         Migrator::up(&self.db, None).await
+    }
+
+    /// Applies the pending migrations. When this run applies the one that adds row MACs, the
+    /// rows that exist then are MAC'ed with `ig` (when the keys are at hand): they are the
+    /// database as it was trusted until now. Returns how many migrations were applied and
+    /// how many rows were MAC'ed; `None` when rows were left without a MAC (no keys).
+    pub async fn migrate_signing(
+        &self,
+        ig: Option<&Integrity>,
+    ) -> Result<(usize, Option<u64>), DbErr> {
+        let pending = Migrator::get_pending_migrations(&self.db).await?;
+        let adds_macs = pending.iter().any(|m| m.name() == migration::ROW_INTEGRITY);
+        Migrator::up(&self.db, None).await?;
+        if !adds_macs {
+            return Ok((pending.len(), Some(0)));
+        }
+        let Some(ig) = ig else {
+            // Without keys, an empty database loses nothing; one with rows needs attesting.
+            let blind = Integrity::without_keys();
+            let scans = integrity::scan_all(&self.db, &blind, integrity::Pass::Check).await?;
+            let rows: u64 = scans.iter().map(|s| s.rows).sum();
+            return Ok((pending.len(), (rows == 0).then_some(0)));
+        };
+        let scans = integrity::scan_all(&self.db, ig, integrity::Pass::SignMissing).await?;
+        Ok((pending.len(), Some(scans.iter().map(|s| s.signed).sum())))
     }
 
     /// Migrations known to the binary but not applied to the database.

@@ -2,12 +2,12 @@
 //! webhooks, leased by one process at a time while it delivers them.
 
 use super::entities::notification;
-use super::{new_id, now};
+use super::{new_id, now, Integrity};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect,
 };
 
 pub use notification::Model as NotificationRow;
@@ -16,6 +16,7 @@ pub use notification::Model as NotificationRow;
 /// wrote it tries first and another takes over only if it dies.
 pub async fn enqueue(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     task_id: &str,
     hook: &str,
     body: &str,
@@ -23,22 +24,24 @@ pub async fn enqueue(
     lease_until: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let at = now();
-    notification::ActiveModel {
-        id: Set(new_id()),
-        task_id: Set(task_id.to_owned()),
-        hook: Set(hook.to_owned()),
-        body: Set(body.to_owned()),
-        attempts: Set(0),
-        next_attempt_at: Set(at),
-        lease_owner: Set(Some(owner.to_owned())),
-        lease_until: Set(Some(lease_until)),
-        delivered_at: Set(None),
-        given_up_at: Set(None),
-        created_at: Set(at),
-    }
-    .insert(db)
-    .await
-    .map(|_| ())
+    let row = ig.signed(NotificationRow {
+        id: new_id(),
+        task_id: task_id.to_owned(),
+        hook: hook.to_owned(),
+        body: body.to_owned(),
+        attempts: 0,
+        next_attempt_at: at,
+        lease_owner: Some(owner.to_owned()),
+        lease_until: Some(lease_until),
+        delivered_at: None,
+        given_up_at: None,
+        created_at: at,
+        mac: None,
+    })?;
+    notification::ActiveModel::from(row)
+        .insert(db)
+        .await
+        .map(|_| ())
 }
 
 /// Waiting and due, for one of `hooks`, and free to take: unleased, its lease ended, or
@@ -59,19 +62,38 @@ fn takeable(owner: &str, hooks: &[String]) -> Condition {
 }
 
 /// Up to `limit` notifications `owner` may deliver now, oldest first.
+///
+/// A notification whose row does not verify (planted, or its body changed) is never signed
+/// and sent: it is reported and given up, so it does not hold a place in the queue.
 pub async fn due(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     owner: &str,
     hooks: &[String],
     limit: u64,
 ) -> Result<Vec<NotificationRow>, DbErr> {
-    notification::Entity::find()
+    let rows = notification::Entity::find()
         .filter(takeable(owner, hooks))
         .order_by_asc(notification::Column::CreatedAt)
         .order_by_asc(notification::Column::Id)
         .limit(limit)
         .all(db)
-        .await
+        .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let id = row.id.clone();
+        match ig.check(row) {
+            Some(row) => out.push(row),
+            None => {
+                notification::Entity::update_many()
+                    .col_expr(notification::Column::GivenUpAt, Expr::value(now()))
+                    .filter(notification::Column::Id.eq(id))
+                    .exec(db)
+                    .await?;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Leases one notification to `owner` until `until`, if it is still free to take.

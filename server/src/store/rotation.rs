@@ -2,12 +2,14 @@
 //! claim the overdue ones for their single escalation.
 
 use super::entities::rotation_task;
-use super::{new_id, now};
+use super::integrity::write_if;
+use super::{new_id, now, Integrity};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
+use sea_orm::Condition;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 
@@ -29,32 +31,37 @@ pub struct NewTask<'a> {
     pub opened_by: &'a str,
 }
 
-pub async fn insert(db: &impl ConnectionTrait, new: NewTask<'_>) -> Result<TaskRow, DbErr> {
-    rotation_task::ActiveModel {
-        id: Set(new_id()),
-        account_id: Set(new.account_id.to_owned()),
-        secret_kind: Set(new.kind.to_owned()),
-        secret_id: Set(new.secret_id.map(str::to_owned)),
-        generation_id: Set(new.generation_id.map(str::to_owned)),
-        reason: Set(new.reason.to_owned()),
-        due_at: Set(Some(new.due_at)),
-        assignee: Set(None),
-        state: Set(OPEN.to_owned()),
-        created_at: Set(now()),
-        completed_by: Set(None),
-        completed_at: Set(None),
-        resulting_version: Set(None),
-        member_id: Set(new.member_id.map(str::to_owned)),
-        opened_by: Set(Some(new.opened_by.to_owned())),
-        notified_at: Set(None),
-    }
-    .insert(db)
-    .await
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    new: NewTask<'_>,
+) -> Result<TaskRow, DbErr> {
+    let row = ig.signed(TaskRow {
+        id: new_id(),
+        account_id: new.account_id.to_owned(),
+        secret_kind: new.kind.to_owned(),
+        secret_id: new.secret_id.map(str::to_owned),
+        generation_id: new.generation_id.map(str::to_owned),
+        reason: new.reason.to_owned(),
+        due_at: Some(new.due_at),
+        assignee: None,
+        state: OPEN.to_owned(),
+        created_at: now(),
+        completed_by: None,
+        completed_at: None,
+        resulting_version: None,
+        member_id: new.member_id.map(str::to_owned),
+        opened_by: Some(new.opened_by.to_owned()),
+        notified_at: None,
+        mac: None,
+    })?;
+    rotation_task::ActiveModel::from(row).insert(db).await
 }
 
 /// The open task of an account for a kind and reason (and member, when given), if any.
 pub async fn find_open(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     account_id: &str,
     kind: &str,
     reason: &str,
@@ -68,45 +75,52 @@ pub async fn find_open(
     if let Some(member_id) = member_id {
         query = query.filter(rotation_task::Column::MemberId.eq(member_id));
     }
-    query.one(db).await
+    Ok(ig.keep(query.all(db).await?).into_iter().next())
 }
 
 /// Closes every open task of the account for `kind`: a new version (or generation) was just
 /// stored in the same transaction. Returns the tasks closed, as they were before.
 pub async fn complete(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     account_id: &str,
     kind: &str,
     by: &str,
     resulting_version: i32,
 ) -> Result<Vec<TaskRow>, DbErr> {
-    let open = rotation_task::Entity::find()
-        .filter(rotation_task::Column::AccountId.eq(account_id))
-        .filter(rotation_task::Column::SecretKind.eq(kind))
-        .filter(rotation_task::Column::State.eq(OPEN))
-        .order_by_asc(rotation_task::Column::CreatedAt)
-        .all(db)
-        .await?;
-    if open.is_empty() {
-        return Ok(open);
+    let open = ig.keep(
+        rotation_task::Entity::find()
+            .filter(rotation_task::Column::AccountId.eq(account_id))
+            .filter(rotation_task::Column::SecretKind.eq(kind))
+            .filter(rotation_task::Column::State.eq(OPEN))
+            .order_by_asc(rotation_task::Column::CreatedAt)
+            .all(db)
+            .await?,
+    );
+    let at = now();
+    for task in &open {
+        let mut done = task.clone();
+        done.state = DONE.to_owned();
+        done.completed_by = Some(by.to_owned());
+        done.completed_at = Some(at);
+        done.resulting_version = Some(resulting_version);
+        write_if::<rotation_task::Entity>(db, ig, done, still_open(&task.id)).await?;
     }
-    rotation_task::Entity::update_many()
-        .col_expr(rotation_task::Column::State, Expr::value(DONE))
-        .col_expr(rotation_task::Column::CompletedBy, Expr::value(by))
-        .col_expr(rotation_task::Column::CompletedAt, Expr::value(now()))
-        .col_expr(
-            rotation_task::Column::ResultingVersion,
-            Expr::value(resulting_version),
-        )
-        .filter(rotation_task::Column::Id.is_in(open.iter().map(|t| t.id.clone())))
-        .filter(rotation_task::Column::State.eq(OPEN))
-        .exec(db)
-        .await?;
     Ok(open)
 }
 
-pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<TaskRow>, DbErr> {
-    rotation_task::Entity::find_by_id(id).one(db).await
+fn still_open(id: &str) -> Condition {
+    Condition::all()
+        .add(rotation_task::Column::Id.eq(id))
+        .add(rotation_task::Column::State.eq(OPEN))
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    id: &str,
+) -> Result<Option<TaskRow>, DbErr> {
+    Ok(ig.check_opt(rotation_task::Entity::find_by_id(id).one(db).await?))
 }
 
 /// Sets the assignee of an open task; false when it is no longer open.
@@ -121,16 +135,22 @@ pub async fn assign(db: &impl ConnectionTrait, id: &str, member_id: &str) -> Res
 }
 
 /// Dismisses an open task (the risk is accepted); false when it is no longer open.
-pub async fn dismiss(db: &impl ConnectionTrait, id: &str, by: &str) -> Result<bool, DbErr> {
-    let result = rotation_task::Entity::update_many()
-        .col_expr(rotation_task::Column::State, Expr::value(DISMISSED))
-        .col_expr(rotation_task::Column::CompletedBy, Expr::value(by))
-        .col_expr(rotation_task::Column::CompletedAt, Expr::value(now()))
-        .filter(rotation_task::Column::Id.eq(id))
-        .filter(rotation_task::Column::State.eq(OPEN))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+pub async fn dismiss(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    id: &str,
+    by: &str,
+) -> Result<bool, DbErr> {
+    let Some(mut task) = find(db, ig, id).await? else {
+        return Ok(false);
+    };
+    if task.state != OPEN {
+        return Ok(false);
+    }
+    task.state = DISMISSED.to_owned();
+    task.completed_by = Some(by.to_owned());
+    task.completed_at = Some(now());
+    write_if::<rotation_task::Entity>(db, ig, task, still_open(id)).await
 }
 
 /// What to list.
@@ -153,6 +173,7 @@ pub const LIST_LIMIT: u64 = 1000;
 /// At most `limit` tasks matching `filter`: open ones by deadline, closed ones newest first.
 pub async fn list(
     db: &impl ConnectionTrait,
+    ig: &Integrity,
     filter: &TaskFilter,
     limit: u64,
 ) -> Result<Vec<TaskRow>, DbErr> {
@@ -184,11 +205,13 @@ pub async fn list(
     } else {
         query.order_by_asc(rotation_task::Column::DueAt)
     };
-    query
-        .order_by_asc(rotation_task::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
+    Ok(ig.keep(
+        query
+            .order_by_asc(rotation_task::Column::Id)
+            .limit(limit)
+            .all(db)
+            .await?,
+    ))
 }
 
 /// Open and overdue task counts per account, for the given accounts.
@@ -218,15 +241,20 @@ pub async fn open_counts(
 }
 
 /// Open tasks past their deadline whose escalation has not been sent.
-pub async fn overdue_unnotified(db: &impl ConnectionTrait) -> Result<Vec<TaskRow>, DbErr> {
-    rotation_task::Entity::find()
-        .filter(rotation_task::Column::State.eq(OPEN))
-        .filter(rotation_task::Column::DueAt.lt(now()))
-        .filter(rotation_task::Column::NotifiedAt.is_null())
-        .order_by_asc(rotation_task::Column::DueAt)
-        .limit(LIST_LIMIT)
-        .all(db)
-        .await
+pub async fn overdue_unnotified(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+) -> Result<Vec<TaskRow>, DbErr> {
+    Ok(ig.keep(
+        rotation_task::Entity::find()
+            .filter(rotation_task::Column::State.eq(OPEN))
+            .filter(rotation_task::Column::DueAt.lt(now()))
+            .filter(rotation_task::Column::NotifiedAt.is_null())
+            .order_by_asc(rotation_task::Column::DueAt)
+            .limit(LIST_LIMIT)
+            .all(db)
+            .await?,
+    ))
 }
 
 /// Marks a task's escalation as sent, once: whoever marks it first (one replica) sends it.

@@ -2,11 +2,10 @@
 
 use super::entities::{login_flow, page_result, session};
 use super::values::now;
+use super::Integrity;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 pub use login_flow::Model as LoginFlowRow;
 pub use session::Model as SessionRow;
@@ -21,25 +20,34 @@ pub struct NewSession<'a> {
     pub idp_sid: Option<&'a str>,
 }
 
-pub async fn insert(db: &impl ConnectionTrait, new: NewSession<'_>) -> Result<SessionRow, DbErr> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    new: NewSession<'_>,
+) -> Result<SessionRow, DbErr> {
     let at = now();
-    session::ActiveModel {
-        id_hash: Set(new.id_hash.to_owned()),
-        member_id: Set(new.member_id.to_owned()),
-        created_at: Set(at),
-        last_seen_at: Set(at),
-        auth_time: Set(new.auth_time),
-        expires_at: Set(new.expires_at),
-        ip: Set(new.ip.map(str::to_owned)),
-        user_agent: Set(new.user_agent.map(|u| u.chars().take(300).collect())),
-        idp_sid: Set(new.idp_sid.map(str::to_owned)),
-    }
-    .insert(db)
-    .await
+    let row = ig.signed(SessionRow {
+        id_hash: new.id_hash.to_owned(),
+        member_id: new.member_id.to_owned(),
+        created_at: at,
+        last_seen_at: at,
+        auth_time: new.auth_time,
+        expires_at: new.expires_at,
+        ip: new.ip.map(str::to_owned),
+        user_agent: new.user_agent.map(|u| u.chars().take(300).collect()),
+        idp_sid: new.idp_sid.map(str::to_owned),
+        mac: None,
+    })?;
+    session::ActiveModel::from(row).insert(db).await
 }
 
-pub async fn find(db: &impl ConnectionTrait, id_hash: &str) -> Result<Option<SessionRow>, DbErr> {
-    session::Entity::find_by_id(id_hash).one(db).await
+/// The session, if its row verifies.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    id_hash: &str,
+) -> Result<Option<SessionRow>, DbErr> {
+    Ok(ig.check_opt(session::Entity::find_by_id(id_hash).one(db).await?))
 }
 
 pub async fn touch(db: &impl ConnectionTrait, id_hash: &str) -> Result<(), DbErr> {

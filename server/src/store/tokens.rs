@@ -2,83 +2,107 @@
 
 use super::entities::service_token;
 use super::values::now;
+use super::Integrity;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
 };
 
 pub use service_token::Model as TokenRow;
 
+/// Stores a new token row (its MAC set here).
 pub async fn insert(
     db: &impl ConnectionTrait,
-    id: &str,
-    name: &str,
-    token_hash: &str,
-    bindings_json: &str,
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    member_id: Option<&str>,
+    ig: &Integrity,
+    row: TokenRow,
 ) -> Result<TokenRow, DbErr> {
-    service_token::ActiveModel {
-        id: Set(id.to_owned()),
-        name: Set(name.to_owned()),
-        token_hash: Set(token_hash.to_owned()),
-        bindings: Set(bindings_json.to_owned()),
-        created_at: Set(now()),
-        expires_at: Set(expires_at),
-        revoked_at: Set(None),
-        last_used_at: Set(None),
-        member_id: Set(member_id.map(str::to_owned)),
-    }
-    .insert(db)
-    .await
+    service_token::ActiveModel::from(ig.signed(row)?)
+        .insert(db)
+        .await
 }
 
+/// The verified token stored under one of these hashes (the keyed hash first, then the
+/// plain one of tokens made before hashes were keyed).
 pub async fn find_by_hash(
     db: &impl ConnectionTrait,
-    token_hash: &str,
+    ig: &Integrity,
+    token_hashes: &[String],
 ) -> Result<Option<TokenRow>, DbErr> {
-    service_token::Entity::find()
-        .filter(service_token::Column::TokenHash.eq(token_hash))
-        .one(db)
+    for hash in token_hashes {
+        let found = service_token::Entity::find()
+            .filter(service_token::Column::TokenHash.eq(hash.as_str()))
+            .one(db)
+            .await?;
+        if found.is_some() {
+            return Ok(ig.check_opt(found));
+        }
+    }
+    Ok(None)
+}
+
+/// Every token whose row verifies.
+pub async fn list(db: &impl ConnectionTrait, ig: &Integrity) -> Result<Vec<TokenRow>, DbErr> {
+    Ok(ig.keep(
+        service_token::Entity::find()
+            .order_by_asc(service_token::Column::CreatedAt)
+            .all(db)
+            .await?,
+    ))
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    id: &str,
+) -> Result<Option<TokenRow>, DbErr> {
+    Ok(ig.check_opt(service_token::Entity::find_by_id(id).one(db).await?))
+}
+
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    mut row: TokenRow,
+) -> Result<TokenRow, DbErr> {
+    row.revoked_at = Some(now());
+    let row = ig.signed(row)?;
+    service_token::ActiveModel::from(row)
+        .reset_all()
+        .update(db)
         .await
 }
 
-pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<TokenRow>, DbErr> {
-    service_token::Entity::find()
-        .order_by_asc(service_token::Column::CreatedAt)
-        .all(db)
-        .await
+/// Every verified token bound to a member, revoked or not (their use is the member's).
+pub async fn of_member(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    member_id: &str,
+) -> Result<Vec<TokenRow>, DbErr> {
+    Ok(ig.keep(
+        service_token::Entity::find()
+            .filter(service_token::Column::MemberId.eq(member_id))
+            .order_by_asc(service_token::Column::CreatedAt)
+            .all(db)
+            .await?,
+    ))
 }
 
-pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<TokenRow>, DbErr> {
-    service_token::Entity::find_by_id(id).one(db).await
-}
-
-pub async fn revoke(db: &impl ConnectionTrait, row: TokenRow) -> Result<TokenRow, DbErr> {
-    let mut active: service_token::ActiveModel = row.into();
-    active.revoked_at = Set(Some(now()));
-    active.update(db).await
-}
-
-/// Every token bound to a member, revoked or not (their use is the member's).
-pub async fn of_member(db: &impl ConnectionTrait, member_id: &str) -> Result<Vec<TokenRow>, DbErr> {
-    service_token::Entity::find()
-        .filter(service_token::Column::MemberId.eq(member_id))
-        .order_by_asc(service_token::Column::CreatedAt)
-        .all(db)
-        .await
-}
-
-/// Revokes every usable token bound to a member; returns how many.
-pub async fn revoke_for_member(db: &impl ConnectionTrait, member_id: &str) -> Result<u64, DbErr> {
-    let result = service_token::Entity::update_many()
-        .col_expr(service_token::Column::RevokedAt, Expr::value(now()))
+/// Revokes every usable token bound to a member; returns how many. A token whose row does
+/// not verify is revoked too (it is not usable anyway, and now it is re-signed as revoked).
+pub async fn revoke_for_member(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    member_id: &str,
+) -> Result<u64, DbErr> {
+    let usable = service_token::Entity::find()
         .filter(service_token::Column::MemberId.eq(member_id))
         .filter(service_token::Column::RevokedAt.is_null())
-        .exec(db)
+        .all(db)
         .await?;
-    Ok(result.rows_affected)
+    let count = usable.len() as u64;
+    for row in usable {
+        revoke(db, ig, row).await?;
+    }
+    Ok(count)
 }
 
 /// Takes the token's row lock for the rest of the transaction if it is not revoked (a no-op

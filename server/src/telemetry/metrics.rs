@@ -27,6 +27,7 @@ pub struct Metrics {
     pool: IntGaugeVec,
     writers_waiting: IntGauge,
     statements: IntCounter,
+    integrity: IntCounterVec,
 }
 
 /// Seconds from 100 µs to about 6.5 s.
@@ -125,6 +126,11 @@ impl Metrics {
                     "Statements sent to the database (BEGIN, COMMIT and savepoints aside)",
                 )?,
             )?,
+            integrity: counters(
+                "integrity_violations_total",
+                "Rows met whose integrity MAC does not verify (each once per process), by table",
+                &["table"],
+            )?,
             registry: r.clone(),
         };
         gauges("build_info", "The running build's version", &["version"])?
@@ -145,6 +151,13 @@ static METRICS: LazyLock<Option<Metrics>> = LazyLock::new(|| {
 pub fn count_statement() {
     if let Some(m) = METRICS.as_ref() {
         m.statements.inc();
+    }
+}
+
+/// Counts a row whose integrity MAC does not verify (`table` is one of the covered tables).
+pub fn count_integrity_violation(table: &'static str) {
+    if let Some(m) = METRICS.as_ref() {
+        m.integrity.with_label_values(&[table]).inc();
     }
 }
 

@@ -129,10 +129,15 @@ impl TestApp {
             team: team.to_owned(),
             role,
         }];
-        let (_, token) =
-            keyward::services::tokens::create(&self.core.store, "test", bindings, None)
-                .await
-                .expect("token");
+        let (_, token) = keyward::services::tokens::create(
+            &self.core.store,
+            &self.core.integrity,
+            "test",
+            bindings,
+            None,
+        )
+        .await
+        .expect("token");
         token.as_str().to_owned()
     }
 
@@ -140,6 +145,7 @@ impl TestApp {
     pub async fn member(&self, name: &str) -> String {
         keyward::store::members::upsert(
             self.core.store.db(),
+            &self.core.integrity,
             "https://idp.test",
             &format!("sub-{name}"),
             Some(&format!("{name}@example.com")),
@@ -161,6 +167,7 @@ impl TestApp {
             .collect();
         let (_, token) = keyward::services::tokens::create_for(
             &self.core.store,
+            &self.core.integrity,
             "test",
             bindings,
             None,
@@ -422,12 +429,74 @@ impl TestApp {
         expect_json(res, 201).await;
     }
 
-    /// Sets up a 2-of-2 escrow over `team` as the security admin `token`; its id.
+    /// An active 2-of-2 escrow over `team`, set up by the security admin `token` with a
+    /// full ceremony; its id.
     pub async fn escrow(&self, token: &str, name: &str, team: &str) -> String {
-        let body = json!({"name": name, "teams": [team], "threshold": 2,
-            "custodians": [{"email": "c1@example.com"}, {"email": "c2@example.com"}]});
-        let res = self.post("/api/v1/escrows", token, body).await;
-        id_of(expect_json(res, 201).await)
+        self.ceremony(token, name, &[team], 2, 2, 0).await.id
+    }
+
+    /// A break-glass ceremony as members run it: `n` custodians (members, each with a token
+    /// bound to them) enrol their own age key; `admin` makes the escrow naming them; each
+    /// fetches their share (encrypted to their key), decrypts it and confirms it. The escrow
+    /// is active.
+    pub async fn ceremony(
+        &self,
+        admin: &str,
+        name: &str,
+        teams: &[&str],
+        k: u8,
+        n: u8,
+        waiting: i64,
+    ) -> Ceremony {
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let mut custodians = Vec::new();
+        for i in 0..n {
+            let member = self.member(&format!("keeper{i}-{}", &tag[20..])).await;
+            let token = self.token_for(&member, &[("custodian", "*")]).await;
+            let identity = age::x25519::Identity::generate();
+            let res = self
+                .put(
+                    "/api/v1/me/age-recipient",
+                    &token,
+                    json!({"age_recipient": identity.to_public().to_string()}),
+                )
+                .await;
+            expect_json(res, 200).await;
+            custodians.push((member, token, identity));
+        }
+        let body = json!({"name": name, "teams": teams, "threshold": k,
+            "custodians": custodians.iter().map(|(m, _, _)| m.clone()).collect::<Vec<_>>(),
+            "waiting_period_minutes": waiting, "release_ttl_minutes": 30});
+        let escrow = expect_json(self.post("/api/v1/escrows", admin, body).await, 201).await;
+        assert_eq!(escrow["state"], "pending");
+        let id = id_of(escrow);
+        let mut shares = Vec::new();
+        for (_, token, identity) in &custodians {
+            let fetched = expect_json(
+                self.post(&format!("/api/v1/escrows/{id}/share"), token, json!({}))
+                    .await,
+                200,
+            )
+            .await;
+            let share = open_age(identity, fetched["age_armored"].as_str().expect("age"));
+            let res = self
+                .post(
+                    &format!("/api/v1/escrows/{id}/confirm"),
+                    token,
+                    json!({"share": share}),
+                )
+                .await;
+            expect_json(res, 200).await;
+            shares.push(share);
+        }
+        let escrow =
+            expect_json(self.get(&format!("/api/v1/escrows/{id}"), admin).await, 200).await;
+        assert_eq!(escrow["state"], "active", "every custodian confirmed");
+        Ceremony {
+            id,
+            shares,
+            custodians: custodians.into_iter().map(|(m, t, _)| (m, t)).collect(),
+        }
     }
 
     /// Asks for a release of `escrow` as `token`; its id.
@@ -445,7 +514,57 @@ impl TestApp {
     }
 }
 
+/// An escrow made by [`TestApp::ceremony`].
+pub struct Ceremony {
+    pub id: String,
+    /// Each custodian's share, in index order.
+    pub shares: Vec<String>,
+    /// (member id, token bound to them), in index order.
+    pub custodians: Vec<(String, String)>,
+}
+
+/// Decrypts an armored age file with `identity`.
+pub fn open_age(identity: &age::x25519::Identity, armored: &str) -> String {
+    use std::io::Read;
+    let reader = age::armor::ArmoredReader::new(armored.as_bytes());
+    let decryptor = age::Decryptor::new(reader).expect("an age file");
+    let mut out = String::new();
+    decryptor
+        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .expect("it opens with the custodian's identity")
+        .read_to_string(&mut out)
+        .expect("text");
+    out
+}
+
 /// The `id` of a created thing's answer.
 fn id_of(body: Value) -> String {
     body["id"].as_str().expect("an id").to_owned()
+}
+
+/// Runs a statement that changes rows of `table` behind the service's back (a test standing
+/// in for time passing, or an old release), then re-signs every row of the table as a
+/// security admin's `keyward integrity attest` would after reviewing them.
+pub async fn sql_attested(core: &Core, statement: &str, table: &str) {
+    let db = core.store.db();
+    db.execute_unprepared(statement)
+        .await
+        .expect("statement runs");
+    let id = if table == "session" { "id_hash" } else { "id" };
+    let rows = db
+        .query_all(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT {id} AS id FROM {table}"),
+        ))
+        .await
+        .expect("ids");
+    for row in rows {
+        let id: String = row.try_get("", "id").expect("id");
+        assert!(
+            keyward::store::integrity::attest(db, &core.integrity, table, &id)
+                .await
+                .expect("attest"),
+            "{table} {id} attested"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use super::kit::{form_caller, recoverable, service_failure};
 use super::{error_page, render, see_other, to_signin, Chrome};
 use crate::authz::{Action, ORG_WIDE};
 use crate::http::MaybeSession;
-use crate::services::escrow::EscrowInput;
+use crate::services::escrow::{EscrowInput, Handed};
 use crate::services::{Caller, Core, ServiceError};
 use crate::store::escrow::ReleaseRow;
 use actix_web::http::StatusCode;
@@ -44,6 +44,7 @@ pub struct CustodianLine {
     pub fingerprint: String,
     pub delivered: &'static str,
     pub picked_up: bool,
+    pub confirmed: bool,
 }
 
 pub struct ReleaseLine {
@@ -60,6 +61,7 @@ pub(super) fn state_label(c: &Chrome, state: &str) -> &'static str {
         "released" => t.state_released,
         "vetoed" => t.state_vetoed,
         "expired" => t.state_expired,
+        "cancelled" => t.state_cancelled,
         _ => t.state_collecting,
     }
 }
@@ -85,14 +87,39 @@ struct EscrowsPage {
     escrows: Vec<EscrowLine>,
     can_create: bool,
     error: Option<String>,
+    /// The caller's enrolled age recipient (None: none; the card is for members only).
+    my_key: Option<String>,
+    is_member: bool,
+    /// A new ceremony with the scope of an escrow that needs one.
+    like: Like,
 }
 
-async fn escrows_page(
+/// What the ceremony form starts with.
+#[derive(Default)]
+pub(super) struct Like {
+    pub name: String,
+    pub teams: String,
+    pub threshold: String,
+    pub custodians: String,
+}
+
+pub(super) async fn escrows_page(
     req: &HttpRequest,
     core: &Core,
     caller: &Caller,
     status: StatusCode,
     error: Option<String>,
+) -> HttpResponse {
+    escrows_page_like(req, core, caller, status, error, None).await
+}
+
+async fn escrows_page_like(
+    req: &HttpRequest,
+    core: &Core,
+    caller: &Caller,
+    status: StatusCode,
+    error: Option<String>,
+    like: Option<&str>,
 ) -> HttpResponse {
     let c = Chrome::new(req, core, Some(caller));
     let views = match core.escrows(caller).await {
@@ -111,6 +138,22 @@ async fn escrows_page(
         })
         .collect();
     let can_create = core.may(caller, ORG_WIDE, Action::EscrowManage).await;
+    let me = core.caller_member(caller).await.ok().flatten();
+    let mut start = Like {
+        threshold: "2".to_owned(),
+        ..Like::default()
+    };
+    if let Some(old) = like.filter(|_| can_create) {
+        if let Ok(view) = core.escrow(caller, old).await {
+            let kept = core.continuing_custodians(&view).await.unwrap_or_default();
+            start = Like {
+                name: view.escrow.name.clone(),
+                teams: view.teams.join(", "),
+                threshold: view.escrow.threshold.to_string(),
+                custodians: kept.join("\n"),
+            };
+        }
+    }
     render(
         status,
         &EscrowsPage {
@@ -118,22 +161,41 @@ async fn escrows_page(
             escrows,
             can_create,
             error,
+            is_member: me.is_some(),
+            my_key: me.and_then(|m| m.age_recipient),
+            like: start,
         },
     )
 }
 
 /// Escrows the signed-in member may see, and the ceremony form for security admins.
-#[utoipa::path(get, path = "/escrows", tag = "dashboard", security(("session" = [])),
+#[utoipa::path(get, path = "/escrows", tag = "dashboard", security(("session" = [])), params(LikeQuery),
     responses((status = 200, description = "the page (HTML)", content_type = "text/html"), (status = 303, description = "a redirect (see Location)")))]
 pub async fn escrows_list(
     req: HttpRequest,
     core: web::Data<Core>,
     session: MaybeSession,
+    query: web::Query<LikeQuery>,
 ) -> HttpResponse {
     let Some(caller) = session.0 else {
         return to_signin("/escrows");
     };
-    escrows_page(&req, &core, &caller, StatusCode::OK, None).await
+    escrows_page_like(
+        &req,
+        &core,
+        &caller,
+        StatusCode::OK,
+        None,
+        query.like.as_deref(),
+    )
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LikeQuery {
+    /// An escrow whose scope and continuing custodians the ceremony form starts with.
+    like: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -147,7 +209,7 @@ pub struct CeremonyForm {
     teams: String,
     #[serde(default)]
     threshold: String,
-    /// One custodian per line: an email, optionally followed by an `age1…` key.
+    /// One custodian per line: a member's email or id (never a key).
     #[serde(default)]
     custodians: String,
     #[serde(default)]
@@ -158,15 +220,15 @@ pub struct CeremonyForm {
 
 /// What a form produced, shown once on the escrow's page.
 #[derive(Default, Serialize, Deserialize)]
-struct EscrowExtras {
-    /// (custodian email, armored age file), right after the ceremony.
-    shares: Vec<(String, String)>,
-    /// The custodian's share, right after their pickup.
-    my_share: Option<Zeroizing<String>>,
+pub(super) struct EscrowExtras {
+    /// The custodian's share, right after they fetched it.
+    pub my_share: Option<Zeroizing<String>>,
+    /// It is age-encrypted to their own key (else plain).
+    pub my_share_age: bool,
 }
 
 /// Keeps `extras` for one view of the escrow's page and sends the browser there.
-async fn show_escrow_once(
+pub(super) async fn show_escrow_once(
     req: &HttpRequest,
     core: &Core,
     caller: &Caller,
@@ -219,23 +281,24 @@ pub async fn create(
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
         .collect();
-    let custodians: Vec<(String, Option<String>)> = form
+    let lines: Vec<Vec<&str>> = form
         .custodians
         .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let mut parts = l.split_whitespace();
-            let email = parts.next().unwrap_or_default().to_owned();
-            (email, parts.next().map(str::to_owned))
-        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|parts| !parts.is_empty())
         .collect();
+    // A second word on a line is a key the operator tried to give: refused.
+    let recipients = lines.iter().any(|parts| parts.len() > 1);
     let input = EscrowInput::parse(
         &form.name,
         &teams,
         number(&form.threshold, 0),
-        custodians,
-        Some(number(&form.waiting_period_minutes, 0)),
+        lines.iter().map(|parts| parts[0].to_owned()).collect(),
+        recipients,
+        Some(number(
+            &form.waiting_period_minutes,
+            crate::services::escrow::DEFAULT_WAITING_MINUTES,
+        )),
         Some(number(&form.release_ttl_minutes, 60)),
     );
     let created = match input {
@@ -243,13 +306,7 @@ pub async fn create(
         Err(invalid) => Err(invalid.into()),
     };
     match created {
-        Ok(created) => {
-            let extras = EscrowExtras {
-                shares: created.shares,
-                my_share: None,
-            };
-            show_escrow_once(&req, &core, &caller, &created.view.escrow.id, extras).await
-        }
+        Ok(view) => see_other(&format!("/escrows/{}", view.escrow.id)),
         Err(ServiceError::Invalid(invalid)) => {
             escrows_page(
                 &req,
@@ -276,9 +333,11 @@ struct EscrowPage {
     custodians: Vec<CustodianLine>,
     releases: Vec<ReleaseLine>,
     mine: Option<CustodianLine>,
-    shares: Vec<(String, String)>,
     my_share: Option<String>,
+    my_share_age: bool,
     shown_once: bool,
+    needs_ceremony: bool,
+    can_manage: bool,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -357,8 +416,10 @@ async fn escrow_page(
         } else {
             c.t.bg.delivered_pickup
         },
-        picked_up: x.picked_up_at.is_some() || x.delivered_by_age(),
+        picked_up: x.picked_up_at.is_some(),
+        confirmed: x.confirmed_at.is_some(),
     };
+    let can_manage = core.may(caller, ORG_WIDE, Action::EscrowManage).await;
     let releases = core
         .escrow_releases(&view)
         .await
@@ -375,9 +436,11 @@ async fn escrow_page(
         custodians: view.custodians.iter().map(line).collect(),
         mine: mine.as_ref().map(line),
         releases,
-        shares: extras.shares,
         my_share: extras.my_share.map(|s| s.as_str().to_owned()),
+        my_share_age: extras.my_share_age,
         shown_once,
+        needs_ceremony: view.escrow.needs_ceremony,
+        can_manage,
         c,
     };
     render(StatusCode::OK, &page)
@@ -392,7 +455,7 @@ pub struct CsrfForm {
     pub(super) reason: String,
 }
 
-/// A custodian picks up their share; it is shown once on the escrow's page.
+/// A custodian fetches their own share; it is shown once on the escrow's page.
 #[utoipa::path(post, path = "/escrows/{id}/share", tag = "dashboard", security(("session" = [])), params(EscrowPath),
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "a redirect (see Location)"), (status = 403, description = "a stale form (CSRF) or not a custodian", content_type = "text/html"), (status = 404, description = "no such escrow", content_type = "text/html"), (status = 409, description = "picked up already", content_type = "text/html")))]
@@ -408,11 +471,17 @@ pub async fn pickup(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    match core.pick_up_share(&caller, &id).await {
-        Ok((share, _)) => {
-            let extras = EscrowExtras {
-                shares: Vec::new(),
-                my_share: Some(share),
+    match core.fetch_share(&caller, &id).await {
+        Ok((handed, _)) => {
+            let extras = match handed {
+                Handed::Age(armored) => EscrowExtras {
+                    my_share: Some(Zeroizing::new(armored)),
+                    my_share_age: true,
+                },
+                Handed::Plain(text) => EscrowExtras {
+                    my_share: Some(text),
+                    my_share_age: false,
+                },
             };
             show_escrow_once(&req, &core, &caller, &id, extras).await
         }

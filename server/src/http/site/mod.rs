@@ -7,6 +7,7 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod backup;
 pub(crate) mod breakglass;
+pub(crate) mod ceremony;
 pub mod i18n;
 mod i18n_breakglass;
 mod i18n_imports;

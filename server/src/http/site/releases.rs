@@ -163,6 +163,26 @@ struct SubmitPage {
     id: String,
     done: bool,
     error: Option<String>,
+    /// Who asked, why, for which teams and when: so a custodian can tell a real emergency
+    /// from a stray link.
+    context: Option<SubmitContext>,
+}
+
+struct SubmitContext {
+    requester: String,
+    reason: String,
+    teams: String,
+    asked_at: String,
+}
+
+async fn submit_context(core: &Core, id: &str) -> Option<SubmitContext> {
+    let (release, teams) = core.release_context(id).await.ok()??;
+    Some(SubmitContext {
+        requester: core.display_name(&release.requester).await,
+        reason: release.reason,
+        teams: teams.join(", "),
+        asked_at: super::kit::when(release.created_at),
+    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -191,6 +211,7 @@ pub async fn submit_page(
         StatusCode::OK,
         &SubmitPage {
             c,
+            context: submit_context(&core, &id).await,
             id,
             done: query.done.is_some(),
             error: None,
@@ -234,6 +255,7 @@ pub async fn submit(
                 api.status,
                 &SubmitPage {
                     c,
+                    context: submit_context(&core, &id).await,
                     id,
                     done: false,
                     error: Some(api.message),

@@ -442,7 +442,7 @@ impl Core {
     ) -> Result<bool, ServiceError> {
         let kind = RotationKind::BackupCodes.as_str();
         let reason = RotationReason::LowCodes.as_str();
-        if rotation::find_open(&**tx, account_id, kind, reason, None)
+        if rotation::find_open(&**tx, &self.integrity, account_id, kind, reason, None)
             .await?
             .is_some()
         {

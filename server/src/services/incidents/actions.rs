@@ -129,7 +129,7 @@ impl Core {
                 Ok(Prepared::Report(Box::new(plan), *outcome))
             }
             RunbookAction::OpenBreakGlassRelease => {
-                let escrows = escrow_repo::active(self.store.db()).await?;
+                let escrows = escrow_repo::active(self.store.db(), &self.integrity).await?;
                 // The team's own escrow first, then an org-wide one.
                 let escrow = escrows
                     .iter()
@@ -315,9 +315,16 @@ impl Core {
                     .await?
                     .is_some(),
             };
-            let open = rotation_repo::find_open(&**tx, &account.id, kind.as_str(), reason, None)
-                .await?
-                .is_some();
+            let open = rotation_repo::find_open(
+                &**tx,
+                &self.integrity,
+                &account.id,
+                kind.as_str(),
+                reason,
+                None,
+            )
+            .await?
+            .is_some();
             if !held || open {
                 skipped.push(serde_json::json!({
                     "kind": kind.as_str(),

@@ -193,10 +193,10 @@ impl Core {
             None
         };
         let row = found.ok_or(ServiceError::NotFound(crate::services::Missing::Incident))?;
-        let account = accounts_repo::find(db, &row.account_id)
+        let account = accounts_repo::find(db, &self.integrity, &row.account_id)
             .await?
             .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
-        let team = accounts_repo::team_slug(db, &account.team_id)
+        let team = accounts_repo::team_slug(db, &self.integrity, &account.team_id)
             .await?
             .ok_or(ServiceError::NotFound(crate::services::Missing::Team))?;
         self.authorize(caller, &team, action, Some(&target(id)))
@@ -361,11 +361,12 @@ impl Core {
         let rows = repo::list(db, &filter, MAX_LIST).await?;
         let slugs = match teams {
             Some(known) => known,
-            None => accounts_repo::team_slugs(db).await?,
+            None => accounts_repo::team_slugs(db, &self.integrity).await?,
         };
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
-            let Some(account) = accounts_repo::find(db, &row.account_id).await? else {
+            let Some(account) = accounts_repo::find(db, &self.integrity, &row.account_id).await?
+            else {
                 continue;
             };
             views.push(IncidentView {

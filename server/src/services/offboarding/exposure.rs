@@ -24,14 +24,14 @@ impl Core {
     ) -> Result<Vec<ExposureItem>, ServiceError> {
         let mut actors = vec![member_target(&member.id)];
         actors.extend(
-            tokens::of_member(db, &member.id)
+            tokens::of_member(db, &self.integrity, &member.id)
                 .await?
                 .into_iter()
                 .map(|t| format!("token:{}", t.id)),
         );
         let mut lookups = Lookups {
             accounts: HashMap::new(),
-            slugs: accounts_repo::team_slugs(db).await?,
+            slugs: accounts_repo::team_slugs(db, &self.integrity).await?,
         };
         let mut items: Vec<ExposureItem> = Vec::new();
         let mut seen = HashSet::new();
@@ -90,7 +90,7 @@ impl Core {
         else {
             return Ok(None);
         };
-        let Some(account) = lookups.account(db, account_id).await? else {
+        let Some(account) = lookups.account(db, &self.integrity, account_id).await? else {
             return Ok(None);
         };
         let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
@@ -162,7 +162,7 @@ impl Core {
             let Some(account) = released["account"].as_str() else {
                 continue;
             };
-            let Some(account) = lookups.account(db, account).await? else {
+            let Some(account) = lookups.account(db, &self.integrity, account).await? else {
                 continue;
             };
             for id in released["ids"].as_array().cloned().unwrap_or_default() {
@@ -229,7 +229,7 @@ impl Core {
                 return Ok(Vec::new());
             }
             Some(
-                accounts_repo::team_ids(db, &slugs)
+                accounts_repo::team_ids(db, &self.integrity, &slugs)
                     .await?
                     .into_keys()
                     .collect(),
@@ -240,7 +240,7 @@ impl Core {
             hide_archived: true,
             ..AccountFilter::default()
         };
-        let accounts = accounts_repo::list(db, &filter, MAX_REACH).await?;
+        let accounts = accounts_repo::list(db, &self.integrity, &filter, MAX_REACH).await?;
         let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
         let mut by_account: BTreeMap<String, Vec<secrets::SecretRow>> = BTreeMap::new();
         for secret in secrets::current_of(db, &ids).await? {

@@ -125,10 +125,11 @@ impl Lookups {
     async fn account(
         &mut self,
         db: &impl ConnectionTrait,
+        ig: &crate::store::Integrity,
         id: &str,
     ) -> Result<Option<Account>, ServiceError> {
         if !self.accounts.contains_key(id) {
-            let found = accounts_repo::find(db, id).await?;
+            let found = accounts_repo::find(db, ig, id).await?;
             self.accounts.insert(id.to_owned(), found);
         }
         // Archived accounts are not rotated: nobody signs in to them any more.
@@ -180,9 +181,9 @@ impl Core {
             }
         }
         let db = self.store.db();
-        let members = repo::list_by_status(db, status).await?;
+        let members = repo::list_by_status(db, &self.integrity, status).await?;
         let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
-        let mut grants = repo::grants_of(db, &ids).await?;
+        let mut grants = repo::grants_of(db, &self.integrity, &ids).await?;
         Ok(members
             .into_iter()
             .map(|member| MemberView {
@@ -219,12 +220,12 @@ impl Core {
     async fn member_view(&self, id: &str) -> Result<MemberView, ServiceError> {
         let db = self.store.db();
         let member = if crate::domain::is_id(id) {
-            repo::find(db, id).await?
+            repo::find(db, &self.integrity, id).await?
         } else {
             None
         };
         let member = member.ok_or(ServiceError::NotFound(crate::services::Missing::Member))?;
-        let grants = repo::grants(db, &member.id).await?;
+        let grants = repo::grants(db, &self.integrity, &member.id).await?;
         Ok(MemberView { member, grants })
     }
 
@@ -275,7 +276,7 @@ impl Core {
     ) -> Result<Offboarded, ServiceError> {
         let tx = self.store.begin_write().await?;
         let member = if crate::domain::is_id(id) {
-            repo::find(&*tx, id).await?
+            repo::find(&*tx, &self.integrity, id).await?
         } else {
             None
         };
@@ -302,6 +303,7 @@ impl Core {
     ) -> Result<Offboarded, ServiceError> {
         let departed = repo::depart(
             &**tx,
+            &self.integrity,
             &member.id,
             Departure {
                 reason: reason.as_str(),
@@ -314,8 +316,9 @@ impl Core {
             return Err(already_departed());
         }
         let sessions_revoked = sessions::delete_for_member(&**tx, &member.id).await?;
-        let tokens_revoked = tokens::revoke_for_member(&**tx, &member.id).await?;
-        let grants = repo::grants(&**tx, &member.id).await?;
+        let tokens_revoked = tokens::revoke_for_member(&**tx, &self.integrity, &member.id).await?;
+        self.breakglass_departure(&**tx, actor, &member.id).await?;
+        let grants = repo::grants(&**tx, &self.integrity, &member.id).await?;
         let exposure = self.exposure_in(&**tx, member, &grants, policy).await?;
         let target = member_target(&member.id);
         if sessions_revoked > 0 {
@@ -336,6 +339,7 @@ impl Core {
             let departure = RotationReason::Departure.as_str();
             if rotation_repo::find_open(
                 &**tx,
+                &self.integrity,
                 &account_id,
                 kind.as_str(),
                 departure,

@@ -20,7 +20,10 @@ pub async fn open_offline(
     escrow_id: &str,
     shares: &[Zeroizing<String>],
 ) -> Result<Vec<ReleasedAccount>, ServiceError> {
-    let escrow = repo::find(store.db(), escrow_id)
+    // No key file here: rows are believed as read, and what is written carries no MAC until a
+    // security admin attests it (`keyward integrity check` lists it).
+    let ig = &crate::store::Integrity::without_keys();
+    let escrow = repo::find(store.db(), ig, escrow_id)
         .await?
         .ok_or(ServiceError::NotFound(crate::services::Missing::Escrow))?;
     if escrow.state != repo::ACTIVE {
@@ -29,7 +32,7 @@ pub async fn open_offline(
             "this escrow was used already; a new ceremony is due",
         ));
     }
-    let custodians = repo::custodians(store.db(), &escrow.id).await?;
+    let custodians = repo::custodians(store.db(), ig, &escrow.id).await?;
     let mut parsed = Vec::new();
     for raw in shares {
         let share = ShareText::parse(raw)?;
@@ -69,11 +72,12 @@ pub async fn open_offline(
         )
     })?;
     let tx = store.begin_write().await?;
-    let accounts = open_scope(&*tx, &escrow, &key).await?;
+    let accounts = open_scope(&*tx, ig, &escrow, &key).await?;
     drop(key);
     let details = serde_json::json!({ "offline": true, "shares": parsed.iter().map(|s| s.index).collect::<Vec<_>>() });
     finish_release(
         &*tx,
+        ig,
         &settings.rotation,
         &Actor::cli(),
         &escrow,

@@ -14,6 +14,7 @@ use crate::store::{accounts as accounts_repo, backup as backup_repo, rotation, s
 /// Opens every account in the escrow's scope with the escrow key alone: no KEK, no key file.
 pub async fn open_scope(
     db: &impl sea_orm::ConnectionTrait,
+    ig: &crate::store::Integrity,
     escrow: &EscrowRow,
     key: &EscrowKey,
 ) -> Result<Vec<ReleasedAccount>, ServiceError> {
@@ -22,7 +23,7 @@ pub async fn open_scope(
         None
     } else {
         Some(
-            accounts_repo::team_ids(db, &teams)
+            accounts_repo::team_ids(db, ig, &teams)
                 .await?
                 .into_keys()
                 .collect(),
@@ -36,7 +37,7 @@ pub async fn open_scope(
     let opening =
         |e: crate::crypto::escrow::EscrowError| ServiceError::internal(format!("release: {e}"));
     let mut out = Vec::new();
-    for account in accounts_repo::list(db, &filter, u64::MAX >> 1).await? {
+    for account in accounts_repo::list(db, ig, &filter, u64::MAX >> 1).await? {
         let current = secrets::current_of(db, std::slice::from_ref(&account.id)).await?;
         let mut released = ReleasedAccount {
             account: account.id.clone(),
@@ -48,7 +49,7 @@ pub async fn open_scope(
             released_ids: Vec::new(),
         };
         let ids: Vec<String> = current.iter().map(|s| s.id.clone()).collect();
-        let seals = repo::seals_of(db, &escrow.id, &ids).await?;
+        let seals = repo::seals_of(db, ig, &escrow.id, &ids).await?;
         for secret in &current {
             let Some(seal) = seals.iter().find(|s| s.owner_id == secret.id) else {
                 continue;
@@ -75,7 +76,8 @@ pub async fn open_scope(
             }
         }
         if let Some(generation) = backup_repo::current(db, &account.id).await? {
-            let seal = repo::seals_of(db, &escrow.id, std::slice::from_ref(&generation.id)).await?;
+            let seal =
+                repo::seals_of(db, ig, &escrow.id, std::slice::from_ref(&generation.id)).await?;
             if let Some(seal) = seal.first() {
                 let dek = key
                     .open(
@@ -108,13 +110,14 @@ pub async fn open_scope(
 /// `escrow.spent` are recorded (ids only).
 pub(super) async fn finish_release(
     db: &impl sea_orm::ConnectionTrait,
+    ig: &crate::store::Integrity,
     settings: &crate::config::RotationSettings,
     actor: &Actor,
     escrow: &EscrowRow,
     accounts: &[ReleasedAccount],
     details: serde_json::Value,
 ) -> Result<(), ServiceError> {
-    if !repo::spend(db, &escrow.id).await? {
+    if !repo::spend(db, ig, &escrow.id).await? {
         return Err(conflict(
             "escrow_spent",
             "this escrow was used already; a new ceremony is due",
@@ -122,14 +125,14 @@ pub(super) async fn finish_release(
     }
     // The escrow's other releases end with it: their shares are forgotten.
     let this = details["release"].as_str().unwrap_or_default().to_owned();
-    for other in repo::releases_of(db, &escrow.id).await? {
+    for other in repo::releases_of(db, ig, &escrow.id).await? {
         let unopened = other.state == repo::RELEASED && other.opened.is_none();
         let live = other.state == repo::COLLECTING || other.state == repo::WAITING || unopened;
         if other.id != this && live {
             repo::delete_release_shares(db, &other.id).await?;
             let mut other = other;
             other.state = repo::EXPIRED.to_owned();
-            repo::update_release(db, other).await?;
+            repo::update_release(db, ig, other).await?;
         }
     }
     let mut released = Vec::new();
@@ -146,11 +149,11 @@ pub(super) async fn finish_release(
         if !account.backup_codes.is_empty() {
             kinds.push(RotationKind::BackupCodes);
         }
-        let team_id = accounts_repo::find(db, &account.account)
+        let team_id = accounts_repo::find(db, ig, &account.account)
             .await?
             .map(|a| a.team_id)
             .unwrap_or_default();
-        let team = accounts_repo::team_slug(db, &team_id)
+        let team = accounts_repo::team_slug(db, ig, &team_id)
             .await?
             .unwrap_or_default();
         for kind in &kinds {
@@ -164,7 +167,7 @@ pub(super) async fn finish_release(
                 due_at: crate::services::rotation::due(settings, *kind),
                 opened_by: &actor.subject,
             };
-            crate::services::rotation::open_task(db, actor, &team, new).await?;
+            crate::services::rotation::open_task(db, ig, actor, &team, new).await?;
         }
         released.push(serde_json::json!({
             "account": account.account,

@@ -16,15 +16,18 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+/// The purpose of the server-held key that wraps submitted shares (see `submit_share`).
+const SHARE_WRAP: &str = "keyward/v1/release-share";
+
 impl Core {
     async fn release_row(&self, id: &str) -> Result<(ReleaseRow, EscrowRow), ServiceError> {
         let found = if crate::domain::is_id(id) {
-            repo::find_release(self.store.db(), id).await?
+            repo::find_release(self.store.db(), &self.integrity, id).await?
         } else {
             None
         };
         let release = found.ok_or(ServiceError::NotFound(crate::services::Missing::Release))?;
-        let escrow = repo::find(self.store.db(), &release.escrow_id)
+        let escrow = repo::find(self.store.db(), &self.integrity, &release.escrow_id)
             .await?
             .ok_or(ServiceError::NotFound(crate::services::Missing::Escrow))?;
         Ok((release, escrow))
@@ -54,6 +57,12 @@ impl Core {
         view: EscrowView,
         reason: &Justification,
     ) -> Result<Requested, ServiceError> {
+        if view.escrow.state == repo::PENDING {
+            return Err(conflict(
+                "escrow_pending",
+                "not every custodian has confirmed their share yet; the escrow is not active",
+            ));
+        }
         if view.escrow.state != repo::ACTIVE {
             return Err(conflict(
                 "escrow_spent",
@@ -76,8 +85,9 @@ impl Core {
             opened: None,
             vetoed_by: None,
             created_at: now(),
+            mac: None,
         };
-        let release = repo::insert_release(db, release).await?;
+        let release = repo::insert_release(db, &self.integrity, release).await?;
         let event = caller
             .event("release.request")
             .target(target(&release.id))
@@ -112,22 +122,29 @@ impl Core {
         id: &str,
     ) -> Result<EscrowView, ServiceError> {
         let found = if crate::domain::is_id(id) {
-            repo::find(self.store.db(), id).await?
+            repo::find(self.store.db(), &self.integrity, id).await?
         } else {
             None
         };
         let escrow = found.ok_or(ServiceError::NotFound(crate::services::Missing::Escrow))?;
         let view = self.escrow_view(escrow).await?;
-        if self.may_request_in(caller, &view).await {
+        if self.may_ask_release_in(caller, &view).await {
             return Ok(view);
         }
         if self.custodian_of(caller, &view).await?.is_some() {
             return Ok(view);
         }
+        // Refused, and audited against the escrow's first team (a viewer or an auditor may
+        // see an escrow but not ask for its release).
+        let team = view
+            .teams
+            .first()
+            .cloned()
+            .unwrap_or_else(|| ORG_WIDE.to_owned());
         self.authorize(
             caller,
-            ORG_WIDE,
-            Action::EscrowManage,
+            &team,
+            Action::ReleaseRequest,
             Some(&format!("escrow:{}", view.escrow.id)),
         )
         .await?;
@@ -155,13 +172,15 @@ impl Core {
             limited?;
             Err::<ReleaseView, ServiceError>(err)
         };
-        let share = match ShareText::parse(raw) {
-            Ok(share) => share,
-            Err(invalid) => return refuse("invalid_share", invalid.into()).await,
-        };
+        // The release first: one whose row does not verify (a swapped requester key) takes
+        // no share at all, however well-formed.
         let (release, escrow) = match self.release_row(release_id).await {
             Ok(found) => found,
             Err(err) => return refuse("unknown_release", err).await,
+        };
+        let share = match ShareText::parse(raw) {
+            Ok(share) => share,
+            Err(invalid) => return refuse("invalid_share", invalid.into()).await,
         };
         if share.escrow != escrow.id {
             return refuse(
@@ -170,7 +189,7 @@ impl Core {
             )
             .await;
         }
-        let custodian = repo::custodians(self.store.db(), &escrow.id)
+        let custodian = repo::custodians(self.store.db(), &self.integrity, &escrow.id)
             .await?
             .into_iter()
             .find(|c| c.share_index == i32::from(share.index));
@@ -182,12 +201,29 @@ impl Core {
             )
             .await;
         };
+        // A custodian who departed no longer counts: their share is refused (the escrow
+        // shows that it needs a new ceremony).
+        if let Some(member_id) = &custodian.member_id {
+            let active = crate::store::members::find(self.store.db(), &self.integrity, member_id)
+                .await?
+                .is_some_and(|m| m.is_active());
+            if !active {
+                return refuse(
+                    "custodian_departed",
+                    ServiceError::Invalid(crate::domain::Invalid::new(
+                        "custodian_departed",
+                        "this share's custodian has left; it is no longer accepted".to_owned(),
+                    )),
+                )
+                .await;
+            }
+        }
         let tx = self.store.begin_write().await?;
         repo::lock_release(&*tx, &release.id).await?;
-        let mut release = repo::find_release(&*tx, &release.id)
+        let mut release = repo::find_release(&*tx, &self.integrity, &release.id)
             .await?
             .ok_or(ServiceError::NotFound(crate::services::Missing::Release))?;
-        let escrow_now = repo::find(&*tx, &escrow.id).await?;
+        let escrow_now = repo::find(&*tx, &self.integrity, &escrow.id).await?;
         if escrow_now.is_none_or(|e| e.state != repo::ACTIVE) {
             drop(tx);
             return refuse(
@@ -232,6 +268,14 @@ impl Core {
             &share.bytes,
         )
         .map_err(|e| ServiceError::internal(e.to_string()))?;
+        // Sealed under the server's keys as well: a requester who can also read the database
+        // cannot open the shares with their release key before the waiting period is over
+        // (or after a veto); only this service can, when the release opens.
+        let aad = share_aad(&release.id, custodian.share_index);
+        let sealed = self
+            .sealing_keyring()
+            .await?
+            .seal_derived(SHARE_WRAP, &aad, &sealed)?;
         repo::insert_release_share(&*tx, &release.id, custodian.share_index, sealed).await?;
         release.shares_received += 1;
         if release.shares_received >= release.threshold {
@@ -244,7 +288,7 @@ impl Core {
             .to_owned();
             release.release_at = Some(now() + Duration::minutes(wait));
         }
-        let release = repo::update_release(&*tx, release).await?;
+        let release = repo::update_release(&*tx, &self.integrity, release).await?;
         let mut event = Event::new("custodian", "release.share")
             .target(target(&release.id))
             .details(serde_json::json!({
@@ -310,7 +354,7 @@ impl Core {
         let view = self.escrow_view(escrow).await?;
         let tx = self.store.begin_write().await?;
         repo::lock_release(&*tx, id).await?;
-        let mut release = repo::find_release(&*tx, id)
+        let mut release = repo::find_release(&*tx, &self.integrity, id)
             .await?
             .ok_or(ServiceError::NotFound(crate::services::Missing::Release))?;
         if !(release.state == repo::COLLECTING || release.state == repo::WAITING) {
@@ -321,7 +365,7 @@ impl Core {
         }
         release.state = repo::VETOED.to_owned();
         release.vetoed_by = Some(caller.principal.subject());
-        let release = repo::update_release(&*tx, release).await?;
+        let release = repo::update_release(&*tx, &self.integrity, release).await?;
         repo::delete_release_shares(&*tx, id).await?;
         let event = caller
             .event("release.veto")
@@ -385,7 +429,7 @@ impl Core {
         })?;
         let tx = self.store.begin_write().await?;
         repo::lock_release(&*tx, id).await?;
-        let mut release = repo::find_release(&*tx, id)
+        let mut release = repo::find_release(&*tx, &self.integrity, id)
             .await?
             .ok_or(ServiceError::NotFound(crate::services::Missing::Release))?;
         let at = now();
@@ -414,7 +458,7 @@ impl Core {
             if release.expires_at.is_some_and(|t| t <= at) {
                 release.state = repo::EXPIRED.to_owned();
                 release.opened = None;
-                repo::update_release(&*tx, release).await?;
+                repo::update_release(&*tx, &self.integrity, release).await?;
                 crate::audit::append(&*tx, expire_event(id, "window_over")).await?;
                 tx.commit().await?;
                 return Err(gone());
@@ -441,7 +485,14 @@ impl Core {
         let shares = repo::shares_of(&*tx, id).await?;
         let opened: Vec<Zeroizing<Vec<u8>>> = shares
             .iter()
-            .map(|s| key.open(&share_aad(id, s.share_index), &s.sealed))
+            .map(|s| {
+                let aad = share_aad(id, s.share_index);
+                let inner = self
+                    .keyring
+                    .open_derived(SHARE_WRAP, &aad, &s.sealed)
+                    .map_err(|_| ())?;
+                key.open(&aad, &inner).map_err(|_| ())
+            })
             .collect::<Result<_, _>>()
             .map_err(|_| {
                 refused(
@@ -457,7 +508,7 @@ impl Core {
                 "the submitted shares do not rebuild the escrow key",
             )
         })?;
-        let accounts = open_scope(&*tx, &escrow, &escrow_key).await?;
+        let accounts = open_scope(&*tx, &self.integrity, &escrow, &escrow_key).await?;
         drop(escrow_key);
         let json = Zeroizing::new(serde_json::to_vec(&accounts).unwrap_or_default());
         release.opened = Some(
@@ -468,11 +519,12 @@ impl Core {
         release.opened_at = Some(at);
         let expires = at + Duration::minutes(i64::from(escrow.release_ttl_minutes));
         release.expires_at = Some(expires);
-        let release = repo::update_release(&*tx, release).await?;
+        let release = repo::update_release(&*tx, &self.integrity, release).await?;
         repo::delete_release_shares(&*tx, id).await?;
         let details = serde_json::json!({ "release": id, "expires_at": expires });
         finish_release(
             &*tx,
+            &self.integrity,
             &self.settings.rotation,
             &Actor::from(caller),
             &escrow,
@@ -515,7 +567,7 @@ impl Core {
         let tx = self.store.begin_write().await?;
         let at = now();
         let mut ended = 0;
-        for release in repo::live_releases(&*tx).await? {
+        for release in repo::live_releases(&*tx, &self.integrity).await? {
             let window_over =
                 release.opened.is_some() && release.expires_at.is_some_and(|t| t <= at);
             let lapsed = release.opened.is_none()
@@ -527,7 +579,7 @@ impl Core {
                 let mut release = release;
                 release.state = repo::EXPIRED.to_owned();
                 release.opened = None;
-                repo::update_release(&*tx, release).await?;
+                repo::update_release(&*tx, &self.integrity, release).await?;
                 ended += 1;
             }
         }

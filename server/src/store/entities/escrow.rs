@@ -21,6 +21,10 @@ pub struct Model {
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub spent_at: Option<DateTimeUtc>,
+    /// A custodian departed: the escrow still works, but a new ceremony is due.
+    pub needs_ceremony: bool,
+    /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
+    pub mac: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

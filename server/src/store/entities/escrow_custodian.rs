@@ -18,6 +18,14 @@ pub struct Model {
     pub delivery: String,
     pub pending_share: Option<Vec<u8>>,
     pub picked_up_at: Option<DateTimeUtc>,
+    /// The member who holds the share (escrows made before custodians were members: none).
+    pub member_id: Option<String>,
+    /// The age recipient the share is encrypted to (the member's, at the ceremony), if any.
+    pub age_recipient: Option<String>,
+    /// When the custodian proved they hold their share.
+    pub confirmed_at: Option<DateTimeUtc>,
+    /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
+    pub mac: Option<String>,
 }
 
 impl std::fmt::Debug for Model {

@@ -15,6 +15,8 @@ pub struct Model {
     pub account_id: String,
     pub sealed: Vec<u8>,
     pub created_at: DateTimeUtc,
+    /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
+    pub mac: Option<String>,
 }
 
 impl std::fmt::Debug for Model {

@@ -24,6 +24,11 @@ pub struct Model {
     pub source: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The member's own age public key (`age1…`), enrolled by them: their break-glass
+    /// shares are encrypted to it.
+    pub age_recipient: Option<String>,
+    /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
+    pub mac: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

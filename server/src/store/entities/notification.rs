@@ -22,6 +22,8 @@ pub struct Model {
     pub delivered_at: Option<DateTimeUtc>,
     pub given_up_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
+    pub mac: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,8 @@ pub struct Model {
     pub opened: Option<Vec<u8>>,
     pub vetoed_by: Option<String>,
     pub created_at: DateTimeUtc,
+    /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
+    pub mac: Option<String>,
 }
 
 impl std::fmt::Debug for Model {

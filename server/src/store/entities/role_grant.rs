@@ -12,6 +12,8 @@ pub struct Model {
     pub role: String,
     pub source: String,
     pub created_at: DateTimeUtc,
+    /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
+    pub mac: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

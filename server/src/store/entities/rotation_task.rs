@@ -24,6 +24,8 @@ pub struct Model {
     pub opened_by: Option<String>,
     /// When the overdue notification was sent (once).
     pub notified_at: Option<DateTimeUtc>,
+    /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
+    pub mac: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

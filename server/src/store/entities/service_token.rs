@@ -18,6 +18,8 @@ pub struct Model {
     pub last_used_at: Option<DateTimeUtc>,
     /// The member this token acts for, if any: revoked when they depart.
     pub member_id: Option<String>,
+    /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
+    pub mac: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

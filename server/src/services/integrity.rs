@@ -1,0 +1,142 @@
+//! Row integrity, the use cases: turning the violations the store met into
+//! `integrity.violation` events and webhooks, scanning every covered row
+//! (`keyward integrity check`, `doctor`), re-signing a row a security admin reviewed
+//! (`keyward integrity attest`), and re-MAC'ing rows under a new KEK after `keys rotate`.
+
+use super::tokens::{CLI_ACTOR, SYSTEM_ACTOR};
+use super::Core;
+use crate::audit::Event;
+use crate::store::integrity::{self as repo, Pass, TableScan, Violation};
+use crate::store::{new_id, Integrity, Store};
+use sea_orm::DbErr;
+
+impl Core {
+    /// Records every violation met since the last call: one `integrity.violation` event each
+    /// (table and row id, never a value), and one notification per `[[notify]]` webhook
+    /// through the outbox, in the same transaction. The service keeps serving.
+    pub async fn report_integrity_violations(&self) -> usize {
+        let reports = self.integrity.take_reports();
+        let mut recorded = 0;
+        for Violation { table, id } in reports {
+            let result = async {
+                let tx = self.store.begin_write().await?;
+                let event = Event::new(SYSTEM_ACTOR, "integrity.violation")
+                    .target(format!("{table}:{id}"))
+                    .outcome(crate::audit::Outcome::Failure)
+                    .details(serde_json::json!({ "table": table, "row": id }));
+                crate::audit::append(&*tx, event).await?;
+                let body = serde_json::json!({
+                    "event": "integrity.violation",
+                    "table": table,
+                    "row": id,
+                    "url": format!(
+                        "{}/audit?action=integrity.violation",
+                        self.settings.public_url.trim_end_matches('/')
+                    ),
+                })
+                .to_string();
+                let notice = new_id();
+                for hook in &self.notifier.hooks {
+                    let until = crate::store::now() + hook.lease();
+                    crate::store::notifications::enqueue(
+                        &*tx,
+                        &self.integrity,
+                        &notice,
+                        &hook.id,
+                        &body,
+                        &self.notifier.owner,
+                        until,
+                    )
+                    .await?;
+                }
+                tx.commit().await
+            }
+            .await;
+            match result {
+                Ok(()) => recorded += 1,
+                Err(err) => {
+                    tracing::error!(table, row = %id, error = %err, "could not record an integrity violation")
+                }
+            }
+        }
+        if recorded > 0 {
+            self.notifier.wake.notify_one();
+        }
+        recorded
+    }
+}
+
+/// Scans every covered row; lists the ones whose MAC does not verify.
+pub async fn check(store: &Store, ig: &Integrity) -> Result<Vec<TableScan>, DbErr> {
+    repo::scan_all(store.db(), ig, Pass::Check).await
+}
+
+/// Why a row could not be attested.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    #[error("unknown table {0}; covered tables are: {tables}", tables = repo::TABLES.join(", "))]
+    UnknownTable(String),
+    #[error("no row {id} in {table}")]
+    NoSuchRow { table: String, id: String },
+    #[error("a justification of 1 to 500 characters is required")]
+    Justification,
+    #[error(transparent)]
+    Storage(#[from] DbErr),
+}
+
+/// Re-signs one row a security admin reviewed, with `integrity.attest` (table, row id, the
+/// justification) in the same transaction.
+pub async fn attest(
+    store: &Store,
+    ig: &Integrity,
+    table: &str,
+    id: &str,
+    justification: &str,
+) -> Result<(), AttestError> {
+    let justification = justification.trim();
+    if justification.is_empty() || justification.chars().count() > 500 {
+        return Err(AttestError::Justification);
+    }
+    let Some(table) = repo::TABLES.iter().find(|t| **t == table) else {
+        return Err(AttestError::UnknownTable(table.to_owned()));
+    };
+    let tx = store.begin_write().await?;
+    if !repo::attest(&*tx, ig, table, id).await? {
+        return Err(AttestError::NoSuchRow {
+            table: (*table).to_owned(),
+            id: id.to_owned(),
+        });
+    }
+    let event = Event::new(CLI_ACTOR, "integrity.attest")
+        .target(format!("{table}:{id}"))
+        .details(serde_json::json!({ "table": table, "row": id, "justification": justification }));
+    crate::audit::append(&*tx, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Re-MACs every row that verifies under an older KEK with the active one (after
+/// `keys rotate`); returns how many, audited as `integrity.rekey`.
+pub async fn rekey(store: &Store, ig: &Integrity) -> Result<u64, DbErr> {
+    let tx = store.begin_write().await?;
+    let scans = repo::scan_all(&*tx, ig, Pass::Rotate).await?;
+    let signed: u64 = scans.iter().map(|s| s.signed).sum();
+    if signed > 0 {
+        let event =
+            Event::new(CLI_ACTOR, "integrity.rekey").details(serde_json::json!({ "rows": signed }));
+        crate::audit::append(&*tx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(signed)
+}
+
+/// What signs and checks rows for a command that loaded the keyring itself.
+pub fn signer(keyring: std::sync::Arc<crate::crypto::Keyring>) -> Integrity {
+    Integrity::new(keyring)
+}
+
+/// Whether a storage error is a write refused because the row it would change does not
+/// verify (answered 403 `integrity_violation`, never a 5xx).
+pub fn is_tampered(err: &DbErr) -> bool {
+    repo::is_tampered(err)
+}
