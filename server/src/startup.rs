@@ -42,11 +42,10 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
     let keyring = Arc::new(keyring);
     let integrity = Arc::new(crate::store::Integrity::new(keyring.clone()));
     if migrate {
-        let (_, signed) = store
-            .migrate_signing(Some(&integrity))
+        let (_, adoption) = crate::services::integrity::migrate(&store, Some(&integrity))
             .await
             .context("applying migrations")?;
-        if let Some(n) = signed.filter(|n| *n > 0) {
+        if let crate::services::integrity::Adoption::Signed(n) = adoption {
             tracing::info!(
                 rows = n,
                 "row integrity: MAC'ed the rows that existed before"

@@ -157,12 +157,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = connect(&settings).await?;
             // With the key file at hand, the rows that exist when row MACs arrive are MAC'ed.
             let ig = common::integrity(&settings).ok();
-            let (applied, signed) = store.migrate_signing(ig.as_ref()).await?;
+            let (applied, adoption) =
+                crate::services::integrity::migrate(&store, ig.as_ref()).await?;
             println!("applied {applied} migration(s); the database is up to date");
-            match signed {
-                Some(0) => {}
-                Some(n) => println!("row integrity: MAC'ed the {n} rows that carry authority"),
-                None => eprintln!(
+            use crate::services::integrity::Adoption;
+            match adoption {
+                Adoption::Nothing => {}
+                Adoption::Signed(n) => {
+                    println!("row integrity: MAC'ed the {n} rows that carry authority")
+                }
+                Adoption::Refused(why) => eprintln!(
+                    "row integrity: the rows without a MAC were NOT signed ({why}); review \
+                     them with `keyward integrity check` and re-sign each with \
+                     `keyward integrity attest`"
+                ),
+                Adoption::NoKeys => eprintln!(
                     "row integrity: the key file is not at hand, so existing rows got no MAC \
                      and Keyward will not believe them; `keyward integrity check` lists them \
                      and `keyward integrity attest` re-signs each after review"

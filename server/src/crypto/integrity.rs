@@ -54,6 +54,11 @@ impl RowFacts {
         self
     }
 
+    pub fn opt_bytes(mut self, value: Option<&[u8]>) -> Self {
+        self.push(value);
+        self
+    }
+
     pub fn int(mut self, value: i64) -> Self {
         self.push(Some(&value.to_be_bytes()));
         self

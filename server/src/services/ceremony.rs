@@ -310,7 +310,17 @@ impl Core {
         actor: &Actor,
         member_id: &str,
     ) -> Result<(), ServiceError> {
-        for custodian in repo::custodian_rows_of(db, &self.integrity, member_id).await? {
+        let mut rows = repo::custodian_rows_of(db, &self.integrity, member_id).await?;
+        // Escrows made before custodians were members name an email alone.
+        if let Some(email) = crate::store::members::find(db, &self.integrity, member_id)
+            .await?
+            .and_then(|m| m.email)
+        {
+            rows.extend(
+                repo::legacy_custodian_rows_of(db, &self.integrity, &email.to_lowercase()).await?,
+            );
+        }
+        for custodian in rows {
             let Some(escrow) = repo::find(db, &self.integrity, &custodian.escrow_id).await? else {
                 continue;
             };

@@ -140,3 +140,84 @@ pub fn signer(keyring: std::sync::Arc<crate::crypto::Keyring>) -> Integrity {
 pub fn is_tampered(err: &DbErr) -> bool {
     repo::is_tampered(err)
 }
+
+/// What applying the migrations did about row MACs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adoption {
+    /// The migration that adds MACs was not among those applied (or the database was empty).
+    Nothing,
+    /// The rows that existed were MAC'ed (`integrity.backfill`).
+    Signed(u64),
+    /// The key file is not at hand: the rows that exist got no MAC.
+    NoKeys,
+    /// Refused: the database does not look like one that never had MACs.
+    Refused(&'static str),
+}
+
+/// Applies the pending migrations. When this run applies the one that adds row MACs to a
+/// database that never had them, the rows that exist then are MAC'ed, in one transaction with
+/// `integrity.backfill`: they are the database as it was trusted until now. Never on a
+/// database that shows signs of having had MACs (a later migration applied, a row with a MAC,
+/// an earlier `integrity.backfill`): someone who removed the MAC columns and the migration's
+/// record to have planted rows signed gets nothing signed.
+pub async fn migrate(store: &Store, ig: Option<&Integrity>) -> Result<(usize, Adoption), DbErr> {
+    let (pending, applied) = store.migration_names().await?;
+    let adds_macs = pending.iter().any(|m| m == migration::ROW_INTEGRITY);
+    let later_applied = applied
+        .iter()
+        .any(|m| m.as_str() > migration::ROW_INTEGRITY);
+    store.migrate().await?;
+    if !adds_macs {
+        return Ok((pending.len(), Adoption::Nothing));
+    }
+    let blind = Integrity::without_keys();
+    let scans = repo::scan_all(store.db(), &blind, Pass::Check).await?;
+    let rows: u64 = scans.iter().map(|s| s.rows).sum();
+    if rows == 0 {
+        return Ok((pending.len(), Adoption::Nothing));
+    }
+    let Some(ig) = ig else {
+        return Ok((pending.len(), Adoption::NoKeys));
+    };
+    let refused = if later_applied {
+        Some("a later migration was applied before the one that adds row MACs")
+    } else if scans.iter().any(|s| s.with_mac > 0) {
+        Some("some rows carry a MAC already")
+    } else if !crate::store::audit::search(store.db(), &backfill_filter(), 1)
+        .await?
+        .is_empty()
+    {
+        Some("the rows were MAC'ed before (integrity.backfill is in the audit trail)")
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        tracing::error!(reason = why, "row integrity: the rows without a MAC were NOT signed; review them with `keyward integrity check` and attest each");
+        return Ok((pending.len(), Adoption::Refused(why)));
+    }
+    let tx = store.begin_write().await?;
+    let scans = repo::scan_all(&*tx, ig, Pass::SignMissing).await?;
+    let signed: u64 = scans.iter().map(|s| s.signed).sum();
+    let per_table: serde_json::Map<String, serde_json::Value> = scans
+        .iter()
+        .filter(|s| s.signed > 0)
+        .map(|s| (s.table.to_owned(), s.signed.into()))
+        .collect();
+    let event = Event::new(SYSTEM_ACTOR, "integrity.backfill")
+        .details(serde_json::json!({ "rows": signed, "tables": per_table }));
+    crate::audit::append(&*tx, event).await?;
+    tx.commit().await?;
+    Ok((pending.len(), Adoption::Signed(signed)))
+}
+
+fn backfill_filter() -> crate::store::audit::AuditFilter {
+    crate::store::audit::AuditFilter {
+        after: 0,
+        actor: None,
+        target: None,
+        action: Some("integrity.backfill".to_owned()),
+        outcome: None,
+        since: None,
+        until: None,
+    }
+}

@@ -339,7 +339,7 @@ impl Core {
         if current.status == repo::ACTIVE {
             self.scim_depart(&tx, &actor, &current).await?;
         }
-        repo::mark_scim_deleted(&*tx, &current.id).await?;
+        repo::mark_scim_deleted(&*tx, &self.integrity, &current.id).await?;
         let event = actor
             .event("scim.delete")
             .target(format!("member:{}", current.id))

@@ -177,7 +177,14 @@ impl Core {
         {
             return refuse("reauthentication_not_performed").await;
         }
-        self.sign_in(identity, previous_session, flow.return_to, meta)
+        // Checked again: the login flow's row is not MAC'ed, and a database writer must not
+        // turn a sign-in into a redirect elsewhere.
+        let return_to = self
+            .settings
+            .return_to(Some(&flow.return_to))
+            .as_str()
+            .to_owned();
+        self.sign_in(identity, previous_session, return_to, meta)
             .await
     }
 

@@ -179,7 +179,11 @@ pub async fn take_pending_share(
     ig: &Integrity,
     row: &CustodianRow,
 ) -> Result<Option<Vec<u8>>, DbErr> {
-    let Some(pending) = row.pending_share.clone() else {
+    let Some(pending) = row
+        .pending_share
+        .clone()
+        .filter(|_| row.picked_up_at.is_none())
+    else {
         return Ok(None);
     };
     let mut taken = row.clone();
@@ -187,7 +191,8 @@ pub async fn take_pending_share(
     taken.picked_up_at = Some(now());
     let condition = Condition::all()
         .add(custodian::Column::Id.eq(row.id.as_str()))
-        .add(custodian::Column::PendingShare.is_not_null());
+        .add(custodian::Column::PendingShare.is_not_null())
+        .add(custodian::Column::PickedUpAt.is_null());
     let took = write_if::<custodian::Entity>(db, ig, taken, condition).await?;
     Ok(took.then_some(pending))
 }
@@ -423,6 +428,21 @@ pub async fn custodian_rows_of(
     Ok(ig.keep(
         custodian::Entity::find()
             .filter(custodian::Column::MemberId.eq(member_id))
+            .all(db)
+            .await?,
+    ))
+}
+
+/// Custodian rows naming an email alone (escrows made before custodians were members).
+pub async fn legacy_custodian_rows_of(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    email: &str,
+) -> Result<Vec<CustodianRow>, DbErr> {
+    Ok(ig.keep(
+        custodian::Entity::find()
+            .filter(custodian::Column::MemberId.is_null())
+            .filter(custodian::Column::Email.eq(email))
             .all(db)
             .await?,
     ))

@@ -76,7 +76,9 @@ covered!(member::Model, "member", |r| r.id.clone(), |f| f
     .opt_text(r.email.as_deref())
     .text(&r.status)
     .opt_text(r.external_id.as_deref())
-    .opt_text(r.age_recipient.as_deref()));
+    .opt_text(r.age_recipient.as_deref())
+    .opt_text(r.user_name.as_deref())
+    .opt_text(r.source.as_deref()));
 covered!(role_grant::Model, "role_grant", |r| r.id.clone(), |f| f
     .text(&r.member_id)
     .text(&r.team)
@@ -111,6 +113,7 @@ covered!(
         .text(&r.fingerprint)
         .text(&r.delivery)
         .flag(r.picked_up_at.is_some())
+        .opt_bytes(r.pending_share.as_deref())
         .opt_text(r.member_id.as_deref())
         .opt_text(r.age_recipient.as_deref())
         .flag(r.confirmed_at.is_some())
@@ -135,8 +138,9 @@ covered!(
         .int(r.threshold.into())
         .opt_time(r.release_at)
         .opt_time(r.expires_at)
-        .flag(r.opened.is_some())
+        .opt_bytes(r.opened.as_deref())
         .opt_text(r.vetoed_by.as_deref())
+        .time(r.created_at)
 );
 covered!(
     rotation_task::Model,
@@ -324,6 +328,8 @@ pub struct TableScan {
     pub bad: Vec<String>,
     /// Rows MAC'ed (or re-MAC'ed) by this pass.
     pub signed: u64,
+    /// Rows that carried a MAC (valid or not) when the pass read them.
+    pub with_mac: u64,
 }
 
 /// What a pass over a table does with each row.
@@ -360,6 +366,9 @@ where
         let done = (page.len() as u64) < PAGE;
         for mut row in page {
             out.rows += 1;
+            if row.mac().is_some() {
+                out.with_mac += 1;
+            }
             let act = match pass {
                 Pass::Check => false,
                 Pass::SignMissing => row.mac().is_none(),

@@ -198,14 +198,17 @@ pub async fn reactivate(
 }
 
 /// Marks a member deleted by SCIM (they stay for the audit trail and reports).
-pub async fn mark_scim_deleted(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
-    member::Entity::update_many()
-        .col_expr(member::Column::Source, Expr::value(SOURCE_SCIM_DELETED))
-        .col_expr(member::Column::UpdatedAt, Expr::value(now()))
-        .filter(member::Column::Id.eq(id))
-        .exec(db)
-        .await
-        .map(|_| ())
+pub async fn mark_scim_deleted(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    id: &str,
+) -> Result<(), DbErr> {
+    let Some(mut row) = find(db, ig, id).await? else {
+        return Ok(());
+    };
+    row.source = Some(SOURCE_SCIM_DELETED.to_owned());
+    row.updated_at = now();
+    write::<member::Entity>(db, ig, row).await.map(|_| ())
 }
 
 /// The member an IdP identity (issuer, subject) belongs to.

@@ -83,29 +83,14 @@ impl Store {
         Migrator::up(&self.db, None).await
     }
 
-    /// Applies the pending migrations. When this run applies the one that adds row MACs, the
-    /// rows that exist then are MAC'ed with `ig` (when the keys are at hand): they are the
-    /// database as it was trusted until now. Returns how many migrations were applied and
-    /// how many rows were MAC'ed; `None` when rows were left without a MAC (no keys).
-    pub async fn migrate_signing(
-        &self,
-        ig: Option<&Integrity>,
-    ) -> Result<(usize, Option<u64>), DbErr> {
+    /// The names of the migrations not applied yet, and of those applied.
+    pub async fn migration_names(&self) -> Result<(Vec<String>, Vec<String>), DbErr> {
         let pending = Migrator::get_pending_migrations(&self.db).await?;
-        let adds_macs = pending.iter().any(|m| m.name() == migration::ROW_INTEGRITY);
-        Migrator::up(&self.db, None).await?;
-        if !adds_macs {
-            return Ok((pending.len(), Some(0)));
-        }
-        let Some(ig) = ig else {
-            // Without keys, an empty database loses nothing; one with rows needs attesting.
-            let blind = Integrity::without_keys();
-            let scans = integrity::scan_all(&self.db, &blind, integrity::Pass::Check).await?;
-            let rows: u64 = scans.iter().map(|s| s.rows).sum();
-            return Ok((pending.len(), (rows == 0).then_some(0)));
-        };
-        let scans = integrity::scan_all(&self.db, ig, integrity::Pass::SignMissing).await?;
-        Ok((pending.len(), Some(scans.iter().map(|s| s.signed).sum())))
+        let applied = Migrator::get_applied_migrations(&self.db).await?;
+        Ok((
+            pending.iter().map(|m| m.name().to_owned()).collect(),
+            applied.iter().map(|m| m.name().to_owned()).collect(),
+        ))
     }
 
     /// Migrations known to the binary but not applied to the database.

@@ -86,18 +86,21 @@ pub async fn of_member(
     ))
 }
 
-/// Revokes every usable token bound to a member; returns how many. A token whose row does
-/// not verify is revoked too (it is not usable anyway, and now it is re-signed as revoked).
+/// Revokes every usable token bound to a member; returns how many.
 pub async fn revoke_for_member(
     db: &impl ConnectionTrait,
     ig: &Integrity,
     member_id: &str,
 ) -> Result<u64, DbErr> {
-    let usable = service_token::Entity::find()
-        .filter(service_token::Column::MemberId.eq(member_id))
-        .filter(service_token::Column::RevokedAt.is_null())
-        .all(db)
-        .await?;
+    // Only rows that verify are revoked: re-signing a planted row would launder it (it is
+    // reported instead, and unusable anyway).
+    let usable = ig.keep(
+        service_token::Entity::find()
+            .filter(service_token::Column::MemberId.eq(member_id))
+            .filter(service_token::Column::RevokedAt.is_null())
+            .all(db)
+            .await?,
+    );
     let count = usable.len() as u64;
     for row in usable {
         revoke(db, ig, row).await?;

@@ -123,6 +123,8 @@ pub(super) async fn finish_release(
             "this escrow was used already; a new ceremony is due",
         ));
     }
+    // Spent: the DEKs sealed to it are of no further use, and are not kept.
+    repo::delete_seals(db, &escrow.id).await?;
     // The escrow's other releases end with it: their shares are forgotten.
     let this = details["release"].as_str().unwrap_or_default().to_owned();
     for other in repo::releases_of(db, ig, &escrow.id).await? {

@@ -203,10 +203,18 @@ impl Core {
         };
         // A custodian who departed no longer counts: their share is refused (the escrow
         // shows that it needs a new ceremony).
-        if let Some(member_id) = &custodian.member_id {
-            let active = crate::store::members::find(self.store.db(), &self.integrity, member_id)
-                .await?
-                .is_some_and(|m| m.is_active());
+        {
+            let db = self.store.db();
+            let active = match &custodian.member_id {
+                Some(member_id) => crate::store::members::find(db, &self.integrity, member_id)
+                    .await?
+                    .is_some_and(|m| m.is_active()),
+                // An escrow made before custodians were members: its custodian by email.
+                None => crate::store::members::find_by_email(db, &self.integrity, &custodian.email)
+                    .await?
+                    .iter()
+                    .any(|m| m.is_active()),
+            };
             if !active {
                 return refuse(
                     "custodian_departed",
