@@ -260,6 +260,18 @@ async fn an_account_moved_in_the_database_is_in_no_team_until_attested() {
     let listed = expect_json(app.get("/api/v1/accounts", &sales).await, 200).await;
     assert!(!listed.to_string().contains("@moved"));
     assert_eq!(violations_of(&app, "account", &id).await, 1);
+    // The check shows what the row says now, for the review (never its MAC).
+    let (_, listed) = check(&app);
+    let shown = listed
+        .lines()
+        .skip_while(|l| !l.contains(&id))
+        .nth(1)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["handle"], "@moved");
+    assert!(shown.get("mac").is_none());
     // A security admin reviews the move and re-signs the row: it is in sales now.
     attest(&app, "account", &id);
     expect_json(

@@ -21,6 +21,11 @@ pub(super) async fn run(
             for scan in &scans {
                 for id in &scan.bad {
                     println!("bad  {:<17} {id}", scan.table);
+                    // What the row says now, to review before attesting it.
+                    if let Some(row) = services::integrity::describe(&store, scan.table, id).await?
+                    {
+                        println!("     {row}");
+                    }
                 }
             }
             if bad == 0 {
@@ -40,6 +45,9 @@ pub(super) async fn run(
             id,
             justification,
         } => {
+            if let Some(row) = services::integrity::describe(&store, &table, id.trim()).await? {
+                println!("the row as it stands: {row}");
+            }
             services::integrity::attest(&store, &ig, &table, id.trim(), &justification).await?;
             println!(
                 "re-signed {table} {}; recorded as integrity.attest",

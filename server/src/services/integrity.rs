@@ -71,6 +71,15 @@ pub async fn check(store: &Store, ig: &Integrity) -> Result<Vec<TableScan>, DbEr
     repo::scan_all(store.db(), ig, Pass::Check).await
 }
 
+/// A covered row as stored, for review (its MAC left out, sealed blobs by size).
+pub async fn describe(
+    store: &Store,
+    table: &str,
+    id: &str,
+) -> Result<Option<serde_json::Value>, DbErr> {
+    repo::describe(store.db(), table, id).await
+}
+
 /// Why a row could not be attested.
 #[derive(Debug, thiserror::Error)]
 pub enum AttestError {

@@ -435,6 +435,21 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     // Composite ids (escrow seals) are matched on the id the row reports.
+    let Some(condition) = by_row_id::<E>(id) else {
+        return Ok(false);
+    };
+    let query = E::find().filter(condition);
+    let Some(mut row) = query.one(db).await? else {
+        return Ok(false);
+    };
+    ig.sign(&mut row)?;
+    store_mac::<E>(db, row).await?;
+    Ok(true)
+}
+
+/// The filter naming one row by the id [`Covered::row_id`] gives it (composite ids are
+/// joined by `/`); none when the id has the wrong number of parts.
+fn by_row_id<E: EntityTrait>(id: &str) -> Option<sea_orm::Condition> {
     let keys: Vec<_> = E::PrimaryKey::iter().map(|k| k.into_column()).collect();
     let parts: Vec<&str> = if keys.len() == 1 {
         vec![id]
@@ -442,18 +457,59 @@ where
         id.splitn(keys.len(), '/').collect()
     };
     if parts.len() != keys.len() {
-        return Ok(false);
+        return None;
     }
-    let mut query = E::find();
+    let mut condition = sea_orm::Condition::all();
     for (key, part) in keys.into_iter().zip(parts) {
-        query = query.filter(Expr::col((E::default(), key)).eq(part));
+        condition = condition.add(Expr::col((E::default(), key)).eq(part));
     }
-    let Some(mut row) = query.one(db).await? else {
-        return Ok(false);
+    Some(condition)
+}
+
+async fn describe_in<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<serde_json::Value>, DbErr> {
+    let Some(condition) = by_row_id::<E>(id) else {
+        return Ok(None);
     };
-    ig.sign(&mut row)?;
-    store_mac::<E>(db, row).await?;
-    Ok(true)
+    let Some(mut row) = E::find().filter(condition).into_json().one(db).await? else {
+        return Ok(None);
+    };
+    if let Some(fields) = row.as_object_mut() {
+        fields.remove("mac");
+        // Sealed blobs are shown by size: they are ciphertext, and long.
+        for value in fields.values_mut() {
+            if let Some(bytes) = value.as_array().filter(|a| a.len() > 8) {
+                *value = serde_json::Value::String(format!("<{} bytes>", bytes.len()));
+            }
+        }
+    }
+    Ok(Some(row))
+}
+
+/// A row of a covered table as stored (its MAC left out, sealed blobs by size), for a
+/// security admin to review before attesting it; none when there is no such row.
+pub async fn describe(
+    db: &impl ConnectionTrait,
+    table: &str,
+    id: &str,
+) -> Result<Option<serde_json::Value>, DbErr> {
+    match table {
+        "service_token" => describe_in::<service_token::Entity>(db, id).await,
+        "session" => describe_in::<session::Entity>(db, id).await,
+        "member" => describe_in::<member::Entity>(db, id).await,
+        "role_grant" => describe_in::<role_grant::Entity>(db, id).await,
+        "team" => describe_in::<team::Entity>(db, id).await,
+        "account" => describe_in::<account::Entity>(db, id).await,
+        "escrow" => describe_in::<escrow::Entity>(db, id).await,
+        "escrow_custodian" => describe_in::<escrow_custodian::Entity>(db, id).await,
+        "escrow_seal" => describe_in::<escrow_seal::Entity>(db, id).await,
+        "release_request" => describe_in::<release_request::Entity>(db, id).await,
+        "rotation_task" => describe_in::<rotation_task::Entity>(db, id).await,
+        "notification" => describe_in::<notification::Entity>(db, id).await,
+        _ => Ok(None),
+    }
 }
 
 /// Re-signs one row a security admin reviewed; false when there is no such row.
