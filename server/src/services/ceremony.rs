@@ -3,6 +3,7 @@
 //! confirms it; the escrow becomes `active` when all have; a security admin can retire it; a
 //! custodian's departure calls for a new ceremony and a requester's cancels their releases.
 
+use super::error::{conflict, refused};
 use super::escrow::{recipient_fingerprint, EscrowView, Handed, PICKUP_PURPOSE};
 use super::{Actor, Caller, Core, ServiceError};
 use crate::audit::Outcome;
@@ -14,20 +15,6 @@ use crate::store::escrow::{self as repo, EscrowState, ReleaseRow};
 use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
-
-fn refused(code: &'static str, message: &str) -> ServiceError {
-    ServiceError::Refused {
-        code,
-        message: message.to_owned(),
-    }
-}
-
-fn conflict(code: &'static str, message: &str) -> ServiceError {
-    ServiceError::Conflict {
-        code,
-        message: message.to_owned(),
-    }
-}
 
 impl Core {
     /// A member enrols (or replaces, or with `None` removes) their own age recipient; audited

@@ -124,6 +124,22 @@ impl From<CryptoError> for ServiceError {
     }
 }
 
+/// A refusal with its code and message (403).
+pub(crate) fn refused(code: &'static str, message: &str) -> ServiceError {
+    ServiceError::Refused {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+/// A conflict with its code and message (409).
+pub(crate) fn conflict(code: &'static str, message: &str) -> ServiceError {
+    ServiceError::Conflict {
+        code,
+        message: message.to_owned(),
+    }
+}
+
 /// A unique-key clash from two writers at once is a conflict to retry, not a storage failure.
 pub(crate) fn concurrent_change(err: DbErr) -> ServiceError {
     if crate::store::is_unique_violation(&err) {

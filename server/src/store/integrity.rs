@@ -390,26 +390,41 @@ where
     }
 }
 
-/// One pass over every covered table.
+/// Runs `$f::<Entity>(args…)` for the covered table named `$table`: `Some(result)`, or
+/// `None` for a name that is not one. The one place the table names meet their entities.
+macro_rules! by_table {
+    ($table:expr, $f:ident($($arg:expr),*)) => {
+        match $table {
+            "service_token" => Some($f::<service_token::Entity>($($arg),*).await),
+            "session" => Some($f::<session::Entity>($($arg),*).await),
+            "member" => Some($f::<member::Entity>($($arg),*).await),
+            "role_grant" => Some($f::<role_grant::Entity>($($arg),*).await),
+            "team" => Some($f::<team::Entity>($($arg),*).await),
+            "account" => Some($f::<account::Entity>($($arg),*).await),
+            "escrow" => Some($f::<escrow::Entity>($($arg),*).await),
+            "escrow_custodian" => Some($f::<escrow_custodian::Entity>($($arg),*).await),
+            "escrow_seal" => Some($f::<escrow_seal::Entity>($($arg),*).await),
+            "release_request" => Some($f::<release_request::Entity>($($arg),*).await),
+            "rotation_task" => Some($f::<rotation_task::Entity>($($arg),*).await),
+            "notification" => Some($f::<notification::Entity>($($arg),*).await),
+            _ => None,
+        }
+    };
+}
+
+/// One pass over every covered table, in [`TABLES`] order.
 pub async fn scan_all(
     db: &impl ConnectionTrait,
     ig: &Integrity,
     pass: Pass,
 ) -> Result<Vec<TableScan>, DbErr> {
-    Ok(vec![
-        scan::<service_token::Entity>(db, ig, pass).await?,
-        scan::<session::Entity>(db, ig, pass).await?,
-        scan::<member::Entity>(db, ig, pass).await?,
-        scan::<role_grant::Entity>(db, ig, pass).await?,
-        scan::<team::Entity>(db, ig, pass).await?,
-        scan::<account::Entity>(db, ig, pass).await?,
-        scan::<escrow::Entity>(db, ig, pass).await?,
-        scan::<escrow_custodian::Entity>(db, ig, pass).await?,
-        scan::<escrow_seal::Entity>(db, ig, pass).await?,
-        scan::<release_request::Entity>(db, ig, pass).await?,
-        scan::<rotation_task::Entity>(db, ig, pass).await?,
-        scan::<notification::Entity>(db, ig, pass).await?,
-    ])
+    let mut out = Vec::new();
+    for table in TABLES {
+        if let Some(scanned) = by_table!(table, scan(db, ig, pass)) {
+            out.push(scanned?);
+        }
+    }
+    Ok(out)
 }
 
 /// The covered tables, by name.
@@ -495,21 +510,7 @@ pub async fn describe(
     table: &str,
     id: &str,
 ) -> Result<Option<serde_json::Value>, DbErr> {
-    match table {
-        "service_token" => describe_in::<service_token::Entity>(db, id).await,
-        "session" => describe_in::<session::Entity>(db, id).await,
-        "member" => describe_in::<member::Entity>(db, id).await,
-        "role_grant" => describe_in::<role_grant::Entity>(db, id).await,
-        "team" => describe_in::<team::Entity>(db, id).await,
-        "account" => describe_in::<account::Entity>(db, id).await,
-        "escrow" => describe_in::<escrow::Entity>(db, id).await,
-        "escrow_custodian" => describe_in::<escrow_custodian::Entity>(db, id).await,
-        "escrow_seal" => describe_in::<escrow_seal::Entity>(db, id).await,
-        "release_request" => describe_in::<release_request::Entity>(db, id).await,
-        "rotation_task" => describe_in::<rotation_task::Entity>(db, id).await,
-        "notification" => describe_in::<notification::Entity>(db, id).await,
-        _ => Ok(None),
-    }
+    Ok(by_table!(table, describe_in(db, id)).transpose()?.flatten())
 }
 
 /// Re-signs one row a security admin reviewed; false when there is no such row.
@@ -519,21 +520,9 @@ pub async fn attest(
     table: &str,
     id: &str,
 ) -> Result<bool, DbErr> {
-    let signed = match table {
-        "service_token" => attest_in::<service_token::Entity>(db, ig, id).await?,
-        "session" => attest_in::<session::Entity>(db, ig, id).await?,
-        "member" => attest_in::<member::Entity>(db, ig, id).await?,
-        "role_grant" => attest_in::<role_grant::Entity>(db, ig, id).await?,
-        "team" => attest_in::<team::Entity>(db, ig, id).await?,
-        "account" => attest_in::<account::Entity>(db, ig, id).await?,
-        "escrow" => attest_in::<escrow::Entity>(db, ig, id).await?,
-        "escrow_custodian" => attest_in::<escrow_custodian::Entity>(db, ig, id).await?,
-        "escrow_seal" => attest_in::<escrow_seal::Entity>(db, ig, id).await?,
-        "release_request" => attest_in::<release_request::Entity>(db, ig, id).await?,
-        "rotation_task" => attest_in::<rotation_task::Entity>(db, ig, id).await?,
-        "notification" => attest_in::<notification::Entity>(db, ig, id).await?,
-        _ => false,
-    };
+    let signed = by_table!(table, attest_in(db, ig, id))
+        .transpose()?
+        .unwrap_or(false);
     if signed {
         ig.forget(table, id);
     }

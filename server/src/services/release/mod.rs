@@ -70,19 +70,7 @@ pub struct Requested {
     pub release_key: Zeroizing<String>,
 }
 
-fn refused(code: &'static str, message: &str) -> ServiceError {
-    ServiceError::Refused {
-        code,
-        message: message.to_owned(),
-    }
-}
-
-fn conflict(code: &'static str, message: &str) -> ServiceError {
-    ServiceError::Conflict {
-        code,
-        message: message.to_owned(),
-    }
-}
+use crate::services::error::{conflict, refused};
 
 fn invalid_share(message: &str) -> ServiceError {
     crate::domain::Invalid::new("invalid_share", message.to_owned()).into()
