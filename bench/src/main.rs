@@ -4,12 +4,14 @@
 //! check-out (each with its audit write and rate-limit count in one transaction), at
 //! concurrency 1, 16 and 64. Prints throughput, p50 and p99, and each as a ratio to the baseline.
 //! Then the reveal's transaction with and without its audit write (`audit_cost.rs`), and the
-//! same measures through HAProxy before one and then three replicas on one PostgreSQL.
+//! same measures through HAProxy before one and then three replicas on one PostgreSQL. On
+//! SQLite, the CPU time of the costliest legal and the hostile imports (`imports.rs`).
 //!
 //! Usage: keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]
 //!                      [--group-commit on|off] [--replicas 1,3|none]
 
 mod audit_cost;
+mod imports;
 mod server;
 
 use server::{seed, start, Server};
@@ -315,6 +317,9 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
         mib_list(&server.memory_mib("VmHWM")?)
     );
     audit_cost_table(opts, &server, &load.totp, &reveal_p50).await?;
+    if backend == "sqlite" {
+        imports::import_costs(&server, &server.token("bench-imports")?).await?;
+    }
     drop(server);
     Ok(())
 }

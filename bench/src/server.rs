@@ -204,6 +204,9 @@ pub(crate) async fn start(
             "KEYWARD_LIMITS__REVEALS_PER_HOUR".into(),
             "1000000000".into(),
         ),
+        ("KEYWARD_LIMITS__IMPORTS_PER_HOUR".into(), "0".into()),
+        // The hostile imports are large on purpose.
+        ("KEYWARD_HTTP__UPLOAD_LIMIT".into(), "33554432".into()),
     ];
     // `serve` gets its listen address and its metrics address.
     let spawn_on = |args: &[&str], ports: Option<(u16, u16)>| -> Result<Child> {

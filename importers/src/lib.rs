@@ -6,10 +6,17 @@
 //! `otpauth://` URIs. Each becomes an [`Otpauth`]: checked like one typed by hand. Messages
 //! never quote the input: it is full of secrets.
 
+mod aegis;
+mod common;
 pub mod qr;
+
+pub use aegis::MAX_PASSWORD_SLOTS;
+pub use common::cancelled;
+use common::{at, bad, from_fields, split_label, Fields};
 
 use keyward_domain::{Base32Secret, HashAlgorithm, Invalid, OtpParams, Otpauth};
 use serde::Deserialize;
+use std::sync::atomic::AtomicBool;
 use zeroize::Zeroizing;
 
 /// Entries in one import at most.
@@ -64,20 +71,27 @@ pub struct ImportedSeed {
     pub otp: Otpauth,
 }
 
-fn bad(why: impl Into<String>) -> Invalid {
-    Invalid::new("invalid_import", why.into())
-}
-
 /// Reads an import. `password` opens an encrypted Aegis vault.
 pub fn parse_import(
     format: ImportFormat,
     data: &str,
     password: Option<&str>,
 ) -> Result<Vec<ImportedSeed>, Invalid> {
+    parse_import_until(format, data, password, &AtomicBool::new(false))
+}
+
+/// [`parse_import`] that stops (with [`cancelled`]) between costly steps once `cancel` is set:
+/// the request that asked for it has gone.
+pub fn parse_import_until(
+    format: ImportFormat,
+    data: &str,
+    password: Option<&str>,
+    cancel: &AtomicBool,
+) -> Result<Vec<ImportedSeed>, Invalid> {
     let found = match format {
         ImportFormat::Otpauth => otpauth_list(data)?,
         ImportFormat::GoogleAuthenticator => google_authenticator(data)?,
-        ImportFormat::Aegis => aegis(data, password)?,
+        ImportFormat::Aegis => aegis::aegis(data, password, cancel)?,
         ImportFormat::TwoFas => two_fas(data)?,
         ImportFormat::Bitwarden => bitwarden(data)?,
     };
@@ -92,14 +106,6 @@ pub fn parse_import(
         .enumerate()
         .map(|(index, otp)| ImportedSeed { index, otp })
         .collect())
-}
-
-/// An entry's place for messages: "entry 3".
-fn at(i: usize) -> impl Fn(Invalid) -> Invalid {
-    move |e| Invalid {
-        message: format!("entry {}: {}", i + 1, e.message),
-        ..e
-    }
 }
 
 fn lines(data: &str) -> impl Iterator<Item = &str> {
@@ -206,249 +212,6 @@ fn google_authenticator(data: &str) -> Result<Vec<Otpauth>, Invalid> {
         }
     }
     Ok(out)
-}
-
-/// An issuer and a label from a name such as `Instagram:brand` and an issuer field.
-fn split_label(name: &str, issuer: Option<&str>) -> (Option<String>, Option<String>) {
-    let clean = |s: &str| -> Option<String> {
-        let t: String = s.chars().filter(|c| !c.is_control()).take(200).collect();
-        Some(t.trim().to_owned()).filter(|t| !t.is_empty())
-    };
-    let issuer = issuer.and_then(clean);
-    let label = clean(name);
-    let issuer = issuer.or_else(|| {
-        label
-            .as_deref()
-            .and_then(|l| l.split_once(':'))
-            .and_then(|(i, _)| clean(i))
-    });
-    (issuer.map(|i| i.chars().take(100).collect()), label)
-}
-
-/// The fields apps keep apart.
-#[derive(Default)]
-struct Fields<'a> {
-    secret: &'a str,
-    kind: &'a str,
-    algorithm: Option<&'a str>,
-    digits: Option<u32>,
-    period: Option<u64>,
-    counter: Option<u64>,
-    issuer: Option<&'a str>,
-    label: Option<&'a str>,
-}
-
-/// Builds a seed from the fields apps keep apart.
-fn from_fields(f: Fields<'_>) -> Result<Otpauth, Invalid> {
-    let Fields {
-        secret,
-        kind,
-        algorithm,
-        digits,
-        period,
-        counter,
-        issuer,
-        label,
-    } = f;
-    let secret = Base32Secret::parse(secret)?;
-    let algorithm = match algorithm {
-        Some(a) => HashAlgorithm::parse(a)?,
-        None => HashAlgorithm::Sha1,
-    };
-    let digits = digits.unwrap_or(6);
-    let mut params = match kind.to_ascii_lowercase().as_str() {
-        "totp" => OtpParams::totp(algorithm, digits, period.unwrap_or(30))?,
-        "hotp" => OtpParams::hotp(algorithm, digits, counter.unwrap_or(0))?,
-        other => {
-            return Err(bad(format!(
-                "{} seeds are not supported (only TOTP and HOTP)",
-                if other.chars().all(|c| c.is_ascii_alphanumeric()) && other.len() < 16 {
-                    other
-                } else {
-                    "these"
-                }
-            )))
-        }
-    };
-    let (issuer, label) = split_label(label.unwrap_or_default(), issuer);
-    params.issuer = issuer;
-    params.label = label;
-    Ok(Otpauth { secret, params })
-}
-
-/// Aegis's vault file (<https://github.com/beemdevelopment/Aegis/blob/master/docs/vault.md>).
-#[derive(Deserialize)]
-struct AegisVault {
-    header: AegisHeader,
-    db: serde_json::Value,
-}
-
-#[derive(Deserialize)]
-struct AegisHeader {
-    slots: Option<Vec<AegisSlot>>,
-    params: Option<AegisParams>,
-}
-
-#[derive(Deserialize)]
-struct AegisParams {
-    nonce: String,
-    tag: String,
-}
-
-#[derive(Deserialize)]
-struct AegisSlot {
-    #[serde(rename = "type")]
-    kind: u32,
-    key: String,
-    key_params: AegisParams,
-    n: Option<u64>,
-    r: Option<u32>,
-    p: Option<u32>,
-    salt: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AegisDb {
-    entries: Vec<AegisEntry>,
-}
-
-#[derive(Deserialize)]
-struct AegisEntry {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    issuer: String,
-    info: AegisInfo,
-}
-
-#[derive(Deserialize)]
-struct AegisInfo {
-    secret: Zeroizing<String>,
-    #[serde(default)]
-    algo: Option<String>,
-    #[serde(default)]
-    digits: Option<u32>,
-    #[serde(default)]
-    period: Option<u64>,
-    #[serde(default)]
-    counter: Option<u64>,
-}
-
-/// The largest scrypt work an Aegis slot may ask for (2^16 × r 8: 64 MiB), so a crafted
-/// file cannot make the server spend gigabytes.
-const MAX_SCRYPT_LOG_N: u8 = 16;
-
-fn hex(raw: &str, what: &str) -> Result<Vec<u8>, Invalid> {
-    data_encoding::HEXLOWER_PERMISSIVE
-        .decode(raw.as_bytes())
-        .map_err(|_| bad(format!("the vault's {what} is not hex")))
-}
-
-fn aes_gcm_open(key: &[u8], params: &AegisParams, ciphertext: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    use aes_gcm::aead::{Aead, KeyInit};
-    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).ok()?;
-    let nonce = hex(&params.nonce, "nonce").ok()?;
-    let tag = hex(&params.tag, "tag").ok()?;
-    if nonce.len() != 12 || tag.len() != 16 {
-        return None;
-    }
-    let mut sealed = ciphertext.to_vec();
-    sealed.extend_from_slice(&tag);
-    cipher
-        .decrypt(aes_gcm::Nonce::from_slice(&nonce), sealed.as_slice())
-        .ok()
-        .map(Zeroizing::new)
-}
-
-fn aegis(data: &str, password: Option<&str>) -> Result<Vec<Otpauth>, Invalid> {
-    let vault: AegisVault = serde_json::from_str(data.trim())
-        .map_err(|_| bad("this is not an Aegis vault (JSON with header and db)"))?;
-    let db: AegisDb = match (&vault.header.slots, &vault.db) {
-        (None, db @ serde_json::Value::Object(_)) => serde_json::from_value(db.clone())
-            .map_err(|_| bad("the vault's entries cannot be read"))?,
-        (Some(slots), serde_json::Value::String(encrypted)) => {
-            let password = password.filter(|p| !p.is_empty()).ok_or_else(|| {
-                Invalid::new(
-                    "password_required",
-                    "this Aegis vault is encrypted: give its password",
-                )
-            })?;
-            let params = vault
-                .header
-                .params
-                .as_ref()
-                .ok_or_else(|| bad("the vault's header has no params"))?;
-            let master = slots
-                .iter()
-                .filter(|s| s.kind == 1)
-                .find_map(|slot| open_slot(slot, password).transpose())
-                .transpose()?
-                .ok_or_else(|| {
-                    Invalid::new(
-                        "wrong_password",
-                        "the password does not open this Aegis vault",
-                    )
-                })?;
-            let ciphertext = data_encoding::BASE64
-                .decode(encrypted.trim().as_bytes())
-                .map_err(|_| bad("the vault's db is not base64"))?;
-            let plain = aes_gcm_open(&master, params, &ciphertext)
-                .ok_or_else(|| bad("the vault's db does not open with its key"))?;
-            serde_json::from_slice(&plain).map_err(|_| bad("the vault's entries cannot be read"))?
-        }
-        _ => {
-            return Err(bad(
-                "this Aegis vault is neither plain nor password-encrypted",
-            ))
-        }
-    };
-    db.entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            from_fields(Fields {
-                secret: &e.info.secret,
-                kind: &e.kind,
-                algorithm: e.info.algo.as_deref(),
-                digits: e.info.digits,
-                period: e.info.period,
-                counter: e.info.counter,
-                issuer: Some(&e.issuer),
-                label: Some(&e.name),
-            })
-            .map_err(at(i))
-        })
-        .collect()
-}
-
-/// The master key from a password slot, `None` when the password is not this slot's.
-fn open_slot(slot: &AegisSlot, password: &str) -> Result<Option<Zeroizing<Vec<u8>>>, Invalid> {
-    let (Some(n), Some(r), Some(p), Some(salt)) = (slot.n, slot.r, slot.p, &slot.salt) else {
-        return Err(bad("a password slot lacks its scrypt parameters"));
-    };
-    if !n.is_power_of_two() || n < 2 {
-        return Err(bad("a password slot's scrypt n is not a power of two"));
-    }
-    let log_n = n.trailing_zeros() as u8;
-    if log_n > MAX_SCRYPT_LOG_N || r > 8 || p > 4 {
-        return Err(bad(
-            "a password slot asks for more scrypt work than Keyward allows",
-        ));
-    }
-    let params = scrypt::Params::new(log_n, r, p)
-        .map_err(|_| bad("a password slot's scrypt parameters are not valid"))?;
-    let mut key = Zeroizing::new([0u8; 32]);
-    scrypt::scrypt(
-        password.as_bytes(),
-        &hex(salt, "salt")?,
-        &params,
-        key.as_mut(),
-    )
-    .map_err(|_| bad("a password slot's scrypt parameters are not valid"))?;
-    let sealed = hex(&slot.key, "slot key")?;
-    Ok(aes_gcm_open(key.as_ref(), &slot.key_params, &sealed))
 }
 
 /// A 2FAS backup (plain).
@@ -589,6 +352,63 @@ mod tests {
 
     const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
+    fn locked_vault(slots: usize) -> String {
+        let slot = serde_json::json!({
+            "type": 1, "key": "00".repeat(32),
+            "key_params": {"nonce": "00".repeat(12), "tag": "00".repeat(16)},
+            "n": 32768, "r": 8, "p": 1, "salt": "00".repeat(32)
+        });
+        serde_json::json!({
+            "header": {"slots": vec![slot; slots], "params": {"nonce": "00".repeat(12), "tag": "00".repeat(16)}},
+            "db": "AAAA"
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_cancelled_import_stops_before_the_next_password_slot() {
+        let vault = locked_vault(2);
+        let cancel = AtomicBool::new(true);
+        let err = parse_import_until(ImportFormat::Aegis, &vault, Some("pw"), &cancel).err();
+        assert_eq!(err.map(|e| e.code), Some("cancelled"));
+        // Not cancelled: every slot is tried, and none opens.
+        let err = parse_import_until(
+            ImportFormat::Aegis,
+            &vault,
+            Some("pw"),
+            &AtomicBool::new(false),
+        )
+        .err();
+        assert_eq!(err.map(|e| e.code), Some("wrong_password"));
+    }
+
+    #[test]
+    fn more_password_slots_than_allowed_are_refused_whole() {
+        let err = parse_import(
+            ImportFormat::Aegis,
+            &locked_vault(MAX_PASSWORD_SLOTS + 1),
+            Some("pw"),
+        )
+        .err();
+        assert_eq!(err.map(|e| e.code), Some("too_many_slots"));
+    }
+
+    #[test]
+    fn cancelled_screenshots_stop_before_decoding() {
+        let mut png = std::io::Cursor::new(Vec::new());
+        assert!(image::DynamicImage::ImageLuma8(image::GrayImage::new(8, 8))
+            .write_to(&mut png, image::ImageFormat::Png)
+            .is_ok());
+        let files = vec![png.into_inner()];
+        let err = qr::texts_of_images(&files, &AtomicBool::new(true)).err();
+        assert_eq!(err.map(|e| e.code), Some("cancelled"));
+        let err = qr::texts_of_images(&files, &AtomicBool::new(false)).err();
+        assert_eq!(err.map(|e| e.code), Some("no_qr_code"));
+        let eleven = vec![files[0].clone(); qr::MAX_IMAGES + 1];
+        let err = qr::texts_of_images(&eleven, &AtomicBool::new(false)).err();
+        assert_eq!(err.map(|e| e.code), Some("too_many_images"));
+    }
+
     #[test]
     fn a_list_of_otpauth_uris_reads_each_line_and_names_a_bad_one() {
         let text = format!(
@@ -626,23 +446,5 @@ mod tests {
             )
         );
         assert_eq!(split_label("brand", None), (None, Some("brand".to_owned())));
-    }
-
-    #[test]
-    fn an_aegis_slot_asking_for_too_much_work_is_refused_before_any_is_done() {
-        let slot = AegisSlot {
-            kind: 1,
-            key: "00".into(),
-            key_params: AegisParams {
-                nonce: "00".into(),
-                tag: "00".into(),
-            },
-            n: Some(1 << 20),
-            r: Some(8),
-            p: Some(1),
-            salt: Some("00".into()),
-        };
-        let err = open_slot(&slot, "pw").err().unwrap();
-        assert!(err.message.contains("more scrypt work"), "{}", err.message);
     }
 }

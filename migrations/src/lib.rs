@@ -17,9 +17,14 @@ mod m20261201_000011_incidents;
 mod m20261202_000012_notification_outbox;
 mod m20261207_000013_row_integrity;
 mod m20261207_000014_escrow_ceremony;
+mod m20261208_000015_exposure_ledger;
 
 /// The migration that adds row MACs: the server MACs existing rows right after applying it.
 pub const ROW_INTEGRITY: &str = "m20261207_000013_row_integrity";
+
+/// The migration that adds the exposure ledger: the server fills it from the audit events
+/// still present right after applying it.
+pub const EXPOSURE_LEDGER: &str = "m20261208_000015_exposure_ledger";
 
 pub struct Migrator;
 
@@ -41,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_notification_outbox::Migration),
             Box::new(m20261207_000013_row_integrity::Migration),
             Box::new(m20261207_000014_escrow_ceremony::Migration),
+            Box::new(m20261208_000015_exposure_ledger::Migration),
         ]
     }
 }

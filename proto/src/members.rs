@@ -23,6 +23,36 @@ pub struct MemberOut {
     pub departed_reason: Option<String>,
     pub departed_by: Option<String>,
     pub roles: Vec<RoleOut>,
+    /// An open review: the IdP's groups no longer give the member a role, or they have not
+    /// signed in for `offboarding.idle_departure_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewOut>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ReviewOut {
+    /// `groups_lost` or `idle`.
+    pub reason: String,
+    pub opened_at: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    /// `offboard` (a departure with the configured policy) or `keep`.
+    pub decision: String,
+    /// Why, for the audit trail (3 to 500 characters).
+    #[schema(min_length = 3, max_length = 500)]
+    pub reason: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ReviewDone {
+    pub member: MemberOut,
+    /// `kept` or `offboarded`.
+    pub review: String,
+    /// The rotation tasks the departure opened (none when kept).
+    pub rotation_tasks: Vec<TaskOut>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

@@ -58,6 +58,16 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         crate::services::keys::prove(&store, &keyring)
             .await
             .with_context(|| format!("keys: {}", describe_source(keyring.source())))?;
+        // The exposure ledger, filled once from the audit events older than it.
+        let rows = crate::services::exposure::backfill(&store, &integrity)
+            .await
+            .context("filling the exposure ledger")?;
+        if rows > 0 {
+            tracing::info!(
+                rows,
+                "exposure ledger: recorded what the audit trail showed"
+            );
+        }
         // One count at start, so readiness never scans the secret tables.
         kek_ids_at_start = crate::store::deks::count_by_kek(store.db())
             .await?

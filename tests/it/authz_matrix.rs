@@ -76,7 +76,7 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             name: "set totp",
             method: Method::PUT,
-            path: "/api/v1/accounts/{id}/totp",
+            path: "/api/v1/accounts/{fresh}/totp",
             body: Some(|| json!({"secret": SEED})),
             allowed: [false, false, true, false, false, false, false, false],
         },
@@ -97,7 +97,7 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             name: "set hotp",
             method: Method::PUT,
-            path: "/api/v1/accounts/{id}/hotp",
+            path: "/api/v1/accounts/{fresh}/hotp",
             body: Some(|| json!({"secret": SEED})),
             allowed: [false, false, true, false, false, false, false, false],
         },
@@ -118,7 +118,7 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             name: "set password",
             method: Method::PUT,
-            path: "/api/v1/accounts/{id}/password",
+            path: "/api/v1/accounts/{fresh}/password",
             body: Some(|| json!({"password": "matrix-pass"})),
             allowed: [false, false, true, false, false, false, false, false],
         },

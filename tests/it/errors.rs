@@ -400,7 +400,14 @@ async fn concurrent_seed_writes_and_imports_never_fail_as_storage_errors() {
         format!("/api/v1/accounts/{id}/totp"),
         format!("/api/v1/accounts/{id}/backup-codes"),
     );
-    let seeds = (0..12).map(|_| app.put(&totp, &manager, json!({"secret": SEED})));
+    // Twelve different seeds: the same one twice is refused as `same_secret` (tested apart).
+    let seeds = (0..12u8).map(|i| {
+        let seed = format!(
+            "JBSWY3DPEHPK3PXP{}",
+            char::from(b'A' + i).to_string().repeat(16)
+        );
+        app.put(&totp, &manager, json!({"secret": seed}))
+    });
     let imports = (0..12).map(|i| {
         app.post(
             &codes,

@@ -9,6 +9,8 @@ use keyward::authz::Role;
 use serde_json::{json, Value};
 
 const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/// The seed a platform gives at re-enrollment: a different one.
+const NEW_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
 async fn member(app: &TestApp, name: &str) -> String {
     app.member(name).await
@@ -297,7 +299,7 @@ async fn offboarding_opens_one_task_per_exposed_kind_and_storing_the_new_secret_
     assert!(task_of(&open_tasks(&app, &w.manager).await, &w.exposed, "totp").is_some());
     // A new generation closes the backup-code task; a new TOTP seed the TOTP one.
     import_codes(&app, &w.manager, &w.exposed, "2222").await;
-    app.set_totp(&w.manager, &w.exposed, SEED).await;
+    app.set_totp(&w.manager, &w.exposed, NEW_SEED).await;
     assert!(open_tasks(&app, &w.manager).await.is_empty());
 
     let rows = app.audit_rows().await;
@@ -408,7 +410,7 @@ async fn a_task_can_be_assigned_and_dismissed_once_with_a_justification() {
     )
     .await;
     // Storing a seed later does not reopen or complete a dismissed task.
-    app.set_totp(&w.manager, &w.exposed, SEED).await;
+    app.set_totp(&w.manager, &w.exposed, NEW_SEED).await;
     let after = expect_json(
         app.get(&format!("/api/v1/rotation-tasks/{id}"), &w.manager)
             .await,

@@ -12,10 +12,15 @@
 // TAMPER=logout_nonce adds a nonce to each logout token (which a relying party must refuse),
 // re-signed with the provider's key.
 //
+// GROUPS_FILE names a JSON file `{"alice": ["group", …]}` read at every sign-in: a user named
+// there gets those groups instead of their demo ones, so a test can take groups away as an
+// IdP administrator would.
+//
 // Back-channel logout: with BACKCHANNEL_LOGOUT_URI set, ending a session at the provider
 // (GET /session/end, then POST /session/end/confirm with its xsrf and logout=yes) posts a
 // signed logout token to that URI before the confirmation answers.
 
+import fs from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import Provider from 'oidc-provider';
@@ -32,6 +37,18 @@ export const USERS = {
   // An address the IdP has not verified: Keyward must not keep it.
   uma: { name: 'Uma Unverified', email: 'uma@example.com', emailVerified: false, groups: ['sns-viewers'] },
 };
+
+/** A user's groups: GROUPS_FILE's, when it names them, else the demo ones. */
+function groupsOf(id, user) {
+  const file = process.env.GROUPS_FILE;
+  if (!file) return user.groups;
+  try {
+    const changed = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return Array.isArray(changed[id]) ? changed[id] : user.groups;
+  } catch {
+    return user.groups;
+  }
+}
 
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -100,7 +117,7 @@ export async function startProvider({
       return {
         accountId: id,
         async claims() {
-          return { sub: id, name: user.name, email: user.email, email_verified: user.emailVerified !== false, groups: user.groups };
+          return { sub: id, name: user.name, email: user.email, email_verified: user.emailVerified !== false, groups: groupsOf(id, user) };
         },
       };
     },

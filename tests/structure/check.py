@@ -324,7 +324,7 @@ ADMIN_IN_HTTP = re.compile(r"\bservices::admin\b")
 
 CORE_IMPL = re.compile(r"\nimpl (?:super::|crate::services::)?Core \{")
 CORE_FN = re.compile(r"\n    (?:pub(?:\([^)]*\))? )?(?:async )?fn (\w+)")
-CORE_CALL = re.compile(r"\b(?:self|core)\.(\w+)\(")
+CORE_CALL = re.compile(r"\b(?:self|core)\s*\.(\w+)\(")
 
 
 def wing_calls(tree):

@@ -130,6 +130,14 @@ pub fn canonical_hash(row: &AuditRow) -> String {
 /// Appends `event` inside the caller's transaction and returns its sequence number.
 /// If this fails the caller's transaction must fail too: no audit, no action.
 pub async fn append(db: &impl ConnectionTrait, event: Event) -> Result<i64, DbErr> {
+    Ok(append_stamped(db, event).await?.0)
+}
+
+/// [`append`], answering the event's sequence number and time.
+pub async fn append_stamped(
+    db: &impl ConnectionTrait,
+    event: Event,
+) -> Result<(i64, chrono::DateTime<chrono::Utc>), DbErr> {
     let started = std::time::Instant::now();
     let (seq, prev_hash) = match repo::lock_head(db).await? {
         Some((seq, hash)) => (seq + 1, hash),
@@ -152,9 +160,10 @@ pub async fn append(db: &impl ConnectionTrait, event: Event) -> Result<i64, DbEr
         hash: String::new(),
     };
     row.hash = canonical_hash(&row);
+    let at = row.at;
     repo::insert(db, row).await?;
     crate::telemetry::metrics::observe_audit_append(started);
-    Ok(seq)
+    Ok((seq, at))
 }
 
 /// The result of recomputing the chain.

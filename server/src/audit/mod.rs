@@ -10,8 +10,8 @@ pub mod retention;
 pub mod witness;
 
 pub use chain::{
-    append, canonical_hash, verify, verify_after, ChainPoint, Event, Outcome, VerifyReport,
-    GENESIS_HASH,
+    append, append_stamped, canonical_hash, verify, verify_after, ChainPoint, Event, Outcome,
+    VerifyReport, GENESIS_HASH,
 };
 pub use export::{
     parse_time_bound, to_json, write_csv, write_jsonl, write_rows, ExportFormat, CSV_HEADER,

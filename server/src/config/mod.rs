@@ -32,6 +32,9 @@ pub struct Settings {
     /// Deadlines of rotation tasks and the policy of departures.
     #[serde(default)]
     pub rotation: RotationSettings,
+    /// Departures the IdP implies (groups lost) and long absences.
+    #[serde(default)]
+    pub offboarding: OffboardingSettings,
     /// Webhooks told about overdue rotation tasks: `[[notify]]`.
     #[serde(default)]
     pub notify: Vec<NotifySettings>,
@@ -84,6 +87,7 @@ impl Default for Settings {
                 failed_attempt_budget: 5,
                 failed_attempt_window_minutes: 15,
                 verify_guesses: 100,
+                imports_per_hour: 30,
             },
             audit: AuditSettings {
                 checkpoint_every_events: 1000,
@@ -96,6 +100,7 @@ impl Default for Settings {
                 verify_every_minutes: 60,
             },
             rotation: RotationSettings::default(),
+            offboarding: OffboardingSettings::default(),
             notify: Vec::new(),
             incidents: IncidentSettings::default(),
             oidc: None,

@@ -285,6 +285,35 @@ pub struct LimitSettings {
     /// Guesses a backup-code verify may spend per account in that window when it finds
     /// nothing: each typed code counts one, plus one per look-alike variant tried.
     pub verify_guesses: u32,
+    /// Import previews and imports one member may run per hour (each costs a vault's key
+    /// derivation or a screenshot's decoding); 0 = no limit.
+    #[serde(default = "default_imports_per_hour")]
+    pub imports_per_hour: u32,
+}
+
+fn default_imports_per_hour() -> u32 {
+    30
+}
+
+/// Departures the IdP implies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OffboardingSettings {
+    /// What happens to a member whose IdP groups no longer give them any role, seen at their
+    /// next sign-in: `offboard` (a departure with `rotation.offboard_policy`) or `review` (a
+    /// security admin decides on the Members page). Either way their sessions and grants end.
+    pub on_groups_lost: String,
+    /// A member who has not signed in for this many days gets a review; 0 = off.
+    pub idle_departure_days: u32,
+}
+
+impl Default for OffboardingSettings {
+    fn default() -> Self {
+        Self {
+            on_groups_lost: "offboard".to_owned(),
+            idle_departure_days: 0,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]

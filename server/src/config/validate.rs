@@ -167,6 +167,19 @@ impl Settings {
                 "rotation.offboard_policy: must be exposed or strict".to_owned(),
             ));
         }
+        if !matches!(
+            self.offboarding.on_groups_lost.as_str(),
+            "offboard" | "review"
+        ) {
+            return Err(ConfigError(
+                "offboarding.on_groups_lost: must be offboard or review".to_owned(),
+            ));
+        }
+        if self.offboarding.idle_departure_days > 3650 {
+            return Err(ConfigError(
+                "offboarding.idle_departure_days: at most 3650 (0 = off)".to_owned(),
+            ));
+        }
         if r.escalation_every_minutes == 0 || r.escalation_every_minutes > 24 * 60 {
             return Err(ConfigError(
                 "rotation.escalation_every_minutes: between 1 and 1440".to_owned(),

@@ -64,6 +64,16 @@ impl RowFacts {
         self
     }
 
+    pub fn opt_int(mut self, value: Option<i64>) -> Self {
+        self.push(
+            value
+                .map(i64::to_be_bytes)
+                .as_ref()
+                .map(<[u8; 8]>::as_slice),
+        );
+        self
+    }
+
     pub fn flag(self, value: bool) -> Self {
         self.int(i64::from(value))
     }
@@ -134,6 +144,21 @@ impl Keyring {
         stored
             .and_then(|s| s.rsplit_once(':'))
             .is_some_and(|(id, _)| id == active)
+    }
+
+    /// A secret value's fingerprint: HMAC-SHA256 under a key of its own purpose derived from
+    /// the root (so it survives KEK rotation), over the account, the kind and the value, each
+    /// length-prefixed. It tells "the same value again" without being a hash of the value.
+    pub fn fingerprint(&self, account_id: &str, kind: &str, value: &[u8]) -> String {
+        let key = self.derive("keyward/v1/secret-fingerprint");
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()) else {
+            return String::new();
+        };
+        for part in [account_id.as_bytes(), kind.as_bytes(), value] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// A keyed hash for finding a row by a secret the caller presents (a service token, a

@@ -19,6 +19,11 @@ pub use keyfile::{KeyFile, KEY_FILE_FORMAT};
 pub use keyring::Keyring;
 pub use loaded::KeySource;
 
+/// Whether two byte strings are equal, in time that depends on their length only.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Crypto failures. Messages name files and key ids, never material.
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {

@@ -4,6 +4,7 @@
 mod anonymous;
 mod escalation;
 mod forward;
+mod idle;
 mod idp_clock;
 mod integrity;
 mod outbox;
@@ -25,6 +26,7 @@ pub fn spawn_all(core: &Arc<Core>) -> anyhow::Result<()> {
     outbox::spawn(core);
     escalation::spawn(core);
     idp_clock::spawn(core);
+    idle::spawn(core);
     anonymous::spawn(core);
     purge::spawn(core);
     integrity::spawn(core);

@@ -347,6 +347,15 @@ impl Core {
             progress(&file);
             archived.push(file);
         }
+        // The exposure ledger outlives the events: only rows of replaced secrets go.
+        let tx = self.store.begin_write().await?;
+        let pruned = crate::store::exposure::prune(&*tx, cutoff).await?;
+        if pruned > 0 {
+            let event = crate::audit::Event::new(actor.to_owned(), "exposure.prune")
+                .details(serde_json::json!({ "rows": pruned, "before": cutoff }));
+            crate::audit::append(&*tx, event).await?;
+            tx.commit().await?;
+        }
         Ok(archived)
     }
 }

@@ -8,10 +8,11 @@ use super::accounts::AccountInput;
 use super::{Caller, Core, ServiceError};
 use crate::authz::Action;
 use crate::domain::{Handle, Invalid, Notes, OtpKind, Platform, TeamSlug};
-use crate::importers::{parse_import, ImportFormat, ImportedSeed};
+use crate::importers::{parse_import_until, ImportFormat, ImportedSeed};
 use crate::store::accounts::{self as accounts_repo, Account, AccountFilter};
-use crate::store::secrets;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Accounts looked at for matches at most.
 const MAX_CANDIDATES: u64 = 5000;
@@ -52,7 +53,8 @@ pub struct Proposal {
     pub account: Option<String>,
     pub platform: Option<String>,
     pub handle: Option<String>,
-    /// Why, for a skip (`already_stored`, `no_handle`) or an attach (`same_handle`).
+    /// Why, for a skip (`already_stored`, `earlier_version`, `no_handle`) or an attach
+    /// (`same_handle`).
     pub reason: Option<&'static str>,
 }
 
@@ -131,22 +133,127 @@ fn keys_of(handle: &Handle) -> [String; 2] {
     [key, other]
 }
 
+/// Set when dropped: the request that started blocking work (a vault's key derivation,
+/// decoding screenshots) has gone, so the work stops at its next step instead of running on.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl CancelOnDrop {
+    fn new() -> Self {
+        Self(Arc::new(AtomicBool::new(false)))
+    }
+
+    fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 impl Core {
+    /// The export's text from what a request sent: the text itself, or base64 of a file or of
+    /// screenshots (PNG, JPEG or WebP, one per line for a multi-batch export) of Google
+    /// Authenticator's export QR codes or of otpauth:// QR codes, read for their URIs within
+    /// the per-request budget (`too_many_images`, `too_many_pixels`). Counts against the
+    /// caller's `limits.imports_per_hour` first.
+    pub async fn read_import(
+        &self,
+        caller: &Caller,
+        format: ImportFormat,
+        raw: &str,
+    ) -> Result<String, ServiceError> {
+        self.charge_import(caller).await?;
+        let raw = raw.trim();
+        let looks_like_text = match format {
+            ImportFormat::Aegis | ImportFormat::TwoFas | ImportFormat::Bitwarden => {
+                raw.starts_with('{')
+            }
+            ImportFormat::GoogleAuthenticator | ImportFormat::Otpauth => raw.contains("://"),
+        };
+        if looks_like_text || raw.is_empty() {
+            return Ok(raw.to_owned());
+        }
+        let not_base64 = || {
+            Invalid::new(
+                "invalid_import",
+                "data is neither the export's text nor base64",
+            )
+        };
+        let mut files = Vec::new();
+        for block in raw.split_whitespace() {
+            files.push(
+                data_encoding::BASE64
+                    .decode(block.as_bytes())
+                    .map_err(|_| not_base64())?,
+            );
+        }
+        let images = files
+            .iter()
+            .filter(|f| crate::importers::qr::is_image(f))
+            .count();
+        if images == 0 {
+            let [file] = <[Vec<u8>; 1]>::try_from(files).map_err(|_| not_base64())?;
+            return String::from_utf8(file).map_err(|_| {
+                Invalid::new("invalid_import", "the decoded data is not text").into()
+            });
+        }
+        if images != files.len() {
+            return Err(
+                Invalid::new("invalid_import", "give either screenshots or one file").into(),
+            );
+        }
+        if !matches!(
+            format,
+            ImportFormat::GoogleAuthenticator | ImportFormat::Otpauth
+        ) {
+            return Err(Invalid::new(
+                "unsupported_image",
+                "screenshots are read for google-authenticator and otpauth imports; give this export's file",
+            )
+            .into());
+        }
+        let guard = CancelOnDrop::new();
+        let cancel = guard.flag();
+        let texts = tokio::task::spawn_blocking(move || {
+            crate::importers::qr::texts_of_images(&files, &cancel)
+        })
+        .await
+        // The reader stopped (it panicked on this image): the image's fault.
+        .map_err(|_| Invalid::new("not_an_image", "the image could not be read"))??;
+        drop(guard);
+        Ok(texts.join("\n"))
+    }
+
     async fn parse_blocking(
         format: ImportFormat,
         data: String,
         password: Option<String>,
     ) -> Result<Vec<ImportedSeed>, ServiceError> {
-        // An encrypted vault costs a scrypt derivation: off the request threads.
-        tokio::task::spawn_blocking(move || {
+        // An encrypted vault costs a scrypt derivation: off the request threads, and stopped
+        // between password slots once the request has gone.
+        let guard = CancelOnDrop::new();
+        let cancel = guard.flag();
+        let parsed = tokio::task::spawn_blocking(move || {
             let password = password.map(zeroize::Zeroizing::new);
             let data = zeroize::Zeroizing::new(data);
-            parse_import(format, &data, password.as_deref().map(String::as_str))
+            parse_import_until(
+                format,
+                &data,
+                password.as_deref().map(String::as_str),
+                &cancel,
+            )
         })
-        .await
-        // The parser stopped (it panicked on this input): the input's fault, told as such.
-        .map_err(|_| crate::domain::Invalid::new("invalid_import", "the export could not be read"))?
-        .map_err(ServiceError::from)
+        .await;
+        drop(guard);
+        parsed
+            // The parser stopped (it panicked on this input): the input's fault, told as such.
+            .map_err(|_| {
+                crate::domain::Invalid::new("invalid_import", "the export could not be read")
+            })?
+            .map_err(ServiceError::from)
     }
 
     /// The accounts whose seeds the caller may store, by (platform, handle key).
@@ -179,19 +286,28 @@ impl Core {
             .collect())
     }
 
-    /// Whether `seed` is the account's current seed of its kind already.
-    async fn already_stored(
+    /// Why `seed` is not to be stored on `account`, if it is a value the account held already:
+    /// `already_stored` (its current seed) or `earlier_version` (a seed it has replaced, which
+    /// coming back would undo a rotation).
+    async fn held_already(
         &self,
         db: &impl sea_orm::ConnectionTrait,
         account: &Account,
         seed: &ImportedSeed,
-    ) -> Result<bool, ServiceError> {
+    ) -> Result<Option<&'static str>, ServiceError> {
         let kind = seed.otp.params.kind().as_str();
-        let Some(row) = secrets::current(db, &account.id, kind).await? else {
-            return Ok(false);
-        };
-        let (stored, _) = self.open_seed(account, &row)?;
-        Ok(stored.expose_bytes() == seed.otp.secret.expose_bytes())
+        let bytes = seed.otp.secret.expose_bytes();
+        let fingerprint = self.keyring.fingerprint(&account.id, kind, bytes);
+        Ok(self
+            .version_holding(db, &account.id, kind, &fingerprint, bytes)
+            .await?
+            .map(|row| {
+                if row.superseded_at.is_none() {
+                    "already_stored"
+                } else {
+                    "earlier_version"
+                }
+            }))
     }
 
     /// Reads an import and proposes what to do with each seed. Needs the right to store seeds
@@ -216,16 +332,18 @@ impl Core {
                     .iter()
                     .find_map(|k| candidates.get(&(platform.as_str().to_owned(), k.clone())))
             });
+            let held = match found {
+                Some((account, _)) => self.held_already(db, account, seed).await?,
+                None => None,
+            };
             let proposal = match (found, &handle) {
-                (Some((account, _)), _) if self.already_stored(db, account, seed).await? => {
-                    Proposal {
-                        action: ImportAction::Skip,
-                        account: Some(account.id.clone()),
-                        platform: Some(account.platform.clone()),
-                        handle: Some(account.handle.clone()),
-                        reason: Some("already_stored"),
-                    }
-                }
+                (Some((account, _)), _) if held.is_some() => Proposal {
+                    action: ImportAction::Skip,
+                    account: Some(account.id.clone()),
+                    platform: Some(account.platform.clone()),
+                    handle: Some(account.handle.clone()),
+                    reason: held,
+                },
                 (Some((account, _)), _) => Proposal {
                     action: ImportAction::Attach,
                     account: Some(account.id.clone()),
@@ -388,7 +506,7 @@ impl Core {
                 });
                 continue;
             };
-            if self.already_stored(&*tx, &account, seed).await? {
+            if self.held_already(&*tx, &account, seed).await?.is_some() {
                 applied.skipped += 1;
                 applied.results.push(AppliedEntry {
                     index: seed.index,

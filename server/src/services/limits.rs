@@ -119,6 +119,39 @@ impl Core {
         })
     }
 
+    /// Counts one import read (a preview, or an import sent whole) by `caller` against
+    /// `limits.imports_per_hour`, in its own transaction; over the limit, 429
+    /// `import_rate_limited`, audited. The operator's CLI is not limited.
+    pub(crate) async fn charge_import(&self, caller: &Caller) -> Result<(), ServiceError> {
+        let max = self.settings.limits.imports_per_hour;
+        if max == 0 || caller.principal.kind == crate::authn::PrincipalKind::Cli {
+            return Ok(());
+        }
+        let now = chrono::Utc::now().timestamp();
+        let start = now - now.rem_euclid(3600);
+        let key = format!("import:h:{}", caller.principal.subject());
+        let tx = self.store.begin_write().await?;
+        let hits = repo::add_many(&*tx, &[(key.as_str(), start)], 1).await?;
+        if hits.first().is_some_and(|&n| n > i64::from(max)) {
+            drop(tx);
+            let retry_after = (start + 3600 - now).max(1) as u64;
+            let event = caller
+                .event("import.rate_limited")
+                .outcome(Outcome::Denied)
+                .details(serde_json::json!({ "limit": max, "per_seconds": 3600 }));
+            self.record_standalone(event).await;
+            return Err(ServiceError::RateLimited {
+                code: "import_rate_limited",
+                message: format!(
+                    "you reached the limit of {max} imports per hour; try again in {retry_after} s"
+                ),
+                retry_after,
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Housekeeping: drops expired sessions, login flows and rate windows.
     pub async fn purge_expired(&self) -> Result<u64, ServiceError> {
         let sessions = self.purge_sessions().await?;

@@ -10,9 +10,11 @@ pub mod audit_state;
 pub mod backup;
 pub mod ceremony;
 pub mod clock;
+pub mod departures;
 mod error;
 pub mod escalation;
 pub mod escrow;
+pub mod exposure;
 pub mod gauges;
 pub mod health;
 pub mod imports;
@@ -237,6 +239,20 @@ impl Core {
     /// action itself is checked again, and audited, when it is attempted).
     pub async fn may(&self, caller: &Caller, team: &str, action: Action) -> bool {
         self.authz.allows(&caller.principal, team, action).await
+    }
+
+    /// Revealing needs a recent IdP authentication when the caller is a browser session.
+    pub fn require_recent_auth(&self, caller: &Caller) -> Result<(), ServiceError> {
+        match &caller.session {
+            Some(session) if !self.is_recent(session) => Err(ServiceError::ReauthRequired),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a session's IdP authentication is within `auth.reauth_minutes`.
+    pub fn is_recent(&self, session: &SessionInfo) -> bool {
+        session.auth_time + chrono::Duration::minutes(self.settings.auth.reauth_minutes)
+            > chrono::Utc::now()
     }
 
     /// Records an event that belongs to no other transaction (denials, failed sign-ins).

@@ -37,6 +37,18 @@ pub struct HotpCode {
     pub counter: u64,
 }
 
+/// 422 `same_secret`: the value stored already (`current`), or an earlier one.
+pub(super) fn same_secret(current: bool) -> Invalid {
+    Invalid::new(
+        "same_secret",
+        if current {
+            "this is the value already stored; a rotation needs the new one from the platform"
+        } else {
+            "this is an earlier value of this secret; a rotation needs the new one from the platform"
+        },
+    )
+}
+
 /// Seconds before the end of a period in which the next code is also given.
 pub const NEXT_CODE_WINDOW: u64 = 5;
 
@@ -147,7 +159,7 @@ impl Core {
             .target(format!("account:{account_id}"))
             .team(team)
             .details(details);
-        crate::audit::append(&**tx, event).await?;
+        super::exposure::append(&**tx, &self.integrity, event).await?;
         Ok(version)
     }
 
@@ -164,6 +176,11 @@ impl Core {
         value: SecretValue<'_>,
     ) -> Result<(String, i32, Vec<String>), ServiceError> {
         crate::store::accounts::lock(&**tx, account_id).await?;
+        let fingerprint = self
+            .keyring
+            .fingerprint(account_id, value.kind, value.bytes);
+        self.refuse_same_value(&**tx, account_id, value.kind, &fingerprint, value.bytes)
+            .await?;
         let version = repo::next_version(&**tx, account_id, value.kind).await?;
         let id = new_id();
         // Callers prove the keyring (`sealing_keyring`) before they open the transaction.
@@ -184,6 +201,7 @@ impl Core {
                 hotp_counter: value.hotp_counter,
                 sealed,
                 created_by: &caller.principal.subject(),
+                fingerprint,
             },
         )
         .await
@@ -205,6 +223,53 @@ impl Core {
             None => Vec::new(),
         };
         Ok((id, version, closed))
+    }
+
+    /// Which version of the account's `kind` holds this value already, if any: by fingerprint,
+    /// or, for a version stored before fingerprints, by opening it.
+    pub(super) async fn version_holding(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        account_id: &str,
+        kind: &str,
+        fingerprint: &str,
+        bytes: &[u8],
+    ) -> Result<Option<SecretRow>, ServiceError> {
+        for row in repo::versions_of(db, account_id, kind).await? {
+            let same = match row.fingerprint.as_deref() {
+                Some(stored) => {
+                    crate::crypto::constant_time_eq(stored.as_bytes(), fingerprint.as_bytes())
+                }
+                None => {
+                    let aad = secret_aad(account_id, &row.id, row.version, &row.kind);
+                    let stored = self.keyring.open(&row.id, &aad, &row.sealed())?;
+                    crate::crypto::constant_time_eq(&stored, bytes)
+                }
+            };
+            if same {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Refuses a value that is the current one, or an earlier one coming back: 422
+    /// `same_secret`, so a rotation task stays open until the platform's new value is stored.
+    async fn refuse_same_value(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        account_id: &str,
+        kind: &str,
+        fingerprint: &str,
+        bytes: &[u8],
+    ) -> Result<(), ServiceError> {
+        match self
+            .version_holding(db, account_id, kind, fingerprint, bytes)
+            .await?
+        {
+            None => Ok(()),
+            Some(row) => Err(same_secret(row.superseded_at.is_none()).into()),
+        }
     }
 
     pub(super) fn open_seed(
@@ -336,7 +401,7 @@ impl Core {
             .team(team)
             .justification(justification.as_ref().map(Justification::as_str))
             .details(serde_json::json!({ "secret_id": row.id, "version": row.version, "counter": counter }));
-        crate::audit::append(&*tx, event).await?;
+        super::exposure::append(&*tx, &self.integrity, event).await?;
         tx.commit().await?;
         Ok(HotpCode { code, counter })
     }
@@ -377,7 +442,7 @@ impl Core {
             .team(team)
             .justification(Some(justification.as_str()))
             .details(serde_json::json!({ "secret_id": row.id, "version": row.version }));
-        crate::audit::append(&*tx, event).await?;
+        super::exposure::append(&*tx, &self.integrity, event).await?;
         tx.commit().await?;
         Ok(uri)
     }

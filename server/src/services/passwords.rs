@@ -56,7 +56,7 @@ impl Core {
                 "version": version,
                 "completed_rotation_tasks": closed,
             }));
-        crate::audit::append(&*tx, event).await?;
+        super::exposure::append(&*tx, &self.integrity, event).await?;
         tx.commit().await?;
         Ok(version)
     }
@@ -91,7 +91,7 @@ impl Core {
             .team(team)
             .justification(Some(justification.as_str()))
             .details(serde_json::json!({ "secret_id": row.id, "version": row.version }));
-        crate::audit::append(&*tx, event).await?;
+        super::exposure::append(&*tx, &self.integrity, event).await?;
         tx.commit().await?;
         Ok(RevealedPassword {
             password,

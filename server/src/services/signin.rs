@@ -145,7 +145,7 @@ impl Core {
         if flow.expires_at < now() {
             return refuse("login_expired").await;
         }
-        if !constant_time_eq(flow.state.as_bytes(), state.as_bytes()) {
+        if !crate::crypto::constant_time_eq(flow.state.as_bytes(), state.as_bytes()) {
             return refuse("state_mismatch").await;
         }
         let opened = self
@@ -250,6 +250,12 @@ impl Core {
                 message: "this account was offboarded; ask a security admin".to_owned(),
             });
         }
+        let before = members::grants(&*tx, &self.integrity, &member.id).await?;
+        if super::departures::groups_lost(&before, &bindings) {
+            return Err(self
+                .on_groups_lost(tx, &member, &identity.groups, meta)
+                .await?);
+        }
         members::replace_grants(&*tx, &self.integrity, &member.id, SOURCE_IDP, &bindings).await?;
         if let Some(old) = previous_session {
             repo::delete(&*tx, &session::hash(old)).await?;
@@ -339,18 +345,6 @@ impl Core {
         Ok(())
     }
 
-    /// Revealing needs a recent IdP authentication when the caller is a browser session.
-    pub fn require_recent_auth(&self, caller: &Caller) -> Result<(), ServiceError> {
-        match &caller.session {
-            Some(session) if !self.is_recent(session) => Err(ServiceError::ReauthRequired),
-            _ => Ok(()),
-        }
-    }
-
-    pub fn is_recent(&self, session: &SessionInfo) -> bool {
-        session.auth_time + Duration::minutes(self.settings.auth.reauth_minutes) > Utc::now()
-    }
-
     /// Removes expired sessions and login flows.
     pub async fn purge_sessions(&self) -> Result<u64, ServiceError> {
         let tx = self.store.begin_write().await?;
@@ -383,10 +377,6 @@ fn member_principal(member: &members::MemberRow, grants: &[members::GrantRow]) -
         email: member.email.clone(),
         bindings,
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn sign_in_message(reason: &str) -> &'static str {

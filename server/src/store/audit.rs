@@ -153,6 +153,25 @@ pub async fn by_actors(
         .await
 }
 
+/// Successful events of `actions` with `after` < seq < `before`, oldest first, at most `limit`.
+pub async fn by_actions(
+    db: &impl ConnectionTrait,
+    actions: &[&str],
+    after: i64,
+    before: i64,
+    limit: u64,
+) -> Result<Vec<AuditRow>, DbErr> {
+    audit_event::Entity::find()
+        .filter(audit_event::Column::Seq.gt(after))
+        .filter(audit_event::Column::Seq.lt(before))
+        .filter(audit_event::Column::Action.is_in(actions.iter().copied()))
+        .filter(audit_event::Column::Outcome.eq("success"))
+        .order_by_asc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
 /// Who did one of `actions` to `target` successfully since `since` (each actor once).
 pub async fn actors_of(
     db: &impl ConnectionTrait,

@@ -35,6 +35,14 @@ pub async fn current(
         .await
 }
 
+/// A generation by id.
+pub async fn generation(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<GenerationRow>, DbErr> {
+    generation::Entity::find_by_id(id).one(db).await
+}
+
 /// A generation of the account by number.
 pub async fn by_number(
     db: &impl ConnectionTrait,
@@ -69,6 +77,29 @@ pub async fn all_generations(
         .order_by_desc(generation::Column::Generation)
         .all(db)
         .await
+}
+
+/// The generation of the account whose codes are exactly `lookups` (as sets), if any: the
+/// same codes imported again.
+pub async fn generation_with_codes(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    lookups: &std::collections::BTreeSet<String>,
+) -> Result<Option<GenerationRow>, DbErr> {
+    for generation in all_generations(db, account_id).await? {
+        if usize::try_from(generation.total).ok() != Some(lookups.len()) {
+            continue;
+        }
+        let held: std::collections::BTreeSet<String> = codes(db, &generation.id)
+            .await?
+            .into_iter()
+            .map(|c| c.lookup_hmac)
+            .collect();
+        if &held == lookups {
+            return Ok(Some(generation));
+        }
+    }
+    Ok(None)
 }
 
 /// What a new generation is made of; ids are chosen before sealing because the AADs name them.

@@ -5,8 +5,8 @@
 //! reports into `integrity.violation` audit events, a metric and a webhook.
 
 use super::entities::{
-    account, escrow, escrow_custodian, escrow_seal, member, notification, release_request,
-    role_grant, rotation_task, service_token, session, team,
+    account, escrow, escrow_custodian, escrow_seal, exposure, member, member_review, notification,
+    release_request, role_grant, rotation_task, service_token, session, team,
 };
 use crate::crypto::{Keyring, RowFacts};
 use sea_orm::sea_query::Expr;
@@ -158,6 +158,27 @@ covered!(notification::Model, "notification", |r| r.id.clone(), |f| f
     .text(&r.task_id)
     .text(&r.hook)
     .text(&r.body));
+covered!(exposure::Model, "exposure", |r| r.id.clone(), |f| f
+    .text(&r.actor)
+    .text(&r.account_id)
+    .text(&r.secret_kind)
+    .text(&r.secret_id)
+    .int(r.version.into())
+    .opt_int(r.position.map(i64::from))
+    .opt_int(r.counter)
+    .text(&r.how)
+    .int(r.seq)
+    .time(r.at));
+covered!(
+    member_review::Model,
+    "member_review",
+    |r| r.id.clone(),
+    |f| f
+        .text(&r.member_id)
+        .text(&r.reason)
+        .text(&r.state)
+        .time(r.opened_at)
+);
 
 /// A row found with a MAC that does not verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -407,6 +428,8 @@ macro_rules! by_table {
             "release_request" => Some($f::<release_request::Entity>($($arg),*).await),
             "rotation_task" => Some($f::<rotation_task::Entity>($($arg),*).await),
             "notification" => Some($f::<notification::Entity>($($arg),*).await),
+            "exposure" => Some($f::<exposure::Entity>($($arg),*).await),
+            "member_review" => Some($f::<member_review::Entity>($($arg),*).await),
             _ => None,
         }
     };
@@ -428,7 +451,7 @@ pub async fn scan_all(
 }
 
 /// The covered tables, by name.
-pub const TABLES: [&str; 12] = [
+pub const TABLES: [&str; 14] = [
     "service_token",
     "session",
     "member",
@@ -441,6 +464,8 @@ pub const TABLES: [&str; 12] = [
     "release_request",
     "rotation_task",
     "notification",
+    "exposure",
+    "member_review",
 ];
 
 async fn attest_in<E>(db: &impl ConnectionTrait, ig: &Integrity, id: &str) -> Result<bool, DbErr>

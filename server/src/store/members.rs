@@ -7,6 +7,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::Condition;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 pub use member::Model as MemberRow;
@@ -53,6 +54,7 @@ pub async fn upsert(
             row.email = email.map(str::to_owned);
             row.name = name.map(str::to_owned);
             row.updated_at = at;
+            row.last_sign_in_at = Some(at);
             write::<member::Entity>(db, ig, row).await
         }
         None => {
@@ -74,6 +76,7 @@ pub async fn upsert(
                 updated_at: at,
                 age_recipient: None,
                 mac: None,
+                last_sign_in_at: Some(at),
             })?;
             member::ActiveModel::from(row).insert(db).await
         }
@@ -147,8 +150,35 @@ pub async fn insert_provisioned(
         updated_at: at,
         age_recipient: None,
         mac: None,
+        last_sign_in_at: None,
     })?;
     member::ActiveModel::from(row).insert(db).await
+}
+
+/// Active members who have not signed in since `before` (members who never signed in count
+/// from when they were made), at most `limit`.
+pub async fn idle_since(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    before: chrono::DateTime<chrono::Utc>,
+    limit: u64,
+) -> Result<Vec<MemberRow>, DbErr> {
+    let idle = Condition::any()
+        .add(member::Column::LastSignInAt.lt(before))
+        .add(
+            Condition::all()
+                .add(member::Column::LastSignInAt.is_null())
+                .add(member::Column::CreatedAt.lt(before)),
+        );
+    Ok(ig.keep(
+        member::Entity::find()
+            .filter(member::Column::Status.eq(ACTIVE))
+            .filter(idle)
+            .order_by_asc(member::Column::Id)
+            .limit(limit)
+            .all(db)
+            .await?,
+    ))
 }
 
 /// Replaces what SCIM manages of a member (userName, externalId, displayName; the email too

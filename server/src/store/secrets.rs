@@ -43,6 +43,20 @@ pub async fn all_of(
         .await
 }
 
+/// Every version (current or not) of one kind of an account's secret.
+pub async fn versions_of(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    kind: &str,
+) -> Result<Vec<SecretRow>, DbErr> {
+    secret::Entity::find()
+        .filter(secret::Column::AccountId.eq(account_id))
+        .filter(secret::Column::Kind.eq(kind))
+        .order_by_desc(secret::Column::Version)
+        .all(db)
+        .await
+}
+
 /// The current versions of every kind for these accounts.
 pub async fn current_of(
     db: &impl ConnectionTrait,
@@ -80,6 +94,8 @@ pub struct NewSecret<'a> {
     pub hotp_counter: Option<i64>,
     pub sealed: Sealed,
     pub created_by: &'a str,
+    /// The value's keyed fingerprint.
+    pub fingerprint: String,
 }
 
 /// Supersedes the current version of the kind and inserts the new one.
@@ -108,6 +124,7 @@ pub async fn insert_version(
         created_by: Set(new.created_by.to_owned()),
         created_at: Set(at),
         superseded_at: Set(None),
+        fingerprint: Set(Some(new.fingerprint)),
     }
     .insert(db)
     .await

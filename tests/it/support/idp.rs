@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 
 pub struct Idp {
     pub issuer: String,
+    /// The provider's GROUPS_FILE (see provider.mjs): [`Idp::set_groups`] writes it.
+    groups_file: tempfile::NamedTempFile,
     child: Child,
     // Kept open: closing the pipe would make the provider's next write fail.
     _stdout: BufReader<std::process::ChildStdout>,
@@ -27,8 +29,11 @@ pub fn start_idp(redirect_uri: &str, tamper: &str) -> Idp {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/oidc/provider.mjs");
     // The provider's stderr goes to a file so a failed start can say why.
     let stderr = tempfile::NamedTempFile::new().expect("temp file");
+    let groups_file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(groups_file.path(), "{}").expect("groups file");
     let mut child = Command::new("node")
         .arg(script)
+        .env("GROUPS_FILE", groups_file.path())
         .env("REDIRECT_URIS", redirect_uri)
         .env(
             "BACKCHANNEL_LOGOUT_URI",
@@ -55,8 +60,24 @@ pub fn start_idp(redirect_uri: &str, tamper: &str) -> Idp {
     }
     Idp {
         issuer,
+        groups_file,
         child,
         _stdout: stdout,
+    }
+}
+
+impl Idp {
+    /// Gives `user` these groups at their next sign-in, as an IdP administrator would.
+    pub fn set_groups(&self, user: &str, groups: &[&str]) {
+        let mut all: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(self.groups_file.path()).expect("read"))
+                .expect("JSON");
+        all.insert(user.to_owned(), serde_json::json!(groups));
+        std::fs::write(
+            self.groups_file.path(),
+            serde_json::Value::Object(all).to_string(),
+        )
+        .expect("write");
     }
 }
 

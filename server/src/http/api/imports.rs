@@ -2,7 +2,7 @@
 //! secret), then the import as decided, in one transaction.
 
 use crate::authz::Action;
-use crate::domain::{Handle, Invalid, Platform, TeamSlug};
+use crate::domain::{Handle, Platform, TeamSlug};
 use crate::http::extract::UploadJson;
 use crate::http::{ApiError, Authenticated};
 use crate::importers::ImportFormat;
@@ -35,74 +35,12 @@ impl From<PreviewEntry> for PreviewEntryOut {
     }
 }
 
-/// The export's text: as sent, or decoded from base64 when it is not text of its format.
-/// Screenshots (base64 PNG, JPEG or WebP, one per line for a multi-batch export) of Google
-/// Authenticator's export QR codes, or of otpauth:// QR codes, are read for their URIs.
-pub(crate) async fn import_text(format: ImportFormat, raw: &str) -> Result<String, ApiError> {
-    let raw = raw.trim();
-    let looks_like_text = match format {
-        ImportFormat::Aegis | ImportFormat::TwoFas | ImportFormat::Bitwarden => {
-            raw.starts_with('{')
-        }
-        ImportFormat::GoogleAuthenticator | ImportFormat::Otpauth => raw.contains("://"),
-    };
-    if looks_like_text || raw.is_empty() {
-        return Ok(raw.to_owned());
-    }
-    let not_base64 = || {
-        Invalid::new(
-            "invalid_import",
-            "data is neither the export's text nor base64",
-        )
-    };
-    let mut files = Vec::new();
-    for block in raw.split_whitespace() {
-        files.push(
-            data_encoding::BASE64
-                .decode(block.as_bytes())
-                .map_err(|_| not_base64())?,
-        );
-    }
-    let images = files
-        .iter()
-        .filter(|f| crate::importers::qr::is_image(f))
-        .count();
-    if images == 0 {
-        let [file] = <[Vec<u8>; 1]>::try_from(files).map_err(|_| not_base64())?;
-        return String::from_utf8(file)
-            .map_err(|_| Invalid::new("invalid_import", "the decoded data is not text").into());
-    }
-    if images != files.len() {
-        return Err(Invalid::new("invalid_import", "give either screenshots or one file").into());
-    }
-    if !matches!(
-        format,
-        ImportFormat::GoogleAuthenticator | ImportFormat::Otpauth
-    ) {
-        return Err(Invalid::new(
-            "unsupported_image",
-            "screenshots are read for google-authenticator and otpauth imports; give this export's file",
-        )
-        .into());
-    }
-    let texts = web::block(move || {
-        let mut texts = Vec::new();
-        for file in &files {
-            texts.extend(crate::importers::qr::qr_texts(file)?);
-        }
-        Ok::<_, Invalid>(texts)
-    })
-    .await
-    // The reader stopped (it panicked on this image): the image's fault.
-    .map_err(|_| Invalid::new("not_an_image", "the image could not be read"))??;
-    Ok(texts.join("\n"))
-}
-
 /// Reads an export and proposes, per seed, to attach it to an account you may store seeds
 /// on, create the account, or skip it. Nothing is stored; no secret is in the answer.
 #[utoipa::path(post, path = "/api/v1/imports/preview", tag = "imports", request_body = PreviewBody,
     responses((status = 200, body = PreviewOut),
-    (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `unsupported_image`, `not_an_image`, `no_qr_code`", body = keyward_proto::wire::ErrorBody)))]
+    (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `too_many_slots`, `unsupported_image`, `not_an_image`, `no_qr_code`, `too_many_images`, `too_many_pixels`", body = keyward_proto::wire::ErrorBody),
+    (status = 429, description = "`import_rate_limited`: `limits.imports_per_hour` reached", body = keyward_proto::wire::ErrorBody)))]
 pub async fn preview(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -111,7 +49,9 @@ pub async fn preview(
     core.authorize_somewhere(&auth.0, Action::TotpSet).await?;
     let body = body.into_inner()?;
     let format = ImportFormat::parse(&body.format)?;
-    let data = import_text(format, body.data.expose_secret()).await?;
+    let data = core
+        .read_import(&auth.0, format, body.data.expose_secret())
+        .await?;
     let password = body.password.map(|p| p.expose_secret().to_owned());
     let entries = core.preview_import(&auth.0, format, data, password).await?;
     Ok(HttpResponse::Ok().json(PreviewOut {
@@ -125,7 +65,8 @@ pub async fn preview(
     responses((status = 200, body = ImportOut),
     (status = 404, description = "an account to attach to does not exist", body = keyward_proto::wire::ErrorBody),
     (status = 409, description = "`account_exists`: an account to create exists already", body = keyward_proto::wire::ErrorBody),
-    (status = 422, description = "a bad import or decision", body = keyward_proto::wire::ErrorBody)))]
+    (status = 422, description = "a bad import or decision", body = keyward_proto::wire::ErrorBody),
+    (status = 429, description = "`import_rate_limited`: `limits.imports_per_hour` reached", body = keyward_proto::wire::ErrorBody)))]
 pub async fn apply(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -145,7 +86,9 @@ pub async fn apply(
             handle: e.handle.as_deref().map(Handle::parse).transpose()?,
         });
     }
-    let data = import_text(format, body.data.expose_secret()).await?;
+    let data = core
+        .read_import(&auth.0, format, body.data.expose_secret())
+        .await?;
     let password = body.password.map(|p| p.expose_secret().to_owned());
     let applied = core
         .apply_import(&auth.0, &team, format, data, password, decisions)

@@ -4,13 +4,14 @@ use super::accounts::rfc3339;
 use crate::domain::{DepartureReason, OffboardPolicy};
 use crate::http::extract::{Json, Query};
 use crate::http::{ApiError, Authenticated};
+use crate::services::departures::ReviewDecision;
 use crate::services::offboarding::{MemberView, OffboardingReport};
 use crate::services::Core;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use keyward_proto::members::{
     AuditHead, ExposureOut, ExposureQuery, MemberId, MemberList, MemberListQuery, MemberOut,
-    OffboardBody, OffboardOut, ReportOut, ReportQuery, RoleOut,
+    OffboardBody, OffboardOut, ReportOut, ReportQuery, ReviewBody, ReviewDone, ReviewOut, RoleOut,
 };
 use keyward_proto::rotation::TaskOut;
 
@@ -37,6 +38,10 @@ impl From<MemberView> for MemberOut {
                     },
                 })
                 .collect(),
+            review: view.review.map(|r| ReviewOut {
+                reason: r.reason,
+                opened_at: rfc3339(r.opened_at),
+            }),
         }
     }
 }
@@ -111,6 +116,32 @@ pub async fn offboard(
         sessions_revoked: done.sessions_revoked,
         tokens_revoked: done.tokens_revoked,
         exposure: done.exposure,
+        rotation_tasks: done.tasks.into_iter().map(TaskOut::from).collect(),
+    }))
+}
+
+/// Decides a member's open review (their IdP groups give no role any more, or they have been
+/// idle): `offboard` departs them with the configured policy, `keep` closes the review
+/// (security admin).
+#[utoipa::path(post, path = "/api/v1/members/{id}/review", tag = "members", params(MemberId),
+    request_body = ReviewBody, responses((status = 200, body = ReviewDone),
+    (status = 404, description = "no such member", body = keyward_proto::wire::ErrorBody),
+    (status = 409, description = "`no_open_review`, `already_departed`", body = keyward_proto::wire::ErrorBody),
+    (status = 422, description = "`invalid_decision`, `invalid_reason`", body = keyward_proto::wire::ErrorBody)))]
+pub async fn review(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: Json<ReviewBody>,
+) -> Result<HttpResponse, ApiError> {
+    core.may_review(&auth.0, &id).await?;
+    let body = body.into_inner()?;
+    let decision = ReviewDecision::parse(&body.decision)?;
+    let reason = DepartureReason::parse(&body.reason)?;
+    let done = core.review_member(&auth.0, &id, decision, reason).await?;
+    Ok(HttpResponse::Ok().json(ReviewDone {
+        member: done.member.into(),
+        review: done.state.to_owned(),
         rotation_tasks: done.tasks.into_iter().map(TaskOut::from).collect(),
     }))
 }

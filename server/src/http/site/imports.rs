@@ -277,6 +277,7 @@ fn entry_row(t: &Texts, e: PreviewEntry) -> EntryRow {
         handle: p.handle.unwrap_or_default(),
         note: match p.reason {
             Some("already_stored") => t.imp.reason_already,
+            Some("earlier_version") => t.imp.reason_earlier,
             Some("no_handle") => t.imp.reason_no_handle,
             _ => "",
         },
@@ -329,13 +330,7 @@ pub async fn preview(
         } else {
             &form.data_file
         };
-        let data = crate::http::api::imports::import_text(format, given)
-            .await
-            .map_err(|e| Invalid {
-                required: e.status == actix_web::http::StatusCode::BAD_REQUEST,
-                code: e.code,
-                message: e.message,
-            })?;
+        let data = core.read_import(&caller, format, given).await?;
         let entries = core
             .preview_import(&caller, format, data.clone(), password.clone())
             .await?;

@@ -9,6 +9,7 @@ use super::{render, see_other, to_signin, Chrome};
 use crate::authz::{Action, ORG_WIDE};
 use crate::domain::{DepartureReason, OffboardPolicy};
 use crate::http::MaybeSession;
+use crate::services::departures::ReviewDecision;
 use crate::services::offboarding::{ExposureItem, MemberView};
 use crate::services::{Caller, Core, ServiceError};
 use actix_web::http::StatusCode;
@@ -26,6 +27,8 @@ pub struct MemberRowView {
     pub status_label: &'static str,
     pub roles: Vec<String>,
     pub departed: String,
+    /// Why the member waits for a review (empty when not).
+    pub review: &'static str,
 }
 
 fn member_row(view: &MemberView, t: &Texts) -> MemberRowView {
@@ -51,6 +54,11 @@ fn member_row(view: &MemberView, t: &Texts) -> MemberRowView {
             .map(|g| format!("{} @ {}", g.role, g.team))
             .collect(),
         departed: m.departed_at.map(when).unwrap_or_default(),
+        review: match view.review.as_ref().map(|r| r.reason.as_str()) {
+            Some("groups_lost") => t.r.review_groups_lost,
+            Some(_) => t.r.review_idle,
+            None => "",
+        },
     }
 }
 
@@ -85,6 +93,8 @@ fn exposure_rows(items: &[ExposureItem], t: &Texts) -> Vec<ExposureRow> {
                 what,
                 how: match i.how.as_str() {
                     "export" => t.r.how_export,
+                    "write" => t.r.how_write,
+                    "import" => t.r.how_import,
                     "reveal" => t.r.how_reveal,
                     "checkout" => t.r.how_checkout,
                     "break_glass" => t.r.how_break_glass,
@@ -251,6 +261,55 @@ pub async fn offboard(
             let api = crate::http::ApiError::from(err);
             let failure = (api.status, api.message, form.reason.clone());
             member_page(&req, &core, &caller, &id, strict, Some(failure)).await
+        }
+        Err(err) => service_failure(Chrome::new(&req, &core, Some(&caller)), err),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReviewForm {
+    #[serde(default)]
+    csrf: String,
+    /// `offboard` or `keep`.
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Decides the member's open review, then shows the member (kept) or the report (offboarded).
+#[utoipa::path(post, path = "/members/{id}/review", tag = "dashboard", security(("session" = [])),
+    params(keyward_proto::members::MemberId),
+    request_body(content = ReviewForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "to the member, or to the offboarding report"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such member", content_type = "text/html"), (status = 409, description = "no open review", content_type = "text/html"), (status = 422, description = "no reason given", content_type = "text/html")))]
+pub async fn review(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<ReviewForm>,
+) -> HttpResponse {
+    let here = format!("/members/{id}");
+    let caller = match form_caller(&req, &core, session, &form.csrf, &here) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    if let Err(err) = core.may_review(&caller, &id).await {
+        return service_failure(Chrome::new(&req, &core, Some(&caller)), err);
+    }
+    let parsed = ReviewDecision::parse(&form.decision)
+        .and_then(|d| DepartureReason::parse(&form.reason).map(|r| (d, r)));
+    let result = match parsed {
+        Ok((decision, reason)) => core.review_member(&caller, &id, decision, reason).await,
+        Err(invalid) => Err(invalid.into()),
+    };
+    match result {
+        Ok(done) if done.state == "offboarded" => see_other(&format!("/members/{id}/report")),
+        Ok(_) => see_other(&here),
+        Err(err @ (ServiceError::Invalid(_) | ServiceError::Conflict { .. })) => {
+            let api = crate::http::ApiError::from(err);
+            let failure = (api.status, api.message, form.reason.clone());
+            member_page(&req, &core, &caller, &id, false, Some(failure)).await
         }
         Err(err) => service_failure(Chrome::new(&req, &core, Some(&caller)), err),
     }

@@ -225,11 +225,15 @@ impl Core {
             .collect();
         let sealed = keys.seal_set(&generation_id, items)?;
         let (wrapped, kek_id) = (sealed.wrapped_dek.clone(), sealed.kek_id.clone());
-        let lookups = codes
+        let lookups: Vec<(String, String)> = codes
             .codes()
             .iter()
             .map(|code| (new_id(), keys.backup_lookup(account_id, &code.normalised)))
             .collect();
+        let set = lookups.iter().map(|(_, l)| l.clone()).collect();
+        if let Some(held) = repo::generation_with_codes(&*tx, account_id, &set).await? {
+            return Err(super::otp::same_secret(held.superseded_at.is_none()).into());
+        }
         let superseded = repo::insert_generation(
             &*tx,
             NewGeneration {
@@ -274,7 +278,7 @@ impl Core {
                 "superseded_generation": superseded,
                 "completed_rotation_tasks": closed,
             }));
-        crate::audit::append(&*tx, event).await?;
+        crate::services::exposure::append(&*tx, &self.integrity, event).await?;
         tx.commit().await?;
         Ok(Imported {
             generation: number,
@@ -380,11 +384,12 @@ impl Core {
             .justification(Some(justification.as_str()))
             .details(serde_json::json!({
                 "generation": generation.generation,
+                "generation_id": generation.id,
                 "position": code.position,
                 "remaining": remaining,
                 "low_codes_task_opened": task_opened,
             }));
-        crate::audit::append(&*tx, event).await?;
+        crate::services::exposure::append(&*tx, &self.integrity, event).await?;
         let warnings = self.warnings(remaining, &failed);
         Ok((
             tx,

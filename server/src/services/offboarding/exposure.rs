@@ -1,13 +1,14 @@
-//! What a member was exposed to: the secrets they revealed, exported, checked out or were
-//! released, as they stand now and as far as the member could still reach them.
+//! What a member was exposed to: the secrets they wrote, imported, exported, revealed, checked
+//! out or were released (the exposure ledger), as they stand now, and, under the strict
+//! policy, what they could still reach.
 
 use super::*;
 use crate::authz::{Action, ORG_WIDE};
 use crate::domain::OffboardPolicy;
 use crate::services::{Core, ServiceError};
 use crate::store::accounts::{self as accounts_repo, AccountFilter};
-use crate::store::audit::{self as audit_repo, AuditRow};
 use crate::store::backup::{self as backup_repo, state};
+use crate::store::exposure::{self as ledger, ExposureRow};
 use crate::store::members::{GrantRow, MemberRow};
 use crate::store::{secrets, tokens};
 use sea_orm::ConnectionTrait;
@@ -37,19 +38,11 @@ impl Core {
         let mut seen = HashSet::new();
         let mut after = 0;
         loop {
-            let rows = audit_repo::by_actors(db, &actors, &EXPOSING, after, 1000).await?;
+            let rows = ledger::of_actors(db, &self.integrity, &actors, after, 1000).await?;
             let Some(last) = rows.last() else { break };
             after = last.seq;
             for row in rows {
-                let found = if row.action == "release.open" {
-                    self.released_to(db, &row, &mut lookups).await?
-                } else {
-                    self.exposed_by(db, &row, &mut lookups)
-                        .await?
-                        .into_iter()
-                        .collect()
-                };
-                for item in found {
+                if let Some(item) = self.still_exposed(db, &row, &mut lookups).await? {
                     if seen.insert(same_secret(&item)) {
                         items.push(item);
                     }
@@ -75,128 +68,61 @@ impl Core {
         Ok(items)
     }
 
-    /// The secret one audit event exposed, if it is still in use: a version replaced since,
-    /// a generation superseded, or a code reported `worked` no longer counts.
-    pub(super) async fn exposed_by(
+    /// The item a ledger row records, if its secret is still in use: a version replaced
+    /// since, a generation superseded, a backup code reported `worked`, or an HOTP code a
+    /// later one has passed no longer counts.
+    async fn still_exposed(
         &self,
         db: &impl ConnectionTrait,
-        row: &AuditRow,
+        row: &ExposureRow,
         lookups: &mut Lookups,
     ) -> Result<Option<ExposureItem>, ServiceError> {
-        let Some(account_id) = row
-            .target
-            .as_deref()
-            .and_then(|t| t.strip_prefix("account:"))
+        let Some(account) = lookups
+            .account(db, &self.integrity, &row.account_id)
+            .await?
         else {
             return Ok(None);
         };
-        let Some(account) = lookups.account(db, &self.integrity, account_id).await? else {
-            return Ok(None);
-        };
-        let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
-        let mut item = match row.action.as_str() {
-            "totp.export" | "hotp.export" | "password.reveal" => {
-                let Some(secret_id) = details["secret_id"].as_str() else {
-                    return Ok(None);
-                };
-                let Some(secret) = secrets::find(db, secret_id).await? else {
-                    return Ok(None);
-                };
-                if secret.superseded_at.is_some() || secret.account_id != account.id {
-                    return Ok(None);
-                }
-                let (kind, how) = match row.action.as_str() {
-                    "totp.export" => ("totp_seed", "export"),
-                    "hotp.export" => ("hotp_seed", "export"),
-                    _ => ("password", "reveal"),
-                };
-                let mut item = lookups.item(&account, kind, &secret.id, how);
-                item.version = Some(secret.version);
-                item
+        let kind = if row.secret_kind == ledger::BACKUP {
+            let Some(generation) = backup_repo::generation(db, &row.secret_id).await? else {
+                return Ok(None);
+            };
+            if generation.superseded_at.is_some() || generation.account_id != account.id {
+                return Ok(None);
             }
-            "backup.checkout" => {
-                let (Some(number), Some(position)) = (
-                    details["generation"]
-                        .as_i64()
-                        .and_then(|n| i32::try_from(n).ok()),
-                    details["position"]
-                        .as_i64()
-                        .and_then(|n| i32::try_from(n).ok()),
-                ) else {
-                    return Ok(None);
-                };
-                let Some(generation) = backup_repo::by_number(db, &account.id, number).await?
-                else {
-                    return Ok(None);
-                };
-                if generation.superseded_at.is_some() {
-                    return Ok(None);
-                }
+            if let Some(position) = row.position {
                 let code = backup_repo::code_at(db, &generation.id, position).await?;
                 if code.is_none_or(|c| c.state == state::USED) {
                     return Ok(None);
                 }
-                let mut item = lookups.item(&account, "backup_code", &generation.id, "checkout");
-                item.version = Some(generation.generation);
-                item.position = Some(position);
-                item
             }
-            _ => return Ok(None),
+            "backup_code"
+        } else {
+            let Some(secret) = secrets::find(db, &row.secret_id).await? else {
+                return Ok(None);
+            };
+            if secret.superseded_at.is_some() || secret.account_id != account.id {
+                return Ok(None);
+            }
+            // An HOTP code stays valid until a later one is used: once a later code has been
+            // handed out, this one is passed.
+            if let (Some(counter), Some(next)) = (row.counter, secret.hotp_counter) {
+                if next > counter.saturating_add(1) {
+                    return Ok(None);
+                }
+            }
+            match secret.kind.as_str() {
+                "totp" => "totp_seed",
+                "hotp" => "hotp_seed",
+                _ => "password",
+            }
         };
+        let mut item = lookups.item(&account, kind, &row.secret_id, &row.how);
+        item.version = Some(row.version);
+        item.position = row.position;
         item.at = Some(row.at);
         item.seq = Some(row.seq);
         Ok(Some(item))
-    }
-
-    /// What a break-glass release handed to its requester and is still in use: the secret
-    /// versions and backup-code generations it names that nothing has replaced since.
-    pub(super) async fn released_to(
-        &self,
-        db: &impl ConnectionTrait,
-        row: &AuditRow,
-        lookups: &mut Lookups,
-    ) -> Result<Vec<ExposureItem>, ServiceError> {
-        let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
-        let mut out = Vec::new();
-        for released in details["released"].as_array().cloned().unwrap_or_default() {
-            let Some(account) = released["account"].as_str() else {
-                continue;
-            };
-            let Some(account) = lookups.account(db, &self.integrity, account).await? else {
-                continue;
-            };
-            for id in released["ids"].as_array().cloned().unwrap_or_default() {
-                let Some(id) = id.as_str() else { continue };
-                let mut item = if let Some(secret) = secrets::find(db, id).await? {
-                    if secret.superseded_at.is_some() {
-                        continue;
-                    }
-                    let kind = match secret.kind.as_str() {
-                        "totp" => "totp_seed",
-                        "hotp" => "hotp_seed",
-                        _ => "password",
-                    };
-                    let mut item = lookups.item(&account, kind, &secret.id, "break_glass");
-                    item.version = Some(secret.version);
-                    item
-                } else {
-                    let Some(generation) = backup_repo::current(db, &account.id).await? else {
-                        continue;
-                    };
-                    if generation.id != id {
-                        continue;
-                    }
-                    let mut item =
-                        lookups.item(&account, "backup_code", &generation.id, "break_glass");
-                    item.version = Some(generation.generation);
-                    item
-                };
-                item.at = Some(row.at);
-                item.seq = Some(row.seq);
-                out.push(item);
-            }
-        }
-        Ok(out)
     }
 
     /// Every current secret of every account the member's grants let them see.

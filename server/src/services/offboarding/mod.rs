@@ -1,6 +1,7 @@
 //! Offboarding: a member departs (a security admin, the CLI or the IdP through SCIM, one code
-//! path). Their sessions and bound tokens end at once, what they were exposed to is computed
-//! from the audit trail, and one rotation task opens per exposed account and kind of secret.
+//! path). Their sessions and bound tokens end at once, what they were exposed to is read from
+//! the exposure ledger (see [`super::exposure`]), and one rotation task opens per exposed
+//! account and kind of secret.
 
 mod exposure;
 use super::rotation::TaskView;
@@ -16,15 +17,6 @@ use crate::store::{sessions, tokens, WriteTx};
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use std::collections::{BTreeMap, HashMap};
-
-/// Audit actions that expose a secret that outlives the moment.
-const EXPOSING: [&str; 5] = [
-    "totp.export",
-    "hotp.export",
-    "password.reveal",
-    "backup.checkout",
-    "release.open",
-];
 
 /// The most accounts a strict departure looks at.
 const MAX_REACH: u64 = 10_000;
@@ -53,6 +45,8 @@ fn same_secret(item: &ExposureItem) -> (String, Option<i32>) {
 pub struct MemberView {
     pub member: MemberRow,
     pub grants: Vec<GrantRow>,
+    /// The member's open review, if any (see `services::departures`).
+    pub review: Option<crate::store::reviews::ReviewRow>,
 }
 
 /// The result of a departure.
@@ -184,10 +178,17 @@ impl Core {
         let members = repo::list_by_status(db, &self.integrity, status).await?;
         let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
         let mut grants = repo::grants_of(db, &self.integrity, &ids).await?;
+        let mut reviews: HashMap<String, crate::store::reviews::ReviewRow> =
+            crate::store::reviews::all_open(db, &self.integrity, 10_000)
+                .await?
+                .into_iter()
+                .map(|r| (r.member_id.clone(), r))
+                .collect();
         Ok(members
             .into_iter()
             .map(|member| MemberView {
                 grants: grants.remove(&member.id).unwrap_or_default(),
+                review: reviews.remove(&member.id),
                 member,
             })
             .collect())
@@ -217,7 +218,7 @@ impl Core {
         self.member_view(id).await
     }
 
-    async fn member_view(&self, id: &str) -> Result<MemberView, ServiceError> {
+    pub(super) async fn member_view(&self, id: &str) -> Result<MemberView, ServiceError> {
         let db = self.store.db();
         let member = if crate::domain::is_id(id) {
             repo::find(db, &self.integrity, id).await?
@@ -226,10 +227,15 @@ impl Core {
         };
         let member = member.ok_or(ServiceError::NotFound(crate::services::Missing::Member))?;
         let grants = repo::grants(db, &self.integrity, &member.id).await?;
-        Ok(MemberView { member, grants })
+        let review = crate::store::reviews::open_of(db, &self.integrity, &member.id).await?;
+        Ok(MemberView {
+            member,
+            grants,
+            review,
+        })
     }
 
-    /// What a member saw (or, with `strict`, could also reach), from the audit trail.
+    /// What a member saw (or, with `strict`, could also reach), from the exposure ledger.
     pub async fn member_exposure(
         &self,
         caller: &Caller,
@@ -317,6 +323,19 @@ impl Core {
         }
         let sessions_revoked = sessions::delete_for_member(&**tx, &member.id).await?;
         let tokens_revoked = tokens::revoke_for_member(&**tx, &self.integrity, &member.id).await?;
+        // A review waiting for this member is answered by the departure.
+        if let Some(review) =
+            crate::store::reviews::open_of(&**tx, &self.integrity, &member.id).await?
+        {
+            crate::store::reviews::close(
+                &**tx,
+                &self.integrity,
+                &review,
+                crate::store::reviews::OFFBOARDED,
+                &actor.subject,
+            )
+            .await?;
+        }
         self.breakglass_departure(&**tx, actor, &member.id).await?;
         let grants = repo::grants(&**tx, &self.integrity, &member.id).await?;
         let exposure = self.exposure_in(&**tx, member, &grants, policy).await?;
@@ -388,6 +407,7 @@ impl Core {
             member: MemberView {
                 member: member.clone(),
                 grants,
+                review: None,
             },
             sessions_revoked,
             tokens_revoked,

@@ -185,7 +185,7 @@ pub(super) async fn finish_release(
         .event("release.open")
         .target(format!("escrow:{}", escrow.id))
         .details(details);
-    crate::audit::append(db, event).await?;
+    crate::services::exposure::append(db, ig, event).await?;
     let event = actor
         .event("escrow.spent")
         .target(format!("escrow:{}", escrow.id))

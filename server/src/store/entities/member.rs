@@ -29,6 +29,9 @@ pub struct Model {
     pub age_recipient: Option<String>,
     /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
     pub mac: Option<String>,
+    /// The last sign-in (none before the exposure-ledger migration); not MAC'ed: it decides
+    /// only when an idle member gets a review.
+    pub last_sign_in_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,9 @@ pub struct Model {
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub superseded_at: Option<DateTimeUtc>,
+    /// HMAC of the value under the fingerprint key (`crypto::Keyring::fingerprint`); none on
+    /// versions stored before fingerprints, which are compared by opening them.
+    pub fingerprint: Option<String>,
 }
 
 impl std::fmt::Debug for Model {
