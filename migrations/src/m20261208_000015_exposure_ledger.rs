@@ -125,6 +125,11 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // Until their next sign-in, a member's last change stands in for it (each sign-in
+        // updated the row), so an upgrade does not make every older member look idle.
+        m.get_connection()
+            .execute_unprepared("UPDATE member SET last_sign_in_at = updated_at")
+            .await?;
         // HMAC of the value under its own key (never a plain hash); none on older versions,
         // which are compared by opening them.
         m.alter_table(

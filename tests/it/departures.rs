@@ -140,6 +140,19 @@ async fn with_review_configured_groups_lost_end_access_and_wait_for_a_security_a
         401,
         "the session ends at once"
     );
+    // Signing in again is refused while the review is open, whatever the groups say.
+    app.idp.set_groups("alice", &["sns-marketing"]);
+    let again = Browser::new();
+    again.sign_in(&app.base, "alice").await;
+    assert_eq!(
+        again.get(&format!("{}/api/v1/me", app.base)).await.status(),
+        401
+    );
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|r| r.action == "auth.denied" && r.details.contains("under_review")));
     let member = member_of(&app, &admin, &alice).await;
     assert_eq!(member["status"], "active");
     assert_eq!(member["roles"], json!([]));
@@ -393,4 +406,50 @@ async fn a_review_planted_in_the_database_is_not_believed() {
     )
     .await;
     assert_eq!(member_of(&app, &admin, &alice).await["status"], "active");
+}
+
+#[tokio::test]
+async fn nobody_decides_their_own_review_and_an_idle_member_who_signs_in_closes_theirs() {
+    let app = spawn_sso_app_with("", |s, _| {
+        s.offboarding.idle_departure_days = 30;
+    })
+    .await;
+    let admin = app.token("security_admin", "*").await;
+    let sam = Browser::new();
+    sam.sign_in(&app.base, "sam").await;
+    let me = expect_json(sam.get(&format!("{}/api/v1/me", app.base)).await, 200).await;
+    let sam_id = me["id"].as_str().unwrap().to_owned();
+    crate::support::sql_attested(
+        &app.core,
+        &format!(
+            "UPDATE member SET last_sign_in_at = '2026-01-01 00:00:00+00:00' WHERE id = '{sam_id}'"
+        ),
+        "member",
+    )
+    .await;
+    assert_eq!(app.core.open_idle_reviews().await.unwrap(), 1);
+    // Sam (a security admin) cannot keep himself.
+    let own = sam
+        .post_json(
+            &format!("{}/api/v1/members/{sam_id}/review", app.base),
+            Some(&app.base),
+            json!({"decision": "keep", "reason": "I am still here"}),
+        )
+        .await;
+    expect_error(own, 403, "self_review").await;
+    assert!(member_of(&app, &admin, &sam_id)
+        .await
+        .get("review")
+        .is_some());
+    // His next sign-in shows he is around: the idle review closes itself.
+    Browser::new().sign_in(&app.base, "sam").await;
+    assert!(member_of(&app, &admin, &sam_id)
+        .await
+        .get("review")
+        .is_none());
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|r| r.action == "member.review" && r.details.contains("sign_in")));
 }

@@ -499,7 +499,15 @@ async fn the_ledger_fills_itself_once_from_the_audit_events_older_than_it() {
     // older check-out events name their generation by number only.
     let db = app.core.store.db();
     db.execute_unprepared("DELETE FROM exposure").await.unwrap();
-    assert!(exposure(&app, &admin, &leaver).await.is_empty());
+    // While the audit events are there, they make up for the missing rows, and say so.
+    assert_eq!(exposure(&app, &admin, &leaver).await, before);
+    // (The background job may have written the report already.)
+    app.core.report_integrity_violations().await;
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|r| r.action == "integrity.violation" && r.details.contains("exposure")));
     let ig = app.core.integrity.clone();
     let rows = keyward::services::exposure::backfill(&app.core.store, &ig)
         .await
@@ -550,6 +558,8 @@ async fn a_ledger_row_changed_in_the_database_is_not_believed() {
         .await
         .unwrap();
     assert!(exposure(&app, &admin, &stayer).await.is_empty());
+    // The leaver's exposure still shows: the audit event proves it.
+    assert_eq!(exposure(&app, &admin, &leaver).await.len(), 1);
     let check = keyward::services::integrity::check(&app.core.store, &app.core.integrity)
         .await
         .unwrap();
@@ -559,4 +569,141 @@ async fn a_ledger_row_changed_in_the_database_is_not_believed() {
             .any(|t| t.table == "exposure" && t.bad.len() == 1),
         "keyward integrity check names it"
     );
+}
+
+#[tokio::test]
+async fn junk_ledger_rows_and_flipped_columns_hide_nothing() {
+    let app = spawn_with_defaults().await;
+    let manager = app.token("manager", "marketing").await;
+    let admin = app.token("security_admin", "*").await;
+    let leaver = app.member("leaver").await;
+    let as_leaver = app
+        .token_for(
+            &leaver,
+            &[("manager", "marketing"), ("security_admin", "*")],
+        )
+        .await;
+    let account = app.account(&manager, "marketing", "@brand").await;
+    app.set_totp(&manager, &account, SEED).await;
+    ok(app
+        .post(
+            &format!("/api/v1/accounts/{account}/totp/export"),
+            &as_leaver,
+            json!({"justification": "checking the code"}),
+        )
+        .await)
+    .await;
+    let before = exposure(&app, &admin, &leaver).await;
+    assert_eq!(before.len(), 1);
+    let token_actor: String = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .find(|r| r.action == "totp.export")
+        .unwrap()
+        .actor;
+    // A page and more of junk rows before the real one, and the current version marked
+    // superseded: neither hides the export.
+    let db = app.core.store.db();
+    let mut junk = String::from("INSERT INTO exposure (id, actor, account_id, secret_kind, secret_id, version, how, seq, at, mac) VALUES ");
+    for i in 0..1100 {
+        if i > 0 {
+            junk.push(',');
+        }
+        junk.push_str(&format!(
+            "('j{i:05}', '{token_actor}', '{account}', 'totp', 'nothing', 1, 'write', 0, '2026-01-01 00:00:00+00:00', 'kek-0001:00')"
+        ));
+    }
+    db.execute_unprepared(&junk).await.unwrap();
+    db.execute_unprepared("UPDATE secret SET superseded_at = '2026-01-01 00:00:00+00:00'")
+        .await
+        .unwrap();
+    assert_eq!(exposure(&app, &admin, &leaver).await, before);
+    // Nor does retention prune the real row on the strength of that column.
+    assert_eq!(
+        keyward::store::exposure::prune(db, chrono::Utc::now() + chrono::Duration::days(1))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_hotp_code_counts_until_a_later_one_is_handed_out() {
+    let app = spawn_with_defaults().await;
+    let manager = app.token("manager", "marketing").await;
+    let admin = app.token("security_admin", "*").await;
+    let leaver = app.member("leaver").await;
+    let as_leaver = app.token_for(&leaver, &[("operator", "marketing")]).await;
+    let account = app.account(&manager, "marketing", "@hotp").await;
+    ok(app
+        .put(
+            &format!("/api/v1/accounts/{account}/hotp"),
+            &manager,
+            json!({"secret": SEED}),
+        )
+        .await)
+    .await;
+    let code = format!("/api/v1/accounts/{account}/hotp/code");
+    ok(app
+        .post(
+            &code,
+            &as_leaver,
+            json!({"justification": "checking the code"}),
+        )
+        .await)
+    .await;
+    assert_eq!(
+        kinds(&exposure(&app, &admin, &leaver).await),
+        set(&[("@hotp", "hotp_seed", "reveal")])
+    );
+    // The counter column moved in the database: not believed.
+    app.core
+        .store
+        .db()
+        .execute_unprepared("UPDATE secret SET hotp_counter = 1000")
+        .await
+        .unwrap();
+    assert_eq!(exposure(&app, &admin, &leaver).await.len(), 1);
+    // A later code handed out (and recorded) passes it.
+    ok(app
+        .post(&code, &manager, json!({"justification": "signing in now"}))
+        .await)
+    .await;
+    assert!(exposure(&app, &admin, &leaver).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_seed_padded_with_zero_bytes_or_codes_partly_reused_are_the_same_secret() {
+    let app = spawn_with_defaults().await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@brand").await;
+    app.set_totp(&manager, &account, SEED).await;
+    // SEED followed by five zero bytes (base32 "AAAAAAAA") gives the very same codes.
+    let padded = format!("{SEED}AAAAAAAA");
+    expect_error(
+        app.put(
+            &format!("/api/v1/accounts/{account}/totp"),
+            &manager,
+            json!({"secret": padded}),
+        )
+        .await,
+        422,
+        "same_secret",
+    )
+    .await;
+    ok(import_codes(&app, &manager, &account, "6666").await).await;
+    let mut some_old = codes("7777");
+    some_old[0] = "6666-0001".to_owned();
+    expect_error(
+        app.post(
+            &format!("/api/v1/accounts/{account}/backup-codes"),
+            &manager,
+            json!({"codes": some_old, "issued_on": "2026-12-02"}),
+        )
+        .await,
+        422,
+        "same_secret",
+    )
+    .await;
 }

@@ -139,6 +139,9 @@ pub struct Identity {
     pub email: Option<String>,
     pub name: Option<String>,
     pub groups: Vec<String>,
+    /// Whether the IdP sent the groups claim at all (in the ID token or at userinfo): only
+    /// then does an empty `groups` mean the member has none.
+    pub groups_known: bool,
     /// When the person last authenticated at the IdP; `None` when the ID token does not say
     /// (then the sign-in never counts as recent: `iat` only says when the token was made).
     pub auth_time: Option<DateTime<Utc>>,
@@ -382,13 +385,16 @@ impl Oidc {
                 &self.settings.groups_claim,
             )
             .unwrap_or_default(),
+            groups_known: false,
             auth_time: claims.auth_time(),
             sid: session_id(&claims.additional_claims().other),
         };
-        let has_groups = claims
-            .additional_claims()
-            .other
-            .contains_key(&self.settings.groups_claim);
+        let has_groups = groups_from(
+            &claims.additional_claims().other,
+            &self.settings.groups_claim,
+        )
+        .is_some();
+        identity.groups_known = has_groups;
         if identity.email.is_none() || identity.name.is_none() || !has_groups {
             self.fill_from_userinfo(&client, &response, &mut identity)
                 .await;
@@ -426,6 +432,7 @@ impl Oidc {
                     groups_from(&info.additional_claims().other, &self.settings.groups_claim)
                 {
                     identity.groups = groups;
+                    identity.groups_known = true;
                 }
             }
             Err(e) => {
@@ -447,7 +454,8 @@ fn groups_from(
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect(),
         ),
-        _ => Some(Vec::new()),
+        // Null or anything else: the IdP said nothing usable about groups.
+        _ => None,
     }
 }
 
@@ -482,14 +490,16 @@ mod tests {
     #[test]
     fn the_groups_claim_may_be_a_string_or_an_array() {
         let claims: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(r#"{"groups":["a","b",3],"role":"ops","n":5}"#)
+            serde_json::from_str(r#"{"groups":["a","b",3],"role":"ops","n":5,"none":null}"#)
                 .unwrap_or_default();
         assert_eq!(
             groups_from(&claims, "groups"),
             Some(vec!["a".to_owned(), "b".to_owned()])
         );
         assert_eq!(groups_from(&claims, "role"), Some(vec!["ops".to_owned()]));
-        assert_eq!(groups_from(&claims, "n"), Some(vec![]));
+        // A claim that is neither says nothing about groups (it is not "no groups").
+        assert_eq!(groups_from(&claims, "n"), None);
+        assert_eq!(groups_from(&claims, "none"), None);
         assert_eq!(groups_from(&claims, "missing"), None);
     }
 }

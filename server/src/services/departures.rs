@@ -93,6 +93,9 @@ impl Core {
         if review {
             let sessions = sessions::delete_for_member(&*tx, &member.id).await?;
             let revoked = tokens::revoke_for_member(&*tx, &self.integrity, &member.id).await?;
+            // Under review, they hold no break-glass power: their releases end, and escrows
+            // they keep a share of need a new ceremony.
+            self.breakglass_departure(&*tx, &actor, &member.id).await?;
             let opened = repo::open(&*tx, &self.integrity, &member.id, "groups_lost").await?;
             details["sessions_revoked"] = sessions.into();
             details["tokens_revoked"] = revoked.into();
@@ -137,6 +140,49 @@ impl Core {
         })
     }
 
+    /// At sign-in, in its transaction: a member under review because their groups were lost
+    /// stays out until a security admin decides (`under_review`, audited); an idle member's
+    /// review closes itself, as they have come back (`member.review`, kept).
+    pub(super) async fn review_at_sign_in(
+        &self,
+        tx: WriteTx,
+        member: &MemberRow,
+        meta: &RequestMeta,
+    ) -> Result<Result<WriteTx, ServiceError>, ServiceError> {
+        let Some(review) = repo::open_of(&*tx, &self.integrity, &member.id).await? else {
+            return Ok(Ok(tx));
+        };
+        let subject = member_target(&member.id);
+        if review.reason == "groups_lost" {
+            drop(tx);
+            let mut refused = crate::audit::Event::new(subject, "auth.denied")
+                .outcome(crate::audit::Outcome::Denied)
+                .details(serde_json::json!({ "stage": "login", "reason": "under_review" }));
+            refused.ip = meta.ip.clone();
+            refused.user_agent = meta.user_agent.clone();
+            refused.request_id = meta.request_id.clone();
+            self.record_standalone(refused).await;
+            return Ok(Err(ServiceError::SignIn {
+                code: "under_review",
+                message: "a security admin is reviewing your access (your groups at the identity provider stopped giving you a role); ask them".to_owned(),
+            }));
+        }
+        if repo::close(&*tx, &self.integrity, &review, KEPT, &subject).await? {
+            let mut event = crate::audit::Event::new(subject.clone(), "member.review")
+                .target(subject)
+                .details(serde_json::json!({
+                    "review": review.id,
+                    "why": review.reason,
+                    "decision": KEPT,
+                    "by": "sign_in",
+                }));
+            event.ip = meta.ip.clone();
+            event.request_id = meta.request_id.clone();
+            crate::audit::append(&*tx, event).await?;
+        }
+        Ok(Ok(tx))
+    }
+
     /// Refuses (and audits) a caller who may not decide reviews, before the body is read.
     pub async fn may_review(&self, caller: &Caller, id: &str) -> Result<(), ServiceError> {
         self.may_offboard(caller, id).await
@@ -167,6 +213,19 @@ impl Core {
             None
         };
         let member = member.ok_or(ServiceError::NotFound(crate::services::Missing::Member))?;
+        if caller.principal.id == member.id {
+            drop(tx);
+            let event = caller
+                .event("member.review")
+                .target(member_target(&member.id))
+                .outcome(crate::audit::Outcome::Denied)
+                .details(serde_json::json!({ "reason": "self_review" }));
+            self.record_standalone(event).await;
+            return Err(super::error::refused(
+                "self_review",
+                "another security admin decides a review of you",
+            ));
+        }
         let review = repo::open_of(&*tx, &self.integrity, &member.id)
             .await?
             .ok_or_else(no_open_review)?;

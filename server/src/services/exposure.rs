@@ -173,7 +173,7 @@ pub async fn append(db: &impl ConnectionTrait, ig: &Integrity, event: Event) -> 
 /// such events, or that was filled before.
 pub async fn backfill(store: &Store, ig: &Integrity) -> Result<u64, DbErr> {
     let db = store.db();
-    let before = repo::first_seq(db).await?.unwrap_or(i64::MAX);
+    let before = repo::first_seq(db, ig).await?.unwrap_or(i64::MAX);
     if crate::store::audit::by_actions(db, &EXPOSING, 0, before, 1)
         .await?
         .is_empty()
@@ -191,12 +191,20 @@ pub async fn backfill(store: &Store, ig: &Integrity) -> Result<u64, DbErr> {
         return Ok(0);
     }
     let tx = store.begin_write().await?;
+    // One filler at a time across replicas; each event is recorded once (an event whose
+    // sequence has ledger rows is left alone).
+    crate::store::audit::lock_head(&*tx).await?;
     let (mut after, mut events, mut rows) = (0, 0u64, 0u64);
     loop {
         let page = crate::store::audit::by_actions(&*tx, &EXPOSING, after, before, 500).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
+        let seqs: Vec<i64> = page.iter().map(|e| e.seq).collect();
+        let present = repo::seqs_present(&*tx, &seqs).await?;
         for event in page {
+            if present.contains(&event.seq) {
+                continue;
+            }
             let details: Value = serde_json::from_str(&event.details).unwrap_or_default();
             let facts = facts_of(&*tx, &event.action, event.target.as_deref(), &details).await?;
             events += 1;
@@ -205,6 +213,9 @@ pub async fn backfill(store: &Store, ig: &Integrity) -> Result<u64, DbErr> {
                 rows += 1;
             }
         }
+    }
+    if events == 0 {
+        return Ok(0);
     }
     let event = Event::new(SYSTEM_ACTOR, "exposure.backfill")
         .details(serde_json::json!({ "events": events, "rows": rows, "before_seq": before }));

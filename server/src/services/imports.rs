@@ -133,6 +133,27 @@ fn keys_of(handle: &Handle) -> [String; 2] {
     [key, other]
 }
 
+/// Import work (key derivations, decoding screenshots) runs one piece at a time in the
+/// process, so imports never take more than one core from everyone else.
+static IMPORT_WORK: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// How long an import waits for its turn before 429 `imports_busy`.
+const IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The turn to run import work, waited for at most `wait` ([`IMPORT_WAIT`]).
+async fn import_turn(
+    wait: std::time::Duration,
+) -> Result<tokio::sync::SemaphorePermit<'static>, ServiceError> {
+    match tokio::time::timeout(wait, IMPORT_WORK.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ServiceError::RateLimited {
+            code: "imports_busy",
+            message: "other imports are being read; try again in a few seconds".to_owned(),
+            retry_after: 5,
+        }),
+    }
+}
+
 /// Set when dropped: the request that started blocking work (a vault's key derivation,
 /// decoding screenshots) has gone, so the work stops at its next step instead of running on.
 struct CancelOnDrop(Arc<AtomicBool>);
@@ -215,9 +236,11 @@ impl Core {
             )
             .into());
         }
+        let turn = import_turn(IMPORT_WAIT).await?;
         let guard = CancelOnDrop::new();
         let cancel = guard.flag();
         let texts = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             crate::importers::qr::texts_of_images(&files, &cancel)
         })
         .await
@@ -234,9 +257,11 @@ impl Core {
     ) -> Result<Vec<ImportedSeed>, ServiceError> {
         // An encrypted vault costs a scrypt derivation: off the request threads, and stopped
         // between password slots once the request has gone.
+        let turn = import_turn(IMPORT_WAIT).await?;
         let guard = CancelOnDrop::new();
         let cancel = guard.flag();
         let parsed = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let password = password.map(zeroize::Zeroizing::new);
             let data = zeroize::Zeroizing::new(data);
             parse_import_until(
@@ -297,7 +322,7 @@ impl Core {
     ) -> Result<Option<&'static str>, ServiceError> {
         let kind = seed.otp.params.kind().as_str();
         let bytes = seed.otp.secret.expose_bytes();
-        let fingerprint = self.keyring.fingerprint(&account.id, kind, bytes);
+        let fingerprint = self.fingerprint_of(&account.id, kind, bytes);
         Ok(self
             .version_holding(db, &account.id, kind, &fingerprint, bytes)
             .await?
@@ -553,6 +578,31 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn import_work_waits_its_turn_and_gives_up_with_imports_busy() {
+        let held = import_turn(IMPORT_WAIT).await;
+        assert!(held.is_ok());
+        let waited = import_turn(std::time::Duration::from_millis(20)).await;
+        assert!(matches!(
+            waited,
+            Err(ServiceError::RateLimited {
+                code: "imports_busy",
+                retry_after: 5,
+                ..
+            })
+        ));
+        drop(held);
+        assert!(import_turn(std::time::Duration::from_millis(20))
+            .await
+            .is_ok());
+        // The flag that stops blocking work is set when the request's future goes.
+        let guard = CancelOnDrop::new();
+        let flag = guard.flag();
+        assert!(!flag.load(Ordering::Relaxed));
+        drop(guard);
+        assert!(flag.load(Ordering::Relaxed));
+    }
 
     #[test]
     fn issuers_and_labels_give_platforms_and_handles() {

@@ -250,8 +250,12 @@ impl Core {
                 message: "this account was offboarded; ask a security admin".to_owned(),
             });
         }
+        let tx = match self.review_at_sign_in(tx, &member, meta).await? {
+            Ok(tx) => tx,
+            Err(refused) => return Err(refused),
+        };
         let before = members::grants(&*tx, &self.integrity, &member.id).await?;
-        if super::departures::groups_lost(&before, &bindings) {
+        if identity.groups_known && super::departures::groups_lost(&before, &bindings) {
             return Err(self
                 .on_groups_lost(tx, &member, &identity.groups, meta)
                 .await?);

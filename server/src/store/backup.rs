@@ -79,27 +79,27 @@ pub async fn all_generations(
         .await
 }
 
-/// The generation of the account whose codes are exactly `lookups` (as sets), if any: the
-/// same codes imported again.
-pub async fn generation_with_codes(
+/// Whether any of `lookups` is a code of one of the account's generations, current or
+/// earlier: the same codes (all, or some) coming back.
+pub async fn holds_any_code(
     db: &impl ConnectionTrait,
     account_id: &str,
-    lookups: &std::collections::BTreeSet<String>,
-) -> Result<Option<GenerationRow>, DbErr> {
-    for generation in all_generations(db, account_id).await? {
-        if usize::try_from(generation.total).ok() != Some(lookups.len()) {
-            continue;
-        }
-        let held: std::collections::BTreeSet<String> = codes(db, &generation.id)
-            .await?
-            .into_iter()
-            .map(|c| c.lookup_hmac)
-            .collect();
-        if &held == lookups {
-            return Ok(Some(generation));
-        }
+    lookups: &[String],
+) -> Result<bool, DbErr> {
+    let generations: Vec<String> = all_generations(db, account_id)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    if generations.is_empty() || lookups.is_empty() {
+        return Ok(false);
     }
-    Ok(None)
+    Ok(backup_code::Entity::find()
+        .filter(backup_code::Column::GenerationId.is_in(generations))
+        .filter(backup_code::Column::LookupHmac.is_in(lookups.iter().cloned()))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// What a new generation is made of; ids are chosen before sealing because the AADs name them.

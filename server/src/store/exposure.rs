@@ -6,12 +6,11 @@
 use super::entities::{backup_code_generation as generation, exposure, secret};
 use super::{new_id, Integrity};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 pub use exposure::Model as ExposureRow;
 
@@ -59,32 +58,86 @@ pub async fn insert(
     Ok(())
 }
 
-/// The verified rows of these actors after `after` (by audit sequence), at most `limit`.
+/// Where a listing of ledger rows stopped: the last row's `(seq, id)`.
+pub type Cursor = (i64, String);
+
+/// The verified rows of these actors after `after` (by audit sequence, then id), at most
+/// `limit` read; with the cursor of the last row read, verified or not, so a page of bad
+/// rows does not end the listing.
 pub async fn of_actors(
     db: &impl ConnectionTrait,
     ig: &Integrity,
     actors: &[String],
-    after: i64,
+    after: Option<&Cursor>,
     limit: u64,
-) -> Result<Vec<ExposureRow>, DbErr> {
-    let rows = exposure::Entity::find()
-        .filter(exposure::Column::Actor.is_in(actors.iter().cloned()))
-        .filter(exposure::Column::Seq.gt(after))
+) -> Result<(Vec<ExposureRow>, Option<Cursor>), DbErr> {
+    let mut query =
+        exposure::Entity::find().filter(exposure::Column::Actor.is_in(actors.iter().cloned()));
+    if let Some((seq, id)) = after {
+        query = query.filter(
+            Condition::any().add(exposure::Column::Seq.gt(*seq)).add(
+                Condition::all()
+                    .add(exposure::Column::Seq.eq(*seq))
+                    .add(exposure::Column::Id.gt(id.as_str())),
+            ),
+        );
+    }
+    let rows = query
         .order_by_asc(exposure::Column::Seq)
         .order_by_asc(exposure::Column::Id)
         .limit(limit)
         .all(db)
         .await?;
-    Ok(ig.keep(rows))
+    let last = rows.last().map(|r| (r.seq, r.id.clone()));
+    Ok((ig.keep(rows), last))
 }
 
-/// The lowest audit sequence the ledger holds, if any.
-pub async fn first_seq(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
-    Ok(exposure::Entity::find()
-        .order_by_asc(exposure::Column::Seq)
-        .one(db)
-        .await?
-        .map(|r| r.seq))
+/// Whether a later code of this HOTP secret than `counter` has been handed out to anyone, by
+/// the ledger's verified rows (the secret's own counter column is not trusted for this).
+pub async fn later_hotp_code(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    secret_id: &str,
+    counter: i64,
+) -> Result<bool, DbErr> {
+    let rows = exposure::Entity::find()
+        .filter(exposure::Column::SecretId.eq(secret_id))
+        .filter(exposure::Column::Counter.gt(counter))
+        .order_by_asc(exposure::Column::Counter)
+        .limit(50)
+        .all(db)
+        .await?;
+    Ok(!ig.keep(rows).is_empty())
+}
+
+/// The lowest audit sequence among the ledger's verified rows, if any.
+pub async fn first_seq(db: &impl ConnectionTrait, ig: &Integrity) -> Result<Option<i64>, DbErr> {
+    let mut after: Option<Cursor> = None;
+    loop {
+        let mut query = exposure::Entity::find();
+        if let Some((seq, id)) = &after {
+            query = query.filter(
+                Condition::any().add(exposure::Column::Seq.gt(*seq)).add(
+                    Condition::all()
+                        .add(exposure::Column::Seq.eq(*seq))
+                        .add(exposure::Column::Id.gt(id.as_str())),
+                ),
+            );
+        }
+        let rows = query
+            .order_by_asc(exposure::Column::Seq)
+            .order_by_asc(exposure::Column::Id)
+            .limit(500)
+            .all(db)
+            .await?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        after = Some((last.seq, last.id.clone()));
+        if let Some(row) = ig.keep(rows).into_iter().next() {
+            return Ok(Some(row.seq));
+        }
+    }
 }
 
 /// Which of `seqs` have ledger rows.
@@ -98,30 +151,54 @@ pub async fn seqs_present(db: &impl ConnectionTrait, seqs: &[i64]) -> Result<Has
         .collect())
 }
 
-/// Deletes rows recorded before `before` whose secret version or backup-code generation has
-/// been replaced since (a current one's rows are kept however old); returns how many.
+/// Deletes rows recorded before `before` whose secret has been replaced: a later version of
+/// that kind (or a later backup-code generation) exists for the account. A current one's rows
+/// are kept however old, and the `superseded_at` column alone (which a database writer could
+/// set) removes nothing. Returns how many went.
 pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
-    let replaced_secrets = Query::select()
-        .column(secret::Column::Id)
-        .from(secret::Entity)
-        .and_where(secret::Column::SupersededAt.is_not_null())
-        .to_owned();
-    let replaced_generations = Query::select()
-        .column(generation::Column::Id)
-        .from(generation::Entity)
-        .and_where(generation::Column::SupersededAt.is_not_null())
-        .to_owned();
-    let secrets = exposure::Entity::delete_many()
+    let mut latest: HashMap<(String, String), i32> = HashMap::new();
+    let mut gone = Vec::new();
+    let old = exposure::Entity::find()
         .filter(exposure::Column::At.lt(before))
-        .filter(exposure::Column::SecretKind.ne(BACKUP))
-        .filter(exposure::Column::SecretId.in_subquery(replaced_secrets))
-        .exec(db)
+        .order_by_asc(exposure::Column::Seq)
+        .limit(5000)
+        .all(db)
         .await?;
-    let backups = exposure::Entity::delete_many()
-        .filter(exposure::Column::At.lt(before))
-        .filter(exposure::Column::SecretKind.eq(BACKUP))
-        .filter(exposure::Column::SecretId.in_subquery(replaced_generations))
+    for row in old {
+        let key = (row.account_id.clone(), row.secret_kind.clone());
+        let newest = match latest.get(&key) {
+            Some(v) => *v,
+            None => {
+                let v = if row.secret_kind == BACKUP {
+                    generation::Entity::find()
+                        .filter(generation::Column::AccountId.eq(row.account_id.as_str()))
+                        .order_by_desc(generation::Column::Generation)
+                        .one(db)
+                        .await?
+                        .map_or(0, |g| g.generation)
+                } else {
+                    secret::Entity::find()
+                        .filter(secret::Column::AccountId.eq(row.account_id.as_str()))
+                        .filter(secret::Column::Kind.eq(row.secret_kind.as_str()))
+                        .order_by_desc(secret::Column::Version)
+                        .one(db)
+                        .await?
+                        .map_or(0, |s| s.version)
+                };
+                latest.insert(key, v);
+                v
+            }
+        };
+        if newest > row.version {
+            gone.push(row.id);
+        }
+    }
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    Ok(exposure::Entity::delete_many()
+        .filter(exposure::Column::Id.is_in(gone))
         .exec(db)
-        .await?;
-    Ok(secrets.rows_affected + backups.rows_affected)
+        .await?
+        .rows_affected)
 }

@@ -170,9 +170,20 @@ pub async fn idle_since(
                 .add(member::Column::LastSignInAt.is_null())
                 .add(member::Column::CreatedAt.lt(before)),
         );
+    // Members with an open review, or kept after one since `before`, are not asked about.
+    let reviewed = sea_orm::sea_query::Query::select()
+        .column(super::entities::member_review::Column::MemberId)
+        .from(super::entities::member_review::Entity)
+        .cond_where(
+            Condition::any()
+                .add(super::entities::member_review::Column::State.eq("open"))
+                .add(super::entities::member_review::Column::ClosedAt.gt(before)),
+        )
+        .to_owned();
     Ok(ig.keep(
         member::Entity::find()
             .filter(member::Column::Status.eq(ACTIVE))
+            .filter(member::Column::Id.not_in_subquery(reviewed))
             .filter(idle)
             .order_by_asc(member::Column::Id)
             .limit(limit)

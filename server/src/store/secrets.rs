@@ -57,6 +57,22 @@ pub async fn versions_of(
         .await
 }
 
+/// The highest version of one kind of an account's secret (the one in use, whatever its
+/// `superseded_at` says).
+pub async fn latest_version(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    kind: &str,
+) -> Result<Option<i32>, DbErr> {
+    Ok(secret::Entity::find()
+        .filter(secret::Column::AccountId.eq(account_id))
+        .filter(secret::Column::Kind.eq(kind))
+        .order_by_desc(secret::Column::Version)
+        .one(db)
+        .await?
+        .map(|s| s.version))
+}
+
 /// The current versions of every kind for these accounts.
 pub async fn current_of(
     db: &impl ConnectionTrait,

@@ -40,7 +40,7 @@ impl From<PreviewEntry> for PreviewEntryOut {
 #[utoipa::path(post, path = "/api/v1/imports/preview", tag = "imports", request_body = PreviewBody,
     responses((status = 200, body = PreviewOut),
     (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `too_many_slots`, `unsupported_image`, `not_an_image`, `no_qr_code`, `too_many_images`, `too_many_pixels`", body = keyward_proto::wire::ErrorBody),
-    (status = 429, description = "`import_rate_limited`: `limits.imports_per_hour` reached", body = keyward_proto::wire::ErrorBody)))]
+    (status = 429, description = "`import_rate_limited`: `limits.imports_per_hour` reached; `imports_busy`: other import work held the turn for 30 s", body = keyward_proto::wire::ErrorBody)))]
 pub async fn preview(
     core: web::Data<Core>,
     auth: Authenticated,
@@ -66,7 +66,7 @@ pub async fn preview(
     (status = 404, description = "an account to attach to does not exist", body = keyward_proto::wire::ErrorBody),
     (status = 409, description = "`account_exists`: an account to create exists already", body = keyward_proto::wire::ErrorBody),
     (status = 422, description = "a bad import or decision", body = keyward_proto::wire::ErrorBody),
-    (status = 429, description = "`import_rate_limited`: `limits.imports_per_hour` reached", body = keyward_proto::wire::ErrorBody)))]
+    (status = 429, description = "`import_rate_limited`: `limits.imports_per_hour` reached; `imports_busy`: other import work held the turn for 30 s", body = keyward_proto::wire::ErrorBody)))]
 pub async fn apply(
     core: web::Data<Core>,
     auth: Authenticated,

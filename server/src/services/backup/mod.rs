@@ -230,9 +230,13 @@ impl Core {
             .iter()
             .map(|code| (new_id(), keys.backup_lookup(account_id, &code.normalised)))
             .collect();
-        let set = lookups.iter().map(|(_, l)| l.clone()).collect();
-        if let Some(held) = repo::generation_with_codes(&*tx, account_id, &set).await? {
-            return Err(super::otp::same_secret(held.superseded_at.is_none()).into());
+        let values: Vec<String> = lookups.iter().map(|(_, l)| l.clone()).collect();
+        if repo::holds_any_code(&*tx, account_id, &values).await? {
+            return Err(crate::domain::Invalid::new(
+                "same_secret",
+                "some of these backup codes are codes already stored; a rotation needs the new codes from the platform",
+            )
+            .into());
         }
         let superseded = repo::insert_generation(
             &*tx,

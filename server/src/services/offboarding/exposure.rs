@@ -5,8 +5,10 @@
 use super::*;
 use crate::authz::{Action, ORG_WIDE};
 use crate::domain::OffboardPolicy;
+use crate::services::exposure::{facts_of, EXPOSING};
 use crate::services::{Core, ServiceError};
 use crate::store::accounts::{self as accounts_repo, AccountFilter};
+use crate::store::audit as audit_repo;
 use crate::store::backup::{self as backup_repo, state};
 use crate::store::exposure::{self as ledger, ExposureRow};
 use crate::store::members::{GrantRow, MemberRow};
@@ -36,16 +38,67 @@ impl Core {
         };
         let mut items: Vec<ExposureItem> = Vec::new();
         let mut seen = HashSet::new();
+        let mut recorded = HashSet::new();
+        let mut keep = |item: Option<ExposureItem>, items: &mut Vec<ExposureItem>| {
+            if let Some(item) = item {
+                if seen.insert(same_secret(&item)) {
+                    items.push(item);
+                }
+            }
+        };
+        let mut after = None;
+        loop {
+            let (rows, last) =
+                ledger::of_actors(db, &self.integrity, &actors, after.as_ref(), 1000).await?;
+            let Some(last) = last else { break };
+            after = Some(last);
+            for row in rows {
+                recorded.insert(row.seq);
+                keep(
+                    self.still_exposed(db, &row, &mut lookups).await?,
+                    &mut items,
+                );
+            }
+        }
+        // The audit events still present are read too: a ledger row deleted or changed in
+        // the database (which its MAC cannot show for a deletion) is made up for by the event
+        // that proves it, and reported.
         let mut after = 0;
         loop {
-            let rows = ledger::of_actors(db, &self.integrity, &actors, after, 1000).await?;
-            let Some(last) = rows.last() else { break };
+            let events = audit_repo::by_actors(db, &actors, &EXPOSING, after, 1000).await?;
+            let Some(last) = events.last() else { break };
             after = last.seq;
-            for row in rows {
-                if let Some(item) = self.still_exposed(db, &row, &mut lookups).await? {
-                    if seen.insert(same_secret(&item)) {
-                        items.push(item);
-                    }
+            for event in events {
+                if recorded.contains(&event.seq) {
+                    continue;
+                }
+                let details: serde_json::Value =
+                    serde_json::from_str(&event.details).unwrap_or_default();
+                let facts = facts_of(db, &event.action, event.target.as_deref(), &details).await?;
+                if facts.is_empty() {
+                    continue;
+                }
+                self.integrity
+                    .report("exposure", format!("seq:{}", event.seq));
+                for fact in facts {
+                    let row = ExposureRow {
+                        id: String::new(),
+                        actor: event.actor.clone(),
+                        account_id: fact.account_id,
+                        secret_kind: fact.secret_kind.to_owned(),
+                        secret_id: fact.secret_id,
+                        version: fact.version,
+                        position: fact.position,
+                        counter: fact.counter,
+                        how: fact.how.to_owned(),
+                        seq: event.seq,
+                        at: event.at,
+                        mac: None,
+                    };
+                    keep(
+                        self.still_exposed(db, &row, &mut lookups).await?,
+                        &mut items,
+                    );
                 }
             }
         }
@@ -87,7 +140,9 @@ impl Core {
             let Some(generation) = backup_repo::generation(db, &row.secret_id).await? else {
                 return Ok(None);
             };
-            if generation.superseded_at.is_some() || generation.account_id != account.id {
+            // Replaced only when a later generation exists (not on `superseded_at` alone).
+            let newest = backup_repo::next_number(db, &account.id).await? - 1;
+            if generation.account_id != account.id || newest > generation.generation {
                 return Ok(None);
             }
             if let Some(position) = row.position {
@@ -101,13 +156,16 @@ impl Core {
             let Some(secret) = secrets::find(db, &row.secret_id).await? else {
                 return Ok(None);
             };
-            if secret.superseded_at.is_some() || secret.account_id != account.id {
+            // Replaced only when a later version exists (not on `superseded_at` alone).
+            let newest = secrets::latest_version(db, &account.id, &secret.kind).await?;
+            if secret.account_id != account.id || newest.is_some_and(|v| v > secret.version) {
                 return Ok(None);
             }
-            // An HOTP code stays valid until a later one is used: once a later code has been
-            // handed out, this one is passed.
-            if let (Some(counter), Some(next)) = (row.counter, secret.hotp_counter) {
-                if next > counter.saturating_add(1) {
+            // An HOTP code stays valid until it or a later one is used at the platform: once
+            // a later code has been handed out (by the ledger, not the counter column), this
+            // one is taken as passed.
+            if let Some(counter) = row.counter {
+                if ledger::later_hotp_code(db, &self.integrity, &secret.id, counter).await? {
                     return Ok(None);
                 }
             }
