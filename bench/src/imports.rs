@@ -31,6 +31,21 @@ fn screenshots(count: usize) -> Result<String> {
     Ok(vec![one; count].join("\n"))
 }
 
+/// A 6000 × 6000 page tiled with QR finder patterns (7 × 7 modules of 2 px, a module apart):
+/// the image that made the earlier decoder (rqrr) try every grouping of them.
+fn finder_patterns() -> Result<String> {
+    let picture = image::GrayImage::from_fn(6000, 6000, |x, y| {
+        let (cx, cy) = ((x % 16) / 2, (y % 16) / 2);
+        let ring = cx == 0 || cy == 0 || cx == 6 || cy == 6;
+        let centre = (2..=4).contains(&cx) && (2..=4).contains(&cy);
+        let dark = cx < 7 && cy < 7 && (ring || centre);
+        image::Luma([if dark { 0 } else { 255 }])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(picture).write_to(&mut out, image::ImageFormat::Png)?;
+    Ok(data_encoding::BASE64.encode(out.get_ref()))
+}
+
 /// Runs `n` requests one after another; the server's CPU seconds and the wall seconds per
 /// request, and the error code of the last answer.
 async fn cost(
@@ -94,6 +109,11 @@ pub(crate) async fn import_costs(server: &Server, token: &str) -> Result<()> {
         (
             "7 screenshots of 3000 × 2000 (42 MP, refused from the headers)",
             shots(screenshots(7)?),
+            3,
+        ),
+        (
+            "one 6000 × 6000 page of QR finder patterns (36 MP)",
+            shots(finder_patterns()?),
             3,
         ),
     ];
