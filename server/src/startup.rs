@@ -157,6 +157,8 @@ impl Application {
                 .wrap(from_fn(crate::http::metrics::track))
                 .configure(|cfg| http::configure(cfg, body_limit))
         })
+        // Costly work notices a client that has gone (see `http::hangup`).
+        .on_connect(http::hangup::remember_socket)
         // Headers must be in within 5 s; a closing client gets 1 s.
         .client_request_timeout(std::time::Duration::from_secs(5))
         .client_disconnect_timeout(std::time::Duration::from_secs(1))

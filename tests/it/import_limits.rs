@@ -214,3 +214,53 @@ async fn the_server_answers_others_while_the_costliest_legal_vault_is_tried() {
     );
     expect_error(slow.0, 422, "wrong_password").await;
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_stops_the_vaults_key_derivations() {
+    let app = app_with(0).await;
+    let manager = app.token("manager", "marketing").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = crate::support::spawn_process_with(
+        &app.settings,
+        &[("KEYWARD_METRICS_LISTEN", format!("127.0.0.1:{port}"))],
+    )
+    .await;
+    let stopped = || async {
+        let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("keyward_import_work_stopped_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(stopped().await, 0);
+    // The client gives up while the first of four slots is being derived.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(40))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .post(format!("{}/api/v1/imports/preview", server.base))
+        .bearer_auth(&manager)
+        .json(&json!({"format": "aegis", "data": vault_with_slots(4), "password": "guess"}))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client left before the answer");
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = stopped().await;
+        if seen > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 1, "the derivations stopped at the next slot");
+}

@@ -7,7 +7,7 @@ use crate::authz::{Role, ORG_WIDE};
 use crate::config::Settings;
 use crate::domain::{Handle, Platform, TeamSlug};
 use crate::importers::ImportFormat;
-use crate::services::imports::{Decision, ImportAction, PreviewEntry};
+use crate::services::imports::{ClientGone, Decision, Export, ImportAction, PreviewEntry};
 use crate::services::{Caller, RequestMeta};
 use anyhow::Context;
 use std::io::Read;
@@ -94,7 +94,11 @@ pub async fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCod
     };
     eprintln!("reading the {} export…", format.as_str());
     let entries = core
-        .preview_import(&caller, format, data.clone(), password.clone())
+        .preview_import(
+            &caller,
+            Export::new(format, data.clone(), password.clone()),
+            &ClientGone::never(),
+        )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
@@ -143,7 +147,13 @@ pub async fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCod
     }
     eprintln!("importing…");
     let applied = core
-        .apply_import(&caller, &team, format, data, password, decisions)
+        .apply_import(
+            &caller,
+            &team,
+            Export::new(format, data, password),
+            decisions,
+            &ClientGone::never(),
+        )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     for r in &applied.results {

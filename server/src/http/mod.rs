@@ -6,6 +6,7 @@ mod auth;
 pub(crate) mod cursor;
 mod error;
 pub(crate) mod extract;
+pub mod hangup;
 pub mod metrics;
 pub mod openapi;
 mod request;

@@ -17,6 +17,24 @@ use std::sync::Arc;
 /// Accounts looked at for matches at most.
 const MAX_CANDIDATES: u64 = 5000;
 
+/// An export as the caller gave it: its format, its text (see [`Core::read_import`]), and
+/// the password of an encrypted vault.
+pub struct Export {
+    pub format: ImportFormat,
+    pub data: String,
+    pub password: Option<String>,
+}
+
+impl Export {
+    pub fn new(format: ImportFormat, data: String, password: Option<String>) -> Self {
+        Self {
+            format,
+            data,
+            password,
+        }
+    }
+}
+
 /// What to do with one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportAction {
@@ -154,13 +172,31 @@ async fn import_turn(
     }
 }
 
-/// Set when dropped: the request that started blocking work (a vault's key derivation,
-/// decoding screenshots) has gone, so the work stops at its next step instead of running on.
-struct CancelOnDrop(Arc<AtomicBool>);
+/// Counts work that stopped because its request had gone (nobody reads its answer).
+fn stopped<T>(result: Result<T, Invalid>) -> Result<T, Invalid> {
+    if result.as_ref().is_err_and(|e| e.code == "cancelled") {
+        crate::telemetry::metrics::count_import_stopped();
+    }
+    result
+}
 
-impl CancelOnDrop {
-    fn new() -> Self {
-        Self(Arc::new(AtomicBool::new(false)))
+/// Set when the client that asked for import work has gone (see `http::hangup`), or when
+/// the request's future is dropped: the work stops at its next step.
+#[derive(Clone, Default)]
+pub struct ClientGone(Arc<AtomicBool>);
+
+impl ClientGone {
+    /// For callers with no client to lose (the CLI).
+    pub fn never() -> Self {
+        Self::default()
+    }
+
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 
     fn flag(&self) -> Arc<AtomicBool> {
@@ -168,9 +204,21 @@ impl CancelOnDrop {
     }
 }
 
-impl Drop for CancelOnDrop {
+/// Sets the flag if dropped before [`StopOnDrop::finish`]: the request's future went away
+/// while its blocking work was running.
+struct StopOnDrop(Option<ClientGone>);
+
+impl StopOnDrop {
+    fn finish(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        if let Some(gone) = self.0.take() {
+            gone.set();
+        }
     }
 }
 
@@ -185,6 +233,7 @@ impl Core {
         caller: &Caller,
         format: ImportFormat,
         raw: &str,
+        gone: &ClientGone,
     ) -> Result<String, ServiceError> {
         self.charge_import(caller).await?;
         let raw = raw.trim();
@@ -237,42 +286,47 @@ impl Core {
             .into());
         }
         let turn = import_turn(IMPORT_WAIT).await?;
-        let guard = CancelOnDrop::new();
-        let cancel = guard.flag();
+        let guard = StopOnDrop(Some(gone.clone()));
+        let cancel = gone.flag();
         let texts = tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            crate::importers::qr::texts_of_images(&files, &cancel)
+            stopped(crate::importers::qr::texts_of_images(&files, &cancel))
         })
-        .await
+        .await;
+        guard.finish();
         // The reader stopped (it panicked on this image): the image's fault.
-        .map_err(|_| Invalid::new("not_an_image", "the image could not be read"))??;
-        drop(guard);
+        let texts =
+            texts.map_err(|_| Invalid::new("not_an_image", "the image could not be read"))??;
         Ok(texts.join("\n"))
     }
 
     async fn parse_blocking(
-        format: ImportFormat,
-        data: String,
-        password: Option<String>,
+        export: Export,
+        gone: &ClientGone,
     ) -> Result<Vec<ImportedSeed>, ServiceError> {
+        let Export {
+            format,
+            data,
+            password,
+        } = export;
         // An encrypted vault costs a scrypt derivation: off the request threads, and stopped
         // between password slots once the request has gone.
         let turn = import_turn(IMPORT_WAIT).await?;
-        let guard = CancelOnDrop::new();
-        let cancel = guard.flag();
+        let guard = StopOnDrop(Some(gone.clone()));
+        let cancel = gone.flag();
         let parsed = tokio::task::spawn_blocking(move || {
             let _turn = turn;
             let password = password.map(zeroize::Zeroizing::new);
             let data = zeroize::Zeroizing::new(data);
-            parse_import_until(
+            stopped(parse_import_until(
                 format,
                 &data,
                 password.as_deref().map(String::as_str),
                 &cancel,
-            )
+            ))
         })
         .await;
-        drop(guard);
+        guard.finish();
         parsed
             // The parser stopped (it panicked on this input): the input's fault, told as such.
             .map_err(|_| {
@@ -340,11 +394,10 @@ impl Core {
     pub async fn preview_import(
         &self,
         caller: &Caller,
-        format: ImportFormat,
-        data: String,
-        password: Option<String>,
+        export: Export,
+        gone: &ClientGone,
     ) -> Result<Vec<PreviewEntry>, ServiceError> {
-        let seeds = Self::parse_blocking(format, data, password).await?;
+        let seeds = Self::parse_blocking(export, gone).await?;
         let candidates = self.import_candidates(caller).await?;
         let db = self.store.db();
         let mut entries = Vec::with_capacity(seeds.len());
@@ -414,12 +467,12 @@ impl Core {
         &self,
         caller: &Caller,
         team: &TeamSlug,
-        format: ImportFormat,
-        data: String,
-        password: Option<String>,
+        export: Export,
         decisions: Vec<Decision>,
+        gone: &ClientGone,
     ) -> Result<Applied, ServiceError> {
-        let seeds = Self::parse_blocking(format, data, password).await?;
+        let format = export.format;
+        let seeds = Self::parse_blocking(export, gone).await?;
         let mut seen = BTreeSet::new();
         for d in &decisions {
             if d.index >= seeds.len() {
@@ -596,12 +649,14 @@ mod tests {
         assert!(import_turn(std::time::Duration::from_millis(20))
             .await
             .is_ok());
-        // The flag that stops blocking work is set when the request's future goes.
-        let guard = CancelOnDrop::new();
-        let flag = guard.flag();
-        assert!(!flag.load(Ordering::Relaxed));
-        drop(guard);
-        assert!(flag.load(Ordering::Relaxed));
+        // The flag that stops blocking work is set when the request's future goes while
+        // the work runs, and not when the work has finished.
+        let gone = ClientGone::default();
+        drop(StopOnDrop(Some(gone.clone())));
+        assert!(gone.is_set());
+        let finished = ClientGone::default();
+        StopOnDrop(Some(finished.clone())).finish();
+        assert!(!finished.is_set());
     }
 
     #[test]

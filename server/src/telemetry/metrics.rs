@@ -28,6 +28,7 @@ pub struct Metrics {
     writers_waiting: IntGauge,
     statements: IntCounter,
     integrity: IntCounterVec,
+    imports_stopped: IntCounter,
 }
 
 /// Seconds from 100 µs to about 6.5 s.
@@ -131,6 +132,13 @@ impl Metrics {
                 "Rows met whose integrity MAC does not verify (each once per process), by table",
                 &["table"],
             )?,
+            imports_stopped: register(
+                &r,
+                IntCounter::new(
+                    "import_work_stopped_total",
+                    "Import work (a vault's key derivation, decoding screenshots) stopped early because its request had gone",
+                )?,
+            )?,
             registry: r.clone(),
         };
         gauges("build_info", "The running build's version", &["version"])?
@@ -158,6 +166,13 @@ pub fn count_statement() {
 pub fn count_integrity_violation(table: &'static str) {
     if let Some(m) = METRICS.as_ref() {
         m.integrity.with_label_values(&[table]).inc();
+    }
+}
+
+/// Counts import work stopped early: its request had gone.
+pub fn count_import_stopped() {
+    if let Some(m) = METRICS.as_ref() {
+        m.imports_stopped.inc();
     }
 }
 

@@ -4,11 +4,12 @@
 use crate::authz::Action;
 use crate::domain::{Handle, Platform, TeamSlug};
 use crate::http::extract::UploadJson;
+use crate::http::hangup::Watch;
 use crate::http::{ApiError, Authenticated};
 use crate::importers::ImportFormat;
-use crate::services::imports::{Decision, ImportAction, PreviewEntry};
+use crate::services::imports::{Decision, Export, ImportAction, PreviewEntry};
 use crate::services::Core;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use keyward_proto::imports::{
     AppliedEntryOut, ImportBody, ImportOut, PreviewBody, PreviewEntryOut, PreviewOut, ProposalOut,
 };
@@ -42,6 +43,7 @@ impl From<PreviewEntry> for PreviewEntryOut {
     (status = 422, description = "`invalid_import`, `invalid_format`, `password_required`, `wrong_password`, `too_many_slots`, `unsupported_image`, `not_an_image`, `no_qr_code`, `too_many_images`, `too_many_pixels`", body = keyward_proto::wire::ErrorBody),
     (status = 429, description = "`import_rate_limited`: `limits.imports_per_hour` reached; `imports_busy`: other import work held the turn for 30 s", body = keyward_proto::wire::ErrorBody)))]
 pub async fn preview(
+    req: HttpRequest,
     core: web::Data<Core>,
     auth: Authenticated,
     body: UploadJson<PreviewBody>,
@@ -49,11 +51,13 @@ pub async fn preview(
     core.authorize_somewhere(&auth.0, Action::TotpSet).await?;
     let body = body.into_inner()?;
     let format = ImportFormat::parse(&body.format)?;
+    let watch = Watch::start(&req);
     let data = core
-        .read_import(&auth.0, format, body.data.expose_secret())
+        .read_import(&auth.0, format, body.data.expose_secret(), watch.gone())
         .await?;
     let password = body.password.map(|p| p.expose_secret().to_owned());
-    let entries = core.preview_import(&auth.0, format, data, password).await?;
+    let export = Export::new(format, data, password);
+    let entries = core.preview_import(&auth.0, export, watch.gone()).await?;
     Ok(HttpResponse::Ok().json(PreviewOut {
         entries: entries.into_iter().map(Into::into).collect(),
     }))
@@ -68,6 +72,7 @@ pub async fn preview(
     (status = 422, description = "a bad import or decision", body = keyward_proto::wire::ErrorBody),
     (status = 429, description = "`import_rate_limited`: `limits.imports_per_hour` reached; `imports_busy`: other import work held the turn for 30 s", body = keyward_proto::wire::ErrorBody)))]
 pub async fn apply(
+    req: HttpRequest,
     core: web::Data<Core>,
     auth: Authenticated,
     body: UploadJson<ImportBody>,
@@ -86,12 +91,19 @@ pub async fn apply(
             handle: e.handle.as_deref().map(Handle::parse).transpose()?,
         });
     }
+    let watch = Watch::start(&req);
     let data = core
-        .read_import(&auth.0, format, body.data.expose_secret())
+        .read_import(&auth.0, format, body.data.expose_secret(), watch.gone())
         .await?;
     let password = body.password.map(|p| p.expose_secret().to_owned());
     let applied = core
-        .apply_import(&auth.0, &team, format, data, password, decisions)
+        .apply_import(
+            &auth.0,
+            &team,
+            Export::new(format, data, password),
+            decisions,
+            watch.gone(),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(ImportOut {
         stored: applied.stored,

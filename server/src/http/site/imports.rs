@@ -9,9 +9,10 @@ use super::{error_page, render, see_other, to_signin, Chrome};
 use crate::authz::Action;
 use crate::domain::{Handle, Invalid, Platform, TeamSlug};
 use crate::http::extract::UploadForm;
+use crate::http::hangup::Watch;
 use crate::http::MaybeSession;
 use crate::importers::ImportFormat;
-use crate::services::imports::{Decision, ImportAction, PreviewEntry};
+use crate::services::imports::{ClientGone, Decision, Export, ImportAction, PreviewEntry};
 use crate::services::{Caller, Core, ServiceError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -212,11 +213,15 @@ async fn show_preview(
 ) -> HttpResponse {
     let entries = match ImportFormat::parse(&pending.format) {
         Ok(format) => {
+            // Text read before (no screenshots): a vault's derivation at most.
             core.preview_import(
                 caller,
-                format,
-                pending.data.as_str().to_owned(),
-                pending.password.as_ref().map(|p| p.as_str().to_owned()),
+                Export::new(
+                    format,
+                    pending.data.as_str().to_owned(),
+                    pending.password.as_ref().map(|p| p.as_str().to_owned()),
+                ),
+                &ClientGone::never(),
             )
             .await
         }
@@ -330,9 +335,16 @@ pub async fn preview(
         } else {
             &form.data_file
         };
-        let data = core.read_import(&caller, format, given).await?;
+        let watch = Watch::start(&req);
+        let data = core
+            .read_import(&caller, format, given, watch.gone())
+            .await?;
         let entries = core
-            .preview_import(&caller, format, data.clone(), password.clone())
+            .preview_import(
+                &caller,
+                Export::new(format, data.clone(), password.clone()),
+                watch.gone(),
+            )
             .await?;
         Ok((entries, data))
     }
@@ -451,14 +463,18 @@ pub async fn apply(
             decisions.retain(|d| d.index == only);
         }
         decisions.retain(|d| d.action != ImportAction::Skip);
+        let watch = Watch::start(&req);
         let applied = core
             .apply_import(
                 &caller,
                 &team,
-                format,
-                pending.data.as_str().to_owned(),
-                pending.password.as_ref().map(|p| p.as_str().to_owned()),
+                Export::new(
+                    format,
+                    pending.data.as_str().to_owned(),
+                    pending.password.as_ref().map(|p| p.as_str().to_owned()),
+                ),
                 decisions,
+                watch.gone(),
             )
             .await?;
         Ok(Done {

@@ -75,11 +75,6 @@ impl Core {
                 let details: serde_json::Value =
                     serde_json::from_str(&event.details).unwrap_or_default();
                 let facts = facts_of(db, &event.action, event.target.as_deref(), &details).await?;
-                if facts.is_empty() {
-                    continue;
-                }
-                self.integrity
-                    .report("exposure", format!("seq:{}", event.seq));
                 for fact in facts {
                     let row = ExposureRow {
                         id: String::new(),
@@ -95,10 +90,14 @@ impl Core {
                         at: event.at,
                         mac: None,
                     };
-                    keep(
-                        self.still_exposed(db, &row, &mut lookups).await?,
-                        &mut items,
-                    );
+                    // Still in use, yet no verified ledger row says so: the row was deleted or
+                    // changed (a row of a replaced secret may have been pruned: no report).
+                    let found = self.still_exposed(db, &row, &mut lookups).await?;
+                    if found.is_some() {
+                        self.integrity
+                            .report("exposure", format!("seq:{}", event.seq));
+                    }
+                    keep(found, &mut items);
                 }
             }
         }
