@@ -265,7 +265,7 @@ impl Core {
                             as_hmac_key(kind, bytes),
                         ),
                         Err(_) => {
-                            tracing::warn!(secret = %row.id, "an earlier version does not open; it is not compared");
+                            tracing::warn!(version_id = %row.id, "an earlier version does not open; it is not compared");
                             false
                         }
                     }
