@@ -29,8 +29,8 @@ async function freePort() {
 }
 
 /** Starts the IdP and Keyward; returns helpers and a stop function. `tamper` goes to the IdP
- *  (see tests/oidc/provider.mjs). */
-export async function startStack({ tamper = '' } = {}) {
+ *  (see tests/oidc/provider.mjs); `extraConfig` is appended to Keyward's configuration. */
+export async function startStack({ tamper = '', extraConfig = '' } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'keyward-browser-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -71,7 +71,7 @@ role = "security_admin"
 group = "sns-viewers"
 team = "marketing"
 role = "viewer"
-`,
+${extraConfig}`,
   );
   const env = { ...process.env, KEYWARD_CONFIG: config };
   for (const key of Object.keys(env)) if (key.startsWith('KEYWARD_') && key !== 'KEYWARD_CONFIG') delete env[key];
