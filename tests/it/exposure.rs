@@ -323,16 +323,14 @@ async fn retention_drops_ledger_rows_of_replaced_secrets_only() {
 #[tokio::test]
 async fn a_rotation_to_the_same_value_is_refused_and_the_task_stays_open() {
     let app = spawn_with_defaults().await;
-    let manager = app.token("manager", "marketing").await;
-    let admin = app.token("security_admin", "*").await;
-    let leaver = app.member("leaver").await;
-    let as_leaver = app
-        .token_for(
-            &leaver,
-            &[("manager", "marketing"), ("security_admin", "*")],
-        )
-        .await;
-    let account = app.account(&manager, "marketing", "@brand").await;
+    let c = cast(
+        &app,
+        &[("manager", "marketing"), ("security_admin", "*")],
+        "@brand",
+    )
+    .await;
+    let (manager, admin, leaver, as_leaver, account) =
+        (c.manager, c.admin, c.leaver, c.as_leaver, c.account);
     app.set_totp(&manager, &account, SEED).await;
     app.set_password(&manager, &account, "the password").await;
     ok(import_codes(&app, &manager, &account, "3333").await).await;
@@ -495,16 +493,14 @@ async fn spawn_with_defaults() -> TestApp {
 #[tokio::test]
 async fn the_ledger_fills_itself_once_from_the_audit_events_older_than_it() {
     let app = spawn_with_defaults().await;
-    let manager = app.token("manager", "marketing").await;
-    let admin = app.token("security_admin", "*").await;
-    let leaver = app.member("leaver").await;
-    let as_leaver = app
-        .token_for(
-            &leaver,
-            &[("manager", "marketing"), ("security_admin", "*")],
-        )
-        .await;
-    let account = app.account(&manager, "marketing", "@brand").await;
+    let c = cast(
+        &app,
+        &[("manager", "marketing"), ("security_admin", "*")],
+        "@brand",
+    )
+    .await;
+    let (manager, admin, leaver, as_leaver, account) =
+        (c.manager, c.admin, c.leaver, c.as_leaver, c.account);
     app.set_totp(&manager, &account, SEED).await;
     ok(import_codes(&app, &manager, &account, "5555").await).await;
     let why = json!({"justification": "campaign"});
@@ -599,16 +595,14 @@ async fn a_ledger_row_changed_in_the_database_is_not_believed() {
 #[tokio::test]
 async fn junk_ledger_rows_and_flipped_columns_hide_nothing() {
     let app = spawn_with_defaults().await;
-    let manager = app.token("manager", "marketing").await;
-    let admin = app.token("security_admin", "*").await;
-    let leaver = app.member("leaver").await;
-    let as_leaver = app
-        .token_for(
-            &leaver,
-            &[("manager", "marketing"), ("security_admin", "*")],
-        )
-        .await;
-    let account = app.account(&manager, "marketing", "@brand").await;
+    let c = cast(
+        &app,
+        &[("manager", "marketing"), ("security_admin", "*")],
+        "@brand",
+    )
+    .await;
+    let (manager, admin, leaver, as_leaver, account) =
+        (c.manager, c.admin, c.leaver, c.as_leaver, c.account);
     app.set_totp(&manager, &account, SEED).await;
     ok(app
         .post(

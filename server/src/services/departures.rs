@@ -122,12 +122,7 @@ impl Core {
             }
         }
         tx.commit().await?;
-        let mut refused = crate::audit::Event::new(member_target(&member.id), "auth.denied")
-            .outcome(crate::audit::Outcome::Denied)
-            .details(serde_json::json!({ "stage": "login", "reason": "groups_lost" }));
-        refused.ip = meta.ip.clone();
-        refused.user_agent = meta.user_agent.clone();
-        refused.request_id = meta.request_id.clone();
+        let refused = super::login_refused(meta, &member_target(&member.id), "groups_lost");
         self.record_standalone(refused).await;
         Ok(ServiceError::SignIn {
             code: "groups_lost",
@@ -155,13 +150,8 @@ impl Core {
         let subject = member_target(&member.id);
         if review.reason == "groups_lost" {
             drop(tx);
-            let mut refused = crate::audit::Event::new(subject, "auth.denied")
-                .outcome(crate::audit::Outcome::Denied)
-                .details(serde_json::json!({ "stage": "login", "reason": "under_review" }));
-            refused.ip = meta.ip.clone();
-            refused.user_agent = meta.user_agent.clone();
-            refused.request_id = meta.request_id.clone();
-            self.record_standalone(refused).await;
+            self.record_standalone(super::login_refused(meta, &subject, "under_review"))
+                .await;
             return Ok(Err(ServiceError::SignIn {
                 code: "under_review",
                 message: "a security admin is reviewing your access (your groups at the identity provider stopped giving you a role); ask them".to_owned(),

@@ -27,6 +27,15 @@ pub const EXPOSING: [&str; 10] = [
     "release.open",
 ];
 
+/// A secret version's kind as the ledger names it (a `&'static str`).
+fn ledger_kind(kind: &str) -> &'static str {
+    match kind {
+        "totp" => "totp",
+        "hotp" => "hotp",
+        _ => "password",
+    }
+}
+
 fn int(details: &Value, key: &str) -> Option<i32> {
     details[key].as_i64().and_then(|n| i32::try_from(n).ok())
 }
@@ -89,20 +98,16 @@ pub async fn facts_of(
                 return Ok(Vec::new());
             };
             let (kind, how) = match action {
-                "totp.set" | "hotp.set" if details.get("import").is_some() => {
-                    (&action[..4], "import")
-                }
-                "totp.set" | "hotp.set" => (&action[..4], "write"),
+                "totp.set" if details.get("import").is_some() => ("totp", "import"),
+                "hotp.set" if details.get("import").is_some() => ("hotp", "import"),
+                "totp.set" => ("totp", "write"),
+                "hotp.set" => ("hotp", "write"),
                 "password.set" => ("password", "write"),
-                "totp.export" | "hotp.export" => (&action[..4], "export"),
+                "totp.export" => ("totp", "export"),
+                "hotp.export" => ("hotp", "export"),
                 "password.reveal" => ("password", "reveal"),
                 "hotp.reveal" => ("hotp", "reveal"),
                 _ => return Ok(Vec::new()),
-            };
-            let kind = match kind {
-                "totp" => "totp",
-                "hotp" => "hotp",
-                _ => "password",
             };
             let counter = (action == "hotp.reveal")
                 .then(|| details["counter"].as_i64())
@@ -126,12 +131,7 @@ async fn released(db: &impl ConnectionTrait, details: &Value) -> Result<Vec<NewE
         for id in released["ids"].as_array().into_iter().flatten() {
             let Some(id) = id.as_str() else { continue };
             let (secret_kind, version) = if let Some(s) = secrets::find(db, id).await? {
-                let kind = match s.kind.as_str() {
-                    "totp" => "totp",
-                    "hotp" => "hotp",
-                    _ => "password",
-                };
-                (kind, s.version)
+                (ledger_kind(&s.kind), s.version)
             } else if let Some(g) = backup::generation(db, id).await? {
                 (BACKUP, g.generation)
             } else {

@@ -111,6 +111,17 @@ impl Caller {
     }
 }
 
+/// A refused sign-in, for the audit trail (`auth.denied` at the login stage, with `reason`).
+pub(crate) fn login_refused(meta: &RequestMeta, actor: &str, reason: &str) -> Event {
+    let mut event = Event::new(actor, "auth.denied")
+        .outcome(crate::audit::Outcome::Denied)
+        .details(serde_json::json!({ "stage": "login", "reason": reason }));
+    event.ip = meta.ip.clone();
+    event.user_agent = meta.user_agent.clone();
+    event.request_id = meta.request_id.clone();
+    event
+}
+
 /// Who does something, for the audit trail: a caller, the CLI or the server itself.
 #[derive(Debug, Clone)]
 pub struct Actor {

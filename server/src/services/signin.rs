@@ -1,8 +1,8 @@
 //! Signing in and out through the IdP: login flows bound to the browser that started them,
 //! members created from claims, roles recomputed from groups at every login, sessions.
 
-use super::{Caller, Core, RequestMeta, ServiceError, SessionInfo};
-use crate::audit::{Event, Outcome};
+use super::{login_refused, Caller, Core, RequestMeta, ServiceError, SessionInfo};
+use crate::audit::Event;
 use crate::authn::oidc::{Identity, OidcError};
 use crate::authn::session::{self, new_secret};
 use crate::authn::{Binding, Principal, PrincipalKind};
@@ -37,16 +37,6 @@ pub struct SignedIn {
     pub session_cookie: Zeroizing<String>,
     pub return_to: String,
     pub principal: Principal,
-}
-
-fn login_refused(meta: &RequestMeta, actor: &str, reason: &str) -> Event {
-    let mut event = Event::new(actor, "auth.denied")
-        .outcome(Outcome::Denied)
-        .details(serde_json::json!({ "stage": "login", "reason": reason }));
-    event.ip = meta.ip.clone();
-    event.user_agent = meta.user_agent.clone();
-    event.request_id = meta.request_id.clone();
-    event
 }
 
 impl Core {

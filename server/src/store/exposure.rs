@@ -31,6 +31,26 @@ pub struct NewExposure {
     pub how: &'static str,
 }
 
+impl NewExposure {
+    /// The ledger row it makes for `actor`, proven by audit event `seq` (no id, no MAC yet).
+    pub fn into_row(self, actor: &str, seq: i64, at: DateTime<Utc>) -> ExposureRow {
+        ExposureRow {
+            id: String::new(),
+            actor: actor.to_owned(),
+            account_id: self.account_id,
+            secret_kind: self.secret_kind.to_owned(),
+            secret_id: self.secret_id,
+            version: self.version,
+            position: self.position,
+            counter: self.counter,
+            how: self.how.to_owned(),
+            seq,
+            at,
+            mac: None,
+        }
+    }
+}
+
 /// Records `new` for `actor`, proven by audit event `seq`.
 pub async fn insert(
     db: &impl ConnectionTrait,
@@ -42,17 +62,7 @@ pub async fn insert(
 ) -> Result<(), DbErr> {
     let row = ig.signed(ExposureRow {
         id: new_id(),
-        actor: actor.to_owned(),
-        account_id: new.account_id,
-        secret_kind: new.secret_kind.to_owned(),
-        secret_id: new.secret_id,
-        version: new.version,
-        position: new.position,
-        counter: new.counter,
-        how: new.how.to_owned(),
-        seq,
-        at,
-        mac: None,
+        ..new.into_row(actor, seq, at)
     })?;
     exposure::ActiveModel::from(row).insert(db).await?;
     Ok(())
@@ -60,6 +70,23 @@ pub async fn insert(
 
 /// Where a listing of ledger rows stopped: the last row's `(seq, id)`.
 pub type Cursor = (i64, String);
+
+/// Ledger rows after `after`, by audit sequence then id.
+fn after_cursor(after: Option<&Cursor>) -> sea_orm::Select<exposure::Entity> {
+    let mut query = exposure::Entity::find();
+    if let Some((seq, id)) = after {
+        query = query.filter(
+            Condition::any().add(exposure::Column::Seq.gt(*seq)).add(
+                Condition::all()
+                    .add(exposure::Column::Seq.eq(*seq))
+                    .add(exposure::Column::Id.gt(id.as_str())),
+            ),
+        );
+    }
+    query
+        .order_by_asc(exposure::Column::Seq)
+        .order_by_asc(exposure::Column::Id)
+}
 
 /// The verified rows of these actors after `after` (by audit sequence, then id), at most
 /// `limit` read; with the cursor of the last row read, verified or not, so a page of bad
@@ -71,20 +98,8 @@ pub async fn of_actors(
     after: Option<&Cursor>,
     limit: u64,
 ) -> Result<(Vec<ExposureRow>, Option<Cursor>), DbErr> {
-    let mut query =
-        exposure::Entity::find().filter(exposure::Column::Actor.is_in(actors.iter().cloned()));
-    if let Some((seq, id)) = after {
-        query = query.filter(
-            Condition::any().add(exposure::Column::Seq.gt(*seq)).add(
-                Condition::all()
-                    .add(exposure::Column::Seq.eq(*seq))
-                    .add(exposure::Column::Id.gt(id.as_str())),
-            ),
-        );
-    }
-    let rows = query
-        .order_by_asc(exposure::Column::Seq)
-        .order_by_asc(exposure::Column::Id)
+    let rows = after_cursor(after)
+        .filter(exposure::Column::Actor.is_in(actors.iter().cloned()))
         .limit(limit)
         .all(db)
         .await?;
@@ -114,22 +129,7 @@ pub async fn later_hotp_code(
 pub async fn first_seq(db: &impl ConnectionTrait, ig: &Integrity) -> Result<Option<i64>, DbErr> {
     let mut after: Option<Cursor> = None;
     loop {
-        let mut query = exposure::Entity::find();
-        if let Some((seq, id)) = &after {
-            query = query.filter(
-                Condition::any().add(exposure::Column::Seq.gt(*seq)).add(
-                    Condition::all()
-                        .add(exposure::Column::Seq.eq(*seq))
-                        .add(exposure::Column::Id.gt(id.as_str())),
-                ),
-            );
-        }
-        let rows = query
-            .order_by_asc(exposure::Column::Seq)
-            .order_by_asc(exposure::Column::Id)
-            .limit(500)
-            .all(db)
-            .await?;
+        let rows = after_cursor(after.as_ref()).limit(500).all(db).await?;
         let Some(last) = rows.last() else {
             return Ok(None);
         };

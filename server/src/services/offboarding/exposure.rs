@@ -16,6 +16,15 @@ use crate::store::{secrets, tokens};
 use sea_orm::ConnectionTrait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// An exposure item's kind for a secret version's kind.
+fn item_kind(kind: &str) -> &'static str {
+    match kind {
+        "totp" => "totp_seed",
+        "hotp" => "hotp_seed",
+        _ => "password",
+    }
+}
+
 impl Core {
     /// Computes a member's exposure in `db`.
     pub(super) async fn exposure_in(
@@ -76,20 +85,7 @@ impl Core {
                     serde_json::from_str(&event.details).unwrap_or_default();
                 let facts = facts_of(db, &event.action, event.target.as_deref(), &details).await?;
                 for fact in facts {
-                    let row = ExposureRow {
-                        id: String::new(),
-                        actor: event.actor.clone(),
-                        account_id: fact.account_id,
-                        secret_kind: fact.secret_kind.to_owned(),
-                        secret_id: fact.secret_id,
-                        version: fact.version,
-                        position: fact.position,
-                        counter: fact.counter,
-                        how: fact.how.to_owned(),
-                        seq: event.seq,
-                        at: event.at,
-                        mac: None,
-                    };
+                    let row = fact.into_row(&event.actor, event.seq, event.at);
                     // Still in use, yet no verified ledger row says so: the row was deleted or
                     // changed (a row of a replaced secret may have been pruned: no report).
                     let found = self.still_exposed(db, &row, &mut lookups).await?;
@@ -168,11 +164,7 @@ impl Core {
                     return Ok(None);
                 }
             }
-            match secret.kind.as_str() {
-                "totp" => "totp_seed",
-                "hotp" => "hotp_seed",
-                _ => "password",
-            }
+            item_kind(&secret.kind)
         };
         let mut item = lookups.item(&account, kind, &row.secret_id, &row.how);
         item.version = Some(row.version);
@@ -235,11 +227,7 @@ impl Core {
         let mut out = Vec::new();
         for account in accounts {
             for secret in by_account.remove(&account.id).unwrap_or_default() {
-                let kind = match secret.kind.as_str() {
-                    "totp" => "totp_seed",
-                    "hotp" => "hotp_seed",
-                    _ => "password",
-                };
+                let kind = item_kind(&secret.kind);
                 let mut item = lookups.item(&account, kind, &secret.id, "could_reach");
                 item.version = Some(secret.version);
                 out.push(item);
