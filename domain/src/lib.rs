@@ -3,6 +3,7 @@
 //! its own with few dependencies (the importers are `keyward-importers`): its parsers are
 //! fuzzed (`fuzz/`) without the server.
 
+pub mod access;
 mod account;
 pub mod backup;
 pub mod identity;

@@ -37,6 +37,20 @@ pub struct PatchAccount {
     /// `active` or `frozen` (archive with DELETE).
     #[schema(value_type = Option<PatchStatus>)]
     pub status: Option<String>,
+    /// `open` (a role is enough) or `approval` (reveals also need an approved access request).
+    #[schema(value_type = Option<AccessPolicy>)]
+    pub access: Option<String>,
+    /// Different approvers an access request needs: 1 or 2.
+    #[schema(minimum = 1, maximum = 2)]
+    pub approvers_needed: Option<i64>,
+}
+
+/// An account's access policy.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum AccessPolicy {
+    Open,
+    Approval,
 }
 
 /// What a PATCH may set the status to.
@@ -65,6 +79,11 @@ pub struct AccountOut {
     pub notes: String,
     /// active, frozen or archived.
     pub status: String,
+    /// `open` or `approval`.
+    #[schema(value_type = AccessPolicy)]
+    pub access: String,
+    /// Different approvers an access request on it needs (1 or 2).
+    pub approvers_needed: i32,
     pub has_totp: bool,
     pub has_hotp: bool,
     pub has_password: bool,

@@ -3,6 +3,7 @@
 //! and the OpenAPI document is made from them; clients, the integration tests and the bench
 //! read and write them. A crate of its own with few dependencies, so a client needs no server.
 
+pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod backup;

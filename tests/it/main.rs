@@ -4,6 +4,7 @@
 
 mod support;
 
+mod access;
 mod accounts;
 mod audit;
 mod authz_matrix;

@@ -22,7 +22,7 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     /// Waits up to `tries` × 100 ms until at least `n` requests came; returns what came.
-    async fn wait_for(&self, n: usize, tries: usize) -> Vec<(String, Vec<u8>)> {
+    pub(crate) async fn wait_for(&self, n: usize, tries: usize) -> Vec<(String, Vec<u8>)> {
         for _ in 0..tries {
             if self.seen.lock().unwrap().len() >= n {
                 break;
@@ -34,7 +34,7 @@ impl Receiver {
 }
 
 /// A header's value in a request head (names compared without case).
-fn header(head: &str, name: &str) -> String {
+pub(crate) fn header(head: &str, name: &str) -> String {
     head.lines()
         .find_map(|l| {
             let (key, value) = l.split_once(':')?;

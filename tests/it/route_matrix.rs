@@ -35,9 +35,10 @@ const MEMBERS: [(&str, &[(&str, &str)]); 6] = [
     ("nora", &[]),
 ];
 
-/// Whether bindings `(role, team)` meet `need` for something in team `marketing`; `None`
-/// for a route no role meets (it takes a proof instead).
-fn meets(need: Need, bindings: &[(&str, &str)]) -> Option<bool> {
+/// Whether bindings `(role, team)` meet `need` for something in team `marketing` (held by a
+/// person signed in, or by a service token); `None` for a route no role meets (it takes a
+/// proof instead).
+fn meets(need: Need, bindings: &[(&str, &str)], person: bool) -> Option<bool> {
     let grants = |action, teams: &[&str]| {
         let roles = Authorizer::roles_for(action);
         bindings.iter().any(|(role, team)| {
@@ -47,6 +48,7 @@ fn meets(need: Need, bindings: &[(&str, &str)]) -> Option<bool> {
     match need {
         Need::Nothing | Need::Caller => Some(true),
         Need::Team(action) => Some(grants(action, &["marketing", "*"])),
+        Need::Person(action) => Some(person && grants(action, &["marketing", "*"])),
         Need::SomeTeam(action) => Some(bindings.iter().any(|(role, _)| {
             Authorizer::roles_for(action).contains(&Role::parse(role).expect("known role"))
         })),
@@ -63,6 +65,9 @@ struct Fixture {
     escrow: String,
     release: String,
     incident: String,
+    /// A pending access request on an account under `approval`, by a member none of the
+    /// callers is.
+    request: String,
     /// The manager's token, to make a fresh account for a route that archives one.
     owner: String,
 }
@@ -93,6 +98,35 @@ async fn fixture(app: &TestApp) -> Fixture {
     let escrow = app.escrow(&admin, "routes", "marketing").await;
     let release = app.release(&owner, &escrow, "route matrix").await;
     let incident = app.incident(&owner, &account).await;
+    let locked = app.account(&owner, "marketing", "@routes-locked").await;
+    expect_json(
+        app.request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/accounts/{locked}"),
+            Some(&owner),
+            Some(json!({"access": "approval"})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let requester = app.member("route-matrix-requester").await;
+    let requester = app
+        .token_for(&requester, &[("operator", "marketing")])
+        .await;
+    let request = expect_json(
+        app.post(
+            "/api/v1/access-requests",
+            &requester,
+            json!({"account": locked, "actions": ["totp.reveal"], "minutes": 30, "reason": "route matrix"}),
+        )
+        .await,
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .expect("request id")
+        .to_owned();
     Fixture {
         account,
         member,
@@ -100,6 +134,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         escrow,
         release,
         incident,
+        request,
         owner,
     }
 }
@@ -127,6 +162,7 @@ impl Fixture {
             p if p.contains("/escrows/") => self.escrow.clone(),
             p if p.contains("/releases/") => self.release.clone(),
             p if p.contains("/incidents/") => self.incident.clone(),
+            p if p.contains("/access-requests/") => self.request.clone(),
             p if p.contains("/ResourceTypes/") => "User".to_owned(),
             p if p.contains("/Schemas/") => "urn:ietf:params:scim:schemas:core:2.0:User".to_owned(),
             _ => String::new(),
@@ -149,6 +185,7 @@ impl Fixture {
         Some(match route.path {
             "/api/v1/incidents" => json!({"account": self.account, "runbook": "lockout"}),
             "/api/v1/rotation-tasks" => json!({"account": self.account, "kind": "password"}),
+            "/api/v1/access-requests" => json!({"account": self.account}),
             _ => json!({}),
         })
     }
@@ -220,7 +257,7 @@ async fn every_route_lets_exactly_the_roles_its_need_names_through() {
                 req = req.json(&body);
             }
             let status = req.send().await.expect("request").status().as_u16();
-            let expected = meets(route.need, &[(role, team)]);
+            let expected = meets(route.need, &[(role, team)], false);
             refused += usize::from(status == 403);
             failures.extend(judge(&format!("{role}@{team}"), route, expected, status));
         }
@@ -250,7 +287,7 @@ async fn every_route_lets_exactly_the_roles_its_need_names_through() {
                     .expect("form"),
             };
             let status = res.status().as_u16();
-            let expected = meets(route.need, bindings);
+            let expected = meets(route.need, bindings, true);
             // A page that needs a proof the browser lacks (the release key) writes nothing:
             // another site could link to it and write refusals in the member's name.
             refused += usize::from(
@@ -358,7 +395,7 @@ fn the_route_table_names_each_route_once_and_every_need_is_met_by_someone() {
         // A need that no role in the policy meets would lock the route for everyone.
         let bindings: Vec<(&str, &str)> = Role::ALL.iter().map(|r| (r.as_str(), "*")).collect();
         assert_ne!(
-            meets(route.need, &bindings),
+            meets(route.need, &bindings, true),
             Some(false),
             "{} {}: no role meets {:?}",
             route.method.as_str(),

@@ -57,6 +57,11 @@ pub enum Action {
     /// Starting, answering, resolving and cancelling incidents. Each action a step runs is
     /// decided on its own right as well.
     IncidentRun,
+    /// Asking for time-boxed access to an account under `approval` (each action asked for is
+    /// decided on its own right as well), and cancelling one's own request.
+    AccessRequest,
+    /// Approving, denying and revoking access requests on the team's accounts.
+    AccessApprove,
 }
 
 impl Action {
@@ -92,6 +97,8 @@ impl Action {
             Action::ReleaseRequest => "release.request",
             Action::IncidentRead => "incident.read",
             Action::IncidentRun => "incident.run",
+            Action::AccessRequest => "access.request",
+            Action::AccessApprove => "access.approve",
         }
     }
 }

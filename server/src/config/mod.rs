@@ -41,6 +41,12 @@ pub struct Settings {
     /// Incident runbooks.
     #[serde(default)]
     pub incidents: IncidentSettings,
+    /// Access requests (time-boxed, approved access).
+    #[serde(default)]
+    pub access: AccessSettings,
+    /// Per-team defaults for new accounts: `[[teams]]`.
+    #[serde(default)]
+    pub teams: Vec<TeamSettings>,
     /// OpenID Connect sign-in (used by the web sign-in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcSettings>,
@@ -103,6 +109,8 @@ impl Default for Settings {
             offboarding: OffboardingSettings::default(),
             notify: Vec::new(),
             incidents: IncidentSettings::default(),
+            access: AccessSettings::default(),
+            teams: Vec::new(),
             oidc: None,
             role_bindings: Vec::new(),
         }
@@ -115,6 +123,21 @@ impl Default for Settings {
 pub struct ConfigError(pub String);
 
 impl Settings {
+    /// The access policy new accounts of `team` start with (`[[teams]]`; `open`, one
+    /// approver, for a team not listed).
+    pub fn team_access(&self, team: &str) -> (&'static str, i32) {
+        use crate::domain::access::AccessPolicy;
+        self.teams
+            .iter()
+            .find(|t| t.slug.trim().eq_ignore_ascii_case(team))
+            .map_or(("open", 1), |t| {
+                // Checked at start; a value that is not `open` holds the accounts back.
+                let access =
+                    AccessPolicy::parse(&t.default_access).unwrap_or(AccessPolicy::Approval);
+                (access.as_str(), t.approvers_needed.clamp(1, 2) as i32)
+            })
+    }
+
     /// Defaults, then the file (if any), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));

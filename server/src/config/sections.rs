@@ -353,6 +353,51 @@ fn default_scopes() -> Vec<String> {
     ["openid", "email", "profile"].map(String::from).to_vec()
 }
 
+/// Access requests: how long a grant may run, and how long a request may wait.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    /// The longest window a request may ask for, in minutes (1–480).
+    pub max_minutes: u32,
+    /// A request nobody decided on expires after this many hours (1–168).
+    pub pending_hours: u32,
+    /// Seconds between looks for grants and requests to expire (the job runs on every
+    /// replica; each is expired, and audited, once).
+    pub expire_every_seconds: u32,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            max_minutes: 480,
+            pending_hours: 24,
+            expire_every_seconds: 30,
+        }
+    }
+}
+
+/// A team's defaults for the accounts added to it: `[[teams]]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSettings {
+    /// The team's slug, e.g. `brand`.
+    pub slug: String,
+    /// `open` or `approval`: the access policy new accounts of the team start with.
+    #[serde(default = "default_access")]
+    pub default_access: String,
+    /// Different approvers a request needs on those accounts (1 or 2).
+    #[serde(default = "default_approvers_needed")]
+    pub approvers_needed: u32,
+}
+
+fn default_access() -> String {
+    "open".to_owned()
+}
+
+fn default_approvers_needed() -> u32 {
+    1
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBindingSettings {

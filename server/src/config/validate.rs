@@ -92,6 +92,7 @@ impl Settings {
             ));
         }
         self.validate_rotation()?;
+        self.validate_access()?;
         let mut names = std::collections::HashSet::new();
         for (i, fwd) in self.audit.forward.iter().enumerate() {
             let bad = |msg: &str| Err(ConfigError(format!("audit.forward[{i}].{msg}")));
@@ -144,6 +145,42 @@ impl Settings {
                     "role_bindings[{i}].role: unknown role {:?}",
                     binding.role
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_access(&self) -> Result<(), ConfigError> {
+        let a = &self.access;
+        if a.max_minutes == 0 || a.max_minutes > crate::domain::access::AccessMinutes::MAX {
+            return Err(ConfigError(
+                "access.max_minutes: between 1 and 480".to_owned(),
+            ));
+        }
+        if a.pending_hours == 0 || a.pending_hours > 168 {
+            return Err(ConfigError(
+                "access.pending_hours: between 1 and 168".to_owned(),
+            ));
+        }
+        if a.expire_every_seconds == 0 || a.expire_every_seconds > 3600 {
+            return Err(ConfigError(
+                "access.expire_every_seconds: between 1 and 3600".to_owned(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, team) in self.teams.iter().enumerate() {
+            let bad = |msg: &str| Err(ConfigError(format!("teams[{i}].{msg}")));
+            let Ok(slug) = crate::domain::TeamSlug::parse(&team.slug) else {
+                return bad("slug: not a team slug like brand or marketing");
+            };
+            if !seen.insert(slug.as_str().to_owned()) {
+                return bad("slug: this team is listed twice");
+            }
+            if crate::domain::access::AccessPolicy::parse(&team.default_access).is_err() {
+                return bad("default_access: must be open or approval");
+            }
+            if !matches!(team.approvers_needed, 1 | 2) {
+                return bad("approvers_needed: must be 1 or 2");
             }
         }
         Ok(())

@@ -2,8 +2,8 @@
 //! of the JSON API, the dashboard and SCIM, and the error answers each can give.
 
 use super::api::{
-    accounts, audit, backup, escrows, health, imports, incidents, me, members, otp, passwords,
-    releases, rotation,
+    access, accounts, audit, backup, escrows, health, imports, incidents, me, members, otp,
+    passwords, releases, rotation,
 };
 use super::{scim, site};
 use actix_web::HttpResponse;
@@ -47,6 +47,8 @@ impl Modify for BearerAuth {
         imports::preview, imports::apply,
         incidents::list_runbooks, incidents::start, incidents::list, incidents::get, incidents::answer,
         incidents::resolve, incidents::cancel,
+        access::create, access::list, access::get, access::approve, access::deny, access::revoke,
+        access::cancel,
         site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout, site::auth::backchannel_logout,
         site::pages::home, site::pages::signin, site::pages::accounts, site::account::account,
         site::pages::reveal_totp, site::pages::language, site::assets::asset,

@@ -56,6 +56,9 @@ pub enum Need {
     SomeTeam(Action),
     /// The action org-wide (a `*` binding).
     OrgWide(Action),
+    /// As `Team`, and by a person signed in: a service token is refused (403
+    /// `sign_in_required`) whatever its roles, so no bot or chat button approves access.
+    Person(Action),
     /// Not a role but what the request proves: being the escrow's custodian, a share, the
     /// release key, the IdP's signed logout token.
     Proof,
@@ -82,7 +85,7 @@ macro_rules! table {
 }
 
 use Action::*;
-use Need::{Caller, Nothing, OrgWide, Proof, SomeTeam, Team};
+use Need::{Caller, Nothing, OrgWide, Person, Proof, SomeTeam, Team};
 
 /// Every route. The reveals and the check-out come first: routes are tried in order, and each
 /// one tried costs a pattern match.
@@ -143,6 +146,13 @@ pub static ROUTES: &[Route] = table! {
     Post "/api/v1/incidents/{id}/answer" Team(IncidentRun) => api::incidents::answer;
     Post "/api/v1/incidents/{id}/resolve" Team(IncidentRun) => api::incidents::resolve;
     Post "/api/v1/incidents/{id}/cancel" Team(IncidentRun) => api::incidents::cancel;
+    Post "/api/v1/access-requests" Team(AccessRequest) => api::access::create;
+    Get "/api/v1/access-requests" Caller => api::access::list;
+    Get "/api/v1/access-requests/{id}" Team(AccountRead) => api::access::get;
+    Post "/api/v1/access-requests/{id}/approve" Person(AccessApprove) => api::access::approve;
+    Post "/api/v1/access-requests/{id}/deny" Person(AccessApprove) => api::access::deny;
+    Post "/api/v1/access-requests/{id}/revoke" Team(AccessApprove) => api::access::revoke;
+    Post "/api/v1/access-requests/{id}/cancel" Proof => api::access::cancel;
     // Health.
     Get "/healthz" Nothing => api::health::healthz;
     Get "/readyz" Nothing => api::health::readyz;

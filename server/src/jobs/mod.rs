@@ -1,6 +1,7 @@
 //! The background loops every replica runs, one per file; each calls services and logs what
 //! failed, and none holds anything another replica needs (leases live in the database).
 
+mod access;
 mod anonymous;
 mod escalation;
 mod forward;
@@ -25,6 +26,7 @@ pub fn spawn_all(core: &Arc<Core>) -> anyhow::Result<()> {
     verify::spawn(core);
     outbox::spawn(core);
     escalation::spawn(core);
+    access::spawn(core);
     idp_clock::spawn(core);
     idle::spawn(core);
     anonymous::spawn(core);

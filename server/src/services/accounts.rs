@@ -102,6 +102,8 @@ pub struct AccountPatch {
     pub login_url: Option<Option<LoginUrl>>,
     pub notes: Option<Notes>,
     pub status: Option<AccountStatus>,
+    pub access: Option<crate::domain::access::AccessPolicy>,
+    pub approvers_needed: Option<crate::domain::access::ApproversNeeded>,
 }
 
 fn target(account_id: &str) -> String {
@@ -159,6 +161,7 @@ impl Core {
     ) -> Result<Account, ServiceError> {
         let team = input.team.as_str();
         let team_row = repo::ensure_team(db, &self.integrity, team).await?;
+        let (access, approvers_needed) = self.settings.team_access(team);
         let account = repo::insert(
             db,
             &self.integrity,
@@ -169,6 +172,8 @@ impl Core {
                 handle_key: input.handle.key(),
                 login_url: input.login_url.as_ref().map(LoginUrl::as_str),
                 notes: input.notes.as_str(),
+                access,
+                approvers_needed,
             },
         )
         .await
@@ -177,7 +182,12 @@ impl Core {
             .event("account.create")
             .target(target(&account.id))
             .team(team)
-            .details(serde_json::json!({ "platform": account.platform, "handle": account.handle }));
+            .details(serde_json::json!({
+                "platform": account.platform,
+                "handle": account.handle,
+                "access": account.access,
+                "approvers_needed": account.approvers_needed,
+            }));
         crate::audit::append(db, event).await?;
         Ok(account)
     }
@@ -396,11 +406,24 @@ impl Core {
             model.status = status.as_str().to_owned();
             changed.push("status");
         }
+        if let Some(access) = patch.access {
+            model.access = access.as_str().to_owned();
+            changed.push("access");
+        }
+        if let Some(needed) = patch.approvers_needed {
+            model.approvers_needed = needed.get();
+            changed.push("approvers_needed");
+        }
         model.updated_at = now();
         let updated = repo::update(db, &self.integrity, model)
             .await
             .map_err(duplicate)?;
-        let mut details = serde_json::json!({ "changed": changed, "status": updated.status });
+        let mut details = serde_json::json!({
+            "changed": changed,
+            "status": updated.status,
+            "access": updated.access,
+            "approvers_needed": updated.approvers_needed,
+        });
         if let Some(incident) = incident {
             details["incident"] = incident.into();
         }

@@ -96,6 +96,8 @@ impl Core {
             // Under review, they hold no break-glass power: their releases end, and escrows
             // they keep a share of need a new ceremony.
             self.breakglass_departure(&*tx, &actor, &member.id).await?;
+            details["access_requests_ended"] =
+                self.end_access_of(&tx, &actor, &member.id).await?.into();
             let opened = repo::open(&*tx, &self.integrity, &member.id, "groups_lost").await?;
             details["sessions_revoked"] = sessions.into();
             details["tokens_revoked"] = revoked.into();

@@ -22,6 +22,7 @@ pub enum Missing {
     Incident,
     Runbook,
     Team,
+    AccessRequest,
 }
 
 impl Missing {
@@ -41,6 +42,7 @@ impl Missing {
             Missing::Incident => "incident",
             Missing::Runbook => "runbook",
             Missing::Team => "team",
+            Missing::AccessRequest => "access request",
         }
     }
 
@@ -60,6 +62,7 @@ impl Missing {
             Missing::Incident => "incident_not_found",
             Missing::Runbook => "runbook_not_found",
             Missing::Team => "not_found",
+            Missing::AccessRequest => "access_request_not_found",
         }
     }
 }

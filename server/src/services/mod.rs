@@ -1,6 +1,7 @@
 //! The use cases. Each public function is one action: authorize, one transaction, its audit
 //! event inside that transaction. Services know nothing of HTTP.
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod anonymous;

@@ -351,6 +351,9 @@ impl Core {
                 &format!("account:{account_id}"),
             )
             .await?;
+        let (tx, grant) = self
+            .require_grant(tx, caller, account, team, "totp.reveal")
+            .await?;
         let row = repo::current(&*tx, account_id, "totp")
             .await?
             .ok_or_else(|| not_set(OtpKind::Totp))?;
@@ -367,6 +370,7 @@ impl Core {
         if let Some(incident) = incident {
             details["incident"] = incident.into();
         }
+        super::access::name_grant(&mut details, grant);
         let event = caller
             .event("totp.reveal")
             .target(format!("account:{account_id}"))
@@ -408,6 +412,9 @@ impl Core {
                 &format!("account:{account_id}"),
             )
             .await?;
+        let (tx, grant) = self
+            .require_grant(tx, caller, account, team, "hotp.reveal")
+            .await?;
         let row = repo::current(&*tx, account_id, "hotp")
             .await?
             .ok_or_else(|| not_set(OtpKind::Hotp))?;
@@ -420,12 +427,15 @@ impl Core {
         let counter = u64::try_from(counter).unwrap_or(0);
         let (seed, params) = self.open_seed(account, &row)?;
         let code = seed.code_at_counter(params.algorithm, params.digits, counter);
+        let mut details =
+            serde_json::json!({ "secret_id": row.id, "version": row.version, "counter": counter });
+        super::access::name_grant(&mut details, grant);
         let event = caller
             .event("hotp.reveal")
             .target(format!("account:{account_id}"))
             .team(team)
             .justification(justification.as_ref().map(Justification::as_str))
-            .details(serde_json::json!({ "secret_id": row.id, "version": row.version, "counter": counter }));
+            .details(details);
         super::exposure::append(&*tx, &self.integrity, event).await?;
         tx.commit().await?;
         Ok(HotpCode { code, counter })
@@ -452,6 +462,9 @@ impl Core {
                 &format!("account:{account_id}"),
             )
             .await?;
+        let (tx, grant) = self
+            .require_grant(tx, caller, account, team, audit_name(kind, "export"))
+            .await?;
         let row = repo::current(&*tx, account_id, kind.as_str())
             .await?
             .ok_or_else(|| not_set(kind))?;
@@ -461,12 +474,14 @@ impl Core {
             &format!("{}:{}", account.platform, account.handle),
             live_counter,
         );
+        let mut details = serde_json::json!({ "secret_id": row.id, "version": row.version });
+        super::access::name_grant(&mut details, grant);
         let event = caller
             .event(audit_name(kind, "export"))
             .target(format!("account:{account_id}"))
             .team(team)
             .justification(Some(justification.as_str()))
-            .details(serde_json::json!({ "secret_id": row.id, "version": row.version }));
+            .details(details);
         super::exposure::append(&*tx, &self.integrity, event).await?;
         tx.commit().await?;
         Ok(uri)

@@ -77,6 +77,9 @@ impl Core {
         let tx = self
             .charge_reveal(tx, caller, team, "password.reveal", &target)
             .await?;
+        let (tx, grant) = self
+            .require_grant(tx, caller, account, team, "password.reveal")
+            .await?;
         let row = repo::current(&*tx, account_id, KIND)
             .await?
             .ok_or(ServiceError::NotFound(crate::services::Missing::Password))?;
@@ -85,12 +88,14 @@ impl Core {
         let password = std::str::from_utf8(&bytes)
             .map(|text| Zeroizing::new(text.to_owned()))
             .map_err(|_| ServiceError::internal("unreadable password"))?;
+        let mut details = serde_json::json!({ "secret_id": row.id, "version": row.version });
+        super::access::name_grant(&mut details, grant);
         let event = caller
             .event("password.reveal")
             .target(target)
             .team(team)
             .justification(Some(justification.as_str()))
-            .details(serde_json::json!({ "secret_id": row.id, "version": row.version }));
+            .details(details);
         super::exposure::append(&*tx, &self.integrity, event).await?;
         tx.commit().await?;
         Ok(RevealedPassword {

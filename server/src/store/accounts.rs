@@ -83,6 +83,9 @@ pub struct NewAccount<'a> {
     pub handle_key: String,
     pub login_url: Option<&'a str>,
     pub notes: &'a str,
+    /// The access policy it starts with (its team's default).
+    pub access: &'a str,
+    pub approvers_needed: i32,
 }
 
 pub async fn insert(
@@ -100,6 +103,8 @@ pub async fn insert(
         login_url: new.login_url.map(str::to_owned),
         notes: new.notes.to_owned(),
         status: "active".to_owned(),
+        access: new.access.to_owned(),
+        approvers_needed: new.approvers_needed,
         created_at: at,
         updated_at: at,
         mac: None,

@@ -1,6 +1,7 @@
 //! Persistence: the sea-orm connection, write transactions and the repositories.
 //! This is the only module that builds queries.
 
+pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod backup;

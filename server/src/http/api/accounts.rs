@@ -1,6 +1,7 @@
 //! Accounts: create, list, get, patch, archive.
 
 use crate::authz::Action;
+use crate::domain::access::{AccessPolicy, ApproversNeeded};
 use crate::domain::{AccountStatus, Handle, LoginUrl, Notes, Platform, TeamSlug};
 use crate::http::extract::{Json, Query};
 use crate::http::{ApiError, Authenticated};
@@ -36,6 +37,8 @@ impl From<AccountView> for AccountOut {
             login_url: a.login_url,
             notes: a.notes,
             status: a.status,
+            access: a.access,
+            approvers_needed: a.approvers_needed,
             has_totp,
             has_hotp,
             has_password,
@@ -165,6 +168,15 @@ pub async fn patch(
             .status
             .as_deref()
             .map(AccountStatus::parse)
+            .transpose()?,
+        access: body
+            .access
+            .as_deref()
+            .map(AccessPolicy::parse)
+            .transpose()?,
+        approvers_needed: body
+            .approvers_needed
+            .map(ApproversNeeded::parse)
             .transpose()?,
     };
     let view = core.update_account(&auth.0, &allowed, patch).await?;

@@ -1,6 +1,7 @@
 //! JSON API v1 (docs/api.md): its handlers, one file per wing. Its routes are in
 //! `http::routes`, its shared path and error types in `http::wire`.
 
+pub(crate) mod access;
 pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod backup;

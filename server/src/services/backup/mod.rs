@@ -362,6 +362,9 @@ impl Core {
         let tx = self
             .charge_reveal(tx, caller, team, "backup.checkout", &target(account_id))
             .await?;
+        let (tx, grant) = self
+            .require_grant(tx, caller, account, team, "backup.checkout")
+            .await?;
         let Some((generation, code)) = self.take_lowest_unused(&tx, caller, account_id).await?
         else {
             drop(tx);
@@ -381,18 +384,20 @@ impl Core {
             && self
                 .open_low_codes_task(&tx, caller, account_id, team, &generation.id)
                 .await?;
+        let mut details = serde_json::json!({
+            "generation": generation.generation,
+            "generation_id": generation.id,
+            "position": code.position,
+            "remaining": remaining,
+            "low_codes_task_opened": task_opened,
+        });
+        crate::services::access::name_grant(&mut details, grant);
         let event = caller
             .event("backup.checkout")
             .target(target(account_id))
             .team(team)
             .justification(Some(justification.as_str()))
-            .details(serde_json::json!({
-                "generation": generation.generation,
-                "generation_id": generation.id,
-                "position": code.position,
-                "remaining": remaining,
-                "low_codes_task_opened": task_opened,
-            }));
+            .details(details);
         crate::services::exposure::append(&*tx, &self.integrity, event).await?;
         let warnings = self.warnings(remaining, &failed);
         Ok((

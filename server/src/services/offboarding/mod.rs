@@ -337,6 +337,8 @@ impl Core {
             .await?;
         }
         self.breakglass_departure(&**tx, actor, &member.id).await?;
+        // Their access requests and grants end with them (`access.revoke`, each audited).
+        self.end_access_of(tx, actor, &member.id).await?;
         let grants = repo::grants(&**tx, &self.integrity, &member.id).await?;
         let exposure = self.exposure_in(&**tx, member, &grants, policy).await?;
         let target = member_target(&member.id);

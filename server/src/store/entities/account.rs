@@ -15,6 +15,10 @@ pub struct Model {
     pub login_url: Option<String>,
     pub notes: String,
     pub status: String,
+    /// `open` (a role is enough) or `approval` (reveals also need an approved grant).
+    pub access: String,
+    /// Different approvers a request needs under `approval`: 1 or 2.
+    pub approvers_needed: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.

@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table (see the migrations crate for the schema).
 
+pub mod access_request;
 pub mod account;
 pub mod audit_anchor;
 pub mod audit_checkpoint;
