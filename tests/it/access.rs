@@ -706,3 +706,112 @@ async fn requests_are_checked_and_an_open_account_needs_none() {
         (&json!("approval"), &json!(2))
     );
 }
+
+#[tokio::test]
+async fn the_operators_command_line_lists_approves_and_revokes() {
+    let app = app_with(|_, _| {}).await;
+    let account = locked_account(&app, "@cli", 2).await;
+    let alice = Person::sign_in(&app, "alice").await;
+    let mia = Person::sign_in(&app, "mia").await;
+    let asked = expect_json(alice.ask(&account, &["totp.reveal"], 45).await, 201).await;
+    let id = asked["id"].as_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let out = app.cli().args(args).output().expect("keyward runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, listed, _) = run(&["access", "list", "--state", "pending"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        listed.contains(&id) && listed.contains("pending") && listed.contains("@cli"),
+        "{listed}"
+    );
+    let (_, json_lines, _) = run(&["access", "list", "--json"]);
+    let first: Value = serde_json::from_str(json_lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["id"], id.as_str());
+
+    // The command line is one approver; a person is the second.
+    let (code, out, err) = run(&["access", "approve", &id, "--comment", "on the bridge call"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("pending"), "one of two approvals: {out}");
+    let (code, _, err) = run(&["access", "approve", &id]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("already"), "{err}");
+    expect_json(mia.decide(&id, "approve").await, 200).await;
+    expect_json(alice.reveal(&account).await, 200).await;
+    let approvals = events(&app, "access.approve").await;
+    assert_eq!(approvals[0].actor, "cli");
+
+    let (code, out, _) = run(&["access", "revoke", &id]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("revoked"), "{out}");
+    expect_error(alice.reveal(&account).await, 403, "approval_required").await;
+    let (code, _, err) = run(&["access", "deny", "not-an-id"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[tokio::test]
+async fn a_lockout_incident_asks_for_access_and_waits_for_the_approval() {
+    let app = app_with(|_, _| {}).await;
+    let account = locked_account(&app, "@incident", 1).await;
+    let alice = Person::sign_in(&app, "alice").await;
+    let mia = Person::sign_in(&app, "mia").await;
+    let started = expect_json(
+        alice
+            .post(
+                "/api/v1/incidents",
+                json!({"account": account, "runbook": "lockout"}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    let answer = |step: &'static str, choice: &'static str| {
+        let path = format!("/api/v1/incidents/{id}/answer");
+        let alice = &alice;
+        async move {
+            alice
+                .post(&path, json!({"step": step, "choice": choice}))
+                .await
+        }
+    };
+    expect_json(answer("device_left", "no").await, 200).await;
+    expect_json(answer("old_device", "no").await, 200).await;
+
+    // The code is held back: the incident stays where it is, and says why.
+    expect_error(answer("try_totp", "reveal").await, 403, "approval_required").await;
+    let asked = expect_json(answer("try_totp", "ask_access").await, 200).await;
+    assert_eq!(asked["step"]["id"], "wait_access");
+    let request = asked["result"]["request"]
+        .as_str()
+        .expect("a request")
+        .to_owned();
+    assert_eq!(asked["result"]["state"], "pending");
+    let view = expect_json(
+        alice
+            .get(&format!("/api/v1/access-requests/{request}"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(view["actions"], json!(["totp.reveal", "backup.checkout"]));
+    assert_eq!(view["minutes"], 60);
+    assert_eq!(view["reason"], format!("incident {id}").as_str());
+    let asked_event = events(&app, "access.request").await;
+    assert_eq!(details(&asked_event[0])["incident"], id.as_str());
+
+    // A manager approves; the incident goes on and reveals under the grant.
+    expect_json(mia.decide(&request, "approve").await, 200).await;
+    expect_json(answer("wait_access", "approved").await, 200).await;
+    let revealed = expect_json(answer("try_totp", "reveal").await, 200).await;
+    assert_eq!(revealed["result"]["code"].as_str().map(str::len), Some(6));
+    let reveal = events(&app, "totp.reveal").await;
+    assert_eq!(details(&reveal[0])["grant"], request.as_str());
+    assert_eq!(details(&reveal[0])["incident"], id.as_str());
+}

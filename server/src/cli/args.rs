@@ -47,6 +47,9 @@ pub(super) enum Command {
     /// offboard members who leave.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Access requests: list them, approve, deny or revoke (as `cli`, with the key file).
+    #[command(subcommand)]
+    Access(super::access::AccessCommand),
     /// Break-glass: open an escrow offline with k custodians' shares.
     #[command(subcommand)]
     Breakglass(breakglass::BreakglassCommand),

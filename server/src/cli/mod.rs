@@ -1,5 +1,6 @@
-//! The `keyward` command line: serve, migrate, keys, token, audit, member, breakglass.
+//! The `keyward` command line: serve, migrate, keys, token, audit, member, access, breakglass.
 
+mod access;
 mod args;
 mod audit;
 mod breakglass;
@@ -200,6 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(KeysCommand::Status) => key_status(&settings()?).await,
         Command::Token(command) => token(&settings()?, command).await,
         Command::Member(command) => member(&settings()?, command).await,
+        Command::Access(command) => access::access(&settings()?, command).await,
         Command::Breakglass(command) => {
             let settings = if command.names_database() && !configured(cli.config.as_deref()) {
                 Settings::load(None)?

@@ -80,10 +80,17 @@ pub enum RunbookAction {
     RevokeSessions,
     /// Tells the `[[notify]]` webhooks.
     Notify,
+    /// Asks for access to an account under `approval` (these actions, for these minutes), so
+    /// the steps that use its secrets wait for an approver's yes; nothing on an open account
+    /// or when the caller holds such a grant or has asked already.
+    RequestAccess {
+        actions: Vec<String>,
+        minutes: u32,
+    },
 }
 
 impl RunbookAction {
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "freeze_account",
         "unfreeze_account",
         "checkout_backup_code",
@@ -93,6 +100,7 @@ impl RunbookAction {
         "open_break_glass_release",
         "revoke_sessions",
         "notify",
+        "request_access",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -106,6 +114,7 @@ impl RunbookAction {
             Self::OpenBreakGlassRelease => "open_break_glass_release",
             Self::RevokeSessions => "revoke_sessions",
             Self::Notify => "notify",
+            Self::RequestAccess { .. } => "request_access",
         }
     }
 }
@@ -270,6 +279,12 @@ struct ChoiceFile {
     /// `open_rotation_tasks`: which kinds (default: all).
     #[serde(default)]
     kinds: Option<Vec<String>>,
+    /// `request_access`: the actions to ask for (default: totp.reveal and backup.checkout).
+    #[serde(default)]
+    grant: Option<Vec<String>>,
+    /// `request_access`: for how many minutes (default 60).
+    #[serde(default)]
+    minutes: Option<u32>,
 }
 
 fn parse(file: &str, text: &str) -> Result<Runbook, Vec<String>> {
@@ -394,11 +409,18 @@ fn is_key(raw: &str, what: &'static str) -> bool {
 
 fn action_of(choice: &ChoiceFile) -> Result<Option<RunbookAction>, String> {
     let Some(name) = choice.action.as_deref() else {
-        if choice.outcome.is_some() || choice.kinds.is_some() {
-            return Err("`outcome` and `kinds` belong to an action".to_owned());
+        if choice.outcome.is_some()
+            || choice.kinds.is_some()
+            || choice.grant.is_some()
+            || choice.minutes.is_some()
+        {
+            return Err("`outcome`, `kinds`, `grant` and `minutes` belong to an action".to_owned());
         }
         return Ok(None);
     };
+    if (choice.grant.is_some() || choice.minutes.is_some()) && name != "request_access" {
+        return Err("`grant` and `minutes` belong to request_access".to_owned());
+    }
     if choice.outcome.is_some() && name != "report_backup_code" {
         return Err("`outcome` belongs to report_backup_code".to_owned());
     }
@@ -432,6 +454,21 @@ fn action_of(choice: &ChoiceFile) -> Result<Option<RunbookAction>, String> {
         "open_break_glass_release" => RunbookAction::OpenBreakGlassRelease,
         "revoke_sessions" => RunbookAction::RevokeSessions,
         "notify" => RunbookAction::Notify,
+        "request_access" => {
+            use crate::domain::access::{AccessMinutes, GrantActions};
+            let names = choice
+                .grant
+                .clone()
+                .unwrap_or_else(|| vec!["totp.reveal".to_owned(), "backup.checkout".to_owned()]);
+            let actions = GrantActions::parse(&names).map_err(|e| format!("`grant`: {e}"))?;
+            let minutes =
+                AccessMinutes::parse(i64::from(choice.minutes.unwrap_or(60)), AccessMinutes::MAX)
+                    .map_err(|e| format!("`minutes`: {e}"))?;
+            RunbookAction::RequestAccess {
+                actions: actions.names().into_iter().map(str::to_owned).collect(),
+                minutes: minutes.get(),
+            }
+        }
         other => {
             return Err(format!(
                 "unknown action `{other}` (known: {})",

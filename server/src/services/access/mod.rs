@@ -161,29 +161,118 @@ impl Core {
         input: AccessInput,
     ) -> Result<AccessView, ServiceError> {
         let (account, team) = allowed.for_action(Action::AccessRequest)?;
-        for action in input.actions.iter() {
-            let wanted = action_of(action);
-            self.authorize(
-                caller,
-                team,
-                wanted,
-                Some(&format!("account:{}", account.id)),
-            )
-            .await?;
-        }
-        let Some(member) = self.member_id_of(self.store.db(), caller).await? else {
-            return Err(super::error::refused(
-                "member_required",
-                "only a member can ask for access (sign in, or use a token bound to you)",
-            ));
-        };
+        let member = self.may_ask(caller, &account.id, team, &input).await?;
         if account.status == "archived" {
             return Err(super::accounts::archived());
         }
         let tx = self.store.begin_write().await?;
-        // Re-read under the account's lock: the policy and the member's open requests.
-        accounts_repo::lock(&*tx, &account.id).await?;
-        let account = accounts_repo::find(&*tx, &self.integrity, &account.id)
+        let view = self
+            .ask_in(&tx, caller, &member, &account.id, team, &input, None)
+            .await?;
+        tx.commit().await?;
+        self.notifier.wake.notify_one();
+        Ok(view)
+    }
+
+    /// Refuses (and audits) an action asked for that the caller's roles do not allow on the
+    /// account, and a caller who is no member; the member's id.
+    async fn may_ask(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        team: &str,
+        input: &AccessInput,
+    ) -> Result<String, ServiceError> {
+        for action in input.actions.iter() {
+            let target = format!("account:{account_id}");
+            self.authorize(caller, team, action_of(action), Some(&target))
+                .await?;
+        }
+        self.member_id_of(self.store.db(), caller)
+            .await?
+            .ok_or_else(|| {
+                super::error::refused(
+                    "member_required",
+                    "only a member can ask for access (sign in, or use a token bound to you)",
+                )
+            })
+    }
+
+    /// An incident step's `request_access`, in the step's transaction: asks for `actions` for
+    /// `minutes` (at most `access.max_minutes`) with the incident as the reason, unless the
+    /// account is open, the caller holds such a grant or has asked already (then nothing is
+    /// written, and the summary says why).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn request_access_for_incident(
+        &self,
+        tx: &WriteTx,
+        caller: &Caller,
+        account: &Account,
+        team: &str,
+        actions: &[String],
+        minutes: u32,
+        incident: &str,
+    ) -> Result<serde_json::Value, ServiceError> {
+        let not_needed = |why: &str| serde_json::json!({ "request": null, "why": why });
+        if account.access == "open" {
+            return Ok(not_needed("approval_not_required"));
+        }
+        let input = AccessInput {
+            actions: GrantActions::parse(actions)?,
+            minutes: AccessMinutes::parse(
+                i64::from(minutes.min(self.settings.access.max_minutes)),
+                self.settings.access.max_minutes,
+            )?,
+            reason: Justification::parse(&format!("incident {incident}"))?,
+        };
+        let member = self.may_ask(caller, &account.id, team, &input).await?;
+        let held = repo::live_grants(&**tx, &self.integrity, &account.id, &member).await?;
+        if input
+            .actions
+            .iter()
+            .all(|a| held.iter().any(|g| g.covers(a.as_str())))
+        {
+            return Ok(not_needed("granted"));
+        }
+        match self
+            .ask_in(
+                tx,
+                caller,
+                &member,
+                &account.id,
+                team,
+                &input,
+                Some(incident),
+            )
+            .await
+        {
+            Ok(view) => {
+                self.notifier.wake.notify_one();
+                Ok(serde_json::json!({ "request": view.row.id, "state": view.state }))
+            }
+            Err(ServiceError::Conflict { code, .. }) if code == "request_pending" => {
+                Ok(not_needed(code))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Writes a pending request in `tx`, its `access.request` event and its notices; refuses
+    /// an open account (409 `approval_not_required`) and a second waiting request of the
+    /// member on it (409 `request_pending`), both read under the account's lock.
+    #[allow(clippy::too_many_arguments)]
+    async fn ask_in(
+        &self,
+        tx: &WriteTx,
+        caller: &Caller,
+        member: &str,
+        account_id: &str,
+        team: &str,
+        input: &AccessInput,
+        incident: Option<&str>,
+    ) -> Result<AccessView, ServiceError> {
+        accounts_repo::lock(&**tx, account_id).await?;
+        let account = accounts_repo::find(&**tx, &self.integrity, account_id)
             .await?
             .ok_or(ServiceError::NotFound(super::Missing::Account))?;
         if account.access == "open" {
@@ -195,10 +284,10 @@ impl Core {
         let filter = AccessFilter {
             state: Some(repo::PENDING.to_owned()),
             account_id: Some(account.id.clone()),
-            requester: Some(member.clone()),
+            requester: Some(member.to_owned()),
             team_ids: None,
         };
-        if !repo::list(&*tx, &self.integrity, &filter, 1)
+        if !repo::list(&**tx, &self.integrity, &filter, 1)
             .await?
             .is_empty()
         {
@@ -209,12 +298,12 @@ impl Core {
         }
         let names = input.actions.names();
         let row = repo::insert(
-            &*tx,
+            &**tx,
             &self.integrity,
             AccessRow {
                 id: new_id(),
                 account_id: account.id.clone(),
-                requester: member.clone(),
+                requester: member.to_owned(),
                 actions: serde_json::to_string(&names)
                     .map_err(|_| ServiceError::internal("actions do not serialise"))?,
                 minutes: input.minutes.get() as i32,
@@ -231,22 +320,24 @@ impl Core {
             },
         )
         .await?;
+        let mut details = serde_json::json!({
+            "account": account.id,
+            "actions": names,
+            "minutes": row.minutes,
+            "approvers_needed": row.approvers_needed,
+        });
+        if let Some(incident) = incident {
+            details["incident"] = incident.into();
+        }
         let event = caller
             .event("access.request")
             .target(target(&row.id))
             .team(team)
             .justification(Some(input.reason.as_str()))
-            .details(serde_json::json!({
-                "account": account.id,
-                "actions": names,
-                "minutes": row.minutes,
-                "approvers_needed": row.approvers_needed,
-            }));
-        crate::audit::append(&*tx, event).await?;
-        let view = self.view_in(&*tx, row, &account, team).await?;
-        self.notify_approvers(&tx, &view).await?;
-        tx.commit().await?;
-        self.notifier.wake.notify_one();
+            .details(details);
+        crate::audit::append(&**tx, event).await?;
+        let view = self.view_in(&**tx, row, &account, team).await?;
+        self.notify_approvers(tx, &view).await?;
         Ok(view)
     }
 

@@ -67,6 +67,7 @@ impl Core {
             RunbookAction::OpenBreakGlassRelease => (team, Action::AccountRead),
             RunbookAction::RevokeSessions => (ORG_WIDE, Action::MemberOffboard),
             RunbookAction::Notify => (team, Action::IncidentRun),
+            RunbookAction::RequestAccess { .. } => (team, Action::AccessRequest),
         };
         let prepared = if self.may(caller, scope, right).await {
             self.prepare_needs(caller, row, account, team, action).await
@@ -280,6 +281,14 @@ impl Core {
                 let summary = serde_json::json!({ "hooks": hooks });
                 let later = AfterCommit::Notify(body.to_string().into_bytes());
                 Ok((tx, done(summary, None), Some(later)))
+            }
+            (RunbookAction::RequestAccess { actions, minutes }, _) => {
+                let summary = self
+                    .request_access_for_incident(
+                        &tx, caller, account, team, actions, *minutes, &row.id,
+                    )
+                    .await?;
+                Ok((tx, done(summary, None), None))
             }
             // A report without its plan, or a release without its escrow: prepared above.
             (RunbookAction::ReportBackupCode(_) | RunbookAction::OpenBreakGlassRelease, _) => {
