@@ -73,6 +73,28 @@ function followAtOnce() {
   if (link) window.location.assign(link.href);
 }
 
+// An access grant's time left, as h:mm:ss, down to its end (then the page says it has ended).
+function startGrantCountdowns() {
+  document.querySelectorAll('[data-ends-at]').forEach((el) => {
+    const ends = Date.now() + Number(el.dataset.left) * 1000;
+    const pad = (n) => String(n).padStart(2, '0');
+    const show = () => {
+      const left = Math.max(0, Math.round((ends - Date.now()) / 1000));
+      if (left === 0) {
+        clearInterval(timer);
+        el.textContent = el.dataset.expiredText || '0';
+        announce(el.dataset.expiredText);
+        return;
+      }
+      const h = Math.floor(left / 3600);
+      const m = Math.floor((left % 3600) / 60);
+      el.textContent = `${h}:${pad(m)}:${pad(left % 60)}`;
+    };
+    const timer = setInterval(show, 1000);
+    show();
+  });
+}
+
 // The offboarding report's print button.
 function startPrintButtons() {
   document.querySelectorAll('button[data-print]').forEach((button) => {
@@ -82,6 +104,7 @@ function startPrintButtons() {
 
 document.addEventListener('DOMContentLoaded', () => {
   startCountdowns();
+  startGrantCountdowns();
   startCopyButtons();
   startPrintButtons();
   followAtOnce();

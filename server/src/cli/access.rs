@@ -33,7 +33,9 @@ pub(super) enum AccessCommand {
     ///
     /// Example: keyward access approve 0193… --comment "agreed on the incident call"
     Approve {
+        /// The request's id, as `access list` prints it.
         id: String,
+        /// Why (3 to 500 characters; kept in the audit trail).
         #[arg(long)]
         comment: Option<String>,
     },
@@ -41,7 +43,9 @@ pub(super) enum AccessCommand {
     ///
     /// Example: keyward access deny 0193… --comment "use the runbook instead"
     Deny {
+        /// The request's id, as `access list` prints it.
         id: String,
+        /// Why (3 to 500 characters; kept in the audit trail).
         #[arg(long)]
         comment: Option<String>,
     },
@@ -49,7 +53,9 @@ pub(super) enum AccessCommand {
     ///
     /// Example: keyward access revoke 0193… --comment "incident closed"
     Revoke {
+        /// The request's id, as `access list` prints it.
         id: String,
+        /// Why (3 to 500 characters; kept in the audit trail).
         #[arg(long)]
         comment: Option<String>,
     },

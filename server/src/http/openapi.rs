@@ -65,6 +65,8 @@ impl Modify for BearerAuth {
         site::lifecycle::add, site::lifecycle::edit, site::lifecycle::archive, site::lifecycle::reveal_password,
         site::incidents::start, site::incidents::list, site::incidents::incident, site::incidents::answer,
         site::incidents::resolve, site::incidents::cancel,
+        site::access::requests, site::access::request, site::access::ask, site::access::approve,
+        site::access::deny, site::access::revoke, site::access::cancel,
         scim::discovery::service_provider_config, scim::discovery::resource_types,
         scim::discovery::resource_type, scim::discovery::schema_list, scim::discovery::schema_one,
         scim::users::list, scim::users::search, scim::users::search_root, scim::users::create,

@@ -210,6 +210,13 @@ pub static ROUTES: &[Route] = table! {
     Post "/incidents/{id}/answer" Team(IncidentRun) => site::incidents::answer;
     Post "/incidents/{id}/resolve" Team(IncidentRun) => site::incidents::resolve;
     Post "/incidents/{id}/cancel" Team(IncidentRun) => site::incidents::cancel;
+    Get "/access-requests" Caller => site::access::requests;
+    Get "/access-requests/{id}" Team(AccountRead) => site::access::request;
+    Post "/accounts/{id}/access" Team(AccessRequest) => site::access::ask;
+    Post "/access-requests/{id}/approve" Person(AccessApprove) => site::access::approve;
+    Post "/access-requests/{id}/deny" Person(AccessApprove) => site::access::deny;
+    Post "/access-requests/{id}/revoke" Team(AccessApprove) => site::access::revoke;
+    Post "/access-requests/{id}/cancel" Proof => site::access::cancel;
     Get "/lang/{lang}" Nothing => site::pages::language;
     // SCIM (`/scim/v2`), for the organisation's IdP; discovery is public (RFC 7644, 4).
     Get "/scim/v2/ServiceProviderConfig" Nothing => scim::discovery::service_provider_config;

@@ -114,6 +114,9 @@ pub struct Extras {
     pub password: Option<super::panels::lifecycle::ShownPassword>,
     #[serde(default)]
     pub password_error: Option<String>,
+    /// Why asking for access failed.
+    #[serde(default)]
+    pub access_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -152,6 +155,12 @@ pub(crate) struct AccountPage {
     /// platform's).
     help: Option<super::panels::lifecycle::PlatformHelp>,
     sign_in_url: Option<String>,
+    /// Under `approval`: the caller's grant, their waiting request, or the form to ask.
+    access: Option<super::panels::access::AccessPanel>,
+    /// The account's policy, for the select of the details form.
+    access_policy: &'static str,
+    /// Under `approval` without a live grant: the reveal forms give way to the access card.
+    held_back: bool,
 }
 
 pub(crate) fn group(code: &str) -> String {
@@ -168,7 +177,7 @@ pub async fn account_page(
 ) -> HttpResponse {
     let shown_once = extras.is_none();
     let extras = extras.unwrap_or_default();
-    let c = Chrome::new(req, core, Some(caller));
+    let c = Chrome::for_page(req, core, caller).await;
     let view = match core.get_account(caller, id).await {
         Ok(view) => view,
         Err(err) => return service_failure(c, err),
@@ -216,6 +225,13 @@ pub async fn account_page(
     let can_archive = usable && core.may(caller, &view.team, Action::AccountArchive).await;
     let can_reveal_password = core.may(caller, &view.team, Action::PasswordReveal).await;
     let has_password = view.has("password");
+    let access = super::panels::access::panel(core, caller, &view, c.t, extras.access_error).await;
+    let held_back = access.as_ref().is_some_and(|x| x.held_back);
+    let access_policy = match (view.account.access.as_str(), view.account.approvers_needed) {
+        ("open", _) => "open",
+        (_, 2) => "approval2",
+        _ => "approval",
+    };
     render(
         StatusCode::OK,
         &AccountPage {
@@ -245,6 +261,9 @@ pub async fn account_page(
             password_error: extras.password_error,
             help,
             sign_in_url,
+            access,
+            access_policy,
+            held_back,
         },
     )
 }

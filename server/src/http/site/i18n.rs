@@ -94,6 +94,7 @@ pub struct Texts {
     pub inc: &'static super::i18n_incidents::IncidentTexts,
     pub imp: &'static super::i18n_imports::ImportTexts,
     pub life: &'static super::i18n_lifecycle::LifecycleTexts,
+    pub acc: &'static super::i18n_access::AccessTexts,
 }
 
 impl Texts {
@@ -386,6 +387,7 @@ pub static EN: Texts = Texts {
     inc: &super::i18n_incidents::EN,
     imp: &super::i18n_imports::EN,
     life: &super::i18n_lifecycle::EN,
+    acc: &super::i18n_access::EN,
 };
 
 pub static JA: Texts = Texts {
@@ -558,6 +560,7 @@ pub static JA: Texts = Texts {
     inc: &super::i18n_incidents::JA,
     imp: &super::i18n_imports::JA,
     life: &super::i18n_lifecycle::JA,
+    acc: &super::i18n_access::JA,
 };
 
 /// The language for a request: the cookie if set, else the first supported Accept-Language.

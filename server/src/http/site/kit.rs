@@ -57,6 +57,11 @@ pub fn recoverable(
         | ServiceError::Conflict { message, .. }
         | ServiceError::RateLimited { message, .. } => Ok(message),
         ServiceError::Invalid(invalid) => Ok(invalid.message),
+        // A locked account: the page's access card says how to ask.
+        ServiceError::Refused {
+            code: "approval_required",
+            message,
+        } => Ok(message),
         other => Err(service_failure(Chrome::new(req, core, Some(caller)), other)),
     }
 }

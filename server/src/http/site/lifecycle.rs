@@ -7,6 +7,7 @@ use super::kit::{form_caller, recoverable, service_failure};
 use super::panels::lifecycle::ShownPassword;
 use super::{error_page, see_other, Chrome};
 use crate::authz::Action;
+use crate::domain::access::{AccessPolicy, ApproversNeeded};
 use crate::domain::{
     AccountStatus, Handle, Invalid, Justification, LoginUrl, Notes, Platform, TeamSlug,
 };
@@ -94,6 +95,9 @@ pub struct EditForm {
     /// `active` or `frozen`, to change the status instead.
     #[serde(default)]
     status: String,
+    /// `open`, `approval` or `approval2` (two approvers), to change the access policy instead.
+    #[serde(default)]
+    access: String,
     #[serde(default)]
     csrf: String,
 }
@@ -121,7 +125,20 @@ pub async fn edit(
         Ok(allowed) => allowed,
         Err(err) => return service_failure(c, err),
     };
-    let (patch, done) = if form.status.trim().is_empty() {
+    let (patch, done) = if !form.access.trim().is_empty() {
+        let (policy, needed) = match form.access.trim() {
+            "approval2" => ("approval", 2),
+            other => (other, 1),
+        };
+        let patch = AccessPolicy::parse(policy).and_then(|access| {
+            Ok(AccountPatch {
+                access: Some(access),
+                approvers_needed: Some(ApproversNeeded::parse(needed)?),
+                ..AccountPatch::default()
+            })
+        });
+        (patch, t.life.saved)
+    } else if form.status.trim().is_empty() {
         let patch = (|| -> Result<AccountPatch, Invalid> {
             Ok(AccountPatch {
                 handle: Some(Handle::parse(&form.handle)?),

@@ -1,6 +1,7 @@
 //! The web dashboard: server-rendered pages (askama templates in `web/templates`), assets
 //! embedded from `web/static`, sign-in through the IdP. No inline script (strict CSP).
 
+pub(crate) mod access;
 pub(crate) mod account;
 pub(crate) mod assets;
 pub(crate) mod audit;
@@ -9,6 +10,7 @@ pub(crate) mod backup;
 pub(crate) mod breakglass;
 pub(crate) mod ceremony;
 pub mod i18n;
+mod i18n_access;
 mod i18n_breakglass;
 mod i18n_imports;
 mod i18n_incidents;
@@ -74,6 +76,9 @@ pub struct Chrome {
     pub here: String,
     /// Whether the nav links the members page (security admins and auditors, org-wide).
     pub members_link: bool,
+    /// Access requests waiting for the caller's decision (the header's badge); counted by
+    /// [`Chrome::for_page`] only.
+    pub access_badge: usize,
 }
 
 impl Chrome {
@@ -101,6 +106,7 @@ impl Chrome {
                 })
             }),
             csrf,
+            access_badge: 0,
             // Sign-in's own URLs carry the IdP's parameters: never echoed into links.
             here: if req.path().starts_with("/auth/") {
                 "/signin".to_owned()
@@ -111,6 +117,16 @@ impl Chrome {
                     .unwrap_or_else(|| "/".into())
             },
         }
+    }
+}
+
+impl Chrome {
+    /// A page's frame with the header's badge: the access requests the caller could decide
+    /// on now (one query, for approvers only).
+    pub async fn for_page(req: &HttpRequest, core: &Core, caller: &Caller) -> Self {
+        let mut c = Self::new(req, core, Some(caller));
+        c.access_badge = core.requests_to_decide(caller).await.unwrap_or(0);
+        c
     }
 }
 

@@ -129,7 +129,7 @@ pub async fn accounts(
     let Some(caller) = session.0 else {
         return to_signin("/accounts");
     };
-    let c = Chrome::new(&req, &core, Some(&caller));
+    let c = Chrome::for_page(&req, &core, &caller).await;
     let after = match query
         .after
         .as_deref()

@@ -51,7 +51,7 @@ pub async fn tasks(
     let Some(caller) = session.0 else {
         return to_signin("/rotation-tasks");
     };
-    let c = Chrome::new(&req, &core, Some(&caller));
+    let c = Chrome::for_page(&req, &core, &caller).await;
     let open = TaskQuery {
         state: Some(TaskState::Open),
         ..TaskQuery::default()

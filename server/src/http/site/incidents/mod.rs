@@ -84,7 +84,7 @@ pub async fn list(req: HttpRequest, core: web::Data<Core>, session: MaybeSession
     let Some(caller) = session.0 else {
         return to_signin("/incidents");
     };
-    let c = Chrome::new(&req, &core, Some(&caller));
+    let c = Chrome::for_page(&req, &core, &caller).await;
     let (open, closed): (Vec<IncidentLine>, Vec<IncidentLine>) =
         lines(&core, &caller, c.t, None, None)
             .await
