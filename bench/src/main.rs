@@ -10,6 +10,7 @@
 //! Usage: keyward-bench [--keyward PATH] [--backends sqlite,postgres] [--scale F]
 //!                      [--group-commit on|off] [--replicas 1,3|none]
 
+mod approval;
 mod audit_cost;
 mod imports;
 mod server;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
 const CODES_PER_GENERATION: usize = 50;
-const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+pub(crate) const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
 struct Options {
     keyward: String,
@@ -121,6 +122,10 @@ enum Target {
     Healthz,
     Totp,
     Checkout,
+    /// The reveal by tokens bound to one member, on an open account: the comparison for…
+    TotpBound,
+    /// …the same reveal on an account under `approval`, under the member's grant.
+    TotpApproval,
 }
 
 impl Target {
@@ -129,6 +134,8 @@ impl Target {
             Target::Healthz => "GET /healthz",
             Target::Totp => "TOTP reveal",
             Target::Checkout => "backup check-out",
+            Target::TotpBound => "TOTP reveal, member's token, open account",
+            Target::TotpApproval => "TOTP reveal, member's token, under approval",
         }
     }
 }
@@ -147,6 +154,9 @@ struct Load {
     totp: String,
     code_accounts: Arc<Vec<String>>,
     next_code: Arc<AtomicUsize>,
+    /// Tokens bound to the member who holds the grant, and the account under `approval`.
+    bound: Vec<String>,
+    locked: String,
 }
 
 /// Runs `n` requests with `concurrency` workers (each its own token) and measures them.
@@ -154,17 +164,25 @@ async fn run(load: &Load, target: Target, concurrency: usize, n: usize) -> Resul
     let issued = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for token in load.tokens.iter().take(concurrency) {
+    let tokens = match target {
+        Target::TotpBound | Target::TotpApproval => &load.bound,
+        _ => &load.tokens,
+    };
+    for token in tokens.iter().take(concurrency) {
         let (client, base, token) = (load.client.clone(), load.base.clone(), token.clone());
-        let (issued, totp) = (issued.clone(), load.totp.clone());
+        let (issued, totp, locked) = (issued.clone(), load.totp.clone(), load.locked.clone());
         let (code_accounts, next_code) = (load.code_accounts.clone(), load.next_code.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while issued.fetch_add(1, Ordering::Relaxed) < n {
                 let request = match target {
                     Target::Healthz => client.get(format!("{base}/healthz")),
-                    Target::Totp => client
+                    Target::Totp | Target::TotpBound => client
                         .post(format!("{base}/api/v1/accounts/{totp}/totp/code"))
+                        .bearer_auth(&token)
+                        .json(&JustificationBody::default()),
+                    Target::TotpApproval => client
+                        .post(format!("{base}/api/v1/accounts/{locked}/totp/code"))
                         .bearer_auth(&token)
                         .json(&JustificationBody::default()),
                     Target::Checkout => {
@@ -192,7 +210,9 @@ async fn run(load: &Load, target: Target, concurrency: usize, n: usize) -> Resul
                 // Every answer is the documented wire type (read after the clock stopped).
                 match target {
                     Target::Healthz => {}
-                    Target::Totp => drop(serde_json::from_slice::<TotpCodeOut>(&body)?),
+                    Target::Totp | Target::TotpBound | Target::TotpApproval => {
+                        drop(serde_json::from_slice::<TotpCodeOut>(&body)?)
+                    }
                     Target::Checkout => drop(serde_json::from_slice::<CheckedOutOut>(&body)?),
                 }
             }
@@ -233,7 +253,10 @@ async fn prepare_load(
         .map(|c| requests_at(*c, opts.scale) + requests_at(*c, opts.scale) / 10)
         .sum();
     let (totp, code_accounts) = seed(server, &tokens[0], total_checkouts).await?;
+    let approval = approval::prepare(server, &tokens[0], CONCURRENCY[2]).await?;
     Ok(Load {
+        bound: approval.tokens,
+        locked: approval.account,
         client: Client::builder()
             .pool_max_idle_per_host(CONCURRENCY[2])
             .build()?,
@@ -259,7 +282,13 @@ async fn measure_levels(
     for &concurrency in levels {
         let n = requests_at(concurrency, opts.scale);
         let mut baseline: Option<Measure> = None;
-        for target in [Target::Healthz, Target::Totp, Target::Checkout] {
+        for target in [
+            Target::Healthz,
+            Target::Totp,
+            Target::Checkout,
+            Target::TotpBound,
+            Target::TotpApproval,
+        ] {
             eprintln!(
                 "  {} at concurrency {concurrency}: {n} requests…",
                 target.name()

@@ -81,15 +81,13 @@ impl Server {
     }
 
     pub(crate) fn token(&self, name: &str) -> Result<String> {
+        self.cli_token(name, "manager", "marketing")
+    }
+
+    /// A service token with one role binding, made by `keyward token create`.
+    pub(crate) fn cli_token(&self, name: &str, role: &str, team: &str) -> Result<String> {
         let out = self.cli(&[
-            "token",
-            "create",
-            "--name",
-            name,
-            "--role",
-            "manager",
-            "--team",
-            "marketing",
+            "token", "create", "--name", name, "--role", role, "--team", team,
         ])?;
         out.lines()
             .last()

@@ -311,6 +311,45 @@ mod tests {
     }
 
     #[test]
+    fn team_defaults_are_checked_and_read_case_blind() {
+        let team = |body: &str| {
+            load_with(
+                &format!("[[teams]]\n{body}"),
+                &[("KEYWARD_KEY_FILE", "/tmp/k.json")],
+            )
+        };
+        let Ok(settings) =
+            team("slug = \"Brand\"\ndefault_access = \"Approval\"\napprovers_needed = 2")
+        else {
+            unreachable!("a valid team")
+        };
+        assert_eq!(settings.team_access("brand"), ("approval", 2));
+        assert_eq!(settings.team_access("sales"), ("open", 1));
+        for (body, key) in [
+            ("slug = \"-x\"", "teams[0].slug"),
+            (
+                "slug = \"brand\"\ndefault_access = \"closed\"",
+                "teams[0].default_access",
+            ),
+            (
+                "slug = \"brand\"\napprovers_needed = 3",
+                "teams[0].approvers_needed",
+            ),
+        ] {
+            let err = team(body).err().unwrap_or_default();
+            assert!(err.contains(key), "{body}: {err}");
+        }
+        let twice = load_with("[[teams]]\nslug = \"a\"\n[[teams]]\nslug = \"A\"\n", &[])
+            .err()
+            .unwrap_or_default();
+        assert!(twice.contains("listed twice"), "{twice}");
+        let err = load_with("[access]\nmax_minutes = 481\n", &[])
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("access.max_minutes"), "{err}");
+    }
+
+    #[test]
     fn invalid_settings_name_the_key() {
         let err = load_with("", &[("KEYWARD_DATABASE__MAX_CONNECTIONS", "many")])
             .err()
