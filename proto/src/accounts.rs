@@ -45,6 +45,18 @@ pub struct PatchAccount {
     pub approvers_needed: Option<i64>,
 }
 
+/// An account's access policy, set by a security admin (either way).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessPolicyBody {
+    /// `open` or `approval`. Required.
+    #[schema(value_type = Option<AccessPolicy>)]
+    pub access: Option<String>,
+    /// Different approvers an access request needs: 1 (the default) or 2.
+    #[schema(minimum = 1, maximum = 2)]
+    pub approvers_needed: Option<i64>,
+}
+
 /// An account's access policy.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]

@@ -815,3 +815,157 @@ async fn a_lockout_incident_asks_for_access_and_waits_for_the_approval() {
     assert_eq!(details(&reveal[0])["grant"], request.as_str());
     assert_eq!(details(&reveal[0])["incident"], id.as_str());
 }
+
+#[tokio::test]
+async fn a_manager_may_lock_an_account_but_only_a_security_admin_unlocks_it() {
+    let app = app_with(|_, _| {}).await;
+    let account = locked_account(&app, "@unlock", 2).await;
+    let manager = app.token("manager", "marketing").await;
+    let path = format!("/api/v1/accounts/{account}");
+    let patch =
+        |body: Value| app.request(reqwest::Method::PATCH, &path, Some(&manager), Some(body));
+    // Lifting approval, or going from two approvers to one, is refused to a manager, audited.
+    expect_error(
+        patch(json!({"access": "open"})).await,
+        403,
+        "relax_needs_security_admin",
+    )
+    .await;
+    expect_error(
+        patch(json!({"approvers_needed": 1})).await,
+        403,
+        "relax_needs_security_admin",
+    )
+    .await;
+    assert_eq!(refusals(&app, "relax_needs_security_admin").await, 2);
+    let still = expect_json(app.get(&path, &manager).await, 200).await;
+    assert_eq!(
+        (&still["access"], &still["approvers_needed"]),
+        (&json!("approval"), &json!(2))
+    );
+    // A security admin's service token may not either: a person signed in does it.
+    let admin = app.token("security_admin", "*").await;
+    let access_path = format!("{path}/access");
+    expect_error(
+        app.request(
+            reqwest::Method::PUT,
+            &access_path,
+            Some(&admin),
+            Some(json!({"access": "open"})),
+        )
+        .await,
+        403,
+        "sign_in_required",
+    )
+    .await;
+    let sam = Person::sign_in(&app, "sam").await;
+    let opened = expect_json(
+        sam.browser
+            .client
+            .put(format!("{}{access_path}", app.base))
+            .header("origin", &app.base)
+            .json(&json!({"access": "open"}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (&opened["access"], &opened["approvers_needed"]),
+        (&json!("open"), &json!(1))
+    );
+    let updates = events(&app, "account.update").await;
+    let last = details(updates.last().unwrap());
+    assert_eq!(
+        (&last["access"], &last["changed"]),
+        (&json!("open"), &json!(["access", "approvers_needed"]))
+    );
+    assert_eq!(
+        updates.last().unwrap().actor,
+        format!("member:{}", sam.id().await)
+    );
+    // An operator may not touch it at all.
+    let alice = Person::sign_in(&app, "alice").await;
+    let refused = alice
+        .browser
+        .client
+        .put(format!("{}{access_path}", app.base))
+        .header("origin", &app.base)
+        .json(&json!({"access": "approval"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+}
+
+#[tokio::test]
+async fn a_reveal_holds_its_grant_so_a_revocation_waits_for_it() {
+    let app = app_with(|_, _| {}).await;
+    let account = locked_account(&app, "@held", 1).await;
+    let alice = Person::sign_in(&app, "alice").await;
+    let mia = Person::sign_in(&app, "mia").await;
+    let asked = expect_json(alice.ask(&account, &["totp.reveal"], 60).await, 201).await;
+    let id = asked["id"].as_str().unwrap().to_owned();
+    expect_json(mia.decide(&id, "approve").await, 200).await;
+
+    // A reveal's transaction has read the grant and not committed yet.
+    let alice_id = alice.id().await;
+    let tx = app.core.store.begin_write().await.unwrap();
+    let held = keyward::store::access::live_grants(&*tx, &app.core.integrity, &account, &alice_id)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    let revoking = tokio::spawn({
+        let path = format!("/api/v1/access-requests/{id}/revoke");
+        async move { mia.post(&path, json!({})).await.status().as_u16() }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !revoking.is_finished(),
+        "the revocation waits for the reveal that holds the grant"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(revoking.await.unwrap(), 200);
+    expect_error(alice.reveal(&account).await, 403, "approval_required").await;
+}
+
+#[tokio::test]
+async fn an_ended_window_is_not_revoked_and_a_raised_policy_needs_two() {
+    let app = app_with(|_, _| {}).await;
+    let account = locked_account(&app, "@raised", 1).await;
+    let alice = Person::sign_in(&app, "alice").await;
+    let mia = Person::sign_in(&app, "mia").await;
+    let sam = Person::sign_in(&app, "sam").await;
+
+    // Asked under one approver; the manager raises it to two before anyone approves.
+    let asked = expect_json(alice.ask(&account, &["totp.reveal"], 30).await, 201).await;
+    let id = asked["id"].as_str().unwrap().to_owned();
+    let manager = app.token("manager", "marketing").await;
+    expect_json(
+        app.request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/accounts/{account}"),
+            Some(&manager),
+            Some(json!({"approvers_needed": 2})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let first = expect_json(mia.decide(&id, "approve").await, 200).await;
+    assert_eq!(
+        (&first["state"], &first["approvers_needed"]),
+        (&json!("pending"), &json!(2))
+    );
+    expect_json(sam.decide(&id, "approve").await, 200).await;
+    expect_json(alice.reveal(&account).await, 200).await;
+
+    // Once its window has passed, a grant has ended: revoking it is a conflict, and the
+    // expiry job records its end.
+    ends_in(&app, &id, 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    expect_error(mia.decide(&id, "revoke").await, 409, "request_not_pending").await;
+    assert_eq!(app.core.expire_access().await.unwrap(), 1);
+    assert!(events(&app, "access.revoke").await.is_empty());
+}

@@ -62,6 +62,9 @@ pub enum Action {
     AccessRequest,
     /// Approving, denying and revoking access requests on the team's accounts.
     AccessApprove,
+    /// Relaxing an account's access policy (approval to open, two approvers to one); a
+    /// manager may only tighten it (`account.update`).
+    AccessPolicy,
 }
 
 impl Action {
@@ -99,6 +102,7 @@ impl Action {
             Action::IncidentRun => "incident.run",
             Action::AccessRequest => "access.request",
             Action::AccessApprove => "access.approve",
+            Action::AccessPolicy => "access.policy",
         }
     }
 }

@@ -35,6 +35,7 @@ impl Modify for BearerAuth {
     paths(
         health::healthz, health::readyz, me::me,
         accounts::create, accounts::list, accounts::get, accounts::patch, accounts::archive,
+        accounts::put_access,
         otp::put_totp, otp::totp_code, otp::totp_export, otp::put_hotp, otp::hotp_code, otp::hotp_export,
         passwords::put_password, passwords::reveal_password,
         backup::import, backup::status, backup::checkout, backup::result, backup::verify,
@@ -65,7 +66,8 @@ impl Modify for BearerAuth {
         site::lifecycle::add, site::lifecycle::edit, site::lifecycle::archive, site::lifecycle::reveal_password,
         site::incidents::start, site::incidents::list, site::incidents::incident, site::incidents::answer,
         site::incidents::resolve, site::incidents::cancel,
-        site::access::requests, site::access::request, site::access::ask, site::access::approve,
+        site::access::requests, site::access::request, site::access::ask, site::access::set_policy,
+        site::access::approve,
         site::access::deny, site::access::revoke, site::access::cancel,
         scim::discovery::service_provider_config, scim::discovery::resource_types,
         scim::discovery::resource_type, scim::discovery::schema_list, scim::discovery::schema_one,

@@ -358,9 +358,28 @@ impl Core {
             )));
         }
         let tx = self.store.begin_write().await?;
-        let updated = self
+        let updated = match self
             .update_account_in(&*tx, caller, account_id, &team, patch, None)
-            .await?;
+            .await
+        {
+            Ok(updated) => updated,
+            Err(err) => {
+                drop(tx);
+                if matches!(&err, ServiceError::Refused { code, .. } if *code == RELAX_REFUSED) {
+                    let event = caller
+                        .event("auth.denied")
+                        .team(&team)
+                        .target(target(account_id))
+                        .outcome(crate::audit::Outcome::Denied)
+                        .details(serde_json::json!({
+                            "attempted": Action::AccessPolicy.as_str(),
+                            "reason": RELAX_REFUSED,
+                        }));
+                    self.record_standalone(event).await;
+                }
+                return Err(err);
+            }
+        };
         tx.commit().await?;
         self.view(updated, team).await
     }
@@ -413,6 +432,11 @@ impl Core {
         if let Some(needed) = patch.approvers_needed {
             model.approvers_needed = needed.get();
             changed.push("approvers_needed");
+        }
+        // Decided on the row as it is now; the caller of this function audits the refusal
+        // once the transaction has ended.
+        if relaxes(&current, &model) && !self.may(caller, team, Action::AccessPolicy).await {
+            return Err(super::error::refused(RELAX_REFUSED, RELAX_MESSAGE));
         }
         model.updated_at = now();
         let updated = repo::update(db, &self.integrity, model)
@@ -471,6 +495,71 @@ impl Core {
         let mut facts = self.facts(std::slice::from_ref(&account.id)).await?;
         let facts = facts.remove(&account.id).unwrap_or_default();
         Ok(self.view_of(account, team, facts))
+    }
+}
+
+const RELAX_REFUSED: &str = "relax_needs_security_admin";
+const RELAX_MESSAGE: &str = "a manager may require approval (or a second approver), not lift it: a security admin relaxes an account's access policy";
+
+/// Whether `after` asks less than `before`: approval lifted, or two approvers made one.
+fn relaxes(before: &Account, after: &Account) -> bool {
+    let locked = |a: &Account| a.access != "open";
+    (locked(before) && !locked(after))
+        || (locked(before) && locked(after) && after.approvers_needed < before.approvers_needed)
+}
+
+impl Core {
+    /// The account whose access policy the caller may set either way: a security admin of
+    /// its team, as a person (a service token is refused, 403 `sign_in_required`); each
+    /// refusal audited, before anything the request carries is read.
+    pub async fn allow_access_policy(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+    ) -> Result<super::Allowed, ServiceError> {
+        let allowed = self.allow(caller, account_id, Action::AccessPolicy).await?;
+        if caller.principal.kind == crate::authn::PrincipalKind::Token {
+            let event = caller
+                .event("auth.denied")
+                .team(&allowed.team)
+                .target(target(account_id))
+                .outcome(crate::audit::Outcome::Denied)
+                .details(serde_json::json!({
+                    "attempted": Action::AccessPolicy.as_str(),
+                    "reason": "sign_in_required",
+                }));
+            self.record_standalone(event).await;
+            return Err(super::error::refused(
+                "sign_in_required",
+                "an account's access policy is relaxed by a person signed in, not by a service token",
+            ));
+        }
+        Ok(allowed)
+    }
+
+    /// Sets an account's access policy in either direction (a security admin, a person signed
+    /// in recently: `allowed` decided for `access.policy`); audited as `account.update`.
+    pub async fn set_access_policy(
+        &self,
+        caller: &Caller,
+        allowed: &super::Allowed,
+        access: crate::domain::access::AccessPolicy,
+        needed: crate::domain::access::ApproversNeeded,
+    ) -> Result<AccountView, ServiceError> {
+        let (_, team) = allowed.for_action(Action::AccessPolicy)?;
+        let team = team.to_owned();
+        self.require_recent_auth(caller)?;
+        let patch = AccountPatch {
+            access: Some(access),
+            approvers_needed: Some(needed),
+            ..AccountPatch::default()
+        };
+        let tx = self.store.begin_write().await?;
+        let updated = self
+            .update_account_in(&*tx, caller, allowed.id(), &team, patch, None)
+            .await?;
+        tx.commit().await?;
+        self.view(updated, team).await
     }
 }
 

@@ -111,16 +111,18 @@ pub async fn live_grants(
     member_id: &str,
 ) -> Result<Vec<AccessRow>, DbErr> {
     let at = now();
+    let mut query = access_request::Entity::find()
+        .filter(access_request::Column::AccountId.eq(account_id))
+        .filter(access_request::Column::Requester.eq(member_id))
+        .filter(access_request::Column::State.eq(APPROVED))
+        .filter(access_request::Column::ExpiresAt.gt(at));
+    // On PostgreSQL the grant is held (FOR SHARE) until the reveal commits: a revocation
+    // waits for it, or ends it first and is seen. SQLite has one writer: nothing to hold.
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        query = query.lock_shared();
+    }
     Ok(ig
-        .keep(
-            access_request::Entity::find()
-                .filter(access_request::Column::AccountId.eq(account_id))
-                .filter(access_request::Column::Requester.eq(member_id))
-                .filter(access_request::Column::State.eq(APPROVED))
-                .filter(access_request::Column::ExpiresAt.gt(at))
-                .all(db)
-                .await?,
-        )
+        .keep(query.all(db).await?)
         .into_iter()
         .filter(|r| r.is_live_at(at))
         .collect())

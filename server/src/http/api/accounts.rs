@@ -11,7 +11,8 @@ use crate::services::accounts::{
 use crate::services::Core;
 use actix_web::{web, HttpResponse};
 use keyward_proto::accounts::{
-    AccountList, AccountOut, BackupCodesOut, CreateAccount, ListQuery, PatchAccount,
+    AccessPolicyBody, AccountList, AccountOut, BackupCodesOut, CreateAccount, ListQuery,
+    PatchAccount,
 };
 
 pub(crate) fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -192,5 +193,28 @@ pub async fn archive(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let view = core.archive_account(&auth.0, &id).await?;
+    Ok(HttpResponse::Ok().json(AccountOut::from(view)))
+}
+
+/// Sets an account's access policy in either direction: a security admin, signed in recently
+/// (a manager may only tighten it, with PATCH). Audited as `account.update`.
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/access", tag = "accounts", params(keyward_proto::wire::AccountId),
+    request_body = AccessPolicyBody,
+    responses((status = 200, body = AccountOut),
+    (status = 401, description = "`reauthentication_required`: sign in again first", body = keyward_proto::wire::ErrorBody),
+    (status = 403, description = "`sign_in_required`: a service token cannot relax a policy", body = keyward_proto::wire::ErrorBody)))]
+pub async fn put_access(
+    core: web::Data<Core>,
+    auth: Authenticated,
+    id: web::Path<String>,
+    body: Json<AccessPolicyBody>,
+) -> Result<HttpResponse, ApiError> {
+    let allowed = core.allow_access_policy(&auth.0, &id).await?;
+    let body = body.into_inner()?;
+    let access = AccessPolicy::parse(body.access.as_deref().unwrap_or_default())?;
+    let needed = ApproversNeeded::parse(body.approvers_needed.unwrap_or(1))?;
+    let view = core
+        .set_access_policy(&auth.0, &allowed, access, needed)
+        .await?;
     Ok(HttpResponse::Ok().json(AccountOut::from(view)))
 }

@@ -8,7 +8,9 @@ use super::kit::{form_caller, recoverable, service_failure, when};
 use super::panels::access::field_of;
 use super::{render, see_other, to_signin, Chrome};
 use crate::authz::Action;
-use crate::domain::access::{AccessMinutes, GrantAction, GrantActions};
+use crate::domain::access::{
+    AccessMinutes, AccessPolicy, ApproversNeeded, GrantAction, GrantActions,
+};
 use crate::domain::Justification;
 use crate::http::MaybeSession;
 use crate::services::access::{AccessInput, AccessQuery, AccessView};
@@ -439,4 +441,73 @@ pub async fn cancel(
         }
         Err(err) => service_failure(Chrome::new(&req, &core, Some(&caller)), err),
     }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PolicyForm {
+    #[serde(default)]
+    csrf: String,
+    /// `open`, `approval` or `approval2` (two approvers).
+    #[serde(default)]
+    access: String,
+}
+
+/// The policy a form's `access` field names.
+pub(crate) fn policy_of(
+    field: &str,
+) -> Result<(AccessPolicy, ApproversNeeded), crate::domain::Invalid> {
+    let (policy, needed) = match field.trim() {
+        "approval2" => ("approval", 2),
+        other => (other, 1),
+    };
+    Ok((
+        AccessPolicy::parse(policy)?,
+        ApproversNeeded::parse(needed)?,
+    ))
+}
+
+/// Sets an account's access policy either way (a security admin, after a recent sign-in),
+/// then back to the account.
+#[utoipa::path(post, path = "/accounts/{id}/access-policy", tag = "dashboard", security(("session" = [])),
+    params(keyward_proto::wire::AccountId),
+    request_body(content = PolicyForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "back to the account, or to sign in again first"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such account", content_type = "text/html")))]
+pub async fn set_policy(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<PolicyForm>,
+) -> HttpResponse {
+    let here = format!("/accounts/{id}");
+    let caller = match form_caller(&req, &core, session, &form.csrf, &here) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let allowed = match core.allow_access_policy(&caller, &id).await {
+        Ok(allowed) => allowed,
+        Err(err) => return service_failure(Chrome::new(&req, &core, Some(&caller)), err),
+    };
+    let result = match policy_of(&form.access) {
+        Ok((access, needed)) => core
+            .set_access_policy(&caller, &allowed, access, needed)
+            .await
+            .map(|_| ()),
+        Err(invalid) => Err(invalid.into()),
+    };
+    let mut extras = Extras::default();
+    match result {
+        Ok(()) => {
+            let t = Chrome::new(&req, &core, Some(&caller)).t;
+            extras.policy_notice = Some(t.life.saved.to_owned());
+        }
+        Err(err) => match recoverable(&req, &core, &caller, err, &here) {
+            Ok(message) => {
+                extras.access_error = Some(message);
+                extras.store_anchor_policy = true;
+            }
+            Err(response) => return response,
+        },
+    }
+    show_once(&req, &core, &caller, &id, extras, "access-policy").await
 }

@@ -114,9 +114,15 @@ pub struct Extras {
     pub password: Option<super::panels::lifecycle::ShownPassword>,
     #[serde(default)]
     pub password_error: Option<String>,
-    /// Why asking for access failed.
+    /// Why asking for access (or setting the policy) failed.
     #[serde(default)]
     pub access_error: Option<String>,
+    /// The failure was the policy form's.
+    #[serde(default)]
+    pub store_anchor_policy: bool,
+    /// The policy form's result.
+    #[serde(default)]
+    pub policy_notice: Option<String>,
 }
 
 #[derive(Template)]
@@ -161,6 +167,11 @@ pub(crate) struct AccountPage {
     access_policy: &'static str,
     /// Under `approval` without a live grant: the reveal forms give way to the access card.
     held_back: bool,
+    /// Where the policy form goes: `access-policy` (a security admin, either way), `edit` (a
+    /// manager, who may only tighten it), or nowhere.
+    policy_form: &'static str,
+    policy_error: Option<String>,
+    policy_notice: Option<String>,
 }
 
 pub(crate) fn group(code: &str) -> String {
@@ -225,8 +236,21 @@ pub async fn account_page(
     let can_archive = usable && core.may(caller, &view.team, Action::AccountArchive).await;
     let can_reveal_password = core.may(caller, &view.team, Action::PasswordReveal).await;
     let has_password = view.has("password");
-    let access = super::panels::access::panel(core, caller, &view, c.t, extras.access_error).await;
+    // A policy form's failure shows on the policy card; an ask's on the access card.
+    let (policy_error, ask_error) = if extras.store_anchor_policy {
+        (extras.access_error, None)
+    } else {
+        (None, extras.access_error)
+    };
+    let access = super::panels::access::panel(core, caller, &view, c.t, ask_error).await;
     let held_back = access.as_ref().is_some_and(|x| x.held_back);
+    let policy_form = if usable && core.may(caller, &view.team, Action::AccessPolicy).await {
+        "access-policy"
+    } else if can_edit {
+        "edit"
+    } else {
+        ""
+    };
     let access_policy = match (view.account.access.as_str(), view.account.approvers_needed) {
         ("open", _) => "open",
         (_, 2) => "approval2",
@@ -264,6 +288,9 @@ pub async fn account_page(
             access,
             access_policy,
             held_back,
+            policy_form,
+            policy_error,
+            policy_notice: extras.policy_notice,
         },
     )
 }

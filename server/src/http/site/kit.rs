@@ -59,7 +59,7 @@ pub fn recoverable(
         ServiceError::Invalid(invalid) => Ok(invalid.message),
         // A locked account: the page's access card says how to ask.
         ServiceError::Refused {
-            code: "approval_required",
+            code: "approval_required" | "relax_needs_security_admin",
             message,
         } => Ok(message),
         other => Err(service_failure(Chrome::new(req, core, Some(caller)), other)),

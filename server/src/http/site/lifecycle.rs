@@ -7,7 +7,6 @@ use super::kit::{form_caller, recoverable, service_failure};
 use super::panels::lifecycle::ShownPassword;
 use super::{error_page, see_other, Chrome};
 use crate::authz::Action;
-use crate::domain::access::{AccessPolicy, ApproversNeeded};
 use crate::domain::{
     AccountStatus, Handle, Invalid, Justification, LoginUrl, Notes, Platform, TeamSlug,
 };
@@ -126,16 +125,10 @@ pub async fn edit(
         Err(err) => return service_failure(c, err),
     };
     let (patch, done) = if !form.access.trim().is_empty() {
-        let (policy, needed) = match form.access.trim() {
-            "approval2" => ("approval", 2),
-            other => (other, 1),
-        };
-        let patch = AccessPolicy::parse(policy).and_then(|access| {
-            Ok(AccountPatch {
-                access: Some(access),
-                approvers_needed: Some(ApproversNeeded::parse(needed)?),
-                ..AccountPatch::default()
-            })
+        let patch = super::access::policy_of(&form.access).map(|(access, needed)| AccountPatch {
+            access: Some(access),
+            approvers_needed: Some(needed),
+            ..AccountPatch::default()
         });
         (patch, t.life.saved)
     } else if form.status.trim().is_empty() {
@@ -168,14 +161,21 @@ pub async fn edit(
         Ok(patch) => core.update_account(&caller, &allowed, patch).await,
         Err(invalid) => Err(invalid.into()),
     };
+    let policy = !form.access.trim().is_empty();
     match result {
+        Ok(_) if policy => extras.policy_notice = Some(done.to_owned()),
         Ok(_) => extras.store.notice = Some(done.to_owned()),
         Err(err) => match recoverable(&req, &core, &caller, err, &here) {
+            Ok(message) if policy => {
+                extras.access_error = Some(message);
+                extras.store_anchor_policy = true;
+            }
             Ok(message) => extras.store.error = Some(message),
             Err(response) => return response,
         },
     }
-    show_once(&req, &core, &caller, &id, extras, "details").await
+    let anchor = if policy { "access-policy" } else { "details" };
+    show_once(&req, &core, &caller, &id, extras, anchor).await
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -92,16 +92,23 @@ impl Core {
         let mut after = before.clone();
         after.approvals = serde_json::to_string(&approvals)
             .map_err(|_| ServiceError::internal("approvals do not serialise"))?;
-        let granted = approvals.len() >= usize::try_from(before.approvers_needed).unwrap_or(1);
+        // The account may have been raised to two approvers since the request was made.
+        let current = accounts_repo::find(&*tx, &self.integrity, &before.account_id)
+            .await?
+            .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
+        let needed = before
+            .approvers_needed
+            .max(current.approvers_needed)
+            .clamp(1, 2);
+        after.approvers_needed = needed;
+        let granted = approvals.len() >= usize::try_from(needed).unwrap_or(1);
         if granted {
             after.state = repo::APPROVED.to_owned();
             after.starts_at = Some(at);
             after.expires_at = Some(at + chrono::Duration::minutes(before.minutes.into()));
         }
         if !repo::change(&*tx, &self.integrity, &before, after.clone()).await? {
-            return Err(crate::services::concurrent_change(
-                sea_orm::DbErr::RecordNotUpdated,
-            ));
+            return Err(changed_meanwhile());
         }
         let event = caller
             .event("access.approve")
@@ -112,7 +119,7 @@ impl Core {
                 "account": before.account_id,
                 "requester": before.requester,
                 "approvals": approvals.len(),
-                "approvers_needed": before.approvers_needed,
+                "approvers_needed": needed,
                 "granted": granted,
                 "expires_at": after.expires_at,
             }));
@@ -193,9 +200,11 @@ impl Core {
     ) -> Result<AccessView, ServiceError> {
         let tx = self.store.begin_write().await?;
         let before = self.locked(&tx, &allowed.row.id).await?;
+        // A grant whose window has passed has ended already: the expiry job records it.
+        let live = before.state == repo::APPROVED && before.expires_at.is_some_and(|e| e > now());
         let endable = match state {
             AccessState::Denied => before.is_pending(),
-            _ => before.is_pending() || before.state == repo::APPROVED,
+            _ => before.is_pending() || live,
         };
         if !endable {
             return Err(not_pending());
@@ -209,9 +218,7 @@ impl Core {
             after.expires_at = Some(at);
         }
         if !repo::change(&*tx, &self.integrity, &before, after.clone()).await? {
-            return Err(crate::services::concurrent_change(
-                sea_orm::DbErr::RecordNotUpdated,
-            ));
+            return Err(changed_meanwhile());
         }
         let action = match state {
             AccessState::Denied => "access.deny",
@@ -255,7 +262,12 @@ impl Core {
         member_id: &str,
     ) -> Result<usize, ServiceError> {
         let mut ended = 0;
-        for before in repo::open_of_member(&**tx, &self.integrity, member_id).await? {
+        for listed in repo::open_of_member(&**tx, &self.integrity, member_id).await? {
+            // Under the row's lock, as an approver's change is made: none slips between.
+            let before = self.locked(tx, &listed.id).await?;
+            if !(before.is_pending() || before.state == repo::APPROVED) {
+                continue;
+            }
             let at = now();
             let mut after = before.clone();
             after.state = AccessState::Revoked.as_str().to_owned();
@@ -265,7 +277,7 @@ impl Core {
                 after.expires_at = Some(at);
             }
             if !repo::change(&**tx, &self.integrity, &before, after).await? {
-                continue;
+                return Err(changed_meanwhile());
             }
             let event = actor
                 .event("access.revoke")
@@ -339,5 +351,13 @@ fn self_approval() -> ServiceError {
     crate::services::error::refused(
         "self_approval",
         "you cannot decide on your own request; another approver must",
+    )
+}
+
+/// 409 `request_changed`: someone changed the request between its read and its write.
+fn changed_meanwhile() -> ServiceError {
+    crate::services::error::conflict(
+        "request_changed",
+        "this request changed while you acted on it; read it again",
     )
 }
