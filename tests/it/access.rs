@@ -969,3 +969,59 @@ async fn an_ended_window_is_not_revoked_and_a_raised_policy_needs_two() {
     assert_eq!(app.core.expire_access().await.unwrap(), 1);
     assert!(events(&app, "access.revoke").await.is_empty());
 }
+
+#[tokio::test]
+async fn an_approver_signs_in_again_before_deciding() {
+    // Every sign-in is too old to decide on anything.
+    let app = app_with(|settings, _| settings.auth.reauth_minutes = 0).await;
+    let account = locked_account(&app, "@stale", 1).await;
+    let alice = Person::sign_in(&app, "alice").await;
+    let mia = Person::sign_in(&app, "mia").await;
+    let asked = expect_json(alice.ask(&account, &["totp.reveal"], 30).await, 201).await;
+    let id = asked["id"].as_str().unwrap().to_owned();
+    expect_error(
+        mia.decide(&id, "approve").await,
+        401,
+        "reauthentication_required",
+    )
+    .await;
+    expect_error(
+        mia.decide(&id, "deny").await,
+        401,
+        "reauthentication_required",
+    )
+    .await;
+    // The dashboard sends the approver to sign in again, and back to the request.
+    let page = mia
+        .browser
+        .page(&format!("{}/access-requests/{id}", app.base))
+        .await;
+    assert!(
+        page.contains("data-testid=\"access-reauth-hint\""),
+        "the page says so first"
+    );
+    let res = mia
+        .browser
+        .submit(
+            &app.base,
+            &format!("/access-requests/{id}/approve"),
+            &page,
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/auth/reauth?return_to=")
+            && location.contains(&format!("%2Faccess-requests%2F{id}")),
+        "{location}"
+    );
+    let row = keyward::store::access::find(app.core.store.db(), &app.core.integrity, &id)
+        .await
+        .unwrap()
+        .expect("verifies");
+    assert_eq!(
+        (row.state.as_str(), row.approval_list().len()),
+        ("pending", 0)
+    );
+}
