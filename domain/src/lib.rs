@@ -6,6 +6,7 @@
 pub mod access;
 mod account;
 pub mod backup;
+pub mod device;
 pub mod identity;
 mod incident;
 mod otp;

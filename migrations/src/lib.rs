@@ -19,6 +19,7 @@ mod m20261207_000013_row_integrity;
 mod m20261207_000014_escrow_ceremony;
 mod m20261208_000015_exposure_ledger;
 mod m20261209_000016_access_requests;
+mod m20261210_000017_device_sign_in;
 
 /// The migration that adds row MACs: the server MACs existing rows right after applying it.
 pub const ROW_INTEGRITY: &str = "m20261207_000013_row_integrity";
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_escrow_ceremony::Migration),
             Box::new(m20261208_000015_exposure_ledger::Migration),
             Box::new(m20261209_000016_access_requests::Migration),
+            Box::new(m20261210_000017_device_sign_in::Migration),
         ]
     }
 }

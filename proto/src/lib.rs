@@ -7,6 +7,7 @@ pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod backup;
+pub mod device;
 pub mod escrows;
 pub mod imports;
 pub mod incidents;

@@ -816,6 +816,7 @@ async fn revoking_sessions_signs_out_those_who_used_the_accounts_secrets_but_not
                 ip: None,
                 user_agent: None,
                 idp_sid: None,
+                client: "browser",
             },
         )
         .await

@@ -16,6 +16,7 @@ mod concurrency;
 mod dashboard;
 mod departures;
 mod deploy;
+mod device;
 mod docs;
 mod errors;
 mod exposure;

@@ -44,6 +44,9 @@ pub struct Settings {
     /// Access requests (time-boxed, approved access).
     #[serde(default)]
     pub access: AccessSettings,
+    /// The command-line client's sessions.
+    #[serde(default)]
+    pub session: SessionSettings,
     /// Per-team defaults for new accounts: `[[teams]]`.
     #[serde(default)]
     pub teams: Vec<TeamSettings>,
@@ -110,6 +113,7 @@ impl Default for Settings {
             notify: Vec::new(),
             incidents: IncidentSettings::default(),
             access: AccessSettings::default(),
+            session: SessionSettings::default(),
             teams: Vec::new(),
             oidc: None,
             role_bindings: Vec::new(),

@@ -353,6 +353,20 @@ fn default_scopes() -> Vec<String> {
     ["openid", "email", "profile"].map(String::from).to_vec()
 }
 
+/// Sessions of the members' command-line client (`kw login`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// A command line's session ends this many hours after its device sign-in (1-720).
+    pub cli_hours: u32,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self { cli_hours: 12 }
+    }
+}
+
 /// Access requests: how long a grant may run, and how long a request may wait.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -167,6 +167,11 @@ impl Settings {
                 "access.expire_every_seconds: between 1 and 3600".to_owned(),
             ));
         }
+        if self.session.cli_hours == 0 || self.session.cli_hours > 720 {
+            return Err(ConfigError(
+                "session.cli_hours: between 1 and 720".to_owned(),
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, team) in self.teams.iter().enumerate() {
             let bad = |msg: &str| Err(ConfigError(format!("teams[{i}].{msg}")));

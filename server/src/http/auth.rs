@@ -128,6 +128,40 @@ pub(crate) fn bearer(req: &HttpRequest) -> Option<Zeroizing<String>> {
         .filter(|t| !t.is_empty())
 }
 
+/// Resolves a command line's `kwcli_` token to a caller: a member, with the session (and
+/// its `auth_time`) of their device sign-in. An unknown or ended one is refused like a token.
+async fn from_cli_session(core: &Core, token: &str, meta: RequestMeta) -> Result<Caller, ApiError> {
+    let resolved = core.cli_session_principal(token).await.map_err(|e| {
+        tracing::error!(error = %e, "session lookup failed");
+        storage_unavailable()
+    })?;
+    match resolved {
+        Some((principal, session)) => Ok(Caller {
+            principal,
+            meta,
+            session: Some(session),
+        }),
+        None => {
+            let limited = core.anonymous_attempt(&meta).err();
+            let mut event = crate::audit::Event::new("anonymous", "auth.denied")
+                .outcome(Outcome::Denied)
+                .details(serde_json::json!({ "reason": "unknown_cli_session" }));
+            event.ip = meta.ip.clone();
+            event.user_agent = meta.user_agent.clone();
+            event.request_id = meta.request_id.clone();
+            core.deny_anonymous(event).await;
+            Err(limited.map_or_else(
+                || {
+                    ApiError::unauthenticated(
+                        "the command line's session has ended; run `kw login` again",
+                    )
+                },
+                ApiError::from,
+            ))
+        }
+    }
+}
+
 fn session_cookie(req: &HttpRequest) -> Option<Zeroizing<String>> {
     req.cookie(SESSION_COOKIE)
         .map(|c| Zeroizing::new(c.value().to_owned()))
@@ -147,6 +181,11 @@ impl FromRequest for Authenticated {
             let core =
                 core.ok_or_else(|| ApiError::unauthenticated("authentication is not configured"))?;
             if let Some(token) = token {
+                if token.starts_with(crate::services::device::CLI_TOKEN_PREFIX) {
+                    return from_cli_session(&core, &token, meta)
+                        .await
+                        .map(Authenticated);
+                }
                 return from_token(&core, &token, meta).await.map(Authenticated);
             }
             if let Some(cookie) = cookie {

@@ -2,7 +2,7 @@
 //! of the JSON API, the dashboard and SCIM, and the error answers each can give.
 
 use super::api::{
-    access, accounts, audit, backup, escrows, health, imports, incidents, me, members, otp,
+    access, accounts, audit, backup, device, escrows, health, imports, incidents, me, members, otp,
     passwords, releases, rotation,
 };
 use super::{scim, site};
@@ -50,6 +50,7 @@ impl Modify for BearerAuth {
         incidents::resolve, incidents::cancel,
         access::create, access::list, access::get, access::approve, access::deny, access::revoke,
         access::cancel,
+        device::code, device::token, site::device::page, site::device::decide,
         site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout, site::auth::backchannel_logout,
         site::pages::home, site::pages::signin, site::pages::accounts, site::account::account,
         site::pages::reveal_totp, site::pages::language, site::assets::asset,

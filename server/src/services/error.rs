@@ -23,6 +23,7 @@ pub enum Missing {
     Runbook,
     Team,
     AccessRequest,
+    DeviceCode,
 }
 
 impl Missing {
@@ -43,6 +44,7 @@ impl Missing {
             Missing::Runbook => "runbook",
             Missing::Team => "team",
             Missing::AccessRequest => "access request",
+            Missing::DeviceCode => "device code",
         }
     }
 
@@ -63,6 +65,7 @@ impl Missing {
             Missing::Runbook => "runbook_not_found",
             Missing::Team => "not_found",
             Missing::AccessRequest => "access_request_not_found",
+            Missing::DeviceCode => "user_code_not_found",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod backup;
 pub mod ceremony;
 pub mod clock;
 pub mod departures;
+pub mod device;
 mod error;
 pub mod escalation;
 pub mod escrow;

@@ -269,6 +269,7 @@ impl Core {
                 ip: meta.ip.as_deref(),
                 user_agent: meta.user_agent.as_deref(),
                 idp_sid: identity.sid.as_deref(),
+                client: "browser",
             },
         )
         .await?;
@@ -297,13 +298,36 @@ impl Core {
         &self,
         cookie: &str,
     ) -> Result<Option<(Principal, SessionInfo)>, ServiceError> {
-        let id_hash = session::hash(cookie);
+        self.session_of(cookie, "browser").await
+    }
+
+    /// The member behind a command line's `kwcli_` token, if its session is still valid (it
+    /// ends `session.cli_hours` after the device sign-in, idle or not).
+    pub async fn cli_session_principal(
+        &self,
+        token: &str,
+    ) -> Result<Option<(Principal, SessionInfo)>, ServiceError> {
+        self.session_of(token, "cli").await
+    }
+
+    /// A session of `client` (`browser` or `cli`) by its secret: a browser's cookie is never
+    /// a command line's token, nor the other way round.
+    async fn session_of(
+        &self,
+        secret: &str,
+        client: &str,
+    ) -> Result<Option<(Principal, SessionInfo)>, ServiceError> {
+        let id_hash = session::hash(secret);
         let Some(row) = repo::find(self.store.db(), &self.integrity, &id_hash).await? else {
             return Ok(None);
         };
+        if row.client != client {
+            return Ok(None);
+        }
         let at = now();
         let idle = Duration::minutes(self.settings.auth.session_idle_minutes);
-        if row.expires_at <= at || row.last_seen_at + idle <= at {
+        let idle_ended = client == "browser" && row.last_seen_at + idle <= at;
+        if row.expires_at <= at || idle_ended {
             let tx = self.store.begin_write().await?;
             repo::delete(&*tx, &id_hash).await?;
             tx.commit().await?;

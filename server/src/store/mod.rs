@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod backup;
 pub mod deks;
+pub mod device;
 pub mod entities;
 pub mod escrow;
 pub mod exposure;

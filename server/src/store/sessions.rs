@@ -18,6 +18,8 @@ pub struct NewSession<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub idp_sid: Option<&'a str>,
+    /// `browser` or `cli`.
+    pub client: &'a str,
 }
 
 pub async fn insert(
@@ -36,6 +38,7 @@ pub async fn insert(
         ip: new.ip.map(str::to_owned),
         user_agent: new.user_agent.map(|u| u.chars().take(300).collect()),
         idp_sid: new.idp_sid.map(str::to_owned),
+        client: new.client.to_owned(),
         mac: None,
     })?;
     session::ActiveModel::from(row).insert(db).await

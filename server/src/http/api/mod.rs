@@ -5,6 +5,7 @@ pub(crate) mod access;
 pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod backup;
+pub(crate) mod device;
 pub(crate) mod escrows;
 pub(crate) mod health;
 pub(crate) mod imports;

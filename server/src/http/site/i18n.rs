@@ -95,6 +95,7 @@ pub struct Texts {
     pub imp: &'static super::i18n_imports::ImportTexts,
     pub life: &'static super::i18n_lifecycle::LifecycleTexts,
     pub acc: &'static super::i18n_access::AccessTexts,
+    pub dev: &'static super::i18n_device::DeviceTexts,
 }
 
 impl Texts {
@@ -388,6 +389,7 @@ pub static EN: Texts = Texts {
     imp: &super::i18n_imports::EN,
     life: &super::i18n_lifecycle::EN,
     acc: &super::i18n_access::EN,
+    dev: &super::i18n_device::EN,
 };
 
 pub static JA: Texts = Texts {
@@ -561,6 +563,7 @@ pub static JA: Texts = Texts {
     imp: &super::i18n_imports::JA,
     life: &super::i18n_lifecycle::JA,
     acc: &super::i18n_access::JA,
+    dev: &super::i18n_device::JA,
 };
 
 /// The language for a request: the cookie if set, else the first supported Accept-Language.

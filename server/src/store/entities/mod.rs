@@ -8,6 +8,7 @@ pub mod audit_event;
 pub mod audit_forward_cursor;
 pub mod backup_code;
 pub mod backup_code_generation;
+pub mod device_grant;
 pub mod escrow;
 pub mod escrow_custodian;
 pub mod escrow_seal;

@@ -18,6 +18,8 @@ pub struct Model {
     pub user_agent: Option<String>,
     /// The IdP's session id (`sid` of the ID token), for back-channel logout.
     pub idp_sid: Option<String>,
+    /// `browser` (a cookie) or `cli` (a `kwcli_` bearer token of the command-line client).
+    pub client: String,
     /// The row integrity MAC (see `store::integrity`); none on a row never MAC'ed.
     pub mac: Option<String>,
 }

@@ -1,0 +1,276 @@
+//! Device sign-in (RFC 8628) for `kw`: the real server and the real test IdP. The browser leg
+//! is the ordinary SSO sign-in; the polling follows the RFC; the token is a server-side
+//! session of the member with the browser sign-in's `auth_time`, ended like any session.
+
+use crate::support::expect_json;
+use crate::support::idp::{spawn_sso_app_with, Browser, SsoApp};
+use serde_json::{json, Value};
+
+const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+async fn start(app: &SsoApp) -> Value {
+    let res = app
+        .client
+        .post(format!("{}/auth/device/code", app.base))
+        .form(&[("client_id", "keyward-cli")])
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, 200).await
+}
+
+async fn poll(app: &SsoApp, device_code: &str) -> (u16, Value) {
+    let res = app
+        .client
+        .post(format!("{}/auth/device/token", app.base))
+        .form(&[
+            ("grant_type", GRANT),
+            ("device_code", device_code),
+            ("client_id", "keyward-cli"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn signed_in(app: &SsoApp, user: &str) -> Browser {
+    let browser = Browser::new();
+    browser.sign_in(&app.base, user).await;
+    browser
+}
+
+/// Opens the approval page for `user_code` and answers it.
+async fn decide(
+    app: &SsoApp,
+    browser: &Browser,
+    user_code: &str,
+    decision: &str,
+) -> reqwest::Response {
+    let page = browser
+        .page(&format!("{}/device?user_code={user_code}", app.base))
+        .await;
+    assert!(page.contains("data-testid=\"device-pending\""), "{page}");
+    browser
+        .submit(
+            &app.base,
+            "/device",
+            &page,
+            &[("user_code", user_code), ("decision", decision)],
+        )
+        .await
+}
+
+async fn events(app: &SsoApp, action: &str) -> usize {
+    app.audit_rows()
+        .await
+        .iter()
+        .filter(|r| r.action == action)
+        .count()
+}
+
+#[tokio::test]
+async fn a_command_line_signs_in_through_the_browser_and_acts_as_the_member() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@cli").await;
+    app.set_totp(&manager, &account, SEED).await;
+
+    let started = start(&app).await;
+    let user_code = started["user_code"].as_str().unwrap().to_owned();
+    let device_code = started["device_code"].as_str().unwrap().to_owned();
+    assert_eq!(user_code.len(), 9);
+    assert_eq!(&user_code[4..5], "-");
+    assert!(user_code
+        .chars()
+        .filter(|c| *c != '-')
+        .all(|c| "BCDFGHJKLMNPQRSTVWXZ".contains(c)));
+    assert_eq!(started["interval"], 5);
+    assert_eq!(started["expires_in"], 600);
+    assert_eq!(
+        started["verification_uri"],
+        format!("{}/device", app.base).as_str()
+    );
+    assert!(started["verification_uri_complete"]
+        .as_str()
+        .unwrap()
+        .ends_with(&user_code));
+
+    // Waiting, then too fast.
+    let (status, body) = poll(&app, &device_code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("authorization_pending"))
+    );
+    let (status, body) = poll(&app, &device_code).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("slow_down")));
+
+    // Alice signs in as usual and approves; the form redirects, a reload repeats nothing.
+    let alice = signed_in(&app, "alice").await;
+    let answer = decide(&app, &alice, &user_code.to_lowercase(), "approve").await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["location"], "/device?done=approved");
+    let done = alice
+        .page(&format!("{}/device?done=approved", app.base))
+        .await;
+    assert!(done.contains("data-testid=\"device-done\""));
+    assert_eq!(events(&app, "auth.device.approve").await, 1);
+
+    // The first poll after approval gets the token; the device code is then spent.
+    let (status, token) = poll(&app, &device_code).await;
+    assert_eq!(status, 200, "{token}");
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    assert!(access.starts_with("kwcli_"));
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(token["expires_in"], 12 * 3600);
+    let (status, body) = poll(&app, &device_code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    // The token is Alice, with her roles and her sign-in's freshness: she reveals the code.
+    let me = expect_json(app.get("/api/v1/me", &access).await, 200).await;
+    assert_eq!(
+        (me["kind"].as_str(), me["name"].as_str()),
+        (Some("member"), Some("Alice Operator"))
+    );
+    let code = expect_json(
+        app.post(
+            &format!("/api/v1/accounts/{account}/totp/code"),
+            &access,
+            json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(code["code"].as_str().map(str::len), Some(6));
+    let reveal = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .rfind(|r| r.action == "totp.reveal")
+        .unwrap();
+    assert_eq!(
+        reveal.actor,
+        format!("member:{}", me["id"].as_str().unwrap())
+    );
+    assert_eq!(events(&app, "auth.device.token").await, 1);
+
+    // The token is no browser cookie, and a cookie is no token.
+    let as_cookie = reqwest::Client::new()
+        .get(format!("{}/api/v1/me", app.base))
+        .header("cookie", format!("kw_session={access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_cookie.status(), 401);
+
+    // Offboarding Alice ends the command line's session with her browser's.
+    let admin = app.token("security_admin", "*").await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/members/{}/offboard", me["id"].as_str().unwrap()),
+            &admin,
+            json!({"reason": "left the agency"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let gone = app.get("/api/v1/me", &access).await;
+    assert_eq!(gone.status(), 401);
+}
+
+#[tokio::test]
+async fn a_denied_an_unknown_and_a_planted_sign_in_get_no_token() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let started = start(&app).await;
+    let (user_code, device_code) = (
+        started["user_code"].as_str().unwrap().to_owned(),
+        started["device_code"].as_str().unwrap().to_owned(),
+    );
+    let mia = signed_in(&app, "mia").await;
+    assert_eq!(decide(&app, &mia, &user_code, "deny").await.status(), 303);
+    let (status, body) = poll(&app, &device_code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("access_denied"))
+    );
+    assert_eq!(events(&app, "auth.device.deny").await, 1);
+
+    // Protocol errors.
+    let res = app
+        .client
+        .post(format!("{}/auth/device/code", app.base))
+        .form(&[("client_id", "someone-else")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    let res = app
+        .client
+        .post(format!("{}/auth/device/token", app.base))
+        .form(&[
+            ("grant_type", "password"),
+            ("device_code", "x"),
+            ("client_id", "keyward-cli"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+    let (_, body) = poll(&app, "kwdev_nothing").await;
+    assert_eq!(body["error"], "invalid_grant");
+
+    // A grant approved in SQL (its MAC no longer verifies) gives no token.
+    let planted = start(&app).await;
+    let code = planted["user_code"].as_str().unwrap().replace('-', "");
+    use sea_orm::ConnectionTrait;
+    app.core
+        .store
+        .db()
+        .execute_unprepared(&format!(
+            "UPDATE device_grant SET state = 'approved', auth_time = created_at WHERE user_code = '{code}'"
+        ))
+        .await
+        .unwrap();
+    let (_, body) = poll(&app, planted["device_code"].as_str().unwrap()).await;
+    assert_eq!(body["error"], "invalid_grant");
+
+    // Wrong codes are counted: after ten, 429.
+    for _ in 0..10 {
+        let res = mia
+            .get(&format!("{}/device?user_code=BBBB-BBBB", app.base))
+            .await;
+        assert_eq!(res.status(), 404);
+    }
+    let res = mia
+        .get(&format!("{}/device?user_code=BBBB-BBBB", app.base))
+        .await;
+    assert_eq!(res.status(), 429);
+    let res = mia
+        .get(&format!("{}/device?user_code=nope", app.base))
+        .await;
+    assert_eq!(res.status(), 422);
+
+    // Without a session, the page sends the member to sign in and back to the code.
+    let res = Browser::new()
+        .get(&format!("{}/device?user_code={user_code}", app.base))
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("device%3Fuser_code"));
+}
