@@ -26,6 +26,7 @@ mod imports;
 mod incidents;
 mod integrity;
 mod keys;
+mod kw;
 mod leaks;
 mod metrics;
 mod offboarding;

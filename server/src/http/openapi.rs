@@ -33,7 +33,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Keyward API", version = "1", description = "Team secret custody for shared social accounts."),
     paths(
-        health::healthz, health::readyz, me::me,
+        health::healthz, health::readyz, me::me, me::logout,
         accounts::create, accounts::list, accounts::get, accounts::patch, accounts::archive,
         accounts::put_access,
         otp::put_totp, otp::totp_code, otp::totp_export, otp::put_hotp, otp::hotp_code, otp::hotp_export,

@@ -97,6 +97,7 @@ pub static ROUTES: &[Route] = table! {
     Post "/api/v1/accounts/{id}/password/reveal" Team(PasswordReveal) => api::passwords::reveal_password;
     Get "/api/v1/openapi.json" Nothing => openapi::openapi_document;
     Get "/api/v1/me" Caller => api::me::me;
+    Post "/api/v1/me/logout" Caller => api::me::logout;
     Put "/api/v1/me/age-recipient" Caller => api::escrows::set_age_recipient;
     Post "/api/v1/accounts" SomeTeam(AccountCreate) => api::accounts::create;
     Get "/api/v1/accounts" Caller => api::accounts::list;

@@ -24,3 +24,25 @@ pub async fn me(auth: Authenticated) -> HttpResponse {
             .collect(),
     })
 }
+
+/// Ends the session the request is made with: a command line's `kwcli_` token (`kw logout`),
+/// or the browser's. A service token has no session to end (409 `not_a_session`; revoke it
+/// with `keyward token revoke`).
+#[utoipa::path(post, path = "/api/v1/me/logout", tag = "identity",
+    responses((status = 204, description = "the session has ended"),
+    (status = 409, description = "`not_a_session`: a service token", body = keyward_proto::wire::ErrorBody)))]
+pub async fn logout(
+    core: actix_web::web::Data<crate::services::Core>,
+    auth: Authenticated,
+) -> Result<HttpResponse, crate::http::ApiError> {
+    if auth.0.session.is_none() {
+        return Err(crate::services::ServiceError::Conflict {
+            code: "not_a_session",
+            message: "a service token has no session; revoke it with keyward token revoke"
+                .to_owned(),
+        }
+        .into());
+    }
+    core.sign_out(&auth.0).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

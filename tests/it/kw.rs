@@ -1,0 +1,218 @@
+//! `kw`, the members' command-line client, as a subprocess against the real server and the
+//! real test IdP: `kw login` prints the code, a browser (HTTP, through SSO) approves it, and
+//! the saved session reveals a code an independent RFC 6238 implementation (Python's hmac)
+//! agrees with. Exit codes, the credentials file's mode, logout and offboarding.
+
+use crate::support::expect_json;
+use crate::support::idp::{spawn_sso_app_with, Browser, SsoApp};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+fn kw_bin() -> PathBuf {
+    std::env::var_os("KW_CLIENT_BIN").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/kw"),
+        PathBuf::from,
+    )
+}
+
+/// `kw` with its own configuration folder and nothing from the environment of the tests.
+fn kw(config: &Path) -> Command {
+    let mut cmd = Command::new(kw_bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("XDG_CONFIG_HOME", config);
+    cmd
+}
+
+fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = kw(config)
+        .args(args)
+        .output()
+        .expect("kw runs (built by cargo build --bins)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The TOTP codes of the periods around now, by Python's standard library.
+fn reference_codes() -> Vec<String> {
+    let script = "import base64,hmac,hashlib,struct,time,sys\n\
+        k=base64.b32decode(sys.argv[1])\n\
+        t=int(time.time())//30\n\
+        for c in (t-1,t,t+1):\n\
+        \x20 h=hmac.new(k,struct.pack('>Q',c),hashlib.sha1).digest()\n\
+        \x20 o=h[-1]&15\n\
+        \x20 print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))\n";
+    let out = Command::new("python3")
+        .args(["-c", script, SEED])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `kw login` and approves (or denies) its code as `user` in a browser signed in
+/// through the IdP; the exit code and what it printed.
+async fn login(app: &SsoApp, config: &Path, user: &str, decision: &str) -> (i32, String) {
+    let mut child = kw(config)
+        .args(["login", &app.base])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kw login starts");
+    let stderr = child.stderr.take().expect("stderr");
+    // Read off the runtime: the server runs on it too.
+    let (first, _rest) = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let first = lines.next().expect("a line").expect("text");
+        (first, lines)
+    })
+    .await
+    .expect("joined");
+    let code = first.rsplit(' ').next().expect("the code").to_owned();
+    assert_eq!(code.len(), 9, "{first}");
+    let browser = Browser::new();
+    browser.sign_in(&app.base, user).await;
+    let page = browser
+        .page(&format!("{}/device?user_code={code}", app.base))
+        .await;
+    let res = browser
+        .submit(
+            &app.base,
+            "/device",
+            &page,
+            &[("user_code", &code), ("decision", decision)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("kw login ends"))
+        .await
+        .expect("joined");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn kw_logs_in_with_a_device_code_and_gets_a_code_the_reference_agrees_with() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@terminal").await;
+    app.set_totp(&manager, &account, SEED).await;
+    let config = tempfile::tempdir().unwrap();
+
+    // Not signed in: exit 3.
+    let (code, _, err) = run(config.path(), &["whoami"]);
+    assert_eq!(code, 3, "{err}");
+    // Bad usage: exit 2.
+    assert_eq!(run(config.path(), &["code"]).0, 2);
+
+    let (code, out) = login(&app, config.path(), "alice", "approve").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Alice Operator"), "{out}");
+    let file = config.path().join("keyward/credentials.toml");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let (code, out, _) = run(config.path(), &["whoami", "--json"]);
+    assert_eq!(code, 0);
+    let me: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(me["kind"], "member");
+    let (code, out, err) = run(config.path(), &["code", "x @terminal"]);
+    assert_eq!(code, 0, "{err}");
+    let shown = out.trim().to_owned();
+    assert!(
+        reference_codes().contains(&shown),
+        "{shown} against {:?}",
+        reference_codes()
+    );
+    let (_, listed, _) = run(config.path(), &["accounts"]);
+    assert!(listed.contains("@terminal"), "{listed}");
+
+    // Under approval: exit 5, with the server's code.
+    let locked = expect_json(
+        app.request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/accounts/{account}"),
+            Some(&manager),
+            Some(json!({"access": "approval"})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(locked["access"], "approval");
+    let (code, _, err) = run(config.path(), &["code", "@terminal"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("approval_required"), "{err}");
+    // Not allowed: an operator's role has no password reveal; an unknown account: exit 1.
+    assert_eq!(run(config.path(), &["code", "@nobody"]).0, 1);
+
+    // A group-readable credentials file is refused.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (code, _, err) = run(config.path(), &["whoami"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("readable by others"), "{err}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // Offboarding ends the command line's session: exit 3.
+    let admin = app.token("security_admin", "*").await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/members/{}/offboard", me["id"].as_str().unwrap()),
+            &admin,
+            json!({"reason": "left the agency"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(run(config.path(), &["whoami"]).0, 3);
+}
+
+#[tokio::test]
+async fn kw_logout_ends_the_session_and_a_denied_login_exits_4() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let config = tempfile::tempdir().unwrap();
+    let (code, _) = login(&app, config.path(), "mia", "deny").await;
+    assert_eq!(code, 4);
+    let (code, out) = login(&app, config.path(), "mia", "approve").await;
+    assert_eq!(code, 0, "{out}");
+    let token: Value = toml::from_str::<toml::Value>(
+        &std::fs::read_to_string(config.path().join("keyward/credentials.toml")).unwrap(),
+    )
+    .map(|t| json!({"token": t["token"].as_str()}))
+    .unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    assert_eq!(run(config.path(), &["logout"]).0, 0);
+    assert!(!config.path().join("keyward/credentials.toml").exists());
+    // The session is gone on the server too, not just forgotten here.
+    assert_eq!(app.get("/api/v1/me", &token).await.status(), 401);
+    assert_eq!(
+        app.audit_rows()
+            .await
+            .iter()
+            .filter(|r| r.action == "auth.logout")
+            .count(),
+        1
+    );
+    // KW_TOKEN without KW_SERVER is a usage problem said plainly.
+    let out = kw(config.path())
+        .env("KW_TOKEN", "kwcli_x")
+        .arg("whoami")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+}
