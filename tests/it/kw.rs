@@ -29,10 +29,13 @@ fn kw(config: &Path) -> Command {
     cmd
 }
 
-fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = kw(config)
-        .args(args)
-        .output()
+/// Runs `kw` off the runtime (the server, and PostgreSQL's connections, run on it too).
+async fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = kw(config);
+    cmd.args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("joined")
         .expect("kw runs (built by cargo build --bins)");
     (
         out.status.code().unwrap_or(-1),
@@ -112,10 +115,10 @@ async fn kw_logs_in_with_a_device_code_and_gets_a_code_the_reference_agrees_with
     let config = tempfile::tempdir().unwrap();
 
     // Not signed in: exit 3.
-    let (code, _, err) = run(config.path(), &["whoami"]);
+    let (code, _, err) = run(config.path(), &["whoami"]).await;
     assert_eq!(code, 3, "{err}");
     // Bad usage: exit 2.
-    assert_eq!(run(config.path(), &["code"]).0, 2);
+    assert_eq!(run(config.path(), &["code"]).await.0, 2);
 
     let (code, out) = login(&app, config.path(), "alice", "approve").await;
     assert_eq!(code, 0, "{out}");
@@ -126,11 +129,11 @@ async fn kw_logs_in_with_a_device_code_and_gets_a_code_the_reference_agrees_with
         0o600
     );
 
-    let (code, out, _) = run(config.path(), &["whoami", "--json"]);
+    let (code, out, _) = run(config.path(), &["whoami", "--json"]).await;
     assert_eq!(code, 0);
     let me: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(me["kind"], "member");
-    let (code, out, err) = run(config.path(), &["code", "x @terminal"]);
+    let (code, out, err) = run(config.path(), &["code", "x @terminal"]).await;
     assert_eq!(code, 0, "{err}");
     let shown = out.trim().to_owned();
     assert!(
@@ -138,7 +141,7 @@ async fn kw_logs_in_with_a_device_code_and_gets_a_code_the_reference_agrees_with
         "{shown} against {:?}",
         reference_codes()
     );
-    let (_, listed, _) = run(config.path(), &["accounts"]);
+    let (_, listed, _) = run(config.path(), &["accounts"]).await;
     assert!(listed.contains("@terminal"), "{listed}");
 
     // Under approval: exit 5, with the server's code.
@@ -154,15 +157,15 @@ async fn kw_logs_in_with_a_device_code_and_gets_a_code_the_reference_agrees_with
     )
     .await;
     assert_eq!(locked["access"], "approval");
-    let (code, _, err) = run(config.path(), &["code", "@terminal"]);
+    let (code, _, err) = run(config.path(), &["code", "@terminal"]).await;
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("approval_required"), "{err}");
     // Not allowed: an operator's role has no password reveal; an unknown account: exit 1.
-    assert_eq!(run(config.path(), &["code", "@nobody"]).0, 1);
+    assert_eq!(run(config.path(), &["code", "@nobody"]).await.0, 1);
 
     // A group-readable credentials file is refused.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let (code, _, err) = run(config.path(), &["whoami"]);
+    let (code, _, err) = run(config.path(), &["whoami"]).await;
     assert_eq!(code, 3);
     assert!(err.contains("readable by others"), "{err}");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -179,7 +182,7 @@ async fn kw_logs_in_with_a_device_code_and_gets_a_code_the_reference_agrees_with
         200,
     )
     .await;
-    assert_eq!(run(config.path(), &["whoami"]).0, 3);
+    assert_eq!(run(config.path(), &["whoami"]).await.0, 3);
 }
 
 #[tokio::test]
@@ -196,7 +199,7 @@ async fn kw_logout_ends_the_session_and_a_denied_login_exits_4() {
     .map(|t| json!({"token": t["token"].as_str()}))
     .unwrap();
     let token = token["token"].as_str().unwrap().to_owned();
-    assert_eq!(run(config.path(), &["logout"]).0, 0);
+    assert_eq!(run(config.path(), &["logout"]).await.0, 0);
     assert!(!config.path().join("keyward/credentials.toml").exists());
     // The session is gone on the server too, not just forgotten here.
     assert_eq!(app.get("/api/v1/me", &token).await.status(), 401);
@@ -209,10 +212,11 @@ async fn kw_logout_ends_the_session_and_a_denied_login_exits_4() {
         1
     );
     // KW_TOKEN without KW_SERVER is a usage problem said plainly.
-    let out = kw(config.path())
-        .env("KW_TOKEN", "kwcli_x")
-        .arg("whoami")
-        .output()
+    let mut cmd = kw(config.path());
+    cmd.env("KW_TOKEN", "kwcli_x").arg("whoami");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
 }
