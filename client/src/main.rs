@@ -7,6 +7,7 @@ mod credentials;
 
 use clap::{Parser, Subcommand};
 use credentials::{Credentials, Unreadable};
+use keyward_proto::access::AccessRequestOut;
 use keyward_proto::accounts::{AccountList, AccountOut};
 use keyward_proto::device::{DeviceCodeOut, DeviceErrorOut, DeviceTokenOut};
 use keyward_proto::me::Me;
@@ -60,6 +61,43 @@ enum Command {
         /// Only this team's accounts.
         #[arg(long)]
         team: Option<String>,
+    },
+    /// Ask for time-boxed access to an account that needs approval.
+    ///
+    /// Example: kw request "x @ceo" --minutes 30 --reason "recall notice" --action totp.reveal
+    Request {
+        /// An account id, `@handle`, or `platform @handle`.
+        account: String,
+        /// For how long once approved (1-480).
+        #[arg(long, default_value_t = 30)]
+        minutes: i64,
+        /// Why (the approvers read it).
+        #[arg(long)]
+        reason: String,
+        /// What you need (repeat it): totp.reveal (the default), hotp.reveal, backup.checkout,
+        /// password.reveal, totp.export, hotp.export.
+        #[arg(long = "action")]
+        actions: Vec<String>,
+    },
+    /// Approve someone's access request (a manager of the team or a security admin).
+    ///
+    /// Example: kw approve 0193… --comment "checked on the call"
+    Approve {
+        /// The request's id.
+        id: String,
+        /// A comment kept in the audit trail.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Deny someone's access request.
+    ///
+    /// Example: kw deny 0193… --comment "use the runbook instead"
+    Deny {
+        /// The request's id.
+        id: String,
+        /// A comment kept in the audit trail.
+        #[arg(long)]
+        comment: Option<String>,
     },
     /// The current one-time code of an account: by id, `@handle` or `platform @handle`.
     ///
@@ -306,8 +344,18 @@ async fn find_account(api: &Api, spec: &str) -> Result<AccountOut, Failure> {
     }
 }
 
+/// Which decision `kw approve` or `kw deny` makes.
+enum Verb {
+    Approve,
+    Deny,
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
+    let cli_verb = match cli.command {
+        Command::Deny { .. } => Verb::Deny,
+        _ => Verb::Approve,
+    };
     match cli.command {
         Command::Login { url } => login(url, json).await,
         Command::Logout => {
@@ -373,6 +421,54 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         a.id, a.platform, a.handle, a.team
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Request {
+            account,
+            minutes,
+            reason,
+            actions,
+        } => {
+            let api = Api::signed_in()?;
+            let account = find_account(&api, &account).await?;
+            let actions = if actions.is_empty() {
+                vec!["totp.reveal".to_owned()]
+            } else {
+                actions
+            };
+            let body = serde_json::json!({
+                "account": account.id,
+                "actions": actions,
+                "minutes": minutes,
+                "reason": reason,
+            });
+            let asked: AccessRequestOut = api.post("/api/v1/access-requests", &body).await?;
+            if json {
+                println!("{}", serde_json::to_string(&asked).unwrap_or_default());
+            } else {
+                println!(
+                    "Asked: request {} on {} {} is waiting for {} approval(s); the approvers have been told.",
+                    asked.id, asked.platform, asked.handle, asked.approvers_needed
+                );
+            }
+            Ok(())
+        }
+        Command::Approve { id, comment } | Command::Deny { id, comment } => {
+            let verb = if matches!(cli_verb, Verb::Approve) {
+                "approve"
+            } else {
+                "deny"
+            };
+            let api = Api::signed_in()?;
+            let body = serde_json::json!({ "comment": comment });
+            let decided: AccessRequestOut = api
+                .post(&format!("/api/v1/access-requests/{id}/{verb}"), &body)
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string(&decided).unwrap_or_default());
+            } else {
+                println!("Request {} is now {}.", decided.id, decided.state);
             }
             Ok(())
         }

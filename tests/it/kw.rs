@@ -220,3 +220,64 @@ async fn kw_logout_ends_the_session_and_a_denied_login_exits_4() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[tokio::test]
+async fn kw_asks_for_access_and_a_manager_approves_it_from_the_terminal() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@locked").await;
+    app.set_totp(&manager, &account, SEED).await;
+    expect_json(
+        app.request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/accounts/{account}"),
+            Some(&manager),
+            Some(json!({"access": "approval"})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let (alice, mia) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    assert_eq!(login(&app, alice.path(), "alice", "approve").await.0, 0);
+    assert_eq!(login(&app, mia.path(), "mia", "approve").await.0, 0);
+
+    assert_eq!(run(alice.path(), &["code", "@locked"]).await.0, 5);
+    let (code, out, err) = run(
+        alice.path(),
+        &[
+            "request",
+            "x @locked",
+            "--minutes",
+            "30",
+            "--reason",
+            "recall notice",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let asked: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(asked["state"], "pending");
+    let id = asked["id"].as_str().unwrap().to_owned();
+    // Nobody approves their own request, from the terminal either.
+    let (code, _, err) = run(alice.path(), &["approve", &id]).await;
+    assert_eq!(code, 4, "{err}");
+    let (code, out, err) = run(mia.path(), &["approve", &id, "--comment", "on the call"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("approved"), "{out}");
+    let (code, out, _) = run(alice.path(), &["code", "@locked"]).await;
+    assert_eq!(code, 0);
+    assert!(reference_codes().contains(&out.trim().to_owned()));
+    let approvals: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "access.approve")
+        .collect();
+    assert_eq!(approvals.len(), 1);
+    assert!(
+        approvals[0].actor.starts_with("member:"),
+        "a person, not a token"
+    );
+}
