@@ -99,6 +99,13 @@ enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Print shell completions for bash, zsh or fish.
+    ///
+    /// Example: kw completions bash > ~/.local/share/bash-completion/completions/kw
+    Completions {
+        /// bash, zsh or fish.
+        shell: clap_complete::Shell,
+    },
     /// The current one-time code of an account: by id, `@handle` or `platform @handle`.
     ///
     /// Example: kw code "x @brand" --reason "weekly post"
@@ -358,6 +365,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     };
     match cli.command {
         Command::Login { url } => login(url, json).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "kw", &mut script);
+            // A reader that stops early (`| head`) is no failure.
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(Failure::new(1, format!("cannot write: {e}")))
+                }
+                _ => Ok(()),
+            }
+        }
         Command::Logout => {
             if let Ok(api) = Api::signed_in() {
                 let res = api

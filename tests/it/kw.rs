@@ -281,3 +281,24 @@ async fn kw_asks_for_access_and_a_manager_approves_it_from_the_terminal() {
         "a person, not a token"
     );
 }
+
+#[tokio::test]
+async fn kw_prints_completions_and_help_with_examples() {
+    let config = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, _) = run(config.path(), &["completions", shell]).await;
+        assert_eq!(code, 0);
+        for command in ["login", "code", "request", "approve"] {
+            assert!(out.contains(command), "{shell} completes {command}");
+        }
+    }
+    assert_eq!(run(config.path(), &["completions", "tcsh"]).await.0, 2);
+    let (code, help, _) = run(config.path(), &["--help"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        help.contains("kw login https://keyward.example.com"),
+        "{help}"
+    );
+    let (_, help, _) = run(config.path(), &["code", "--help"]).await;
+    assert!(help.contains("Example: kw code"), "{help}");
+}
