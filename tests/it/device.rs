@@ -274,3 +274,56 @@ async fn a_denied_an_unknown_and_a_planted_sign_in_get_no_token() {
         .unwrap()
         .contains("device%3Fuser_code"));
 }
+
+#[tokio::test]
+async fn a_command_line_session_made_a_browser_session_in_sql_is_refused_and_reported() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let started = start(&app).await;
+    let (user_code, device_code) = (
+        started["user_code"].as_str().unwrap().to_owned(),
+        started["device_code"].as_str().unwrap().to_owned(),
+    );
+    let alice = signed_in(&app, "alice").await;
+    assert_eq!(
+        decide(&app, &alice, &user_code, "approve").await.status(),
+        303
+    );
+    let (status, token) = poll(&app, &device_code).await;
+    assert_eq!(status, 200);
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get("/api/v1/me", &access).await.status(), 200);
+
+    // The session's kind is in its MAC: flipped in SQL, the row is believed by neither path.
+    use sea_orm::ConnectionTrait;
+    let hash = keyward::authn::session::hash(&access);
+    app.core
+        .store
+        .db()
+        .execute_unprepared(&format!(
+            "UPDATE session SET client = 'browser' WHERE id_hash = '{hash}'"
+        ))
+        .await
+        .unwrap();
+    let as_cookie = reqwest::Client::new()
+        .get(format!("{}/api/v1/me", app.base))
+        .header("cookie", format!("kw_session={access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_cookie.status(), 401);
+    assert_eq!(app.get("/api/v1/me", &access).await.status(), 401);
+    let mut reported = false;
+    for _ in 0..50 {
+        app.core.report_integrity_violations().await;
+        reported = app
+            .audit_rows()
+            .await
+            .iter()
+            .any(|r| r.action == "integrity.violation" && r.details.contains("\"session\""));
+        if reported {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(reported, "the flipped session is reported");
+}
