@@ -3,7 +3,7 @@
 //! verify, so it grants nothing.
 
 use super::entities::{access_request, account};
-use super::integrity::write_if;
+use super::integrity::{unchanged, write_if};
 use super::{now, Integrity};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -93,13 +93,11 @@ pub async fn change(
     before: &AccessRow,
     after: AccessRow,
 ) -> Result<bool, DbErr> {
-    let mut same = Condition::all()
-        .add(access_request::Column::Id.eq(before.id.as_str()))
-        .add(access_request::Column::State.eq(before.state.as_str()));
-    same = match &before.mac {
-        Some(mac) => same.add(access_request::Column::Mac.eq(mac.as_str())),
-        None => same.add(access_request::Column::Mac.is_null()),
-    };
+    let same = unchanged(
+        (access_request::Column::Id, before.id.as_str()),
+        (access_request::Column::State, before.state.as_str()),
+        (access_request::Column::Mac, before.mac.as_deref()),
+    );
     write_if::<access_request::Entity>(db, ig, after, same).await
 }
 

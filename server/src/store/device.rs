@@ -2,12 +2,10 @@
 //! planted or approved in the database gives no command line a session.
 
 use super::entities::device_grant;
-use super::integrity::write_if;
+use super::integrity::{unchanged, write_if};
 use super::{now, Integrity};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 pub use device_grant::Model as DeviceRow;
 
@@ -83,12 +81,10 @@ pub async fn change(
     before: &DeviceRow,
     after: DeviceRow,
 ) -> Result<bool, DbErr> {
-    let mut same = Condition::all()
-        .add(device_grant::Column::Id.eq(before.id.as_str()))
-        .add(device_grant::Column::State.eq(before.state.as_str()));
-    same = match &before.mac {
-        Some(mac) => same.add(device_grant::Column::Mac.eq(mac.as_str())),
-        None => same.add(device_grant::Column::Mac.is_null()),
-    };
+    let same = unchanged(
+        (device_grant::Column::Id, before.id.as_str()),
+        (device_grant::Column::State, before.state.as_str()),
+        (device_grant::Column::Mac, before.mac.as_deref()),
+    );
     write_if::<device_grant::Entity>(db, ig, after, same).await
 }

@@ -631,6 +631,22 @@ where
     Ok(result.rows_affected == 1)
 }
 
+/// The condition that a row is still as it was read: its id, its state and its MAC (a row
+/// never MAC'ed has none), for [`write_if`]'s compare-and-swap of a state change.
+pub fn unchanged<C: sea_orm::ColumnTrait>(
+    id: (C, &str),
+    state: (C, &str),
+    mac: (C, Option<&str>),
+) -> sea_orm::Condition {
+    let same = sea_orm::Condition::all()
+        .add(id.0.eq(id.1))
+        .add(state.0.eq(state.1));
+    match mac.1 {
+        Some(value) => same.add(mac.0.eq(value)),
+        None => same.add(mac.0.is_null()),
+    }
+}
+
 /// Writes a changed row, signed, every column.
 pub async fn write<E>(
     db: &impl ConnectionTrait,
