@@ -3,30 +3,30 @@
 //! error code; exit codes: 1 other failures, 2 bad usage, 3 not signed in, 4 not allowed,
 //! 5 approval required.
 
+mod api;
+mod backup;
 mod credentials;
+mod incident;
+mod login;
+mod out;
 
+use api::{refusal, Api, Failure};
+use backup::BackupCommand;
 use clap::{Parser, Subcommand};
-use credentials::{Credentials, Unreadable};
+use incident::IncidentCommand;
 use keyward_proto::access::AccessRequestOut;
-use keyward_proto::accounts::{AccountList, AccountOut};
-use keyward_proto::device::{DeviceCodeOut, DeviceErrorOut, DeviceTokenOut};
+use keyward_proto::accounts::AccountList;
 use keyward_proto::me::Me;
 use keyward_proto::otp::TotpCodeOut;
-use keyward_proto::wire::ErrorBody;
 use secrecy::ExposeSecret;
-use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
-
-const CLIENT_ID: &str = "keyward-cli";
-const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 #[derive(Parser)]
 #[command(
     name = "kw",
     version,
     about = "Keyward from the terminal: sign in with your SSO, get a shared account's code.",
-    after_help = "Examples:\n  kw login https://keyward.example.com\n  kw code \"x @brand\"\n  kw accounts --json"
+    after_help = "Examples:\n  kw login https://keyward.example.com\n  kw code \"x @brand\"\n  kw backup checkout \"x @brand\" --reason \"locked out\"\n  kw accounts --json\n\nExit codes: 1 failure, 2 bad usage, 3 not signed in, 4 not allowed, 5 approval required.\nNO_COLOR=1 turns colour off; --json output never has any."
 )]
 struct Cli {
     /// Print JSON (for scripts) instead of text.
@@ -99,6 +99,16 @@ enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Backup codes: check one out, report whether it worked, see what is left.
+    ///
+    /// Example: kw backup checkout "x @brand" --reason "locked out"
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Incidents: follow a runbook from the terminal.
+    ///
+    /// Example: kw incident start "x @brand" --runbook lockout
+    #[command(subcommand)]
+    Incident(IncidentCommand),
     /// Print shell completions for bash, zsh or fish.
     ///
     /// Example: kw completions bash > ~/.local/share/bash-completion/completions/kw
@@ -118,239 +128,6 @@ enum Command {
     },
 }
 
-/// A failure with its exit code.
-struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl Failure {
-    fn new(code: u8, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<reqwest::Error> for Failure {
-    fn from(err: reqwest::Error) -> Self {
-        Failure::new(1, format!("cannot reach the server: {err}"))
-    }
-}
-
-fn not_signed_in(why: &str) -> Failure {
-    Failure::new(3, format!("not signed in: {why}; run `kw login URL`"))
-}
-
-/// The server's error answer as a failure: its code and message, and the exit code it means.
-async fn refusal(res: reqwest::Response) -> Failure {
-    let status = res.status().as_u16();
-    let body: Option<ErrorBody> = res.json().await.ok();
-    let (code, message) = body
-        .map(|b| (b.error.code, b.error.message))
-        .unwrap_or_else(|| ("http_error".to_owned(), format!("HTTP {status}")));
-    let exit = match (status, code.as_str()) {
-        (_, "approval_required") => 5,
-        (401, _) => 3,
-        (403, _) => 4,
-        _ => 1,
-    };
-    Failure::new(exit, format!("{code}: {message}"))
-}
-
-struct Api {
-    client: reqwest::Client,
-    creds: Credentials,
-}
-
-impl Api {
-    fn signed_in() -> Result<Self, Failure> {
-        let creds = match credentials::load() {
-            Ok(creds) => creds,
-            Err(Unreadable::Missing) => return Err(not_signed_in("no saved sign-in and no KW_TOKEN")),
-            Err(Unreadable::TooOpen(path, mode)) => {
-                return Err(Failure::new(
-                    3,
-                    format!(
-                        "{} is readable by others (mode {mode:o}); run `chmod 600 {}` or `kw login` again",
-                        path.display(),
-                        path.display()
-                    ),
-                ))
-            }
-            Err(Unreadable::Broken(why)) => return Err(not_signed_in(&why)),
-        };
-        Ok(Self {
-            client: http()?,
-            creds,
-        })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.creds.server.trim_end_matches('/'))
-    }
-
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
-        let res = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(&self.creds.token)
-            .send()
-            .await?;
-        if !res.status().is_success() {
-            return Err(refusal(res).await);
-        }
-        Ok(res.json().await?)
-    }
-
-    async fn post<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> Result<T, Failure> {
-        let res = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(&self.creds.token)
-            .json(body)
-            .send()
-            .await?;
-        if !res.status().is_success() {
-            return Err(refusal(res).await);
-        }
-        Ok(res.json().await?)
-    }
-}
-
-fn http() -> Result<reqwest::Client, Failure> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .user_agent(concat!("kw/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Failure::new(1, format!("cannot start HTTP: {e}")))
-}
-
-async fn login(url: Option<String>, json: bool) -> Result<(), Failure> {
-    let server = url
-        .or_else(|| std::env::var("KW_SERVER").ok().filter(|s| !s.is_empty()))
-        .or_else(|| credentials::load().ok().map(|c| c.server))
-        .ok_or_else(|| Failure::new(2, "give the server: kw login https://keyward.example.com"))?;
-    let server = server.trim_end_matches('/').to_owned();
-    let client = http()?;
-    let res = client
-        .post(format!("{server}/auth/device/code"))
-        .form(&[("client_id", CLIENT_ID)])
-        .send()
-        .await?;
-    if !res.status().is_success() {
-        return Err(Failure::new(
-            1,
-            format!("{server} did not start a sign-in: HTTP {}", res.status()),
-        ));
-    }
-    let start: DeviceCodeOut = res.json().await?;
-    eprintln!(
-        "Open {} and enter the code {}\n(or open {})",
-        start.verification_uri, start.user_code, start.verification_uri_complete
-    );
-    if !json {
-        eprintln!("Waiting for you to approve it in the browser…");
-    }
-    let mut interval = u64::try_from(start.interval.max(1)).unwrap_or(5);
-    let deadline = std::time::Instant::now()
-        + Duration::from_secs(u64::try_from(start.expires_in).unwrap_or(600));
-    loop {
-        tokio::time::sleep(Duration::from_secs(interval)).await;
-        if std::time::Instant::now() > deadline {
-            return Err(Failure::new(3, "the code expired; run `kw login` again"));
-        }
-        let res = client
-            .post(format!("{server}/auth/device/token"))
-            .form(&[
-                ("grant_type", GRANT_TYPE),
-                ("device_code", start.device_code.as_str()),
-                ("client_id", CLIENT_ID),
-            ])
-            .send()
-            .await?;
-        if res.status().is_success() {
-            let token: DeviceTokenOut = res.json().await?;
-            let creds = Credentials {
-                server: server.clone(),
-                token: token.access_token,
-            };
-            let path = credentials::save(&creds)
-                .map_err(|e| Failure::new(1, format!("cannot save the sign-in: {e}")))?;
-            let me: Me = Api { client, creds }.get("/api/v1/me").await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "server": server, "id": me.id, "name": me.name, "credentials": path })
-                );
-            } else {
-                println!(
-                    "Signed in to {server} as {} (saved in {}).",
-                    me.name,
-                    path.display()
-                );
-            }
-            return Ok(());
-        }
-        let error: DeviceErrorOut = res.json().await?;
-        match error.error.as_str() {
-            "authorization_pending" => {}
-            "slow_down" => interval += 5,
-            "access_denied" => {
-                return Err(Failure::new(4, "the sign-in was denied in the browser"))
-            }
-            "expired_token" => {
-                return Err(Failure::new(3, "the code expired; run `kw login` again"))
-            }
-            other => {
-                return Err(Failure::new(
-                    1,
-                    format!("{other}: {}", error.error_description),
-                ))
-            }
-        }
-    }
-}
-
-/// The account `spec` names: an id, `@handle`, or `platform @handle`.
-async fn find_account(api: &Api, spec: &str) -> Result<AccountOut, Failure> {
-    let spec = spec.trim();
-    let list: AccountList = api.get("/api/v1/accounts").await?;
-    let (platform, handle) = match spec.split_once(' ') {
-        Some((p, h)) => (Some(p.trim().to_ascii_lowercase()), h.trim()),
-        None => (None, spec),
-    };
-    let wanted = handle.trim_start_matches('@').to_lowercase();
-    let found: Vec<AccountOut> = list
-        .accounts
-        .into_iter()
-        .filter(|a| {
-            a.id == spec
-                || (a.handle.trim_start_matches('@').to_lowercase() == wanted
-                    && platform.as_deref().is_none_or(|p| p == a.platform))
-        })
-        .collect();
-    match found.len() {
-        1 => found
-            .into_iter()
-            .next()
-            .ok_or_else(|| Failure::new(1, "no account")),
-        0 => Err(Failure::new(
-            1,
-            format!("no account you may see matches {spec:?}; try `kw accounts`"),
-        )),
-        n => Err(Failure::new(
-            2,
-            format!("{n} accounts match {spec:?}; say which: \"platform @handle\" or the id"),
-        )),
-    }
-}
-
 /// Which decision `kw approve` or `kw deny` makes.
 enum Verb {
     Approve,
@@ -364,7 +141,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         _ => Verb::Approve,
     };
     match cli.command {
-        Command::Login { url } => login(url, json).await,
+        Command::Login { url } => login::login(url, json).await,
+        Command::Backup(command) => backup::run(command, json).await,
+        Command::Incident(command) => incident::run(command, json).await,
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -400,7 +179,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let api = Api::signed_in()?;
             let me: Me = api.get("/api/v1/me").await?;
             if json {
-                println!("{}", serde_json::to_string(&me).unwrap_or_default());
+                out::json(&me);
             } else {
                 let roles: Vec<String> = me
                     .roles
@@ -425,7 +204,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let list: AccountList = api.get(&path).await?;
             if json {
-                println!("{}", serde_json::to_string(&list).unwrap_or_default());
+                out::json(&list);
             } else if list.accounts.is_empty() {
                 println!("No accounts you may see.");
             } else {
@@ -450,7 +229,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             actions,
         } => {
             let api = Api::signed_in()?;
-            let account = find_account(&api, &account).await?;
+            let account = api.find_account(&account).await?;
             let actions = if actions.is_empty() {
                 vec!["totp.reveal".to_owned()]
             } else {
@@ -464,7 +243,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             });
             let asked: AccessRequestOut = api.post("/api/v1/access-requests", &body).await?;
             if json {
-                println!("{}", serde_json::to_string(&asked).unwrap_or_default());
+                out::json(&asked);
             } else {
                 println!(
                     "Asked: request {} on {} {} is waiting for {} approval(s); the approvers have been told.",
@@ -485,25 +264,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .post(&format!("/api/v1/access-requests/{id}/{verb}"), &body)
                 .await?;
             if json {
-                println!("{}", serde_json::to_string(&decided).unwrap_or_default());
+                out::json(&decided);
             } else {
                 println!("Request {} is now {}.", decided.id, decided.state);
             }
             Ok(())
         }
         Command::Code { account, reason } => {
-            let api = Api::signed_in()?;
-            let account = find_account(&api, &account).await?;
+            let mut api = Api::signed_in()?;
+            let account = api.find_account(&account).await?;
             let body = serde_json::json!({ "justification": reason });
-            let code: TotpCodeOut = api
-                .post(&format!("/api/v1/accounts/{}/totp/code", account.id), &body)
-                .await?;
+            let path = format!("/api/v1/accounts/{}/totp/code", account.id);
+            let code: TotpCodeOut = api.post_revealing(&path, &body).await?;
             if json {
-                println!("{}", serde_json::to_string(&code).unwrap_or_default());
-            } else if std::io::stdout().is_terminal() {
+                out::json(&code);
+            } else if out::to_terminal() {
                 println!(
                     "{}  (valid {} s more)",
-                    code.code.expose_secret(),
+                    out::bold(code.code.expose_secret()),
                     code.expires_in
                 );
             } else {
@@ -522,14 +300,14 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(err) => {
-            eprintln!("error: {err}");
+            out::error(&err.to_string());
             return ExitCode::from(1);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            out::error(&failure.message);
             ExitCode::from(failure.code)
         }
     }

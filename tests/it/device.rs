@@ -327,3 +327,175 @@ async fn a_command_line_session_made_a_browser_session_in_sql_is_refused_and_rep
     }
     assert!(reported, "the flipped session is reported");
 }
+
+#[tokio::test]
+async fn approving_a_command_line_needs_a_recent_sign_in_but_denying_does_not() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let started = start(&app).await;
+    let (user_code, device_code) = (
+        started["user_code"].as_str().unwrap().to_owned(),
+        started["device_code"].as_str().unwrap().to_owned(),
+    );
+    let alice = signed_in(&app, "alice").await;
+    crate::support::sql_attested(
+        &app.core,
+        "UPDATE session SET auth_time = '2020-01-01 00:00:00+00:00'",
+        "session",
+    )
+    .await;
+    // The page offers a fresh sign-in in place of the Approve button…
+    let page = alice
+        .page(&format!("{}/device?user_code={user_code}", app.base))
+        .await;
+    assert!(
+        page.contains("data-testid=\"device-reauth-link\""),
+        "{page}"
+    );
+    assert!(!page.contains("data-testid=\"device-approve\""), "{page}");
+    // …and a form posted anyway goes there, approving nothing.
+    let res = alice
+        .submit(
+            &app.base,
+            "/device",
+            &page,
+            &[("user_code", &user_code), ("decision", "approve")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with("/auth/reauth?return_to=%2Fdevice%3Fuser_code%3D"),
+        "{to}"
+    );
+    let (status, body) = poll(&app, &device_code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("authorization_pending"))
+    );
+    assert_eq!(events(&app, "auth.device.approve").await, 0);
+
+    // A fresh sign-in approves; the command line gets that sign-in's time.
+    let fresh = signed_in(&app, "alice").await;
+    assert_eq!(
+        decide(&app, &fresh, &user_code, "approve").await.status(),
+        303
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let (status, body) = poll(&app, &device_code).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Denying needs no fresh sign-in: saying no is always allowed.
+    let other = start(&app).await;
+    let code = other["user_code"].as_str().unwrap();
+    let res = alice
+        .submit(
+            &app.base,
+            "/device",
+            &alice
+                .page(&format!("{}/device?user_code={code}", app.base))
+                .await,
+            &[("user_code", code), ("decision", "deny")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/device?done=denied");
+}
+
+/// A command line signed in as `user`: its token.
+async fn command_line_of(app: &SsoApp, user: &str) -> String {
+    let started = start(app).await;
+    let browser = signed_in(app, user).await;
+    let user_code = started["user_code"].as_str().unwrap();
+    assert_eq!(
+        decide(app, &browser, user_code, "approve").await.status(),
+        303
+    );
+    let (status, token) = poll(app, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{token}");
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_security_admin_sees_a_members_command_lines_and_ends_one() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let first = command_line_of(&app, "alice").await;
+    let second = command_line_of(&app, "alice").await;
+    let me = expect_json(app.get("/api/v1/me", &first).await, 200).await;
+    let member = me["id"].as_str().unwrap().to_owned();
+    let page_of = |browser: &Browser| {
+        let url = format!("{}/members/{member}", app.base);
+        let browser = browser.client.clone();
+        async move { browser.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+
+    // An auditor sees them, without the button.
+    let olga = signed_in(&app, "olga").await;
+    let seen = page_of(&olga).await;
+    assert_eq!(
+        seen.matches("data-testid=\"command-line\"").count(),
+        2,
+        "{seen}"
+    );
+    assert!(!seen.contains("command-line-revoke"));
+
+    // A security admin ends one; the other goes on.
+    let sam = signed_in(&app, "sam").await;
+    let page = page_of(&sam).await;
+    assert!(page.contains("Signed-in command lines"), "{page}");
+    let handle = keyward::authn::session::hash(&first);
+    assert!(
+        page.contains(&handle),
+        "the form names the session by its hash"
+    );
+    assert!(
+        !page.contains(&first) && !page.contains(&second),
+        "never a token"
+    );
+    let here = format!("/members/{member}/command-lines/revoke");
+    let res = sam
+        .submit(&app.base, &here, &page, &[("session", &handle)])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()["location"],
+        format!("/members/{member}#command-lines").as_str()
+    );
+    assert_eq!(app.get("/api/v1/me", &first).await.status(), 401);
+    assert_eq!(app.get("/api/v1/me", &second).await.status(), 200);
+    let revoked: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "session.revoke")
+        .collect();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(
+        revoked[0].target.as_deref(),
+        Some(format!("member:{member}").as_str())
+    );
+    // Again, or another member's, or nonsense: 404, and nothing else ends.
+    let res = sam
+        .submit(&app.base, &here, &page, &[("session", &handle)])
+        .await;
+    assert_eq!(res.status(), 404);
+    let res = sam
+        .submit(&app.base, &here, &page, &[("session", "not-a-hash")])
+        .await;
+    assert_eq!(res.status(), 404);
+    let mia = command_line_of(&app, "mia").await;
+    let res = sam
+        .submit(
+            &app.base,
+            &here,
+            &page,
+            &[("session", &keyward::authn::session::hash(&mia))],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(app.get("/api/v1/me", &mia).await.status(), 200);
+    // The Japanese page has its own words.
+    sam.get(&format!("{}/lang/ja?return_to=/members", app.base))
+        .await;
+    let ja = page_of(&sam).await;
+    assert!(ja.contains("サインイン中のコマンドライン"), "{ja}");
+}

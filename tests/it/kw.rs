@@ -44,6 +44,29 @@ async fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs `kw` on a terminal (util-linux `script` gives it one) with `env`; what it printed.
+async fn run_on_terminal(config: &Path, args: &str, env: &[(&str, &str)]) -> String {
+    let mut script = Command::new("script");
+    script
+        .args([
+            "-qfec",
+            &format!("{} {args}", kw_bin().display()),
+            "/dev/null",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("XDG_CONFIG_HOME", config)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let out = tokio::task::spawn_blocking(move || script.output())
+        .await
+        .expect("joined")
+        .expect("script runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The TOTP codes of the periods around now, by Python's standard library.
 fn reference_codes() -> Vec<String> {
     let script = "import base64,hmac,hashlib,struct,time,sys\n\
@@ -143,6 +166,21 @@ async fn kw_logs_in_with_a_device_code_and_gets_a_code_the_reference_agrees_with
     );
     let (_, listed, _) = run(config.path(), &["accounts"]).await;
     assert!(listed.contains("@terminal"), "{listed}");
+    // On a colour terminal the code is bold and its validity is said; NO_COLOR turns colour
+    // off; a pipe gets the bare code (above).
+    let coloured = run_on_terminal(config.path(), "code @terminal", &[("TERM", "xterm")]).await;
+    assert!(coloured.contains("\x1b[1m"), "{coloured:?}");
+    assert!(coloured.contains("s more)"), "{coloured:?}");
+    let plain = run_on_terminal(
+        config.path(),
+        "code @terminal",
+        &[("TERM", "xterm"), ("NO_COLOR", "1")],
+    )
+    .await;
+    assert!(
+        !plain.contains('\x1b') && plain.contains("s more)"),
+        "{plain:?}"
+    );
 
     // Under approval: exit 5, with the server's code.
     let locked = expect_json(
@@ -301,4 +339,212 @@ async fn kw_prints_completions_and_help_with_examples() {
     );
     let (_, help, _) = run(config.path(), &["code", "--help"]).await;
     assert!(help.contains("Example: kw code"), "{help}");
+}
+
+/// Imports ten backup codes (`1000 0001` … `1000 0010`) on `account`.
+async fn backup_codes(app: &SsoApp, manager: &str, account: &str) {
+    let codes: Vec<String> = (1..=10).map(|i| format!("1000 {i:04}")).collect();
+    expect_json(
+        app.post(
+            &format!("/api/v1/accounts/{account}/backup-codes"),
+            manager,
+            json!({"codes": codes, "issued_on": "2026-12-01"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn kw_checks_out_backup_codes_in_order_and_follows_a_runbook_to_the_next_one() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@bk").await;
+    backup_codes(&app, &manager, &account).await;
+    let config = tempfile::tempdir().unwrap();
+    assert_eq!(login(&app, config.path(), "alice", "approve").await.0, 0);
+
+    // A reason is required; the first code, then the second, each once.
+    assert_eq!(
+        run(config.path(), &["backup", "checkout", "@bk"]).await.0,
+        2
+    );
+    let (code, out, err) = run(
+        config.path(),
+        &["backup", "checkout", "x @bk", "--reason", "locked out"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim().replace(' ', ""), "10000001");
+    let (code, out, _) = run(
+        config.path(),
+        &[
+            "backup",
+            "checkout",
+            "@bk",
+            "--reason",
+            "locked out",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0);
+    let second: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(second["position"], 2);
+    assert_eq!(second["remaining"], 8);
+    let (code, out, err) = run(config.path(), &["backup", "report", "@bk", "1", "worked"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Code 1 of generation 1 is now used"), "{out}");
+    assert_eq!(
+        run(config.path(), &["backup", "report", "@bk", "1", "maybe"])
+            .await
+            .0,
+        2
+    );
+    let (_, status, _) = run(config.path(), &["backup", "status", "@bk"]).await;
+    assert!(status.contains("8 of 10 left"), "{status}");
+    assert!(
+        !status.contains("1000"),
+        "states only, never values: {status}"
+    );
+
+    // The lockout runbook, answered from the terminal, hands out the third code once.
+    let (code, out, err) = run(
+        config.path(),
+        &[
+            "incident",
+            "start",
+            "@bk",
+            "--runbook",
+            "lockout",
+            "--note",
+            "phone lost",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let incident: Value = serde_json::from_str(&out).unwrap();
+    let id = incident["id"].as_str().unwrap().to_owned();
+    assert_eq!(incident["step"]["id"], "device_left");
+    for choice in ["no", "no", "no_seed"] {
+        let (code, _, err) = run(config.path(), &["incident", "answer", &id, choice]).await;
+        assert_eq!(code, 0, "{choice}: {err}");
+    }
+    let (code, _, err) = run(config.path(), &["incident", "answer", &id, "nonsense"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("check_out"), "the choices are named: {err}");
+    let (code, out, err) = run(config.path(), &["incident", "answer", &id, "check_out"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("1000 0003") || out.contains("10000003"),
+        "{out}"
+    );
+    assert!(out.contains("shown once"), "{out}");
+    assert!(out.contains("Step backup_result"), "{out}");
+    let (_, shown, _) = run(config.path(), &["incident", "show", &id]).await;
+    assert!(shown.contains("incident.answer"), "{shown}");
+    assert!(
+        !shown.contains("10000003") && !shown.contains("1000 0003"),
+        "{shown}"
+    );
+    let (_, open, _) = run(config.path(), &["incident", "show"]).await;
+    assert!(open.contains(&id), "{open}");
+    let (_, runbooks, _) = run(config.path(), &["incident", "runbooks"]).await;
+    assert!(runbooks.contains("lockout"), "{runbooks}");
+}
+
+/// The TOTP codes the reference gives, found in `text`.
+fn has_reference_code(text: &str) -> bool {
+    reference_codes().iter().any(|c| text.contains(c.as_str()))
+}
+
+#[tokio::test]
+async fn a_reveal_that_needs_a_fresher_sign_in_runs_the_device_flow_again_on_a_terminal() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let manager = app.token("manager", "marketing").await;
+    let account = app.account(&manager, "marketing", "@fresh").await;
+    app.set_totp(&manager, &account, SEED).await;
+    let config = tempfile::tempdir().unwrap();
+    assert_eq!(login(&app, config.path(), "alice", "approve").await.0, 0);
+    let stale = || async {
+        crate::support::sql_attested(
+            &app.core,
+            "UPDATE session SET auth_time = '2020-01-01 00:00:00+00:00' WHERE client = 'cli'",
+            "session",
+        )
+        .await;
+    };
+    stale().await;
+
+    // For a script (no terminal) it fails plainly: exit 3 with the server's code.
+    let (code, _, err) = run(config.path(), &["code", "@fresh"]).await;
+    assert_eq!(code, 3);
+    assert!(err.contains("reauthentication_required"), "{err}");
+
+    // On a terminal (util-linux `script` gives it one) it says so and signs in again.
+    let line = format!("{} code @fresh", kw_bin().display());
+    let mut script = Command::new("script");
+    script
+        .args(["-qfec", &line, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("XDG_CONFIG_HOME", config.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = script.spawn().expect("script runs");
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().expect("stdout");
+    let (code_line, rest) = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.expect("text");
+            seen.push(line.clone());
+            if line.contains("enter the code") {
+                return (line, lines);
+            }
+        }
+        panic!("no code asked: {seen:?}");
+    })
+    .await
+    .expect("joined");
+    let user_code = code_line.trim().rsplit(' ').next().unwrap().to_owned();
+    let browser = Browser::new();
+    browser.sign_in(&app.base, "alice").await;
+    let page = browser
+        .page(&format!("{}/device?user_code={user_code}", app.base))
+        .await;
+    let res = browser
+        .submit(
+            &app.base,
+            "/device",
+            &page,
+            &[("user_code", &user_code), ("decision", "approve")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let (status, printed) = tokio::task::spawn_blocking(move || {
+        let printed: Vec<String> = rest.map_while(Result::ok).collect();
+        let status = child.wait().expect("script ends");
+        drop(stdin);
+        (status, printed.join("\n"))
+    })
+    .await
+    .expect("joined");
+    assert!(status.success(), "{printed}");
+    assert!(has_reference_code(&printed), "{printed}");
+    // One command line stays signed in: the old session was ended.
+    let (code, out, _) = run(config.path(), &["code", "@fresh"]).await;
+    assert_eq!(code, 0);
+    assert!(has_reference_code(&out));
+    let alice = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "auth.logout")
+        .count();
+    assert_eq!(alice, 1, "the stale session was ended");
 }

@@ -58,7 +58,7 @@ impl Modify for BearerAuth {
         site::audit::audit,
         site::rotation::tasks, site::rotation::take, site::rotation::dismiss,
         site::rotation::store_seed, site::rotation::store_password,
-        site::members::members, site::members::member, site::members::offboard, site::members::review, site::members::report,
+        site::members::members, site::members::member, site::members::offboard, site::members::review, site::members::revoke_command_line, site::members::report,
         site::breakglass::escrows_list, site::breakglass::create, site::breakglass::escrow_detail, site::breakglass::pickup,
         site::ceremony::set_age_key, site::ceremony::confirm, site::ceremony::retire,
         site::releases::request, site::releases::release_detail, site::releases::veto,

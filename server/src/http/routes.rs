@@ -188,6 +188,7 @@ pub static ROUTES: &[Route] = table! {
     Get "/members/{id}" OrgWide(MemberRead) => site::members::member;
     Post "/members/{id}/offboard" OrgWide(MemberOffboard) => site::members::offboard;
     Post "/members/{id}/review" OrgWide(MemberOffboard) => site::members::review;
+    Post "/members/{id}/command-lines/revoke" OrgWide(MemberOffboard) => site::members::revoke_command_line;
     Get "/members/{id}/report" OrgWide(MemberRead) => site::members::report;
     Get "/escrows" Caller => site::breakglass::escrows_list;
     Post "/escrows" OrgWide(EscrowManage) => site::breakglass::create;

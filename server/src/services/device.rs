@@ -294,6 +294,11 @@ impl Core {
                 "a command line is approved from a signed-in browser",
             ));
         };
+        // The command line inherits this sign-in's time, and reveals with it: approving one
+        // is a step-up, as a reveal is.
+        if approve {
+            self.require_recent_auth(caller)?;
+        }
         let tx = self.store.begin_write().await?;
         let Some(before) =
             repo::pending_by_user_code(&*tx, &self.integrity, user_code.as_str()).await?

@@ -24,6 +24,7 @@ pub enum Missing {
     Team,
     AccessRequest,
     DeviceCode,
+    Session,
 }
 
 impl Missing {
@@ -45,6 +46,7 @@ impl Missing {
             Missing::Team => "team",
             Missing::AccessRequest => "access request",
             Missing::DeviceCode => "device code",
+            Missing::Session => "session",
         }
     }
 
@@ -66,6 +68,7 @@ impl Missing {
             Missing::Team => "not_found",
             Missing::AccessRequest => "access_request_not_found",
             Missing::DeviceCode => "user_code_not_found",
+            Missing::Session => "session_not_found",
         }
     }
 }

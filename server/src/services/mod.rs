@@ -10,6 +10,7 @@ pub mod audit;
 pub mod audit_state;
 pub mod backup;
 pub mod ceremony;
+pub mod cli_sessions;
 pub mod clock;
 pub mod departures;
 pub mod device;

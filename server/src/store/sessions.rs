@@ -70,6 +70,41 @@ pub async fn delete(db: &impl ConnectionTrait, id_hash: &str) -> Result<bool, Db
         > 0)
 }
 
+/// The command lines (`kw` sessions) signed in as a member and not expired, newest first;
+/// a row that does not verify is left out (and reported by the integrity check).
+pub async fn cli_of_member(
+    db: &impl ConnectionTrait,
+    ig: &Integrity,
+    member_id: &str,
+) -> Result<Vec<SessionRow>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let rows = session::Entity::find()
+        .filter(session::Column::MemberId.eq(member_id))
+        .filter(session::Column::Client.eq("cli"))
+        .filter(session::Column::ExpiresAt.gt(now()))
+        .order_by_desc(session::Column::CreatedAt)
+        .limit(100)
+        .all(db)
+        .await?;
+    Ok(ig.keep(rows))
+}
+
+/// Ends one command line's session of a member; false when there is none.
+pub async fn delete_cli(
+    db: &impl ConnectionTrait,
+    member_id: &str,
+    id_hash: &str,
+) -> Result<bool, DbErr> {
+    Ok(session::Entity::delete_many()
+        .filter(session::Column::IdHash.eq(id_hash))
+        .filter(session::Column::MemberId.eq(member_id))
+        .filter(session::Column::Client.eq("cli"))
+        .exec(db)
+        .await?
+        .rows_affected
+        > 0)
+}
+
 /// Ends every session of a member (offboarding, sign-out everywhere).
 pub async fn delete_for_member(db: &impl ConnectionTrait, member_id: &str) -> Result<u64, DbErr> {
     Ok(session::Entity::delete_many()

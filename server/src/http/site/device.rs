@@ -18,6 +18,8 @@ pub struct PendingView {
     client: String,
     from: String,
     when: String,
+    /// Where to sign in again first, when the browser's sign-in is not recent.
+    reauth: Option<String>,
 }
 
 #[derive(Template)]
@@ -77,6 +79,11 @@ async fn page_for(
                     .collect::<Vec<_>>()
                     .join(" · "),
                 when: when(p.created_at),
+                reauth: caller
+                    .session
+                    .as_ref()
+                    .filter(|s| !core.is_recent(s))
+                    .map(|_| reauth_link(&p.user_code.display())),
             };
             render(
                 StatusCode::OK,
@@ -113,6 +120,20 @@ async fn page_for(
     }
 }
 
+/// The step-up sign-in that comes back to this code's page.
+fn reauth_link(code: &str) -> String {
+    let back = device_path(code);
+    let encoded: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    format!("/auth/reauth?return_to={encoded}")
+}
+
+fn device_path(code: &str) -> String {
+    format!(
+        "/device?user_code={}",
+        url::form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>()
+    )
+}
+
 /// The device sign-in page: type the code, then see the request and approve or deny it.
 #[utoipa::path(get, path = "/device", tag = "dashboard", security(("session" = [])),
     params(DeviceQuery),
@@ -125,10 +146,7 @@ pub async fn page(
 ) -> HttpResponse {
     let Some(caller) = session.0 else {
         let back = match &query.user_code {
-            Some(code) => format!(
-                "/device?user_code={}",
-                url::form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>()
-            ),
+            Some(code) => device_path(code),
             None => "/device".to_owned(),
         };
         return to_signin(&back);
@@ -157,7 +175,7 @@ pub struct DeviceForm {
 /// Approves or denies the command line's sign-in, then shows the result once.
 #[utoipa::path(post, path = "/device", tag = "dashboard", security(("session" = [])),
     request_body(content = DeviceForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 303, description = "to the result"), (status = 403, description = "a stale form (CSRF)", content_type = "text/html"), (status = 404, description = "no pending sign-in with that code", content_type = "text/html"), (status = 409, description = "decided already", content_type = "text/html"), (status = 422, description = "not a code, or no decision", content_type = "text/html")))]
+    responses((status = 303, description = "to the result, or to sign in again first (approving needs a recent sign-in)"), (status = 403, description = "a stale form (CSRF)", content_type = "text/html"), (status = 404, description = "no pending sign-in with that code", content_type = "text/html"), (status = 409, description = "decided already", content_type = "text/html"), (status = 422, description = "not a code, or no decision", content_type = "text/html")))]
 pub async fn decide(
     req: HttpRequest,
     core: web::Data<Core>,
@@ -190,6 +208,7 @@ pub async fn decide(
         Err(ServiceError::NotFound(_)) => {
             page_for(&req, &core, &caller, Some(&form.user_code), None).await
         }
+        Err(ServiceError::ReauthRequired) => see_other(&reauth_link(&form.user_code)),
         Err(err) => service_failure(Chrome::new(&req, &core, Some(&caller)), err),
     }
 }

@@ -14,6 +14,16 @@ pub struct DeviceTexts {
     pub approved: &'static str,
     pub denied: &'static str,
     pub warning: &'static str,
+    pub reauth: &'static str,
+    pub reauth_link: &'static str,
+    pub cli_title: &'static str,
+    pub cli_intro: &'static str,
+    pub cli_empty: &'static str,
+    pub cli_signed_in: &'static str,
+    pub cli_last_seen: &'static str,
+    pub cli_expires: &'static str,
+    pub cli_from: &'static str,
+    pub cli_revoke: &'static str,
 }
 
 pub static EN: DeviceTexts = DeviceTexts {
@@ -30,6 +40,16 @@ pub static EN: DeviceTexts = DeviceTexts {
     approved: "Approved. Go back to your terminal: it is signed in as you.",
     denied: "Denied. The command line is not signed in.",
     warning: "Never approve a code someone sent you: it would give them your access.",
+    reauth: "Approving a command line needs a recent sign-in (the command line reveals codes with it).",
+    reauth_link: "Sign in again to approve",
+    cli_title: "Signed-in command lines",
+    cli_intro: "Terminals where this member ran `kw login`. Each acts as the member until it expires, `kw logout`, or you end it here.",
+    cli_empty: "No command line is signed in as this member.",
+    cli_signed_in: "Signed in",
+    cli_last_seen: "Last used",
+    cli_expires: "Expires",
+    cli_from: "From",
+    cli_revoke: "End this session",
 };
 
 pub static JA: DeviceTexts = DeviceTexts {
@@ -46,4 +66,14 @@ pub static JA: DeviceTexts = DeviceTexts {
     approved: "承認しました。端末に戻ってください。あなたとしてサインインしています。",
     denied: "拒否しました。コマンドラインはサインインしていません。",
     warning: "他人から送られたコードは絶対に承認しないでください。あなたの権限を渡すことになります。",
+    reauth: "コマンドラインの承認には最近のログインが必要です（コマンドラインはそのログインでコードを表示します）。",
+    reauth_link: "もう一度ログインして承認する",
+    cli_title: "サインイン中のコマンドライン",
+    cli_intro: "このメンバーが `kw login` を実行した端末です。期限切れ、`kw logout`、またはここで終了するまで、メンバーとして操作できます。",
+    cli_empty: "このメンバーとしてサインインしているコマンドラインはありません。",
+    cli_signed_in: "サインイン",
+    cli_last_seen: "最終利用",
+    cli_expires: "有効期限",
+    cli_from: "接続元",
+    cli_revoke: "このセッションを終了",
 };

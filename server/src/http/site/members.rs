@@ -142,9 +142,19 @@ struct MemberPage {
     m: MemberRowView,
     strict: bool,
     exposure: Vec<ExposureRow>,
+    command_lines: Vec<CommandLineView>,
     can_offboard: bool,
     error: Option<String>,
     reason: String,
+}
+
+/// A signed-in command line (`kw`) as the member's page lists it.
+pub struct CommandLineView {
+    id: String,
+    signed_in: String,
+    last_seen: String,
+    expires: String,
+    from: String,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -173,6 +183,23 @@ async fn member_page(
         Err(err) => return service_failure(c, err),
     };
     let can_offboard = core.may(caller, ORG_WIDE, Action::MemberOffboard).await;
+    let command_lines = match core.cli_sessions(caller, id).await {
+        Ok(found) => found
+            .into_iter()
+            .map(|s| CommandLineView {
+                id: s.id,
+                signed_in: when(s.created_at),
+                last_seen: when(s.last_seen_at),
+                expires: when(s.expires_at),
+                from: [s.ip, s.user_agent]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+            })
+            .collect(),
+        Err(err) => return service_failure(c, err),
+    };
     let exposure = exposure_rows(&items, c.t);
     let m = member_row(&view, c.t);
     let (status, error, reason) = match failure {
@@ -186,11 +213,44 @@ async fn member_page(
             m,
             strict,
             exposure,
+            command_lines,
             can_offboard,
             error,
             reason,
         },
     )
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RevokeCliForm {
+    #[serde(default)]
+    csrf: String,
+    /// The session's handle, as the member's page lists it.
+    #[serde(default)]
+    session: String,
+}
+
+/// Ends one of the member's signed-in command lines (security admins), then shows the member.
+#[utoipa::path(post, path = "/members/{id}/command-lines/revoke", tag = "dashboard", security(("session" = [])),
+    params(keyward_proto::members::MemberId),
+    request_body(content = RevokeCliForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "to the member's page"), (status = 403, description = "a stale form (CSRF) or not allowed", content_type = "text/html"), (status = 404, description = "no such session of this member", content_type = "text/html")))]
+pub async fn revoke_command_line(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    id: web::Path<String>,
+    form: web::Form<RevokeCliForm>,
+) -> HttpResponse {
+    let here = format!("/members/{id}");
+    let caller = match form_caller(&req, &core, session, &form.csrf, &here) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    match core.revoke_cli_session(&caller, &id, &form.session).await {
+        Ok(()) => see_other(&format!("{here}#command-lines")),
+        Err(err) => service_failure(Chrome::new(&req, &core, Some(&caller)), err),
+    }
 }
 
 /// A member: what they were exposed to, and the offboard form.

@@ -75,7 +75,7 @@ pub struct OffboardingReport {
 
 /// The audit target naming a member; an id that cannot be one is named as such (never
 /// quoted: it could be anything, of any length).
-fn member_target(id: &str) -> String {
+pub(crate) fn member_target(id: &str) -> String {
     if crate::domain::is_id(id) {
         format!("member:{id}")
     } else {
