@@ -5,6 +5,9 @@ CARGO      ?= cargo
 DEV_DIR    ?= .dev
 DEV_LISTEN ?= 127.0.0.1:8080
 BIN        := target/debug/keyward
+HOST       := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+# kw linked statically (glibc included; TLS is rustls): it runs on any Linux of this architecture.
+KW_STATIC_FLAGS := RUSTFLAGS="-C target-feature=+crt-static"
 PG_ADMIN   ?= postgres://postgres@127.0.0.1:5432/postgres
 # Schemathesis (the OpenAPI fuzzer of the integration tests), pinned with hashes.
 ST_VENV    := target/schemathesis
@@ -14,7 +17,7 @@ SCIM_VENV  := target/scim
 
 export KW_TEST_PG_URL ?= $(PG_ADMIN)
 
-.PHONY: help build dev test test-deps test-structure test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
+.PHONY: kw-static help build dev test test-deps test-structure test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
 
 # Root installs with apt-get directly; others through sudo.
 APT_INSTALL = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq && apt-get install -y -qq "$$@"' --
@@ -25,6 +28,7 @@ help:
 	@echo "make test   run every test: unit, integration on SQLite and PostgreSQL, browser"
 	@echo "make lint   rustfmt and clippy"
 	@echo "make bench  release build, then the load harness on SQLite and PostgreSQL (bench/README.md)"
+	@echo "make kw-static  the members' client kw as one static binary (target/$(HOST)/release/kw)"
 
 build:
 	$(CARGO) build --locked
@@ -111,7 +115,8 @@ test-browser:
 ## 10001, with the key file from a mounted secret (tests/image/run.sh says what it checks).
 test-image:
 	@echo "== the container image (podman, deploy/Dockerfile)"
-	$(if $(filter 0,$(shell id -u)),,sudo) env KW_BIN=$(BIN) tests/image/run.sh
+	$(KW_STATIC_FLAGS) $(CARGO) build --locked -p keyward-client --target $(HOST)
+	$(if $(filter 0,$(shell id -u)),,sudo) env KW_BIN=$(BIN) KW_STATIC=target/$(HOST)/debug/kw tests/image/run.sh
 
 ## test-fuzz: a short run of each cargo fuzz target (fuzz/) from its corpus in the repo. The
 ## targets build on the stable toolchain without a sanitizer (-s none: the parsers are safe
@@ -147,6 +152,12 @@ clean-test-dbs:
 bench: check-postgres
 	$(CARGO) build --release --locked -p keyward -p keyward-bench
 	target/release/keyward-bench --keyward target/release/keyward $(BENCH_ARGS)
+
+## kw-static: the members' client as one static binary, as the container image builds it.
+kw-static:
+	$(KW_STATIC_FLAGS) $(CARGO) build --release --locked -p keyward-client --target $(HOST)
+	@! ldd target/$(HOST)/release/kw 2>&1 | grep -q '=>' || { echo "kw is not static"; exit 1; }
+	@echo "target/$(HOST)/release/kw: $$(du -h target/$(HOST)/release/kw | cut -f1)"
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -16,6 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 BIN=${KW_BIN:-target/debug/keyward}
+# kw built as the Dockerfile builds it (static), in debug here: make test-image builds it.
+KW_STATIC=${KW_STATIC:-target/x86_64-unknown-linux-gnu/debug/kw}
 IMAGE=localhost/keyward:test
 BASE=docker.io/library/debian:bookworm-slim
 NAME=kw-image-test
@@ -25,6 +27,7 @@ podman() { command podman --runtime runc "$@"; }
 work=$(mktemp -d)
 cleanup() {
   podman rm -f -t 0 "$NAME" "$NAME-bad" >/dev/null 2>&1 || true
+  podman rmi -f localhost/kw-alone:test >/dev/null 2>&1 || true
   podman volume rm -f "$NAME-data" >/dev/null 2>&1 || true
   # the previous build of the test image, untagged by this one
   podman image prune -f >/dev/null 2>&1 || true
@@ -40,8 +43,9 @@ if ! podman image exists "$BASE"; then
   tar -C "$work/rootfs" -c . | podman import -q - "$BASE" >/dev/null
   rm -rf "$work/rootfs"
 fi
-mkdir -p "$work/ctx/src/target/release"
+mkdir -p "$work/ctx/src/target/release" "$work/ctx/src/target/static"
 cp "$BIN" "$work/ctx/src/target/release/keyward"
+cp "$KW_STATIC" "$work/ctx/src/target/static/kw"
 podman build -q --format docker --network host --build-context build="$work/ctx" \
   -f deploy/Dockerfile -t "$IMAGE" . >/dev/null 2>"$work/build.log" || { cat "$work/build.log" >&2; fail "the image builds"; }
 pass "deploy/Dockerfile builds"
@@ -88,6 +92,23 @@ code=$(api -d '{}' "$base/api/v1/accounts/$account/totp/code" | python3 -c 'impo
 [[ "$code" =~ ^[0-9]{6}$ ]] || fail "a code is revealed"
 pass "a seed sealed with the mounted key reveals its code"
 if grep -q -e "$SEED" -e "$token" <<<"$(podman logs "$NAME" 2>&1)"; then fail "the logs hold no seed and no token"; fi
+
+# kw, the members' client, is in the image, static: it runs in an image holding nothing else,
+# and reaches the server (an unknown token: exit 3, not signed in).
+one_off=(--rm --network host --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 --health-interval disable)
+podman run "${one_off[@]}" --entrypoint kw "$IMAGE" --version | grep -q '^kw ' || fail "the image carries kw"
+if ldd "$KW_STATIC" 2>&1 | grep -q '=>'; then fail "kw is linked statically"; fi
+mkdir "$work/alone" && cp "$KW_STATIC" "$work/alone/kw"
+tar -C "$work/alone" -c kw | podman import -q - localhost/kw-alone:test >/dev/null
+podman run "${one_off[@]}" --entrypoint /kw localhost/kw-alone:test --version | grep -q '^kw ' ||
+  fail "kw runs in an image with no libc"
+set +e
+podman run "${one_off[@]}" -e KW_SERVER="$base" -e KW_TOKEN=kwcli_unknown \
+  --entrypoint /kw localhost/kw-alone:test whoami >/dev/null 2>&1
+status=$?
+set -e
+[ "$status" = 3 ] || fail "kw alone reaches the server and is told it is not signed in (exit $status)"
+pass "the image carries kw, static: it runs alone in an empty image and reaches the server"
 pass "the logs hold no seed and no token"
 
 podman stop -t 30 "$NAME" >/dev/null 2>&1

@@ -28,7 +28,7 @@ pub struct DeviceTexts {
 
 pub static EN: DeviceTexts = DeviceTexts {
     title: "Sign in a command line",
-    intro: "`kw login` shows a code like BCDF-GHJK. Type it here to let that command line act as you.",
+    intro: "kw login shows a code like BCDF-GHJK. Type it here to let that command line act as you.",
     code_label: "The code the command line shows",
     continue_button: "Continue",
     confirm: "A command line asks to act as you. Approve only if you started it just now and the code matches your terminal.",
@@ -43,7 +43,7 @@ pub static EN: DeviceTexts = DeviceTexts {
     reauth: "Approving a command line needs a recent sign-in (the command line reveals codes with it).",
     reauth_link: "Sign in again to approve",
     cli_title: "Signed-in command lines",
-    cli_intro: "Terminals where this member ran `kw login`. Each acts as the member until it expires, `kw logout`, or you end it here.",
+    cli_intro: "Terminals where this member ran kw login. Each acts as the member until it expires, kw logout, or you end it here.",
     cli_empty: "No command line is signed in as this member.",
     cli_signed_in: "Signed in",
     cli_last_seen: "Last used",
@@ -54,7 +54,7 @@ pub static EN: DeviceTexts = DeviceTexts {
 
 pub static JA: DeviceTexts = DeviceTexts {
     title: "コマンドラインのサインイン",
-    intro: "`kw login` が BCDF-GHJK のようなコードを表示します。ここに入力すると、そのコマンドラインがあなたとして操作できるようになります。",
+    intro: "kw login が BCDF-GHJK のようなコードを表示します。ここに入力すると、そのコマンドラインがあなたとして操作できるようになります。",
     code_label: "コマンドラインに表示されたコード",
     continue_button: "次へ",
     confirm: "コマンドラインがあなたとして操作する許可を求めています。今あなたが開始し、コードが端末の表示と一致する場合にのみ承認してください。",
@@ -69,7 +69,7 @@ pub static JA: DeviceTexts = DeviceTexts {
     reauth: "コマンドラインの承認には最近のログインが必要です（コマンドラインはそのログインでコードを表示します）。",
     reauth_link: "もう一度ログインして承認する",
     cli_title: "サインイン中のコマンドライン",
-    cli_intro: "このメンバーが `kw login` を実行した端末です。期限切れ、`kw logout`、またはここで終了するまで、メンバーとして操作できます。",
+    cli_intro: "このメンバーが kw login を実行した端末です。期限切れ、kw logout、またはここで終了するまで、メンバーとして操作できます。",
     cli_empty: "このメンバーとしてサインインしているコマンドラインはありません。",
     cli_signed_in: "サインイン",
     cli_last_seen: "最終利用",
