@@ -18,6 +18,9 @@ pub enum BackupCommand {
         /// Why (kept in the audit trail; required).
         #[arg(long)]
         reason: String,
+        /// Put the code on the clipboard instead of printing it.
+        #[arg(long)]
+        copy: bool,
     },
     /// Say whether the code you checked out worked on the platform (a rejected one counts
     /// towards the platform's lock-out budget).
@@ -77,20 +80,35 @@ fn warnings_line(warnings: &[String]) -> Option<String> {
 pub async fn run(command: BackupCommand, json: bool) -> Result<(), Failure> {
     let mut api = Api::signed_in()?;
     match command {
-        BackupCommand::Checkout { account, reason } => {
+        BackupCommand::Checkout {
+            account,
+            reason,
+            copy,
+        } => {
             let account = api.find_account(&account).await?;
             let body = serde_json::json!({ "justification": reason });
             let path = format!("/api/v1/accounts/{}/backup-codes/checkout", account.id);
             let code: CheckedOutOut = api.post_revealing(&path, &body).await?;
-            if json {
+            let copied = if copy {
+                Some(crate::clipboard::copy(code.code.expose_secret())?)
+            } else {
+                None
+            };
+            if json && copied.is_some() {
+                out::json(&serde_json::json!({
+                    "copied": copied, "position": code.position,
+                    "generation": code.generation, "remaining": code.remaining,
+                }));
+            } else if json {
                 out::json(&code);
-            } else if out::to_terminal() {
+            } else if out::to_terminal() || copied.is_some() {
+                let shown = match copied {
+                    Some(tool) => format!("Copied to the clipboard ({tool})"),
+                    None => out::bold(code.code.expose_secret()),
+                };
                 println!(
-                    "{}  (position {} of generation {}; {} left)",
-                    out::bold(code.code.expose_secret()),
-                    code.position,
-                    code.generation,
-                    code.remaining
+                    "{shown}  (position {} of generation {}; {} left)",
+                    code.position, code.generation, code.remaining
                 );
                 println!(
                     "Then: kw backup report {:?} {} worked|rejected",

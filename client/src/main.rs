@@ -5,6 +5,7 @@
 
 mod api;
 mod backup;
+mod clipboard;
 mod credentials;
 mod incident;
 mod login;
@@ -118,13 +119,16 @@ enum Command {
     },
     /// The current one-time code of an account: by id, `@handle` or `platform @handle`.
     ///
-    /// Example: kw code "x @brand" --reason "weekly post"
+    /// Example: kw code "x @brand" --reason "weekly post" --copy
     Code {
         /// An account id, `@handle`, or `platform @handle`.
         account: String,
         /// Why (kept in the audit trail).
         #[arg(long)]
         reason: Option<String>,
+        /// Put the code on the clipboard instead of printing it.
+        #[arg(long)]
+        copy: bool,
     },
 }
 
@@ -270,13 +274,29 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Code { account, reason } => {
+        Command::Code {
+            account,
+            reason,
+            copy,
+        } => {
             let mut api = Api::signed_in()?;
             let account = api.find_account(&account).await?;
             let body = serde_json::json!({ "justification": reason });
             let path = format!("/api/v1/accounts/{}/totp/code", account.id);
             let code: TotpCodeOut = api.post_revealing(&path, &body).await?;
-            if json {
+            if copy {
+                let tool = clipboard::copy(code.code.expose_secret())?;
+                if json {
+                    out::json(
+                        &serde_json::json!({ "copied": tool, "expires_in": code.expires_in }),
+                    );
+                } else {
+                    println!(
+                        "Copied to the clipboard ({tool}); valid {} s more.",
+                        code.expires_in
+                    );
+                }
+            } else if json {
                 out::json(&code);
             } else if out::to_terminal() {
                 println!(

@@ -499,3 +499,30 @@ async fn a_security_admin_sees_a_members_command_lines_and_ends_one() {
     let ja = page_of(&sam).await;
     assert!(ja.contains("サインイン中のコマンドライン"), "{ja}");
 }
+
+#[tokio::test]
+async fn signing_out_at_the_idp_ends_the_command_line_that_browser_approved() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let laptop = signed_in(&app, "alice").await;
+    let started = start(&app).await;
+    let user_code = started["user_code"].as_str().unwrap();
+    assert_eq!(
+        decide(&app, &laptop, user_code, "approve").await.status(),
+        303
+    );
+    let (status, token) = poll(&app, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    let cli = token["access_token"].as_str().unwrap().to_owned();
+    let other = command_line_of(&app, "alice").await;
+    assert_eq!(app.get("/api/v1/me", &cli).await.status(), 200);
+
+    // Back-channel logout of the laptop's IdP session ends the command line it approved…
+    assert!(laptop
+        .idp_logout(&app.idp.issuer)
+        .await
+        .status()
+        .is_redirection());
+    assert_eq!(app.get("/api/v1/me", &cli).await.status(), 401);
+    // …and not one approved from another IdP session.
+    assert_eq!(app.get("/api/v1/me", &other).await.status(), 200);
+}

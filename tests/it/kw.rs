@@ -31,8 +31,17 @@ fn kw(config: &Path) -> Command {
 
 /// Runs `kw` off the runtime (the server, and PostgreSQL's connections, run on it too).
 async fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
+    run_with(config, args, &[]).await
+}
+
+/// `run` with more environment.
+async fn run_with(
+    config: &Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (i32, String, String) {
     let mut cmd = kw(config);
-    cmd.args(args);
+    cmd.args(args).envs(env.iter().copied());
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .expect("joined")
@@ -166,6 +175,31 @@ async fn kw_logs_in_with_a_device_code_and_gets_a_code_the_reference_agrees_with
     );
     let (_, listed, _) = run(config.path(), &["accounts"]).await;
     assert!(listed.contains("@terminal"), "{listed}");
+    // --copy hands the code to the clipboard tool on its stdin and prints no code. (The
+    // clipboard here is a stand-in `xclip` that keeps what it is given: no display server.)
+    let tools = tempfile::tempdir().unwrap();
+    let clip = tools.path().join("clipboard");
+    let xclip = tools.path().join("xclip");
+    std::fs::write(&xclip, "#!/bin/sh\ncat > \"$(dirname \"$0\")/clipboard\"\n").unwrap();
+    std::fs::set_permissions(&xclip, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths(std::iter::once(tools.path().to_owned()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let (code, out, err) = run_with(
+        config.path(),
+        &["code", "@terminal", "--copy"],
+        &[("PATH", path.as_os_str()), ("DISPLAY", ":0".as_ref())],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Copied to the clipboard (xclip)"), "{out}");
+    let copied = std::fs::read_to_string(&clip).unwrap();
+    assert!(reference_codes().contains(&copied), "{copied}");
+    assert!(!out.contains(&copied), "the code is not printed: {out}");
+    let (code, _, err) = run(config.path(), &["code", "@terminal", "--copy"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no clipboard here"), "{err}");
     // On a colour terminal the code is bold and its validity is said; NO_COLOR turns colour
     // off; a pipe gets the bare code (above).
     let coloured = run_on_terminal(config.path(), "code @terminal", &[("TERM", "xterm")]).await;
