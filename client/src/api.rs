@@ -44,7 +44,12 @@ pub async fn refusal(res: reqwest::Response) -> Failure {
     let status = res.status().as_u16();
     let body: Option<ErrorBody> = res.json().await.ok();
     let (code, message) = body
-        .map(|b| (b.error.code, b.error.message))
+        .map(|b| {
+            (
+                crate::out::clean(&b.error.code),
+                crate::out::clean(&b.error.message),
+            )
+        })
         .unwrap_or_else(|| ("http_error".to_owned(), format!("HTTP {status}")));
     let exit = match (status, code.as_str()) {
         (_, "approval_required") => 5,

@@ -27,6 +27,7 @@ pub fn copy(text: &str) -> Result<&'static str, Failure> {
     for (tool, args) in candidates() {
         let spawned = Command::new(tool)
             .args(args)
+            .env_remove("KW_TOKEN")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -56,7 +56,11 @@ fn print_incident(incident: &IncidentOut, timeline: bool) {
         .map_or(incident.runbook.clone(), |t| t.in_lang(lang).to_owned());
     println!(
         "Incident {} on {} {} ({}): {}",
-        incident.id, incident.platform, incident.handle, title, incident.state
+        incident.id,
+        out::clean(&incident.platform),
+        out::clean(&incident.handle),
+        out::clean(&title),
+        incident.state
     );
     if let Some(result) = &incident.result {
         print_result(result);
@@ -66,20 +70,24 @@ fn print_incident(incident: &IncidentOut, timeline: bool) {
             let choice = entry.choice.as_deref().unwrap_or("");
             println!(
                 "  {}  {:<18} {} {} {}",
-                entry.at, entry.event, entry.actor, choice, entry.outcome
+                entry.at,
+                entry.event,
+                out::clean(&entry.actor),
+                out::clean(choice),
+                entry.outcome
             );
         }
     }
     if incident.state != "open" {
         if let Some(summary) = &incident.summary {
-            println!("Closed: {summary}");
+            println!("Closed: {}", out::clean(summary));
         }
         return;
     }
     println!(
         "Step {}: {}",
         incident.step.id,
-        incident.step.text.in_lang(lang)
+        out::clean(incident.step.text.in_lang(lang))
     );
     if incident.step.choices.is_empty() {
         println!("  (no choices: resolve it in the dashboard once done)");
@@ -93,7 +101,7 @@ fn print_incident(incident: &IncidentOut, timeline: bool) {
         println!(
             "  {:<16} {}{runs}",
             out::bold(&choice.id),
-            choice.text.in_lang(lang)
+            out::clean(choice.text.in_lang(lang))
         );
     }
     if !incident.step.choices.is_empty() {

@@ -90,6 +90,7 @@ pub async fn login(url: Option<String>, json: bool) -> Result<(), Failure> {
         .or_else(|| credentials::load().ok().map(|c| c.server))
         .ok_or_else(|| Failure::new(2, "give the server: kw login https://keyward.example.com"))?;
     let server = server.trim_end_matches('/').to_owned();
+    credentials::check_server(&server).map_err(|why| Failure::new(2, why))?;
     let client = http()?;
     let creds = device_sign_in(&client, &server).await?;
     let path = credentials::path();
@@ -101,7 +102,7 @@ pub async fn login(url: Option<String>, json: bool) -> Result<(), Failure> {
     } else {
         println!(
             "Signed in to {server} as {} (saved in {}).",
-            out::bold(&me.name),
+            out::bold(&out::clean(&me.name)),
             path.display()
         );
     }

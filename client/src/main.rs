@@ -192,7 +192,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     .collect();
                 println!(
                     "{} ({}) on {}: {}",
-                    me.name,
+                    out::clean(&me.name),
                     me.email.unwrap_or_default(),
                     api.creds.server,
                     roles.join(", ")
@@ -220,7 +220,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     };
                     println!(
                         "{}  {:<10} {:<24} {}{lock}",
-                        a.id, a.platform, a.handle, a.team
+                        a.id,
+                        out::clean(&a.platform),
+                        out::clean(&a.handle),
+                        out::clean(&a.team)
                     );
                 }
             }

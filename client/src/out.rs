@@ -49,6 +49,14 @@ pub fn error(text: &str) {
     eprintln!("{label} {text}");
 }
 
+/// A server's words made safe for a terminal: control characters (escape sequences that
+/// could rewrite the screen or the title) become `?`.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// A JSON document on stdout.
 pub fn json<T: serde::Serialize>(value: &T) {
     println!("{}", serde_json::to_string(value).unwrap_or_default());
@@ -76,5 +84,17 @@ pub fn lang() -> &'static str {
         "ja"
     } else {
         "en"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn a_servers_words_cannot_drive_the_terminal() {
+        assert_eq!(clean("@brand\u{1b}]0;owned\u{7}"), "@brand?]0;owned?");
+        assert_eq!(clean("x\r\nfake prompt$ "), "x??fake prompt$ ");
+        assert_eq!(clean("ブランド @brand"), "ブランド @brand");
     }
 }

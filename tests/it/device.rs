@@ -259,6 +259,36 @@ async fn a_denied_an_unknown_and_a_planted_sign_in_get_no_token() {
         .get(&format!("{}/device?user_code=BBBB-BBBB", app.base))
         .await;
     assert_eq!(res.status(), 429);
+    // Past the limit a right code is refused too, so guessing gains nothing; the limit is
+    // audited once, not once per try.
+    let real = start(&app).await;
+    let real_code = real["user_code"].as_str().unwrap();
+    let res = mia
+        .get(&format!("{}/device?user_code={real_code}", app.base))
+        .await;
+    assert_eq!(res.status(), 429);
+    let page = mia.page(&format!("{}/device", app.base)).await;
+    let res = mia
+        .submit(
+            &app.base,
+            "/device",
+            &page,
+            &[("user_code", real_code), ("decision", "deny")],
+        )
+        .await;
+    assert_eq!(res.status(), 429);
+    let (_, body) = poll(&app, real["device_code"].as_str().unwrap()).await;
+    assert_eq!(
+        body["error"], "authorization_pending",
+        "nothing was decided"
+    );
+    let limited = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "auth.denied" && r.details.contains("too_many_codes"))
+        .count();
+    assert_eq!(limited, 1);
     let res = mia
         .get(&format!("{}/device?user_code=nope", app.base))
         .await;
@@ -525,4 +555,79 @@ async fn signing_out_at_the_idp_ends_the_command_line_that_browser_approved() {
     assert_eq!(app.get("/api/v1/me", &cli).await.status(), 401);
     // …and not one approved from another IdP session.
     assert_eq!(app.get("/api/v1/me", &other).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_member_sees_and_ends_their_own_command_lines_and_no_one_elses() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let mine = command_line_of(&app, "alice").await;
+    let theirs = command_line_of(&app, "mia").await;
+    let alice = signed_in(&app, "alice").await;
+    let page = alice.page(&format!("{}/device", app.base)).await;
+    assert_eq!(
+        page.matches("data-testid=\"device-mine-line\"").count(),
+        1,
+        "{page}"
+    );
+    assert!(page.contains(&keyward::authn::session::hash(&mine)));
+    assert!(!page.contains(&keyward::authn::session::hash(&theirs)));
+    // Someone else's handle ends nothing.
+    let res = alice
+        .submit(
+            &app.base,
+            "/device/sessions/end",
+            &page,
+            &[("session", &keyward::authn::session::hash(&theirs))],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(app.get("/api/v1/me", &theirs).await.status(), 200);
+    let res = alice
+        .submit(
+            &app.base,
+            "/device/sessions/end",
+            &page,
+            &[("session", &keyward::authn::session::hash(&mine))],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/device#mine");
+    assert_eq!(app.get("/api/v1/me", &mine).await.status(), 401);
+    let ended: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "session.revoke")
+        .collect();
+    assert_eq!(ended.len(), 1);
+    assert!(
+        ended[0].details.contains("\"how\":\"self\""),
+        "{}",
+        ended[0].details
+    );
+    let page = alice.page(&format!("{}/device", app.base)).await;
+    assert!(page.contains("data-testid=\"device-mine-empty\""));
+}
+
+#[tokio::test]
+async fn device_sign_ins_long_expired_are_purged() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let (old, fresh) = (start(&app).await, start(&app).await);
+    let old_code = old["user_code"].as_str().unwrap().replace('-', "");
+    crate::support::sql_attested(
+        &app.core,
+        &format!(
+            "UPDATE device_grant SET expires_at = '2020-01-01 00:00:00+00:00' WHERE user_code = '{old_code}'"
+        ),
+        "device_grant",
+    )
+    .await;
+    app.core.purge_expired().await.unwrap();
+    let (_, body) = poll(&app, old["device_code"].as_str().unwrap()).await;
+    assert_eq!(body["error"], "invalid_grant", "the old grant is gone");
+    let (_, body) = poll(&app, fresh["device_code"].as_str().unwrap()).await;
+    assert_eq!(
+        body["error"], "authorization_pending",
+        "the fresh one stays"
+    );
 }

@@ -271,6 +271,33 @@ async fn kw_logout_ends_the_session_and_a_denied_login_exits_4() {
     .map(|t| json!({"token": t["token"].as_str()}))
     .unwrap();
     let token = token["token"].as_str().unwrap().to_owned();
+    // The saved token goes to its own server only: a KW_SERVER naming another is refused.
+    let (code, _, err) = run_with(
+        config.path(),
+        &["whoami"],
+        &[("KW_SERVER", "https://elsewhere.example".as_ref())],
+    )
+    .await;
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("KW_SERVER names https://elsewhere.example"),
+        "{err}"
+    );
+    // A token travels over https only (or to this machine).
+    let (code, _, err) = run(config.path(), &["login", "http://keyward.example.com"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("not https"), "{err}");
+    let (code, _, err) = run_with(
+        config.path(),
+        &["whoami"],
+        &[
+            ("KW_TOKEN", "kwcli_x".as_ref()),
+            ("KW_SERVER", "http://keyward.example.com".as_ref()),
+        ],
+    )
+    .await;
+    assert_eq!(code, 3);
+    assert!(err.contains("not https"), "{err}");
     assert_eq!(run(config.path(), &["logout"]).await.0, 0);
     assert!(!config.path().join("keyward/credentials.toml").exists());
     // The session is gone on the server too, not just forgotten here.
@@ -291,6 +318,20 @@ async fn kw_logout_ends_the_session_and_a_denied_login_exits_4() {
         .unwrap()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
+}
+
+#[tokio::test]
+async fn kw_saves_no_sign_in_through_a_symlinked_folder() {
+    let app = spawn_sso_app_with("", |_, _| {}).await;
+    let (config, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::os::unix::fs::symlink(elsewhere.path(), config.path().join("keyward")).unwrap();
+    let (code, _) = login(&app, config.path(), "alice", "approve").await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).unwrap().count(),
+        0,
+        "nothing written where the symlink points"
+    );
 }
 
 #[tokio::test]

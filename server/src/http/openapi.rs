@@ -50,7 +50,7 @@ impl Modify for BearerAuth {
         incidents::resolve, incidents::cancel,
         access::create, access::list, access::get, access::approve, access::deny, access::revoke,
         access::cancel,
-        device::code, device::token, site::device::page, site::device::decide,
+        device::code, device::token, site::device::page, site::device::decide, site::device::end_mine,
         site::auth::login, site::auth::callback, site::auth::reauth, site::auth::logout, site::auth::backchannel_logout,
         site::pages::home, site::pages::signin, site::pages::accounts, site::account::account,
         site::pages::reveal_totp, site::pages::language, site::assets::asset,

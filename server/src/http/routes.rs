@@ -168,6 +168,7 @@ pub static ROUTES: &[Route] = table! {
     Post "/auth/device/token" Nothing => api::device::token;
     Get "/device" Caller => site::device::page;
     Post "/device" Caller => site::device::decide;
+    Post "/device/sessions/end" Caller => site::device::end_mine;
     Get "/static/{name}" Nothing => site::assets::asset;
     Get "/" Nothing => site::pages::home;
     Get "/signin" Nothing => site::pages::signin;

@@ -223,6 +223,7 @@ impl Core {
             return Ok(Polled::Error(PollError::InvalidGrant));
         };
         let token = random_token(CLI_TOKEN_PREFIX);
+        let id_hash = session::hash(&token);
         let hours = i64::from(self.settings.session.cli_hours);
         let tx = self.store.begin_write().await?;
         let mut after = row.clone();
@@ -235,7 +236,7 @@ impl Core {
             &*tx,
             &self.integrity,
             NewSession {
-                id_hash: &session::hash(&token),
+                id_hash: &id_hash,
                 member_id: &member_id,
                 auth_time,
                 expires_at: at + Duration::hours(hours),
@@ -248,7 +249,8 @@ impl Core {
         .await?;
         let event = event_from(meta, &format!("member:{member_id}"), "auth.device.token")
             .target(format!("device:{}", row.id))
-            .details(serde_json::json!({ "client": CLIENT_ID, "hours": hours }));
+            // The session's handle as the member's page names it (its first 12 characters).
+            .details(serde_json::json!({ "client": CLIENT_ID, "hours": hours, "session": &id_hash[..12] }));
         crate::audit::append(&*tx, event).await?;
         tx.commit().await?;
         Ok(Polled::Token {
@@ -264,6 +266,7 @@ impl Core {
         caller: &Caller,
         user_code: &UserCode,
     ) -> Result<DevicePending, ServiceError> {
+        self.within_guess_budget(caller).await?;
         let found =
             repo::pending_by_user_code(self.store.db(), &self.integrity, user_code.as_str())
                 .await?;
@@ -299,6 +302,7 @@ impl Core {
         if approve {
             self.require_recent_auth(caller)?;
         }
+        self.within_guess_budget(caller).await?;
         let tx = self.store.begin_write().await?;
         let Some(before) =
             repo::pending_by_user_code(&*tx, &self.integrity, user_code.as_str()).await?
@@ -341,11 +345,32 @@ impl Core {
         Ok(())
     }
 
-    /// Counts one wrong user code of the caller; past the limit, 429 (audited).
-    async fn charge_code_guess(&self, caller: &Caller) -> Result<(), ServiceError> {
+    /// The caller's wrong-code window: its key, its start and now.
+    fn guess_window(caller: &Caller) -> (String, i64, i64) {
         let now = chrono::Utc::now().timestamp();
         let start = now - now.rem_euclid(GUESS_WINDOW_SECONDS);
-        let key = format!("device:{}", caller.principal.subject());
+        (format!("device:{}", caller.principal.subject()), start, now)
+    }
+
+    /// Refuses (429) a member who typed too many wrong codes in the window, before any code
+    /// is looked up: past the limit, a right guess is refused like a wrong one.
+    async fn within_guess_budget(&self, caller: &Caller) -> Result<(), ServiceError> {
+        let (key, start, now) = Self::guess_window(caller);
+        let hits = crate::store::limits::count(self.store.db(), &key, start).await?;
+        if hits >= CODE_GUESSES {
+            return Err(ServiceError::RateLimited {
+                code: "too_many_codes",
+                message: "too many wrong codes; wait a few minutes and check the code the command line shows".to_owned(),
+                retry_after: (start + GUESS_WINDOW_SECONDS - now).max(1) as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts one wrong user code of the caller; the one that reaches the limit is audited
+    /// (`auth.denied`, `too_many_codes`), once per window.
+    async fn charge_code_guess(&self, caller: &Caller) -> Result<(), ServiceError> {
+        let (key, start, _) = Self::guess_window(caller);
         let tx = self.store.begin_write().await?;
         let hits = crate::store::limits::add_many(&*tx, &[(key.as_str(), start)], 1)
             .await?
@@ -353,17 +378,12 @@ impl Core {
             .copied()
             .unwrap_or(0);
         tx.commit().await?;
-        if hits > CODE_GUESSES {
+        if hits == CODE_GUESSES {
             let event = caller
                 .event("auth.denied")
                 .outcome(Outcome::Denied)
                 .details(serde_json::json!({ "attempted": "auth.device.approve", "reason": "too_many_codes" }));
             self.record_standalone(event).await;
-            return Err(ServiceError::RateLimited {
-                code: "too_many_codes",
-                message: "too many wrong codes; wait a few minutes and check the code the command line shows".to_owned(),
-                retry_after: (start + GUESS_WINDOW_SECONDS - now).max(1) as u64,
-            });
         }
         Ok(())
     }

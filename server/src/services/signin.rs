@@ -363,10 +363,11 @@ impl Core {
         Ok(())
     }
 
-    /// Removes expired sessions and login flows.
+    /// Removes expired sessions, login flows and device sign-ins.
     pub async fn purge_sessions(&self) -> Result<u64, ServiceError> {
         let tx = self.store.begin_write().await?;
-        let n = repo::purge_expired(&*tx).await?;
+        let n =
+            repo::purge_expired(&*tx).await? + crate::store::device::purge_expired(&*tx).await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -88,3 +88,14 @@ pub async fn change(
     );
     write_if::<device_grant::Entity>(db, ig, after, same).await
 }
+
+/// Deletes grants that expired over a day ago (a late poll until then still hears
+/// `expired_token`); how many.
+pub async fn purge_expired(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let before = now() - chrono::Duration::days(1);
+    Ok(device_grant::Entity::delete_many()
+        .filter(device_grant::Column::ExpiresAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -6,6 +6,7 @@ use super::kit::{form_caller, service_failure, when};
 use super::{render, see_other, to_signin, Chrome};
 use crate::domain::device::UserCode;
 use crate::http::MaybeSession;
+use crate::services::cli_sessions::CliSession;
 use crate::services::{Caller, Core, ServiceError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -22,10 +23,37 @@ pub struct PendingView {
     reauth: Option<String>,
 }
 
+/// A signed-in command line (`kw`) as a page lists it.
+pub struct CommandLineView {
+    pub id: String,
+    pub signed_in: String,
+    pub last_seen: String,
+    pub expires: String,
+    pub from: String,
+}
+
+impl From<CliSession> for CommandLineView {
+    fn from(s: CliSession) -> Self {
+        Self {
+            id: s.id,
+            signed_in: when(s.created_at),
+            last_seen: when(s.last_seen_at),
+            expires: when(s.expires_at),
+            from: [s.ip, s.user_agent]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "device.html")]
 struct DevicePage {
     c: Chrome,
+    /// The member's own signed-in command lines.
+    mine: Vec<CommandLineView>,
     pending: Option<PendingView>,
     done: Option<&'static str>,
     error: Option<String>,
@@ -48,6 +76,10 @@ async fn page_for(
     done: Option<&str>,
 ) -> HttpResponse {
     let c = Chrome::for_page(req, core, caller).await;
+    let mine = match core.my_cli_sessions(caller).await {
+        Ok(found) => found.into_iter().map(CommandLineView::from).collect(),
+        Err(err) => return service_failure(c, err),
+    };
     let done = match done {
         Some("approved") => Some(c.t.dev.approved),
         Some("denied") => Some(c.t.dev.denied),
@@ -58,6 +90,7 @@ async fn page_for(
             StatusCode::OK,
             &DevicePage {
                 c,
+                mine,
                 pending: None,
                 done,
                 error: None,
@@ -89,6 +122,7 @@ async fn page_for(
                 StatusCode::OK,
                 &DevicePage {
                     c,
+                    mine,
                     pending: Some(pending),
                     done: None,
                     error: None,
@@ -110,6 +144,7 @@ async fn page_for(
                 api.status,
                 &DevicePage {
                     c,
+                    mine,
                     pending: None,
                     done: None,
                     error: Some(message),
@@ -209,6 +244,35 @@ pub async fn decide(
             page_for(&req, &core, &caller, Some(&form.user_code), None).await
         }
         Err(ServiceError::ReauthRequired) => see_other(&reauth_link(&form.user_code)),
+        Err(err) => service_failure(Chrome::new(&req, &core, Some(&caller)), err),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EndMineForm {
+    #[serde(default)]
+    csrf: String,
+    /// The session's handle, as the page lists it.
+    #[serde(default)]
+    session: String,
+}
+
+/// Ends one of the signed-in member's own command lines, then shows the page again.
+#[utoipa::path(post, path = "/device/sessions/end", tag = "dashboard", security(("session" = [])),
+    request_body(content = EndMineForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "back to /device"), (status = 403, description = "a stale form (CSRF)", content_type = "text/html"), (status = 404, description = "no such command line of yours", content_type = "text/html")))]
+pub async fn end_mine(
+    req: HttpRequest,
+    core: web::Data<Core>,
+    session: MaybeSession,
+    form: web::Form<EndMineForm>,
+) -> HttpResponse {
+    let caller = match form_caller(&req, &core, session, &form.csrf, "/device") {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    match core.end_my_cli_session(&caller, &form.session).await {
+        Ok(()) => see_other("/device#mine"),
         Err(err) => service_failure(Chrome::new(&req, &core, Some(&caller)), err),
     }
 }

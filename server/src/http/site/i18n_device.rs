@@ -24,6 +24,9 @@ pub struct DeviceTexts {
     pub cli_expires: &'static str,
     pub cli_from: &'static str,
     pub cli_revoke: &'static str,
+    pub mine_title: &'static str,
+    pub mine_intro: &'static str,
+    pub mine_empty: &'static str,
 }
 
 pub static EN: DeviceTexts = DeviceTexts {
@@ -50,6 +53,9 @@ pub static EN: DeviceTexts = DeviceTexts {
     cli_expires: "Expires",
     cli_from: "From",
     cli_revoke: "End this session",
+    mine_title: "Your signed-in command lines",
+    mine_intro: "Each acts as you until it expires. End any you do not recognise: its next command is refused.",
+    mine_empty: "No command line is signed in as you. Run kw login in a terminal to add one.",
 };
 
 pub static JA: DeviceTexts = DeviceTexts {
@@ -76,4 +82,7 @@ pub static JA: DeviceTexts = DeviceTexts {
     cli_expires: "有効期限",
     cli_from: "接続元",
     cli_revoke: "このセッションを終了",
+    mine_title: "あなたとしてサインイン中のコマンドライン",
+    mine_intro: "それぞれ期限切れまであなたとして操作できます。心当たりのないものは終了してください。次のコマンドは拒否されます。",
+    mine_empty: "あなたとしてサインインしているコマンドラインはありません。端末で kw login を実行すると追加されます。",
 };

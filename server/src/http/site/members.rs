@@ -1,6 +1,7 @@
 //! Members and offboarding in the dashboard: the members list, a member's exposure with the
 //! offboard form (a preview first, then the departure), and the printable offboarding report.
 
+use super::device::CommandLineView;
 use super::i18n::Texts;
 use super::kit::when;
 use super::kit::{form_caller, service_failure};
@@ -148,15 +149,6 @@ struct MemberPage {
     reason: String,
 }
 
-/// A signed-in command line (`kw`) as the member's page lists it.
-pub struct CommandLineView {
-    id: String,
-    signed_in: String,
-    last_seen: String,
-    expires: String,
-    from: String,
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MemberQuery {
@@ -184,20 +176,7 @@ async fn member_page(
     };
     let can_offboard = core.may(caller, ORG_WIDE, Action::MemberOffboard).await;
     let command_lines = match core.cli_sessions(caller, id).await {
-        Ok(found) => found
-            .into_iter()
-            .map(|s| CommandLineView {
-                id: s.id,
-                signed_in: when(s.created_at),
-                last_seen: when(s.last_seen_at),
-                expires: when(s.expires_at),
-                from: [s.ip, s.user_agent]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" · "),
-            })
-            .collect(),
+        Ok(found) => found.into_iter().map(CommandLineView::from).collect(),
         Err(err) => return service_failure(c, err),
     };
     let exposure = exposure_rows(&items, c.t);
