@@ -12,8 +12,10 @@
 
 mod approval;
 mod audit_cost;
+mod floor;
 mod imports;
 mod server;
+mod unit_of_work;
 
 use server::{seed, start, Server};
 
@@ -269,16 +271,16 @@ async fn prepare_load(
 }
 
 /// Measures `/healthz`, the reveal and the check-out at each of `levels` and prints the
-/// table; returns the reveal's p50 per level.
+/// table; returns the reveal's p50 and server CPU (µs) per level.
 async fn measure_levels(
     opts: &Options,
     server: &Server,
     load: &Load,
     levels: &[usize],
-) -> Result<Vec<(usize, Duration)>> {
+) -> Result<Vec<(usize, Duration, f64)>> {
     let mut reveal_p50 = Vec::new();
-    println!("| concurrency | endpoint | req/s | p50 ms | p99 ms | req/s ÷ baseline | p50 × baseline | p99 × baseline | server CPU µs/req | statements/req |");
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| concurrency | endpoint | req/s | p50 ms | p99 ms | req/s ÷ baseline | p50 × baseline | p99 × baseline | server CPU µs/req | thread switches/req | statements/req |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &concurrency in levels {
         let n = requests_at(concurrency, opts.scale);
         let mut baseline: Option<Measure> = None;
@@ -297,8 +299,11 @@ async fn measure_levels(
             run(load, target, concurrency, n / 10).await?;
             let statements_before = server.statements(&load.client).await?;
             let cpu_before = server.cpu_seconds()?;
+            let switches_before = server.thread_switches()?;
             let m = run(load, target, concurrency, n).await?;
             let cpu_us = (server.cpu_seconds()? - cpu_before) * 1e6 / n as f64;
+            let switches =
+                server.thread_switches()?.saturating_sub(switches_before) as f64 / n as f64;
             let statements =
                 (server.statements(&load.client).await? - statements_before) / n as f64;
             let (tp, p50, p99) = match &baseline {
@@ -310,14 +315,14 @@ async fn measure_levels(
                 None => ("1".into(), "1".into(), "1".into()),
             };
             println!(
-                "| {concurrency} | {} | {:.0} | {} | {} | {tp} | {p50} | {p99} | {cpu_us:.0} | {statements:.1} |",
+                "| {concurrency} | {} | {:.0} | {} | {} | {tp} | {p50} | {p99} | {cpu_us:.0} | {switches:.1} | {statements:.1} |",
                 target.name(),
                 m.throughput,
                 ms(m.p50),
                 ms(m.p99)
             );
             if matches!(target, Target::Totp) {
-                reveal_p50.push((concurrency, m.p50));
+                reveal_p50.push((concurrency, m.p50, cpu_us));
             }
             if baseline.is_none() {
                 baseline = Some(m);
@@ -339,14 +344,17 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
     let load = prepare_load(opts, &server, tokens, &CONCURRENCY).await?;
     let idle_rss = server.memory_mib("VmRSS")?;
     println!("\n### {backend}\n");
-    let reveal_p50 = measure_levels(opts, &server, &load, &CONCURRENCY).await?;
+    let reveals = measure_levels(opts, &server, &load, &CONCURRENCY).await?;
     println!(
         "\nServer memory: {} resident at idle (after seeding), {} at its peak under load (VmHWM).",
         mib_list(&idle_rss),
         mib_list(&server.memory_mib("VmHWM")?)
     );
+    floor_table(opts, &server, &load.totp, &reveals).await?;
+    let reveal_p50: Vec<(usize, Duration)> = reveals.iter().map(|r| (r.0, r.1)).collect();
     audit_cost_table(opts, &server, &load.totp, &reveal_p50).await?;
     if backend == "sqlite" {
+        unit_of_work_table(opts, &server, &load.totp).await?;
         imports::import_costs(&server, &server.token("bench-imports")?).await?;
     }
     drop(server);
@@ -390,6 +398,26 @@ fn cpu_seconds(pid: u32) -> Result<f64> {
     Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
+/// A process's thread switches so far: `voluntary_ctxt_switches` and
+/// `nonvoluntary_ctxt_switches` of each of its threads (`/proc/PID/task/*/status`).
+pub(crate) fn thread_switches(pid: u32) -> Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("reading /proc/{pid}/task"))?
+    {
+        // A thread may end between the listing and the read.
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue;
+        };
+        total += status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
 /// A memory figure of `/proc/PID/status` (`VmRSS`, `VmHWM`), in MiB.
 fn memory_mib(pid: u32, field: &str) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -403,23 +431,82 @@ fn memory_mib(pid: u32, field: &str) -> Result<f64> {
 
 /// The reveal's transaction with and without its audit write (see `audit_cost.rs`), next
 /// to the HTTP reveal's p50 from the same run.
+/// The floor (`floor.rs`): a reveal's own work in-process, by part, and the HTTP reveal's
+/// server CPU of each level over it.
+async fn floor_table(
+    opts: &Options,
+    server: &Server,
+    totp: &str,
+    reveals: &[(usize, Duration, f64)],
+) -> Result<()> {
+    let (url, key_file) = (
+        server.setting("KEYWARD_DATABASE_URL")?,
+        server.setting("KEYWARD_KEY_FILE")?,
+    );
+    let n = ((20_000.0 * opts.scale) as usize).max(1_000);
+    eprintln!("  the floor: {n} reveals' own work in-process…");
+    let floor = floor::measure(&url, &key_file, totp, n).await?;
+    println!("\nThe floor: a reveal's own work in-process, no HTTP, no database ({n} rounds, one thread):\n");
+    println!("| part | µs per reveal |");
+    println!("|---|---:|");
+    for (name, d) in &floor.parts {
+        println!("| {name} | {:.2} |", d.as_secs_f64() * 1e6);
+    }
+    let floor_us = floor.total.as_secs_f64() * 1e6;
+    println!("| **all** | **{floor_us:.2}** |\n");
+    for (concurrency, _, cpu_us) in reveals {
+        println!(
+            "- concurrency {concurrency}: the HTTP reveal's server CPU, {cpu_us:.0} µs, is {:.0} × the floor.",
+            cpu_us / floor_us
+        );
+    }
+    Ok(())
+}
+
+/// Issue 29's question, measured before choosing (`unit_of_work.rs`): the reveal's database
+/// work through today's data path against one hand-off to a thread that owns its connection.
+async fn unit_of_work_table(opts: &Options, server: &Server, totp: &str) -> Result<()> {
+    let url = server.setting("KEYWARD_DATABASE_URL")?;
+    let key_file = server.setting("KEYWARD_KEY_FILE")?;
+    let path = url
+        .strip_prefix("sqlite://")
+        .and_then(|rest| rest.split('?').next())
+        .context("a SQLite database URL")?
+        .to_owned();
+    println!("\nThe reveal's database work in-process: today's data path against one hand-off per unit (same file, alternating rounds):\n");
+    println!("| concurrency | data path | units/s | p50 ms | p99 ms | CPU µs/unit | thread switches/unit |");
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for concurrency in [1, 16, 64] {
+        let n = ((2000.0 * opts.scale) as usize).max(200);
+        eprintln!("  the reveal's unit of work, today and with one hand-off, at concurrency {concurrency}: {n} each…");
+        let (today, one) =
+            unit_of_work::measure(&path, &url, &key_file, totp, concurrency, n).await?;
+        for (name, f) in [
+            ("today (sea-orm, sqlx)", &today),
+            ("one hand-off (writer thread)", &one),
+        ] {
+            println!(
+                "| {concurrency} | {name} | {:.0} | {} | {} | {:.0} | {:.1} |",
+                f.per_second,
+                ms(f.p50),
+                ms(f.p99),
+                f.cpu_us,
+                f.switches
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn audit_cost_table(
     opts: &Options,
     server: &Server,
     totp: &str,
     reveal_p50: &[(usize, Duration)],
 ) -> Result<()> {
-    let setting = |key: &str| {
-        server
-            .env
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .with_context(|| format!("{key} is set"))
-    };
     let (url, key_file) = (
-        setting("KEYWARD_DATABASE_URL")?,
-        setting("KEYWARD_KEY_FILE")?,
+        server.setting("KEYWARD_DATABASE_URL")?,
+        server.setting("KEYWARD_KEY_FILE")?,
     );
     println!("\nThe reveal's transaction with and without its audit write (in-process, same database, alternating rounds):\n");
     println!("| concurrency | variant | tx/s | mean ms | p50 ms | p99 ms |");

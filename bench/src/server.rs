@@ -2,7 +2,9 @@
 //! behind HAProxy, and the accounts, seeds and backup codes it seeds them with (through the
 //! API's wire types).
 
-use crate::{cpu_seconds, memory_mib, Options, CODES_PER_GENERATION, CONCURRENCY, SEED};
+use crate::{
+    cpu_seconds, memory_mib, thread_switches, Options, CODES_PER_GENERATION, CONCURRENCY, SEED,
+};
 use anyhow::{bail, Context, Result};
 use keyward_proto::accounts::{AccountOut, CreateAccount};
 use keyward_proto::backup::{ImportCodes, ImportedOut};
@@ -41,6 +43,22 @@ impl Server {
     /// The replicas' CPU time so far, added up.
     pub(crate) fn cpu_seconds(&self) -> Result<f64> {
         self.pids().into_iter().map(cpu_seconds).sum()
+    }
+
+    /// A `KEYWARD_*` setting the servers were started with.
+    pub(crate) fn setting(&self, key: &str) -> Result<String> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .with_context(|| format!("{key} is set"))
+    }
+
+    /// The replicas' thread switches so far (voluntary and involuntary, summed over every
+    /// thread in `/proc/PID/task/*/status`). A thread that has exited takes its count with it,
+    /// so a level's difference can only undercount.
+    pub(crate) fn thread_switches(&self) -> Result<u64> {
+        self.pids().into_iter().map(thread_switches).sum()
     }
 
     /// Statements the replicas have sent to the database so far (`keyward_db_statements_total`).

@@ -3,12 +3,11 @@
 //! KEK (`kek-0002:…`), so rows MAC'ed before `keys rotate` still verify and are re-MAC'ed
 //! online; someone who can write the database but holds no key file cannot make one.
 
+use super::loaded::row_mac_key;
 use super::{CryptoError, Keyring};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use zeroize::Zeroizing;
 
-const SALT: &[u8] = b"keyward/v1/row-integrity";
 const DOMAIN: &[u8] = b"keyward/v1/row\0";
 
 /// The bytes a row's MAC is computed over: its table, its id and each covered column, every
@@ -89,17 +88,10 @@ impl RowFacts {
     }
 }
 
-fn mac_key(kek: &[u8; 32]) -> Zeroizing<[u8; 32]> {
-    let hk = hkdf::Hkdf::<Sha256>::new(Some(SALT), kek);
-    let mut out = Zeroizing::new([0u8; 32]);
-    // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
-    let _ = hk.expand(b"row-mac", out.as_mut());
-    out
-}
-
-fn mac_of(key: &[u8; 32], facts: &RowFacts) -> Result<Hmac<Sha256>, CryptoError> {
+/// The MAC of `facts` under a row-MAC key (see `loaded::row_mac_key`).
+fn mac_of(row_mac_key: &[u8; 32], facts: &RowFacts) -> Result<Hmac<Sha256>, CryptoError> {
     // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key(key).as_ref())
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(row_mac_key.as_ref())
         .map_err(|_| CryptoError::Encrypt)?;
     mac.update(&facts.bytes);
     Ok(mac)
@@ -110,7 +102,9 @@ impl Keyring {
     pub fn row_mac(&self, facts: &RowFacts) -> Result<String, CryptoError> {
         let id = self.active_id();
         let tag = self.with_kek(&id, |kek| {
-            Ok(hex::encode(mac_of(kek, facts)?.finalize().into_bytes()))
+            Ok(hex::encode(
+                mac_of(&row_mac_key(kek), facts)?.finalize().into_bytes(),
+            ))
         })?;
         Ok(format!("{id}:{tag}"))
     }
@@ -131,9 +125,9 @@ impl Keyring {
             let _ = self.active_id();
         }
         self.read(|l| {
-            l.keks
+            l.row_mac_keys
                 .get(id)
-                .and_then(|kek| mac_of(kek, facts).ok())
+                .and_then(|key| mac_of(key, facts).ok())
                 .is_some_and(|mac| mac.verify_slice(&tag).is_ok())
         })
     }
@@ -223,5 +217,29 @@ mod tests {
         assert_eq!(ka.lookup_hash("p", "kw_x"), ka.lookup_hash("p", "kw_x"));
         assert_ne!(ka.lookup_hash("p", "kw_x"), kb.lookup_hash("p", "kw_x"));
         assert_ne!(ka.lookup_hash("p", "kw_x"), ka.lookup_hash("q", "kw_x"));
+    }
+
+    #[test]
+    fn the_keys_kept_once_derived_follow_a_rotation() {
+        let dir = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
+        let path = dir.path().join("keys.json");
+        let mut file = KeyFile::generate();
+        assert!(file.create(&path).is_ok());
+        let keys = Keyring::load(KeySource::File(path.clone())).unwrap_or_else(|_| unreachable!());
+        let facts = RowFacts::new("account", "a1").text("team-1");
+        let before = keys.row_mac(&facts).unwrap_or_default();
+        let lookup = keys.lookup_hash("p", "kw_x");
+        // Rotate: a new active KEK; the old one stays to open and verify what it made.
+        let added = file.add_key();
+        assert!(file.replace(&path).is_ok());
+        assert!(keys.reload().is_ok());
+        let after = keys.row_mac(&facts).unwrap_or_default();
+        assert!(after.starts_with(&format!("{added}:")), "{after}");
+        assert_ne!(before, after);
+        assert!(keys.row_mac_valid(&facts, Some(&before)));
+        assert!(keys.row_mac_valid(&facts, Some(&after)));
+        // The root is the same: so are the keys derived from it, kept or not.
+        assert_eq!(keys.lookup_hash("p", "kw_x"), lookup);
+        assert_ne!(keys.lookup_hash("q", "kw_x"), lookup);
     }
 }

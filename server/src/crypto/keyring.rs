@@ -103,13 +103,24 @@ impl Keyring {
         }
     }
 
-    /// A 32-byte key for another purpose, derived from the root with HKDF-SHA256.
+    /// A 32-byte key for another purpose, derived from the root with HKDF-SHA256 (once per
+    /// purpose and load: the purposes are the code's own constants, a few dozen at most).
     pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        /// More purposes than the code has: nothing beyond is kept.
+        const KEPT: usize = 64;
         self.read(|l| {
+            if let Some(key) = l.derived.lock().ok().and_then(|d| d.get(purpose).cloned()) {
+                return key;
+            }
             let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"keyward/v1/derive"), l.root.as_ref());
             let mut out = Zeroizing::new([0u8; 32]);
             // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
             let _ = hk.expand(purpose.as_bytes(), out.as_mut());
+            if let Ok(mut kept) = l.derived.lock() {
+                if kept.len() < KEPT {
+                    kept.insert(purpose.to_owned(), out.clone());
+                }
+            }
             out
         })
     }

@@ -22,7 +22,13 @@ pub(super) struct Loaded {
     pub modified: Option<std::time::SystemTime>,
     pub active: String,
     pub keks: HashMap<String, Zeroizing<[u8; 32]>>,
+    /// Each KEK's row-MAC key (HKDF of the KEK), derived once here rather than on every row
+    /// checked: a reveal checks three rows.
+    pub row_mac_keys: HashMap<String, Zeroizing<[u8; 32]>>,
     pub root: Zeroizing<[u8; 32]>,
+    /// Keys derived from the root by purpose (`Keyring::derive`), kept once derived: every
+    /// token or session lookup hashes under one. A reload starts it afresh.
+    pub derived: std::sync::Mutex<HashMap<String, Zeroizing<[u8; 32]>>>,
 }
 
 fn decode_key(b64: &str, what: &str) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
@@ -73,10 +79,28 @@ pub(super) fn load(source: &KeySource) -> Result<Loaded, CryptoError> {
             file.active
         )));
     }
+    let row_mac_keys = keks
+        .iter()
+        .map(|(id, kek)| (id.clone(), row_mac_key(kek)))
+        .collect();
     Ok(Loaded {
         modified,
         active: file.active.clone(),
         keks,
+        row_mac_keys,
         root: decode_key(&file.root, "the root key")?,
+        derived: std::sync::Mutex::default(),
     })
+}
+
+/// The salt of the row-MAC keys (see `integrity`).
+const ROW_MAC_SALT: &[u8] = b"keyward/v1/row-integrity";
+
+/// The row-MAC key of a KEK (kept per KEK in the loaded keyring).
+pub(super) fn row_mac_key(kek: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(ROW_MAC_SALT), kek);
+    let mut out = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
+    let _ = hk.expand(b"row-mac", out.as_mut());
+    out
 }
