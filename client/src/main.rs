@@ -63,6 +63,29 @@ enum Command {
         #[arg(long)]
         team: Option<String>,
     },
+    /// The current one-time code of an account: by id, `@handle` or `platform @handle`.
+    ///
+    /// Example: kw code "x @brand" --reason "weekly post" --copy
+    Code {
+        /// An account id, `@handle`, or `platform @handle`.
+        account: String,
+        /// Why (kept in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Put the code on the clipboard instead of printing it.
+        #[arg(long)]
+        copy: bool,
+    },
+    /// Backup codes: check one out, report whether it worked, see what is left.
+    ///
+    /// Example: kw backup checkout "x @brand" --reason "locked out"
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Incidents: follow a runbook from the terminal.
+    ///
+    /// Example: kw incident start "x @brand" --runbook lockout
+    #[command(subcommand)]
+    Incident(IncidentCommand),
     /// Ask for time-boxed access to an account that needs approval.
     ///
     /// Example: kw request "x @ceo" --minutes 30 --reason "recall notice" --action totp.reveal
@@ -100,35 +123,12 @@ enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
-    /// Backup codes: check one out, report whether it worked, see what is left.
-    ///
-    /// Example: kw backup checkout "x @brand" --reason "locked out"
-    #[command(subcommand)]
-    Backup(BackupCommand),
-    /// Incidents: follow a runbook from the terminal.
-    ///
-    /// Example: kw incident start "x @brand" --runbook lockout
-    #[command(subcommand)]
-    Incident(IncidentCommand),
     /// Print shell completions for bash, zsh or fish.
     ///
     /// Example: kw completions bash > ~/.local/share/bash-completion/completions/kw
     Completions {
         /// bash, zsh or fish.
         shell: clap_complete::Shell,
-    },
-    /// The current one-time code of an account: by id, `@handle` or `platform @handle`.
-    ///
-    /// Example: kw code "x @brand" --reason "weekly post" --copy
-    Code {
-        /// An account id, `@handle`, or `platform @handle`.
-        account: String,
-        /// Why (kept in the audit trail).
-        #[arg(long)]
-        reason: Option<String>,
-        /// Put the code on the clipboard instead of printing it.
-        #[arg(long)]
-        copy: bool,
     },
 }
 
