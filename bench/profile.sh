@@ -76,7 +76,7 @@ PY
 threads >"$dir/threads.before"
 before=$(ticks)
 switched=$(switches)
-perf record -q -g -F 999 -o "$dir/perf.data" -p "$server" -- sleep "$DURATION" 2>/dev/null &
+perf record -q ${PERF_CALL_GRAPH:--g} -F 999 -o "$dir/perf.data" -p "$server" -- sleep "$DURATION" 2>/dev/null &
 recorder=$!
 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$dir/reveal.lua" --latency "$url" | tee "$dir/wrk.txt"
 wait "$recorder" || true

@@ -40,6 +40,10 @@ struct Options {
     group_commit: Option<bool>,
     /// Replica counts for the HAProxy run on PostgreSQL (empty: no such run).
     replicas: Vec<usize>,
+    /// `database.writer_thread` settings to run SQLite with, in order (default: on).
+    writer_thread: Vec<bool>,
+    /// The one in effect for this run.
+    writer_thread_now: bool,
 }
 
 fn options() -> Result<Options> {
@@ -51,6 +55,8 @@ fn options() -> Result<Options> {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
         group_commit: None,
         replicas: vec![1, 3],
+        writer_thread: vec![true],
+        writer_thread_now: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -88,10 +94,19 @@ fn options() -> Result<Options> {
                     _ => bail!("--group-commit takes on or off"),
                 })
             }
+            "--writer-thread" => {
+                opts.writer_thread = match value()?.as_str() {
+                    "on" => vec![true],
+                    "off" => vec![false],
+                    "both" => vec![true, false],
+                    _ => bail!("--writer-thread takes on, off or both"),
+                }
+            }
             "-h" | "--help" => {
                 println!(
                     "keyward-bench [--keyward PATH] [--backends sqlite,postgres|none] [--scale F]\n\
-                     \x20             [--group-commit on|off] [--replicas 1,3|none]\n\n\
+                     \x20             [--group-commit on|off] [--replicas 1,3|none]\n\
+                     \x20             [--writer-thread on|off|both]\n\n\
                           Measures /healthz, TOTP reveal and backup-code check-out at concurrency\n\
                           1, 16 and 64 on each backend, with the server's CPU time per request,\n\
                           then the reveal's transaction with and without its audit write.\n\
@@ -99,7 +114,9 @@ fn options() -> Result<Options> {
                           (Debian's haproxy) before each number of replicas given (default 1,3;\n\
                           none skips it), with each process's memory.\n\
                           --scale multiplies the request counts; --group-commit sets\n\
-                          database.group_commit on PostgreSQL (default: the server's, off)."
+                          database.group_commit on PostgreSQL (default: the server's, off);\n\
+                          --writer-thread sets database.writer_thread on SQLite (both: a run\n\
+                          with it on, then one with it off, to compare them)."
                 );
                 std::process::exit(0);
             }
@@ -343,7 +360,12 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
     let (server, tokens) = start(opts, backend, None).await?;
     let load = prepare_load(opts, &server, tokens, &CONCURRENCY).await?;
     let idle_rss = server.memory_mib("VmRSS")?;
-    println!("\n### {backend}\n");
+    if backend == "sqlite" {
+        let on = if opts.writer_thread_now { "on" } else { "off" };
+        println!("\n### {backend}, writer thread {on}\n");
+    } else {
+        println!("\n### {backend}\n");
+    }
     let reveals = measure_levels(opts, &server, &load, &CONCURRENCY).await?;
     println!(
         "\nServer memory: {} resident at idle (after seeding), {} at its peak under load (VmHWM).",
@@ -559,8 +581,17 @@ async fn main() -> Result<()> {
             opts.keyward
         );
     }
+    let mut opts = opts;
     for backend in opts.backends.clone() {
-        bench_backend(&opts, &backend).await?;
+        let settings = if backend == "sqlite" {
+            opts.writer_thread.clone()
+        } else {
+            vec![true]
+        };
+        for writer_thread in settings {
+            opts.writer_thread_now = writer_thread;
+            bench_backend(&opts, &backend).await?;
+        }
     }
     for count in opts.replicas.clone() {
         bench_replicas(&opts, count).await?;

@@ -208,6 +208,10 @@ pub(crate) async fn start(
         ("KEYWARD_LOG__LEVEL".into(), "warn".into()),
         ("KEYWARD_DATABASE__MAX_CONNECTIONS".into(), "16".into()),
         (
+            "KEYWARD_DATABASE__WRITER_THREAD".into(),
+            opts.writer_thread_now.to_string(),
+        ),
+        (
             "KEYWARD_DATABASE__GROUP_COMMIT".into(),
             opts.group_commit.unwrap_or(false).to_string(),
         ),

@@ -39,6 +39,11 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         .await
         .context("database.url: cannot connect")?
         .with_group_commit(settings.database.group_commit.unwrap_or(false));
+    let store = if settings.database.writer_thread == Some(false) {
+        store.without_writer_thread()
+    } else {
+        store
+    };
     let keyring = Arc::new(keyring);
     let integrity = Arc::new(crate::store::Integrity::new(keyring.clone()));
     if migrate {
@@ -88,7 +93,7 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         )?),
         None => None,
     };
-    Ok(Core {
+    Ok(Core::new(crate::services::Parts {
         store,
         integrity,
         keyring,
@@ -105,7 +110,7 @@ pub async fn build_core(settings: &Settings, migrate: bool) -> anyhow::Result<Co
         ),
         idp_clock: Default::default(),
         draining: Default::default(),
-    })
+    }))
 }
 
 /// The Content-Security-Policy of every response: nothing inline, nothing from elsewhere.

@@ -10,11 +10,14 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// An app with group commit on (PostgreSQL has it off by default; SQLite always on).
+/// An app with group commit on (PostgreSQL has it off by default; SQLite always on), every
+/// write through the connection pool: SQLite's writer thread has tests of its own
+/// (`writer.rs`).
 async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path()).await;
     settings.database.group_commit = Some(true);
+    settings.database.writer_thread = Some(false);
     spawn_with(dir, settings).await
 }
 

@@ -42,3 +42,4 @@ mod siem;
 mod sso;
 mod tamper;
 mod wire;
+mod writer;

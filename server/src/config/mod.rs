@@ -68,6 +68,7 @@ impl Default for Settings {
                 url: "sqlite://keyward.db?mode=rwc".to_owned(),
                 max_connections: 10,
                 group_commit: None,
+                writer_thread: None,
             },
             keys: KeySettings::default(),
             log: LogSettings {

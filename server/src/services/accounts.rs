@@ -204,9 +204,10 @@ impl Core {
             return Err(ServiceError::NotFound(crate::services::Missing::Account));
         }
         // Every account has a team (a foreign key), so the inner join loses none.
-        let (account, team) = repo::find_with_team(self.store.db(), &self.integrity, account_id)
-            .await?
-            .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
+        let (account, team) =
+            repo::find_with_team(&self.store.reader(), &self.integrity, account_id)
+                .await?
+                .ok_or(ServiceError::NotFound(crate::services::Missing::Account))?;
         self.authorize(caller, &team, action, Some(&target(account_id)))
             .await?;
         Ok(super::Allowed {

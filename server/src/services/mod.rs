@@ -53,7 +53,26 @@ pub(crate) use error::concurrent_change;
 pub use error::{Missing, ServiceError};
 
 /// Everything a use case needs: storage, keys, the authorizer, the IdP and the settings.
-pub struct Core {
+/// Cloning it is cheap (one reference count): a unit of work handed to SQLite's writer
+/// thread takes its own.
+#[derive(Clone)]
+pub struct Core(Arc<Parts>);
+
+impl Core {
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for Core {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// What [`Core`] holds.
+pub struct Parts {
     pub store: Store,
     pub keyring: Arc<Keyring>,
     /// Signs and checks the rows that carry authority (see `store::integrity`).

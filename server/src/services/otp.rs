@@ -320,12 +320,19 @@ impl Core {
         // Refusals that need no lock are decided before taking one (and again inside).
         ensure_usable(account)?;
         self.require_recent_auth(caller)?;
-        let tx = self.store.begin_write().await?;
-        let (tx, code) = self
-            .reveal_totp_in(tx, caller, account, team, justification, None)
-            .await?;
-        tx.commit().await?;
-        Ok(code)
+        // One unit of work: on SQLite it runs whole on the writer thread.
+        let (core, caller, account, team) = (
+            self.clone(),
+            caller.clone(),
+            account.clone(),
+            team.to_owned(),
+        );
+        self.store
+            .unit(move |tx| async move {
+                core.reveal_totp_in(tx, &caller, &account, &team, justification, None)
+                    .await
+            })
+            .await
     }
 
     /// [`Core::reveal_totp`] in the caller's write transaction, for an account whose

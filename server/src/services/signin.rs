@@ -318,7 +318,7 @@ impl Core {
         client: &str,
     ) -> Result<Option<(Principal, SessionInfo)>, ServiceError> {
         let id_hash = session::hash(secret);
-        let Some(row) = repo::find(self.store.db(), &self.integrity, &id_hash).await? else {
+        let Some(row) = repo::find(&self.store.reader(), &self.integrity, &id_hash).await? else {
             return Ok(None);
         };
         if row.client != client {
@@ -333,7 +333,8 @@ impl Core {
             tx.commit().await?;
             return Ok(None);
         }
-        let Some(member) = members::find(self.store.db(), &self.integrity, &row.member_id).await?
+        let Some(member) =
+            members::find(&self.store.reader(), &self.integrity, &row.member_id).await?
         else {
             return Ok(None);
         };

@@ -97,6 +97,6 @@ impl super::Core {
     /// is still usable is the caller's to decide).
     pub async fn token_presented(&self, token: &str) -> Result<Option<TokenRow>, sea_orm::DbErr> {
         let hashes = [keyed_hash(&self.keyring, token), tokens::hash(token)];
-        repo::find_by_hash(self.store.db(), &self.integrity, &hashes).await
+        repo::find_by_hash(&self.store.reader(), &self.integrity, &hashes).await
     }
 }

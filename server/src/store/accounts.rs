@@ -4,6 +4,7 @@ use super::entities::{account, backup_code, backup_code_generation, secret, team
 use super::integrity::tampered;
 use super::{new_id, now, Integrity};
 use sea_orm::sea_query::Expr;
+use sea_orm::QueryTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect,
@@ -142,20 +143,33 @@ pub async fn find_with_team(
     ig: &Integrity,
     id: &str,
 ) -> Result<Option<(Account, String)>, DbErr> {
+    let stmt = WITH_TEAM.bind(
+        db.get_database_backend(),
+        |b| with_team("").build(b),
+        vec![id.into(), 1u64.into()],
+    );
+    Ok(
+        super::prepared::one::<sea_orm::SelectTwoModel<account::Model, team::Model>>(db, stmt)
+            .await?
+            .and_then(|(account, team)| {
+                let account = ig.check(account)?;
+                let team = ig.check(team?)?;
+                Some((account, team.slug))
+            }),
+    )
+}
+
+static WITH_TEAM: super::prepared::Prepared = super::prepared::Prepared::new();
+
+fn with_team(id: &str) -> sea_orm::SelectTwo<account::Entity, team::Entity> {
     let to_team = account::Entity::belongs_to(team::Entity)
         .from(account::Column::TeamId)
         .to(team::Column::Id)
         .into();
-    Ok(account::Entity::find_by_id(id)
+    account::Entity::find_by_id(id)
         .select_also(team::Entity)
         .join(sea_orm::JoinType::InnerJoin, to_team)
-        .one(db)
-        .await?
-        .and_then(|(account, team)| {
-            let account = ig.check(account)?;
-            let team = ig.check(team?)?;
-            Some((account, team.slug))
-        }))
+        .limit(1)
 }
 
 /// Filters for listing accounts; `None` means any.
@@ -426,5 +440,20 @@ impl Account {
     /// Archived: kept for the record, no longer used (its secrets are not revealed).
     pub fn is_archived(&self) -> bool {
         self.status == crate::domain::AccountStatus::Archived.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::prepared::check::same;
+
+    #[test]
+    fn the_prepared_statements_are_fresh_builds() {
+        same(
+            &WITH_TEAM,
+            |b| with_team("a").build(b),
+            || vec!["a".into(), 1u64.into()],
+        );
     }
 }

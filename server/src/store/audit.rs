@@ -1,6 +1,7 @@
 //! The audit table: the chain head (locked for appends), inserts, pages and filtered reads.
 
 use super::entities::audit_event;
+use sea_orm::QueryTrait;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement,
@@ -33,22 +34,37 @@ pub async fn lock_head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)
 
 /// The newest event's `(seq, hash)`, reading only those two columns.
 pub async fn head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)>, DbErr> {
+    let stmt = HEAD.bind(
+        db.get_database_backend(),
+        |b| head_query().build(b),
+        vec![1u64.into()],
+    );
+    super::prepared::one::<sea_orm::SelectGetableTuple<(i64, String)>>(db, stmt).await
+}
+
+static HEAD: super::prepared::Prepared = super::prepared::Prepared::new();
+
+fn head_query() -> sea_orm::Select<audit_event::Entity> {
     audit_event::Entity::find()
         .select_only()
         .columns([audit_event::Column::Seq, audit_event::Column::Hash])
         .order_by_desc(audit_event::Column::Seq)
-        .into_tuple::<(i64, String)>()
-        .one(db)
-        .await
+        .limit(1)
 }
 
 /// Inserts one event; a single statement (nothing is read back).
 pub async fn insert(db: &impl ConnectionTrait, row: AuditRow) -> Result<(), DbErr> {
-    audit_event::Entity::insert(audit_event::ActiveModel::from(row))
-        .exec_without_returning(db)
-        .await
-        .map(|_| ())
+    let model = audit_event::ActiveModel::from(row);
+    let values = super::prepared::insert_values(&model);
+    let stmt = INSERT.bind(
+        db.get_database_backend(),
+        |b| audit_event::Entity::insert(model).build(b),
+        values,
+    );
+    db.execute(stmt).await.map(|_| ())
 }
+
+static INSERT: super::prepared::Prepared = super::prepared::Prepared::new();
 
 /// Events with `seq > after`, oldest first.
 pub async fn page(
@@ -479,4 +495,38 @@ pub async fn delete_through(db: &impl ConnectionTrait, seq: i64) -> Result<u64, 
         .exec(db)
         .await?
         .rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::prepared::check::same;
+    use sea_orm::QueryTrait;
+
+    #[test]
+    fn the_prepared_statements_are_fresh_builds() {
+        same(&HEAD, |b| head_query().build(b), || vec![1u64.into()]);
+        let row = AuditRow {
+            seq: 7,
+            at: chrono::Utc::now(),
+            actor: "token:t".into(),
+            action: "totp.reveal".into(),
+            target: Some("account:a".into()),
+            team: None,
+            outcome: "success".into(),
+            justification: Some("why".into()),
+            ip: None,
+            user_agent: Some("ua".into()),
+            request_id: None,
+            details: "{}".into(),
+            prev_hash: "p".into(),
+            hash: "h".into(),
+        };
+        let model = || audit_event::ActiveModel::from(row.clone());
+        same(
+            &INSERT,
+            |b| audit_event::Entity::insert(model()).build(b),
+            || crate::store::prepared::insert_values(&model()),
+        );
+    }
 }

@@ -17,9 +17,10 @@
 //! while holding the chain.
 
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, ExecResult,
+    QueryResult, Statement, TransactionTrait,
 };
+use super::stats::Stats;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,17 +49,6 @@ struct Batch {
 
 type Turn = OwnedMutexGuard<Option<Batch>>;
 
-/// Running totals of group commits.
-#[derive(Default)]
-pub struct Stats {
-    /// Batches committed.
-    pub batches: AtomicUsize,
-    /// Units committed in them.
-    pub units: AtomicUsize,
-    /// Batches whose commit failed (every unit in them failed).
-    pub failed_batches: AtomicUsize,
-}
-
 /// Shared by every clone of the store.
 #[derive(Default)]
 pub(super) struct Group {
@@ -77,6 +67,11 @@ impl Group {
 
     pub(super) fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The running totals, shared with SQLite's writer thread.
+    pub(super) fn stats_arc(&self) -> Arc<Stats> {
+        self.stats.clone()
     }
 
     /// Waits for the turn, then opens a batch if none is open and starts the unit's
@@ -111,7 +106,7 @@ impl Group {
         };
         match savepoint {
             Ok(tx) => Ok(WriteTx {
-                tx,
+                tx: Tx::Sqlx(tx),
                 unit: Some(Unit {
                     turn: Some(turn),
                     group: self,
@@ -210,9 +205,51 @@ async fn open_batch(db: &DatabaseConnection, id: u64) -> Result<Batch, DbErr> {
 pub struct WriteTx {
     // Field order matters: the savepoint ends (its rollback queued) before the turn is
     // given up.
-    tx: DatabaseTransaction,
-    /// `None` for a transaction of its own.
+    tx: Tx,
+    /// `None` for a transaction of its own, and on the writer thread.
     unit: Option<Unit>,
+}
+
+/// Where a write transaction's statements go: sqlx (a savepoint of the open batch, or a
+/// transaction of its own), or a savepoint of the SQLite writer thread's batch (see
+/// [`super::lite`]). The repositories take either as a `ConnectionTrait`.
+pub enum Tx {
+    Sqlx(DatabaseTransaction),
+    Lite(super::lite::Savepoint),
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Tx {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        match self {
+            Tx::Sqlx(tx) => tx.get_database_backend(),
+            Tx::Lite(sp) => sp.get_database_backend(),
+        }
+    }
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            Tx::Sqlx(tx) => tx.execute(stmt).await,
+            Tx::Lite(sp) => sp.execute(stmt).await,
+        }
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            Tx::Sqlx(tx) => tx.execute_unprepared(sql).await,
+            Tx::Lite(sp) => sp.execute_unprepared(sql).await,
+        }
+    }
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            Tx::Sqlx(tx) => tx.query_one(stmt).await,
+            Tx::Lite(sp) => sp.query_one(stmt).await,
+        }
+    }
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Tx::Sqlx(tx) => tx.query_all(stmt).await,
+            Tx::Lite(sp) => sp.query_all(stmt).await,
+        }
+    }
 }
 
 /// A unit's place in its batch: the turn it holds until it ends.
@@ -223,8 +260,8 @@ struct Unit {
 }
 
 impl std::ops::Deref for WriteTx {
-    type Target = DatabaseTransaction;
-    fn deref(&self) -> &DatabaseTransaction {
+    type Target = Tx;
+    fn deref(&self) -> &Tx {
         &self.tx
     }
 }
@@ -237,15 +274,37 @@ impl WriteTx {
     /// A transaction of its own; its first audit append takes the chain lock.
     pub(super) async fn own(db: &DatabaseConnection) -> Result<Self, DbErr> {
         Ok(Self {
-            tx: db.begin().await?,
+            tx: Tx::Sqlx(db.begin().await?),
             unit: None,
         })
     }
 
+    /// A savepoint of the SQLite writer thread's batch.
+    pub(crate) fn lite(savepoint: super::lite::Savepoint) -> Self {
+        Self {
+            tx: Tx::Lite(savepoint),
+            unit: None,
+        }
+    }
+
+    /// The savepoint of a unit on the writer thread, given back to the writer (which
+    /// releases it; the batch's commit makes it durable and answers the unit after it).
+    pub(crate) fn into_lite(self) -> Result<super::lite::Savepoint, DbErr> {
+        match self.tx {
+            Tx::Lite(savepoint) => Ok(savepoint),
+            Tx::Sqlx(_) => Err(DbErr::Custom("not a unit of the writer thread".to_owned())),
+        }
+    }
+
     /// Ends the unit and returns once the batch holding it is durably committed; fails if
-    /// the batch's commit fails.
+    /// the batch's commit fails. On the writer thread (a unit's nested write) it keeps what
+    /// was written, and the writer's batch commit makes it durable before any answer.
     pub async fn commit(self) -> Result<(), DbErr> {
         let WriteTx { tx, unit } = self;
+        let tx = match tx {
+            Tx::Sqlx(tx) => tx,
+            Tx::Lite(savepoint) => return savepoint.release(),
+        };
         let Some(unit) = unit else {
             return tx.commit().await;
         };

@@ -23,6 +23,50 @@ pub async fn add_many(
     windows: &[(&str, i64)],
     n: i32,
 ) -> Result<Vec<i64>, DbErr> {
+    let backend = db.get_database_backend();
+    let stmt = match ADD.get(windows.len()) {
+        Some(prepared) => {
+            let mut values = Vec::with_capacity(windows.len() * 3 + 1);
+            for &(key, window_start) in windows {
+                values.extend([key.into(), window_start.into(), n.into()]);
+            }
+            values.push(n.into());
+            let query = add_many_query(windows, n)?;
+            prepared.bind(backend, |b| b.build(&query), values)
+        }
+        None => backend.build(&add_many_query(windows, n)?),
+    };
+    let rows = db.query_all(stmt).await?;
+    let mut counted = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key: String = row.try_get("", "key")?;
+        let start: i64 = row.try_get("", "window_start")?;
+        let hits: i32 = row.try_get("", "hits")?;
+        counted.push((key, start, i64::from(hits)));
+    }
+    windows
+        .iter()
+        .map(|&(key, start)| {
+            counted
+                .iter()
+                .find(|(k, s, _)| k == key && *s == start)
+                .map(|c| c.2)
+                .ok_or_else(uncounted)
+        })
+        .collect()
+}
+
+/// The upsert for one and for two windows, built once (see [`super::prepared`]).
+static ADD: [super::prepared::Prepared; 3] = [
+    super::prepared::Prepared::new(),
+    super::prepared::Prepared::new(),
+    super::prepared::Prepared::new(),
+];
+
+fn add_many_query(
+    windows: &[(&str, i64)],
+    n: i32,
+) -> Result<sea_orm::sea_query::InsertStatement, DbErr> {
     let mut insert = Query::insert();
     insert.into_table(rate_counter::Entity).columns([
         rate_counter::Column::Key,
@@ -48,26 +92,7 @@ pub async fn add_many(
             rate_counter::Column::WindowStart,
             rate_counter::Column::Hits,
         ]));
-    let rows = db
-        .query_all(db.get_database_backend().build(&insert))
-        .await?;
-    let mut counted = Vec::with_capacity(rows.len());
-    for row in rows {
-        let key: String = row.try_get("", "key")?;
-        let start: i64 = row.try_get("", "window_start")?;
-        let hits: i32 = row.try_get("", "hits")?;
-        counted.push((key, start, i64::from(hits)));
-    }
-    windows
-        .iter()
-        .map(|&(key, start)| {
-            counted
-                .iter()
-                .find(|(k, s, _)| k == key && *s == start)
-                .map(|c| c.2)
-                .ok_or_else(uncounted)
-        })
-        .collect()
+    Ok(insert)
 }
 
 /// A counter the upsert did not return: never counted as "no hits".
@@ -90,4 +115,40 @@ pub async fn purge(db: &impl ConnectionTrait, before: i64) -> Result<u64, DbErr>
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::prepared::check::same;
+
+    #[test]
+    fn the_prepared_statements_are_fresh_builds() {
+        let one = [("reveal:m:x", 60)];
+        let two = [("reveal:m:x", 60), ("reveal:h:x", 3600)];
+        let query = |w: &[(&str, i64)]| add_many_query(w, 3).ok().map(|q| q.to_owned());
+        let (Some(q1), Some(q2)) = (query(&one), query(&two)) else {
+            unreachable!("the upsert builds")
+        };
+        same(
+            &ADD[1],
+            |b| b.build(&q1),
+            || vec!["reveal:m:x".into(), 60i64.into(), 3i32.into(), 3i32.into()],
+        );
+        same(
+            &ADD[2],
+            |b| b.build(&q2),
+            || {
+                vec![
+                    "reveal:m:x".into(),
+                    60i64.into(),
+                    3i32.into(),
+                    "reveal:h:x".into(),
+                    3600i64.into(),
+                    3i32.into(),
+                    3i32.into(),
+                ]
+            },
+        );
+    }
 }

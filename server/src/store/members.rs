@@ -5,6 +5,7 @@ use super::integrity::{tampered, write, write_if};
 use super::{new_id, now, Integrity};
 use sea_orm::sea_query::Expr;
 use sea_orm::Condition;
+use sea_orm::QueryTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -302,16 +303,24 @@ pub async fn list(db: &impl ConnectionTrait, ig: &Integrity) -> Result<Vec<Membe
 /// no-op update: portable); false when they departed. A departure updates the same row, so
 /// whichever comes second sees the other: a reveal cannot slip past a departure unseen.
 pub async fn lock_active(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
-    let result = member::Entity::update_many()
+    let stmt = LOCK_ACTIVE.bind(
+        db.get_database_backend(),
+        |b| lock_active_query("").build(b),
+        vec![id.into(), ACTIVE.into()],
+    );
+    Ok(db.execute(stmt).await?.rows_affected() == 1)
+}
+
+static LOCK_ACTIVE: super::prepared::Prepared = super::prepared::Prepared::new();
+
+fn lock_active_query(id: &str) -> sea_orm::UpdateMany<member::Entity> {
+    member::Entity::update_many()
         .col_expr(
             member::Column::Status,
             Expr::col(member::Column::Status).into(),
         )
         .filter(member::Column::Id.eq(id))
         .filter(member::Column::Status.eq(ACTIVE))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
 }
 
 /// Takes the member's row lock for the rest of the transaction, whatever their status.
@@ -487,5 +496,20 @@ impl MemberRow {
     /// Not departed.
     pub fn is_active(&self) -> bool {
         self.status == ACTIVE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::prepared::check::same;
+
+    #[test]
+    fn the_prepared_statements_are_fresh_builds() {
+        same(
+            &LOCK_ACTIVE,
+            |b| lock_active_query("m").build(b),
+            || vec!["m".into(), ACTIVE.into()],
+        );
     }
 }

@@ -14,12 +14,15 @@ pub mod group;
 pub mod incidents;
 pub mod integrity;
 pub mod limits;
+pub(crate) mod lite;
 pub mod members;
 pub mod notifications;
+mod prepared;
 pub mod reviews;
 pub mod rotation;
 pub mod secrets;
 pub mod sessions;
+pub mod stats;
 pub mod tokens;
 mod values;
 
@@ -42,6 +45,8 @@ pub struct Store {
     group: Arc<group::Group>,
     /// PostgreSQL without group commit: each write transaction is its own.
     own_transactions: bool,
+    /// SQLite's writer thread (see [`lite`]): units of work run there whole.
+    lite: Option<Arc<lite::Lite>>,
 }
 
 impl Store {
@@ -68,11 +73,72 @@ impl Store {
         // savepoints do not pass through this callback.
         db.set_metric_callback(|_| crate::telemetry::metrics::count_statement());
         let own_transactions = db.get_database_backend() == DatabaseBackend::Postgres;
+        let group = Arc::<group::Group>::default();
+        // A file on disk and a runtime to run the units' futures with: the writer thread.
+        let lite = match (sqlite_path(url), tokio::runtime::Handle::try_current()) {
+            (Some(path), Ok(handle)) => Some(lite::Lite::start(&path, handle, group.stats_arc())?),
+            _ => None,
+        };
         Ok(Self {
             db,
-            group: Arc::default(),
+            group,
             own_transactions,
+            lite,
         })
+    }
+
+    /// SQLite: run units of work through the connection pool rather than on the writer
+    /// thread (`database.writer_thread = false`: the path before issue 29, kept to compare).
+    pub fn without_writer_thread(mut self) -> Self {
+        self.lite = None;
+        self
+    }
+
+    /// A connection for reads on the caller's own thread: on SQLite with the writer thread,
+    /// one of its readers (a statement runs synchronously, with no hand-off to another
+    /// thread); otherwise the pool.
+    pub fn reader(&self) -> Reader<'_> {
+        match self.lite.as_ref().map(|lite| lite.reader()) {
+            Some(Ok(reader)) => Reader::Lite(reader),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "a reader connection could not open; reading through the pool");
+                Reader::Pool(&self.db)
+            }
+            None => Reader::Pool(&self.db),
+        }
+    }
+
+    /// Whether units of work run on SQLite's writer thread.
+    pub fn has_writer_thread(&self) -> bool {
+        self.lite.is_some()
+    }
+
+    /// Runs `work` as one unit of work: on SQLite's writer thread, handed over once and
+    /// answered once after the durable commit of the batch that holds it (see [`lite`]);
+    /// elsewhere in a write transaction of [`Store::begin_write`], committed here. `work`
+    /// gets the transaction and gives it back with its result; an error rolls it back.
+    ///
+    /// `work` must write only through the transaction it is given (and through
+    /// `begin_write`, which on the writer thread opens a savepoint of the same batch).
+    pub async fn unit<T, E, F, Fut>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(WriteTx) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(WriteTx, T), E>>,
+        T: Send + 'static,
+        E: From<DbErr> + Send + 'static,
+    {
+        if let Some(lite) = &self.lite {
+            return lite
+                .unit(move |savepoint| async move {
+                    let (tx, value) = work(WriteTx::lite(savepoint)).await?;
+                    Ok((tx.into_lite()?, value))
+                })
+                .await;
+        }
+        let tx = self.begin_write().await?;
+        let (tx, value) = work(tx).await?;
+        tx.commit().await?;
+        Ok(value)
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -113,6 +179,9 @@ impl Store {
     /// holds the database write lock from its start, so a transaction never reads a
     /// snapshot it cannot later write on.
     pub async fn begin_write(&self) -> Result<WriteTx, DbErr> {
+        if let Some(nested) = self.lite.as_ref().and_then(|lite| lite.nested()) {
+            return Ok(WriteTx::lite(nested?));
+        }
         if self.own_transactions {
             return WriteTx::own(&self.db).await;
         }
@@ -121,7 +190,7 @@ impl Store {
 
     /// Write transactions waiting for their turn.
     pub fn writers_waiting(&self) -> usize {
-        self.group.waiting()
+        self.group.waiting() + self.lite.as_ref().map_or(0, |lite| lite.pending())
     }
 
     /// The pool's connections: `(open, idle)`.
@@ -140,13 +209,59 @@ impl Store {
     }
 
     /// Running totals of committed batches.
-    pub fn group_stats(&self) -> &group::Stats {
+    pub fn group_stats(&self) -> &stats::Stats {
         self.group.stats()
     }
 
     /// A cheap round trip, for readiness.
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.db.ping().await
+    }
+}
+
+/// Where a read goes: see [`Store::reader`].
+pub enum Reader<'a> {
+    Pool(&'a DatabaseConnection),
+    Lite(lite::Reader),
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Reader<'_> {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        match self {
+            Reader::Pool(db) => db.get_database_backend(),
+            Reader::Lite(r) => r.get_database_backend(),
+        }
+    }
+    async fn execute(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            Reader::Pool(db) => db.execute(stmt).await,
+            Reader::Lite(r) => r.execute(stmt).await,
+        }
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            Reader::Pool(db) => db.execute_unprepared(sql).await,
+            Reader::Lite(r) => r.execute_unprepared(sql).await,
+        }
+    }
+    async fn query_one(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        match self {
+            Reader::Pool(db) => db.query_one(stmt).await,
+            Reader::Lite(r) => r.query_one(stmt).await,
+        }
+    }
+    async fn query_all(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        match self {
+            Reader::Pool(db) => db.query_all(stmt).await,
+            Reader::Lite(r) => r.query_all(stmt).await,
+        }
     }
 }
 

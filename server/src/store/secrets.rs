@@ -5,9 +5,10 @@ use super::entities::secret;
 use super::values::now;
 use crate::crypto::Sealed;
 use sea_orm::sea_query::Expr;
+use sea_orm::QueryTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    QuerySelect, Set,
 };
 
 pub use secret::Model as SecretRow;
@@ -18,13 +19,23 @@ pub async fn current(
     account_id: &str,
     kind: &str,
 ) -> Result<Option<SecretRow>, DbErr> {
+    let stmt = CURRENT.bind(
+        db.get_database_backend(),
+        |b| current_query("", "").build(b),
+        vec![account_id.into(), kind.into(), 1u64.into()],
+    );
+    super::prepared::one::<sea_orm::SelectModel<SecretRow>>(db, stmt).await
+}
+
+static CURRENT: super::prepared::Prepared = super::prepared::Prepared::new();
+
+fn current_query(account_id: &str, kind: &str) -> sea_orm::Select<secret::Entity> {
     secret::Entity::find()
         .filter(secret::Column::AccountId.eq(account_id))
         .filter(secret::Column::Kind.eq(kind))
         .filter(secret::Column::SupersededAt.is_null())
         .order_by_desc(secret::Column::Version)
-        .one(db)
-        .await
+        .limit(1)
 }
 
 /// A secret version by id.
@@ -178,5 +189,20 @@ impl SecretRow {
             wrapped_dek: self.wrapped_dek.clone(),
             kek_id: self.kek_id.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::prepared::check::same;
+
+    #[test]
+    fn the_prepared_statements_are_fresh_builds() {
+        same(
+            &CURRENT,
+            |b| current_query("a", "totp").build(b),
+            || vec!["a".into(), "totp".into(), 1u64.into()],
+        );
     }
 }

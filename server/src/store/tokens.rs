@@ -4,8 +4,10 @@ use super::entities::service_token;
 use super::values::now;
 use super::Integrity;
 use sea_orm::sea_query::Expr;
+use sea_orm::QueryTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 pub use service_token::Model as TokenRow;
@@ -29,15 +31,25 @@ pub async fn find_by_hash(
     token_hashes: &[String],
 ) -> Result<Option<TokenRow>, DbErr> {
     for hash in token_hashes {
-        let found = service_token::Entity::find()
-            .filter(service_token::Column::TokenHash.eq(hash.as_str()))
-            .one(db)
-            .await?;
+        let stmt = BY_HASH.bind(
+            db.get_database_backend(),
+            |b| by_hash("").build(b),
+            vec![hash.as_str().into(), 1u64.into()],
+        );
+        let found = super::prepared::one::<sea_orm::SelectModel<TokenRow>>(db, stmt).await?;
         if found.is_some() {
             return Ok(ig.check_opt(found));
         }
     }
     Ok(None)
+}
+
+static BY_HASH: super::prepared::Prepared = super::prepared::Prepared::new();
+
+fn by_hash(hash: &str) -> sea_orm::Select<service_token::Entity> {
+    service_token::Entity::find()
+        .filter(service_token::Column::TokenHash.eq(hash))
+        .limit(1)
 }
 
 /// Every token whose row verifies.
@@ -111,14 +123,42 @@ pub async fn revoke_for_member(
 /// Takes the token's row lock for the rest of the transaction if it is not revoked (a no-op
 /// update); false once it was revoked, e.g. by its member's departure.
 pub async fn lock_usable(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
-    let result = service_token::Entity::update_many()
+    let stmt = LOCK_USABLE.bind(
+        db.get_database_backend(),
+        |b| lock_usable_query("").build(b),
+        vec![id.into()],
+    );
+    Ok(db.execute(stmt).await?.rows_affected() == 1)
+}
+
+static LOCK_USABLE: super::prepared::Prepared = super::prepared::Prepared::new();
+
+fn lock_usable_query(id: &str) -> sea_orm::UpdateMany<service_token::Entity> {
+    service_token::Entity::update_many()
         .col_expr(
             service_token::Column::RevokedAt,
             Expr::col(service_token::Column::RevokedAt).into(),
         )
         .filter(service_token::Column::Id.eq(id))
         .filter(service_token::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::prepared::check::same;
+
+    #[test]
+    fn the_prepared_statements_are_fresh_builds() {
+        same(
+            &BY_HASH,
+            |b| by_hash("h").build(b),
+            || vec!["h".into(), 1u64.into()],
+        );
+        same(
+            &LOCK_USABLE,
+            |b| lock_usable_query("t").build(b),
+            || vec!["t".into()],
+        );
+    }
 }

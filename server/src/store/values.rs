@@ -14,8 +14,17 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// How SQLite's writer thread marks a unique-constraint violation (sea-orm recognises only
+/// sqlx's own errors).
+pub(super) const UNIQUE_VIOLATION: &str = "unique violation: ";
+
 /// Whether a database error is a unique-constraint violation.
 pub fn is_unique_violation(err: &DbErr) -> bool {
+    if let DbErr::Query(sea_orm::RuntimeErr::Internal(message))
+    | DbErr::Exec(sea_orm::RuntimeErr::Internal(message)) = err
+    {
+        return message.starts_with(UNIQUE_VIOLATION);
+    }
     matches!(
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))

@@ -330,12 +330,19 @@ impl Core {
         // Refusals that need no lock are decided before taking one (and again inside).
         ensure_usable(account)?;
         self.require_recent_auth(caller)?;
-        let tx = self.store.begin_write().await?;
-        let (tx, out) = self
-            .check_out_in(tx, caller, account, team, justification)
-            .await?;
-        tx.commit().await?;
-        Ok(out)
+        // One unit of work: on SQLite it runs whole on the writer thread.
+        let (core, caller, account, team) = (
+            self.clone(),
+            caller.clone(),
+            account.clone(),
+            team.to_owned(),
+        );
+        self.store
+            .unit(move |tx| async move {
+                core.check_out_in(tx, &caller, &account, &team, justification)
+                    .await
+            })
+            .await
     }
 
     /// [`Core::check_out_backup_code`] in the caller's write transaction, for an account whose

@@ -1,0 +1,348 @@
+//! SQLite's fast path: one writer thread that owns the write connection and runs each unit of
+//! work whole, with group commit there.
+//!
+//! sqlx's SQLite driver gives every connection a worker thread, and every statement,
+//! savepoint and commit is a round trip to it: a reveal made about 25 thread switches, and
+//! the server spent its time moving work between threads rather than doing it (issue 29,
+//! bench/README.md). Here a unit of work ([`Lite::unit`]) is handed to the writer thread
+//! once and answered once:
+//!
+//! - the writer takes what is queued (up to [`MAX_UNITS`]), opens one transaction with
+//!   `BEGIN IMMEDIATE` (SQLite's write lock, so no unit reads a snapshot it cannot write on),
+//!   and runs each unit in a savepoint of its own: the repositories' own code, on a
+//!   [`conn::Conn`] that implements sea-orm's `ConnectionTrait` synchronously;
+//! - a unit that fails rolls back to its savepoint and leaves the others alone;
+//! - one `COMMIT` (one fsync) makes the batch durable, and only then is any unit answered:
+//!   no code leaves before the commit that holds its audit event;
+//! - while a batch commits, the next one gathers in the queue.
+//!
+//! A unit that needs another write on its own (a refused request's audit event, recorded
+//! after its savepoint rolled back) gets a savepoint of the same batch from
+//! `Store::begin_write`, which knows it runs on the writer thread.
+
+pub(crate) mod conn;
+
+use conn::Conn;
+use sea_orm::{ConnectionTrait, DbErr, ExecResult, QueryResult, Statement};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The most units one commit carries.
+const MAX_UNITS: usize = 64;
+
+/// How a unit learns its batch's outcome: committed, or why not.
+type Deliver = Box<dyn FnOnce(Result<(), Arc<str>>) + Send>;
+
+/// A unit of work for the writer thread. Given no writer (its batch could not begin), it
+/// runs nothing and answers the batch's error.
+type Job = Box<dyn FnOnce(Option<&Writer>) -> Deliver + Send>;
+
+/// What the writer thread holds while it runs units.
+struct Writer {
+    conn: Conn,
+    handle: tokio::runtime::Handle,
+    /// The [`Lite`] it serves, so a nested `begin_write` is only served for its own store.
+    id: usize,
+}
+
+thread_local! {
+    /// Set on a writer thread.
+    static WRITER: RefCell<Option<(usize, Conn)>> = const { RefCell::new(None) };
+}
+
+/// Reader connections kept for reuse.
+const IDLE_READERS: usize = 8;
+
+/// The writer thread's side of a store, and its readers.
+pub(crate) struct Lite {
+    jobs: std::sync::mpsc::Sender<Job>,
+    /// Units queued or running.
+    pending: Arc<AtomicUsize>,
+    path: std::path::PathBuf,
+    /// Connections for reads on the request's own thread (WAL: they never wait for the
+    /// writer), kept between requests with their prepared statements.
+    readers: std::sync::Mutex<Vec<Conn>>,
+}
+
+/// A reader connection, used on the caller's thread and given back when dropped.
+pub struct Reader {
+    conn: Option<Conn>,
+    lite: Arc<Lite>,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.lite.readers.lock()) {
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+impl Reader {
+    fn conn(&self) -> Result<&Conn, DbErr> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| DbErr::Custom("a reader was given back".to_owned()))
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Reader {
+    fn get_database_backend(&self) -> sea_orm::DatabaseBackend {
+        sea_orm::DatabaseBackend::Sqlite
+    }
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.conn()?.execute(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.conn()?.execute_unprepared(sql).await
+    }
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.conn()?.query_one(stmt).await
+    }
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.conn()?.query_all(stmt).await
+    }
+}
+
+impl Lite {
+    /// Starts the writer thread on the SQLite file at `path`, whose units run their futures
+    /// with `handle`.
+    pub(crate) fn start(
+        path: &std::path::Path,
+        handle: tokio::runtime::Handle,
+        stats: Arc<super::stats::Stats>,
+    ) -> Result<Arc<Self>, DbErr> {
+        let conn = Conn::open(path)?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let lite = Arc::new(Self {
+            jobs,
+            pending: Arc::default(),
+            path: path.to_owned(),
+            readers: std::sync::Mutex::default(),
+        });
+        let writer = Writer {
+            conn,
+            handle,
+            id: Arc::as_ptr(&lite) as usize,
+        };
+        std::thread::Builder::new()
+            .name("keyward-writer".to_owned())
+            .spawn(move || write_loop(writer, queue, stats))
+            .map_err(|e| DbErr::Custom(format!("the writer thread could not start: {e}")))?;
+        Ok(lite)
+    }
+
+    /// A reader connection (kept, or opened now; it only reads).
+    pub(crate) fn reader(self: &Arc<Self>) -> Result<Reader, DbErr> {
+        let kept = self.readers.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match kept {
+            Some(conn) => conn,
+            None => Conn::open_reader(&self.path)?,
+        };
+        Ok(Reader {
+            conn: Some(conn),
+            lite: self.clone(),
+        })
+    }
+
+    fn id(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Units queued for the writer or running on it.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// A savepoint of the running batch, when called by a unit on this store's writer
+    /// thread.
+    pub(crate) fn nested(&self) -> Option<Result<Savepoint, DbErr>> {
+        WRITER.with(|w| match &*w.borrow() {
+            Some((id, conn)) if *id == self.id() => Some(Savepoint::begin(conn.clone())),
+            _ => None,
+        })
+    }
+
+    /// Runs `work` on the writer thread in a savepoint of the next batch, and answers once
+    /// that batch is durably committed. `work` gets the unit's savepoint and gives it back
+    /// with its result; giving back an error rolls the unit back.
+    pub(crate) async fn unit<T, E, F, Fut>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(Savepoint) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(Savepoint, T), E>>,
+        T: Send + 'static,
+        E: From<DbErr> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let pending = self.pending.clone();
+        let job: Job = Box::new(move |writer: Option<&Writer>| {
+            let result = writer.map(|writer| run_unit(writer, work));
+            Box::new(move |outcome: Result<(), Arc<str>>| {
+                let answer_is = match (result, outcome) {
+                    (Some(Err(e)), _) => Err(e),
+                    (Some(Ok(value)), Ok(())) => Ok(value),
+                    (_, Err(why)) => Err(E::from(DbErr::Custom(format!(
+                        "the write could not be committed: {why}"
+                    )))),
+                    (None, Ok(())) => Err(E::from(DbErr::Custom(
+                        "a write ran outside its batch".to_owned(),
+                    ))),
+                };
+                pending.fetch_sub(1, Ordering::Relaxed);
+                let _ = answer.send(answer_is);
+            })
+        });
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        if self.jobs.send(job).is_err() {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(E::from(DbErr::Custom(
+                "the writer thread stopped".to_owned(),
+            )));
+        }
+        answered.await.unwrap_or_else(|_| {
+            Err(E::from(DbErr::Custom(
+                "the writer thread stopped".to_owned(),
+            )))
+        })
+    }
+}
+
+/// Runs one unit in a savepoint of the open batch; a panic in it is an error of the unit.
+fn run_unit<T, E, F, Fut>(writer: &Writer, work: F) -> Result<T, E>
+where
+    F: FnOnce(Savepoint) -> Fut,
+    Fut: std::future::Future<Output = Result<(Savepoint, T), E>>,
+    E: From<DbErr>,
+{
+    let savepoint = Savepoint::begin(writer.conn.clone()).map_err(E::from)?;
+    let run =
+        std::panic::AssertUnwindSafe(|| writer.handle.block_on(work(savepoint)));
+    match std::panic::catch_unwind(run) {
+        Ok(Ok((savepoint, value))) => {
+            savepoint.release().map_err(E::from)?;
+            Ok(value)
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => {
+            tracing::error!("a write unit panicked; it was rolled back");
+            Err(E::from(DbErr::Custom("a write failed".to_owned())))
+        }
+    }
+}
+
+/// The writer thread: takes what is queued, runs it as one batch, commits once, answers.
+fn write_loop(
+    writer: Writer,
+    queue: std::sync::mpsc::Receiver<Job>,
+    stats: Arc<super::stats::Stats>,
+) {
+    WRITER.with(|w| *w.borrow_mut() = Some((writer.id, writer.conn.clone())));
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_UNITS {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let begun = writer
+            .conn
+            .lock()
+            .and_then(|mut c| c.control(conn::Control::Begin));
+        let units = batch.len();
+        let delivers: Vec<Deliver> = batch
+            .into_iter()
+            .map(|job| job(begun.is_ok().then_some(&writer)))
+            .collect();
+        let outcome = begun.and_then(|()| {
+            let mut conn = writer.conn.lock()?;
+            conn.control(conn::Control::Commit).inspect_err(|_| {
+                let _ = conn.batch("ROLLBACK");
+            })
+        });
+        crate::telemetry::metrics::observe_batch(units, outcome.is_ok());
+        let outcome = match outcome {
+            Ok(()) => {
+                stats.units.fetch_add(units, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, units, "a write batch failed; every write in it fails");
+                stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                Err(Arc::<str>::from(e.to_string()))
+            }
+        };
+        for deliver in delivers {
+            deliver(outcome.clone());
+        }
+    }
+}
+
+/// A unit's savepoint in the writer's batch. Dropped without [`Savepoint::release`], it rolls
+/// back what the unit wrote and leaves the rest of the batch alone.
+pub struct Savepoint {
+    conn: Conn,
+    depth: usize,
+    open: bool,
+}
+
+impl Savepoint {
+    /// Opens the next savepoint: named by its depth, so its statements stay prepared
+    /// (savepoints nest, and end in the reverse order).
+    fn begin(conn: Conn) -> Result<Self, DbErr> {
+        let depth = {
+            let mut inner = conn.lock()?;
+            let depth = inner.open_savepoints();
+            inner.control(conn::Control::Savepoint(depth))?;
+            depth
+        };
+        Ok(Self {
+            conn,
+            depth,
+            open: true,
+        })
+    }
+
+    /// Keeps what the unit wrote (the batch's commit makes it durable).
+    pub(crate) fn release(mut self) -> Result<(), DbErr> {
+        self.open = false;
+        self.conn
+            .lock()?
+            .control(conn::Control::Release(self.depth))
+    }
+}
+
+impl Drop for Savepoint {
+    fn drop(&mut self) {
+        if self.open {
+            if let Ok(mut conn) = self.conn.lock() {
+                let _ = conn.control(conn::Control::RollbackTo(self.depth));
+                let _ = conn.control(conn::Control::Release(self.depth));
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Savepoint {
+    fn get_database_backend(&self) -> sea_orm::DatabaseBackend {
+        sea_orm::DatabaseBackend::Sqlite
+    }
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.conn.execute(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.conn.execute_unprepared(sql).await
+    }
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.conn.query_one(stmt).await
+    }
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.conn.query_all(stmt).await
+    }
+}
