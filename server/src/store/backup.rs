@@ -7,8 +7,8 @@ use crate::crypto::SealedSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set,
 };
 
 pub use backup_code::Model as CodeRow;
@@ -182,18 +182,37 @@ pub async fn lock_current(
     db: &impl ConnectionTrait,
     account_id: &str,
 ) -> Result<Option<GenerationRow>, DbErr> {
-    let mut rows = generation::Entity::update_many()
+    let backend = db.get_database_backend();
+    let stmt = LOCK_CURRENT.bind(
+        backend,
+        |b| b.build(&returning_all(lock_current_update(""))),
+        vec![account_id.into()],
+    );
+    let mut rows = super::prepared::all::<sea_orm::SelectModel<GenerationRow>>(db, stmt).await?;
+    // One generation is current at a time; should there be more, the newest is.
+    rows.sort_by_key(|g| g.generation);
+    Ok(rows.pop())
+}
+
+static LOCK_CURRENT: super::prepared::Prepared = super::prepared::Prepared::new();
+
+fn lock_current_update(account_id: &str) -> sea_orm::UpdateMany<generation::Entity> {
+    generation::Entity::update_many()
         .col_expr(
             generation::Column::Total,
             Expr::col(generation::Column::Total).into(),
         )
         .filter(generation::Column::AccountId.eq(account_id))
         .filter(generation::Column::SupersededAt.is_null())
-        .exec_with_returning(db)
-        .await?;
-    // One generation is current at a time; should there be more, the newest is.
-    rows.sort_by_key(|g| g.generation);
-    Ok(rows.pop())
+}
+
+/// The update with `RETURNING *`, as sea-orm's `exec_with_returning` sends it.
+fn returning_all<E: EntityTrait>(
+    update: sea_orm::UpdateMany<E>,
+) -> sea_orm::sea_query::UpdateStatement {
+    let mut query = update.into_query();
+    query.returning_all();
+    query
 }
 
 /// Marks the unused code with the lowest position checked out by `by` and returns it, in one
@@ -204,18 +223,40 @@ pub async fn check_out_lowest(
     generation_id: &str,
     by: &str,
 ) -> Result<Option<CodeRow>, DbErr> {
-    let mut rows = check_out_lowest_update(generation_id, by)
-        .exec_with_returning(db)
-        .await?;
+    let at = now();
+    let stmt = CHECK_OUT.bind(
+        db.get_database_backend(),
+        |b| b.build(&returning_all(check_out_lowest_update("", "", at))),
+        check_out_values(generation_id, by, at),
+    );
+    let mut rows = super::prepared::all::<sea_orm::SelectModel<CodeRow>>(db, stmt).await?;
     Ok(rows.pop())
 }
 
 /// The update [`check_out_lowest`] runs. The code is picked by `id = (SELECT …)`, a scalar
 /// subquery, so the row is found by its key: with `id IN (SELECT …)` SQLite scanned every
 /// unused code of every account by the state index.
+static CHECK_OUT: super::prepared::Prepared = super::prepared::Prepared::new();
+
+/// The values of [`check_out_lowest_update`], in its placeholders' order.
+fn check_out_values(generation_id: &str, by: &str, at: DateTime<Utc>) -> Vec<sea_orm::Value> {
+    vec![
+        state::CHECKED_OUT.into(),
+        by.into(),
+        at.into(),
+        by.into(),
+        at.into(),
+        generation_id.into(),
+        state::UNUSED.into(),
+        1u64.into(),
+        state::UNUSED.into(),
+    ]
+}
+
 fn check_out_lowest_update(
     generation_id: &str,
     by: &str,
+    at: DateTime<Utc>,
 ) -> sea_orm::UpdateMany<backup_code::Entity> {
     let lowest = sea_orm::sea_query::Query::select()
         .column(backup_code::Column::Id)
@@ -230,7 +271,6 @@ fn check_out_lowest_update(
         .to_owned();
     let picked =
         sea_orm::sea_query::SimpleExpr::SubQuery(None, Box::new(lowest.into_sub_query_statement()));
-    let at = now();
     backup_code::Entity::update_many()
         .col_expr(backup_code::Column::State, Expr::value(state::CHECKED_OUT))
         .col_expr(backup_code::Column::StateBy, Expr::value(by))
@@ -283,11 +323,24 @@ pub async fn codes(db: &impl ConnectionTrait, generation_id: &str) -> Result<Vec
 
 /// Unused codes left in a generation.
 pub async fn remaining(db: &impl ConnectionTrait, generation_id: &str) -> Result<u64, DbErr> {
+    let stmt = REMAINING.bind(
+        db.get_database_backend(),
+        |b| remaining_query("").build(b),
+        vec![generation_id.into(), state::UNUSED.into(), 1u64.into()],
+    );
+    let n = super::prepared::one::<sea_orm::SelectGetableTuple<i64>>(db, stmt).await?;
+    Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or_default()))
+}
+
+static REMAINING: super::prepared::Prepared = super::prepared::Prepared::new();
+
+fn remaining_query(generation_id: &str) -> sea_orm::Select<backup_code::Entity> {
     backup_code::Entity::find()
+        .select_only()
+        .column_as(Expr::col(backup_code::Column::Id).count(), "n")
         .filter(backup_code::Column::GenerationId.eq(generation_id))
         .filter(backup_code::Column::State.eq(state::UNUSED))
-        .count(db)
-        .await
+        .limit(1)
 }
 
 /// Every code of every generation of the account whose lookup HMAC is one of `lookups`.
@@ -320,23 +373,35 @@ pub async fn rejected_since(
     account_id: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, DbErr> {
+    let stmt = REJECTED_SINCE.bind(
+        db.get_database_backend(),
+        |b| rejected_since_query("", since).build(b),
+        vec![account_id.into(), state::REJECTED.into(), since.into()],
+    );
+    let rows = super::prepared::all::<sea_orm::SelectGetableTuple<Option<DateTime<Utc>>>>(db, stmt)
+        .await?;
+    Ok(rows.into_iter().flatten().collect())
+}
+
+static REJECTED_SINCE: super::prepared::Prepared = super::prepared::Prepared::new();
+
+fn rejected_since_query(
+    account_id: &str,
+    since: DateTime<Utc>,
+) -> sea_orm::Select<backup_code::Entity> {
     // The account's generations as a subquery: one statement.
     let generations = sea_orm::sea_query::Query::select()
         .column(generation::Column::Id)
         .from(generation::Entity)
         .and_where(generation::Column::AccountId.eq(account_id))
         .to_owned();
-    let rows = backup_code::Entity::find()
+    backup_code::Entity::find()
         .select_only()
         .column(backup_code::Column::StateAt)
         .filter(backup_code::Column::GenerationId.in_subquery(generations))
         .filter(backup_code::Column::State.eq(state::REJECTED))
         .filter(backup_code::Column::StateAt.gte(since))
         .order_by_asc(backup_code::Column::StateAt)
-        .into_tuple::<Option<DateTime<Utc>>>()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().flatten().collect())
 }
 
 /// Any one stored code with its generation (to prove the root key against stored lookups).
@@ -372,7 +437,7 @@ mod tests {
             .await
             .unwrap();
         store.migrate().await.unwrap();
-        let update = check_out_lowest_update("g", "token:t").build(DatabaseBackend::Sqlite);
+        let update = check_out_lowest_update("g", "token:t", now()).build(DatabaseBackend::Sqlite);
         let explain = Statement::from_sql_and_values(
             DatabaseBackend::Sqlite,
             format!("EXPLAIN QUERY PLAN {}", update.sql),
@@ -400,6 +465,37 @@ mod tests {
         assert!(
             !plan.iter().any(|d| d.contains("ix_backup_code_state_at")),
             "{plan:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod prepared_tests {
+    use super::*;
+    use crate::store::prepared::check::same;
+
+    #[test]
+    fn the_prepared_statements_are_fresh_builds() {
+        let at = now();
+        same(
+            &LOCK_CURRENT,
+            |b| b.build(&returning_all(lock_current_update("a"))),
+            || vec!["a".into()],
+        );
+        same(
+            &CHECK_OUT,
+            |b| b.build(&returning_all(check_out_lowest_update("g", "token:t", at))),
+            || check_out_values("g", "token:t", at),
+        );
+        same(
+            &REMAINING,
+            |b| remaining_query("g").build(b),
+            || vec!["g".into(), state::UNUSED.into(), 1u64.into()],
+        );
+        same(
+            &REJECTED_SINCE,
+            |b| rejected_since_query("a", at).build(b),
+            || vec!["a".into(), state::REJECTED.into(), at.into()],
         );
     }
 }

@@ -7,8 +7,8 @@ use super::entities::{backup_code_generation as generation, exposure, secret};
 use super::{new_id, Integrity};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -64,9 +64,18 @@ pub async fn insert(
         id: new_id(),
         ..new.into_row(actor, seq, at)
     })?;
-    exposure::ActiveModel::from(row).insert(db).await?;
+    let model = exposure::ActiveModel::from(row);
+    let values = super::prepared::insert_values(&model);
+    let stmt = INSERT.bind(
+        db.get_database_backend(),
+        |b| exposure::Entity::insert(model).build(b),
+        values,
+    );
+    db.execute(stmt).await?;
     Ok(())
 }
+
+static INSERT: super::prepared::Prepared = super::prepared::Prepared::new();
 
 /// Where a listing of ledger rows stopped: the last row's `(seq, id)`.
 pub type Cursor = (i64, String);

@@ -16,11 +16,11 @@
 //! its commit, so the chain stays linear across replicas and a batch never waits for a row
 //! while holding the chain.
 
+use super::stats::Stats;
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, ExecResult,
     QueryResult, Statement, TransactionTrait,
 };
-use super::stats::Stats;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

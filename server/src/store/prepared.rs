@@ -56,6 +56,18 @@ pub(crate) async fn one<S: SelectorTrait>(
     }
 }
 
+/// Every row of `stmt`, read as the selector `S` reads them.
+pub(crate) async fn all<S: SelectorTrait>(
+    db: &impl ConnectionTrait,
+    stmt: Statement,
+) -> Result<Vec<S::Item>, DbErr> {
+    db.query_all(stmt)
+        .await?
+        .into_iter()
+        .map(S::from_raw_query_result)
+        .collect()
+}
+
 /// The values an `INSERT` of `model` binds, in the order sea-query writes its columns (the
 /// entity's column order, set columns only).
 pub(crate) fn insert_values<A>(model: &A) -> Vec<Value>

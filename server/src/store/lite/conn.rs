@@ -184,6 +184,9 @@ impl Conn {
             .map_err(sqlite_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sqlite_err)?;
+        // Pages read through a memory map rather than copied into each connection's cache.
+        conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)
+            .map_err(sqlite_err)?;
         conn.set_prepared_statement_cache_capacity(128);
         Ok(Self(Arc::new(Mutex::new(Inner {
             conn,

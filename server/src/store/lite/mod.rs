@@ -219,8 +219,7 @@ where
     E: From<DbErr>,
 {
     let savepoint = Savepoint::begin(writer.conn.clone()).map_err(E::from)?;
-    let run =
-        std::panic::AssertUnwindSafe(|| writer.handle.block_on(work(savepoint)));
+    let run = std::panic::AssertUnwindSafe(|| writer.handle.block_on(work(savepoint)));
     match std::panic::catch_unwind(run) {
         Ok(Ok((savepoint, value))) => {
             savepoint.release().map_err(E::from)?;
