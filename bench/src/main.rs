@@ -15,7 +15,6 @@ mod audit_cost;
 mod floor;
 mod imports;
 mod server;
-mod unit_of_work;
 
 use server::{seed, start, Server};
 
@@ -376,7 +375,6 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
     let reveal_p50: Vec<(usize, Duration)> = reveals.iter().map(|r| (r.0, r.1)).collect();
     audit_cost_table(opts, &server, &load.totp, &reveal_p50).await?;
     if backend == "sqlite" {
-        unit_of_work_table(opts, &server, &load.totp).await?;
         imports::import_costs(&server, &server.token("bench-imports")?).await?;
     }
     drop(server);
@@ -481,41 +479,6 @@ async fn floor_table(
             "- concurrency {concurrency}: the HTTP reveal's server CPU, {cpu_us:.0} µs, is {:.0} × the floor.",
             cpu_us / floor_us
         );
-    }
-    Ok(())
-}
-
-/// Issue 29's question, measured before choosing (`unit_of_work.rs`): the reveal's database
-/// work through today's data path against one hand-off to a thread that owns its connection.
-async fn unit_of_work_table(opts: &Options, server: &Server, totp: &str) -> Result<()> {
-    let url = server.setting("KEYWARD_DATABASE_URL")?;
-    let key_file = server.setting("KEYWARD_KEY_FILE")?;
-    let path = url
-        .strip_prefix("sqlite://")
-        .and_then(|rest| rest.split('?').next())
-        .context("a SQLite database URL")?
-        .to_owned();
-    println!("\nThe reveal's database work in-process: today's data path against one hand-off per unit (same file, alternating rounds):\n");
-    println!("| concurrency | data path | units/s | p50 ms | p99 ms | CPU µs/unit | thread switches/unit |");
-    println!("|---:|---|---:|---:|---:|---:|---:|");
-    for concurrency in [1, 16, 64] {
-        let n = ((2000.0 * opts.scale) as usize).max(200);
-        eprintln!("  the reveal's unit of work, today and with one hand-off, at concurrency {concurrency}: {n} each…");
-        let (today, one) =
-            unit_of_work::measure(&path, &url, &key_file, totp, concurrency, n).await?;
-        for (name, f) in [
-            ("today (sea-orm, sqlx)", &today),
-            ("one hand-off (writer thread)", &one),
-        ] {
-            println!(
-                "| {concurrency} | {name} | {:.0} | {} | {} | {:.0} | {:.1} |",
-                f.per_second,
-                ms(f.p50),
-                ms(f.p99),
-                f.cpu_us,
-                f.switches
-            );
-        }
     }
     Ok(())
 }

@@ -148,7 +148,9 @@ async fn metrics_count_requests_and_reveals_by_route_and_outcome_without_identit
     );
     // Statements per reveal, over ten more: the token, the account with its team, the
     // caller's row lock, both rate windows in one upsert, the seed, the chain head (and its
-    // lock on PostgreSQL) and the event: 6 on SQLite and 8 on PostgreSQL. Before the windows
+    // lock on PostgreSQL) and the event: 6 on SQLite and 8 on PostgreSQL. On SQLite they run
+    // on the writer thread and its readers (issue 29), which count each statement as the
+    // pool does: the same repository code sends the same statements on either path. Before the windows
     // shared one upsert (each was an upsert and a read), the account and its team one join,
     // and SQLite's inserts stopped reading their row back, it was 9 on PostgreSQL and more
     // than 7 on SQLite.

@@ -52,6 +52,31 @@ async fn append_unit(store: &Store, tag: &'static str, fail: bool) -> Result<i64
         .await
 }
 
+/// A unit that holds the writer until `n` writes are queued or running (itself included):
+/// the units queued behind it form the next batch together.
+fn hold_writer_until(store: &Store, n: usize) -> tokio::task::JoinHandle<Result<(), DbErr>> {
+    let store = store.clone();
+    tokio::spawn(async move {
+        let waiting = store.clone();
+        store
+            .unit(move |tx: WriteTx| async move {
+                until_pending(&waiting, n).await;
+                Ok::<_, DbErr>((tx, ()))
+            })
+            .await
+    })
+}
+
+/// [`append_unit`] in a task of its own.
+fn spawn_append(
+    store: &Store,
+    tag: &'static str,
+    fail: bool,
+) -> tokio::task::JoinHandle<Result<i64, DbErr>> {
+    let store = store.clone();
+    tokio::spawn(async move { append_unit(&store, tag, fail).await })
+}
+
 #[tokio::test]
 async fn sqlite_runs_units_on_the_writer_thread_and_postgres_through_the_pool() {
     let app = spawn_app().await;
@@ -81,28 +106,11 @@ async fn a_unit_that_fails_or_panics_rolls_back_alone_and_its_batch_commits_the_
     }
     // A blocker holds the writer until the three units below are queued behind it, so they
     // form the next batch together.
-    let blocker = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let waiting = store.clone();
-            store
-                .unit(move |tx: WriteTx| async move {
-                    until_pending(&waiting, 4).await;
-                    Ok::<_, DbErr>((tx, ()))
-                })
-                .await
-        })
-    };
+    let blocker = hold_writer_until(&store, 4);
     until_pending(&store, 1).await;
-    let kept = tokio::spawn({
-        let store = store.clone();
-        async move { append_unit(&store, "kept", false).await }
-    });
+    let kept = spawn_append(&store, "kept", false);
     until_pending(&store, 2).await;
-    let failed = tokio::spawn({
-        let store = store.clone();
-        async move { append_unit(&store, "failed", true).await }
-    });
+    let failed = spawn_append(&store, "failed", true);
     until_pending(&store, 3).await;
     let panicked = tokio::spawn({
         let store = store.clone();
@@ -167,18 +175,7 @@ async fn a_failed_batch_commit_on_the_writer_fails_every_reveal_in_it_and_return
 
     // The blocker holds the writer until the poison and five reveals are queued: they make
     // the next batch, whose commit the poison fails.
-    let blocker = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let waiting = store.clone();
-            store
-                .unit(move |tx: WriteTx| async move {
-                    until_pending(&waiting, 7).await;
-                    Ok::<_, DbErr>((tx, ()))
-                })
-                .await
-        })
-    };
+    let blocker = hold_writer_until(&store, 7);
     until_pending(&store, 1).await;
     let poison = {
         let store = store.clone();
@@ -581,4 +578,51 @@ async fn a_token_revoked_by_another_process_is_refused_by_the_next_reveal() {
     for res in join_all(after).await {
         crate::support::expect_error(res, 401, "unauthenticated").await;
     }
+}
+
+#[tokio::test]
+async fn a_unit_that_loses_the_batchs_transaction_fails_the_batch_and_nothing_after_it_is_kept() {
+    if backend() != "sqlite" {
+        return; // the writer thread's own bookkeeping
+    }
+    let app = spawn_app().await;
+    let store = app.core.store.clone();
+    let blocker = hold_writer_until(&store, 4);
+    until_pending(&store, 1).await;
+    let before = spawn_append(&store, "lost-before", false);
+    until_pending(&store, 2).await;
+    // A statement that makes SQLite drop the whole transaction (as a full disk or an I/O
+    // error can), under the unit's savepoint.
+    let loser = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .unit(|tx: WriteTx| async move {
+                    tx.execute_unprepared("ROLLBACK").await?;
+                    Ok::<_, DbErr>((tx, ()))
+                })
+                .await
+        }
+    });
+    until_pending(&store, 3).await;
+    let after = spawn_append(&store, "lost-after", false);
+    blocker.await.unwrap().unwrap();
+    assert!(
+        before.await.unwrap().is_err(),
+        "its writes went with the transaction"
+    );
+    assert!(loser.await.unwrap().is_err());
+    assert!(
+        after.await.unwrap().is_err(),
+        "nothing runs outside the batch's transaction"
+    );
+    let tags = units(&app).await;
+    assert!(
+        !tags.contains("\"lost-before\"") && !tags.contains("\"lost-after\""),
+        "{tags:?}"
+    );
+    append_unit(&store, "next", false).await.unwrap();
+    assert!(units(&app).await.contains("\"next\""));
+    let report = keyward::audit::verify(store.db(), |_| {}).await.unwrap();
+    assert!(report.ok, "{report:?}");
 }

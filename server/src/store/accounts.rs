@@ -451,8 +451,7 @@ mod tests {
     #[test]
     fn the_prepared_statements_are_fresh_builds() {
         same(
-            &WITH_TEAM,
-            |b| with_team("a").build(b),
+            |b, other| with_team(if other { "x" } else { "a" }).build(b),
             || vec!["a".into(), 1u64.into()],
         );
     }

@@ -477,24 +477,26 @@ mod prepared_tests {
     #[test]
     fn the_prepared_statements_are_fresh_builds() {
         let at = now();
+        let then = at - chrono::Duration::minutes(5);
+        let pick = |other: bool, a: &'static str| if other { "other" } else { a };
         same(
-            &LOCK_CURRENT,
-            |b| b.build(&returning_all(lock_current_update("a"))),
+            |b, o| b.build(&returning_all(lock_current_update(pick(o, "a")))),
             || vec!["a".into()],
         );
         same(
-            &CHECK_OUT,
-            |b| b.build(&returning_all(check_out_lowest_update("g", "token:t", at))),
+            |b, o| {
+                let when = if o { then } else { at };
+                let update = check_out_lowest_update(pick(o, "g"), pick(o, "token:t"), when);
+                b.build(&returning_all(update))
+            },
             || check_out_values("g", "token:t", at),
         );
         same(
-            &REMAINING,
-            |b| remaining_query("g").build(b),
+            |b, o| remaining_query(pick(o, "g")).build(b),
             || vec!["g".into(), state::UNUSED.into(), 1u64.into()],
         );
         same(
-            &REJECTED_SINCE,
-            |b| rejected_since_query("a", at).build(b),
+            |b, o| rejected_since_query(pick(o, "a"), if o { then } else { at }).build(b),
             || vec!["a".into(), state::REJECTED.into(), at.into()],
         );
     }

@@ -126,18 +126,32 @@ mod tests {
     fn the_prepared_statements_are_fresh_builds() {
         let one = [("reveal:m:x", 60)];
         let two = [("reveal:m:x", 60), ("reveal:h:x", 3600)];
-        let query = |w: &[(&str, i64)]| add_many_query(w, 3).ok().map(|q| q.to_owned());
-        let (Some(q1), Some(q2)) = (query(&one), query(&two)) else {
-            unreachable!("the upsert builds")
-        };
+        let other = [("import:h:y", 120), ("import:m:y", 7200)];
+        let build =
+            |b: sea_orm::DatabaseBackend, windows: &[(&str, i64)], n: i32| match add_many_query(
+                windows, n,
+            ) {
+                Ok(query) => b.build(&query),
+                Err(_) => unreachable!("the upsert builds"),
+            };
         same(
-            &ADD[1],
-            |b| b.build(&q1),
+            |b, o| {
+                if o {
+                    build(b, &other[..1], 5)
+                } else {
+                    build(b, &one, 3)
+                }
+            },
             || vec!["reveal:m:x".into(), 60i64.into(), 3i32.into(), 3i32.into()],
         );
         same(
-            &ADD[2],
-            |b| b.build(&q2),
+            |b, o| {
+                if o {
+                    build(b, &other, 5)
+                } else {
+                    build(b, &two, 3)
+                }
+            },
             || {
                 vec![
                     "reveal:m:x".into(),

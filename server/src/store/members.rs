@@ -507,8 +507,7 @@ mod tests {
     #[test]
     fn the_prepared_statements_are_fresh_builds() {
         same(
-            &LOCK_ACTIVE,
-            |b| lock_active_query("m").build(b),
+            |b, other| lock_active_query(if other { "x" } else { "m" }).build(b),
             || vec!["m".into(), ACTIVE.into()],
         );
     }

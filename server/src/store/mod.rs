@@ -74,8 +74,17 @@ impl Store {
         db.set_metric_callback(|_| crate::telemetry::metrics::count_statement());
         let own_transactions = db.get_database_backend() == DatabaseBackend::Postgres;
         let group = Arc::<group::Group>::default();
-        // A file on disk and a runtime to run the units' futures with: the writer thread.
-        let lite = match (sqlite_path(url), tokio::runtime::Handle::try_current()) {
+        // A plain file on disk and a runtime to run the units' futures with: the writer
+        // thread. (A URL sqlx would read differently from a file name, with a `%` escape or
+        // a `mode` other than `rwc`/`rw`, stays on the pool.)
+        let plain = !url.contains('%')
+            && !url.contains("mode=memory")
+            && !url.contains("mode=ro")
+            && !url.contains("immutable");
+        let lite = match (
+            sqlite_path(url).filter(|_| plain),
+            tokio::runtime::Handle::try_current(),
+        ) {
             (Some(path), Ok(handle)) => Some(lite::Lite::start(&path, handle, group.stats_arc())?),
             _ => None,
         };

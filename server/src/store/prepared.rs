@@ -86,16 +86,17 @@ where
 pub(crate) mod check {
     use super::*;
 
-    /// Asserts that `prepared` bound with `values` is exactly a fresh build of `build()`, on
-    /// both backends.
+    /// Asserts, on both backends, that a statement prepared from a build with other values
+    /// (`build(backend, true)`) and bound with `values` is exactly a fresh build with those
+    /// values (`build(backend, false)`): the values are listed in their placeholders' order,
+    /// and none is written into the SQL text.
     pub(crate) fn same(
-        prepared: &Prepared,
-        build: impl Fn(DatabaseBackend) -> Statement,
+        build: impl Fn(DatabaseBackend, bool) -> Statement,
         values: impl Fn() -> Vec<Value>,
     ) {
         for backend in [DatabaseBackend::Sqlite, DatabaseBackend::Postgres] {
-            let fresh = build(backend);
-            let bound = prepared.bind(backend, &build, values());
+            let fresh = build(backend, false);
+            let bound = Prepared::new().bind(backend, |b| build(b, true), values());
             assert_eq!(bound, fresh, "{backend:?}");
         }
     }

@@ -200,8 +200,10 @@ mod tests {
     #[test]
     fn the_prepared_statements_are_fresh_builds() {
         same(
-            &CURRENT,
-            |b| current_query("a", "totp").build(b),
+            |b, other| {
+                let (a, k) = if other { ("x", "hotp") } else { ("a", "totp") };
+                current_query(a, k).build(b)
+            },
             || vec!["a".into(), "totp".into(), 1u64.into()],
         );
     }

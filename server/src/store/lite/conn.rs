@@ -104,6 +104,9 @@ pub(crate) struct Inner {
     columns: HashMap<String, Arc<[Column]>>,
     /// Savepoints open now.
     savepoints: usize,
+    /// A savepoint failed to begin, release or roll back since the batch began: what the
+    /// transaction holds is no longer known.
+    broken: bool,
 }
 
 /// A result column: its name, the key that reads it by position, and its kind.
@@ -174,8 +177,15 @@ fn sqlite_err(e: rusqlite::Error) -> DbErr {
 
 impl Conn {
     /// Opens `path` as the server's pool does: WAL, full sync, foreign keys, a busy timeout.
+    /// The file must exist (the pool created it): a path that names another file fails
+    /// rather than splitting the data in two.
     pub(crate) fn open(path: &std::path::Path) -> Result<Self, DbErr> {
-        let conn = rusqlite::Connection::open(path).map_err(sqlite_err)?;
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sqlite_err)?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -193,6 +203,7 @@ impl Conn {
             schema: None,
             columns: HashMap::new(),
             savepoints: 0,
+            broken: false,
         }))))
     }
 
@@ -240,17 +251,31 @@ impl Inner {
             Control::Release(depth) => named(&RELEASE, depth, "RELEASE"),
             Control::RollbackTo(depth) => named(&ROLLBACK_TO, depth, "ROLLBACK TO"),
         };
-        self.conn
+        let done = self
+            .conn
             .prepare_cached(&sql)
             .and_then(|mut s| s.execute([]))
-            .map_err(sqlite_err)?;
-        match control {
-            Control::Savepoint(depth) => self.savepoints = depth + 1,
-            Control::Release(depth) => self.savepoints = depth,
-            Control::Begin | Control::Commit => self.savepoints = 0,
-            Control::RollbackTo(_) => {}
+            .map_err(sqlite_err);
+        match (control, &done) {
+            (Control::Begin, Ok(_)) => {
+                self.savepoints = 0;
+                self.broken = false;
+            }
+            (Control::Commit, _) => self.savepoints = 0,
+            (Control::Savepoint(depth), Ok(_)) => self.savepoints = depth + 1,
+            (Control::Release(depth), Ok(_)) => self.savepoints = depth,
+            (Control::RollbackTo(_), Ok(_)) | (Control::Begin, Err(_)) => {}
+            (Control::Savepoint(_) | Control::Release(_) | Control::RollbackTo(_), Err(_)) => {
+                self.broken = true;
+            }
         }
-        Ok(())
+        done.map(|_| ())
+    }
+
+    /// Whether the batch's transaction is still open and every savepoint in it ended as
+    /// asked.
+    pub(crate) fn transaction_intact(&self) -> bool {
+        !self.broken && !self.conn.is_autocommit()
     }
 
     fn run(&mut self, stmt: &Statement) -> Result<(Vec<QueryResult>, u64), DbErr> {

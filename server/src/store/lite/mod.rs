@@ -69,10 +69,15 @@ pub(crate) struct Lite {
 pub struct Reader {
     conn: Option<Conn>,
     lite: Arc<Lite>,
+    /// Given back to the idle readers when dropped (not the writer's own connection).
+    kept: bool,
 }
 
 impl Drop for Reader {
     fn drop(&mut self) {
+        if !self.kept {
+            return;
+        }
         if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.lite.readers.lock()) {
             if idle.len() < IDLE_READERS {
                 idle.push(conn);
@@ -138,6 +143,19 @@ impl Lite {
 
     /// A reader connection (kept, or opened now; it only reads).
     pub(crate) fn reader(self: &Arc<Self>) -> Result<Reader, DbErr> {
+        // On the writer thread, a read sees the batch's own writes: it uses the writer's
+        // connection (and does not give it to the readers afterwards).
+        let writers = WRITER.with(|w| match &*w.borrow() {
+            Some((id, conn)) if *id == self.id() => Some(conn.clone()),
+            _ => None,
+        });
+        if let Some(conn) = writers {
+            return Ok(Reader {
+                conn: Some(conn),
+                lite: self.clone(),
+                kept: false,
+            });
+        }
         let kept = self.readers.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match kept {
             Some(conn) => conn,
@@ -146,6 +164,7 @@ impl Lite {
         Ok(Reader {
             conn: Some(conn),
             lite: self.clone(),
+            kept: true,
         })
     }
 
@@ -177,6 +196,13 @@ impl Lite {
         T: Send + 'static,
         E: From<DbErr> + Send + 'static,
     {
+        // Called by a unit on the writer thread: sending would wait for itself. It runs here,
+        // in a savepoint of the same batch.
+        if let Some(nested) = self.nested() {
+            let (savepoint, value) = work(nested?).await?;
+            savepoint.release()?;
+            return Ok(value);
+        }
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let pending = self.pending.clone();
         let job: Job = Box::new(move |writer: Option<&Writer>| {
@@ -253,12 +279,23 @@ fn write_loop(
             .lock()
             .and_then(|mut c| c.control(conn::Control::Begin));
         let units = batch.len();
-        let delivers: Vec<Deliver> = batch
-            .into_iter()
-            .map(|job| job(begun.is_ok().then_some(&writer)))
-            .collect();
+        let mut intact = begun.is_ok();
+        let mut delivers: Vec<Deliver> = Vec::with_capacity(units);
+        for job in batch {
+            delivers.push(job(intact.then_some(&writer)));
+            // A unit whose savepoint could not be released or rolled back, or a statement
+            // that made SQLite drop the whole transaction: what the batch holds is unknown,
+            // so none of it is kept and the units after it do not run.
+            intact = intact && writer.conn.lock().is_ok_and(|c| c.transaction_intact());
+        }
         let outcome = begun.and_then(|()| {
             let mut conn = writer.conn.lock()?;
+            if !intact {
+                let _ = conn.batch("ROLLBACK");
+                return Err(DbErr::Custom(
+                    "the batch's transaction was lost or a savepoint could not end".to_owned(),
+                ));
+            }
             conn.control(conn::Control::Commit).inspect_err(|_| {
                 let _ = conn.batch("ROLLBACK");
             })
@@ -307,7 +344,8 @@ impl Savepoint {
         })
     }
 
-    /// Keeps what the unit wrote (the batch's commit makes it durable).
+    /// Keeps what the unit wrote (the batch's commit makes it durable). If the release
+    /// fails, the batch is marked broken and none of it is kept.
     pub(crate) fn release(mut self) -> Result<(), DbErr> {
         self.open = false;
         self.conn
