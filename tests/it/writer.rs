@@ -53,18 +53,30 @@ async fn append_unit(store: &Store, tag: &'static str, fail: bool) -> Result<i64
 }
 
 /// A unit that holds the writer until `n` writes are queued or running (itself included):
-/// the units queued behind it form the next batch together.
-fn hold_writer_until(store: &Store, n: usize) -> tokio::task::JoinHandle<Result<(), DbErr>> {
-    let store = store.clone();
-    tokio::spawn(async move {
-        let waiting = store.clone();
-        store
-            .unit(move |tx: WriteTx| async move {
-                until_pending(&waiting, n).await;
-                Ok::<_, DbErr>((tx, ()))
-            })
-            .await
-    })
+/// the units queued behind it form the next batch together. Returns once it runs on the
+/// writer (so nothing queued after it can join its own batch).
+async fn hold_writer_until(store: &Store, n: usize) -> tokio::task::JoinHandle<Result<(), DbErr>> {
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handle = {
+        let (store, running) = (store.clone(), running.clone());
+        tokio::spawn(async move {
+            let waiting = store.clone();
+            store
+                .unit(move |tx: WriteTx| async move {
+                    running.store(true, std::sync::atomic::Ordering::SeqCst);
+                    until_pending(&waiting, n).await;
+                    Ok::<_, DbErr>((tx, ()))
+                })
+                .await
+        })
+    };
+    for _ in 0..500 {
+        if running.load(std::sync::atomic::Ordering::SeqCst) {
+            return handle;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the blocker never ran");
 }
 
 /// [`append_unit`] in a task of its own.
@@ -106,8 +118,7 @@ async fn a_unit_that_fails_or_panics_rolls_back_alone_and_its_batch_commits_the_
     }
     // A blocker holds the writer until the three units below are queued behind it, so they
     // form the next batch together.
-    let blocker = hold_writer_until(&store, 4);
-    until_pending(&store, 1).await;
+    let blocker = hold_writer_until(&store, 4).await;
     let kept = spawn_append(&store, "kept", false);
     until_pending(&store, 2).await;
     let failed = spawn_append(&store, "failed", true);
@@ -175,8 +186,7 @@ async fn a_failed_batch_commit_on_the_writer_fails_every_reveal_in_it_and_return
 
     // The blocker holds the writer until the poison and five reveals are queued: they make
     // the next batch, whose commit the poison fails.
-    let blocker = hold_writer_until(&store, 7);
-    until_pending(&store, 1).await;
+    let blocker = hold_writer_until(&store, 7).await;
     let poison = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -587,8 +597,7 @@ async fn a_unit_that_loses_the_batchs_transaction_fails_the_batch_and_nothing_af
     }
     let app = spawn_app().await;
     let store = app.core.store.clone();
-    let blocker = hold_writer_until(&store, 4);
-    until_pending(&store, 1).await;
+    let blocker = hold_writer_until(&store, 4).await;
     let before = spawn_append(&store, "lost-before", false);
     until_pending(&store, 2).await;
     // A statement that makes SQLite drop the whole transaction (as a full disk or an I/O
