@@ -54,14 +54,7 @@ fn head_query() -> sea_orm::Select<audit_event::Entity> {
 
 /// Inserts one event; a single statement (nothing is read back).
 pub async fn insert(db: &impl ConnectionTrait, row: AuditRow) -> Result<(), DbErr> {
-    let model = audit_event::ActiveModel::from(row);
-    let values = super::prepared::insert_values(&model);
-    let stmt = INSERT.bind(
-        db.get_database_backend(),
-        |b| audit_event::Entity::insert(model).build(b),
-        values,
-    );
-    db.execute(stmt).await.map(|_| ())
+    INSERT.insert(db, audit_event::ActiveModel::from(row)).await
 }
 
 static INSERT: super::prepared::Prepared = super::prepared::Prepared::new();

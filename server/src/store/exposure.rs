@@ -8,7 +8,7 @@ use super::{new_id, Integrity};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    QuerySelect,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -64,15 +64,7 @@ pub async fn insert(
         id: new_id(),
         ..new.into_row(actor, seq, at)
     })?;
-    let model = exposure::ActiveModel::from(row);
-    let values = super::prepared::insert_values(&model);
-    let stmt = INSERT.bind(
-        db.get_database_backend(),
-        |b| exposure::Entity::insert(model).build(b),
-        values,
-    );
-    db.execute(stmt).await?;
-    Ok(())
+    INSERT.insert(db, exposure::ActiveModel::from(row)).await
 }
 
 static INSERT: super::prepared::Prepared = super::prepared::Prepared::new();

@@ -18,8 +18,8 @@
 
 use super::stats::Stats;
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, ExecResult,
-    QueryResult, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    TransactionTrait,
 };
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -218,39 +218,10 @@ pub enum Tx {
     Lite(super::lite::Savepoint),
 }
 
-#[async_trait::async_trait]
-impl ConnectionTrait for Tx {
-    fn get_database_backend(&self) -> DatabaseBackend {
-        match self {
-            Tx::Sqlx(tx) => tx.get_database_backend(),
-            Tx::Lite(sp) => sp.get_database_backend(),
-        }
-    }
-    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        match self {
-            Tx::Sqlx(tx) => tx.execute(stmt).await,
-            Tx::Lite(sp) => sp.execute(stmt).await,
-        }
-    }
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        match self {
-            Tx::Sqlx(tx) => tx.execute_unprepared(sql).await,
-            Tx::Lite(sp) => sp.execute_unprepared(sql).await,
-        }
-    }
-    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match self {
-            Tx::Sqlx(tx) => tx.query_one(stmt).await,
-            Tx::Lite(sp) => sp.query_one(stmt).await,
-        }
-    }
-    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match self {
-            Tx::Sqlx(tx) => tx.query_all(stmt).await,
-            Tx::Lite(sp) => sp.query_all(stmt).await,
-        }
-    }
-}
+connection_through!(Tx, |this| match this {
+    Tx::Sqlx(tx) => tx as &dyn ConnectionTrait,
+    Tx::Lite(savepoint) => savepoint,
+});
 
 /// A unit's place in its batch: the turn it holds until it ends.
 struct Unit {

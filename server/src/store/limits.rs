@@ -31,8 +31,11 @@ pub async fn add_many(
                 values.extend([key.into(), window_start.into(), n.into()]);
             }
             values.push(n.into());
-            let query = add_many_query(windows, n)?;
-            prepared.bind(backend, |b| b.build(&query), values)
+            prepared.try_bind(
+                backend,
+                |b| add_many_query(windows, n).map(|q| b.build(&q)),
+                values,
+            )?
         }
         None => backend.build(&add_many_query(windows, n)?),
     };

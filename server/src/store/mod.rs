@@ -1,6 +1,49 @@
 //! Persistence: the sea-orm connection, write transactions and the repositories.
 //! This is the only module that builds queries.
 
+/// Implements sea-orm's `ConnectionTrait` for `$ty` by handing every call to the connection
+/// `$inner` names (`&dyn ConnectionTrait`, from `$this`): the write transaction, the writer's
+/// savepoints and the readers are each one connection or another.
+macro_rules! connection_through {
+    ($ty:ty, |$this:ident| $inner:expr) => {
+        #[async_trait::async_trait]
+        impl sea_orm::ConnectionTrait for $ty {
+            fn get_database_backend(&self) -> sea_orm::DatabaseBackend {
+                let $this = self;
+                ($inner).get_database_backend()
+            }
+            async fn execute(
+                &self,
+                stmt: sea_orm::Statement,
+            ) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+                let $this = self;
+                ($inner).execute(stmt).await
+            }
+            async fn execute_unprepared(
+                &self,
+                sql: &str,
+            ) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+                let $this = self;
+                ($inner).execute_unprepared(sql).await
+            }
+            async fn query_one(
+                &self,
+                stmt: sea_orm::Statement,
+            ) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
+                let $this = self;
+                ($inner).query_one(stmt).await
+            }
+            async fn query_all(
+                &self,
+                stmt: sea_orm::Statement,
+            ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+                let $this = self;
+                ($inner).query_all(stmt).await
+            }
+        }
+    };
+}
+
 pub mod access;
 pub mod accounts;
 pub mod audit;
@@ -234,45 +277,10 @@ pub enum Reader<'a> {
     Lite(lite::Reader),
 }
 
-#[async_trait::async_trait]
-impl ConnectionTrait for Reader<'_> {
-    fn get_database_backend(&self) -> DatabaseBackend {
-        match self {
-            Reader::Pool(db) => db.get_database_backend(),
-            Reader::Lite(r) => r.get_database_backend(),
-        }
-    }
-    async fn execute(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
-        match self {
-            Reader::Pool(db) => db.execute(stmt).await,
-            Reader::Lite(r) => r.execute(stmt).await,
-        }
-    }
-    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
-        match self {
-            Reader::Pool(db) => db.execute_unprepared(sql).await,
-            Reader::Lite(r) => r.execute_unprepared(sql).await,
-        }
-    }
-    async fn query_one(
-        &self,
-        stmt: sea_orm::Statement,
-    ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
-        match self {
-            Reader::Pool(db) => db.query_one(stmt).await,
-            Reader::Lite(r) => r.query_one(stmt).await,
-        }
-    }
-    async fn query_all(
-        &self,
-        stmt: sea_orm::Statement,
-    ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
-        match self {
-            Reader::Pool(db) => db.query_all(stmt).await,
-            Reader::Lite(r) => r.query_all(stmt).await,
-        }
-    }
-}
+connection_through!(Reader<'_>, |this| match this {
+    Reader::Pool(db) => *db as &dyn ConnectionTrait,
+    Reader::Lite(reader) => reader,
+});
 
 /// The file of a `sqlite:` URL (none for an in-memory database).
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {

@@ -6,7 +6,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Iterable,
-    SelectorTrait, Statement, Value, Values,
+    QueryTrait, SelectorTrait, Statement, Value, Values,
 };
 use std::sync::OnceLock;
 
@@ -30,17 +30,52 @@ impl Prepared {
         build: impl FnOnce(DatabaseBackend) -> Statement,
         values: Vec<Value>,
     ) -> Statement {
+        let built: Result<Statement, std::convert::Infallible> =
+            self.try_bind(backend, |b| Ok(build(b)), values);
+        match built {
+            Ok(stmt) => stmt,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Prepared::bind`] with a build that may fail (it runs only the first time).
+    pub(crate) fn try_bind<E>(
+        &self,
+        backend: DatabaseBackend,
+        build: impl FnOnce(DatabaseBackend) -> Result<Statement, E>,
+        values: Vec<Value>,
+    ) -> Result<Statement, E> {
         let slot = match backend {
             DatabaseBackend::Sqlite => 0,
             DatabaseBackend::Postgres => 1,
             DatabaseBackend::MySql => 2,
         };
-        let sql = self.sql[slot].get_or_init(|| build(backend).sql);
-        Statement {
+        let sql = match self.sql[slot].get() {
+            Some(sql) => sql,
+            None => {
+                let built = build(backend)?.sql;
+                self.sql[slot].get_or_init(|| built)
+            }
+        };
+        Ok(Statement {
             sql: sql.clone(),
             values: Some(Values(values)),
             db_backend: backend,
-        }
+        })
+    }
+
+    /// Inserts `model` (every column set) with this statement.
+    pub(crate) async fn insert<A>(&self, db: &impl ConnectionTrait, model: A) -> Result<(), DbErr>
+    where
+        A: ActiveModelTrait + Send,
+    {
+        let values = insert_values(&model);
+        let stmt = self.bind(
+            db.get_database_backend(),
+            |b| <A::Entity as EntityTrait>::insert(model).build(b),
+            values,
+        );
+        db.execute(stmt).await.map(|_| ())
     }
 }
 

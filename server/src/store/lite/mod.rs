@@ -23,7 +23,7 @@
 pub(crate) mod conn;
 
 use conn::Conn;
-use sea_orm::{ConnectionTrait, DbErr, ExecResult, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -67,7 +67,7 @@ pub(crate) struct Lite {
 
 /// A reader connection, used on the caller's thread and given back when dropped.
 pub struct Reader {
-    conn: Option<Conn>,
+    conn: Conn,
     lite: Arc<Lite>,
     /// Given back to the idle readers when dropped (not the writer's own connection).
     kept: bool,
@@ -78,40 +78,15 @@ impl Drop for Reader {
         if !self.kept {
             return;
         }
-        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.lite.readers.lock()) {
+        if let Ok(mut idle) = self.lite.readers.lock() {
             if idle.len() < IDLE_READERS {
-                idle.push(conn);
+                idle.push(self.conn.clone());
             }
         }
     }
 }
 
-impl Reader {
-    fn conn(&self) -> Result<&Conn, DbErr> {
-        self.conn
-            .as_ref()
-            .ok_or_else(|| DbErr::Custom("a reader was given back".to_owned()))
-    }
-}
-
-#[async_trait::async_trait]
-impl ConnectionTrait for Reader {
-    fn get_database_backend(&self) -> sea_orm::DatabaseBackend {
-        sea_orm::DatabaseBackend::Sqlite
-    }
-    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.conn()?.execute(stmt).await
-    }
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.conn()?.execute_unprepared(sql).await
-    }
-    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.conn()?.query_one(stmt).await
-    }
-    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.conn()?.query_all(stmt).await
-    }
-}
+connection_through!(Reader, |this| &this.conn as &dyn ConnectionTrait);
 
 impl Lite {
     /// Starts the writer thread on the SQLite file at `path`, whose units run their futures
@@ -151,7 +126,7 @@ impl Lite {
         });
         if let Some(conn) = writers {
             return Ok(Reader {
-                conn: Some(conn),
+                conn,
                 lite: self.clone(),
                 kept: false,
             });
@@ -162,7 +137,7 @@ impl Lite {
             None => Conn::open_reader(&self.path)?,
         };
         Ok(Reader {
-            conn: Some(conn),
+            conn,
             lite: self.clone(),
             kept: true,
         })
@@ -365,21 +340,4 @@ impl Drop for Savepoint {
     }
 }
 
-#[async_trait::async_trait]
-impl ConnectionTrait for Savepoint {
-    fn get_database_backend(&self) -> sea_orm::DatabaseBackend {
-        sea_orm::DatabaseBackend::Sqlite
-    }
-    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.conn.execute(stmt).await
-    }
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.conn.execute_unprepared(sql).await
-    }
-    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.conn.query_one(stmt).await
-    }
-    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.conn.query_all(stmt).await
-    }
-}
+connection_through!(Savepoint, |this| &this.conn as &dyn ConnectionTrait);
