@@ -17,7 +17,7 @@ SCIM_VENV  := target/scim
 
 export KW_TEST_PG_URL ?= $(PG_ADMIN)
 
-.PHONY: kw-static help build dev test test-deps test-structure test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
+.PHONY: profile kw-static help build dev test test-deps test-structure test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
 
 # Root installs with apt-get directly; others through sudo.
 APT_INSTALL = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq && apt-get install -y -qq "$$@"' --
@@ -28,6 +28,7 @@ help:
 	@echo "make test   run every test: unit, integration on SQLite and PostgreSQL, browser"
 	@echo "make lint   rustfmt and clippy"
 	@echo "make bench  release build, then the load harness on SQLite and PostgreSQL (bench/README.md)"
+	@echo "make profile  perf profile of the release server under concurrent reveals (bench/profile.sh)"
 	@echo "make kw-static  the members' client kw as one static binary (target/$(HOST)/release/kw)"
 
 build:
@@ -149,6 +150,14 @@ clean-test-dbs:
 		| while read -r db; do psql "$(KW_TEST_PG_URL)" -qc "DROP DATABASE IF EXISTS \"$$db\"" >/dev/null 2>&1 || true; done
 
 ## bench: TOTP reveal and backup-code check-out against the /healthz baseline (bench/README.md).
+## profile: installs perf and wrk (Debian's linux-perf and wrk) when missing, then profiles the
+## release server under concurrent reveals: `make profile PROFILE_ARGS="DATABASE=postgres"`.
+profile:
+	@command -v perf >/dev/null || $(APT_INSTALL) linux-perf
+	@command -v wrk >/dev/null || $(APT_INSTALL) wrk
+	$(CARGO) build --release --locked -p keyward
+	env $(PROFILE_ARGS) bench/profile.sh
+
 bench: check-postgres
 	$(CARGO) build --release --locked -p keyward -p keyward-bench
 	target/release/keyward-bench --keyward target/release/keyward $(BENCH_ARGS)

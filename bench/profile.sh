@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Profiles the release server under concurrent TOTP reveals on SQLite with `perf`:
-# starts `keyward serve` on a fresh SQLite file, drives it with wrk (CONNECTIONS
+# Profiles the release server under concurrent TOTP reveals with `perf`: starts
+# `keyward serve` on a fresh SQLite file (or, with DATABASE=postgres, a fresh PostgreSQL
+# database on 127.0.0.1:5432), drives it with wrk (CONNECTIONS
 # connections for DURATION seconds, one service token), records call graphs of the server
 # process only, and prints the top entries by own time and the server's CPU per reveal.
 #
 #   bench/profile.sh                      # after `cargo build --release -p keyward`
 #   CONNECTIONS=64 DURATION=20 bench/profile.sh
 #   PERF_DATA=/tmp/reveal.perf bench/profile.sh   # keep the recording for `perf report -i`
+#   DATABASE=postgres bench/profile.sh    # also prints PostgreSQL's own CPU per reveal
+#   make profile                          # installs perf and wrk, builds, runs this
 #
 # Needs perf (Debian's linux-perf) and wrk (Debian's wrk); run as root, or with
 # kernel.perf_event_paranoid <= 1. Where hardware counters are missing (virtual machines),
@@ -24,7 +27,14 @@ done
 dir=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export KEYWARD_DATABASE_URL="sqlite://$dir/profile.db?mode=rwc"
+if [ "${DATABASE:-sqlite}" = postgres ]; then
+  pgdb="kw_profile_$$"
+  psql -qX -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pgdb" postgres
+  trap 'kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; psql -qX -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" postgres' EXIT
+  export KEYWARD_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$pgdb"
+else
+  export KEYWARD_DATABASE_URL="sqlite://$dir/profile.db?mode=rwc"
+fi
 export KEYWARD_KEY_FILE="$dir/keys.json"
 export KEYWARD_LISTEN="127.0.0.1:$port"
 export KEYWARD_LOG__LEVEL=warn
@@ -57,6 +67,11 @@ url="$base/api/v1/accounts/$account/totp/code"
 echo "warming up…" >&2
 wrk -t2 -c"$CONNECTIONS" -d3s -s "$dir/reveal.lua" "$url" >/dev/null
 ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+# PostgreSQL's own CPU (every postgres process: the backends, the WAL writer, …).
+pg_ticks() {
+  for p in $(pgrep -x postgres || true); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done |
+    awk '{n += $1} END {print n + 0}'
+}
 switches() { cat /proc/"$server"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 # Per thread: "name<TAB>cpu ticks<TAB>switches", one line each, to split the CPU by kind.
 threads() {
@@ -75,6 +90,7 @@ PY
 }
 threads >"$dir/threads.before"
 before=$(ticks)
+pg_before=$(pg_ticks)
 switched=$(switches)
 perf record -q ${PERF_CALL_GRAPH:--g} -F 999 -o "$dir/perf.data" -p "$server" -- sleep "$DURATION" 2>/dev/null &
 recorder=$!
@@ -82,11 +98,14 @@ wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$dir/reveal.lua" --latency "$url" 
 wait "$recorder" || true
 [ -z "${PERF_DATA:-}" ] || cp "$dir/perf.data" "$PERF_DATA"
 after=$(ticks)
+pg_after=$(pg_ticks)
 threads >"$dir/threads.after"
 switched=$(( $(switches) - switched ))
 requests=$(sed -n 's/^requests=\([0-9]*\).*/\1/p' "$dir/wrk.txt")
 python3 -c "print(f'server CPU per reveal: {($after - $before) * 10000 / $requests:.0f} µs, \
 {$switched / $requests:.1f} thread switches per reveal ({$requests} reveals, perf attached)')"
+[ "${DATABASE:-sqlite}" != postgres ] ||
+  python3 -c "print(f'PostgreSQL CPU per reveal: {($pg_after - $pg_before) * 10000 / $requests:.0f} µs')"
 echo "threads: $(ls /proc/$server/task | wc -l); CPU and thread switches per reveal by thread kind:"
 python3 - "$dir/threads.before" "$dir/threads.after" "$requests" <<'PY'
 import re, sys

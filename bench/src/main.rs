@@ -39,7 +39,7 @@ struct Options {
     group_commit: Option<bool>,
     /// Replica counts for the HAProxy run on PostgreSQL (empty: no such run).
     replicas: Vec<usize>,
-    /// `database.writer_thread` settings to run SQLite with, in order (default: on).
+    /// `database.writer_thread` settings to run each backend with, in order (default: on).
     writer_thread: Vec<bool>,
     /// The one in effect for this run.
     writer_thread_now: bool,
@@ -114,8 +114,8 @@ fn options() -> Result<Options> {
                           none skips it), with each process's memory.\n\
                           --scale multiplies the request counts; --group-commit sets\n\
                           database.group_commit on PostgreSQL (default: the server's, off);\n\
-                          --writer-thread sets database.writer_thread on SQLite (both: a run\n\
-                          with it on, then one with it off, to compare them)."
+                          --writer-thread sets database.writer_thread (both: a run with it on,\n\
+                          then one with it off, to compare them)."
                 );
                 std::process::exit(0);
             }
@@ -359,12 +359,8 @@ async fn bench_backend(opts: &Options, backend: &str) -> Result<()> {
     let (server, tokens) = start(opts, backend, None).await?;
     let load = prepare_load(opts, &server, tokens, &CONCURRENCY).await?;
     let idle_rss = server.memory_mib("VmRSS")?;
-    if backend == "sqlite" {
-        let on = if opts.writer_thread_now { "on" } else { "off" };
-        println!("\n### {backend}, writer thread {on}\n");
-    } else {
-        println!("\n### {backend}\n");
-    }
+    let on = if opts.writer_thread_now { "on" } else { "off" };
+    println!("\n### {backend}, writer thread {on}\n");
     let reveals = measure_levels(opts, &server, &load, &CONCURRENCY).await?;
     println!(
         "\nServer memory: {} resident at idle (after seeding), {} at its peak under load (VmHWM).",
@@ -546,12 +542,7 @@ async fn main() -> Result<()> {
     }
     let mut opts = opts;
     for backend in opts.backends.clone() {
-        let settings = if backend == "sqlite" {
-            opts.writer_thread.clone()
-        } else {
-            vec![true]
-        };
-        for writer_thread in settings {
+        for writer_thread in opts.writer_thread.clone() {
             opts.writer_thread_now = writer_thread;
             bench_backend(&opts, &backend).await?;
         }

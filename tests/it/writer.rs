@@ -1,7 +1,6 @@
-//! SQLite's writer thread (`store::lite`): a unit of work handed over once, run whole in a
-//! savepoint of the writer's batch, answered once after the batch's durable commit. On
-//! PostgreSQL the same tests run through the connection pool (`Store::unit` falls back to
-//! `begin_write`), so the behaviour they assert holds on both.
+//! The writer threads (`store::lite` on SQLite, `store::pg_writer` on PostgreSQL): a unit of
+//! work handed over once, run whole in a savepoint of the writer's batch, answered once after
+//! the batch's durable commit. The same tests run on both databases.
 
 use crate::support::{
     backend, expect_json, spawn_app, spawn_process_with, spawn_with, test_settings, TestApp,
@@ -89,11 +88,29 @@ fn spawn_append(
     tokio::spawn(async move { append_unit(&store, tag, fail).await })
 }
 
+/// POSTs to `path` with `token` and a justification, in a task of its own.
+fn spawn_post(
+    app: &TestApp,
+    token: &str,
+    path: String,
+) -> tokio::task::JoinHandle<reqwest::Response> {
+    let (client, base, token) = (app.client.clone(), app.base.clone(), token.to_owned());
+    tokio::spawn(async move {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&json!({ "justification": "writer test" }))
+            .send()
+            .await
+            .unwrap()
+    })
+}
+
 #[tokio::test]
-async fn sqlite_runs_units_on_the_writer_thread_and_postgres_through_the_pool() {
+async fn units_run_on_a_writer_thread_on_both_databases_unless_it_is_turned_off() {
     let app = spawn_app().await;
-    assert_eq!(app.core.store.has_writer_thread(), backend() == "sqlite");
-    // Off by configuration, SQLite goes through the pool as before.
+    assert!(app.core.store.has_writer_thread());
+    // Off by configuration, units go through the pool as before.
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path()).await;
     settings.database.writer_thread = Some(false);
@@ -105,20 +122,9 @@ async fn sqlite_runs_units_on_the_writer_thread_and_postgres_through_the_pool() 
 async fn a_unit_that_fails_or_panics_rolls_back_alone_and_its_batch_commits_the_rest() {
     let app = spawn_app().await;
     let store = app.core.store.clone();
-    if !store.has_writer_thread() {
-        // PostgreSQL: each unit is a transaction of its own.
-        append_unit(&store, "kept", false).await.unwrap();
-        assert!(append_unit(&store, "failed", true).await.is_err());
-        let tags = units(&app).await;
-        assert!(
-            tags.contains("\"kept\"") && !tags.contains("\"failed\""),
-            "{tags:?}"
-        );
-        return;
-    }
-    // A blocker holds the writer until the three units below are queued behind it, so they
+    // A blocker holds the writer until the four units below are queued behind it, so they
     // form the next batch together.
-    let blocker = hold_writer_until(&store, 4).await;
+    let blocker = hold_writer_until(&store, 5).await;
     let kept = spawn_append(&store, "kept", false);
     until_pending(&store, 2).await;
     let failed = spawn_append(&store, "failed", true);
@@ -138,16 +144,24 @@ async fn a_unit_that_fails_or_panics_rolls_back_alone_and_its_batch_commits_the_
                 .await
         }
     });
+    until_pending(&store, 4).await;
+    // After the two that rolled back, in the same batch: its event follows "kept" in the
+    // chain (the head the batch knows went back with each rollback).
+    let kept_after = spawn_append(&store, "kept-after", false);
     blocker.await.unwrap().unwrap();
-    assert!(kept.await.unwrap().is_ok());
+    let kept_seq = kept.await.unwrap().unwrap();
     assert!(failed.await.unwrap().is_err());
     assert!(
         panicked.await.unwrap().is_err(),
         "a panic is the unit's error"
     );
+    assert_eq!(kept_after.await.unwrap().unwrap(), kept_seq + 1);
     let tags = units(&app).await;
     assert!(
-        tags.contains("\"kept\"") && !tags.contains("\"failed\"") && !tags.contains("\"panicked\""),
+        tags.contains("\"kept\"")
+            && tags.contains("\"kept-after\"")
+            && !tags.contains("\"failed\"")
+            && !tags.contains("\"panicked\""),
         "{tags:?}"
     );
     // The writer still serves, and the chain is whole.
@@ -170,9 +184,6 @@ async fn poison_commit(tx: &WriteTx) -> Result<(), DbErr> {
 
 #[tokio::test]
 async fn a_failed_batch_commit_on_the_writer_fails_every_reveal_in_it_and_returns_no_code() {
-    if backend() != "sqlite" {
-        return; // group_commit.rs has PostgreSQL's
-    }
     let app = spawn_app().await;
     let manager = app.token("manager", "marketing").await;
     let id = app.account(&manager, "marketing", "@poisoned").await;
@@ -610,16 +621,13 @@ async fn a_token_revoked_by_another_process_is_refused_by_the_next_reveal() {
 
 #[tokio::test]
 async fn a_unit_that_loses_the_batchs_transaction_fails_the_batch_and_nothing_after_it_is_kept() {
-    if backend() != "sqlite" {
-        return; // the writer thread's own bookkeeping
-    }
     let app = spawn_app().await;
     let store = app.core.store.clone();
     let blocker = hold_writer_until(&store, 4).await;
     let before = spawn_append(&store, "lost-before", false);
     until_pending(&store, 2).await;
-    // A statement that makes SQLite drop the whole transaction (as a full disk or an I/O
-    // error can), under the unit's savepoint.
+    // A statement that ends the whole transaction under the unit's savepoint (on SQLite a
+    // full disk or an I/O error can do this).
     let loser = tokio::spawn({
         let store = store.clone();
         async move {
@@ -673,4 +681,97 @@ async fn only_a_plain_sqlite_file_opened_for_writing_gets_the_writer_thread() {
     assert!(!read_only.has_writer_thread());
     let memory = Store::connect("sqlite::memory:", 1).await.unwrap();
     assert!(!memory.has_writer_thread());
+}
+
+#[tokio::test]
+async fn a_write_of_its_own_holding_a_row_and_a_check_out_on_the_writer_do_not_deadlock() {
+    // Every write takes the chain before any row while a writer thread runs: a write of its
+    // own that locked the backup generation and then appends its event, and a check-out
+    // batch that took the chain and then wants the generation, would otherwise wait for
+    // each other (PostgreSQL breaks such a cycle after a second by failing one of them).
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let id = app.account(&manager, "marketing", "@lock-order").await;
+    let codes: Vec<String> = (0..4).map(|i| format!("lockorder{i}")).collect();
+    app.backup_codes(&manager, &id, &codes).await;
+    let store = app.core.store.clone();
+
+    let tx = store.begin_write().await.unwrap();
+    keyward::store::backup::lock_current(&*tx, &id)
+        .await
+        .unwrap()
+        .expect("a current generation");
+    let checkout = spawn_post(
+        &app,
+        &manager,
+        format!("/api/v1/accounts/{id}/backup-codes/checkout"),
+    );
+    until_pending(&store, 1).await;
+    // Long enough for the check-out's batch to start and wait for what this write holds.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    keyward::audit::append(&*tx, event("own-write"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let res = checkout.await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert!(units(&app).await.contains("\"own-write\""));
+    let report = keyward::audit::verify(store.db(), |_| {}).await.unwrap();
+    assert!(report.ok, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_refusal_recorded_in_a_batch_is_followed_by_the_next_units_event_in_the_chain() {
+    // A refused check-out drops its unit's writes and records its refusal in a savepoint of
+    // the same batch, which outlives the unit. A reveal after it in the same batch must link
+    // its event to that refusal (it failed with a duplicate sequence number when the batch
+    // went back to the head it knew before the refused unit).
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let empty = app.account(&manager, "marketing", "@refusal-empty").await;
+    app.backup_codes(&manager, &empty, &["refusal0-only".to_owned()])
+        .await;
+    let checkout = format!("/api/v1/accounts/{empty}/backup-codes/checkout");
+    let res = app
+        .post(
+            &checkout,
+            &manager,
+            json!({"justification": "the only code"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let totp = app.account(&manager, "marketing", "@refusal-totp").await;
+    app.set_totp(&manager, &totp, "JBSWY3DPEHPK3PXP").await;
+    let store = app.core.store.clone();
+
+    // The blocker holds the writer until a unit that appends (so the batch knows its head),
+    // the refused check-out and the reveal are queued behind it, in that order.
+    let blocker = hold_writer_until(&store, 4).await;
+    let before = spawn_append(&store, "before-refusal", false);
+    until_pending(&store, 2).await;
+    let refused = spawn_post(&app, &manager, checkout.clone());
+    until_pending(&store, 3).await;
+    let reveal = spawn_post(&app, &manager, format!("/api/v1/accounts/{totp}/totp/code"));
+    blocker.await.unwrap().unwrap();
+    before.await.unwrap().unwrap();
+    assert_eq!(refused.await.unwrap().status(), 409);
+    let res = reveal.await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let rows = app.audit_rows().await;
+    let last: Vec<(&str, &str)> = rows
+        .iter()
+        .rev()
+        .take(3)
+        .map(|r| (r.action.as_str(), r.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        last,
+        [
+            ("totp.reveal", "success"),
+            ("backup.checkout", "failure"),
+            ("test.unit", "success")
+        ]
+    );
+    let report = keyward::audit::verify(store.db(), |_| {}).await.unwrap();
+    assert!(report.ok, "{report:?}");
 }

@@ -16,10 +16,10 @@ pub struct DatabaseSettings {
     /// statements one after another; see bench/README.md). SQLite always gathers them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_commit: Option<bool>,
-    /// SQLite: run each reveal's and check-out's unit of work whole on one writer thread that
-    /// owns the write connection (`true`, the default), or through the connection pool
-    /// statement by statement (`false`: the path before issue 29, kept to compare; see
-    /// bench/README.md). PostgreSQL ignores it.
+    /// Run each reveal's and check-out's unit of work whole on one writer thread that owns a
+    /// write connection, with group commit there (`true`, the default, on SQLite and on
+    /// PostgreSQL), or through the connection pool statement by statement (`false`: the path
+    /// before issue 29, kept to compare; see bench/README.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writer_thread: Option<bool>,
 }

@@ -10,12 +10,13 @@ use sea_orm::{
 pub use audit_event::Model as AuditRow;
 
 /// Any fixed number; it names the advisory lock that serialises chain appends on PostgreSQL.
-const CHAIN_LOCK_KEY: i64 = 0x6b65_7977_6172_6401;
+pub(crate) const CHAIN_LOCK_KEY: i64 = 0x6b65_7977_6172_6401;
 
 /// Takes the chain lock for the rest of this transaction (PostgreSQL; SQLite writers are
-/// already serialised). Taking it again in the same transaction is a no-op.
+/// already serialised). Taking it again in the same transaction is a no-op; a writer
+/// thread's batch took it when it opened, so there it costs no round trip.
 pub async fn lock_chain(db: &impl ConnectionTrait) -> Result<(), DbErr> {
-    if db.get_database_backend() == DatabaseBackend::Postgres {
+    if db.get_database_backend() == DatabaseBackend::Postgres && !batch::running() {
         db.execute(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
             "SELECT pg_advisory_xact_lock($1)",
@@ -26,10 +27,110 @@ pub async fn lock_chain(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Locks the chain for this transaction and returns the current head `(seq, hash)`.
+/// Locks the chain for this transaction and returns the current head `(seq, hash)`. In a
+/// writer thread's batch the head its units appended is known, and not read again.
 pub async fn lock_head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)>, DbErr> {
+    if let Some(known) = batch::known() {
+        return Ok(known);
+    }
     lock_chain(db).await?;
-    head(db).await
+    let head = head(db).await?;
+    batch::learn(&head);
+    Ok(head)
+}
+
+/// The chain head as a writer thread's batch knows it (`store::lite` on SQLite,
+/// `store::pg_writer` on PostgreSQL). The batch holds the chain from its start (SQLite's
+/// write lock, PostgreSQL's advisory lock), and every event its units append goes through
+/// [`insert`], so after the first read the head is known without reading it again:
+///
+/// - a unit that is rolled back restores what was known before it ([`batch::Saved`]);
+/// - a nested savepoint (which can be rolled back, or kept, on its own) stops the knowing
+///   for the rest of its unit, and the unit leaves the head unknown: it is read again;
+/// - every batch starts unknowing: another process (the CLI, another replica) may have
+///   appended since the last one.
+pub(crate) mod batch {
+    use std::cell::RefCell;
+
+    #[derive(Clone, Default)]
+    enum State {
+        /// Not on a writer thread's batch.
+        #[default]
+        Off,
+        Unknown,
+        Known(Option<(i64, String)>),
+        /// A nested savepoint is or was open in this unit: read the head each time.
+        Bypass,
+    }
+
+    thread_local! {
+        static STATE: RefCell<State> = const { RefCell::new(State::Off) };
+    }
+
+    /// What was known before a unit ran.
+    pub(crate) struct Saved(State);
+
+    /// The writer starts a batch (which holds the chain).
+    pub(crate) fn start() {
+        STATE.with(|s| *s.borrow_mut() = State::Unknown);
+    }
+
+    /// The batch ended (committed or not).
+    pub(crate) fn end() {
+        STATE.with(|s| *s.borrow_mut() = State::Off);
+    }
+
+    /// Whether this thread runs a writer's batch (which holds the chain).
+    pub(crate) fn running() -> bool {
+        STATE.with(|s| !matches!(*s.borrow(), State::Off))
+    }
+
+    /// Before a unit runs.
+    pub(crate) fn save() -> Saved {
+        Saved(STATE.with(|s| s.borrow().clone()))
+    }
+
+    /// After a unit. One that opened a nested savepoint leaves the head unknown, kept or
+    /// not: what it wrote there may outlive its own savepoint (a refusal recorded after the
+    /// unit's writes were dropped). Otherwise a kept unit's appends stay known, and a rolled
+    /// back unit restores what was known before it.
+    pub(crate) fn unit_ended(saved: Saved, kept: bool) {
+        STATE.with(|s| {
+            let mut state = s.borrow_mut();
+            if matches!(*state, State::Bypass) {
+                *state = State::Unknown;
+            } else if !kept {
+                *state = saved.0;
+            }
+        });
+    }
+
+    /// A nested savepoint opens on the writer thread.
+    pub(crate) fn nested() {
+        STATE.with(|s| {
+            let mut state = s.borrow_mut();
+            if !matches!(*state, State::Off) {
+                *state = State::Bypass;
+            }
+        });
+    }
+
+    pub(super) fn known() -> Option<Option<(i64, String)>> {
+        STATE.with(|s| match &*s.borrow() {
+            State::Known(head) => Some(head.clone()),
+            _ => None,
+        })
+    }
+
+    /// The head read from the database, or the event just inserted.
+    pub(super) fn learn(head: &Option<(i64, String)>) {
+        STATE.with(|s| {
+            let mut state = s.borrow_mut();
+            if matches!(*state, State::Unknown | State::Known(_)) {
+                *state = State::Known(head.clone());
+            }
+        });
+    }
 }
 
 /// The newest event's `(seq, hash)`, reading only those two columns.
@@ -52,9 +153,17 @@ fn head_query() -> sea_orm::Select<audit_event::Entity> {
         .limit(1)
 }
 
-/// Inserts one event; a single statement (nothing is read back).
+/// Inserts one event; a single statement (nothing is read back). In a writer thread's batch
+/// the event becomes the known head.
 pub async fn insert(db: &impl ConnectionTrait, row: AuditRow) -> Result<(), DbErr> {
-    INSERT.insert(db, audit_event::ActiveModel::from(row)).await
+    let head = batch::running().then(|| Some((row.seq, row.hash.clone())));
+    INSERT
+        .insert(db, audit_event::ActiveModel::from(row))
+        .await?;
+    if let Some(head) = head {
+        batch::learn(&head);
+    }
+    Ok(())
 }
 
 static INSERT: super::prepared::Prepared = super::prepared::Prepared::new();

@@ -216,11 +216,14 @@ pub struct WriteTx {
 pub enum Tx {
     Sqlx(DatabaseTransaction),
     Lite(super::lite::Savepoint),
+    /// A unit on PostgreSQL's writer thread (see [`super::pg_writer`]).
+    Pg(super::pg_writer::Unit),
 }
 
 connection_through!(Tx, |this| match this {
     Tx::Sqlx(tx) => tx as &dyn ConnectionTrait,
     Tx::Lite(savepoint) => savepoint,
+    Tx::Pg(unit) => unit,
 });
 
 /// A unit's place in its batch: the turn it holds until it ends.
@@ -242,12 +245,42 @@ fn lost_batch() -> DbErr {
 }
 
 impl WriteTx {
-    /// A transaction of its own; its first audit append takes the chain lock.
-    pub(super) async fn own(db: &DatabaseConnection) -> Result<Self, DbErr> {
+    /// A transaction of its own; its first audit append takes the chain lock, or, with
+    /// `chain_first` (while PostgreSQL's writer thread runs, whose batches take it first),
+    /// its first statement does, so that every write takes the chain before any row.
+    pub(super) async fn own(db: &DatabaseConnection, chain_first: bool) -> Result<Self, DbErr> {
+        let tx = db.begin().await?;
+        if chain_first {
+            super::audit::lock_chain(&tx).await?;
+        }
         Ok(Self {
-            tx: Tx::Sqlx(db.begin().await?),
+            tx: Tx::Sqlx(tx),
             unit: None,
         })
+    }
+
+    /// A unit of PostgreSQL's writer thread.
+    pub(crate) fn pg(unit: super::pg_writer::Unit) -> Self {
+        Self {
+            tx: Tx::Pg(unit),
+            unit: None,
+        }
+    }
+
+    /// A savepoint of the batch on PostgreSQL's writer thread (a unit's nested write).
+    pub(crate) fn nested(tx: DatabaseTransaction) -> Self {
+        Self {
+            tx: Tx::Sqlx(tx),
+            unit: None,
+        }
+    }
+
+    /// The unit of PostgreSQL's writer thread, given back to the writer.
+    pub(crate) fn into_pg(self) -> Result<super::pg_writer::Unit, DbErr> {
+        match self.tx {
+            Tx::Pg(unit) => Ok(unit),
+            _ => Err(DbErr::Custom("not a unit of the writer thread".to_owned())),
+        }
     }
 
     /// A savepoint of the SQLite writer thread's batch.
@@ -263,7 +296,7 @@ impl WriteTx {
     pub(crate) fn into_lite(self) -> Result<super::lite::Savepoint, DbErr> {
         match self.tx {
             Tx::Lite(savepoint) => Ok(savepoint),
-            Tx::Sqlx(_) => Err(DbErr::Custom("not a unit of the writer thread".to_owned())),
+            _ => Err(DbErr::Custom("not a unit of the writer thread".to_owned())),
         }
     }
 
@@ -275,6 +308,9 @@ impl WriteTx {
         let tx = match tx {
             Tx::Sqlx(tx) => tx,
             Tx::Lite(savepoint) => return savepoint.release(),
+            // The writer keeps what the unit wrote; its batch commit makes it durable
+            // before any answer.
+            Tx::Pg(_) => return Ok(()),
         };
         let Some(unit) = unit else {
             return tx.commit().await;

@@ -60,6 +60,7 @@ pub mod limits;
 pub(crate) mod lite;
 pub mod members;
 pub mod notifications;
+pub(crate) mod pg_writer;
 mod prepared;
 pub mod reviews;
 pub mod rotation;
@@ -90,6 +91,32 @@ pub struct Store {
     own_transactions: bool,
     /// SQLite's writer thread (see [`lite`]): units of work run there whole.
     lite: Option<Arc<lite::Lite>>,
+    /// PostgreSQL's writer thread (see [`pg_writer`]): units of work run there whole.
+    pg: Option<Arc<pg_writer::PgWriter>>,
+}
+
+/// The pool's options for `url`.
+fn connect_options(url: &str, max_connections: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    options
+}
+
+/// Connects with `options`; every statement is counted (`keyward_db_statements_total`;
+/// BEGIN, COMMIT and savepoints do not pass through this callback).
+async fn connect_counted(options: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    let mut db = Database::connect(options).await?;
+    db.set_metric_callback(|_| crate::telemetry::metrics::count_statement());
+    Ok(db)
 }
 
 impl Store {
@@ -100,21 +127,7 @@ impl Store {
             private_sqlite_file(&path)
                 .map_err(|e| DbErr::Custom(format!("{}: {e}", path.display())))?;
         }
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .max_connections(max_connections)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-            });
-        let mut db = Database::connect(options).await?;
-        // Every statement is counted (`keyward_db_statements_total`); BEGIN, COMMIT and
-        // savepoints do not pass through this callback.
-        db.set_metric_callback(|_| crate::telemetry::metrics::count_statement());
+        let db = connect_counted(connect_options(url, max_connections)).await?;
         let own_transactions = db.get_database_backend() == DatabaseBackend::Postgres;
         let group = Arc::<group::Group>::default();
         // A plain file on disk and a runtime to run the units' futures with: the writer
@@ -131,18 +144,31 @@ impl Store {
             (Some(path), Ok(handle)) => Some(lite::Lite::start(&path, handle, group.stats_arc())?),
             _ => None,
         };
+        // PostgreSQL: a writer thread with one connection of its own, kept for its life
+        // (a connection the pool lends and takes back costs a round trip each way).
+        let pg = if db.get_database_backend() == DatabaseBackend::Postgres
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let options = connect_options(url, 1);
+            let connect = move || connect_counted(options);
+            Some(pg_writer::PgWriter::start(connect, group.stats_arc()).await?)
+        } else {
+            None
+        };
         Ok(Self {
             db,
             group,
             own_transactions,
             lite,
+            pg,
         })
     }
 
-    /// SQLite: run units of work through the connection pool rather than on the writer
-    /// thread (`database.writer_thread = false`: the path before issue 29, kept to compare).
+    /// Run units of work through the connection pool rather than on a writer thread
+    /// (`database.writer_thread = false`: the path before issue 29, kept to compare).
     pub fn without_writer_thread(mut self) -> Self {
         self.lite = None;
+        self.pg = None;
         self
     }
 
@@ -150,6 +176,10 @@ impl Store {
     /// one of its readers (a statement runs synchronously, with no hand-off to another
     /// thread); otherwise the pool.
     pub fn reader(&self) -> Reader<'_> {
+        // On PostgreSQL's writer thread, a read sees the batch's own writes.
+        if let Some(tx) = self.pg.as_ref().and_then(|pg| pg.current()) {
+            return Reader::Batch(tx);
+        }
         match self.lite.as_ref().map(|lite| lite.reader()) {
             Some(Ok(reader)) => Reader::Lite(reader),
             Some(Err(e)) => {
@@ -160,9 +190,9 @@ impl Store {
         }
     }
 
-    /// Whether units of work run on SQLite's writer thread.
+    /// Whether units of work run on a writer thread (SQLite's or PostgreSQL's).
     pub fn has_writer_thread(&self) -> bool {
-        self.lite.is_some()
+        self.lite.is_some() || self.pg.is_some()
     }
 
     /// Runs `work` as one unit of work: on SQLite's writer thread, handed over once and
@@ -175,10 +205,25 @@ impl Store {
     pub async fn unit<T, E, F, Fut>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(WriteTx) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<(WriteTx, T), E>>,
+        Fut: std::future::Future<Output = Result<(WriteTx, T), E>> + 'static,
         T: Send + 'static,
         E: From<DbErr> + Send + 'static,
     {
+        if let Some(pg) = &self.pg {
+            // Called by a unit on the writer thread: it runs here, in a savepoint of the
+            // same batch.
+            if let Some(nested) = pg.nested().await {
+                let (tx, value) = work(WriteTx::nested(nested?)).await?;
+                tx.commit().await?;
+                return Ok(value);
+            }
+            return pg
+                .unit(move |unit| async move {
+                    let (tx, value) = work(WriteTx::pg(unit)).await?;
+                    Ok((tx.into_pg()?, value))
+                })
+                .await;
+        }
         if let Some(lite) = &self.lite {
             return lite
                 .unit(move |savepoint| async move {
@@ -234,15 +279,22 @@ impl Store {
         if let Some(nested) = self.lite.as_ref().and_then(|lite| lite.nested()) {
             return Ok(WriteTx::lite(nested?));
         }
+        if let Some(pg) = &self.pg {
+            if let Some(nested) = pg.nested().await {
+                return Ok(WriteTx::nested(nested?));
+            }
+        }
         if self.own_transactions {
-            return WriteTx::own(&self.db).await;
+            return WriteTx::own(&self.db, self.pg.is_some()).await;
         }
         self.group.begin(&self.db).await
     }
 
     /// Write transactions waiting for their turn.
     pub fn writers_waiting(&self) -> usize {
-        self.group.waiting() + self.lite.as_ref().map_or(0, |lite| lite.pending())
+        self.group.waiting()
+            + self.lite.as_ref().map_or(0, |lite| lite.pending())
+            + self.pg.as_ref().map_or(0, |pg| pg.pending())
     }
 
     /// The pool's connections: `(open, idle)`.
@@ -275,11 +327,14 @@ impl Store {
 pub enum Reader<'a> {
     Pool(&'a DatabaseConnection),
     Lite(lite::Reader),
+    /// The batch of PostgreSQL's writer thread, read by one of its units.
+    Batch(Arc<sea_orm::DatabaseTransaction>),
 }
 
 connection_through!(Reader<'_>, |this| match this {
     Reader::Pool(db) => *db as &dyn ConnectionTrait,
     Reader::Lite(reader) => reader,
+    Reader::Batch(tx) => &**tx as &dyn ConnectionTrait,
 });
 
 /// The file of a `sqlite:` URL (none for an in-memory database).

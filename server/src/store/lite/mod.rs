@@ -22,6 +22,7 @@
 
 pub(crate) mod conn;
 
+use super::stats::Deliver;
 use conn::Conn;
 use sea_orm::{ConnectionTrait, DbErr};
 use std::cell::RefCell;
@@ -30,9 +31,6 @@ use std::sync::Arc;
 
 /// The most units one commit carries.
 const MAX_UNITS: usize = 64;
-
-/// How a unit learns its batch's outcome: committed, or why not.
-type Deliver = Box<dyn FnOnce(Result<(), Arc<str>>) + Send>;
 
 /// A unit of work for the writer thread. Given no writer (its batch could not begin), it
 /// runs nothing and answers the batch's error.
@@ -156,7 +154,10 @@ impl Lite {
     /// thread.
     pub(crate) fn nested(&self) -> Option<Result<Savepoint, DbErr>> {
         WRITER.with(|w| match &*w.borrow() {
-            Some((id, conn)) if *id == self.id() => Some(Savepoint::begin(conn.clone())),
+            Some((id, conn)) if *id == self.id() => {
+                super::audit::batch::nested();
+                Some(Savepoint::begin(conn.clone()))
+            }
             _ => None,
         })
     }
@@ -182,33 +183,9 @@ impl Lite {
         let pending = self.pending.clone();
         let job: Job = Box::new(move |writer: Option<&Writer>| {
             let result = writer.map(|writer| run_unit(writer, work));
-            Box::new(move |outcome: Result<(), Arc<str>>| {
-                let answer_is = match (result, outcome) {
-                    (Some(Err(e)), _) => Err(e),
-                    (Some(Ok(value)), Ok(())) => Ok(value),
-                    (_, Err(why)) => Err(E::from(DbErr::Custom(format!(
-                        "the write could not be committed: {why}"
-                    )))),
-                    (None, Ok(())) => Err(E::from(DbErr::Custom(
-                        "a write ran outside its batch".to_owned(),
-                    ))),
-                };
-                pending.fetch_sub(1, Ordering::Relaxed);
-                let _ = answer.send(answer_is);
-            })
+            super::stats::deliver(result, answer, pending)
         });
-        self.pending.fetch_add(1, Ordering::Relaxed);
-        if self.jobs.send(job).is_err() {
-            self.pending.fetch_sub(1, Ordering::Relaxed);
-            return Err(E::from(DbErr::Custom(
-                "the writer thread stopped".to_owned(),
-            )));
-        }
-        answered.await.unwrap_or_else(|_| {
-            Err(E::from(DbErr::Custom(
-                "the writer thread stopped".to_owned(),
-            )))
-        })
+        super::stats::hand_over(&self.pending, || self.jobs.send(job).is_ok(), answered).await
     }
 }
 
@@ -220,8 +197,11 @@ where
     E: From<DbErr>,
 {
     let savepoint = Savepoint::begin(writer.conn.clone()).map_err(E::from)?;
+    let saved = super::audit::batch::save();
     let run = std::panic::AssertUnwindSafe(|| writer.handle.block_on(work(savepoint)));
-    match std::panic::catch_unwind(run) {
+    let result = std::panic::catch_unwind(run);
+    super::audit::batch::unit_ended(saved, matches!(result, Ok(Ok(_))));
+    match result {
         Ok(Ok((savepoint, value))) => {
             savepoint.release().map_err(E::from)?;
             Ok(value)
@@ -255,6 +235,9 @@ fn write_loop(
             .and_then(|mut c| c.control(conn::Control::Begin));
         let units = batch.len();
         let mut intact = begun.is_ok();
+        if intact {
+            super::audit::batch::start();
+        }
         let mut delivers: Vec<Deliver> = Vec::with_capacity(units);
         for job in batch {
             delivers.push(job(intact.then_some(&writer)));
@@ -275,22 +258,8 @@ fn write_loop(
                 let _ = conn.batch("ROLLBACK");
             })
         });
-        crate::telemetry::metrics::observe_batch(units, outcome.is_ok());
-        let outcome = match outcome {
-            Ok(()) => {
-                stats.units.fetch_add(units, Ordering::Relaxed);
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, units, "a write batch failed; every write in it fails");
-                stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                Err(Arc::<str>::from(e.to_string()))
-            }
-        };
-        for deliver in delivers {
-            deliver(outcome.clone());
-        }
+        super::audit::batch::end();
+        stats.settle(outcome, delivers);
     }
 }
 
