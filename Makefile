@@ -84,10 +84,12 @@ test-deps:
 	@fc-list 2>/dev/null | grep -qi -e ipagothic -e "noto sans cjk" || $(APT_INSTALL) fonts-ipafont-gothic || echo "note: no Japanese font; screenshots of Japanese pages will show boxes"
 
 ## test-structure: the source tree's house rules (docs/architecture.md): no import cycle between
-## files, no import from a higher layer, no source file over 700 lines.
+## files, no import from a higher layer, no source file over 700 lines; and every relative
+## link and anchor in README.md, bench/README.md and docs/ resolves (tests/structure/links.py).
 test-structure:
-	@echo "== structure: layers, cycles, file sizes (tests/structure/check.py)"
+	@echo "== structure: layers, cycles, file sizes (tests/structure/check.py), links (links.py)"
 	python3 tests/structure/check.py
+	python3 tests/structure/links.py
 
 # Runs the workspace's unit tests and the integration suite on SQLite.
 test-sqlite:

@@ -124,11 +124,15 @@ fn matches(expected: &str, printed: &str) -> bool {
         })
 }
 
-/// The README's API walkthrough: its shell blocks, with an `echo` marking where each group
-/// of `# →` lines stands, and the lines expected on the first and on a second run.
+/// The API walkthrough in docs/getting-started.md: its shell blocks, with an `echo` marking
+/// where each group of `# →` lines stands, and the lines expected on the first and on a
+/// second run.
 fn walkthrough() -> (String, Vec<Vec<String>>, Vec<Vec<String>>) {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md");
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/getting-started.md"
+    ))
+    .expect("docs/getting-started.md");
     let start = readme
         .find("## First steps with the API")
         .expect("the walkthrough");
@@ -162,7 +166,7 @@ fn walkthrough() -> (String, Vec<Vec<String>>, Vec<Vec<String>>) {
 }
 
 #[tokio::test]
-async fn the_readme_api_walkthrough_runs_twice_and_prints_what_it_shows() {
+async fn the_getting_started_api_walkthrough_runs_twice_and_prints_what_it_shows() {
     let app = spawn_app().await;
     if !app.settings.database.url.starts_with("sqlite:") {
         // It is written for `make dev`, which runs on SQLite.
@@ -219,9 +223,65 @@ async fn the_readme_api_walkthrough_runs_twice_and_prints_what_it_shows() {
             for (w, g) in want.iter().zip(&got) {
                 assert!(
                     matches(w, g),
-                    "{run} run: the README shows\n  {w}\nbut the server printed\n  {g}"
+                    "{run} run: docs/getting-started.md shows\n  {w}\nbut the server printed\n  {g}"
                 );
             }
         }
     }
+}
+
+/// The README's quick start: the demo seed it gives is the one `make dev` stores, and its
+/// one-line check prints the code Keyward reveals for it.
+#[tokio::test]
+async fn the_readme_demo_seed_is_make_devs_and_its_one_line_check_prints_keywards_code() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("python3 -c") && l.contains("b32decode"))
+        .expect("the one-line check");
+    let seed = line
+        .split("b32decode(\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the seed in the one-liner");
+    assert!(
+        readme.contains(&format!("The demo seed is `{seed}`")),
+        "the README names the seed it checks"
+    );
+    let dev = std::fs::read_to_string(format!("{root}/deploy/dev.sh")).expect("deploy/dev.sh");
+    assert!(
+        dev.contains(&format!("secret={seed}&")),
+        "make dev stores the README's seed"
+    );
+    let program = line
+        .strip_prefix("python3 -c '")
+        .and_then(|rest| rest.strip_suffix('\''))
+        .expect("one quoted program");
+
+    let app = spawn_app().await;
+    let manager = app.token("manager", "marketing").await;
+    let id = app.account(&manager, "marketing", "@readme-demo").await;
+    app.set_totp(&manager, &id, seed).await;
+    // Both within one 30-second step: tried again if a step boundary falls between them.
+    for _ in 0..3 {
+        let step = chrono::Utc::now().timestamp() / 30;
+        let res = app.totp_code(&manager, &id, serde_json::json!({})).await;
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        let out = std::process::Command::new("python3")
+            .args(["-c", program])
+            .output()
+            .expect("python3 runs");
+        assert!(out.status.success(), "{out:?}");
+        if chrono::Utc::now().timestamp() / 30 != step {
+            continue;
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            body["code"].as_str().unwrap()
+        );
+        return;
+    }
+    panic!("three step boundaries in a row");
 }

@@ -220,7 +220,7 @@ async fn an_edited_witness_file_is_refused() {
     assert!(out.contains("witness file is not signed"), "{out}");
 }
 
-/// The window the README states: events appended after the last witness update (here, by the
+/// The window docs/security.md states: events appended after the last witness update (here, by the
 /// CLI while no server runs) can be removed without a trace until the witness covers them.
 #[tokio::test]
 async fn events_newer_than_the_witness_can_be_removed_unseen_until_it_covers_them() {
