@@ -231,7 +231,7 @@ async fn deleting_the_newest_events_is_caught_by_the_signed_checkpoint() {
     );
     let (code, out) = cli_verify(&app);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("1 signed checkpoints match"), "{out}");
+    assert!(out.contains("1 signed checkpoint matches"), "{out}");
 
     let auditor = app.token("auditor", "*").await;
     sql(&app, "DELETE FROM audit_event WHERE seq >= 6").await;

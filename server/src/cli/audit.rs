@@ -251,8 +251,20 @@ pub(super) async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode
             ),
             _ => String::new(),
         };
+        let (events, checkpoints) = (
+            if report.checked == 1 {
+                "event"
+            } else {
+                "events"
+            },
+            if report.checkpoints == 1 {
+                "signed checkpoint matches"
+            } else {
+                "signed checkpoints match"
+            },
+        );
         println!(
-            "ok: {} events, chain intact, head {}, {} signed checkpoints match{witnessed}{archived}",
+            "ok: {} {events}, chain intact, head {}, {} {checkpoints}{witnessed}{archived}",
             report.checked, report.head, report.checkpoints
         );
         Ok(ExitCode::SUCCESS)

@@ -316,11 +316,9 @@ pub async fn audit(
             .replace("{seq}", &seq.to_string())
             .replace("{reason}", c.t.a.row_broken)
     } else if report.ok {
-        c.t.a
-            .chain_ok
+        let text = super::i18n::count(c.t.a.chain_ok, "checked", report.checked);
+        super::i18n::count(&text, "checkpoints", report.checkpoints)
             .replace("{seq}", &report.head_seq.to_string())
-            .replace("{checked}", &report.checked.to_string())
-            .replace("{checkpoints}", &report.checkpoints.to_string())
     } else {
         c.t.a
             .chain_broken

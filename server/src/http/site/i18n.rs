@@ -366,7 +366,7 @@ pub static EN: Texts = Texts {
         col_chain: "Chain",
         link_ok: "ok",
         link_bad: "BROKEN",
-        chain_ok: "The chain verifies through event #{seq}: {checked} new events recomputed now, {checkpoints} new signed checkpoints and the witness match.",
+        chain_ok: "The chain verifies through event #{seq}: {checked} new {checked|event|events} recomputed now, {checkpoints} new signed {checkpoints|checkpoint|checkpoints} and the witness match.",
         full_ok: "The whole chain was last recomputed at {at} UTC: intact ({checked} events).",
         full_broken: "The whole chain was last recomputed at {at} UTC: BROKEN at event {seq}.",
         full_pending: "The whole chain is recomputed every {minutes} minutes; `keyward audit verify` does it now.",
@@ -566,6 +566,31 @@ pub static JA: Texts = Texts {
     dev: &super::i18n_device::JA,
 };
 
+/// Fills a count into a text: `{name}` becomes `n`, and `{name|one|other}` the word that
+/// agrees with it under English's plural rule (`one` for 1, `other` for 0, 2 and more), so a
+/// text reads "1 backup code" and "2 backup codes". Japanese texts name no forms: a counter
+/// word (件, 個) does not change with the number.
+pub fn count(text: &str, name: &str, n: i64) -> String {
+    let plain = format!("{{{name}}}");
+    let forms = format!("{{{name}|");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&forms) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + forms.len()..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[at..]);
+            rest = "";
+            break;
+        };
+        let (one, other) = after[..end].split_once('|').unwrap_or((&after[..end], ""));
+        out.push_str(if n == 1 { one } else { other });
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out.replace(&plain, &n.to_string())
+}
+
 /// The language for a request: the cookie if set, else the first supported Accept-Language.
 pub fn pick(cookie: Option<&str>, accept_language: Option<&str>) -> &'static Texts {
     match cookie {
@@ -594,6 +619,41 @@ pub fn pick(cookie: Option<&str>, accept_language: Option<&str>) -> &'static Tex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_with_their_words_in_english_and_japanese_has_none_to_change() {
+        let en = EN.life.guide_backup_count.replace("{platform}", "X");
+        let en = |n| count(&en, "n", n);
+        assert_eq!(en(0), "X usually gives 0 backup codes: {format}.");
+        assert_eq!(en(1), "X usually gives 1 backup code: {format}.");
+        assert_eq!(en(2), "X usually gives 2 backup codes: {format}.");
+        let chain = |n| count(&count(EN.a.chain_ok, "checked", 2), "checkpoints", n);
+        assert!(chain(0).contains("2 new events recomputed now, 0 new signed checkpoints and"));
+        assert!(chain(1).contains(", 1 new signed checkpoint and"));
+        assert!(chain(2).contains(", 2 new signed checkpoints and"));
+        let tasks = |n| count(EN.r.tasks_closed, "n", n);
+        assert_eq!(tasks(1), "1 rotation task closed.");
+        assert_eq!(tasks(2), "2 rotation tasks closed.");
+        for n in [0, 1, 2] {
+            let ja = count(JA.r.tasks_closed, "n", n);
+            assert_eq!(ja, format!("ローテーションタスクを {n} 件完了しました。"));
+        }
+        // No form of any count is left unfilled, in either language.
+        for t in [&EN, &JA] {
+            for (text, name) in [
+                (t.life.guide_backup_count, "n"),
+                (t.life.guide_count_differs, "n"),
+                (t.life.guide_count_differs, "m"),
+                (t.r.tasks_closed, "n"),
+                (t.acc.pending_approvals, "m"),
+                (t.a.chain_ok, "checked"),
+                (t.a.chain_ok, "checkpoints"),
+            ] {
+                let filled = count(text, name, 1);
+                assert!(!filled.contains(&format!("{{{name}")), "{filled}");
+            }
+        }
+    }
 
     #[test]
     fn the_cookie_wins_then_the_first_supported_accept_language() {

@@ -118,7 +118,7 @@ pub static EN: AccessTexts = AccessTexts {
     suspended: "Your access is suspended while the account is frozen.",
     end_now: "End my access now",
     pending: "Your request is waiting for approval (asked {at}).",
-    pending_approvals: "{n} of {m} approvals so far.",
+    pending_approvals: "{n} of {m} {m|approval|approvals} so far.",
     cancel: "Cancel the request",
     ask_title: "Ask for access",
     ask_intro: "The approvers are told at once. Once one approves, the actions you ask for work for you alone, for the time you ask.",

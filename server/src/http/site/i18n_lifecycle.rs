@@ -73,11 +73,11 @@ pub static EN: LifecycleTexts = LifecycleTexts {
     guide_sign_in: "Sign-in page",
     guide_settings: "Security settings",
     guide_authenticator: "Turn on an authenticator app: {path}. Then drop the QR code's screenshot here, or paste its setup key.",
-    guide_backup_count: "{platform} usually gives {n} backup codes: {format}.",
+    guide_backup_count: "{platform} usually gives {n} backup {n|code|codes}: {format}.",
     guide_backup_format: "{platform}'s backup codes: {format}.",
     guide_backup_where: "Where to get new ones: {path}.",
     guide_after_enroll: "Next: the platform shows backup codes once two-factor authentication is on. Paste them into Backup codes below, so the team can sign in without the phone.",
-    guide_count_differs: "{platform} usually gives {n} codes, and {m} were imported. Check that none were missed.",
+    guide_count_differs: "{platform} usually gives {n} {n|code|codes}, and {m} {m|was|were} imported. Check that none were missed.",
 };
 
 pub static JA: LifecycleTexts = LifecycleTexts {

@@ -181,7 +181,7 @@ pub static EN: RotationTexts = RotationTexts {
     seed_stored: "New seed stored (version {version}).",
     short_seed: "This seed is shorter than 128 bits, the least RFC 4226 asks for: it works, but if the platform can issue a longer one, set the authenticator up again.",
     password_stored: "New password stored (version {version}).",
-    tasks_closed: "{n} rotation task(s) closed.",
+    tasks_closed: "{n} rotation {n|task|tasks} closed.",
     enroll_hint: "Type this code into the platform to finish enrolling the new seed.",
     enroll_reauth: "Sign in again to see the current code of the new seed.",
     flag_open: "rotation due",

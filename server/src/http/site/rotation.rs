@@ -214,7 +214,7 @@ fn closed_note(t: &Texts, n: usize) -> String {
     if n == 0 {
         String::new()
     } else {
-        format!(" {}", t.r.tasks_closed.replace("{n}", &n.to_string()))
+        format!(" {}", super::i18n::count(t.r.tasks_closed, "n", n as i64))
     }
 }
 

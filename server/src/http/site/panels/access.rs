@@ -98,11 +98,12 @@ pub async fn panel(
         .map(|v| PendingLine {
             id: v.row.id.clone(),
             at: when(v.row.created_at),
-            progress: t
-                .acc
-                .pending_approvals
-                .replace("{n}", &v.row.approval_list().len().to_string())
-                .replace("{m}", &v.row.approvers_needed.to_string()),
+            progress: crate::http::site::i18n::count(
+                t.acc.pending_approvals,
+                "m",
+                i64::from(v.row.approvers_needed),
+            )
+            .replace("{n}", &v.row.approval_list().len().to_string()),
         });
     let may_ask = core.may(caller, &view.team, Action::AccessRequest).await;
     let mut options = Vec::new();

@@ -33,10 +33,7 @@ impl PlatformHelp {
         let name = guide.name.as_str();
         let format = guide.backup_code_format.in_lang(t.lang);
         let backup_usual = match guide.backup_code_count {
-            Some(n) => t
-                .life
-                .guide_backup_count
-                .replace("{n}", &n.to_string())
+            Some(n) => super::super::i18n::count(t.life.guide_backup_count, "n", n.into())
                 .replace("{format}", format),
             None => t.life.guide_backup_format.replace("{format}", format),
         };
@@ -61,11 +58,8 @@ impl PlatformHelp {
     pub fn count_hint(&self, t: &super::super::i18n::Texts, imported: usize) -> Option<String> {
         let usual = self.count?;
         (usize::from(usual) != imported).then(|| {
-            t.life
-                .guide_count_differs
-                .replace("{platform}", &self.name)
-                .replace("{n}", &usual.to_string())
-                .replace("{m}", &imported.to_string())
+            let text = super::super::i18n::count(t.life.guide_count_differs, "n", usual.into());
+            super::super::i18n::count(&text, "m", imported as i64).replace("{platform}", &self.name)
         })
     }
 }
