@@ -775,3 +775,67 @@ async fn a_refusal_recorded_in_a_batch_is_followed_by_the_next_units_event_in_th
     let report = keyward::audit::verify(store.db(), |_| {}).await.unwrap();
     assert!(report.ok, "{report:?}");
 }
+
+#[tokio::test]
+async fn a_unit_whose_caller_has_gone_before_the_writer_reaches_it_is_not_run() {
+    // A request dropped while its unit waits in the queue (a server shutting down, a timeout
+    // around it) leaves nobody to answer: the unit is not run, so a check-out spends no code
+    // and nothing is exposed.
+    let app = spawn_app().await;
+    let store = app.core.store.clone();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let blocker = {
+        let (store, running) = (store.clone(), running.clone());
+        tokio::spawn(async move {
+            store
+                .unit(move |tx: WriteTx| async move {
+                    running.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let _ = released.await;
+                    Ok::<_, DbErr>((tx, ()))
+                })
+                .await
+        })
+    };
+    while !running.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let abandoned = spawn_append(&store, "abandoned", false);
+    until_pending(&store, 2).await;
+    abandoned.abort();
+    assert!(abandoned.await.unwrap_err().is_cancelled());
+    let kept = spawn_append(&store, "kept-after-abandoned", false);
+    until_pending(&store, 3).await;
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    kept.await.unwrap().unwrap();
+    let tags = units(&app).await;
+    assert!(
+        tags.contains("\"kept-after-abandoned\"") && !tags.contains("\"abandoned\""),
+        "{tags:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_writer_unit_that_commits_its_own_transaction_is_told_no() {
+    if backend() != "postgres" {
+        return; // on SQLite a unit's commit releases its savepoint
+    }
+    let app = spawn_app().await;
+    let result = app
+        .core
+        .store
+        .unit(|tx: WriteTx| async move {
+            keyward::audit::append(&*tx, event("early-commit")).await?;
+            // Committing here would drop the unit's savepoint, so roll back what it wrote,
+            // while saying it was kept.
+            let said = tx.commit().await;
+            Err::<(WriteTx, ()), _>(DbErr::Custom(format!("refused: {}", said.is_err())))
+        })
+        .await;
+    assert!(
+        result.unwrap_err().to_string().contains("refused: true"),
+        "the commit must not say the unit's writes were kept"
+    );
+    assert!(!units(&app).await.contains("\"early-commit\""));
+}

@@ -51,81 +51,88 @@ pub async fn lock_head(db: &impl ConnectionTrait) -> Result<Option<(i64, String)
 ///   appended since the last one.
 pub(crate) mod batch {
     use std::cell::RefCell;
+    use std::rc::Rc;
 
-    #[derive(Clone, Default)]
+    #[derive(Clone)]
     enum State {
-        /// Not on a writer thread's batch.
-        #[default]
-        Off,
         Unknown,
         Known(Option<(i64, String)>),
         /// A nested savepoint is or was open in this unit: read the head each time.
         Bypass,
     }
 
-    thread_local! {
-        static STATE: RefCell<State> = const { RefCell::new(State::Off) };
+    tokio::task_local! {
+        /// Set only inside a unit's own future ([`Batch::scope`]): code the unit awaits sees
+        /// it; a task spawned meanwhile, or anything else on the writer's thread, does not.
+        static STATE: Rc<RefCell<State>>;
     }
+
+    /// A writer thread's batch, which holds the chain from its start (SQLite's write lock,
+    /// PostgreSQL's advisory lock), and what its units know of the head.
+    pub(crate) struct Batch(Rc<RefCell<State>>);
 
     /// What was known before a unit ran.
     pub(crate) struct Saved(State);
 
-    /// The writer starts a batch (which holds the chain).
-    pub(crate) fn start() {
-        STATE.with(|s| *s.borrow_mut() = State::Unknown);
-    }
+    impl Batch {
+        /// A batch starts unknowing: another process may have appended since the last one.
+        pub(crate) fn start() -> Self {
+            Self(Rc::new(RefCell::new(State::Unknown)))
+        }
 
-    /// The batch ended (committed or not).
-    pub(crate) fn end() {
-        STATE.with(|s| *s.borrow_mut() = State::Off);
-    }
+        /// Runs a unit's future with the batch's state in scope.
+        pub(crate) fn scope<F: std::future::Future>(
+            &self,
+            unit: F,
+        ) -> impl std::future::Future<Output = F::Output> {
+            STATE.scope(self.0.clone(), unit)
+        }
 
-    /// Whether this thread runs a writer's batch (which holds the chain).
-    pub(crate) fn running() -> bool {
-        STATE.with(|s| !matches!(*s.borrow(), State::Off))
-    }
+        /// Before a unit runs.
+        pub(crate) fn save(&self) -> Saved {
+            Saved(self.0.borrow().clone())
+        }
 
-    /// Before a unit runs.
-    pub(crate) fn save() -> Saved {
-        Saved(STATE.with(|s| s.borrow().clone()))
-    }
-
-    /// After a unit. One that opened a nested savepoint leaves the head unknown, kept or
-    /// not: what it wrote there may outlive its own savepoint (a refusal recorded after the
-    /// unit's writes were dropped). Otherwise a kept unit's appends stay known, and a rolled
-    /// back unit restores what was known before it.
-    pub(crate) fn unit_ended(saved: Saved, kept: bool) {
-        STATE.with(|s| {
-            let mut state = s.borrow_mut();
+        /// After a unit. One that opened a nested savepoint leaves the head unknown, kept or
+        /// not: what it wrote there may outlive its own savepoint (a refusal recorded after
+        /// the unit's writes were dropped). Otherwise a kept unit's appends stay known, and a
+        /// rolled back unit restores what was known before it.
+        pub(crate) fn unit_ended(&self, saved: Saved, kept: bool) {
+            let mut state = self.0.borrow_mut();
             if matches!(*state, State::Bypass) {
                 *state = State::Unknown;
             } else if !kept {
                 *state = saved.0;
             }
-        });
+        }
     }
 
-    /// A nested savepoint opens on the writer thread.
+    fn with<T>(f: impl FnOnce(&mut State) -> T) -> Option<T> {
+        STATE.try_with(|s| f(&mut s.borrow_mut())).ok()
+    }
+
+    /// Whether the caller runs inside a unit of a writer thread's batch (which holds the
+    /// chain).
+    pub(crate) fn running() -> bool {
+        with(|_| ()).is_some()
+    }
+
+    /// A nested savepoint opens (or the batch's own transaction is handed out) inside a unit.
     pub(crate) fn nested() {
-        STATE.with(|s| {
-            let mut state = s.borrow_mut();
-            if !matches!(*state, State::Off) {
-                *state = State::Bypass;
-            }
-        });
+        with(|state| *state = State::Bypass);
     }
 
     pub(super) fn known() -> Option<Option<(i64, String)>> {
-        STATE.with(|s| match &*s.borrow() {
+        with(|state| match state {
             State::Known(head) => Some(head.clone()),
             _ => None,
         })
+        .flatten()
     }
 
     /// The head read from the database, or the event just inserted.
     pub(super) fn learn(head: &Option<(i64, String)>) {
-        STATE.with(|s| {
-            let mut state = s.borrow_mut();
+        with(|state| {
             if matches!(*state, State::Unknown | State::Known(_)) {
                 *state = State::Known(head.clone());
             }

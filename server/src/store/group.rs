@@ -245,14 +245,13 @@ fn lost_batch() -> DbErr {
 }
 
 impl WriteTx {
-    /// A transaction of its own; its first audit append takes the chain lock, or, with
-    /// `chain_first` (while PostgreSQL's writer thread runs, whose batches take it first),
-    /// its first statement does, so that every write takes the chain before any row.
-    pub(super) async fn own(db: &DatabaseConnection, chain_first: bool) -> Result<Self, DbErr> {
+    /// A transaction of its own (PostgreSQL without group commit). Its first statement takes
+    /// the chain lock, as the writer thread's batches and group-commit batches do: every
+    /// write takes the chain before any row, on every replica whatever its settings, so no
+    /// two writes wait for each other's rows and chain in a cycle.
+    pub(super) async fn own(db: &DatabaseConnection) -> Result<Self, DbErr> {
         let tx = db.begin().await?;
-        if chain_first {
-            super::audit::lock_chain(&tx).await?;
-        }
+        super::audit::lock_chain(&tx).await?;
         Ok(Self {
             tx: Tx::Sqlx(tx),
             unit: None,
@@ -305,13 +304,18 @@ impl WriteTx {
     /// was written, and the writer's batch commit makes it durable before any answer.
     pub async fn commit(self) -> Result<(), DbErr> {
         let WriteTx { tx, unit } = self;
-        let tx = match tx {
-            Tx::Sqlx(tx) => tx,
-            Tx::Lite(savepoint) => return savepoint.release(),
-            // The writer keeps what the unit wrote; its batch commit makes it durable
-            // before any answer.
-            Tx::Pg(_) => return Ok(()),
-        };
+        let tx =
+            match tx {
+                Tx::Sqlx(tx) => tx,
+                Tx::Lite(savepoint) => return savepoint.release(),
+                // A writer unit is not committed by its own code: it gives its transaction back,
+                // and the writer releases it (committing it here would drop, so roll back, what
+                // it wrote while saying it kept it).
+                Tx::Pg(_) => return Err(DbErr::Custom(
+                    "a unit of the writer thread gives its transaction back; it is not committed"
+                        .to_owned(),
+                )),
+            };
         let Some(unit) = unit else {
             return tx.commit().await;
         };

@@ -176,8 +176,11 @@ impl Store {
     /// one of its readers (a statement runs synchronously, with no hand-off to another
     /// thread); otherwise the pool.
     pub fn reader(&self) -> Reader<'_> {
-        // On PostgreSQL's writer thread, a read sees the batch's own writes.
+        // In a unit of PostgreSQL's writer, a read sees the batch's own writes. It is the
+        // batch's transaction itself, outside the unit's savepoint: the unit's head is read
+        // again afterwards, as after a nested savepoint.
         if let Some(tx) = self.pg.as_ref().and_then(|pg| pg.current()) {
+            audit::batch::nested();
             return Reader::Batch(tx);
         }
         match self.lite.as_ref().map(|lite| lite.reader()) {
@@ -285,7 +288,7 @@ impl Store {
             }
         }
         if self.own_transactions {
-            return WriteTx::own(&self.db, self.pg.is_some()).await;
+            return WriteTx::own(&self.db).await;
         }
         self.group.begin(&self.db).await
     }

@@ -27,10 +27,9 @@
 use super::stats::Deliver;
 use futures_util::FutureExt;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The most units one commit carries.
@@ -44,9 +43,20 @@ type Job = Box<
         + Send,
 >;
 
-thread_local! {
-    /// On the writer thread while a unit runs: the writer's id and the batch's transaction.
-    static BATCH: RefCell<Option<(usize, Arc<DatabaseTransaction>)>> = const { RefCell::new(None) };
+/// What a unit's own future sees of its batch (see [`PgWriter::current`]).
+#[derive(Clone)]
+struct Scope {
+    /// The writer's id, so a nested write is only served for its own store.
+    id: usize,
+    tx: Arc<DatabaseTransaction>,
+    /// Set when a nested savepoint could not begin: sqlx's count of savepoints may then be
+    /// off, so the batch is failed whole.
+    nested_failed: Arc<AtomicBool>,
+}
+
+tokio::task_local! {
+    /// Set only inside a unit's own future: a task spawned meanwhile does not see it.
+    static BATCH: Scope;
 }
 
 /// The writer thread's side of a store.
@@ -124,20 +134,26 @@ impl PgWriter {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// The batch's transaction, when called by a unit on this store's writer thread.
+    /// The batch's transaction, when called by a unit of this store's writer.
     pub(crate) fn current(&self) -> Option<Arc<DatabaseTransaction>> {
-        BATCH.with(|b| match &*b.borrow() {
-            Some((id, tx)) if *id == self.id() => Some(tx.clone()),
-            _ => None,
-        })
+        BATCH
+            .try_with(|b| (b.id == self.id()).then(|| b.tx.clone()))
+            .ok()
+            .flatten()
     }
 
-    /// A savepoint of the running batch, when called by a unit on this store's writer
-    /// thread.
+    /// A savepoint of the running batch, when called by a unit of this store's writer.
     pub(crate) async fn nested(&self) -> Option<Result<DatabaseTransaction, DbErr>> {
-        let tx = self.current()?;
+        let (tx, failed) = BATCH
+            .try_with(|b| (b.id == self.id()).then(|| (b.tx.clone(), b.nested_failed.clone())))
+            .ok()
+            .flatten()?;
         super::audit::batch::nested();
-        Some(tx.begin().await)
+        let savepoint = tx.begin().await;
+        if savepoint.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        Some(savepoint)
     }
 
     /// Runs `work` on the writer thread in a savepoint of the next batch, and answers once
@@ -154,7 +170,9 @@ impl PgWriter {
         let pending = self.pending.clone();
         let job: Job = Box::new(move |tx: Option<DatabaseTransaction>| {
             Box::pin(async move {
-                let result = match tx {
+                // A unit whose caller has gone (the request was dropped) is not run: no backup
+                // code is spent, and nothing is exposed, for an answer nobody receives.
+                let result = match tx.filter(|_| !answer.is_closed()) {
                     Some(tx) => Some(run_unit(tx, work).await),
                     None => None,
                 };
@@ -193,15 +211,29 @@ where
 
 /// Opens a batch: its transaction, the chain lock, and the savepoint `kw_batch` that
 /// [`commit_batch`] releases, in one round trip after `BEGIN`.
+///
+/// The batch also bounds its waits and pins its durability: a row a stray session keeps
+/// locked fails the unit that waits for it (`lock_timeout`) rather than holding the chain,
+/// and every audited write on every replica, for as long as that session lasts; a statement
+/// stops after `statement_timeout`; and `synchronous_commit` is on whatever the role's or
+/// the database's default says, so no unit is answered before its event is on disk.
 async fn open_batch(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let tx = db.begin().await?;
     tx.execute_unprepared(&format!(
-        "SELECT pg_advisory_xact_lock({}); SAVEPOINT kw_batch",
+        "SET LOCAL synchronous_commit = on; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; \
+         SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'; \
+         SELECT pg_advisory_xact_lock({}); SAVEPOINT kw_batch",
         super::audit::CHAIN_LOCK_KEY
     ))
     .await?;
     Ok(tx)
 }
+
+/// How long a batch's statement waits for a lock (the chain's included) before it fails.
+const LOCK_TIMEOUT: &str = "10s";
+
+/// How long one statement of a batch may run.
+const STATEMENT_TIMEOUT: &str = "30s";
 
 /// Commits a batch. `kw_batch` is released first: PostgreSQL answers `COMMIT` with success
 /// both when a failed statement left the transaction aborted (it rolls back) and when a
@@ -232,9 +264,7 @@ async fn write_loop(
         let units = batch.len();
         let opened = open_batch(&db).await.map(Arc::new);
         let mut broken = opened.as_ref().err().map(ToString::to_string);
-        if opened.is_ok() {
-            super::audit::batch::start();
-        }
+        let known = super::audit::batch::Batch::start();
         let mut delivers: Vec<Deliver> = Vec::with_capacity(units);
         for job in batch {
             let tx = match (&opened, &broken) {
@@ -253,12 +283,20 @@ async fn write_loop(
                     continue;
                 }
             };
-            BATCH.with(|b| *b.borrow_mut() = Some((id, tx.clone())));
-            let saved = super::audit::batch::save();
-            let (kept, deliver) = job(Some(savepoint)).await;
-            super::audit::batch::unit_ended(saved, kept);
-            BATCH.with(|b| *b.borrow_mut() = None);
+            let scope = Scope {
+                id,
+                tx: tx.clone(),
+                nested_failed: Arc::default(),
+            };
+            let nested_failed = scope.nested_failed.clone();
+            drop(tx);
+            let saved = known.save();
+            let (kept, deliver) = BATCH.scope(scope, known.scope(job(Some(savepoint)))).await;
+            known.unit_ended(saved, kept);
             delivers.push(deliver);
+            if nested_failed.load(Ordering::Relaxed) {
+                broken = Some("a nested savepoint could not begin".to_owned());
+            }
         }
         let outcome = match (opened, broken) {
             (Ok(tx), None) => commit_batch(tx).await,
@@ -268,7 +306,6 @@ async fn write_loop(
             ))),
             (Err(e), None) => Err(e),
         };
-        super::audit::batch::end();
         stats.settle(outcome, delivers);
     }
 }

@@ -22,6 +22,7 @@
 
 pub(crate) mod conn;
 
+use super::audit::batch::Batch as Known;
 use super::stats::Deliver;
 use conn::Conn;
 use sea_orm::{ConnectionTrait, DbErr};
@@ -32,9 +33,9 @@ use std::sync::Arc;
 /// The most units one commit carries.
 const MAX_UNITS: usize = 64;
 
-/// A unit of work for the writer thread. Given no writer (its batch could not begin), it
-/// runs nothing and answers the batch's error.
-type Job = Box<dyn FnOnce(Option<&Writer>) -> Deliver + Send>;
+/// A unit of work for the writer thread, given the batch's known chain head. Given no writer
+/// (its batch could not begin), it runs nothing and answers the batch's error.
+type Job = Box<dyn FnOnce(Option<&Writer>, &Known) -> Deliver + Send>;
 
 /// What the writer thread holds while it runs units.
 struct Writer {
@@ -181,8 +182,12 @@ impl Lite {
         }
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let pending = self.pending.clone();
-        let job: Job = Box::new(move |writer: Option<&Writer>| {
-            let result = writer.map(|writer| run_unit(writer, work));
+        let job: Job = Box::new(move |writer: Option<&Writer>, known: &Known| {
+            // A unit whose caller has gone (the request was dropped) is not run: no backup
+            // code is spent, and nothing is exposed, for an answer nobody receives.
+            let result = writer
+                .filter(|_| !answer.is_closed())
+                .map(|writer| run_unit(writer, known, work));
             super::stats::deliver(result, answer, pending)
         });
         super::stats::hand_over(&self.pending, || self.jobs.send(job).is_ok(), answered).await
@@ -190,17 +195,17 @@ impl Lite {
 }
 
 /// Runs one unit in a savepoint of the open batch; a panic in it is an error of the unit.
-fn run_unit<T, E, F, Fut>(writer: &Writer, work: F) -> Result<T, E>
+fn run_unit<T, E, F, Fut>(writer: &Writer, known: &Known, work: F) -> Result<T, E>
 where
     F: FnOnce(Savepoint) -> Fut,
     Fut: std::future::Future<Output = Result<(Savepoint, T), E>>,
     E: From<DbErr>,
 {
     let savepoint = Savepoint::begin(writer.conn.clone()).map_err(E::from)?;
-    let saved = super::audit::batch::save();
-    let run = std::panic::AssertUnwindSafe(|| writer.handle.block_on(work(savepoint)));
+    let saved = known.save();
+    let run = std::panic::AssertUnwindSafe(|| writer.handle.block_on(known.scope(work(savepoint))));
     let result = std::panic::catch_unwind(run);
-    super::audit::batch::unit_ended(saved, matches!(result, Ok(Ok(_))));
+    known.unit_ended(saved, matches!(result, Ok(Ok(_))));
     match result {
         Ok(Ok((savepoint, value))) => {
             savepoint.release().map_err(E::from)?;
@@ -235,12 +240,10 @@ fn write_loop(
             .and_then(|mut c| c.control(conn::Control::Begin));
         let units = batch.len();
         let mut intact = begun.is_ok();
-        if intact {
-            super::audit::batch::start();
-        }
+        let known = Known::start();
         let mut delivers: Vec<Deliver> = Vec::with_capacity(units);
         for job in batch {
-            delivers.push(job(intact.then_some(&writer)));
+            delivers.push(job(intact.then_some(&writer), &known));
             // A unit whose savepoint could not be released or rolled back, or a statement
             // that made SQLite drop the whole transaction: what the batch holds is unknown,
             // so none of it is kept and the units after it do not run.
@@ -258,7 +261,6 @@ fn write_loop(
                 let _ = conn.batch("ROLLBACK");
             })
         });
-        super::audit::batch::end();
         stats.settle(outcome, delivers);
     }
 }
