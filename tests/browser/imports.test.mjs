@@ -57,7 +57,7 @@ test('a manager previews a 2FAS backup: what would happen, and no seed on the pa
 test('the import stores what was decided, once, and the codes are right', async () => {
   await page.getByTestId('entry-action-2').selectOption('skip');
   await Promise.all([page.waitForURL(/\/imports\?done=/), page.getByTestId('import-apply').click()]);
-  assert.equal(await page.getByTestId('import-summary').textContent(), 'Imported: 2 seed(s) stored, 2 account(s) created, 1 skipped.');
+  assert.equal(await page.getByTestId('import-summary').textContent(), 'Imported: 2 seeds stored, 2 accounts created, 1 skipped.');
   await shot(page, '72-import-done');
   const links = page.getByTestId('import-account-link');
   assert.equal(await links.count(), 2);
@@ -119,10 +119,10 @@ test('the preview imports one entry at a time, and the rest waits', async () => 
   await page.getByTestId('import-team').fill('marketing');
   await Promise.all([page.waitForURL('**/imports/preview'), page.getByTestId('import-preview-button').click()]);
   await Promise.all([page.waitForURL(/pending=/), page.getByTestId('import-one-1').click()]);
-  assert.match(await page.getByTestId('import-summary').textContent(), /1 seed\(s\) stored/);
+  assert.match(await page.getByTestId('import-summary').textContent(), /1 seed stored, 1 account created/);
   assert.equal(await page.getByTestId('import-one-1').count(), 0, 'the entry just stored is no longer offered');
   assert.equal(await page.getByTestId('entry-action-1').inputValue(), 'skip');
   await shot(page, '75-import-one-at-a-time');
   await Promise.all([page.waitForURL(/\/imports\?done=[^&]+$/), page.getByTestId('import-apply').click()]);
-  assert.match(await page.getByTestId('import-summary').textContent(), /2 seed\(s\) stored/);
+  assert.match(await page.getByTestId('import-summary').textContent(), /2 seeds stored/);
 });

@@ -85,7 +85,7 @@ pub static EN: ImportTexts = ImportTexts {
     bad_entry: "The entry to import is not one of the preview's. Start the import again.",
     import_one: "Import this one",
     col_confirm: "One at a time",
-    done: "Imported: {stored} seed(s) stored, {created} account(s) created, {skipped} skipped.",
+    done: "Imported: {stored} {stored|seed|seeds} stored, {created} {created|account|accounts} created, {skipped} skipped.",
     done_title: "Imported",
     open_account: "open",
     qr_label: "…or the QR code: a screenshot",

@@ -42,6 +42,19 @@ struct Done {
     results: Vec<(usize, String, Option<String>)>,
 }
 
+impl Done {
+    /// "Imported: 1 seed stored, 2 accounts created, 0 skipped." in the reader's language.
+    fn summary(&self, t: &Texts) -> String {
+        let count = |text: &str, name, n: usize| super::i18n::count(text, name, n as i64);
+        let text = count(t.imp.done, "stored", self.stored);
+        count(
+            &count(&text, "created", self.created),
+            "skipped",
+            self.skipped,
+        )
+    }
+}
+
 pub struct FormatOption {
     pub id: &'static str,
     pub label: &'static str,
@@ -164,14 +177,7 @@ pub async fn import_page(
     if let (Some(token), Some(session)) = (&query.done, &caller.session) {
         if let Ok(Some(bytes)) = core.take_page_result(session, token).await {
             let done: Done = serde_json::from_slice(&bytes).unwrap_or_default();
-            p.done = Some(
-                p.c.t
-                    .imp
-                    .done
-                    .replace("{stored}", &done.stored.to_string())
-                    .replace("{created}", &done.created.to_string())
-                    .replace("{skipped}", &done.skipped.to_string()),
-            );
+            p.done = Some(done.summary(p.c.t));
             p.done_rows = done
                 .results
                 .into_iter()
@@ -534,5 +540,35 @@ pub async fn apply(
             }
             Err(other) => service_failure(c, other),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Done;
+    use crate::http::site::i18n::pick;
+
+    #[test]
+    fn the_summary_counts_seeds_and_accounts_with_their_plurals_in_both_languages() {
+        let done = |stored, created| Done {
+            stored,
+            created,
+            skipped: 0,
+            results: Vec::new(),
+        };
+        let en = pick(Some("en"), None);
+        assert_eq!(
+            done(1, 0).summary(en),
+            "Imported: 1 seed stored, 0 accounts created, 0 skipped."
+        );
+        assert_eq!(
+            done(2, 1).summary(en),
+            "Imported: 2 seeds stored, 1 account created, 0 skipped."
+        );
+        let ja = pick(Some("ja"), None);
+        assert_eq!(
+            done(1, 2).summary(ja),
+            "インポート完了：シード1件を保存、アカウント2件を作成、0件をスキップしました。"
+        );
     }
 }
