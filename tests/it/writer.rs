@@ -55,15 +55,23 @@ async fn append_unit(store: &Store, tag: &'static str, fail: bool) -> Result<i64
 /// the units queued behind it form the next batch together. Returns once it runs on the
 /// writer (so nothing queued after it can join its own batch).
 async fn hold_writer_until(store: &Store, n: usize) -> tokio::task::JoinHandle<Result<(), DbErr>> {
+    let waiting = store.clone();
+    hold_writer(store, async move { until_pending(&waiting, n).await }).await
+}
+
+/// A unit that holds the writer until `wait` ends. Returns once it runs on the writer.
+async fn hold_writer(
+    store: &Store,
+    wait: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<(), DbErr>> {
     let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let handle = {
         let (store, running) = (store.clone(), running.clone());
         tokio::spawn(async move {
-            let waiting = store.clone();
             store
                 .unit(move |tx: WriteTx| async move {
                     running.store(true, std::sync::atomic::Ordering::SeqCst);
-                    until_pending(&waiting, n).await;
+                    wait.await;
                     Ok::<_, DbErr>((tx, ()))
                 })
                 .await
@@ -784,22 +792,10 @@ async fn a_unit_whose_caller_has_gone_before_the_writer_reaches_it_is_not_run() 
     let app = spawn_app().await;
     let store = app.core.store.clone();
     let (release, released) = tokio::sync::oneshot::channel::<()>();
-    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let blocker = {
-        let (store, running) = (store.clone(), running.clone());
-        tokio::spawn(async move {
-            store
-                .unit(move |tx: WriteTx| async move {
-                    running.store(true, std::sync::atomic::Ordering::SeqCst);
-                    let _ = released.await;
-                    Ok::<_, DbErr>((tx, ()))
-                })
-                .await
-        })
-    };
-    while !running.load(std::sync::atomic::Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let blocker = hold_writer(&store, async move {
+        let _ = released.await;
+    })
+    .await;
     let abandoned = spawn_append(&store, "abandoned", false);
     until_pending(&store, 2).await;
     abandoned.abort();
