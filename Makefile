@@ -19,8 +19,12 @@ export KW_TEST_PG_URL ?= $(PG_ADMIN)
 
 .PHONY: profile kw-static help build dev test test-deps test-structure test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
 
-# Root installs with apt-get directly; others through sudo.
-APT_INSTALL = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq && apt-get install -y -qq "$$@"' --
+# Root installs with apt-get directly; others through sudo. apt's and dpkg's progress lines go
+# to target/apt.log, not to the terminal: one line says what is being installed, and a failure
+# prints the log's tail.
+APT_LOG     = target/apt.log
+APT_INSTALL = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c \
+	'mkdir -p target; echo "installing with apt: $$* (log: $(APT_LOG))"; { apt-get update -qq && apt-get install -y -qq "$$@"; } >>$(APT_LOG) 2>&1 || { tail -n 20 $(APT_LOG); exit 1; }' --
 NPM_CI = npm ci --no-audit --no-fund --loglevel=error
 
 help:

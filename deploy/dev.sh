@@ -121,4 +121,12 @@ cat <<MSG
   Ctrl-C stops both.
 
 MSG
+# The dashboard speaks Japanese too; without a CJK font a browser on this machine draws boxes.
+if ! { command -v fc-list >/dev/null && fc-list :lang=ja family | grep -q .; }; then
+  cat <<MSG
+  Note: no Japanese (CJK) font found here, so a browser on this machine shows the Japanese
+  dashboard as boxes. On Debian or Ubuntu:  sudo apt-get install fonts-noto-cjk
+
+MSG
+fi
 "$BIN" serve
