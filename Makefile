@@ -17,7 +17,7 @@ SCIM_VENV  := target/scim
 
 export KW_TEST_PG_URL ?= $(PG_ADMIN)
 
-.PHONY: profile kw-static help build dev test test-deps test-structure test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
+.PHONY: doc-images profile kw-static help build dev test test-deps test-structure test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
 
 # Root installs with apt-get directly; others through sudo. apt's and dpkg's progress lines go
 # to target/apt.log, not to the terminal: one line says what is being installed, and a failure
@@ -112,6 +112,10 @@ test-postgres: clean-test-dbs
 		KW_TEST_DB=postgres $(CARGO) test --locked -p keyward --test it --no-fail-fast; \
 	fi
 	@$(MAKE) --no-print-directory clean-test-dbs
+
+## doc-images: the manual's screenshots (docs/images/), taken by the browser tour test.
+doc-images:
+	cd tests/browser && KW_DOC_IMAGES=1 KW_BIN=$(CURDIR)/$(BIN) node --test tour.test.mjs
 
 # The dashboard in real headless Chromium; screenshots land in tests/browser/screenshots/.
 test-browser:

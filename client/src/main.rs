@@ -253,8 +253,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 out::json(&asked);
             } else {
                 println!(
-                    "Asked: request {} on {} {} is waiting for {} approval(s); the approvers have been told.",
-                    asked.id, asked.platform, asked.handle, asked.approvers_needed
+                    "Asked: request {} on {} {} is waiting for {}; the approvers have been told.",
+                    asked.id,
+                    asked.platform,
+                    asked.handle,
+                    keyward_proto::words::count(asked.approvers_needed, "approval", "approvals")
                 );
             }
             Ok(())

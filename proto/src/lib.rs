@@ -18,6 +18,7 @@ pub mod passwords;
 pub mod releases;
 pub mod rotation;
 pub mod wire;
+pub mod words;
 
 pub use wire::{AccountId, ErrorBody, ErrorDetail, PlatformName};
 

@@ -139,7 +139,7 @@ test('an auditor follows the account to its history and sees every step, chained
   // People and accounts by name, not by id.
   const checkout = auditor.locator('[data-testid=event][data-action="backup.checkout"]').first();
   assert.equal(await checkout.locator('[data-testid^=actor-]').textContent(), 'Mia Manager');
-  assert.equal(await checkout.locator('[data-testid^=target-]').textContent(), 'youtube @keyward_channel');
+  assert.equal(await checkout.locator('[data-testid^=target-]').textContent(), 'YouTube @keyward_channel');
   // The account can be named by its handle instead of its id.
   await auditor.goto(`${stack.base}/audit?account=${encodeURIComponent('@keyward_channel')}`);
   const byHandle = await auditor.getByTestId('event').evaluateAll((rows) => rows.map((r) => r.dataset.action));

@@ -548,7 +548,7 @@ async fn the_cli_previews_then_imports_with_yes() {
     );
     let out = String::from_utf8_lossy(&done.stdout).to_string();
     assert!(
-        out.contains("stored 3, created 3 account(s), skipped 0"),
+        out.contains("stored 3, created 3 accounts, skipped 0"),
         "{out}"
     );
     for (_, _, seed) in SEEDS {

@@ -689,7 +689,7 @@ async fn the_cli_offboards_by_email_and_says_what_to_rotate() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("departed") && stdout.contains("2 token(s) revoked"),
+        stdout.contains("departed") && stdout.contains("2 tokens revoked"),
         "{stdout}"
     );
     assert_eq!(stdout.matches("rotation task ").count(), 3, "{stdout}");

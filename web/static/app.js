@@ -12,6 +12,26 @@ function announce(text) {
   setTimeout(() => { region.textContent = text; }, 50);
 }
 
+// A count in a text, as the server's i18n::count fills it: `{n}` is the number and
+// `{n|one|other}` the word that agrees with it ("1 second", "2 seconds").
+function withCount(text, n) {
+  return text.replace(/\{n\|([^|}]*)\|([^}]*)\}/g, (_, one, other) => (n === 1 ? one : other)).replaceAll('{n}', String(n));
+}
+
+// An expired TOTP code offers *Reveal again* in its place: it sends the page's reveal form,
+// whose reason is still the one typed before.
+function offerRevealAgain(box, label) {
+  const form = document.querySelector('form[data-reveal-form]');
+  if (!form || !label) return;
+  const again = document.createElement('button');
+  again.type = 'button';
+  again.className = 'button primary';
+  again.dataset.testid = 'reveal-again';
+  again.textContent = label;
+  again.addEventListener('click', () => { again.disabled = true; form.requestSubmit(); });
+  box.appendChild(again);
+}
+
 function startCountdowns() {
   document.querySelectorAll('[data-expires-in]').forEach((el) => {
     let left = Number(el.dataset.expiresIn);
@@ -35,11 +55,12 @@ function startCountdowns() {
           note.className = 'notice';
           note.textContent = el.dataset.expiredText || '';
           box.appendChild(note);
+          offerRevealAgain(box, el.dataset.againText);
         }
         announce(el.dataset.expiredText);
         return;
       }
-      if (left === 10 && el.dataset.soonText) announce(el.dataset.soonText.replace('{n}', '10'));
+      if ((left === 10 || left === 1) && el.dataset.soonText) announce(withCount(el.dataset.soonText, left));
       el.textContent = String(left);
       if (bar) bar.value = left;
     };

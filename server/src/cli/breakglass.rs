@@ -3,6 +3,7 @@
 use super::common::connect_migrated;
 use crate::config::Settings;
 use crate::services;
+use keyward_proto::words::count;
 use std::process::ExitCode;
 use zeroize::Zeroizing;
 
@@ -67,8 +68,8 @@ pub async fn run(settings: Settings, command: BreakglassCommand) -> anyhow::Resu
     );
     let store = connect_migrated(&settings).await?;
     eprintln!(
-        "opening escrow {escrow} with {} share(s), without the key file …",
-        given.len()
+        "opening escrow {escrow} with {}, without the key file …",
+        count(given.len(), "share", "shares")
     );
     let accounts =
         match services::release::open_offline(&store, &settings, escrow.trim(), &given).await {
@@ -96,8 +97,8 @@ pub async fn run(settings: Settings, command: BreakglassCommand) -> anyhow::Resu
     )?);
     println!("{}", text.as_str());
     eprintln!(
-        "released {} account(s); the escrow is spent, rotation tasks are open — rotate every secret above",
-        accounts.len()
+        "released {}; the escrow is spent, rotation tasks are open — rotate every secret above",
+        count(accounts.len(), "account", "accounts")
     );
     eprintln!(
         "written without the key file, those records carry no integrity MAC: once the key file \

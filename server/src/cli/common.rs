@@ -23,7 +23,8 @@ pub(super) async fn connect_migrated(settings: &Settings) -> anyhow::Result<Stor
     let pending = store.pending_migrations().await?;
     anyhow::ensure!(
         pending == 0,
-        "the database has {pending} pending migration(s); run `keyward migrate` first"
+        "the database has {} pending; run `keyward migrate` first",
+        keyward_proto::words::count(pending, "migration", "migrations")
     );
     Ok(store)
 }

@@ -5,6 +5,7 @@
 use crate::config::Settings;
 use crate::crypto::{KeySource, Keyring};
 use crate::services::clock;
+use keyward_proto::words::count;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -57,8 +58,15 @@ impl Findings {
             "\n{}",
             match (fails, warns) {
                 (0, 0) => "Everything checked is in order.".to_owned(),
-                (0, w) => format!("No problem that stops Keyward; {w} warning(s) to look at."),
-                (f, w) => format!("{f} problem(s) to fix first, and {w} warning(s)."),
+                (0, w) => format!(
+                    "No problem that stops Keyward; {} to look at.",
+                    count(w, "warning", "warnings")
+                ),
+                (f, w) => format!(
+                    "{} to fix first, and {}.",
+                    count(f, "problem", "problems"),
+                    count(w, "warning", "warnings")
+                ),
             }
         );
         print!("{out}");
@@ -283,8 +291,9 @@ async fn check_database(
             Level::Warn,
             "database",
             format!(
-                "connected; {n} migration(s) pending: `keyward serve` applies them at start, or \
-                 run `keyward migrate`"
+                "connected; {} pending: `keyward serve` applies them at start, or run \
+                 `keyward migrate`",
+                count(n, "migration", "migrations")
             ),
         ),
         Err(err) => found.add(
@@ -375,9 +384,9 @@ async fn check_integrity(settings: &Settings, store: &crate::store::Store, found
                     Level::Fail,
                     "integrity",
                     format!(
-                        "{} row(s) do not verify (changed or planted without the key file): {}; \
+                        "{} not verify (changed or planted without the key file): {}; \
                          see `keyward integrity check`",
-                        bad.len(),
+                        count(bad.len(), "row does", "rows do"),
                         bad.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
                     ),
                 );

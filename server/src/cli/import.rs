@@ -10,6 +10,7 @@ use crate::importers::ImportFormat;
 use crate::services::imports::{ClientGone, Decision, Export, ImportAction, PreviewEntry};
 use crate::services::{Caller, RequestMeta};
 use anyhow::Context;
+use keyward_proto::words::count;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,8 +118,8 @@ pub async fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCod
     }
     if !args.yes {
         println!(
-            "{} seed(s) read; nothing imported. Run again with --yes to import as proposed.",
-            entries.len()
+            "{} read; nothing imported. Run again with --yes to import as proposed.",
+            count(entries.len(), "seed", "seeds")
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -168,8 +169,10 @@ pub async fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCod
         );
     }
     println!(
-        "stored {}, created {} account(s), skipped {}",
-        applied.stored, applied.created, applied.skipped
+        "stored {}, created {}, skipped {}",
+        applied.stored,
+        count(applied.created, "account", "accounts"),
+        applied.skipped
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::services;
 use crate::startup;
 use crate::store::Store;
+use keyward_proto::words::count;
 use std::process::ExitCode;
 
 pub(super) async fn member(
@@ -94,13 +95,17 @@ pub(super) async fn offboard(
         Err(err) => return Err(err.into()),
     };
     println!(
-        "{label} is departed: {} session(s) ended, {} token(s) revoked",
-        done.sessions_revoked, done.tokens_revoked
+        "{label} is departed: {} ended, {} revoked",
+        count(done.sessions_revoked, "session", "sessions"),
+        count(done.tokens_revoked, "token", "tokens")
     );
     if done.exposure.is_empty() {
         println!("the audit trail shows no secret they still could use: no rotation needed");
     } else {
-        println!("exposure ({} item(s)):", done.exposure.len());
+        println!(
+            "exposure ({}):",
+            count(done.exposure.len(), "item", "items")
+        );
         for item in &done.exposure {
             let seq = item.seq.map(|s| format!("audit #{s}")).unwrap_or_default();
             let position = item.position.map(|p| format!(" #{p}")).unwrap_or_default();

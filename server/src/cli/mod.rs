@@ -23,6 +23,7 @@ use audit::{
 use clap::Parser;
 use common::{connect, NO_CONFIGURATION};
 use keys::{key_status, rotate};
+use keyward_proto::words::count;
 use members::{member, token};
 use std::process::ExitCode;
 
@@ -49,9 +50,9 @@ fn runbook_check(dir: Option<&std::path::Path>, list: bool) -> anyhow::Result<Ex
             } else {
                 let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
                 println!(
-                    "{}: {} runbook(s) OK: {}",
+                    "{}: {} OK: {}",
                     source,
-                    all.len(),
+                    count(all.len(), "runbook", "runbooks"),
                     ids.join(", ")
                 );
             }
@@ -61,7 +62,7 @@ fn runbook_check(dir: Option<&std::path::Path>, list: bool) -> anyhow::Result<Ex
             for line in &errors.0 {
                 eprintln!("{line}");
             }
-            eprintln!("{source}: {} problem(s)", errors.0.len());
+            eprintln!("{source}: {}", count(errors.0.len(), "problem", "problems"));
             Ok(ExitCode::from(1))
         }
     }
@@ -160,7 +161,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ig = common::integrity(&settings).ok();
             let (applied, adoption) =
                 crate::services::integrity::migrate(&store, ig.as_ref()).await?;
-            println!("applied {applied} migration(s); the database is up to date");
+            println!(
+                "applied {}; the database is up to date",
+                count(applied, "migration", "migrations")
+            );
             use crate::services::integrity::Adoption;
             match adoption {
                 Adoption::Nothing => {}

@@ -1,6 +1,8 @@
 //! Configuration: one typed struct, loaded once at start from a TOML file (`--config` or
 //! `KEYWARD_CONFIG`) and `KEYWARD_<SECTION>__<KEY>` variables, validated with the key's name.
 
+#[cfg(test)]
+mod reference;
 mod sections;
 mod validate;
 
@@ -22,12 +24,19 @@ pub struct Settings {
     /// off when unset. Keep it off the public network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
+    /// The database: SQLite (the default) or PostgreSQL.
     pub database: DatabaseSettings,
+    /// Where the key file comes from (`keyward keys init` writes it).
     pub keys: KeySettings,
+    /// Logs on standard error.
     pub log: LogSettings,
+    /// The HTTP server: body sizes, timeouts, workers, anonymous rate limit.
     pub http: HttpSettings,
+    /// Browser sessions and step-up sign-in.
     pub auth: AuthSettings,
+    /// Reveal rate limits and backup-code guard rails.
     pub limits: LimitSettings,
+    /// The audit chain: checkpoints, witness, verification, retention, SIEM forwarding.
     pub audit: AuditSettings,
     /// Deadlines of rotation tasks and the policy of departures.
     #[serde(default)]

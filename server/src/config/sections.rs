@@ -9,6 +9,7 @@ use std::path::PathBuf;
 pub struct DatabaseSettings {
     /// `sqlite://PATH?mode=rwc` or `postgres://…`.
     pub url: String,
+    /// The most connections the pool opens (PostgreSQL; SQLite readers).
     pub max_connections: u32,
     /// PostgreSQL: gather the writes of concurrent requests into one transaction and one
     /// commit (`true`), or give each its own transaction (`false`, the default: PostgreSQL
@@ -287,6 +288,7 @@ pub struct LimitSettings {
     /// Rejected backup codes within the window after which platforms usually lock sign-in:
     /// one short of it the account warns; at it, check-outs wait until the window has passed.
     pub failed_attempt_budget: u32,
+    /// The window of `failed_attempt_budget` and `verify_guesses`, in minutes.
     pub failed_attempt_window_minutes: u32,
     /// Guesses a backup-code verify may spend per account in that window when it finds
     /// nothing: each typed code counts one, plus one per look-alike variant tried.
@@ -325,12 +327,18 @@ impl Default for OffboardingSettings {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcSettings {
+    /// The IdP's issuer URL; discovery reads `{issuer}/.well-known/openid-configuration`.
     pub issuer: String,
+    /// Keyward's client id at the IdP.
     pub client_id: String,
+    /// The client secret…
     pub client_secret: Option<String>,
+    /// …or a file that holds it (a mounted secret).
     pub client_secret_file: Option<PathBuf>,
+    /// The ID token claim with the member's groups (a string or an array).
     #[serde(default = "default_groups_claim")]
     pub groups_claim: String,
+    /// The scopes asked for at sign-in.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
 }
@@ -421,8 +429,11 @@ fn default_approvers_needed() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBindingSettings {
+    /// An IdP group (from `oidc.groups_claim`).
     pub group: String,
+    /// The team its members get a role in, or `*` for every team.
     pub team: String,
+    /// `viewer`, `operator`, `manager`, `security_admin`, `auditor` or `custodian`.
     pub role: String,
 }
 

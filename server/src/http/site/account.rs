@@ -123,6 +123,9 @@ pub struct Extras {
     /// The policy form's result.
     #[serde(default)]
     pub policy_notice: Option<String>,
+    /// The reason the last reveal was asked with, for the reveal form shown with its code.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Template)]
@@ -172,6 +175,14 @@ pub(crate) struct AccountPage {
     policy_form: &'static str,
     policy_error: Option<String>,
     policy_notice: Option<String>,
+    /// The reveal form's reason, as typed for the code shown (empty otherwise).
+    reason: String,
+    /// No secret stored yet: the store card speaks of an enrollment and comes right after
+    /// the code card.
+    first_enrollment: bool,
+    /// The store card comes right after the code card (a first enrollment, or a seed just
+    /// stored, whose code is shown beside the confirmation).
+    store_early: bool,
 }
 
 pub(crate) fn group(code: &str) -> String {
@@ -251,6 +262,8 @@ pub async fn account_page(
     } else {
         ""
     };
+    let first_enrollment = !a.has_totp && !a.has_hotp && !has_password;
+    let store_early = first_enrollment || extras.store.enroll_note.is_some();
     let access_policy = match (view.account.access.as_str(), view.account.approvers_needed) {
         ("open", _) => "open",
         (_, 2) => "approval2",
@@ -291,6 +304,9 @@ pub async fn account_page(
             policy_form,
             policy_error,
             policy_notice: extras.policy_notice,
+            reason: extras.reason.unwrap_or_default(),
+            first_enrollment,
+            store_early,
         },
     )
 }

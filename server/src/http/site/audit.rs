@@ -294,7 +294,7 @@ pub async fn audit(
             if !handles.contains_key(&id) {
                 let found = core.account_for_label(&id).await;
                 let label = found
-                    .map(|a| format!("{} {}", a.platform, a.handle))
+                    .map(|a| format!("{} {}", c.t.w.platform(&a.platform), a.handle))
                     .unwrap_or_else(|| e.target.clone());
                 handles.insert(id.clone(), label);
             }

@@ -96,6 +96,7 @@ pub struct Texts {
     pub life: &'static super::i18n_lifecycle::LifecycleTexts,
     pub acc: &'static super::i18n_access::AccessTexts,
     pub dev: &'static super::i18n_device::DeviceTexts,
+    pub w: &'static super::i18n_words::WordTexts,
 }
 
 impl Texts {
@@ -111,6 +112,12 @@ impl Texts {
             Role::Custodian => self.role_custodian,
             Role::Scim => self.role_scim,
         }
+    }
+
+    /// A role grant as `role @ team`, both in this language where they have words.
+    pub fn grant(&self, role: &str, team: &str) -> String {
+        let role = crate::authz::Role::parse(role).map_or(role, |r| self.role(r));
+        format!("{role} @ {}", self.w.team(team))
     }
 }
 
@@ -272,7 +279,7 @@ pub static EN: Texts = Texts {
     copied: "Copied",
     skip_to_content: "Skip to content",
     nav_label: "Main",
-    seconds_left: "{n} seconds left",
+    seconds_left: "{n} {n|second|seconds} left",
     expired: "This code has expired. Reveal a new one.",
     audit_note: "This reveal was recorded in the audit trail.",
     error_title: "Something went wrong",
@@ -390,6 +397,7 @@ pub static EN: Texts = Texts {
     life: &super::i18n_lifecycle::EN,
     acc: &super::i18n_access::EN,
     dev: &super::i18n_device::EN,
+    w: &super::i18n_words::EN,
 };
 
 pub static JA: Texts = Texts {
@@ -564,6 +572,7 @@ pub static JA: Texts = Texts {
     life: &super::i18n_lifecycle::JA,
     acc: &super::i18n_access::JA,
     dev: &super::i18n_device::JA,
+    w: &super::i18n_words::JA,
 };
 
 /// Fills a count into a text: `{name}` becomes `n`, and `{name|one|other}` the word that
@@ -619,6 +628,16 @@ pub fn pick(cookie: Option<&str>, accept_language: Option<&str>) -> &'static Tex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_grants_read_in_each_language() {
+        assert_eq!(EN.grant("operator", "marketing"), "operator @ marketing");
+        assert_eq!(
+            JA.grant("security_admin", "*"),
+            format!("{} @ 全チーム", JA.role_security_admin)
+        );
+        assert_eq!(EN.grant("no_such_role", "*"), "no_such_role @ every team");
+    }
 
     #[test]
     fn counts_agree_with_their_words_in_english_and_japanese_has_none_to_change() {

@@ -88,7 +88,7 @@ pub static JA: LifecycleTexts = LifecycleTexts {
     handle_label: "ハンドル（例：@brand）",
     login_url_label: "ログインページ（任意）",
     notes_label: "メモ（任意。シークレットは書かないでください）",
-    add_button: "アカウントを追加",
+    add_button: "このアカウントを追加",
     details_title: "アカウント情報",
     save_button: "保存",
     saved: "保存しました。",

@@ -52,7 +52,7 @@ fn member_row(view: &MemberView, t: &Texts) -> MemberRowView {
         roles: view
             .grants
             .iter()
-            .map(|g| format!("{} @ {}", g.role, g.team))
+            .map(|g| t.grant(&g.role, &g.team))
             .collect(),
         departed: m.departed_at.map(when).unwrap_or_default(),
         review: match view.review.as_ref().map(|r| r.reason.as_str()) {

@@ -18,6 +18,7 @@ mod i18n_imports;
 mod i18n_incidents;
 mod i18n_lifecycle;
 mod i18n_rotation;
+pub(crate) mod i18n_words;
 pub(crate) mod imports;
 pub(crate) mod incidents;
 pub(crate) mod kit;

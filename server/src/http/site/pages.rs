@@ -169,7 +169,7 @@ pub async fn accounts(
                 .principal
                 .bindings
                 .iter()
-                .map(|b| format!("{} @ {}", c.t.role(b.role), b.team))
+                .map(|b| c.t.grant(b.role.as_str(), &b.team))
                 .collect();
             let can_audit = core.may(&caller, ORG_WIDE, Action::AuditRead).await;
             let incident_rows = super::incidents::lines(
@@ -236,14 +236,19 @@ pub async fn reveal_totp(
         Ok(justification) => core.reveal_totp(&caller, &allowed, justification).await,
         Err(invalid) => Err(invalid.into()),
     };
+    // The reason stays in the form of the page shown next: an expired code's *Reveal again*
+    // (and a refusal's retry) send it as it was typed.
+    let reason = Some(form.justification.trim().chars().take(500).collect());
     let extras = match revealed {
         Ok(code) => Extras {
             totp: Some(ShownTotp::from_code(code)),
+            reason,
             ..Extras::default()
         },
         Err(err) => match recoverable(&req, &core, &caller, err, &here) {
             Ok(message) => Extras {
                 totp_error: Some(message),
+                reason,
                 ..Extras::default()
             },
             Err(response) => return response,
