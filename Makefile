@@ -20,11 +20,12 @@ export KW_TEST_PG_URL ?= $(PG_ADMIN)
 .PHONY: doc-images profile kw-static help build dev test test-deps test-structure test-sqlite test-postgres test-browser test-image test-fuzz check-postgres lint fmt clean-test-dbs bench
 
 # Root installs with apt-get directly; others through sudo. apt's and dpkg's progress lines go
-# to target/apt.log, not to the terminal: one line says what is being installed, and a failure
-# prints the log's tail.
+# to target/apt.log (the last install's), not to the terminal: one line says what is being
+# installed, and a failure prints the log's tail. target/ is made as the user who runs make
+# (the $(shell) below), so a sudo install never leaves a root-owned target/ for cargo.
 APT_LOG     = target/apt.log
-APT_INSTALL = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c \
-	'mkdir -p target; echo "installing with apt: $$* (log: $(APT_LOG))"; { apt-get update -qq && apt-get install -y -qq "$$@"; } >>$(APT_LOG) 2>&1 || { tail -n 20 $(APT_LOG); exit 1; }' --
+APT_INSTALL = $(shell mkdir -p target)$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c \
+	'echo "installing with apt: $$* (log: $(APT_LOG))"; { apt-get update -qq && apt-get install -y -qq "$$@"; } >$(APT_LOG) 2>&1 || { tail -n 20 $(APT_LOG); exit 1; }' --
 NPM_CI = npm ci --no-audit --no-fund --loglevel=error
 
 help:

@@ -9,6 +9,14 @@ pub struct Justification(String);
 
 impl Justification {
     pub const MAX_CHARS: usize = 500;
+    /// Keyward's own justifications are codes under this prefix (`kw:enrollment`), shown in
+    /// the reader's language. A person's may not start with it, so none passes for Keyward's.
+    pub const OWN_PREFIX: &'static str = "kw:";
+
+    /// One of Keyward's own justifications: `kw:<code>`.
+    pub fn own(code: &str) -> Self {
+        Self(format!("{}{code}", Self::OWN_PREFIX))
+    }
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let text = raw.trim();
@@ -37,6 +45,16 @@ impl Justification {
             return Err(Invalid::new(
                 "invalid_justification",
                 "the justification contains control characters",
+            ));
+        }
+        let prefix = Self::OWN_PREFIX.len();
+        if text
+            .get(..prefix)
+            .is_some_and(|p| p.eq_ignore_ascii_case(Self::OWN_PREFIX))
+        {
+            return Err(Invalid::new(
+                "invalid_justification",
+                "a justification may not start with \"kw:\": Keyward keeps that for its own",
             ));
         }
         Ok(Self(text.to_owned()))
@@ -122,6 +140,17 @@ impl Password {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keywards_own_prefix_is_refused_to_people() {
+        for typed in ["kw:enrollment", "KW:enrollment", "  kw:anything"] {
+            let refused = Justification::parse(typed).unwrap_err();
+            assert_eq!(refused.code, "invalid_justification", "{typed}");
+        }
+        assert_eq!(Justification::own("enrollment").as_str(), "kw:enrollment");
+        assert!(Justification::parse("kw enrollment").is_ok());
+        assert!(Justification::parse("posting for kw:launch").is_ok());
+    }
 
     #[test]
     fn a_password_is_kept_as_given_and_errors_never_quote_it() {

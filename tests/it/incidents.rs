@@ -888,7 +888,9 @@ async fn a_malformed_runbook_folder_stops_the_start_naming_the_file_and_step() {
     assert_eq!(out.status.code(), Some(1));
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("step `try_backup_code`") && said.contains("1 problem"),
+        said.contains("step `try_backup_code`")
+            && said.contains("1 problem")
+            && !said.contains("1 problems"),
         "{said}"
     );
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/runbooks");

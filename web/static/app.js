@@ -28,7 +28,11 @@ function offerRevealAgain(box, label) {
   again.className = 'button primary';
   again.dataset.testid = 'reveal-again';
   again.textContent = label;
-  again.addEventListener('click', () => { again.disabled = true; form.requestSubmit(); });
+  again.addEventListener('click', () => {
+    again.disabled = true;
+    form.querySelectorAll('button[type=submit]').forEach((b) => { b.disabled = true; });
+    form.submit();
+  });
   box.appendChild(again);
 }
 

@@ -433,7 +433,7 @@ pub struct RoleBindingSettings {
     pub group: String,
     /// The team its members get a role in, or `*` for every team.
     pub team: String,
-    /// `viewer`, `operator`, `manager`, `security_admin`, `auditor` or `custodian`.
+    /// `viewer`, `operator`, `manager`, `security_admin`, `auditor`, `custodian` or `scim`.
     pub role: String,
 }
 

@@ -8,6 +8,8 @@ use crate::domain::Platform;
 /// The justification Keyward records for the reveal that shows a newly stored seed's code.
 /// A code, not a sentence: each reader sees it in their own language.
 pub const WHY_ENROLLMENT: &str = "kw:enrollment";
+/// Its code, for `Justification::own` (which refuses the `kw:` prefix to people).
+pub const WHY_ENROLLMENT_CODE: &str = "enrollment";
 /// What `WHY_ENROLLMENT` was before it became a code (events written until issue 30).
 const WHY_ENROLLMENT_BEFORE: &str = "enrollment of a new seed";
 
@@ -130,8 +132,16 @@ impl WordTexts {
         // `incident <id>` and `incident <id> (<runbook>)` (services::incidents, ::access).
         if let Some(rest) = raw.strip_prefix("incident ") {
             let (id, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let runbook = tail
+                .strip_prefix('(')
+                .and_then(|t| t.strip_suffix(')'))
+                .is_some_and(|r| {
+                    r.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                });
             if id.bytes().any(|b| b.is_ascii_digit())
                 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+                && (tail.is_empty() || runbook)
             {
                 let text = self.why_incident.replace("{id}", id);
                 return if tail.is_empty() {
@@ -182,6 +192,14 @@ mod tests {
             "インシデント 12 (account_takeover)"
         );
         assert_eq!(JA.justification("incident 7"), "インシデント 7");
+        assert_eq!(
+            JA.justification("incident 7 was mine"),
+            "incident 7 was mine"
+        );
+        assert_eq!(
+            crate::domain::Justification::own(super::WHY_ENROLLMENT_CODE).as_str(),
+            super::WHY_ENROLLMENT
+        );
         assert_eq!(JA.justification("incident 01a2-3f"), "インシデント 01a2-3f");
         assert_eq!(
             JA.justification("incident report for the team"),

@@ -393,7 +393,7 @@ pub async fn store_seed(
         // The current code of the new seed: a reveal like any other (audited).
         let code = match core.allow(&s.caller, &id, Action::TotpReveal).await {
             Ok(reveal) => {
-                let why = Justification::parse(super::i18n_words::WHY_ENROLLMENT).ok();
+                let why = Some(Justification::own(super::i18n_words::WHY_ENROLLMENT_CODE));
                 core.reveal_totp(&s.caller, &reveal, why).await
             }
             Err(err) => Err(err),
