@@ -204,6 +204,11 @@ test('every page in Japanese is free of English UI words', async () => {
       await page.getByTestId('backup-code').waitFor();
       const words = await englishOn(page);
       if (words.length) found['mia account page with a code and a backup code'] = words;
+      // A refusal is worded in Japanese too (keyed by its stable code, here same_secret).
+      await page.getByTestId('new-seed').fill(SEED);
+      await page.getByTestId('store-seed').click();
+      const error = await page.getByTestId('store-error').textContent();
+      assert.match(error, /すでに保存されている値と同じです/, error);
       await shot(page, '91-account-ja');
       await docImage(page.locator('main'), 'account-ja');
     }

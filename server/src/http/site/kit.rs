@@ -48,20 +48,23 @@ pub fn recoverable(
     err: ServiceError,
     here: &str,
 ) -> Result<String, HttpResponse> {
+    let lang = Chrome::new(req, core, Some(caller)).t.lang;
+    let localized =
+        |code: &str, message: String| super::i18n_errors::localized(lang, code, message);
     match err {
         ServiceError::ReauthRequired => {
             let encoded: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
             Err(see_other(&format!("/auth/reauth?return_to={encoded}")))
         }
-        ServiceError::Locked { message, .. }
-        | ServiceError::Conflict { message, .. }
-        | ServiceError::RateLimited { message, .. } => Ok(message),
-        ServiceError::Invalid(invalid) => Ok(invalid.message),
+        ServiceError::Locked { code, message }
+        | ServiceError::Conflict { code, message }
+        | ServiceError::RateLimited { code, message, .. } => Ok(localized(code, message)),
+        ServiceError::Invalid(invalid) => Ok(localized(invalid.code, invalid.message)),
         // A locked account: the page's access card says how to ask.
         ServiceError::Refused {
-            code: "approval_required" | "relax_needs_security_admin",
+            code: code @ ("approval_required" | "relax_needs_security_admin"),
             message,
-        } => Ok(message),
+        } => Ok(localized(code, message)),
         other => Err(service_failure(Chrome::new(req, core, Some(caller)), other)),
     }
 }
@@ -73,7 +76,8 @@ pub fn service_failure(c: Chrome, err: ServiceError) -> HttpResponse {
         ServiceError::Forbidden => error_page(c, StatusCode::FORBIDDEN, t.forbidden_body),
         other => {
             let api = crate::http::ApiError::from(other);
-            error_page(c, api.status, api.message)
+            let message = super::i18n_errors::localized(t.lang, api.code, api.message);
+            error_page(c, api.status, message)
         }
     }
 }

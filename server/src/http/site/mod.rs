@@ -14,6 +14,7 @@ pub mod i18n;
 mod i18n_access;
 mod i18n_breakglass;
 mod i18n_device;
+pub(crate) mod i18n_errors;
 mod i18n_imports;
 mod i18n_incidents;
 mod i18n_lifecycle;

@@ -404,7 +404,10 @@ pub async fn store_seed(
                 s.t.r.enroll_hint.to_owned()
             }
             Err(ServiceError::ReauthRequired) => s.t.r.enroll_reauth.to_owned(),
-            Err(err) => crate::http::ApiError::from(err).message,
+            Err(err) => {
+                let api = crate::http::ApiError::from(err);
+                super::i18n_errors::localized(s.t.lang, api.code, api.message)
+            }
         });
     }
     s.show(&req, &core, extras).await
