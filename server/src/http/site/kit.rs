@@ -48,7 +48,7 @@ pub fn recoverable(
     err: ServiceError,
     here: &str,
 ) -> Result<String, HttpResponse> {
-    let lang = Chrome::new(req, core, Some(caller)).t.lang;
+    let lang = super::texts(req).lang;
     let localized =
         |code: &str, message: String| super::i18n_errors::localized(lang, code, message);
     match err {

@@ -85,14 +85,19 @@ pub struct Chrome {
     pub access_badge: usize,
 }
 
+/// The words for a request: the `kw_lang` cookie, else `Accept-Language`.
+pub fn texts(req: &HttpRequest) -> &'static i18n::Texts {
+    i18n::pick(
+        req.cookie(LANG_COOKIE).as_ref().map(|c| c.value()),
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
 impl Chrome {
     pub fn new(req: &HttpRequest, core: &Core, caller: Option<&Caller>) -> Self {
-        let t = i18n::pick(
-            req.cookie(LANG_COOKIE).as_ref().map(|c| c.value()),
-            req.headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok()),
-        );
+        let t = texts(req);
         let csrf = caller
             .and_then(|c| c.session.as_ref())
             .map(|s| crate::authn::session::csrf_token(&core.keyring, &s.id_hash))

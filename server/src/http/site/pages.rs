@@ -238,7 +238,13 @@ pub async fn reveal_totp(
     };
     // The reason stays in the form of the page shown next: an expired code's *Reveal again*
     // (and a refusal's retry) send it as it was typed.
-    let reason = Some(form.justification.trim().chars().take(500).collect());
+    let reason = Some(
+        form.justification
+            .trim()
+            .chars()
+            .take(Justification::MAX_CHARS)
+            .collect(),
+    );
     let extras = match revealed {
         Ok(code) => Extras {
             totp: Some(ShownTotp::from_code(code)),
